@@ -1,0 +1,45 @@
+#include "core/parallel.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace nc {
+
+static int cgroup_cpu_limit() {
+  std::ifstream f("/sys/fs/cgroup/cpu.max");  // cgroup v2: "<quota> <period>" or "max <period>"
+  std::string quota;
+  long period = 0;
+  if (f >> quota >> period && quota != "max" && period > 0) {
+    long q = std::atol(quota.c_str());
+    if (q > 0) return static_cast<int>(std::max(1L, (q + period - 1) / period));
+  }
+  return 0;
+}
+
+int default_num_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  int n = 1;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+  int limit = cgroup_cpu_limit();
+  if (limit > 0) n = std::min(n, limit);
+  return std::max(n, 1);
+}
+
+static std::atomic<int>& thread_setting() {
+  static std::atomic<int> n{default_num_threads()};
+  return n;
+}
+
+int get_num_threads() { return thread_setting().load(std::memory_order_relaxed); }
+
+void set_num_threads(int n) { thread_setting().store(std::max(n, 1)); }
+
+}  // namespace nc

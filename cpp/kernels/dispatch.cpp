@@ -1,0 +1,46 @@
+// Picks the ISA build of the kernels once per process.
+#include "kernels/dispatch.h"
+
+#include <cstdlib>
+#include <stdexcept>
+
+#include "kernels/gemm.h"
+
+namespace nc::kernels {
+
+bool cpu_supports_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+static Isa choose_isa() {
+  const char* forced = std::getenv("NEUROCORE_CPU");
+  std::string f = forced ? forced : "";
+  if (f == "generic") return Isa::Generic;
+  if (f == "avx2") {
+    if (!cpu_supports_avx2())
+      throw std::runtime_error("NEUROCORE_CPU=avx2 but this CPU has no AVX2+FMA");
+    return Isa::Avx2;
+  }
+  if (!f.empty() && f != "auto")
+    throw std::runtime_error("NEUROCORE_CPU must be generic, avx2 or auto, got '" + f + "'");
+  return cpu_supports_avx2() ? Isa::Avx2 : Isa::Generic;
+}
+
+Isa active_isa() {
+  static const Isa isa = choose_isa();
+  return isa;
+}
+
+std::string isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "generic"; }
+
+const GemmKernels& gemm() {
+  static const GemmKernels& t = select(generic::gemm_table, avx2::gemm_table);
+  return t;
+}
+
+}  // namespace nc::kernels
