@@ -1,0 +1,133 @@
+// Arithmetic operators, matmul/linear, sum/mean, shape ops, copies.
+#include "bindings/common.h"
+#include "core/autograd.h"
+#include "ops/copy.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/linalg.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+
+namespace nc::py_bindings {
+
+namespace {
+using BinaryFn = Tensor (*)(const Tensor&, const Tensor&);
+using InplaceFn = void (*)(const Tensor&, const Tensor&);
+
+// self (op) other and other (op) self, with the GIL released around the kernel.
+template <BinaryFn F>
+Tensor forward_op(const Tensor& self, py::handle other) {
+  Tensor o = to_operand(other, self.dtype(), "op");
+  py::gil_scoped_release release;
+  return F(self, o);
+}
+template <BinaryFn F>
+Tensor reflected_op(const Tensor& self, py::handle other) {
+  Tensor o = to_operand(other, self.dtype(), "op");
+  py::gil_scoped_release release;
+  return F(o, self);
+}
+template <InplaceFn F>
+Tensor inplace_op(const Tensor& self, py::handle other) {
+  Tensor o = to_operand(other, self.dtype(), "op");
+  {
+    py::gil_scoped_release release;
+    F(self, o);
+  }
+  return self;
+}
+
+Shape dims_arg(py::handle dim, const char* op) {
+  if (dim.is_none()) return {};
+  return to_shape(dim, op);
+}
+
+DType dtype_arg(py::handle d, const char* op) {
+  if (py::isinstance<DType>(d)) return d.cast<DType>();
+  throw nc::TypeError(cat_str("[", op, "] expected a neurocore dtype, got ", std::string(py::str(d))));
+}
+}  // namespace
+
+void bind_core_ops(py::module_& m, TensorClass& cls) {
+  auto rel = py::call_guard<py::gil_scoped_release>();
+  cls.def("__add__", &forward_op<add>, py::is_operator())
+      .def("__radd__", &reflected_op<add>, py::is_operator())
+      .def("__sub__", &forward_op<sub>, py::is_operator())
+      .def("__rsub__", &reflected_op<sub>, py::is_operator())
+      .def("__mul__", &forward_op<mul>, py::is_operator())
+      .def("__rmul__", &reflected_op<mul>, py::is_operator())
+      .def("__truediv__", &forward_op<div>, py::is_operator())
+      .def("__rtruediv__", &reflected_op<div>, py::is_operator())
+      .def("__iadd__", &inplace_op<add_>, py::is_operator())
+      .def("__isub__", &inplace_op<sub_>, py::is_operator())
+      .def("__imul__", &inplace_op<mul_>, py::is_operator())
+      .def("__itruediv__", &inplace_op<div_>, py::is_operator())
+      .def("__neg__", &neg, rel)
+      .def("__matmul__", &matmul, rel, py::is_operator())
+      .def("add", &forward_op<add>)
+      .def("sub", &forward_op<sub>)
+      .def("mul", &forward_op<mul>)
+      .def("div", &forward_op<div>)
+      .def("neg", &neg, rel)
+      .def("add_", &inplace_op<add_>)
+      .def("sub_", &inplace_op<sub_>)
+      .def("mul_", &inplace_op<mul_>)
+      .def("div_", &inplace_op<div_>)
+      .def("matmul", &matmul, rel)
+      .def("contiguous", &contiguous, rel)
+      .def("clone", &clone, rel)
+      .def("copy_", [](const Tensor& self, const Tensor& src) { py::gil_scoped_release r; copy_(self, src); return self; })
+      .def("fill_", [](const Tensor& self, py::handle v) {
+        Tensor s = to_operand(v, self.dtype(), "fill_");
+        py::gil_scoped_release r;
+        copy_(self, s);
+        return self;
+      })
+      .def("zero_", [](const Tensor& self) { py::gil_scoped_release r; fill_(self, Scalar(0.0)); return self; })
+      .def("to", [](const Tensor& self, py::handle d) { DType dt = dtype_arg(d, "to"); py::gil_scoped_release r; return to_dtype(self, dt); });
+
+  m.def("add", [](const Tensor& a, py::handle b) { return forward_op<add>(a, b); });
+  m.def("sub", [](const Tensor& a, py::handle b) { return forward_op<sub>(a, b); });
+  m.def("mul", [](const Tensor& a, py::handle b) { return forward_op<mul>(a, b); });
+  m.def("div", [](const Tensor& a, py::handle b) { return forward_op<div>(a, b); });
+  m.def("neg", &neg, rel);
+  m.def("matmul", &matmul, rel);
+  m.def("linear", [](const Tensor& x, const Tensor& w, py::object b) {
+    Tensor bias = b.is_none() ? Tensor() : b.cast<Tensor>();
+    py::gil_scoped_release r;
+    return linear(x, w, bias);
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  m.def("sum", [](const Tensor& t, py::handle dim, bool keepdim) {
+    Shape d = dims_arg(dim, "sum");
+    py::gil_scoped_release r;
+    return sum(t, d, keepdim);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("mean", [](const Tensor& t, py::handle dim, bool keepdim) {
+    Shape d = dims_arg(dim, "mean");
+    py::gil_scoped_release r;
+    return mean(t, d, keepdim);
+  }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("sum_to", &sum_to, rel);
+  m.def("reshape", [](const Tensor& t, py::handle s) { return reshape(t, to_shape(s, "reshape")); });
+  m.def("view", [](const Tensor& t, py::handle s) { return view(t, to_shape(s, "view")); });
+  m.def("expand", [](const Tensor& t, py::handle s) { return expand(t, to_shape(s, "expand")); });
+  m.def("permute", [](const Tensor& t, py::handle s) { return permute(t, to_shape(s, "permute")); });
+  m.def("transpose", &transpose);
+  m.def("squeeze", [](const Tensor& t, py::handle dim) {
+    if (dim.is_none()) return squeeze(t);
+    Shape dims = to_shape(dim, "squeeze");
+    // Squeeze from the highest dim down so earlier indices stay valid.
+    std::vector<int64_t> wrapped;
+    for (int64_t d : dims) wrapped.push_back(wrap_dim(d, std::max<int64_t>(t.dim(), 1), "squeeze"));
+    std::sort(wrapped.rbegin(), wrapped.rend());
+    Tensor out = t;
+    for (int64_t d : wrapped) out = squeeze_dim(out, d);
+    return out;
+  }, py::arg("input"), py::arg("dim") = py::none());
+  m.def("unsqueeze", &unsqueeze);
+  m.def("flatten", &flatten, py::arg("input"), py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+  m.def("contiguous", &contiguous, rel);
+  m.def("clone", &clone, rel);
+}
+
+}  // namespace nc::py_bindings

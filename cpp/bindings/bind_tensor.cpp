@@ -1,0 +1,252 @@
+// Tensor class: construction, NumPy interop, metadata, autograd entry points, RNG, grad mode.
+#include <Python.h>
+
+#include "bindings/common.h"
+#include "core/autograd.h"
+#include "core/random.h"
+#include "ops/copy.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+
+namespace nc::py_bindings {
+
+py::tuple shape_tuple(const Shape& s) {
+  py::tuple t(s.size());
+  for (size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
+  return t;
+}
+
+py::object tensor_or_none(const Tensor& t) { return t.defined() ? py::cast(t) : py::none(); }
+
+Shape to_shape(py::handle h, const char* op) {
+  Shape s;
+  if (py::isinstance<py::int_>(h) || PyIndex_Check(h.ptr())) {
+    s.push_back(py::cast<int64_t>(h));
+    return s;
+  }
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h))
+    throw nc::TypeError(cat_str("[", op, "] expected a shape (a sequence of ints), got ",
+                                std::string(py::str(py::type::of(h).attr("__name__")))));
+  for (auto item : py::reinterpret_borrow<py::sequence>(h)) {
+    if (!PyIndex_Check(item.ptr()))
+      throw nc::TypeError(cat_str("[", op, "] shape entries must be ints, got ",
+                                  std::string(py::str(py::type::of(item).attr("__name__")))));
+    s.push_back(py::cast<int64_t>(item));
+  }
+  return s;
+}
+
+Tensor to_operand(py::handle h, DType like, const char* op) {
+  if (py::isinstance<Tensor>(h)) return py::cast<Tensor>(h);
+  if (py::isinstance<py::bool_>(h)) return scalar_tensor(Scalar::boolean(h.cast<bool>()), like);
+  if (PyLong_Check(h.ptr()) || (PyIndex_Check(h.ptr()) && !PyFloat_Check(h.ptr())))
+    return scalar_tensor(Scalar::integer(py::cast<int64_t>(h)), like);
+  if (PyFloat_Check(h.ptr()) || PyNumber_Check(h.ptr())) {
+    PyObject* f = PyNumber_Float(h.ptr());
+    if (f) {
+      double v = PyFloat_AsDouble(f);
+      Py_DECREF(f);
+      return scalar_tensor(Scalar(v), like);
+    }
+    PyErr_Clear();
+  }
+  throw nc::TypeError(cat_str("[", op, "] expected a Tensor or a number, got ",
+                              std::string(py::str(py::type::of(h).attr("__name__")))));
+}
+
+namespace {
+
+DType numpy_dtype_to_nc(const py::dtype& dt, bool& ok) {
+  ok = true;
+  char kind = dt.kind();
+  size_t size = dt.itemsize();
+  if (kind == 'f' && size == 4) return DType::Float32;
+  if (kind == 'f' && size == 8) return DType::Float64;
+  if (kind == 'i' && size == 8) return DType::Int64;
+  if (kind == 'b' && size == 1) return DType::Bool;
+  ok = false;
+  return DType::Float32;
+}
+
+py::dtype nc_to_numpy_dtype(DType d) {
+  switch (d) {
+    case DType::Float32: return py::dtype::of<float>();
+    case DType::Float64: return py::dtype::of<double>();
+    case DType::Int64: return py::dtype::of<int64_t>();
+    default: return py::dtype::of<bool>();
+  }
+}
+
+// Shares the array's memory; the array stays alive while any tensor uses the storage. Returns
+// an undefined tensor when the layout can't be shared (the caller copies instead).
+Tensor from_numpy_shared(py::array arr) {
+  bool ok;
+  DType d = numpy_dtype_to_nc(arr.dtype(), ok);
+  if (!ok) throw nc::TypeError(cat_str("[from_numpy] unsupported NumPy dtype ", std::string(py::str(arr.dtype())),
+                                       "; supported: float32, float64, int64, bool"));
+  const int64_t nd = arr.ndim();
+  Shape shape(nd), strides(nd);
+  const int64_t isz = static_cast<int64_t>(itemsize(d));
+  for (int64_t i = 0; i < nd; ++i) {
+    shape[i] = arr.shape(i);
+    int64_t sb = arr.strides(i);
+    if (sb < 0 || sb % isz != 0) return Tensor();
+    strides[i] = sb / isz;
+  }
+  // Keep the array alive; drop the reference with the GIL held, whichever thread frees the storage.
+  PyObject* obj = arr.ptr();
+  Py_INCREF(obj);
+  std::shared_ptr<void> owner(nullptr, [obj](void*) {
+    if (!Py_IsInitialized()) return;
+    py::gil_scoped_acquire gil;
+    Py_DECREF(obj);
+  });
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::wrap(arr.mutable_data(), arr.nbytes(), std::move(owner));
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->dtype = d;
+  return Tensor(std::move(impl));
+}
+
+py::array to_numpy(const Tensor& t) {
+  // The capsule keeps the storage alive while NumPy uses the memory.
+  auto* keep = new std::shared_ptr<Storage>(t.impl()->storage);
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end()), strides(t.dim());
+  for (int64_t i = 0; i < t.dim(); ++i) strides[i] = t.strides()[i] * static_cast<int64_t>(t.itemsize());
+  return py::array(nc_to_numpy_dtype(t.dtype()), shape, strides, t.raw_data(), base);
+}
+
+}  // namespace
+
+void bind_tensor(py::module_& m, TensorClass& cls) {
+  py::enum_<DType>(m, "dtype")
+      .value("bool", DType::Bool)
+      .value("int64", DType::Int64)
+      .value("float32", DType::Float32)
+      .value("float64", DType::Float64)
+      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
+      .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
+      .def("__repr__", [](DType d) { return std::string("neurocore.") + dtype_name(d); })
+      .def("__str__", [](DType d) { return std::string("neurocore.") + dtype_name(d); });
+
+  // Zero-copy when the layout allows; `copy` forces a private copy.
+  m.def("_from_numpy", [](py::array arr, bool copy) {
+    Tensor shared = from_numpy_shared(arr);
+    if (!copy && shared.defined()) return shared;
+    if (!shared.defined()) {
+      py::array c = py::module_::import("numpy").attr("ascontiguousarray")(arr);
+      shared = from_numpy_shared(c);
+    }
+    return clone(shared);
+  }, py::arg("array"), py::arg("copy"));
+
+  cls.def(py::init([](const Tensor& other) { return detach(other); }),
+          "An alias of another tensor (shares storage, no history).")
+      .def("numpy", [](const Tensor& t) {
+        if (t.requires_grad())
+          throw nc::RuntimeError("[numpy] can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()");
+        return to_numpy(t);
+      })
+      .def("_numpy_unchecked", &to_numpy)
+      .def_property_readonly("shape", [](const Tensor& t) { return shape_tuple(t.shape()); })
+      .def_property_readonly("dtype", &Tensor::dtype)
+      .def_property_readonly("ndim", &Tensor::dim)
+      .def("dim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def("stride", [](const Tensor& t) { return shape_tuple(t.strides()); })
+      .def("storage_offset", &Tensor::offset)
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw_data()); })
+      .def_property_readonly("_version", &Tensor::version)
+      .def_property_readonly("is_leaf", &Tensor::is_leaf)
+      .def_property("requires_grad", &Tensor::requires_grad,
+                    [](const Tensor& t, bool r) { set_requires_grad(t, r); })
+      .def("requires_grad_", [](const Tensor& t, bool r) { set_requires_grad(t, r); return t; },
+           py::arg("requires_grad") = true)
+      .def_property("grad", [](const Tensor& t) { return tensor_or_none(t.grad()); },
+                    [](const Tensor& t, py::object g) {
+                      if (g.is_none()) { t.impl()->grad.reset(); return; }
+                      Tensor gt = py::cast<Tensor>(g);
+                      NC_CHECK(gt.shape() == t.shape() && gt.dtype() == t.dtype(), ValueError,
+                               "[grad] assigned grad has shape ", shape_str(gt.shape()), " ", dtype_name(gt.dtype()),
+                               " but the tensor has shape ", shape_str(t.shape()), " ", dtype_name(t.dtype()));
+                      t.impl()->grad = gt.impl_ptr();
+                    })
+      .def_property_readonly("grad_fn", [](const Tensor& t) -> py::object {
+        if (!t.grad_fn()) return py::none();
+        return py::str(t.grad_fn()->name() + "Backward");
+      })
+      .def("retain_grad", [](const Tensor& t) { retain_grad(t); })
+      .def_property_readonly("retains_grad", [](const Tensor& t) { return t.impl()->retains_grad; })
+      .def("detach", &detach)
+      .def("detach_", [](const Tensor& t) {
+        NC_CHECK(!t.impl()->is_view || !t.requires_grad(), RuntimeError,
+                 "[detach_] can't detach a view in place; use detach()");
+        t.impl()->grad_fn.reset();
+        t.impl()->requires_grad = false;
+        return t;
+      })
+      .def("_is_same", [](const Tensor& a, const Tensor& b) { return a.same(b); })
+      .def("_set_data", [](const Tensor& t, const Tensor& src) {
+        // tensor.data = other: swap in the other's storage and geometry, keep the autograd identity.
+        NC_CHECK(src.dtype() == t.dtype(), TypeError, "[data] assigned data has dtype ", dtype_name(src.dtype()),
+                 ", tensor has ", dtype_name(t.dtype()));
+        TensorImpl* i = t.impl();
+        i->storage = src.impl()->storage;
+        i->shape = src.shape();
+        i->strides = src.strides();
+        i->offset = src.offset();
+      })
+      .def("backward", [](const Tensor& t, py::object gradient, py::object retain_graph, bool create_graph) {
+        Tensor g = gradient.is_none() ? Tensor() : to_operand(gradient, t.dtype(), "backward");
+        bool retain = retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
+        py::gil_scoped_release release;
+        backward({t}, {g}, retain, create_graph);
+      }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false);
+
+  m.def("_autograd_grad", [](const TensorList& outputs, const TensorList& inputs, std::vector<py::object> grads,
+                             bool retain_graph, bool create_graph, bool allow_unused) {
+    TensorList gs;
+    for (size_t i = 0; i < grads.size(); ++i)
+      gs.push_back(grads[i].is_none() ? Tensor() : py::cast<Tensor>(grads[i]));
+    TensorList r;
+    {
+      py::gil_scoped_release release;
+      r = grad(outputs, inputs, gs, retain_graph, create_graph, allow_unused);
+    }
+    py::list out;
+    for (auto& t : r) out.append(tensor_or_none(t));
+    return out;
+  });
+  m.def("_autograd_backward", [](const TensorList& outputs, std::vector<py::object> grads, bool retain_graph,
+                                 bool create_graph) {
+    TensorList gs;
+    for (auto& g : grads) gs.push_back(g.is_none() ? Tensor() : py::cast<Tensor>(g));
+    py::gil_scoped_release release;
+    backward(outputs, gs, retain_graph, create_graph);
+  });
+
+  m.def("is_grad_enabled", &GradMode::is_enabled);
+  m.def("_set_grad_enabled", &GradMode::set_enabled);
+
+  m.def("manual_seed", [](uint64_t s) { manual_seed(s); });
+  m.def("initial_seed", &initial_seed);
+  m.def("get_rng_state", [] { auto s = get_rng_state(); return py::make_tuple(s.key, s.counter); });
+  m.def("set_rng_state", [](std::pair<uint64_t, uint64_t> s) { set_rng_state({s.first, s.second}); });
+  m.def("_uniform_", [](const Tensor& t, double lo, double hi) { py::gil_scoped_release r; uniform_(t, lo, hi); return t; });
+  m.def("_normal_", [](const Tensor& t, double mean, double std) { py::gil_scoped_release r; normal_(t, mean, std); return t; });
+  m.def("_random_int_", [](const Tensor& t, int64_t lo, int64_t hi) { py::gil_scoped_release r; random_int_(t, lo, hi); return t; });
+  m.def("_bernoulli_scaled_", [](const Tensor& t, double p) { py::gil_scoped_release r; bernoulli_scaled_(t, p); return t; });
+
+  m.def("_full", [](py::handle shape, py::handle value, DType dt) {
+    Tensor v = to_operand(value, dt, "full");
+    Tensor out = Tensor::empty(to_shape(shape, "full"), dt);
+    copy_raw(out, v);
+    return out;
+  });
+  m.def("_empty", [](py::handle shape, DType dt) { return Tensor::empty(to_shape(shape, "empty"), dt); });
+}
+
+}  // namespace nc::py_bindings

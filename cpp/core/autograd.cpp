@@ -1,0 +1,290 @@
+#include "core/autograd.h"
+
+#include <atomic>
+#include <queue>
+#include <unordered_map>
+
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/copy.h"
+
+namespace nc {
+
+static thread_local bool grad_enabled = true;
+bool GradMode::is_enabled() { return grad_enabled; }
+void GradMode::set_enabled(bool enabled) { grad_enabled = enabled; }
+
+static std::atomic<uint64_t> next_sequence_nr{0};
+Node::Node() : sequence_nr(next_sequence_nr.fetch_add(1)) {}
+
+TensorList FunctionNode::apply(TensorList&& grads) {
+  if (!backward)
+    throw RuntimeError(cat_str(
+        "[", op, "] Trying to backward through the graph a second time (or to use saved tensors "
+        "after they were freed). Pass retain_graph=True to the first backward() to keep them."));
+  std::vector<bool> needs(next_edges.size());
+  for (size_t i = 0; i < next_edges.size(); ++i) needs[i] = next_edges[i].valid();
+  return backward(grads, needs);
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> v) : variable(std::move(v)) {
+  input_meta.push_back({variable->shape, variable->dtype});
+}
+
+TensorList AccumulateGrad::apply(TensorList&& grads) {
+  const Tensor& g = grads[0];
+  if (!g.defined()) return {};
+  if (!variable->grad) {
+    // A fresh buffer the leaf owns, so later accumulation can be in place.
+    variable->grad = GradMode::is_enabled() ? g.impl_ptr() : clone(g).impl_ptr();
+  } else if (GradMode::is_enabled() || variable->grad->requires_grad) {
+    variable->grad = add(Tensor(variable->grad), g).impl_ptr();
+  } else {
+    NoGradGuard no_grad;
+    add_(Tensor(variable->grad), g);
+  }
+  return {};
+}
+
+SavedTensor::SavedTensor(const Tensor& t, bool is_output)
+    : tensor_(is_output ? detach(t) : t), version_(t.defined() ? t.version() : 0) {}
+
+Tensor SavedTensor::unpack(const std::string& op) const {
+  if (tensor_.defined() && tensor_.version() != version_)
+    throw RuntimeError(cat_str("[", op, "] one of the tensors needed for gradient computation has "
+                               "been modified by an in-place operation: a tensor of shape ",
+                               shape_str(tensor_.shape()), " is at version ", tensor_.version(),
+                               "; expected version ", version_, " instead."));
+  return tensor_;
+}
+
+bool any_requires_grad(const TensorList& inputs) {
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+bool needs_history(const TensorList& inputs) {
+  return GradMode::is_enabled() && any_requires_grad(inputs);
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return {};
+  if (t.grad_fn()) return {t.grad_fn(), t.impl()->output_nr};
+  auto acc = t.impl()->grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    t.impl()->grad_accumulator = acc;
+  }
+  return {acc, 0};
+}
+
+void set_history(const std::string& op, const TensorList& inputs, const TensorList& outputs,
+                 BackwardFn backward) {
+  auto node = std::make_shared<FunctionNode>();
+  node->op = op;
+  node->backward = std::move(backward);
+  node->next_edges.reserve(inputs.size());
+  for (const auto& in : inputs) {
+    node->next_edges.push_back(gradient_edge(in));
+    node->input_meta.push_back({in.defined() ? in.shape() : Shape{},
+                                in.defined() ? in.dtype() : DType::Float32});
+  }
+  node->num_outputs = static_cast<uint32_t>(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    TensorImpl* o = outputs[i].impl();
+    o->grad_fn = node;
+    o->output_nr = static_cast<uint32_t>(i);
+    o->requires_grad = true;
+  }
+}
+
+void set_requires_grad(const Tensor& t, bool requires_grad) {
+  if (!t.is_leaf())
+    throw RuntimeError(cat_str("[requires_grad_] you can only change requires_grad of leaf tensors; "
+                               "use detach() to get a leaf (shape ", shape_str(t.shape()), ")"));
+  if (requires_grad && !is_floating(t.dtype()))
+    throw RuntimeError(cat_str("[requires_grad_] only floating-point tensors can require gradients, got ",
+                               dtype_name(t.dtype())));
+  t.impl()->requires_grad = requires_grad;
+}
+
+void retain_grad(const Tensor& t) {
+  if (!t.requires_grad())
+    throw RuntimeError("[retain_grad] can't retain_grad on a tensor that has requires_grad=False");
+  if (t.is_leaf() || t.impl()->retains_grad) return;
+  t.impl()->retains_grad = true;
+  t.grad_fn()->retained.emplace_back(t.impl()->output_nr, t.impl_ptr());
+}
+
+Tensor detach(const Tensor& t) {
+  Tensor d = t.as_strided_alias(t.shape(), t.strides(), t.offset());
+  d.impl()->is_view = t.impl()->is_view;
+  return d;
+}
+
+void prepare_inplace(const Tensor& t, const char* op) {
+  if (!GradMode::is_enabled()) return;
+  if (t.requires_grad() && t.is_leaf())
+    throw RuntimeError(cat_str("[", op, "] a leaf tensor that requires grad (shape ", shape_str(t.shape()),
+                               ") is being used in an in-place operation; wrap it in nc.no_grad() "
+                               "or use an out-of-place op"));
+  if (t.requires_grad() && t.impl()->is_view)
+    throw RuntimeError(cat_str("[", op, "] in-place operation on a view (shape ", shape_str(t.shape()),
+                               ") of a tensor that requires grad is not supported; use an "
+                               "out-of-place op"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine.
+
+namespace {
+
+struct ReadyOrder {
+  bool operator()(const Node* a, const Node* b) const { return a->sequence_nr < b->sequence_nr; }
+};
+
+void add_to_buffer(TensorList& buffer, uint32_t slot, const Tensor& g) {
+  if (!buffer[slot].defined()) buffer[slot] = g;
+  else buffer[slot] = add(buffer[slot], g);
+}
+
+void check_gradient(const Node& node, size_t i, const Tensor& g) {
+  const InputMeta& m = node.input_meta[i];
+  if (g.shape() != m.shape || g.dtype() != m.dtype)
+    throw RuntimeError(cat_str("[", node.name(), " backward] internal error: gradient ", i, " has shape ",
+                               shape_str(g.shape()), " ", dtype_name(g.dtype()), " but the input has shape ",
+                               shape_str(m.shape), " ", dtype_name(m.dtype)));
+}
+
+// Runs the graph below `root_edges`. With `captures`, returns the gradients arriving at those
+// edges and leaves .grad alone; otherwise accumulates into leaves.
+TensorList run_backward(const std::vector<Edge>& root_edges, const TensorList& root_grads,
+                        bool retain_graph, bool create_graph, const std::vector<Edge>* captures) {
+  AutoGradMode mode(create_graph);
+  std::unordered_map<Node*, int> dependencies;
+  std::unordered_map<Node*, TensorList> buffers;
+  std::vector<Node*> stack;
+  for (const Edge& e : root_edges) {
+    if (dependencies.emplace(e.fn.get(), 0).second) stack.push_back(e.fn.get());
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next_edges) {
+      if (!e.valid()) continue;
+      auto it = dependencies.find(e.fn.get());
+      if (it == dependencies.end()) {
+        dependencies.emplace(e.fn.get(), 1);
+        stack.push_back(e.fn.get());
+      } else {
+        it->second++;
+      }
+    }
+  }
+  auto buffer_of = [&](Node* n) -> TensorList& {
+    auto& b = buffers[n];
+    if (b.empty()) b.resize(n->num_outputs);
+    return b;
+  };
+  for (size_t i = 0; i < root_edges.size(); ++i)
+    add_to_buffer(buffer_of(root_edges[i].fn.get()), root_edges[i].input_nr, root_grads[i]);
+
+  TensorList captured(captures ? captures->size() : 0);
+  std::priority_queue<Node*, std::vector<Node*>, ReadyOrder> ready;
+  for (auto& [n, d] : dependencies)
+    if (d == 0) ready.push(n);
+  // Keep nodes alive while running even if a release drops the last reference to them.
+  std::vector<std::shared_ptr<Node>> keep_alive;
+  for (const Edge& e : root_edges) keep_alive.push_back(e.fn);
+
+  while (!ready.empty()) {
+    Node* node = ready.top();
+    ready.pop();
+    TensorList grads = std::move(buffer_of(node));
+    buffers.erase(node);
+    for (auto& [nr, weak] : node->retained) {
+      auto impl = weak.lock();
+      if (!impl || !grads[nr].defined()) continue;
+      impl->grad = impl->grad ? add(Tensor(impl->grad), grads[nr]).impl_ptr() : clone(grads[nr]).impl_ptr();
+    }
+    bool is_accumulator = dynamic_cast<AccumulateGrad*>(node) != nullptr;
+    TensorList outs;
+    if (captures) {
+      for (size_t c = 0; c < captures->size(); ++c) {
+        const Edge& e = (*captures)[c];
+        if (e.fn.get() == node && grads[e.input_nr].defined()) captured[c] = grads[e.input_nr];
+      }
+    }
+    if (!(captures && is_accumulator)) {
+      outs = node->apply(std::move(grads));
+      if (!retain_graph) node->release_saved();
+    }
+    for (size_t i = 0; i < node->next_edges.size(); ++i) {
+      const Edge& e = node->next_edges[i];
+      if (!e.valid()) continue;
+      if (i < outs.size() && outs[i].defined()) {
+        check_gradient(*node, i, outs[i]);
+        add_to_buffer(buffer_of(e.fn.get()), e.input_nr, outs[i]);
+      }
+      keep_alive.push_back(e.fn);
+      if (--dependencies[e.fn.get()] == 0) ready.push(e.fn.get());
+    }
+  }
+  return captured;
+}
+
+std::vector<Edge> root_edges_of(const TensorList& roots, const TensorList& grads, TensorList& seeds,
+                                const char* op) {
+  std::vector<Edge> edges;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    Edge e = gradient_edge(r);
+    if (!e.valid())
+      throw RuntimeError(cat_str("[", op, "] element ", i, " of tensors does not require grad and "
+                                 "does not have a grad_fn (shape ", shape_str(r.shape()), ")"));
+    Tensor g = i < grads.size() ? grads[i] : Tensor();
+    if (!g.defined()) {
+      if (r.numel() != 1)
+        throw RuntimeError(cat_str("[", op, "] grad can be implicitly created only for scalar outputs; "
+                                   "got shape ", shape_str(r.shape()), ", pass a gradient argument"));
+      g = ones_like(r);
+    } else if (g.shape() != r.shape()) {
+      throw ValueError(cat_str("[", op, "] gradient has shape ", shape_str(g.shape()),
+                               " but the tensor has shape ", shape_str(r.shape())));
+    } else if (g.dtype() != r.dtype()) {
+      g = to_dtype(g, r.dtype());
+    }
+    edges.push_back(e);
+    seeds.push_back(g);
+  }
+  return edges;
+}
+
+}  // namespace
+
+void backward(const TensorList& roots, const TensorList& grads, bool retain_graph, bool create_graph) {
+  TensorList seeds;
+  auto edges = root_edges_of(roots, grads, seeds, "backward");
+  run_backward(edges, seeds, retain_graph, create_graph, nullptr);
+}
+
+TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorList& grads,
+                bool retain_graph, bool create_graph, bool allow_unused) {
+  TensorList seeds;
+  auto edges = root_edges_of(roots, grads, seeds, "autograd.grad");
+  std::vector<Edge> captures;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].requires_grad())
+      throw RuntimeError(cat_str("[autograd.grad] input ", i, " does not require grad"));
+    captures.push_back(gradient_edge(inputs[i]));
+  }
+  TensorList out = run_backward(edges, seeds, retain_graph, create_graph, &captures);
+  for (size_t i = 0; i < out.size(); ++i)
+    if (!out[i].defined() && !allow_unused)
+      throw RuntimeError(cat_str("[autograd.grad] input ", i, " was not used in the graph; pass "
+                                 "allow_unused=True to get None for it"));
+  return out;
+}
+
+}  // namespace nc

@@ -1,0 +1,116 @@
+#pragma once
+// Reverse-mode autograd. Every differentiable op that sees an input requiring grad records a
+// Node whose backward closure maps output gradients to input gradients, written with ordinary
+// (differentiable) tensor ops, so create_graph gives higher-order gradients for free. The engine
+// walks the graph in reverse topological order.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace nc {
+
+// Grad mode is per thread, like PyTorch's.
+struct GradMode {
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+};
+
+struct NoGradGuard {
+  bool prev;
+  NoGradGuard() : prev(GradMode::is_enabled()) { GradMode::set_enabled(false); }
+  ~NoGradGuard() { GradMode::set_enabled(prev); }
+};
+
+struct AutoGradMode {
+  bool prev;
+  explicit AutoGradMode(bool enabled) : prev(GradMode::is_enabled()) { GradMode::set_enabled(enabled); }
+  ~AutoGradMode() { GradMode::set_enabled(prev); }
+};
+
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t input_nr = 0;
+  bool valid() const { return fn != nullptr; }
+};
+
+// What a node knows of each forward input, to check the gradients its closure returns.
+struct InputMeta {
+  Shape shape;
+  DType dtype;
+};
+
+struct Node {
+  std::vector<Edge> next_edges;       // one per forward input
+  std::vector<InputMeta> input_meta;  // one per forward input
+  uint32_t num_outputs = 1;           // forward outputs = gradients this node receives
+  uint64_t sequence_nr;
+  // Non-leaf tensors that asked for retain_grad(): (output_nr, tensor).
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
+
+  Node();
+  virtual ~Node() = default;
+  // grads: one per forward output, undefined where no gradient flowed. Returns one per input.
+  virtual TensorList apply(TensorList&& grads) = 0;
+  virtual std::string name() const = 0;
+  virtual void release_saved() {}
+};
+
+using BackwardFn = std::function<TensorList(const TensorList& grads, const std::vector<bool>& needs)>;
+
+struct FunctionNode : Node {
+  std::string op;
+  BackwardFn backward;
+  TensorList apply(TensorList&& grads) override;
+  std::string name() const override { return op; }
+  void release_saved() override { backward = nullptr; }
+};
+
+struct AccumulateGrad : Node {
+  std::shared_ptr<TensorImpl> variable;
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> v);
+  TensorList apply(TensorList&& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+};
+
+// A tensor kept for backward. An op's own output is kept without its history (so the graph
+// has no reference cycle); the version counter detects in-place edits made after saving.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, bool is_output);
+  Tensor unpack(const std::string& op) const;
+  bool defined() const { return tensor_.defined(); }
+
+ private:
+  Tensor tensor_;
+  uint64_t version_ = 0;
+};
+
+bool any_requires_grad(const TensorList& inputs);
+// True when an op over `inputs` must record history (grad mode on and an input requires grad).
+bool needs_history(const TensorList& inputs);
+Edge gradient_edge(const Tensor& t);
+
+// Makes `outputs` the outputs of a new node over `inputs` (call only when needs_history()).
+void set_history(const std::string& op, const TensorList& inputs, const TensorList& outputs,
+                 BackwardFn backward);
+
+// Computes gradients of `roots` (seeded with `grads`, or ones for scalars) and accumulates them
+// into leaves' .grad.
+void backward(const TensorList& roots, const TensorList& grads, bool retain_graph, bool create_graph);
+// Returns d(roots)/d(inputs) without touching .grad (torch.autograd.grad).
+TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorList& grads,
+                bool retain_graph, bool create_graph, bool allow_unused);
+
+void set_requires_grad(const Tensor& t, bool requires_grad);
+void retain_grad(const Tensor& t);
+Tensor detach(const Tensor& t);  // shares storage, no history
+// In-place ops call this before writing: refuses leaves that require grad (while recording) and
+// views of tensors that require grad. After writing they bump the version and, when recording,
+// call set_history with the tensor as both input and output, which rebases its history.
+void prepare_inplace(const Tensor& t, const char* op);
+
+}  // namespace nc

@@ -1,0 +1,93 @@
+#pragma once
+// Tensor: a shape, strides and offset over ref-counted, 64-byte aligned storage. Views share the
+// storage (and its version counter, which in-place writes bump so autograd can detect that a
+// tensor saved for backward was modified). Tensor is a cheap handle (one shared_ptr).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace nc {
+
+using Shape = std::vector<int64_t>;
+struct Node;
+
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  std::shared_ptr<void> owner;        // frees the memory: our allocation or a NumPy array
+  std::atomic<uint64_t> version{0};   // bumped by every in-place write
+
+  static std::shared_ptr<Storage> allocate(size_t nbytes);
+  static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner);
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  Shape strides;       // in elements
+  int64_t offset = 0;  // in elements
+  DType dtype = DType::Float32;
+
+  // Autograd. A leaf has no grad_fn; a non-leaf requires grad iff it has a grad_fn.
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;
+  uint32_t output_nr = 0;               // which output of grad_fn this tensor is
+  std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, or retain_grad())
+  std::weak_ptr<Node> grad_accumulator; // the AccumulateGrad node of a leaf
+  bool retains_grad = false;
+  bool is_view = false;                 // shares storage with a base produced by a view op
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // A new contiguous tensor with uninitialised memory.
+  static Tensor empty(const Shape& shape, DType dtype);
+  // A view of the same storage with another shape/strides/offset (no autograd history).
+  Tensor as_strided_alias(const Shape& shape, const Shape& strides, int64_t offset) const;
+
+  bool defined() const { return impl_ != nullptr; }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+
+  DType dtype() const { return impl_->dtype; }
+  const Shape& shape() const { return impl_->shape; }
+  const Shape& strides() const { return impl_->strides; }
+  int64_t offset() const { return impl_->offset; }
+  int64_t dim() const { return static_cast<int64_t>(impl_->shape.size()); }
+  int64_t size(int64_t d) const;  // negative d counts from the end
+  int64_t numel() const;
+  bool is_contiguous() const;
+  size_t itemsize() const { return nc::itemsize(impl_->dtype); }
+
+  void* raw_data() const {
+    return static_cast<char*>(impl_->storage->data) + impl_->offset * itemsize();
+  }
+  template <class T> T* data() const { return static_cast<T*>(raw_data()); }
+
+  // Autograd state.
+  bool requires_grad() const { return impl_->requires_grad; }
+  bool is_leaf() const { return impl_->grad_fn == nullptr; }
+  const std::shared_ptr<Node>& grad_fn() const { return impl_->grad_fn; }
+  Tensor grad() const { return Tensor(impl_->grad); }
+  uint64_t version() const { return impl_->storage->version.load(); }
+  void bump_version() const { impl_->storage->version.fetch_add(1); }
+  bool same(const Tensor& o) const { return impl_ == o.impl_; }
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+using TensorList = std::vector<Tensor>;
+
+Shape contiguous_strides(const Shape& shape);
+int64_t shape_numel(const Shape& shape);
+// Normalises a possibly negative dim for a tensor of `ndim` dims; names the op on error.
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
+
+}  // namespace nc

@@ -1,0 +1,74 @@
+#include "ops/copy.h"
+
+#include <cstring>
+
+#include "core/autograd.h"
+#include "core/iter.h"
+#include "ops/creation.h"
+#include "ops/reduce.h"
+
+namespace nc {
+
+void copy_raw(const Tensor& dst, const Tensor& src) {
+  Shape sst = broadcast_strides(src, dst.shape(), "copy_");
+  if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() &&
+      src.shape() == dst.shape()) {
+    std::memcpy(dst.raw_data(), src.raw_data(), dst.numel() * dst.itemsize());
+    return;
+  }
+  dispatch_all(dst.dtype(), [&](auto dtag) {
+    using D = typename decltype(dtag)::type;
+    dispatch_all(src.dtype(), [&](auto stag) {
+      using S = typename decltype(stag)::type;
+      strided_loop<2>(dst.shape(), {dst.strides(), sst}, {sizeof(D), sizeof(S)},
+                      {static_cast<char*>(dst.raw_data()), static_cast<char*>(src.raw_data())},
+                      [](const std::array<char*, 2>& p, const std::array<int64_t, 2>& st, int64_t n) {
+                        char* d = p[0];
+                        const char* s = p[1];
+                        for (int64_t i = 0; i < n; ++i, d += st[0], s += st[1])
+                          *reinterpret_cast<D*>(d) = static_cast<D>(*reinterpret_cast<const S*>(s));
+                      });
+    });
+  });
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  prepare_inplace(dst, "copy_");
+  copy_raw(dst, src);
+  dst.bump_version();
+  if (needs_history({dst, src})) {
+    Shape src_shape = src.shape();
+    DType src_dtype = src.dtype();
+    set_history("copy_", {dst, src}, {dst}, [src_shape, src_dtype](const TensorList& g, const std::vector<bool>& needs) {
+      TensorList r(2);
+      if (needs[0]) r[0] = zeros_like(g[0]);
+      if (needs[1]) r[1] = to_dtype(sum_to(g[0], src_shape), src_dtype);
+      return r;
+    });
+  }
+}
+
+Tensor clone(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), t.dtype());
+  copy_raw(out, t);
+  if (needs_history({t}))
+    set_history("clone", {t}, {out}, [](const TensorList& g, const std::vector<bool>&) { return TensorList{g[0]}; });
+  return out;
+}
+
+Tensor contiguous(const Tensor& t) { return t.is_contiguous() ? t : clone(t); }
+
+Tensor to_dtype(const Tensor& t, DType d) {
+  if (t.dtype() == d) return t;
+  Tensor out = Tensor::empty(t.shape(), d);
+  copy_raw(out, t);
+  if (is_floating(d) && needs_history({t})) {
+    DType src = t.dtype();
+    set_history("to", {t}, {out}, [src](const TensorList& g, const std::vector<bool>&) {
+      return TensorList{to_dtype(g[0], src)};
+    });
+  }
+  return out;
+}
+
+}  // namespace nc

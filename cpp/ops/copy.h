@@ -1,0 +1,16 @@
+#pragma once
+// Copies and conversions: the primitives every other op uses to get a contiguous buffer of the
+// right dtype.
+#include "core/tensor.h"
+
+namespace nc {
+
+// Writes src (broadcast to dst's shape, converted to dst's dtype) into dst. In place on dst.
+void copy_(const Tensor& dst, const Tensor& src);
+Tensor clone(const Tensor& t);             // a new contiguous tensor (differentiable)
+Tensor contiguous(const Tensor& t);        // t itself when already contiguous
+Tensor to_dtype(const Tensor& t, DType d); // t itself when it already has dtype d
+// Raw copy without autograd: used inside ops and kernels' callers.
+void copy_raw(const Tensor& dst, const Tensor& src);
+
+}  // namespace nc

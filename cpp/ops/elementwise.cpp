@@ -1,0 +1,157 @@
+#include "ops/elementwise.h"
+
+#include "ops/creation.h"
+#include "ops/elementwise_impl.h"
+
+namespace nc {
+
+static int category(DType d) { return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : 2; }
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
+  if (a0 != b0) {
+    const Tensor& dimmed = a0 ? b : a;
+    const Tensor& zero_dim = a0 ? a : b;
+    return category(zero_dim.dtype()) <= category(dimmed.dtype()) ? dimmed.dtype() : zero_dim.dtype();
+  }
+  return promote_types(a.dtype(), b.dtype());
+}
+
+Tensor scalar_tensor(Scalar s, DType like) { return full({}, s, result_type(like, s)); }
+
+namespace {
+
+enum class Arith { Add, Sub, Mul, Div };
+
+const char* arith_name(Arith op) {
+  switch (op) {
+    case Arith::Add: return "add";
+    case Arith::Sub: return "sub";
+    case Arith::Mul: return "mul";
+    default: return "div";
+  }
+}
+
+Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, DType dt) {
+  const char* name = arith_name(op);
+  if (dt == DType::Bool && op != Arith::Mul && op != Arith::Add)
+    throw TypeError(cat_str("[", name, "] not supported for two bool tensors; use logical ops"));
+  if (dt == DType::Bool) dt = DType::Int64;  // torch: bool + bool is bool (logical or); we promote
+  return dispatch_numeric(dt, name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    switch (op) {
+      case Arith::Add: return map2<T, T>(a, b, dt, name, [](T x, T y) { return x + y; });
+      case Arith::Sub: return map2<T, T>(a, b, dt, name, [](T x, T y) { return x - y; });
+      case Arith::Mul: return map2<T, T>(a, b, dt, name, [](T x, T y) { return x * y; });
+      default: return map2<T, T>(a, b, dt, name, [](T x, T y) { return x / y; });
+    }
+  });
+}
+
+DType arith_dtype(Arith op, const Tensor& a, const Tensor& b) {
+  DType dt = result_type(a, b);
+  if (op == Arith::Div && !is_floating(dt)) dt = DType::Float32;
+  return dt;
+}
+
+Tensor arith(Arith op, const Tensor& a, const Tensor& b) {
+  DType dt = arith_dtype(op, a, b);
+  Tensor out = arith_forward(op, a, b, dt);
+  if (needs_history({a, b})) {
+    Shape as = a.shape(), bs = b.shape();
+    DType ad = a.dtype(), bd = b.dtype();
+    SavedTensor sa, sb;
+    if (op == Arith::Mul || op == Arith::Div) sb = SavedTensor(b, false);
+    if (op == Arith::Mul) sa = SavedTensor(a, false);
+    if (op == Arith::Div) sa = SavedTensor(out, true);
+    set_history(arith_name(op), {a, b}, {out},
+                [op, as, bs, ad, bd, sa, sb](const TensorList& g, const std::vector<bool>& needs) {
+                  TensorList r(2);
+                  const char* name = arith_name(op);
+                  switch (op) {
+                    case Arith::Add:
+                      if (needs[0]) r[0] = reduce_grad(g[0], as, ad);
+                      if (needs[1]) r[1] = reduce_grad(g[0], bs, bd);
+                      break;
+                    case Arith::Sub:
+                      if (needs[0]) r[0] = reduce_grad(g[0], as, ad);
+                      if (needs[1]) r[1] = reduce_grad(neg(g[0]), bs, bd);
+                      break;
+                    case Arith::Mul:
+                      if (needs[0]) r[0] = reduce_grad(mul(g[0], sb.unpack(name)), as, ad);
+                      if (needs[1]) r[1] = reduce_grad(mul(g[0], sa.unpack(name)), bs, bd);
+                      break;
+                    case Arith::Div: {
+                      Tensor gb = div(g[0], sb.unpack(name));  // d(a/b)/da = 1/b
+                      if (needs[0]) r[0] = reduce_grad(gb, as, ad);
+                      if (needs[1]) r[1] = reduce_grad(neg(mul(gb, sa.unpack(name))), bs, bd);  // -g*out/b
+                      break;
+                    }
+                  }
+                  return r;
+                });
+  }
+  return out;
+}
+
+void arith_inplace(Arith op, const Tensor& a, const Tensor& b) {
+  const char* name = arith_name(op);
+  DType dt = arith_dtype(op, a, b);
+  if (category(dt) > category(a.dtype()))
+    throw TypeError(cat_str("[", name, "_] result type ", dtype_name(dt), " can't be cast to the in-place output's dtype ",
+                            dtype_name(a.dtype())));
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  if (shape != a.shape())
+    throw ValueError(cat_str("[", name, "_] output with shape ", shape_str(a.shape()),
+                             " doesn't match the broadcast shape ", shape_str(shape)));
+  prepare_inplace(a, name);
+  bool record = needs_history({a, b});
+  Tensor a_old = record ? clone(detach(a)) : Tensor();  // the value before the write, for backward
+  Tensor result = arith_forward(op, a, b, dt);
+  copy_raw(a, result);
+  a.bump_version();
+  if (record) {
+    // Same gradients as the out-of-place op on the old value of a.
+    Shape bs = b.shape();
+    DType bd = b.dtype();
+    SavedTensor sa(a_old, false), sb(b, false);
+    set_history(std::string(name) + "_", {a, b}, {a},
+                [op, bs, bd, sa, sb](const TensorList& g, const std::vector<bool>& needs) {
+                  Tensor x = sa.unpack("inplace"), y = sb.unpack("inplace");
+                  TensorList r(2);
+                  Tensor ga, gb;
+                  switch (op) {
+                    case Arith::Add: ga = g[0]; gb = g[0]; break;
+                    case Arith::Sub: ga = g[0]; gb = neg(g[0]); break;
+                    case Arith::Mul: ga = mul(g[0], y); gb = mul(g[0], x); break;
+                    case Arith::Div: ga = div(g[0], y); gb = neg(div(mul(g[0], x), mul(y, y))); break;
+                  }
+                  if (needs[0]) r[0] = ga;
+                  if (needs[1]) r[1] = reduce_grad(gb, bs, bd);
+                  return r;
+                });
+  }
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return arith(Arith::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return arith(Arith::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return arith(Arith::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return arith(Arith::Div, a, b); }
+void add_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Add, a, b); }
+void sub_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Sub, a, b); }
+void mul_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Mul, a, b); }
+void div_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Div, a, b); }
+
+Tensor neg(const Tensor& a) {
+  Tensor out = dispatch_numeric(a.dtype(), "neg", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return map1<T, T>(a, a.dtype(), [](T x) { return -x; });
+  });
+  if (needs_history({a}))
+    set_history("neg", {a}, {out}, [](const TensorList& g, const std::vector<bool>&) { return TensorList{neg(g[0])}; });
+  return out;
+}
+
+}  // namespace nc
