@@ -21,5 +21,11 @@ py::object tensor_or_none(const Tensor& t);
 
 void bind_tensor(py::module_& m, TensorClass& cls);
 void bind_core_ops(py::module_& m, TensorClass& cls);
+// One file per op family: bind_<family>.cpp.
+void bind_elementwise(py::module_& m, TensorClass& cls);
+void bind_reduce(py::module_& m, TensorClass& cls);
+void bind_loss(py::module_& m, TensorClass& cls);
+void bind_shape(py::module_& m, TensorClass& cls);
+void bind_optim(py::module_& m, TensorClass& cls);
 
 }  // namespace nc::py_bindings

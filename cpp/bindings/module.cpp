@@ -28,4 +28,9 @@ PYBIND11_MODULE(_core, m) {
   TensorClass cls(m, "Tensor");
   bind_tensor(m, cls);
   bind_core_ops(m, cls);
+  bind_elementwise(m, cls);
+  bind_reduce(m, cls);
+  bind_loss(m, cls);
+  bind_shape(m, cls);
+  bind_optim(m, cls);
 }

@@ -1,0 +1,2 @@
+"""_creation tensor functions (exported as neurocore.*)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""_indexing tensor functions (exported as neurocore.*)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""_math tensor functions (exported as neurocore.*)."""
+__all__ = []

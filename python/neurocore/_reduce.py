@@ -1,0 +1,2 @@
+"""_reduce tensor functions (exported as neurocore.*)."""
+__all__ = []

@@ -1,0 +1,328 @@
+"""Tensor construction, NumPy interop and the Python-side sugar of the Tensor class.
+
+The C++ core defines `Tensor` and its hot operators; this module adds the methods whose argument
+parsing is easier in Python (``x.view(2, 3)`` and ``x.view((2, 3))``), printing, and grad-mode
+context managers. Nothing here loops over elements.
+"""
+import functools
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+
+float32 = _core.dtype.float32
+float64 = _core.dtype.float64
+int64 = _core.dtype.int64
+bool_ = _core.dtype.bool
+float = float32  # noqa: A001 - PyTorch's aliases
+double = float64
+long = int64
+
+_default_dtype = [float32]
+
+_NUMPY_TO_DTYPE = {np.dtype(np.float32): float32, np.dtype(np.float64): float64,
+                   np.dtype(np.int64): int64, np.dtype(np.bool_): bool_}
+_DTYPE_TO_NUMPY = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.bool_}
+
+
+def set_default_dtype(d):
+    if d not in (float32, float64):
+        raise TypeError(f"[set_default_dtype] only float32 or float64, got {d}")
+    _default_dtype[0] = d
+
+
+def get_default_dtype():
+    return _default_dtype[0]
+
+
+def _check_dtype(dtype, op):
+    if dtype is None or isinstance(dtype, _core.dtype):
+        return dtype
+    try:
+        return _NUMPY_TO_DTYPE[np.dtype(dtype)]
+    except (TypeError, KeyError):
+        raise TypeError(f"[{op}] unsupported dtype {dtype!r}; use neurocore.float32, float64, int64 or bool") from None
+
+
+def _to_numpy_array(data, dtype, op):
+    """NumPy array for `data` with neurocore's dtype inference (Python floats -> float32)."""
+    if isinstance(data, Tensor):
+        arr = data.detach().numpy()
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
+            data = _nested_tensors_to_lists(data)
+        arr = np.asarray(data)
+        if arr.dtype == np.float64 and dtype is None:
+            arr = arr.astype(_DTYPE_TO_NUMPY[_default_dtype[0]])
+    if dtype is not None:
+        arr = arr.astype(_DTYPE_TO_NUMPY[dtype], copy=False)
+    elif arr.dtype not in _NUMPY_TO_DTYPE:
+        if arr.dtype.kind in "iu":
+            arr = arr.astype(np.int64)
+        elif arr.dtype.kind == "f":
+            arr = arr.astype(np.float32 if arr.dtype.itemsize < 8 else np.float64)
+        else:
+            raise TypeError(f"[{op}] can't convert data of NumPy dtype {arr.dtype} to a tensor")
+    return arr
+
+
+def _flat(seq):
+    for x in seq:
+        if isinstance(x, (list, tuple)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _nested_tensors_to_lists(data):
+    if isinstance(data, Tensor):
+        return data.detach().numpy()
+    if isinstance(data, (list, tuple)):
+        return [_nested_tensors_to_lists(x) for x in data]
+    return data
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None):
+    """A new tensor holding a copy of `data` (nested lists, NumPy arrays, numbers, tensors)."""
+    dtype = _check_dtype(dtype, "tensor")
+    arr = _to_numpy_array(data, dtype, "tensor")
+    t = _core._from_numpy(arr, True)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like tensor(), but shares memory with a NumPy array or tensor when no conversion is needed."""
+    dtype = _check_dtype(dtype, "as_tensor")
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == dtype else data.to(dtype)
+    if isinstance(data, np.ndarray) and data.dtype in _NUMPY_TO_DTYPE and (
+            dtype is None or _NUMPY_TO_DTYPE[data.dtype] == dtype):
+        return _core._from_numpy(data, False)
+    return tensor(data, dtype=dtype)
+
+
+def from_numpy(arr):
+    """A tensor sharing memory with the NumPy array `arr` (writes are visible both ways)."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"[from_numpy] expected a numpy.ndarray, got {type(arr).__name__}")
+    return _core._from_numpy(arr, False)
+
+
+# --- grad mode -----------------------------------------------------------------------------------
+
+class _GradModeContext:
+    _enabled = None
+
+    def __enter__(self):
+        self._prev = _core.is_grad_enabled()
+        _core._set_grad_enabled(self._enabled)
+        return self
+
+    def __exit__(self, *exc):
+        _core._set_grad_enabled(self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradModeContext):
+    """Context manager and decorator that disables gradient recording."""
+    _enabled = False
+
+
+class enable_grad(_GradModeContext):
+    """Context manager and decorator that enables gradient recording."""
+    _enabled = True
+
+
+class set_grad_enabled(_GradModeContext):
+    def __init__(self, mode):
+        self._enabled = bool(mode)
+        self._prev = _core.is_grad_enabled()
+        _core._set_grad_enabled(self._enabled)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        raise TypeError("[set_grad_enabled] use it as a function or a context manager")
+
+
+inference_mode = no_grad
+
+
+# --- Tensor methods that parse Python arguments ------------------------------------------------
+
+def _shape_args(args, op):
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+class Size(tuple):
+    """The shape of a tensor: a tuple, printed as in PyTorch."""
+
+    def __repr__(self):
+        return f"neurocore.Size([{', '.join(str(s) for s in self)}])"
+
+    def numel(self):
+        n = 1
+        for s in self:
+            n *= s
+        return n
+
+
+def _size(self, dim=None):
+    shape = Size(self.shape)
+    if dim is None:
+        return shape
+    nd = len(shape)
+    if not -max(nd, 1) <= dim < max(nd, 1):
+        raise IndexError(f"[size] dimension out of range (expected to be in range of [{-max(nd, 1)}, {max(nd, 1) - 1}], but got {dim})")
+    return shape[dim]
+
+
+def _item(self):
+    if self.numel() != 1:
+        raise ValueError(f"[item] a Tensor with {self.numel()} elements cannot be converted to a Python number (shape {tuple(self.shape)})")
+    return self._numpy_unchecked().reshape(()).item()
+
+
+def _tolist(self):
+    return self._numpy_unchecked().tolist()
+
+
+def _len(self):
+    if self.ndim == 0:
+        raise TypeError("len() of a 0-d tensor")
+    return self.shape[0]
+
+
+def _repr(self):
+    arr = self._numpy_unchecked()
+    prefix = "tensor("
+    if arr.dtype.kind == "f":
+        body = np.array2string(arr, separator=", ", prefix=prefix, precision=4,
+                               floatmode="maxprec_equal", threshold=1000, edgeitems=3)
+    else:
+        body = np.array2string(arr, separator=", ", prefix=prefix, threshold=1000, edgeitems=3)
+    extras = []
+    if self.dtype != float32 and not (self.dtype == int64 and arr.size > 0) and not (self.dtype == bool_):
+        extras.append(f"dtype={self.dtype}")
+    if arr.size == 0:
+        extras.append(f"size={tuple(self.shape)}")
+    if self.grad_fn is not None:
+        extras.append(f"grad_fn=<{self.grad_fn}>")
+    elif self.requires_grad:
+        extras.append("requires_grad=True")
+    return prefix + body + "".join(", " + e for e in extras) + ")"
+
+
+def _array(self, dtype=None):
+    arr = self.detach().numpy()
+    return arr if dtype is None else arr.astype(dtype)
+
+
+def _float_conv(self):
+    return self.item().__float__()
+
+
+def _int_conv(self):
+    return int(self.item())
+
+
+def _bool_conv(self):
+    if self.numel() != 1:
+        raise RuntimeError(f"[bool] Boolean value of a tensor with {self.numel()} elements is ambiguous")
+    return bool(self.item())
+
+
+def _data_get(self):
+    return self.detach()
+
+
+def _data_set(self, value):
+    self._set_data(value)
+
+
+def _view(self, *shape):
+    return _core.view(self, _shape_args(shape, "view"))
+
+
+def _reshape(self, *shape):
+    return _core.reshape(self, _shape_args(shape, "reshape"))
+
+
+def _expand(self, *shape):
+    return _core.expand(self, _shape_args(shape, "expand"))
+
+
+def _permute(self, *dims):
+    return _core.permute(self, _shape_args(dims, "permute"))
+
+
+def _to(self, *args, **kwargs):
+    dtype = kwargs.get("dtype")
+    for a in args:
+        if isinstance(a, _core.dtype):
+            dtype = a
+        elif isinstance(a, Tensor):
+            dtype = a.dtype
+    return self if dtype is None else _to_dtype(self, dtype)
+
+
+_core_to = Tensor.to
+
+
+def _to_dtype(self, dtype):
+    return _core_to(self, _check_dtype(dtype, "to"))
+
+
+def _type_as(self, other):
+    return _to_dtype(self, other.dtype)
+
+
+_METHODS = {
+    "size": _size, "item": _item, "tolist": _tolist, "__len__": _len, "__repr__": _repr, "__str__": _repr,
+    "__array__": _array, "__float__": _float_conv, "__int__": _int_conv, "__index__": _int_conv,
+    "__bool__": _bool_conv,
+    "view": _view, "reshape": _reshape, "expand": _expand, "permute": _permute,
+    "expand_as": lambda self, other: _core.expand(self, other.shape),
+    "view_as": lambda self, other: _core.view(self, other.shape),
+    "reshape_as": lambda self, other: _core.reshape(self, other.shape),
+    "flatten": lambda self, start_dim=0, end_dim=-1: _core.flatten(self, start_dim, end_dim),
+    "transpose": lambda self, dim0, dim1: _core.transpose(self, dim0, dim1),
+    "t": lambda self: _core.transpose(self, 0, 1) if self.ndim == 2 else self,
+    "squeeze": lambda self, dim=None: _core.squeeze(self, dim),
+    "unsqueeze": lambda self, dim: _core.unsqueeze(self, dim),
+    "sum": lambda self, dim=None, keepdim=False: _core.sum(self, dim, keepdim),
+    "mean": lambda self, dim=None, keepdim=False: _core.mean(self, dim, keepdim),
+    "to": _to, "type_as": _type_as,
+    "float": lambda self: _to_dtype(self, float32), "double": lambda self: _to_dtype(self, float64),
+    "long": lambda self: _to_dtype(self, int64), "bool": lambda self: _to_dtype(self, bool_),
+    "cpu": lambda self: self,
+    "is_floating_point": lambda self: self.dtype.is_floating_point,
+    "element_size": lambda self: self.dtype.itemsize,
+    "new_tensor": lambda self, data, dtype=None, requires_grad=False: tensor(data, dtype or self.dtype, requires_grad),
+}
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+Tensor.T = property(lambda self: _core.permute(self, tuple(range(self.ndim - 1, -1, -1))))
+Tensor.mT = property(lambda self: _core.transpose(self, -2, -1))
+Tensor.data = property(_data_get, _data_set)
+Tensor.device = property(lambda self: "cpu")
+Tensor.is_cuda = False
+Tensor.__array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
+Tensor.__hash__ = object.__hash__
+_core.dtype.__repr__ = lambda d: f"neurocore.{d.name}"
+_core.dtype.__str__ = lambda d: f"neurocore.{d.name}"

@@ -1,0 +1,121 @@
+"""Test helpers: PyTorch as the oracle, and finite-difference gradient checks.
+
+    check_op(lambda t, a, b: t.add(a, b), lambda nc, a, b: nc.add(a, b), shapes=[(3, 4), (4,)])
+checks forward values and the gradient of every floating input against PyTorch in one call.
+"""
+import os
+
+import numpy as np
+import pytest
+
+import neurocore as nc
+
+
+def require_torch():
+    """Imports torch; a missing torch fails when NEUROCORE_REQUIRE_TORCH=1 (CI) and skips otherwise."""
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("NEUROCORE_REQUIRE_TORCH") == "1":
+            pytest.fail("torch is required (NEUROCORE_REQUIRE_TORCH=1) but not installed")
+        pytest.skip("torch not installed")
+    torch.set_num_threads(1)
+    return torch
+
+
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def rand(shape, dtype=np.float64, seed=0, low=-1.0, high=1.0):
+    return np.random.default_rng(seed).uniform(low, high, size=shape).astype(dtype)
+
+
+def assert_close(actual, expected, rtol, atol, what=""):
+    actual = actual.detach().numpy() if isinstance(actual, nc.Tensor) else np.asarray(actual)
+    if hasattr(expected, "detach"):
+        expected = expected.detach().cpu().numpy()
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def check_op(torch_fn, nc_fn, arrays, dtype=np.float32, grad=True, rtol=None, atol=None, grad_inputs=None):
+    """Runs torch_fn(torch, *tensors) and nc_fn(nc, *tensors) on the same data and compares the
+    outputs and, with grad=True, the gradients of each floating input for a random upstream grad."""
+    torch = require_torch()
+    tol = dict(TOL[dtype])
+    if rtol is not None:
+        tol["rtol"] = rtol
+    if atol is not None:
+        tol["atol"] = atol
+    arrays = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in arrays]
+    floating = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays]
+    if grad_inputs is not None:
+        floating = [f and i in grad_inputs for i, f in enumerate(floating)]
+    t_in = [torch.tensor(a, requires_grad=grad and f) if isinstance(a, np.ndarray) else a
+            for a, f in zip(arrays, floating)]
+    n_in = [nc.tensor(a, requires_grad=grad and f) if isinstance(a, np.ndarray) else a
+            for a, f in zip(arrays, floating)]
+    t_out = torch_fn(torch, *t_in)
+    n_out = nc_fn(nc, *n_in)
+    t_outs = t_out if isinstance(t_out, (tuple, list)) else (t_out,)
+    n_outs = n_out if isinstance(n_out, (tuple, list)) else (n_out,)
+    assert len(t_outs) == len(n_outs)
+    for i, (t, n) in enumerate(zip(t_outs, n_outs)):
+        assert_close(n, t, what=f"output {i}", **tol)
+    if not grad:
+        return n_out
+    diff = [(t, n) for t, n in zip(t_outs, n_outs) if t.dtype.is_floating_point and t.requires_grad]
+    if not diff:
+        return n_out
+    t_loss, n_loss = 0, 0
+    for k, (t, n) in enumerate(diff):
+        g = rand(tuple(t.shape), dtype, seed=100 + k)
+        t_loss = t_loss + (t * torch.tensor(g)).sum()
+        n_loss = n_loss + (n * nc.tensor(g)).sum()
+    t_loss.backward()
+    n_loss.backward()
+    for i, (t, n, f) in enumerate(zip(t_in, n_in, floating)):
+        if not (grad and f):
+            continue
+        if t.grad is None:
+            assert n.grad is None or np.all(n.grad.numpy() == 0), f"grad {i}: torch has none"
+            continue
+        assert n.grad is not None, f"grad of input {i} is None"
+        assert_close(n.grad, t.grad, what=f"grad of input {i}", **tol)
+    return n_out
+
+
+def gradcheck(fn, arrays, eps=1e-6, rtol=1e-5, atol=1e-7, seed=1):
+    """Finite-difference check in float64: compares the analytic gradient of sum(fn(*x) * w) for a
+    random w with central differences for every element of every input array."""
+    xs = [nc.tensor(np.asarray(a, dtype=np.float64), requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    ws = [rand(tuple(o.shape), np.float64, seed=seed + k) for k, o in enumerate(outs)]
+
+    def objective(*inputs):
+        with nc.no_grad():
+            o = fn(*inputs)
+            o = o if isinstance(o, (tuple, list)) else (o,)
+            return float(np.sum([np.sum(oi.numpy().astype(np.float64) * w) for oi, w in zip(o, ws)]))
+
+    loss = 0
+    for o, w in zip(outs, ws):
+        loss = loss + (o * nc.tensor(w)).sum()
+    loss.backward()
+    for i, x in enumerate(xs):
+        base = np.asarray(arrays[i], dtype=np.float64)
+        num = np.zeros_like(base)
+        flat = num.reshape(-1)
+        for j in range(base.size):
+            plus, minus = base.copy().reshape(-1), base.copy().reshape(-1)
+            plus[j] += eps
+            minus[j] -= eps
+            args_p = [nc.tensor(plus.reshape(base.shape)) if k == i else nc.tensor(np.asarray(arrays[k], dtype=np.float64))
+                      for k in range(len(arrays))]
+            args_m = [nc.tensor(minus.reshape(base.shape)) if k == i else nc.tensor(np.asarray(arrays[k], dtype=np.float64))
+                      for k in range(len(arrays))]
+            flat[j] = (objective(*args_p) - objective(*args_m)) / (2 * eps)
+        analytic = x.grad.numpy() if x.grad is not None else np.zeros_like(base)
+        np.testing.assert_allclose(analytic, num, rtol=rtol, atol=atol, err_msg=f"gradient of input {i}")
