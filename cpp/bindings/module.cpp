@@ -9,6 +9,7 @@ using namespace nc::py_bindings;
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "neurocore C++ core";
+  nc::kernels::active_isa();  // a bad NEUROCORE_CPU fails the import, not a later op
   // nc::TypeError derives from std::invalid_argument, which pybind11 would turn into ValueError.
   py::register_exception_translator([](std::exception_ptr p) {
     try {

@@ -13,3 +13,5 @@ from . import autograd
 
 bool = bool_  # noqa: A001 - nc.bool as in PyTorch
 __version__ = "0.1.0"
+from . import datasets
+from . import utils
