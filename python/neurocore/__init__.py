@@ -10,6 +10,7 @@ from ._tensor import (float32, float64, int64, bool_, float, double, long, Size,
                       no_grad, enable_grad, set_grad_enabled, inference_mode, set_default_dtype, get_default_dtype)
 from ._functions import *  # noqa: F401,F403 - tensor functions: nc.matmul, nc.zeros, nc.exp, ...
 from . import autograd
+from .serialization import save, load
 
 bool = bool_  # noqa: A001 - nc.bool as in PyTorch
 __version__ = "0.1.0"
