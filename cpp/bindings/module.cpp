@@ -3,6 +3,10 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/dispatch.h"
+#include "kernels/peak.h"
+
+#include <chrono>
+#include <omp.h>
 
 namespace py = pybind11;
 using namespace nc::py_bindings;
@@ -26,6 +30,21 @@ PYBIND11_MODULE(_core, m) {
     if (n < 1) throw nc::ValueError("[set_num_threads] expected a positive number of threads, got " + std::to_string(n));
     nc::set_num_threads(n);
   });
+  m.def("_fma_peak_gflops", [](int threads, int64_t iterations) {
+    // Every thread runs the FMA probe; the peak is total flops over the slowest thread's time.
+    py::gil_scoped_release release;
+    double flops = 0;
+    float sink = 0;
+    auto start = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+    {
+      float local;
+      flops += nc::kernels::peak().fma_chains(iterations, &local);
+      if (local == 12345.f) sink = local;  // keeps the work observable
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return flops / secs / 1e9 + sink * 0;
+  }, py::arg("threads"), py::arg("iterations") = 20000000);
   TensorClass cls(m, "Tensor");
   bind_tensor(m, cls);
   bind_core_ops(m, cls);

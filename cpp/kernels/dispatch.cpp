@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "kernels/gemm.h"
+#include "kernels/peak.h"
 
 namespace nc::kernels {
 
@@ -40,6 +41,11 @@ std::string isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "generic"; }
 
 const GemmKernels& gemm() {
   static const GemmKernels& t = select(generic::gemm_table, avx2::gemm_table);
+  return t;
+}
+
+const PeakKernels& peak() {
+  static const PeakKernels& t = select(generic::peak_table, avx2::peak_table);
   return t;
 }
 

@@ -1,0 +1,140 @@
+"""Benchmark runner: neurocore beside PyTorch (and ONNX Runtime for inference) in one run.
+
+    python bench/run.py [--suite gemm,mlp_train_epoch,mlp_infer_b1,elementwise] [--threads 2]
+                        [--repeat 5] [--rounds 2] [--json results.json]
+
+Each framework runs in its own process; processes alternate A B A B for --rounds rounds and each
+row keeps the median over rounds of per-process medians. The machine's fp32 FMA peak is measured
+first (neurocore's probe kernel), so "% peak" means a share of what this CPU sustains.
+A framework that is not installed is reported as missing.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FRAMEWORKS = ["neurocore", "torch", "onnxruntime"]
+SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise"]
+
+
+def cpu_model():
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def measure_peak(threads):
+    code = ("import neurocore as nc; nc.set_num_threads(%d); "
+            "print(max(nc._core._fma_peak_gflops(%d, 20000000) for _ in range(3)))" % (threads, threads))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def available(framework):
+    module = {"neurocore": "neurocore", "torch": "torch", "onnxruntime": "onnxruntime"}[framework]
+    r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    return r.returncode == 0
+
+
+def run_one(framework, workload, threads, repeat):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    r = subprocess.run([sys.executable, os.path.join(HERE, "workloads.py"), framework, workload,
+                        "--threads", str(threads), "--repeat", str(repeat)],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return {"error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"}
+    return {row["name"]: row for row in json.loads(r.stdout.strip().splitlines()[-1])}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--suite", default=",".join(SUITES))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    suites = [s.strip() for s in args.suite.split(",") if s.strip()]
+    for s in suites:
+        if s not in SUITES:
+            p.error(f"unknown suite {s!r}; choose from {', '.join(SUITES)}")
+
+    present = {fw: available(fw) for fw in FRAMEWORKS}
+    peak = measure_peak(args.threads)
+    print(f"# {datetime.date.today()} | {cpu_model()} | {args.threads} threads | "
+          f"measured fp32 FMA peak {peak:.1f} GFLOP/s")
+    missing = [fw for fw, ok in present.items() if not ok]
+    if missing:
+        print(f"# missing peers (not installed): {', '.join(missing)}")
+
+    results = []
+    for suite in suites:
+        per_fw = {fw: [] for fw in FRAMEWORKS if present[fw]}
+        for _ in range(args.rounds):
+            for fw in per_fw:  # A B A B: frameworks alternate within every round
+                per_fw[fw].append(run_one(fw, suite, args.threads, args.repeat))
+        names = []
+        for runs in per_fw.values():
+            for run in runs:
+                names += [n for n in run if n != "error" and n not in names]
+        for name in names:
+            row = {"workload": name}
+            for fw, runs in per_fw.items():
+                times = [run[name]["seconds"] for run in runs if name in run]
+                errors = [run["error"] for run in runs if "error" in run]
+                if times:
+                    row[fw] = statistics.median(times)
+                    row[fw + "_rss_mb"] = max(run[name]["peak_rss_mb"] for run in runs if name in run)
+                    ref = next(run[name] for run in runs if name in run)
+                    row.setdefault("flops", ref.get("flops"))
+                    row.setdefault("bytes", ref.get("bytes"))
+                elif errors:
+                    row[fw + "_error"] = errors[0]
+            results.append(row)
+
+    header = f"{'workload':<24}{'neurocore':>12}{'torch':>12}{'onnxrt':>12}{'torch/nc':>10}{'GFLOP/s':>10}{'% peak':>8}{'GB/s':>8}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        def fmt(fw):
+            if fw in r:
+                return _fmt_time(r[fw])
+            if fw + "_error" in r:
+                return "error"
+            return "missing" if not present.get(fw) else "-"
+        nc_t = r.get("neurocore")
+        ratio = f"{r['torch'] / nc_t:.2f}x" if nc_t and "torch" in r else "-"
+        gflops = r["flops"] / nc_t / 1e9 if nc_t and r.get("flops") else None
+        gbs = r["bytes"] / nc_t / 1e9 if nc_t and r.get("bytes") else None
+        print(f"{r['workload']:<24}{fmt('neurocore'):>12}{fmt('torch'):>12}{fmt('onnxruntime'):>12}{ratio:>10}"
+              f"{(f'{gflops:.1f}' if gflops else '-'):>10}{(f'{100 * gflops / peak:.0f}%' if gflops else '-'):>8}"
+              f"{(f'{gbs:.1f}' if gbs else '-'):>8}")
+        for fw in FRAMEWORKS:
+            if fw + "_error" in r:
+                print(f"    {fw} error: {r[fw + '_error']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"date": str(datetime.date.today()), "cpu": cpu_model(), "threads": args.threads,
+                       "peak_gflops": peak, "results": results}, f, indent=1)
+
+
+def _fmt_time(s):
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3f} ms"
+    return f"{s * 1e6:.2f} us"
+
+
+if __name__ == "__main__":
+    main()
