@@ -48,6 +48,7 @@ PYBIND11_MODULE(_core, m) {
   TensorClass cls(m, "Tensor");
   bind_tensor(m, cls);
   bind_core_ops(m, cls);
+  bind_kernels(m);
   bind_elementwise(m, cls);
   bind_reduce(m, cls);
   bind_loss(m, cls);

@@ -6,6 +6,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/peak.h"
+#include "kernels/vecmath.h"
 
 namespace nc::kernels {
 
@@ -46,6 +47,11 @@ const GemmKernels& gemm() {
 
 const PeakKernels& peak() {
   static const PeakKernels& t = select(generic::peak_table, avx2::peak_table);
+  return t;
+}
+
+const VecMathKernels& vecmath() {
+  static const VecMathKernels& t = select(generic::vecmath_table, avx2::vecmath_table);
   return t;
 }
 

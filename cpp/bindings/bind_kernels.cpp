@@ -1,0 +1,22 @@
+// Direct access to raw kernels for kernel tests (names start with an underscore: not public API).
+#include "bindings/common.h"
+#include "kernels/vecmath.h"
+
+namespace nc::py_bindings {
+
+void bind_kernels(py::module_& m) {
+  m.def("_vecmath", [](const std::string& fn, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
+    const auto& k = kernels::vecmath();
+    auto f = fn == "exp" ? k.exp_f32 : fn == "log" ? k.log_f32 : fn == "tanh" ? k.tanh_f32
+           : fn == "sigmoid" ? k.sigmoid_f32 : nullptr;
+    if (!f) throw nc::ValueError("[_vecmath] unknown function '" + fn + "'");
+    py::array_t<float> y(x.size());
+    {
+      py::gil_scoped_release release;
+      f(x.data(), y.mutable_data(), x.size());
+    }
+    return y;
+  });
+}
+
+}  // namespace nc::py_bindings
