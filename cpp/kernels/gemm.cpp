@@ -175,8 +175,9 @@ struct AvxKernel {
   static constexpr int MR = 6;
   static constexpr int NR = 2 * V<T>::W;
 
-  static void ukr(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c, int64_t ldc,
-                  const Epi<T>& e, int mr, int64_t ncols) {
+  __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
+                                            const T* __restrict bp, T* c, int64_t ldc,
+                                            const Epi<T>& e, int mr, int64_t ncols) {
     using VT = V<T>;
     using R = typename VT::R;
     constexpr int W = VT::W;
@@ -279,6 +280,59 @@ struct Blocking<double> {
   static constexpr int64_t MC = 72, KC = 256, NC = 2040;
 };
 
+#if NC_HAVE_AVX2
+// In-register 8x8 float transpose: r[i] holds row i on entry, column i on exit.
+__attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Full 6-row panel of row-major A (A(i, p) = src[i*lda + p]) into [p][6]; returns p done.
+inline int64_t pack_a6_rows_avx(const float* src, int64_t lda, int64_t kc, float* d) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(src + i * lda + p);
+    r[6] = r[7] = _mm256_setzero_ps();
+    transpose8(r);
+    for (int q = 0; q < 8; ++q) {
+      float* o = d + (p + q) * 6;
+      _mm_storeu_ps(o, _mm256_castps256_ps128(r[q]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r[q], 1));
+    }
+  }
+  return p;
+}
+
+// Full 16-column panel of B^T (B(p, j) = src[j*ldb + p]) into [p][16]; returns p done.
+inline int64_t pack_b16_trans_avx(const float* src, int64_t ldb, int64_t kc, float* d) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (h * 8 + j) * ldb + p);
+      transpose8(r);
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(d + (p + q) * 16 + h * 8, r[q]);
+    }
+  }
+  return p;
+}
+#endif
+
 // Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels, layout [panel][p][MR],
 // rows past mc zero-filled.
 template <class T, int MR>
@@ -290,7 +344,11 @@ void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0
     if (!ta) {  // A(i, p) = a[i*lda + p]
       const T* src = a + (i0 + ir) * lda + p0;
       if (rows == MR) {
-        for (int64_t p = 0; p < kc; ++p)
+        int64_t p = 0;
+#if NC_HAVE_AVX2
+        if constexpr (sizeof(T) == 4 && MR == 6) p = pack_a6_rows_avx(src, lda, kc, d);
+#endif
+        for (; p < kc; ++p)
           for (int i = 0; i < MR; ++i) d[p * MR + i] = src[i * lda + p];
       } else {
         for (int64_t p = 0; p < kc; ++p)
@@ -330,8 +388,12 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
     } else {  // B(p, j) = b[j*ldb + p]
       const T* src = b + (j0 + jr) * ldb + p0;
       if (cols == NR) {
+        int64_t p = 0;
+#if NC_HAVE_AVX2
+        if constexpr (sizeof(T) == 4 && NR == 16) p = pack_b16_trans_avx(src, ldb, kc, d);
+#endif
         for (int j = 0; j < NR; ++j)
-          for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = src[j * ldb + p];
+          for (int64_t q = p; q < kc; ++q) d[q * NR + j] = src[j * ldb + q];
       } else {
         for (int j = 0; j < NR; ++j)
           for (int64_t p = 0; p < kc; ++p) d[p * NR + j] = j < cols ? src[j * ldb + p] : T(0);
