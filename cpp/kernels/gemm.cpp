@@ -273,7 +273,11 @@ template <class T>
 struct Blocking;
 template <>
 struct Blocking<float> {
-  static constexpr int64_t MC = 144, KC = 256, NC = 4080;
+#ifndef NC_SGEMM_MC
+#define NC_SGEMM_MC 96
+#define NC_SGEMM_KC 384
+#endif
+  static constexpr int64_t MC = NC_SGEMM_MC, KC = NC_SGEMM_KC, NC = 4080;
 };
 template <>
 struct Blocking<double> {
@@ -647,6 +651,9 @@ void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
 // ---------------------------------------------------------------------------------------------
 // Entry
 
+#ifndef NC_DOT_MMAX
+#define NC_DOT_MMAX 1000000
+#endif
 constexpr double kSmallWork = double(1 << 18);     // multiply-adds: below this, small path
 constexpr double kMinWorkPerThread = double(1 << 17);  // multiply-adds per extra thread
 
@@ -667,7 +674,7 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
     gemm_direct<T>(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
-  if (small && !ta && k <= 16384) {
+  if (small && !ta && k <= 16384 && m < NC_DOT_MMAX) {
     gemm_dot<T>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
