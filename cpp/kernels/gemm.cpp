@@ -140,33 +140,49 @@ struct V<double> {
   }
 };
 
-// Stores one row of NV accumulator vectors: c = act(alpha*acc + beta*c + bias). With MASK only
-// the first `ncols` columns are touched; the arithmetic is the same either way.
+// Stores one accumulator vector: c = act(alpha*acc + beta*c + bias). With MASK only the first
+// `cnt` (1..W) lanes are touched; the arithmetic is the same either way.
+template <class T, bool MASK>
+__attribute__((always_inline)) inline void store_vec(T* c, typename V<T>::R acc, const Epi<T>& e,
+                                                     int64_t cnt) {
+  using VT = V<T>;
+  typename VT::R x = VT::mul(acc, VT::set1(e.alpha));
+  if (MASK) {
+    const auto m = VT::mask(cnt);
+    if (e.beta != T(0)) x = VT::fma(VT::set1(e.beta), VT::loadm(c, m), x);
+    if (e.bias) x = VT::add(x, VT::loadm(e.bias, m));
+    if (e.act == 1) x = VT::relu(x);
+    VT::storem(c, m, x);
+  } else {
+    if (e.beta != T(0)) x = VT::fma(VT::set1(e.beta), VT::load(c), x);
+    if (e.bias) x = VT::add(x, VT::load(e.bias));
+    if (e.act == 1) x = VT::relu(x);
+    VT::store(c, x);
+  }
+}
+
+// Vector v of a tile row with `ncols` valid columns.
+template <class T, bool MASK>
+__attribute__((always_inline)) inline void store_tile_vec(T* c, typename V<T>::R acc,
+                                                          const Epi<T>& e, int v, int64_t ncols) {
+  constexpr int W = V<T>::W;
+  if (!MASK) {
+    Epi<T> ev = e;
+    if (ev.bias) ev.bias += v * W;
+    store_vec<T, false>(c + v * W, acc, ev, W);
+    return;
+  }
+  const int64_t cnt = std::min<int64_t>(W, ncols - v * W);
+  if (cnt <= 0) return;
+  Epi<T> ev = e;
+  if (ev.bias) ev.bias += v * W;
+  store_vec<T, true>(c + v * W, acc, ev, cnt);
+}
+
 template <class T, int NV, bool MASK>
 __attribute__((always_inline)) inline void store_row(T* c, const typename V<T>::R* acc,
                                                      const Epi<T>& e, int64_t ncols) {
-  using VT = V<T>;
-  using R = typename VT::R;
-  constexpr int W = VT::W;
-  const R al = VT::set1(e.alpha);
-  const R be = VT::set1(e.beta);
-  for (int v = 0; v < NV; ++v) {
-    R x = VT::mul(acc[v], al);
-    if (MASK) {
-      const int64_t cnt = ncols - v * W;
-      if (cnt <= 0) break;
-      const auto m = VT::mask(cnt);
-      if (e.beta != T(0)) x = VT::fma(be, VT::loadm(c + v * W, m), x);
-      if (e.bias) x = VT::add(x, VT::loadm(e.bias + v * W, m));
-      if (e.act == 1) x = VT::relu(x);
-      VT::storem(c + v * W, m, x);
-    } else {
-      if (e.beta != T(0)) x = VT::fma(be, VT::load(c + v * W), x);
-      if (e.bias) x = VT::add(x, VT::load(e.bias + v * W));
-      if (e.act == 1) x = VT::relu(x);
-      VT::store(c + v * W, x);
-    }
-  }
+  for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK>(c, acc[v], e, v, ncols);
 }
 
 // ---- packed micro-kernel: MR x (2 vectors), A packed [p][MR], B packed [p][NR] --------------
@@ -477,7 +493,7 @@ constexpr int64_t kDirectNB = 256;   // columns per block (multiple of 64)
 constexpr int64_t kDirectUnit = 64;  // columns per thread-split unit
 
 template <class T, int M, int NV, bool MASK>
-void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
+__attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
                 int64_t ldc, const Epi<T>& e, int64_t ncols) {
   using VT = V<T>;
   using R = typename VT::R;
@@ -499,14 +515,25 @@ void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, in
                             acc[0][v]);
     } else {
       R bv[NV];
+#pragma GCC unroll 16
       for (int v = 0; v < NV; ++v) bv[v] = MASK ? VT::loadm(bp + v * W, mk[v]) : VT::load(bp + v * W);
+#pragma GCC unroll 16
       for (int i = 0; i < M; ++i) {
         const R av = VT::bcast(ar[i] + p * csa);
+#pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[i][v] = VT::fma(av, bv[v], acc[i][v]);
       }
     }
   }
-  for (int i = 0; i < M; ++i) store_row<T, NV, MASK>(c + i * ldc, acc[i], e, ncols);
+  // Copy out so the accumulators stay in registers through the loop (a dynamically indexed
+  // epilogue would otherwise pin them to memory).
+  R out[M][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < M; ++i)
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) out[i][v] = acc[i][v];
+  for (int i = 0; i < M; ++i)
+    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK>(c + i * ldc, out[i][v], e, v, ncols);
 }
 
 template <class T, int M, int NV>
@@ -523,36 +550,67 @@ void direct_tiles(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, 
   }
 }
 
+// dst[p*ldd + j] = src[j*lds + p] for p < kc, j < nb (transposes a block of B^T into B).
 template <class T>
-void gemm_direct(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-                 const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias, int act,
-                 int nt) {
+void transpose_block(const T* src, int64_t lds, int64_t nb, int64_t kc, T* dst, int64_t ldd) {
+  int64_t j = 0;
+  if constexpr (sizeof(T) == 4) {
+    for (; j + 8 <= nb; j += 8) {
+      int64_t p = 0;
+      for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+        for (int q = 0; q < 8; ++q) r[q] = _mm256_loadu_ps(src + (j + q) * lds + p);
+        transpose8(r);
+        for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (p + q) * ldd + j, r[q]);
+      }
+      for (; p < kc; ++p)
+        for (int q = 0; q < 8; ++q) dst[p * ldd + j + q] = src[(j + q) * lds + p];
+    }
+  }
+  for (; j < nb; ++j)
+    for (int64_t p = 0; p < kc; ++p) dst[p * ldd + j] = src[j * lds + p];
+}
+
+// op(B) = B, or op(B) = B^T transposed block by block into a per-thread buffer.
+template <class T>
+void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
+                 int act, int nt) {
   const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
   const int64_t units = ceil_div(n, kDirectUnit);
+  const int64_t KCD = tb ? kDirectKC / 2 : kDirectKC;
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
   auto body = [&](int64_t j0, int64_t j1) {
+    T* tbuf = tb ? alloc_buf<T>(KCD * kDirectNB) : nullptr;
     for (int64_t jb = j0; jb < j1; jb += kDirectNB) {
       const int64_t nb = std::min(kDirectNB, j1 - jb);
-      for (int64_t pb = 0; pb < k; pb += kDirectKC) {
-        const int64_t kc = std::min(kDirectKC, k - pb);
-        const bool last = pb + kDirectKC >= k;
+      for (int64_t pb = 0; pb < k; pb += KCD) {
+        const int64_t kc = std::min(KCD, k - pb);
+        const bool last = pb + KCD >= k;
         const Epi<T> e{alpha, pb == 0 ? beta : T(1), last && bias ? bias + jb : nullptr,
                        last ? act : 0};
         const T* bb = b + pb * ldb + jb;
+        int64_t ldbb = ldb;
+        if (tb) {
+          transpose_block<T>(b + jb * ldb + pb, ldb, nb, kc, tbuf, kDirectNB);
+          bb = tbuf;
+          ldbb = kDirectNB;
+        }
         for (int64_t ir = 0; ir < m; ir += 6) {
           const T* ab = a + ir * rsa + pb * csa;
           T* cb = c + ir * ldc + jb;
           switch (std::min<int64_t>(6, m - ir)) {
-            case 6: direct_tiles<T, 6, 2>(kc, ab, rsa, csa, bb, ldb, cb, ldc, e, nb); break;
-            case 5: direct_tiles<T, 5, 2>(kc, ab, rsa, csa, bb, ldb, cb, ldc, e, nb); break;
-            case 4: direct_tiles<T, 4, 2>(kc, ab, rsa, csa, bb, ldb, cb, ldc, e, nb); break;
-            case 3: direct_tiles<T, 3, 2>(kc, ab, rsa, csa, bb, ldb, cb, ldc, e, nb); break;
-            case 2: direct_tiles<T, 2, 4>(kc, ab, rsa, csa, bb, ldb, cb, ldc, e, nb); break;
-            default: direct_tiles<T, 1, 8>(kc, ab, rsa, csa, bb, ldb, cb, ldc, e, nb); break;
+            case 6: direct_tiles<T, 6, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 5: direct_tiles<T, 5, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 4: direct_tiles<T, 4, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 3: direct_tiles<T, 3, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 2: direct_tiles<T, 2, 4>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            default: direct_tiles<T, 1, 8>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
           }
         }
       }
     }
+    std::free(tbuf);
   };
   if (nt <= 1) {
     body(0, n);
@@ -571,7 +629,7 @@ void gemm_direct(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, 
 // Dot path, op(A) = A, op(B) = B^T: C(i, j) = sum_p a[i*lda + p] * b[j*ldb + p].
 
 template <class T, int M, int N>
-void ukr_dot(int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc,
+__attribute__((noinline)) void ukr_dot(int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc,
              const Epi<T>& e) {
   using VT = V<T>;
   using R = typename VT::R;
@@ -597,8 +655,13 @@ void ukr_dot(int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, 
       for (int j = 0; j < N; ++j) acc[i][j] = VT::fma(av, bv[j], acc[i][j]);
     }
   }
+  T sums[M][N];
+#pragma GCC unroll 16
   for (int i = 0; i < M; ++i)
-    for (int j = 0; j < N; ++j) c[i * ldc + j] = epi_scalar(VT::hsum(acc[i][j]), c + i * ldc + j, e, j);
+#pragma GCC unroll 16
+    for (int j = 0; j < N; ++j) sums[i][j] = VT::hsum(acc[i][j]);
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) c[i * ldc + j] = epi_scalar(sums[i][j], c + i * ldc + j, e, j);
 }
 
 template <class T, int M, int NMAX>
@@ -652,8 +715,9 @@ void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
 // Entry
 
 #ifndef NC_DOT_MMAX
-#define NC_DOT_MMAX 1000000
+#define NC_DOT_MMAX 8
 #endif
+constexpr int64_t kDotMaxM = NC_DOT_MMAX;  // op(B) = B^T with fewer rows: dot products
 constexpr double kSmallWork = double(1 << 18);     // multiply-adds: below this, small path
 constexpr double kMinWorkPerThread = double(1 << 17);  // multiply-adds per extra thread
 
@@ -671,11 +735,15 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
 #if NC_HAVE_AVX2
   const bool small = m <= 64 || work <= kSmallWork;
   if (small && !tb) {
-    gemm_direct<T>(ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
+    gemm_direct<T>(ta, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
-  if (small && !ta && k <= 16384 && m < NC_DOT_MMAX) {
+  if (small && !ta && k <= 16384 && m < kDotMaxM) {
     gemm_dot<T>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
+    return;
+  }
+  if (small) {
+    gemm_direct<T>(ta, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
   gemm_packed<T, AvxKernel<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
