@@ -578,10 +578,15 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
                  int act, int nt) {
   const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
   const int64_t units = ceil_div(n, kDirectUnit);
-  const int64_t KCD = tb ? kDirectKC / 2 : kDirectKC;
+  // B^T blocks are transposed into a compact per-thread buffer; B blocks are copied there when
+  // several row blocks reuse them and the row stride is a large multiple of 512 bytes (such rows
+  // alias in a few L1 sets: 4 KiB strides ran at a third of the speed).
+  const int64_t ldb_bytes = ldb * int64_t(sizeof(T));
+  const bool copy_b = tb || (m > 6 && ldb_bytes >= 2048 && ldb_bytes % 512 == 0);
+  const int64_t KCD = copy_b ? kDirectKC / 2 : kDirectKC;
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
   auto body = [&](int64_t j0, int64_t j1) {
-    T* tbuf = tb ? alloc_buf<T>(KCD * kDirectNB) : nullptr;
+    T* tbuf = copy_b ? alloc_buf<T>(KCD * kDirectNB) : nullptr;
     for (int64_t jb = j0; jb < j1; jb += kDirectNB) {
       const int64_t nb = std::min(kDirectNB, j1 - jb);
       for (int64_t pb = 0; pb < k; pb += KCD) {
@@ -593,6 +598,11 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
         int64_t ldbb = ldb;
         if (tb) {
           transpose_block<T>(b + jb * ldb + pb, ldb, nb, kc, tbuf, kDirectNB);
+          bb = tbuf;
+          ldbb = kDirectNB;
+        } else if (copy_b) {
+          for (int64_t p = 0; p < kc; ++p)
+            std::memcpy(tbuf + p * kDirectNB, bb + p * ldb, static_cast<size_t>(nb) * sizeof(T));
           bb = tbuf;
           ldbb = kDirectNB;
         }

@@ -55,7 +55,7 @@ bool check(const char* isa, const k::GemmKernels& t, bool ta, bool tb, Case cs, 
            double beta, int pad, std::mt19937& rng, bool use_bias = false, int act = 0) {
   const int64_t m = cs.m, n = cs.n, kk = cs.k;
   Mat<T> A(ta ? kk : m, ta ? m : kk, pad, rng);
-  Mat<T> B(tb ? n : kk, tb ? kk : n, pad + 1, rng);
+  Mat<T> B(tb ? n : kk, tb ? kk : n, pad ? pad + 1 : 0, rng);
   Mat<T> C(m, n, pad + 2, rng);
   std::vector<float> bias(n);
   for (int64_t j = 0; j < n; ++j) bias[j] = static_cast<float>(0.25 * std::sin(double(j)));
@@ -121,7 +121,7 @@ template <class T>
 void check_threads(const char* isa, const k::GemmKernels& t, bool ta, bool tb, Case cs, std::mt19937& rng) {
   const int64_t m = cs.m, n = cs.n, kk = cs.k;
   Mat<T> A(ta ? kk : m, ta ? m : kk, 3, rng);
-  Mat<T> B(tb ? n : kk, tb ? kk : n, 5, rng);
+  Mat<T> B(tb ? n : kk, tb ? kk : n, n == 1024 ? 0 : 5, rng);
   Mat<T> C0(m, n, 1, rng);
   Mat<T> C1 = C0;
   Mat<T> C2 = C0;
@@ -164,6 +164,11 @@ void run_table(const char* isa, const k::GemmKernels& t, std::mt19937& rng) {
       ++idx;
     }
   }
+  // Row strides that are multiples of 512 bytes (the direct path copies such B blocks).
+  for (int tr = 0; tr < 4; ++tr) {
+    check<T>(isa, t, tr & 1, tr & 2, {32, 1023, 300}, 0.5, 0.0, 1, rng);
+    check<T>(isa, t, tr & 1, tr & 2, {20, 1024, 700}, 1.0, 1.0, 0, rng);
+  }
   // alpha == 0 and k == 0: C = beta*C.
   check<T>(isa, t, false, false, {9, 33, 0}, 1.0, 0.5, 2, rng);
   check<T>(isa, t, true, true, {9, 33, 0}, 1.0, 0.0, 2, rng);
@@ -177,7 +182,7 @@ void run_table(const char* isa, const k::GemmKernels& t, std::mt19937& rng) {
         check<T>(isa, t, tr & 1, tr & 2, c, 1.0, 0.5, 2, rng, false, 1);
       }
   }
-  const Case tc[] = {{1000, 700, 300}, {32, 2048, 300}, {32, 784, 128}, {7, 3000, 100}, {130, 130, 600}};
+  const Case tc[] = {{1000, 700, 300}, {32, 2048, 300}, {40, 1024, 600}, {32, 784, 128}, {7, 3000, 100}, {130, 130, 600}};
   for (Case c : tc)
     for (int tr = 0; tr < 4; ++tr) check_threads<T>(isa, t, tr & 1, tr & 2, c, rng);
 }
