@@ -12,7 +12,7 @@ C = pytest.importorskip("neurocore._core")
 SMALL = [1, 2, 7, 17, 65]
 BIG = [(63, 127, 257), (257, 63, 127), (127, 257, 63), (64, 65, 66), (1, 1024, 784),
        (32, 128, 784), (32, 512, 160), (300, 33, 1030), (1003, 517, 301), (70, 4100, 20),
-       (5, 3, 2000), (2000, 3, 5)]
+       (5, 3, 2000), (2000, 3, 5), (40, 1024, 600)]
 TRANS = list(itertools.product([False, True], [False, True]))
 
 
@@ -22,7 +22,7 @@ def _operands(rng, m, n, k, ta, tb, dtype, pad=0):
         full = rng.uniform(-1, 1, size=(r, c + p)).astype(dtype)
         return full[:, :c]  # row stride c + p, unit column stride
     a = mat(k, m, pad) if ta else mat(m, k, pad)
-    b = mat(n, k, pad + 1) if tb else mat(k, n, pad + 1)
+    b = mat(n, k, pad + 1 if pad else 0) if tb else mat(k, n, pad + 1 if pad else 0)
     c = mat(m, n, pad + 2)
     return a, b, c
 
