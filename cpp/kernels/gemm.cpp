@@ -586,7 +586,9 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   const int64_t KCD = copy_b ? kDirectKC / 2 : kDirectKC;
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
   auto body = [&](int64_t j0, int64_t j1) {
-    T* tbuf = copy_b ? alloc_buf<T>(KCD * kDirectNB) : nullptr;
+    // Buffer rows padded past a power-of-two stride (4 KiB aliasing of the transposing stores).
+    const int64_t ldt = kDirectNB + 64 / int64_t(sizeof(T));
+    T* tbuf = copy_b ? alloc_buf<T>(KCD * ldt) : nullptr;
     for (int64_t jb = j0; jb < j1; jb += kDirectNB) {
       const int64_t nb = std::min(kDirectNB, j1 - jb);
       for (int64_t pb = 0; pb < k; pb += KCD) {
@@ -597,14 +599,14 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
         const T* bb = b + pb * ldb + jb;
         int64_t ldbb = ldb;
         if (tb) {
-          transpose_block<T>(b + jb * ldb + pb, ldb, nb, kc, tbuf, kDirectNB);
+          transpose_block<T>(b + jb * ldb + pb, ldb, nb, kc, tbuf, ldt);
           bb = tbuf;
-          ldbb = kDirectNB;
+          ldbb = ldt;
         } else if (copy_b) {
           for (int64_t p = 0; p < kc; ++p)
-            std::memcpy(tbuf + p * kDirectNB, bb + p * ldb, static_cast<size_t>(nb) * sizeof(T));
+            std::memcpy(tbuf + p * ldt, bb + p * ldb, static_cast<size_t>(nb) * sizeof(T));
           bb = tbuf;
-          ldbb = kDirectNB;
+          ldbb = ldt;
         }
         for (int64_t ir = 0; ir < m; ir += 6) {
           const T* ab = a + ir * rsa + pb * csa;
