@@ -231,7 +231,10 @@ struct AvxKernel {
   }
     int64_t p = 0;
     for (; p + 4 <= kc; p += 4) {
-      _mm_prefetch(reinterpret_cast<const char*>(bp + 8 * NR), _MM_HINT_T0);
+#ifndef NC_PF_DIST
+#define NC_PF_DIST 0
+#endif
+      if (NC_PF_DIST > 0) _mm_prefetch(reinterpret_cast<const char*>(bp + NC_PF_DIST * NR), _MM_HINT_T0);
       NC_GEMM_STEP(0)
       NC_GEMM_STEP(1)
       NC_GEMM_STEP(2)
@@ -488,7 +491,10 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 // Direct path (no packing), op(B) = B: C tile M x (NV vectors) += A(rows, p) * B(p, cols).
 // A(i, p) = a[i*rsa + p*csa].
 
-constexpr int64_t kDirectKC = 512;
+#ifndef NC_DIRECT_KC
+#define NC_DIRECT_KC 512
+#endif
+constexpr int64_t kDirectKC = NC_DIRECT_KC;
 constexpr int64_t kDirectNB = 256;   // columns per block (multiple of 64)
 constexpr int64_t kDirectUnit = 64;  // columns per thread-split unit
 
