@@ -7,8 +7,10 @@
 //    micro-kernel (AVX2: 6x16 floats / 6x8 doubles, 12 ymm accumulators; generic: 4x8 / 4x4
 //    plain C the compiler vectorises) applies alpha/beta/bias/act in its store. Threads split
 //    the rows of C; K is never split, so results do not depend on the number of threads.
-//  * direct (AVX2, small/skinny, op(B) = B): no packing, broadcast-FMA over rows of B.
-//  * dot (AVX2, small/skinny, op(A) = A, op(B) = B^T): both operands contiguous along K;
+//  * direct (AVX2, small/skinny: m <= 64 or m*n*k <= 2^18): no packing of A, broadcast-FMA over
+//    rows of B; op(B) = B^T is transposed block by block (8x8 in registers) into a per-thread
+//    buffer, and B blocks whose row stride aliases in L1 are copied there. Threads split columns.
+//  * dot (AVX2, small, m < 8, op(A) = A, op(B) = B^T): both operands contiguous along K;
 //    vector dot products with a horizontal sum per element.
 // In every path the arithmetic of one C element does not depend on the tile it falls in or on
 // the thread that computes it (masked edge tiles do the same operations as full ones).
