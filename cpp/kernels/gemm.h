@@ -14,6 +14,11 @@ struct GemmKernels {
   void (*dgemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                 const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
                 int64_t ldc);
+  // C = act(alpha * op(A) * op(B) + beta * C + bias), bias[j] per column of C (may be null),
+  // act 0: none, 1: ReLU (NaN passes through). The epilogue is fused into the store.
+  void (*sgemm_bias_act)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                         const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                         float* c, int64_t ldc, const float* bias, int act);
 };
 
 namespace generic { extern const GemmKernels gemm_table; }
