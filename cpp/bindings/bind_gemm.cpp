@@ -62,6 +62,8 @@ void run(bool ta, bool tb, double alpha, const py::array& a, const py::array& b,
 
 }  // namespace
 
+namespace nc::py_bindings {
+
 void bind_gemm(py::module_& m) {
   m.def(
       "_gemm",
@@ -90,3 +92,5 @@ void bind_gemm(py::module_& m) {
       py::arg("beta"), py::arg("c"),
       "c = alpha * op(a) @ op(b) + beta * c in place; float32 or float64; rows may be strided.");
 }
+
+}  // namespace nc::py_bindings

@@ -22,6 +22,7 @@ py::object tensor_or_none(const Tensor& t);
 void bind_tensor(py::module_& m, TensorClass& cls);
 void bind_core_ops(py::module_& m, TensorClass& cls);
 void bind_kernels(py::module_& m);
+void bind_gemm(py::module_& m);
 // One file per op family: bind_<family>.cpp.
 void bind_elementwise(py::module_& m, TensorClass& cls);
 void bind_reduce(py::module_& m, TensorClass& cls);

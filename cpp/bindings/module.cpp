@@ -49,6 +49,7 @@ PYBIND11_MODULE(_core, m) {
   bind_tensor(m, cls);
   bind_core_ops(m, cls);
   bind_kernels(m);
+  bind_gemm(m);
   bind_elementwise(m, cls);
   bind_reduce(m, cls);
   bind_loss(m, cls);
