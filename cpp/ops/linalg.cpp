@@ -26,15 +26,16 @@ GemmOperand gemm_operand(const Tensor& m) {
   return {c, false, std::max<int64_t>(cols, 1)};
 }
 
-// c (m x n, contiguous) = alpha * a @ b + beta * c for 2-D a, b of the same float dtype.
-void gemm_into(const Tensor& a, const Tensor& b, const Tensor& c, double beta) {
+// c (m x n, contiguous) = a @ b + beta * c (+ bias per column) for 2-D a, b of one float dtype.
+void gemm_into(const Tensor& a, const Tensor& b, const Tensor& c, double beta, const Tensor& bias = Tensor()) {
   GemmOperand A = gemm_operand(a), B = gemm_operand(b);
   const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
   if (m == 0 || n == 0) return;
   const auto& g = kernels::gemm();
   if (a.dtype() == DType::Float32)
-    g.sgemm(A.trans, B.trans, m, n, k, 1.0f, A.keep.data<float>(), A.ld, B.keep.data<float>(), B.ld,
-            static_cast<float>(beta), c.data<float>(), std::max<int64_t>(n, 1));
+    g.sgemm_bias_act(A.trans, B.trans, m, n, k, 1.0f, A.keep.data<float>(), A.ld, B.keep.data<float>(), B.ld,
+                     static_cast<float>(beta), c.data<float>(), std::max<int64_t>(n, 1),
+                     bias.defined() ? bias.data<float>() : nullptr, 0);
   else
     g.dgemm(A.trans, B.trans, m, n, k, 1.0, A.keep.data<double>(), A.ld, B.keep.data<double>(), B.ld,
             beta, c.data<double>(), std::max<int64_t>(n, 1));
@@ -153,15 +154,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     NoGradGuard no_grad;
     Tensor x2 = reshape(x, {rows, in});
     Tensor o2 = out.as_strided_alias({rows, out_f}, {out_f, 1}, 0);
+    // float32 adds the bias in the GEMM's store; float64 pre-fills C with it (beta = 1).
+    const bool fused_bias = bias.defined() && x.dtype() == DType::Float32 && in > 0;
     double beta = 0.0;
-    if (bias.defined()) {
+    if (bias.defined() && !fused_bias) {
       copy_raw(o2, bias);
       beta = 1.0;
     }
     if (in == 0) {
       if (!bias.defined()) copy_raw(o2, zeros({}, x.dtype()));
     } else {
-      gemm_into(x2, transpose(weight, 0, 1), o2, beta);
+      gemm_into(x2, transpose(weight, 0, 1), o2, beta, fused_bias ? contiguous(bias) : Tensor());
     }
   }
   if (needs_history({x, weight, bias})) {
