@@ -1,2 +1,112 @@
-"""_math tensor functions (exported as neurocore.*)."""
-__all__ = []
+"""Elementwise math, comparisons and activation functions (``nc.exp``, ``x.relu()``, ...)."""
+from . import _core
+from ._core import Tensor
+
+_UNARY = ["exp", "log", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid", "square",
+          "reciprocal", "log1p", "expm1", "erf", "floor", "ceil", "round", "relu", "logical_not",
+          "isnan", "isinf", "isfinite"]
+_BINARY = ["pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+           "logical_xor"]
+
+__all__ = _UNARY + _BINARY + ["where", "clamp", "clip", "clamp_min", "clamp_max", "leaky_relu", "elu", "selu",
+                              "gelu", "silu", "softplus", "hardtanh", "relu6", "dropout", "negative", "absolute",
+                              "greater", "less", "equal"]
+
+globals().update({name: getattr(_core, name) for name in _UNARY + _BINARY})
+where = _core.where
+negative = _core.neg
+absolute = _core.abs
+greater, less = _core.gt, _core.lt
+
+
+def equal(input, other):
+    """True if both tensors have the same shape and elements."""
+    return tuple(input.shape) == tuple(other.shape) and bool(_core.eq(input, other).numpy().all())
+
+
+def clamp(input, min=None, max=None):  # noqa: A002 - PyTorch's argument names
+    return _core.clamp(input, min, max)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):  # noqa: A002
+    return _core.clamp(input, min, None)
+
+
+def clamp_max(input, max):  # noqa: A002
+    return _core.clamp(input, None, max)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _maybe_inplace(input, inplace, lambda x: _core.leaky_relu(x, negative_slope))
+
+
+def elu(input, alpha=1.0, inplace=False):
+    return _maybe_inplace(input, inplace, lambda x: _core.elu(x, alpha))
+
+
+def selu(input, inplace=False):
+    return _maybe_inplace(input, inplace, _core.selu)
+
+
+def gelu(input, approximate="none"):
+    return _core.gelu(input, approximate)
+
+
+def silu(input, inplace=False):
+    return _maybe_inplace(input, inplace, _core.silu)
+
+
+def softplus(input, beta=1.0, threshold=20.0):
+    return _core.softplus(input, beta, threshold)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return _maybe_inplace(input, inplace, lambda x: _core.hardtanh(x, min_val, max_val))
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    return _maybe_inplace(input, inplace, lambda x: _core.dropout(x, p, training))
+
+
+def _maybe_inplace(x, inplace, fn):
+    return _inplace(fn)(x) if inplace else fn(x)
+
+
+def _inplace(fn):
+    """In-place form of an out-of-place function: computes fn on a recorded copy when autograd
+    needs the old value (so tensors saved for backward stay intact), then copies into self."""
+    def method(self, *args, **kwargs):
+        src = self.clone() if (_core.is_grad_enabled() and self.requires_grad) else self
+        return self.copy_(fn(src, *args, **kwargs))
+    return method
+
+
+def _method(fn):
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+    method.__name__ = fn.__name__
+    return method
+
+
+# Unary methods and pow are bound in C++ (x.exp(), x.pow(2)); the rest go through Python.
+_METHODS = {name: _method(getattr(_core, name)) for name in _BINARY if name != "pow"}
+_METHODS.update({
+    "clamp": clamp, "clip": clamp, "clamp_min": clamp_min, "clamp_max": clamp_max,
+    "where": lambda self, condition, other: _core.where(condition, self, other),
+    "masked_fill": lambda self, mask, value: _core.where(mask, value, self),
+    "greater": _method(_core.gt), "less": _method(_core.lt), "greater_equal": _method(_core.ge),
+    "less_equal": _method(_core.le), "not_equal": _method(_core.ne), "equal": equal,
+})
+for _name in ["exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "clamp", "pow", "square", "sin", "cos",
+              "reciprocal", "floor", "ceil", "round", "sign", "rsqrt", "log1p", "expm1", "clamp_min", "clamp_max",
+              "masked_fill"]:
+    _METHODS[_name + "_"] = _inplace(_METHODS.get(_name) or getattr(Tensor, _name))
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
