@@ -128,7 +128,8 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
                    [beta, threshold](auto v) {
                      using T = decltype(v);
                      T bx = T(beta) * v;
-                     return bx > T(threshold) ? v : std::log1p(std::exp(bx)) / T(beta);
+                     // max(bx, 0) + log1p(e^-|bx|) never overflows, whatever the threshold.
+                     return bx > T(threshold) ? v : (std::max(bx, T(0)) + std::log1p(std::exp(-std::fabs(bx)))) / T(beta);
                    },
                    [beta, threshold](auto v, auto) {
                      using T = decltype(v);

@@ -9,7 +9,7 @@ from ._core import (Tensor, cpu_capability, get_num_threads, set_num_threads, ma
 from ._tensor import (float32, float64, int64, bool_, float, double, long, Size, tensor, as_tensor, from_numpy,
                       no_grad, enable_grad, set_grad_enabled, inference_mode, set_default_dtype, get_default_dtype)
 from ._functions import *  # noqa: F401,F403 - tensor functions: nc.matmul, nc.zeros, nc.exp, ...
-from . import autograd
+from . import autograd, _losses
 from .serialization import save, load
 
 bool = bool_  # noqa: A001 - nc.bool as in PyTorch

@@ -1,0 +1,13 @@
+#pragma once
+// gather / scatter_add along one dimension (PyTorch semantics). Each is the other's gradient.
+#include "core/tensor.h"
+
+namespace nc {
+
+// out[..i..] = x[..index[..i..]..] along `dim`; index is int64 with x's number of dims and
+// index.size(d) <= x.size(d) for d != dim.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// zeros(shape) with src[..i..] added at [..index[..i..]..] along `dim`.
+Tensor scatter_add_new(const Shape& shape, int64_t dim, const Tensor& index, const Tensor& src);
+
+}  // namespace nc

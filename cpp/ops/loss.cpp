@@ -1,0 +1,227 @@
+// Losses, composed from differentiable ops (so double backward works) around fused
+// log_softmax / gather kernels; validation names the loss and the shapes.
+#include "ops/loss.h"
+
+#include <cmath>
+
+#include "core/autograd.h"
+#include "ops/activation.h"
+#include "ops/copy.h"
+#include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/gather.h"
+#include "ops/math.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+#include "ops/softmax.h"
+
+namespace nc {
+
+Reduction parse_reduction(const std::string& r, const char* op) {
+  if (r == "mean") return Reduction::Mean;
+  if (r == "sum") return Reduction::Sum;
+  if (r == "none") return Reduction::None;
+  throw ValueError(cat_str("[", op, "] reduction must be 'mean', 'sum' or 'none', got '", r, "'"));
+}
+
+namespace {
+
+Tensor scalar(double v, DType d) { return full({}, Scalar(v), d); }
+
+Tensor reduce(const Tensor& loss, Reduction r) {
+  if (r == Reduction::Sum) return sum(loss, {}, false);
+  if (r == Reduction::Mean) return mean(loss, {}, false);
+  return loss;
+}
+
+void check_float(const Tensor& t, const char* op, const char* what) {
+  NC_CHECK(is_floating(t.dtype()), TypeError, "[", op, "] ", what, " must be a floating-point tensor, got ",
+           dtype_name(t.dtype()), " (shape ", shape_str(t.shape()), ")");
+}
+
+void check_same_shape(const Tensor& input, const Tensor& target, const char* op) {
+  NC_CHECK(input.shape() == target.shape(), ValueError, "[", op, "] input shape ", shape_str(input.shape()),
+           " and target shape ", shape_str(target.shape()), " must match");
+}
+
+// Moves the class dim (1, or 0 for an unbatched (C,) input) last and flattens to (M, C).
+Tensor classes_last(const Tensor& x) {
+  if (x.dim() == 1) return reshape(x, {1, x.shape()[0]});
+  if (x.dim() == 2) return x;
+  Shape perm{0};
+  for (int64_t d = 2; d < x.dim(); ++d) perm.push_back(d);
+  perm.push_back(1);
+  return reshape(permute(x, perm), {-1, x.shape()[1]});
+}
+
+// Checks class-index targets against an input of `c` classes; returns the expected target shape.
+void check_class_targets(const Tensor& input, const Tensor& target, int64_t ignore_index, const char* op) {
+  NC_CHECK(target.dtype() == DType::Int64, TypeError, "[", op, "] class-index target must be int64, got ",
+           dtype_name(target.dtype()), " (use a float target of the input's shape for class probabilities)");
+  NC_CHECK(input.dim() >= 1, ValueError, "[", op, "] input must have at least 1 dimension, got a 0-dim tensor");
+  Shape expected;
+  if (input.dim() >= 2) {
+    expected.push_back(input.shape()[0]);
+    expected.insert(expected.end(), input.shape().begin() + 2, input.shape().end());
+  }
+  NC_CHECK(target.shape() == expected, ValueError, "[", op, "] input shape ", shape_str(input.shape()),
+           " expects a target of shape ", shape_str(expected), ", got ", shape_str(target.shape()));
+  const int64_t c = input.dim() == 1 ? input.shape()[0] : input.shape()[1];
+  Tensor t = contiguous(target);
+  const int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (p[i] != ignore_index && (p[i] < 0 || p[i] >= c))
+      throw IndexError(cat_str("[", op, "] target ", p[i], " is out of bounds for ", c, " classes"));
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                Reduction reduction) {
+  check_float(input, "nll_loss", "input");
+  check_class_targets(input, target, ignore_index, "nll_loss");
+  const int64_t c = input.dim() == 1 ? input.shape()[0] : input.shape()[1];
+  if (weight.defined())
+    NC_CHECK(weight.dim() == 1 && weight.shape()[0] == c, ValueError, "[nll_loss] weight must have shape (", c,
+             ",), got ", shape_str(weight.shape()));
+  Tensor lp = classes_last(input);                      // (M, C)
+  Tensor t = reshape(target, {-1});                      // (M,)
+  Tensor valid = compare(Compare::Ne, t, full({}, Scalar::integer(ignore_index), DType::Int64));
+  Tensor safe = where(valid, t, zeros({}, DType::Int64));
+  Tensor picked = reshape(gather(lp, 1, unsqueeze(safe, 1)), {-1});
+  Tensor w = to_dtype(valid, input.dtype());
+  if (weight.defined()) w = mul(w, gather(detach(to_dtype(weight, input.dtype())), 0, safe));
+  Tensor losses = neg(mul(picked, w));
+  if (reduction == Reduction::None) return reshape(losses, target.shape());
+  Tensor total = sum(losses, {}, false);
+  if (reduction == Reduction::Sum) return total;
+  return div(total, sum(w, {}, false));  // weighted mean; 0/0 = NaN when every target is ignored
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                     Reduction reduction, double label_smoothing) {
+  check_float(input, "cross_entropy", "input");
+  NC_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError,
+           "[cross_entropy] label_smoothing must be in [0, 1], got ", label_smoothing);
+  NC_CHECK(input.dim() >= 1, ValueError, "[cross_entropy] input must have at least 1 dimension (classes)");
+  const int64_t class_dim = input.dim() == 1 ? 0 : 1;
+  const int64_t c = input.shape()[class_dim];
+  if (weight.defined())
+    NC_CHECK(weight.dim() == 1 && weight.shape()[0] == c, ValueError, "[cross_entropy] weight must have shape (",
+             c, ",), got ", shape_str(weight.shape()));
+  Tensor lp = log_softmax(input, class_dim);
+  Shape wshape(input.dim(), 1);
+  wshape[class_dim] = c;
+  Tensor wb = weight.defined() ? reshape(detach(to_dtype(weight, input.dtype())), wshape) : Tensor();
+
+  if (is_floating(target.dtype())) {  // class probabilities
+    check_same_shape(input, target, "cross_entropy");
+    Tensor tgt = target;
+    if (label_smoothing > 0)
+      tgt = add(mul(target, scalar(1 - label_smoothing, input.dtype())), scalar(label_smoothing / c, input.dtype()));
+    Tensor prod = mul(lp, tgt);
+    if (wb.defined()) prod = mul(prod, wb);
+    Tensor per = neg(sum(prod, {class_dim}, false));
+    if (reduction == Reduction::None) return per;
+    Tensor total = sum(per, {}, false);
+    if (reduction == Reduction::Sum) return total;
+    const double count = static_cast<double>(input.numel() / std::max<int64_t>(c, 1));
+    return div(total, scalar(count, input.dtype()));  // 0/0 = NaN for an empty batch
+  }
+
+  Tensor nll = nll_loss(lp, target, weight, ignore_index, reduction);
+  if (label_smoothing == 0) return nll;
+  // PyTorch: (1 - eps) * nll + eps / C * smooth, smooth = -sum_c w_c log p_c over non-ignored targets,
+  // normalised like nll's weighted mean.
+  Tensor valid = compare(Compare::Ne, target, full({}, Scalar::integer(ignore_index), DType::Int64));
+  Tensor smooth = neg(sum(wb.defined() ? mul(lp, wb) : lp, {class_dim}, false));
+  smooth = mul(smooth, to_dtype(valid, input.dtype()));
+  Tensor ret;
+  if (reduction == Reduction::None) {
+    ret = smooth;
+  } else {
+    ret = sum(smooth, {}, false);
+    if (reduction == Reduction::Mean) {
+      Tensor denom;
+      if (weight.defined()) {
+        Tensor safe = where(valid, target, zeros({}, DType::Int64));
+        denom = sum(mul(gather(detach(to_dtype(weight, input.dtype())), 0, reshape(safe, {-1})),
+                        reshape(to_dtype(valid, input.dtype()), {-1})), {}, false);
+      } else {
+        denom = sum(to_dtype(valid, input.dtype()), {}, false);
+      }
+      ret = div(ret, denom);
+    }
+  }
+  return add(mul(nll, scalar(1 - label_smoothing, input.dtype())), mul(ret, scalar(label_smoothing / c, input.dtype())));
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float(input, "mse_loss", "input");
+  check_same_shape(input, target, "mse_loss");
+  Tensor d = sub(input, target);
+  return reduce(mul(d, d), reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_float(input, "l1_loss", "input");
+  check_same_shape(input, target, "l1_loss");
+  return reduce(abs(sub(input, target)), reduction);
+}
+
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  check_float(input, "huber_loss", "input");
+  check_same_shape(input, target, "huber_loss");
+  NC_CHECK(delta > 0, ValueError, "[huber_loss] delta must be positive, got ", delta);
+  Tensor d = sub(input, target), ad = abs(d);
+  DType dt = input.dtype();
+  Tensor quad = mul(scalar(0.5, dt), mul(d, d));
+  Tensor lin = mul(scalar(delta, dt), sub(ad, scalar(0.5 * delta, dt)));
+  return reduce(where(compare(Compare::Lt, ad, scalar(delta, dt)), quad, lin), reduction);
+}
+
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_float(input, "smooth_l1_loss", "input");
+  check_same_shape(input, target, "smooth_l1_loss");
+  NC_CHECK(beta >= 0, ValueError, "[smooth_l1_loss] beta must be non-negative, got ", beta);
+  if (beta == 0) return l1_loss(input, target, reduction);
+  Tensor d = sub(input, target), ad = abs(d);
+  DType dt = input.dtype();
+  Tensor quad = div(mul(scalar(0.5, dt), mul(d, d)), scalar(beta, dt));
+  Tensor lin = sub(ad, scalar(0.5 * beta, dt));
+  return reduce(where(compare(Compare::Lt, ad, scalar(beta, dt)), quad, lin), reduction);
+}
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
+  check_float(input, "binary_cross_entropy", "input");
+  check_same_shape(input, target, "binary_cross_entropy");
+  {
+    Tensor x = contiguous(to_dtype(input, DType::Float64));
+    const double* p = x.data<double>();
+    for (int64_t i = 0; i < x.numel(); ++i)
+      NC_CHECK(p[i] >= 0 && p[i] <= 1, ValueError, "[binary_cross_entropy] all input values must be in [0, 1], got ", p[i]);
+  }
+  DType dt = input.dtype();
+  // PyTorch clamps the logs at -100 so that p = 0 or 1 gives a finite loss.
+  Tensor lo = scalar(-100.0, dt);
+  Tensor log_p = clamp(log(input), lo, Tensor());
+  Tensor log_1mp = clamp(log(sub(scalar(1.0, dt), input)), lo, Tensor());
+  Tensor loss = neg(add(mul(target, log_p), mul(sub(scalar(1.0, dt), target), log_1mp)));
+  if (weight.defined()) loss = mul(loss, weight);
+  return reduce(loss, reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
+                                        const Tensor& pos_weight, Reduction reduction) {
+  check_float(input, "binary_cross_entropy_with_logits", "input");
+  check_same_shape(input, target, "binary_cross_entropy_with_logits");
+  DType dt = input.dtype();
+  // (1 - t) x + lw * softplus(-x), lw = 1 + (pos_weight - 1) t: stable for any |x|.
+  Tensor sp = softplus(neg(input), 1.0, INFINITY);
+  Tensor lw = pos_weight.defined() ? add(scalar(1.0, dt), mul(sub(pos_weight, scalar(1.0, dt)), target)) : Tensor();
+  Tensor loss = add(mul(sub(scalar(1.0, dt), target), input), lw.defined() ? mul(lw, sp) : sp);
+  if (weight.defined()) loss = mul(loss, weight);
+  return reduce(loss, reduction);
+}
+
+}  // namespace nc
