@@ -16,3 +16,5 @@ bool = bool_  # noqa: A001 - nc.bool as in PyTorch
 __version__ = "0.1.0"
 from . import datasets
 from . import utils
+from . import nn
+from . import optim

@@ -1,0 +1,176 @@
+#include "ops/optim.h"
+
+#include <cmath>
+
+#include "core/parallel.h"
+#include "ops/copy.h"
+
+namespace nc {
+
+namespace {
+
+constexpr int64_t kGrain = 16384;
+
+// Checks that every tensor of a state list matches its parameter.
+void check_matching(const char* op, const TensorList& params, const TensorList& others, const char* what,
+                    bool may_be_undefined = false) {
+  NC_CHECK(others.size() == params.size(), ValueError, "[", op, "] got ", params.size(), " params but ", others.size(),
+           " ", what);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    NC_CHECK(is_floating(p.dtype()), TypeError, "[", op, "] param ", i, " must be floating point, got ", dtype_name(p.dtype()));
+    NC_CHECK(p.is_contiguous(), ValueError, "[", op, "] param ", i, " (shape ", shape_str(p.shape()), ") must be contiguous");
+    const Tensor& t = others[i];
+    if (!t.defined() && may_be_undefined) continue;
+    NC_CHECK(t.defined() && t.shape() == p.shape() && t.dtype() == p.dtype(), ValueError, "[", op, "] param ", i,
+             " has shape ", shape_str(p.shape()), " ", dtype_name(p.dtype()), " but its ", what, " has shape ",
+             t.defined() ? shape_str(t.shape()) : "(none)", " ", t.defined() ? dtype_name(t.dtype()) : "");
+  }
+}
+
+Tensor contiguous_grad(const Tensor& g) { return g.is_contiguous() ? g : contiguous(g); }
+
+template <class F>
+void for_each_param(const TensorList& params, const char* op, F body) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    dispatch_floating(params[i].dtype(), op, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      body(i, T());
+    });
+    params[i].bump_version();
+  }
+}
+
+}  // namespace
+
+void sgd_step(const TensorList& params, const TensorList& grads, TensorList& bufs, const SgdOptions& o) {
+  check_matching("sgd", params, grads, "grad");
+  check_matching("sgd", params, bufs, "momentum_buffer", true);
+  for_each_param(params, "sgd", [&](size_t i, auto zero) {
+    using T = decltype(zero);
+    Tensor g = contiguous_grad(grads[i]);
+    const bool first = o.momentum != 0 && !bufs[i].defined();
+    if (first) bufs[i] = Tensor::empty(params[i].shape(), params[i].dtype());
+    T* p = params[i].data<T>();
+    const T* gp = g.data<T>();
+    T* b = o.momentum != 0 ? bufs[i].data<T>() : nullptr;
+    const T wd = T(o.weight_decay), m = T(o.momentum), damp = T(1 - o.dampening), neg_lr = T(-o.lr);
+    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t k = s; k < e; ++k) {
+        T d = o.maximize ? -gp[k] : gp[k];
+        if (o.weight_decay != 0) d = d + wd * p[k];
+        if (b) {
+          b[k] = first ? d : b[k] * m + damp * d;
+          d = o.nesterov ? d + m * b[k] : b[k];
+        }
+        p[k] = p[k] + neg_lr * d;
+      }
+    });
+  });
+}
+
+void adam_step(const TensorList& params, const TensorList& grads, const TensorList& exp_avgs,
+               const TensorList& exp_avg_sqs, const TensorList& max_exp_avg_sqs, const std::vector<int64_t>& steps,
+               const AdamOptions& o) {
+  const char* op = o.decoupled_weight_decay ? "adamw" : "adam";
+  check_matching(op, params, grads, "grad");
+  check_matching(op, params, exp_avgs, "exp_avg");
+  check_matching(op, params, exp_avg_sqs, "exp_avg_sq");
+  if (o.amsgrad) check_matching(op, params, max_exp_avg_sqs, "max_exp_avg_sq");
+  NC_CHECK(steps.size() == params.size(), ValueError, "[", op, "] got ", steps.size(), " step counts for ",
+           params.size(), " params");
+  for_each_param(params, op, [&](size_t i, auto zero) {
+    using T = decltype(zero);
+    Tensor g = contiguous_grad(grads[i]);
+    const double step = static_cast<double>(steps[i]);
+    const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
+    const T step_size = T(o.lr / bc1), bc2_sqrt = T(std::sqrt(bc2));
+    const T b1w = T(1 - o.beta1), b2 = T(o.beta2), b2w = T(1 - o.beta2), eps = T(o.eps), wd = T(o.weight_decay);
+    const T decay = T(1 - o.lr * o.weight_decay);
+    T* p = params[i].data<T>();
+    const T* gp = g.data<T>();
+    T* m = exp_avgs[i].data<T>();
+    T* v = exp_avg_sqs[i].data<T>();
+    T* vmax = o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr;
+    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t k = s; k < e; ++k) {
+        T d = o.maximize ? -gp[k] : gp[k];
+        if (o.weight_decay != 0) {
+          if (o.decoupled_weight_decay) p[k] = p[k] * decay;
+          else d = d + wd * p[k];
+        }
+        m[k] = m[k] + b1w * (d - m[k]);  // lerp with weight < 0.5, as PyTorch computes it
+        v[k] = v[k] * b2 + b2w * d * d;
+        T vv = v[k];
+        if (vmax) vv = vmax[k] = std::max(vmax[k], v[k]);
+        const T denom = std::sqrt(vv) / bc2_sqrt + eps;
+        p[k] = p[k] + (-step_size) * m[k] / denom;
+      }
+    });
+  });
+}
+
+void rmsprop_step(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
+                  const TensorList& momentum_buffers, const TensorList& grad_avgs, const RmspropOptions& o) {
+  check_matching("rmsprop", params, grads, "grad");
+  check_matching("rmsprop", params, square_avgs, "square_avg");
+  if (o.momentum > 0) check_matching("rmsprop", params, momentum_buffers, "momentum_buffer");
+  if (o.centered) check_matching("rmsprop", params, grad_avgs, "grad_avg");
+  for_each_param(params, "rmsprop", [&](size_t i, auto zero) {
+    using T = decltype(zero);
+    Tensor g = contiguous_grad(grads[i]);
+    const T alpha = T(o.alpha), aw = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay), mom = T(o.momentum);
+    const T neg_lr = T(-o.lr);
+    T* p = params[i].data<T>();
+    const T* gp = g.data<T>();
+    T* sq = square_avgs[i].data<T>();
+    T* buf = o.momentum > 0 ? momentum_buffers[i].data<T>() : nullptr;
+    T* ga = o.centered ? grad_avgs[i].data<T>() : nullptr;
+    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t k = s; k < e; ++k) {
+        T d = o.maximize ? -gp[k] : gp[k];
+        if (o.weight_decay != 0) d = d + wd * p[k];
+        sq[k] = sq[k] * alpha + aw * d * d;
+        T avg;
+        if (ga) {
+          ga[k] = ga[k] + aw * (d - ga[k]);
+          avg = std::sqrt(sq[k] + T(-1) * ga[k] * ga[k]);
+        } else {
+          avg = std::sqrt(sq[k]);
+        }
+        avg = avg + eps;
+        if (buf) {
+          buf[k] = buf[k] * mom + d / avg;
+          p[k] = p[k] + neg_lr * buf[k];
+        } else {
+          p[k] = p[k] + neg_lr * d / avg;
+        }
+      }
+    });
+  });
+}
+
+void adagrad_step(const TensorList& params, const TensorList& grads, const TensorList& state_sums,
+                  const std::vector<int64_t>& steps, const AdagradOptions& o) {
+  check_matching("adagrad", params, grads, "grad");
+  check_matching("adagrad", params, state_sums, "sum");
+  for_each_param(params, "adagrad", [&](size_t i, auto zero) {
+    using T = decltype(zero);
+    Tensor g = contiguous_grad(grads[i]);
+    const T neg_clr = T(-(o.lr / (1 + (static_cast<double>(steps[i]) - 1) * o.lr_decay)));
+    const T eps = T(o.eps), wd = T(o.weight_decay);
+    T* p = params[i].data<T>();
+    const T* gp = g.data<T>();
+    T* sum = state_sums[i].data<T>();
+    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
+      for (int64_t k = s; k < e; ++k) {
+        T d = o.maximize ? -gp[k] : gp[k];
+        if (o.weight_decay != 0) d = d + wd * p[k];
+        sum[k] = sum[k] + d * d;
+        p[k] = p[k] + neg_clr * d / (std::sqrt(sum[k]) + eps);
+      }
+    });
+  });
+}
+
+}  // namespace nc

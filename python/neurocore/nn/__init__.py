@@ -1,0 +1,12 @@
+"""``neurocore.nn``: layers, containers and losses with PyTorch's names, defaults and state_dict
+layouts."""
+from .parameter import Parameter, Buffer
+from .module import Module
+from .container import Sequential, ModuleList, ModuleDict
+from .linear import Linear, Identity, Flatten, Unflatten
+from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
+                         Softmax, LogSoftmax)
+from .dropout import Dropout
+from .loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
+                   BCEWithLogitsLoss)
+from . import functional, init, utils

@@ -1,0 +1,19 @@
+"""Dropout: zeroes elements with probability p during training and scales the rest by 1/(1-p)."""
+from .. import _math
+from .module import Module
+
+
+class Dropout(Module):
+    """Args: p (default 0.5), inplace (default False). Identity in eval mode."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return _math.dropout(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
