@@ -23,15 +23,15 @@ constexpr double kInvSqrt2Pi = 0.3989422804014327;
 
 Tensor relu(const Tensor& x) {
   if (!is_floating(x.dtype())) return maximum(x, zeros({}, x.dtype()));
-  return pointwise("relu", x, [](auto v) { return v > 0 ? v : decltype(v)(0); },
+  return pointwise("relu", x, [](auto v) { return (v > 0 || v != v) ? v : decltype(v)(0); },  // NaN passes
                    [](auto, auto y) { return decltype(y)(y > 0); },
-                   [](const Tensor&, const Tensor& y) { return step(y, Compare::Gt, 0.0); });
+                   [](const Tensor& x) { return step(x, Compare::Gt, 0.0); });
 }
 
 Tensor leaky_relu(const Tensor& x, double slope) {
   return pointwise("leaky_relu", x, [slope](auto v) { return v > 0 ? v : decltype(v)(slope) * v; },
                    [slope](auto v, auto) { return v > 0 ? decltype(v)(1) : decltype(v)(slope); },
-                   [slope](const Tensor& x, const Tensor&) {
+                   [slope](const Tensor& x) {
                      Tensor pos = step(x, Compare::Gt, 0.0);
                      return add(pos, mul(sub(scalar_like(1.0, x), pos), scalar_like(slope, x)));
                    });
@@ -39,8 +39,8 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 
 Tensor elu(const Tensor& x, double alpha) {
   return pointwise("elu", x, [alpha](auto v) { return v > 0 ? v : decltype(v)(alpha) * std::expm1(v); },
-                   [alpha](auto v, auto y) { return v > 0 ? decltype(v)(1) : y + decltype(v)(alpha); },
-                   [alpha](const Tensor& x, const Tensor&) {
+                   [alpha](auto v, auto) { return v > 0 ? decltype(v)(1) : decltype(v)(alpha) * std::exp(v); },
+                   [alpha](const Tensor& x) {
                      Tensor pos = step(x, Compare::Gt, 0.0);
                      Tensor neg_part = mul(scalar_like(alpha, x), exp(x));
                      return add(pos, mul(sub(scalar_like(1.0, x), pos), neg_part));
@@ -57,7 +57,7 @@ Tensor selu(const Tensor& x) {
                      using T = decltype(v);
                      return v > 0 ? T(kSeluScale) : T(kSeluScale * kSeluAlpha) * std::exp(v);
                    },
-                   [](const Tensor& x, const Tensor&) {
+                   [](const Tensor& x) {
                      Tensor pos = step(x, Compare::Gt, 0.0);
                      Tensor neg_part = mul(scalar_like(kSeluScale * kSeluAlpha, x), exp(x));
                      return add(mul(pos, scalar_like(kSeluScale, x)), mul(sub(scalar_like(1.0, x), pos), neg_part));
@@ -78,7 +78,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
                        T dinner = T(kSqrt2OverPi) * (1 + T(3 * 0.044715) * v * v);
                        return T(0.5) * (1 + t) + T(0.5) * v * (1 - t * t) * dinner;
                      },
-                     [](const Tensor& x, const Tensor&) {
+                     [](const Tensor& x) {
                        Tensor x2 = mul(x, x);
                        Tensor inner = mul(scalar_like(kSqrt2OverPi, x), add(x, mul(scalar_like(0.044715, x), mul(x2, x))));
                        Tensor t = tanh(inner);
@@ -98,7 +98,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
                      using T = decltype(v);
                      return T(0.5) * (1 + std::erf(v * T(kInvSqrt2))) + v * T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
                    },
-                   [](const Tensor& x, const Tensor&) {
+                   [](const Tensor& x) {
                      Tensor cdf = mul(scalar_like(0.5, x), add(scalar_like(1.0, x), erf(mul(x, scalar_like(kInvSqrt2, x)))));
                      Tensor pdf = mul(scalar_like(kInvSqrt2Pi, x), exp(mul(scalar_like(-0.5, x), mul(x, x))));
                      return add(cdf, mul(x, pdf));
@@ -117,7 +117,7 @@ Tensor silu(const Tensor& x) {
                      auto s = v >= 0 ? 1 / (1 + e) : e / (1 + e);
                      return s * (1 + v * (1 - s));
                    },
-                   [](const Tensor& x, const Tensor&) {
+                   [](const Tensor& x) {
                      Tensor s = sigmoid(x);
                      return mul(s, add(scalar_like(1.0, x), mul(x, sub(scalar_like(1.0, x), s))));
                    });
@@ -138,7 +138,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
                      T e = std::exp(-std::fabs(bx));
                      return bx >= 0 ? 1 / (1 + e) : e / (1 + e);
                    },
-                   [beta, threshold](const Tensor& x, const Tensor&) {
+                   [beta, threshold](const Tensor& x) {
                      Tensor bx = mul(x, scalar_like(beta, x));
                      return where(compare(Compare::Gt, bx, scalar_like(threshold, x)), scalar_like(1.0, x), sigmoid(bx));
                    });
@@ -155,7 +155,7 @@ Tensor hardtanh(const Tensor& x, double lo, double hi) {
                      using T = decltype(v);
                      return T(v > T(lo) && v < T(hi));
                    },
-                   [lo, hi](const Tensor& x, const Tensor&) {
+                   [lo, hi](const Tensor& x) {
                      return mul(step(x, Compare::Gt, lo), step(x, Compare::Lt, hi));
                    });
 }

@@ -61,9 +61,10 @@ Tensor arith(Arith op, const Tensor& a, const Tensor& b) {
     Shape as = a.shape(), bs = b.shape();
     DType ad = a.dtype(), bd = b.dtype();
     SavedTensor sa, sb;
-    if (op == Arith::Mul || op == Arith::Div) sb = SavedTensor(b, false);
-    if (op == Arith::Mul) sa = SavedTensor(a, false);
-    if (op == Arith::Div) sa = SavedTensor(out, true);
+    if (op == Arith::Mul || op == Arith::Div) {
+      sa = SavedTensor(a, false);
+      sb = SavedTensor(b, false);
+    }
     set_history(arith_name(op), {a, b}, {out},
                 [op, as, bs, ad, bd, sa, sb](const TensorList& g, const std::vector<bool>& needs) {
                   TensorList r(2);
@@ -84,7 +85,7 @@ Tensor arith(Arith op, const Tensor& a, const Tensor& b) {
                     case Arith::Div: {
                       Tensor gb = div(g[0], sb.unpack(name));  // d(a/b)/da = 1/b
                       if (needs[0]) r[0] = reduce_grad(gb, as, ad);
-                      if (needs[1]) r[1] = reduce_grad(neg(mul(gb, sa.unpack(name))), bs, bd);  // -g*out/b
+                      if (needs[1]) r[1] = reduce_grad(neg(mul(gb, div(sa.unpack(name), sb.unpack(name)))), bs, bd);  // -g*a/b^2
                       break;
                     }
                   }

@@ -21,44 +21,50 @@ namespace {
 const double kTwoOverSqrtPi = 1.1283791670955126;
 
 Tensor scalar_like(double v, const Tensor& t) { return scalar_tensor(Scalar(v), t.dtype()); }
-Tensor zeros_derivative(const Tensor& x, const Tensor&) { return zeros_like(x); }
+Tensor zeros_derivative(const Tensor& x) { return zeros_like(x); }
 }  // namespace
 
 Tensor exp(const Tensor& x) {
   return pointwise("exp", x, [](auto v) { return std::exp(v); }, [](auto, auto y) { return y; },
-                   [](const Tensor&, const Tensor& y) { return y; }, kernels::vecmath().exp_f32);
+                   [](const Tensor& x) { return exp(x); }, kernels::vecmath().exp_f32);
 }
 
 Tensor log(const Tensor& x) {
   return pointwise("log", x, [](auto v) { return std::log(v); }, [](auto v, auto) { return 1 / v; },
-                   [](const Tensor& x, const Tensor&) { return reciprocal(x); }, kernels::vecmath().log_f32);
+                   [](const Tensor& x) { return reciprocal(x); }, kernels::vecmath().log_f32);
 }
 
 Tensor sqrt(const Tensor& x) {
   return pointwise("sqrt", x, [](auto v) { return std::sqrt(v); },
                    [](auto, auto y) { return decltype(y)(0.5) / y; },
-                   [](const Tensor&, const Tensor& y) { return div(scalar_like(0.5, y), y); });
+                   [](const Tensor& x) { return div(scalar_like(0.5, x), sqrt(x)); });
 }
 
 Tensor rsqrt(const Tensor& x) {
   return pointwise("rsqrt", x, [](auto v) { return 1 / std::sqrt(v); },
                    [](auto, auto y) { return decltype(y)(-0.5) * y * y * y; },
-                   [](const Tensor&, const Tensor& y) { return mul(scalar_like(-0.5, y), mul(y, mul(y, y))); });
+                   [](const Tensor& x) {
+                     Tensor y = rsqrt(x);
+                     return mul(scalar_like(-0.5, x), mul(y, mul(y, y)));
+                   });
 }
 
 Tensor sin(const Tensor& x) {
   return pointwise("sin", x, [](auto v) { return std::sin(v); }, [](auto v, auto) { return std::cos(v); },
-                   [](const Tensor& x, const Tensor&) { return cos(x); });
+                   [](const Tensor& x) { return cos(x); });
 }
 
 Tensor cos(const Tensor& x) {
   return pointwise("cos", x, [](auto v) { return std::cos(v); }, [](auto v, auto) { return -std::sin(v); },
-                   [](const Tensor& x, const Tensor&) { return neg(sin(x)); });
+                   [](const Tensor& x) { return neg(sin(x)); });
 }
 
 Tensor tanh(const Tensor& x) {
   return pointwise("tanh", x, [](auto v) { return std::tanh(v); }, [](auto, auto y) { return 1 - y * y; },
-                   [](const Tensor&, const Tensor& y) { return sub(scalar_like(1.0, y), mul(y, y)); },
+                   [](const Tensor& x) {
+                     Tensor y = tanh(x);
+                     return sub(scalar_like(1.0, x), mul(y, y));
+                   },
                    kernels::vecmath().tanh_f32);
 }
 
@@ -70,29 +76,35 @@ Tensor sigmoid(const Tensor& x) {
                      return v >= 0 ? 1 / (1 + e) : e / (1 + e);
                    },
                    [](auto, auto y) { return y * (1 - y); },
-                   [](const Tensor&, const Tensor& y) { return mul(y, sub(scalar_like(1.0, y), y)); },
+                   [](const Tensor& x) {
+                     Tensor y = sigmoid(x);
+                     return mul(y, sub(scalar_like(1.0, x), y));
+                   },
                    kernels::vecmath().sigmoid_f32);
 }
 
 Tensor reciprocal(const Tensor& x) {
   return pointwise("reciprocal", x, [](auto v) { return 1 / v; }, [](auto, auto y) { return -y * y; },
-                   [](const Tensor&, const Tensor& y) { return neg(mul(y, y)); });
+                   [](const Tensor& x) {
+                     Tensor y = reciprocal(x);
+                     return neg(mul(y, y));
+                   });
 }
 
 Tensor log1p(const Tensor& x) {
   return pointwise("log1p", x, [](auto v) { return std::log1p(v); }, [](auto v, auto) { return 1 / (1 + v); },
-                   [](const Tensor& x, const Tensor&) { return reciprocal(add(x, scalar_like(1.0, x))); });
+                   [](const Tensor& x) { return reciprocal(add(x, scalar_like(1.0, x))); });
 }
 
 Tensor expm1(const Tensor& x) {
   return pointwise("expm1", x, [](auto v) { return std::expm1(v); }, [](auto, auto y) { return y + 1; },
-                   [](const Tensor&, const Tensor& y) { return add(y, scalar_like(1.0, y)); });
+                   [](const Tensor& x) { return exp(x); });
 }
 
 Tensor erf(const Tensor& x) {
   return pointwise("erf", x, [](auto v) { return std::erf(v); },
                    [](auto v, auto) { return decltype(v)(kTwoOverSqrtPi) * std::exp(-v * v); },
-                   [](const Tensor& x, const Tensor&) { return mul(scalar_like(kTwoOverSqrtPi, x), exp(neg(mul(x, x)))); });
+                   [](const Tensor& x) { return mul(scalar_like(kTwoOverSqrtPi, x), exp(neg(mul(x, x)))); });
 }
 
 // Functions that keep integer dtypes and whose derivative is a simple expression of x.
@@ -108,9 +120,9 @@ Tensor dtype_preserving(const char* name, const Tensor& x, F f, D dfdx, Composit
 }  // namespace
 
 Tensor abs(const Tensor& x) {
-  return dtype_preserving("abs", x, [](auto v) { return v < 0 ? -v : v; },
+  return dtype_preserving("abs", x, [](auto v) { return std::abs(v); },
                           [](auto v, auto) { return decltype(v)((v > 0) - (v < 0)); },
-                          [](const Tensor& x, const Tensor&) { return sign(x); });
+                          [](const Tensor& x) { return sign(x); });
 }
 
 Tensor sign(const Tensor& x) {
@@ -120,7 +132,7 @@ Tensor sign(const Tensor& x) {
 
 Tensor square(const Tensor& x) {
   return dtype_preserving("square", x, [](auto v) { return v * v; }, [](auto v, auto) { return 2 * v; },
-                          [](const Tensor& x, const Tensor&) { return mul(x, scalar_like(2.0, x)); });
+                          [](const Tensor& x) { return mul(x, scalar_like(2.0, x)); });
 }
 
 Tensor floor(const Tensor& x) {
@@ -184,7 +196,7 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
       }
       if (needs[1]) {
         // d/de b^e = b^e * log(b), defined as 0 where b == 0 and e >= 0.
-        Tensor o = so.unpack("pow");
+        Tensor o = GradMode::is_enabled() ? pow(b, e) : so.unpack("pow");
         Tensor d = mul(o, log(b));
         Tensor zero_base = logical(Logical::And, compare(Compare::Eq, b, zeros({}, b.dtype())),
                                    compare(Compare::Ge, e, zeros({}, e.dtype())));
@@ -259,6 +271,12 @@ Tensor extremum(const Tensor& a, const Tensor& b, bool is_max) {
 Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(a, b, true); }
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, false); }
 
+static Tensor int64_scalar(int64_t v) {  // exact (a double can't hold INT64_MAX)
+  Tensor t = Tensor::empty({}, DType::Int64);
+  *t.data<int64_t>() = v;
+  return t;
+}
+
 Tensor clamp(const Tensor& x, const Tensor& lo, const Tensor& hi) {
   NC_CHECK(lo.defined() || hi.defined(), ValueError, "[clamp] at least one of min and max must be given");
   DType dt = x.dtype();
@@ -268,8 +286,8 @@ Tensor clamp(const Tensor& x, const Tensor& lo, const Tensor& hi) {
   Tensor h = hi.defined() ? hi : full({}, Scalar(INFINITY), is_floating(dt) ? dt : DType::Float64);
   if (!is_floating(dt)) {
     // Integer clamp: bounds that were not given must not limit anything.
-    l = lo.defined() ? lo : full({}, Scalar::integer(INT64_MIN), DType::Int64);
-    h = hi.defined() ? hi : full({}, Scalar::integer(INT64_MAX), DType::Int64);
+    l = lo.defined() ? lo : int64_scalar(std::numeric_limits<int64_t>::min());
+    h = hi.defined() ? hi : int64_scalar(std::numeric_limits<int64_t>::max());
   }
   Tensor out = dispatch_all(dt, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -277,7 +295,9 @@ Tensor clamp(const Tensor& x, const Tensor& lo, const Tensor& hi) {
       if constexpr (std::is_floating_point_v<T>) {
         if (std::isnan(v)) return v;
       }
-      return v < a ? a : (v > b ? b : v);
+      // min(max(v, a), b): with a > b every element becomes b, as in PyTorch.
+      const T r = v < a ? a : v;
+      return r > b ? b : r;
     });
   });
   if (needs_history({x, lo, hi})) {

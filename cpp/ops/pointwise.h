@@ -11,8 +11,9 @@
 
 namespace nc {
 
-// Derivative f'(x, y) as a tensor expression, used only under create_graph.
-using CompositeDerivative = std::function<Tensor(const Tensor& x, const Tensor& y)>;
+// Derivative f'(x) as a tensor expression of x alone, used only under create_graph (the saved
+// output is detached from the graph, so higher-order terms must be rebuilt from x).
+using CompositeDerivative = std::function<Tensor(const Tensor& x)>;
 
 // Float inputs keep their dtype; integer/bool inputs are computed in float32 (as PyTorch does for
 // exp, sigmoid, ...). F and D are generic lambdas over the scalar type.
@@ -39,7 +40,7 @@ Tensor pointwise(const char* name, const Tensor& x, F f, D dfdx, CompositeDeriva
     std::string op = name;
     set_history(op, {x}, {y}, [sx, sy, op, dfdx, composite](const TensorList& g, const std::vector<bool>&) {
       Tensor xv = sx.unpack(op), yv = sy.unpack(op);
-      if (GradMode::is_enabled()) return TensorList{mul(g[0], composite(xv, yv))};
+      if (GradMode::is_enabled()) return TensorList{mul(g[0], composite(xv))};
       Tensor gx = dispatch_floating(yv.dtype(), op.c_str(), [&](auto tag) {
         using T = typename decltype(tag)::type;
         return map3<T, T>(g[0], xv, yv, yv.dtype(), op.c_str(), [&](T gv, T a, T b) { return gv * dfdx(a, b); });

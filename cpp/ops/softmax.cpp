@@ -99,11 +99,14 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim, bool log) {
     softmax_rows<T>(xc.data<T>(), y.data<T>(), g, log);
   });
   if (needs_history({x})) {
-    SavedTensor sy(y, true);
+    SavedTensor sx(x, false), sy(y, true);
     std::string op = name;
-    set_history(op, {x}, {y}, [sy, dim, g, log, op](const TensorList& grads, const std::vector<bool>&) {
+    set_history(op, {x}, {y}, [sx, sy, dim, g, log, op](const TensorList& grads, const std::vector<bool>&) {
       Tensor yv = sy.unpack(op);
-      if (GradMode::is_enabled()) {  // create_graph: the same formulas from differentiable ops
+      if (GradMode::is_enabled()) {
+        // create_graph: the same formulas from differentiable ops, with y recomputed from x so
+        // that it is part of the graph.
+        yv = softmax_impl(sx.unpack(op), dim, log);
         if (log) return TensorList{sub(grads[0], mul(exp(yv), sum(grads[0], {dim}, true)))};
         return TensorList{mul(yv, sub(grads[0], sum(mul(grads[0], yv), {dim}, true)))};
       }
