@@ -1,5 +1,6 @@
 #include "core/random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 
@@ -24,17 +25,22 @@ inline double unit(uint32_t a, uint32_t b, bool is_double) {
   return (a >> 8) * (1.0 / 16777216.0);
 }
 
+// Fills t with value_of(words) for each element, where one Philox call (4 words) serves
+// `per_counter` consecutive elements, each reading its own slot of words. Element i uses
+// counter base + i / per_counter, so results don't depend on how threads split the range.
 template <class T, class F>
-void fill_contiguous(const Tensor& t, F value_of) {
-  // value_of(words[4], i) -> T for element i, using the words of counter i.
+void fill_contiguous(const Tensor& t, int per_counter, F value_of) {
   const int64_t n = t.numel();
-  PhiloxState s = reserve_random(static_cast<uint64_t>(n));
+  const int64_t counters = (n + per_counter - 1) / per_counter;
+  PhiloxState s = reserve_random(static_cast<uint64_t>(counters));
   T* d = t.data<T>();
-  parallel_for(0, n, 16384, [&](int64_t b, int64_t e) {
+  parallel_for(0, counters, 4096, [&](int64_t b, int64_t e) {
     uint32_t w[4];
-    for (int64_t i = b; i < e; ++i) {
-      philox(s.key, s.counter + static_cast<uint64_t>(i), w);
-      d[i] = value_of(w);
+    for (int64_t c = b; c < e; ++c) {
+      philox(s.key, s.counter + static_cast<uint64_t>(c), w);
+      const int64_t first = c * per_counter;
+      const int k_end = static_cast<int>(std::min<int64_t>(per_counter, n - first));
+      for (int k = 0; k < k_end; ++k) d[first + k] = value_of(w, k);
     }
   });
 }
@@ -90,9 +96,11 @@ void uniform_(const Tensor& t, double low, double high) {
   require_contiguous(t, "uniform_");
   dispatch_floating(t.dtype(), "uniform_", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const bool dbl = std::is_same_v<T, double>;
-    fill_contiguous<T>(t, [&](const uint32_t* w) {
-      T v = static_cast<T>(low + (high - low) * unit(w[0], w[1], dbl));
+    // float: one word per element (4 per counter); double: two words (2 per counter).
+    constexpr bool dbl = std::is_same_v<T, double>;
+    fill_contiguous<T>(t, dbl ? 2 : 4, [&](const uint32_t* w, int k) {
+      const double u = dbl ? unit(w[2 * k], w[2 * k + 1], true) : unit(w[k], 0, false);
+      T v = static_cast<T>(low + (high - low) * u);
       return v < static_cast<T>(high) ? v : static_cast<T>(low);
     });
   });
@@ -103,11 +111,15 @@ void normal_(const Tensor& t, double mean, double std) {
   require_contiguous(t, "normal_");
   dispatch_floating(t.dtype(), "normal_", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const bool dbl = std::is_same_v<T, double>;
-    fill_contiguous<T>(t, [&](const uint32_t* w) {
-      // Box-Muller on two uniforms from this element's own counter.
-      double u1 = 1.0 - unit(w[0], w[1], dbl), u2 = unit(w[2], w[3], dbl);
-      return static_cast<T>(mean + std * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+    // Box-Muller: two uniforms give two normals (cos and sin). float: 4 words = two pairs of
+    // uniforms = 4 normals per counter; double: 2 words per uniform = 2 normals per counter.
+    constexpr bool dbl = std::is_same_v<T, double>;
+    fill_contiguous<T>(t, dbl ? 2 : 4, [&](const uint32_t* w, int k) {
+      const int pair = dbl ? 0 : k / 2;
+      const double u1 = 1.0 - (dbl ? unit(w[0], w[1], true) : unit(w[2 * pair], 0, false));
+      const double u2 = dbl ? unit(w[2], w[3], true) : unit(w[2 * pair + 1], 0, false);
+      const double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
+      return static_cast<T>(mean + std * r * ((k % 2) ? std::sin(a) : std::cos(a)));
     });
   });
   t.bump_version();
@@ -119,8 +131,8 @@ void random_int_(const Tensor& t, int64_t low, int64_t high) {
   const uint64_t range = static_cast<uint64_t>(high - low);
   dispatch_numeric(t.dtype(), "randint", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_contiguous<T>(t, [&](const uint32_t* w) {
-      uint64_t r = (static_cast<uint64_t>(w[0]) << 32) | w[1];
+    fill_contiguous<T>(t, 2, [&](const uint32_t* w, int k) {
+      uint64_t r = (static_cast<uint64_t>(w[2 * k]) << 32) | w[2 * k + 1];
       return static_cast<T>(low + static_cast<int64_t>(r % range));
     });
   });
@@ -132,7 +144,7 @@ void bernoulli_scaled_(const Tensor& t, double p) {
   dispatch_floating(t.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
-    fill_contiguous<T>(t, [&](const uint32_t* w) { return unit(w[0], w[1], false) >= p ? scale : T(0); });
+    fill_contiguous<T>(t, 4, [&](const uint32_t* w, int k) { return unit(w[k], 0, false) >= p ? scale : T(0); });
   });
   t.bump_version();
 }

@@ -56,18 +56,25 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b) {
   out_shape.push_back(n);
   Tensor out = Tensor::empty(out_shape, a.dtype());
   const int64_t nb = shape_numel(batch);
-  Tensor a3 = reshape(a, {nb, m, k}), b3 = reshape(b, {nb, k, n});
   Tensor o3 = out.as_strided_alias({nb, m, n}, {m * n, n, 1}, 0);
   if (k == 0) {
     copy_raw(o3, zeros({}, a.dtype()));
     return out;
   }
+  // Each batch's matrices are addressed through the (possibly broadcast, stride-0) batch strides
+  // of a and b, so no operand is copied: GEMM reads them in place, transposed or not.
+  const int64_t nbd = static_cast<int64_t>(batch.size());
+  std::vector<int64_t> idx(nbd, 0);
   for (int64_t i = 0; i < nb; ++i) {
-    auto slice = [](const Tensor& t, int64_t idx) {
-      return t.as_strided_alias({t.shape()[1], t.shape()[2]}, {t.strides()[1], t.strides()[2]},
-                                t.offset() + idx * t.strides()[0]);
-    };
-    gemm_into(slice(a3, i), slice(b3, i), slice(o3, i), 0.0);
+    int64_t oa = a.offset(), ob = b.offset();
+    for (int64_t d = 0; d < nbd; ++d) {
+      oa += idx[d] * a.strides()[d];
+      ob += idx[d] * b.strides()[d];
+    }
+    Tensor ai = a.as_strided_alias({m, k}, {a.strides()[nbd], a.strides()[nbd + 1]}, oa);
+    Tensor bi = b.as_strided_alias({k, n}, {b.strides()[nbd], b.strides()[nbd + 1]}, ob);
+    gemm_into(ai, bi, o3.as_strided_alias({m, n}, {n, 1}, i * m * n), 0.0);
+    for (int64_t d = nbd - 1; d >= 0 && ++idx[d] == batch[d]; --d) idx[d] = 0;
   }
   return out;
 }
