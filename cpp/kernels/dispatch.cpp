@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "kernels/gemm.h"
+#include "kernels/optim.h"
 #include "kernels/peak.h"
 #include "kernels/vecmath.h"
 
@@ -52,6 +53,11 @@ const PeakKernels& peak() {
 
 const VecMathKernels& vecmath() {
   static const VecMathKernels& t = select(generic::vecmath_table, avx2::vecmath_table);
+  return t;
+}
+
+const OptimKernels& optim() {
+  static const OptimKernels& t = select(generic::optim_table, avx2::optim_table);
   return t;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "kernels/optim.h"
 #include "ops/copy.h"
 
 namespace nc {
@@ -43,6 +44,18 @@ void for_each_param(const TensorList& params, const char* op, F body) {
 
 }  // namespace
 
+namespace {
+template <class T> struct KernelFor;
+template <> struct KernelFor<float> {
+  static auto adam() { return kernels::optim().adam_f32; }
+  static auto sgd() { return kernels::optim().sgd_f32; }
+};
+template <> struct KernelFor<double> {
+  static auto adam() { return kernels::optim().adam_f64; }
+  static auto sgd() { return kernels::optim().sgd_f64; }
+};
+}  // namespace
+
 void sgd_step(const TensorList& params, const TensorList& grads, TensorList& bufs, const SgdOptions& o) {
   check_matching("sgd", params, grads, "grad");
   check_matching("sgd", params, bufs, "momentum_buffer", true);
@@ -51,21 +64,11 @@ void sgd_step(const TensorList& params, const TensorList& grads, TensorList& buf
     Tensor g = contiguous_grad(grads[i]);
     const bool first = o.momentum != 0 && !bufs[i].defined();
     if (first) bufs[i] = Tensor::empty(params[i].shape(), params[i].dtype());
-    T* p = params[i].data<T>();
-    const T* gp = g.data<T>();
-    T* b = o.momentum != 0 ? bufs[i].data<T>() : nullptr;
-    const T wd = T(o.weight_decay), m = T(o.momentum), damp = T(1 - o.dampening), neg_lr = T(-o.lr);
-    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
-      for (int64_t k = s; k < e; ++k) {
-        T d = o.maximize ? -gp[k] : gp[k];
-        if (o.weight_decay != 0) d = d + wd * p[k];
-        if (b) {
-          b[k] = first ? d : b[k] * m + damp * d;
-          d = o.nesterov ? d + m * b[k] : b[k];
-        }
-        p[k] = p[k] + neg_lr * d;
-      }
-    });
+    kernels::SgdArgs<T> a{params[i].data<T>(), g.data<T>(), o.momentum != 0 ? bufs[i].data<T>() : nullptr,
+                          params[i].numel(), T(-o.lr), T(o.weight_decay), T(o.momentum), T(1 - o.dampening),
+                          o.maximize, o.nesterov, first};
+    auto kernel = KernelFor<T>::sgd();
+    parallel_for(0, a.n, kGrain, [&](int64_t s, int64_t e) { kernel(a, s, e); });
   });
 }
 
@@ -84,29 +87,12 @@ void adam_step(const TensorList& params, const TensorList& grads, const TensorLi
     Tensor g = contiguous_grad(grads[i]);
     const double step = static_cast<double>(steps[i]);
     const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
-    const T step_size = T(o.lr / bc1), bc2_sqrt = T(std::sqrt(bc2));
-    const T b1w = T(1 - o.beta1), b2 = T(o.beta2), b2w = T(1 - o.beta2), eps = T(o.eps), wd = T(o.weight_decay);
-    const T decay = T(1 - o.lr * o.weight_decay);
-    T* p = params[i].data<T>();
-    const T* gp = g.data<T>();
-    T* m = exp_avgs[i].data<T>();
-    T* v = exp_avg_sqs[i].data<T>();
-    T* vmax = o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr;
-    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
-      for (int64_t k = s; k < e; ++k) {
-        T d = o.maximize ? -gp[k] : gp[k];
-        if (o.weight_decay != 0) {
-          if (o.decoupled_weight_decay) p[k] = p[k] * decay;
-          else d = d + wd * p[k];
-        }
-        m[k] = m[k] + b1w * (d - m[k]);  // lerp with weight < 0.5, as PyTorch computes it
-        v[k] = v[k] * b2 + b2w * d * d;
-        T vv = v[k];
-        if (vmax) vv = vmax[k] = std::max(vmax[k], v[k]);
-        const T denom = std::sqrt(vv) / bc2_sqrt + eps;
-        p[k] = p[k] + (-step_size) * m[k] / denom;
-      }
-    });
+    kernels::AdamArgs<T> a{params[i].data<T>(), g.data<T>(), exp_avgs[i].data<T>(), exp_avg_sqs[i].data<T>(),
+                           o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr, params[i].numel(),
+                           T(o.lr / bc1), T(std::sqrt(bc2)), T(1 - o.beta1), T(o.beta2), T(1 - o.beta2), T(o.eps),
+                           T(o.weight_decay), T(1 - o.lr * o.weight_decay), o.maximize, o.decoupled_weight_decay};
+    auto kernel = KernelFor<T>::adam();
+    parallel_for(0, a.n, kGrain, [&](int64_t s, int64_t e) { kernel(a, s, e); });
   });
 }
 
