@@ -56,3 +56,12 @@ def test_results_do_not_depend_on_position():
         whole = C._vecmath(fn, x)
         parts = np.concatenate([C._vecmath(fn, x[i:i + 13]) for i in range(0, len(x), 13)])
         assert np.array_equal(whole, parts, equal_nan=True), fn
+
+
+def test_philox_known_answers_and_vector_path():
+    # Random123's known-answer vectors for Philox 4x32-10.
+    assert C._philox(0, 0, 1).tolist() == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+    # 20 counters go through the 8-wide path and the scalar tail; each must equal a single call.
+    many = C._philox(0xDEADBEEF12345678, 2**32 - 5, 20).reshape(20, 4)
+    for i in range(20):
+        assert many[i].tolist() == C._philox(0xDEADBEEF12345678, 2**32 - 5 + i, 1).tolist()

@@ -1,10 +1,16 @@
 // Direct access to raw kernels for kernel tests (names start with an underscore: not public API).
 #include "bindings/common.h"
+#include "kernels/philox.h"
 #include "kernels/vecmath.h"
 
 namespace nc::py_bindings {
 
 void bind_kernels(py::module_& m) {
+  m.def("_philox", [](uint64_t key, uint64_t counter, int64_t n) {
+    py::array_t<uint32_t> out(4 * n);
+    kernels::philox().philox4x32(key, counter, n, out.mutable_data());
+    return out;
+  });
   m.def("_vecmath", [](const std::string& fn, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
     const auto& k = kernels::vecmath();
     auto f = fn == "exp" ? k.exp_f32 : fn == "log" ? k.log_f32 : fn == "tanh" ? k.tanh_f32

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/parallel.h"
+#include "kernels/philox.h"
 
 namespace nc {
 
@@ -12,12 +13,6 @@ namespace {
 std::mutex rng_mutex;
 uint64_t rng_seed = 67280421310721ULL;
 uint64_t rng_counter = 0;
-
-inline uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t* hi) {
-  uint64_t p = static_cast<uint64_t>(a) * b;
-  *hi = static_cast<uint32_t>(p >> 32);
-  return static_cast<uint32_t>(p);
-}
 
 // 24 random bits -> float in [0, 1); 53 bits -> double in [0, 1).
 inline double unit(uint32_t a, uint32_t b, bool is_double) {
@@ -35,12 +30,17 @@ void fill_contiguous(const Tensor& t, int per_counter, F value_of) {
   PhiloxState s = reserve_random(static_cast<uint64_t>(counters));
   T* d = t.data<T>();
   parallel_for(0, counters, 4096, [&](int64_t b, int64_t e) {
-    uint32_t w[4];
-    for (int64_t c = b; c < e; ++c) {
-      philox(s.key, s.counter + static_cast<uint64_t>(c), w);
-      const int64_t first = c * per_counter;
-      const int k_end = static_cast<int>(std::min<int64_t>(per_counter, n - first));
-      for (int k = 0; k < k_end; ++k) d[first + k] = value_of(w, k);
+    constexpr int64_t kBlock = 256;  // counters per batch of vectorised Philox calls
+    uint32_t words[4 * kBlock];
+    for (int64_t c0 = b; c0 < e; c0 += kBlock) {
+      const int64_t nc = std::min(kBlock, e - c0);
+      kernels::philox().philox4x32(s.key, s.counter + static_cast<uint64_t>(c0), nc, words);
+      for (int64_t c = c0; c < c0 + nc; ++c) {
+        const uint32_t* w = words + 4 * (c - c0);
+        const int64_t first = c * per_counter;
+        const int k_end = static_cast<int>(std::min<int64_t>(per_counter, n - first));
+        for (int k = 0; k < k_end; ++k) d[first + k] = value_of(w, k);
+      }
     }
   });
 }
@@ -51,20 +51,7 @@ void require_contiguous(const Tensor& t, const char* op) {
 }
 }  // namespace
 
-void philox(uint64_t key, uint64_t counter, uint32_t out[4]) {
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int r = 0; r < 10; ++r) {
-    uint32_t hi0, hi1;
-    uint32_t lo0 = mulhilo(0xD2511F53u, c0, &hi0);
-    uint32_t lo1 = mulhilo(0xCD9E8D57u, c2, &hi1);
-    uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
-    c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
-}
+void philox(uint64_t key, uint64_t counter, uint32_t out[4]) { kernels::philox().philox4x32(key, counter, 1, out); }
 
 void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(rng_mutex);

@@ -7,6 +7,7 @@
 #include "kernels/gemm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
+#include "kernels/philox.h"
 #include "kernels/vecmath.h"
 
 namespace nc::kernels {
@@ -58,6 +59,11 @@ const VecMathKernels& vecmath() {
 
 const OptimKernels& optim() {
   static const OptimKernels& t = select(generic::optim_table, avx2::optim_table);
+  return t;
+}
+
+const PhiloxKernels& philox() {
+  static const PhiloxKernels& t = select(generic::philox_table, avx2::philox_table);
   return t;
 }
 
