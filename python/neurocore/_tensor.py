@@ -212,8 +212,15 @@ def _repr(self):
     arr = self._numpy_unchecked()
     prefix = "tensor("
     if arr.dtype.kind == "f":
-        body = np.array2string(arr, separator=", ", prefix=prefix, precision=4,
-                               floatmode="maxprec_equal", threshold=1000, edgeitems=3)
+        # As PyTorch prints: "1., 2." when every value is integral, else 4 fixed decimals
+        # (scientific notation when the magnitudes call for it).
+        finite = arr[np.isfinite(arr)]
+        integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+        big = finite.size > 0 and (np.abs(finite).max() >= 1e8 or
+                                   (np.abs(finite[finite != 0]).min(initial=1.0) < 1e-4))
+        body = np.array2string(arr, separator=", ", prefix=prefix, precision=4, threshold=1000, edgeitems=3,
+                               floatmode="maxprec_equal" if integral and not big else "fixed",
+                               suppress_small=False)
     else:
         body = np.array2string(arr, separator=", ", prefix=prefix, threshold=1000, edgeitems=3)
     extras = []
