@@ -30,7 +30,7 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from, const char* op)
   return shape;
 }
 
-// Records `out` (an alias of `t`) as a view whose gradient comes back through `backward_shape`.
+// Marks `out` (an alias of `t`) as a view and records `fn` as its backward when t needs grad.
 static Tensor finish_view(const Tensor& t, Tensor out, const char* op, BackwardFn fn) {
   out.impl()->is_view = true;
   if (needs_history({t})) set_history(op, {t}, {out}, std::move(fn));
