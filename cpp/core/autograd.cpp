@@ -35,8 +35,11 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
   const Tensor& g = grads[0];
   if (!g.defined()) return {};
   if (!variable->grad) {
-    // A fresh buffer the leaf owns, so later accumulation can be in place.
-    variable->grad = GradMode::is_enabled() ? g.impl_ptr() : clone(g).impl_ptr();
+    // The leaf must own its .grad so later accumulation can be in place: take the incoming
+    // buffer when nothing else references it (the common case), else copy it.
+    const bool sole_owner = g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1 &&
+                            g.is_contiguous() && g.offset() == 0;
+    variable->grad = (GradMode::is_enabled() || sole_owner) ? g.impl_ptr() : clone(g).impl_ptr();
   } else if (GradMode::is_enabled() || variable->grad->requires_grad) {
     variable->grad = add(Tensor(variable->grad), g).impl_ptr();
   } else {
