@@ -69,7 +69,8 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 def constant_(tensor, val):
     with no_grad():
-        return tensor.fill_(val)
+        tensor.fill_(val)
+    return tensor
 
 
 def ones_(tensor):
@@ -85,7 +86,8 @@ def eye_(tensor):
         raise ValueError("Only tensors with 2 dimensions are supported")
     from .._creation import eye
     with no_grad():
-        return tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype))
+        tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype))
+    return tensor
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
