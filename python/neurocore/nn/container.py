@@ -1,175 +1,127 @@
-"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict (PyTorch semantics)."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList (PyTorch semantics)."""
+import collections
+import collections.abc
 import operator
-from collections import OrderedDict
-from collections.abc import Mapping
-from itertools import islice
+
+from .._core import Tensor
 
 from .module import Module, _addindent
 from .parameter import Parameter
 
 
-def _index(idx, n, kind):
-    idx = operator.index(idx)
-    if not -n <= idx < n:
-        raise IndexError(f"index {idx} is out of range")
-    return idx % n if n else idx
+class _ModuleSequence(Module):
+    """Modules registered under the keys "0", "1", ... (shared by Sequential and ModuleList)."""
+
+    def _index(self, idx):
+        size = len(self)
+        idx = operator.index(idx)
+        if not -size <= idx < size:
+            raise IndexError(f"index {idx} is out of range")
+        return idx % size
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self._from_modules(list(self._modules.values())[idx])
+        return list(self._modules.values())[self._index(idx)]
+
+    def __setitem__(self, idx, module):
+        setattr(self, list(self._modules.keys())[self._index(idx)], module)
+
+    def __delitem__(self, idx):
+        items = list(self._modules.values())
+        if isinstance(idx, slice):
+            del items[idx]
+        else:
+            del items[self._index(idx)]
+        self._renumber(items)  # keep the numbering contiguous, as PyTorch does
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        if isinstance(modules, (collections.abc.Mapping, str)) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"{type(self).__name__}.extend should be called with an iterable, "
+                            f"but got {type(modules).__name__}")
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+        return self
+
+    def pop(self, idx):
+        module = self[idx]
+        del self[idx]
+        return module
+
+    def __add__(self, other):
+        if not isinstance(other, type(self)):
+            raise ValueError(f"add operator supports only objects of {type(self).__name__} class, "
+                             f"but {type(other)} is given.")
+        return self._from_modules(list(self) + list(other))
 
 
-class Sequential(Module):
-    """Modules called one after another, each on the previous one's output.
-
-    ``Sequential(m1, m2, ...)`` names the children "0", "1", ...; ``Sequential(OrderedDict(...))``
-    uses the dict's names. Indexing with an int returns a module, with a slice a new Sequential.
-    """
+class Sequential(_ModuleSequence):
+    """Applies its modules in order: ``Sequential(a, b)(x) == b(a(x))``; also accepts an OrderedDict."""
 
     def __init__(self, *args):
         super().__init__()
-        if len(args) == 1 and isinstance(args[0], OrderedDict):
+        if len(args) == 1 and isinstance(args[0], collections.OrderedDict):
             for key, module in args[0].items():
                 self.add_module(key, module)
         else:
             for idx, module in enumerate(args):
                 self.add_module(str(idx), module)
 
-    def _get_item_by_idx(self, iterator, idx):
-        size = len(self)
-        idx = _index(idx, size, "Sequential")
-        return next(islice(iterator, idx, None))
-
     def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return self.__class__(OrderedDict(list(self._modules.items())[idx]))
-        return self._get_item_by_idx(iter(self._modules.values()), idx)
+        if isinstance(idx, slice):  # a slice keeps the original keys
+            return self.__class__(collections.OrderedDict(list(self._modules.items())[idx]))
+        return super().__getitem__(idx)
 
-    def __setitem__(self, idx, module):
-        key = self._get_item_by_idx(iter(self._modules.keys()), idx)
-        setattr(self, key, module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules.keys())
-        if isinstance(idx, slice):
-            for key in keys[idx]:
-                delattr(self, key)
-        else:
-            delattr(self, self._get_item_by_idx(iter(keys), idx))
-        # Renumber so that the names stay "0", "1", ... as in PyTorch.
-        modules = list(self._modules.values())
-        self._modules.clear()
-        self._modules.update((str(i), m) for i, m in enumerate(modules))
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __add__(self, other):
-        if not isinstance(other, Sequential):
-            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
-        ret = Sequential()
-        for layer in self:
-            ret.append(layer)
-        for layer in other:
-            ret.append(layer)
-        return ret
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def insert(self, index, module):
-        if not isinstance(module, Module):
-            raise AssertionError(f"module should be of type: {Module}")
-        n = len(self._modules)
-        if not (-n <= index <= n):
-            raise IndexError(f"Index out of range: {index}")
-        if index < 0:
-            index += n
-        for i in range(n, index, -1):
-            self._modules[str(i)] = self._modules[str(i - 1)]
-        self._modules[str(index)] = module
-        return self
-
-    def extend(self, sequential):
-        for layer in sequential:
-            self.append(layer)
-        return self
+    def _from_modules(self, modules):
+        return Sequential(*modules)
 
     def forward(self, input):
-        for module in self:
+        for module in self._modules.values():
             input = module(input)
         return input
 
 
-class ModuleList(Module):
-    """A list of modules, registered so that their parameters belong to the owner."""
+class ModuleList(_ModuleSequence):
+    """A list of modules whose parameters are registered."""
 
     def __init__(self, modules=None):
         super().__init__()
         if modules is not None:
-            self += modules
+            self.extend(modules)
 
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return self.__class__(list(self._modules.values())[idx])
-        return self._modules[str(_index(idx, len(self), "ModuleList"))]
-
-    def __setitem__(self, idx, module):
-        setattr(self, str(_index(idx, len(self), "ModuleList")), module)
-
-    def __delitem__(self, idx):
-        if isinstance(idx, slice):
-            for k in range(len(self._modules))[idx]:
-                delattr(self, str(k))
-        else:
-            delattr(self, str(_index(idx, len(self), "ModuleList")))
-        modules = list(self._modules.values())
-        self._modules.clear()
-        self._modules.update((str(i), m) for i, m in enumerate(modules))
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+    def _from_modules(self, modules):
+        return self.__class__(modules)
 
     def __iadd__(self, modules):
         return self.extend(modules)
-
-    def __add__(self, other):
-        combined = ModuleList()
-        for i, module in enumerate(list(self) + list(other)):
-            combined.add_module(str(i), module)
-        return combined
-
-    def insert(self, index, module):
-        for i in range(len(self._modules), index, -1):
-            self._modules[str(i)] = self._modules[str(i - 1)]
-        self._modules[str(index)] = module
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
-
-    def extend(self, modules):
-        if isinstance(modules, (Mapping, str)) or not hasattr(modules, "__iter__"):
-            raise TypeError("ModuleList.extend should be called with an iterable, but got " + type(modules).__name__)
-        offset = len(self)
-        for i, module in enumerate(modules):
-            self.add_module(str(offset + i), module)
-        return self
 
     def __repr__(self):
         # Consecutive identical children print once as "(0-2): 3 x Linear(...)", as in PyTorch.
         reprs = [repr(m) for m in self]
         if not reprs:
             return self._get_name() + "()"
-        blocks = []  # [start, end, repr]
+        blocks = []  # [first index, last index, repr]
         for i, r in enumerate(reprs):
             if blocks and blocks[-1][2] == r:
                 blocks[-1][1] = i
@@ -181,12 +133,9 @@ class ModuleList(Module):
             lines.append(_addindent(head + r, 2))
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleList has no forward(); iterate over it instead")
-
 
 class ModuleDict(Module):
-    """An ordered dict of modules, registered under their keys."""
+    """A dict of modules whose parameters are registered (insertion order kept)."""
 
     def __init__(self, modules=None):
         super().__init__()
@@ -211,14 +160,6 @@ class ModuleDict(Module):
     def __contains__(self, key):
         return key in self._modules
 
-    def clear(self):
-        self._modules.clear()
-
-    def pop(self, key):
-        v = self[key]
-        del self[key]
-        return v
-
     def keys(self):
         return self._modules.keys()
 
@@ -228,39 +169,44 @@ class ModuleDict(Module):
     def values(self):
         return self._modules.values()
 
-    def update(self, modules):
-        items = modules.items() if isinstance(modules, Mapping) else modules
-        for j, kv in enumerate(items):
-            if not isinstance(kv, Mapping) and len(kv) != 2:
-                raise ValueError(f"ModuleDict update sequence element #{j} has length {len(kv)}; 2 is required")
-            self[kv[0]] = kv[1]
+    def pop(self, key):
+        return self._modules.pop(key)
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ModuleDict has no forward(); index it instead")
+    def clear(self):
+        self._modules.clear()
+
+    def update(self, modules):
+        items = modules.items() if isinstance(modules, collections.abc.Mapping) else modules
+        for key, module in items:
+            self[key] = module
 
 
 class ParameterList(Module):
-    """A list of Parameters, registered under "0", "1", ... so that the owner's parameters() sees them."""
+    """A list of Parameters registered under "0", "1", ...; plain tensors are wrapped in Parameter."""
 
     def __init__(self, values=None):
         super().__init__()
         self._size = 0
         if values is not None:
-            self += values
+            self.extend(values)
 
-    def _wrap(self, value):
-        from .._core import Tensor
-        if isinstance(value, Tensor) and not isinstance(value, Parameter):
-            return Parameter(value)
-        return value
+    @staticmethod
+    def _wrap(value):
+        return value if isinstance(value, Parameter) or not isinstance(value, Tensor) else Parameter(value)
+
+    def _index(self, idx):
+        idx = operator.index(idx)
+        if not -self._size <= idx < self._size:
+            raise IndexError(f"index {idx} is out of range")
+        return idx % self._size
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return self.__class__([getattr(self, str(i)) for i in range(self._size)[idx]])
-        return getattr(self, str(_index(idx, self._size, "ParameterList")))
+        return getattr(self, str(self._index(idx)))
 
     def __setitem__(self, idx, param):
-        setattr(self, str(_index(idx, self._size, "ParameterList")), self._wrap(param))
+        setattr(self, str(self._index(idx)), self._wrap(param))
 
     def __len__(self):
         return self._size
@@ -285,9 +231,6 @@ class ParameterList(Module):
         lines = []
         for k, p in enumerate(self):
             kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
-            dims = "x".join(str(s) for s in p.shape)
-            lines.append(f"({k}): {kind} containing: [{p.dtype} of size {dims}]")
+            size = "x".join(str(s) for s in p.shape)
+            lines.append(f"({k}): {kind} containing: [{p.dtype} of size {size}]")
         return "\n".join(lines)
-
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError("ParameterList has no forward()")
