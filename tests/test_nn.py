@@ -598,3 +598,32 @@ def test_seed_models_forward_backward_match_torch(factory, in_shape):
     loss_t.backward()
     for (name, p_n), (_, p_t) in zip(ours.named_parameters(), theirs.named_parameters()):
         assert_close(p_n.grad, p_t.grad, what=name, rtol=1e-4, atol=1e-6)
+
+
+def test_trunc_normal_matches_truncated_normal_moments():
+    nc.manual_seed(4)
+    mu, s, a, b = 0.5, 1.0, -1.0, 2.0
+    t = nc.empty(300, 400)
+    assert nn.init.trunc_normal_(t, mu, s, a, b) is t
+    arr = t.numpy()
+    assert arr.min() >= a and arr.max() <= b
+    pdf = lambda z: math.exp(-z * z / 2) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda z: (1 + math.erf(z / math.sqrt(2))) / 2  # noqa: E731
+    al, be = (a - mu) / s, (b - mu) / s
+    z = cdf(be) - cdf(al)
+    mean = mu + s * (pdf(al) - pdf(be)) / z
+    std = s * math.sqrt(1 + (al * pdf(al) - be * pdf(be)) / z - ((pdf(al) - pdf(be)) / z) ** 2)
+    assert abs(arr.mean() - mean) < 0.01 and abs(arr.std() - std) < 0.01
+    with pytest.raises(ValueError, match="a < b"):
+        nn.init.trunc_normal_(t, a=1.0, b=0.0)
+
+
+@pytest.mark.parametrize("shape", [(30, 50), (50, 30), (12, 3, 2, 2)])
+def test_orthogonal_(shape):
+    t = nc.empty(*shape)
+    assert nn.init.orthogonal_(t, gain=2.0) is t
+    m = t.numpy().reshape(shape[0], -1)
+    gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+    np.testing.assert_allclose(gram, 4 * np.eye(gram.shape[0]), atol=1e-5)
+    with pytest.raises(ValueError, match="2 or more"):
+        nn.init.orthogonal_(nc.empty(3))

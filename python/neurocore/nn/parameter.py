@@ -1,9 +1,7 @@
 """``nn.Parameter``: a tensor that a Module registers as a learnable parameter."""
-import copy
-
 from .. import _core
 from .._core import Tensor
-from .._tensor import _repr
+from .._tensor import get_default_dtype
 
 
 class Parameter(Tensor):
@@ -19,7 +17,7 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            data = _core._empty((0,), _core.dtype.float32)
+            data = _core._empty((0,), get_default_dtype())
         if not isinstance(data, Tensor):
             raise TypeError(f"[Parameter] expected a Tensor as data, got {type(data).__name__}")
         super().__init__(data)
@@ -28,26 +26,11 @@ class Parameter(Tensor):
         self.requires_grad_(requires_grad)
 
     def __repr__(self):
-        return "Parameter containing:\n" + _repr(self)
+        return "Parameter containing:\n" + super().__repr__()
 
     __str__ = __repr__
 
-    def __deepcopy__(self, memo):
-        if id(self) in memo:
-            return memo[id(self)]
-        result = type(self)(self.detach().clone(), self.requires_grad)
-        if self.grad is not None:
-            result.grad = self.grad.clone()
-        memo[id(self)] = result
-        result.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return result
-
-    def __reduce_ex__(self, protocol):
-        return (_rebuild_parameter, (self.detach().numpy().copy(), self.requires_grad))
-
-
-def _rebuild_parameter(array, requires_grad):
-    return Parameter(_core._from_numpy(array, True), requires_grad)
+    # Pickling and deepcopy come from neurocore.serialization (Tensor.__reduce_ex__ rebuilds the subclass).
 
 
 class Buffer(Tensor):
