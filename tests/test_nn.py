@@ -296,6 +296,12 @@ def test_module_list_and_dict():
     assert [n for n, _ in ml.named_parameters()] == ["0.weight", "0.bias"]
     with pytest.raises(IndexError):
         ml[10]
+    popped = ml.pop(1)
+    assert isinstance(popped, nn.ReLU) and list(ml._modules) == ["0", "1", "2"]
+    both = ml + nn.ModuleList([nn.ReLU()])
+    assert isinstance(both, nn.ModuleList) and len(both) == 4
+    with pytest.raises(TypeError, match="iterable"):
+        ml.extend(nn.ReLU())
     md = nn.ModuleDict({"enc": nn.Linear(2, 2), "act": nn.ReLU()})
     md["dec"] = nn.Linear(2, 1)
     assert list(md.keys()) == ["enc", "act", "dec"] and "act" in md and len(md) == 3

@@ -104,7 +104,9 @@ def test_strict_errors_list_missing_unexpected_and_size_mismatches():
     assert 'Missing key(s) in state_dict: "2.bias". ' in msg
     assert 'Unexpected key(s) in state_dict: "5.weight", "2.extra". ' in msg
     result = model.load_state_dict(bad, strict=False)
-    assert result.missing_keys == ["2.bias"] and result.unexpected_keys == ["5.weight", "2.extra"]  # root first, as torch
+    # The root module reports its own unexpected keys before its children's, as PyTorch does.
+    assert result.missing_keys == ["2.bias"] and result.unexpected_keys == ["5.weight", "2.extra"]
+    assert repr(result) == "_IncompatibleKeys(missing_keys=['2.bias'], unexpected_keys=['5.weight', '2.extra'])"
 
     wrong = OrderedDict(sd)
     wrong["0.weight"] = nc.zeros(2, 4)
