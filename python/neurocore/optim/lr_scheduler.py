@@ -1,4 +1,5 @@
 """Learning-rate schedulers with PyTorch's (chainable, recursive) formulas."""
+import bisect
 import collections
 import math
 
@@ -84,6 +85,10 @@ class MultiStepLR(LRScheduler):
             return self._lrs()
         return [lr * self.gamma ** self.milestones[self.last_epoch] for lr in self._lrs()]
 
+    def _get_closed_form_lr(self):
+        milestones = sorted(self.milestones.elements())
+        return [base * self.gamma ** bisect.bisect_right(milestones, self.last_epoch) for base in self.base_lrs]
+
 
 class ExponentialLR(LRScheduler):
     """Multiplies the lr by gamma every epoch."""
@@ -161,6 +166,10 @@ class LinearLR(LRScheduler):
         d = self.end_factor - self.start_factor
         return [lr * (1.0 + d / (self.total_iters * self.start_factor + (self.last_epoch - 1) * d))
                 for lr in self._lrs()]
+
+    def _get_closed_form_lr(self):
+        frac = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * (self.start_factor + (self.end_factor - self.start_factor) * frac) for base in self.base_lrs]
 
 
 class ReduceLROnPlateau:
