@@ -2,7 +2,7 @@
 layouts."""
 from .parameter import Parameter, Buffer
 from .module import Module
-from .container import Sequential, ModuleList, ModuleDict
+from .container import Sequential, ModuleList, ModuleDict, ParameterList
 from .linear import Linear, Identity, Flatten, Unflatten
 from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
                          Softmax, LogSoftmax)

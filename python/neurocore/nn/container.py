@@ -1,8 +1,12 @@
-"""Containers: Sequential, ModuleList, ModuleDict."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList (PyTorch semantics)."""
 import collections
+import collections.abc
 import operator
 
-from .module import Module
+from .._core import Tensor
+
+from .module import Module, _addindent
+from .parameter import Parameter
 
 
 class _ModuleSequence(Module):
@@ -47,6 +51,9 @@ class _ModuleSequence(Module):
         return self
 
     def extend(self, modules):
+        if isinstance(modules, (collections.abc.Mapping, str)) or not hasattr(modules, "__iter__"):
+            raise TypeError(f"{type(self).__name__}.extend should be called with an iterable, "
+                            f"but got {type(modules).__name__}")
         for m in modules:
             self.append(m)
         return self
@@ -56,6 +63,17 @@ class _ModuleSequence(Module):
         items.insert(index, module)
         self._renumber(items)
         return self
+
+    def pop(self, idx):
+        module = self[idx]
+        del self[idx]
+        return module
+
+    def __add__(self, other):
+        if not isinstance(other, type(self)):
+            raise ValueError(f"add operator supports only objects of {type(self).__name__} class, "
+                             f"but {type(other)} is given.")
+        return self._from_modules(list(self) + list(other))
 
 
 class Sequential(_ModuleSequence):
@@ -74,6 +92,9 @@ class Sequential(_ModuleSequence):
         if isinstance(idx, slice):  # a slice keeps the original keys
             return self.__class__(collections.OrderedDict(list(self._modules.items())[idx]))
         return super().__getitem__(idx)
+
+    def _from_modules(self, modules):
+        return Sequential(*modules)
 
     def forward(self, input):
         for module in self._modules.values():
@@ -94,6 +115,23 @@ class ModuleList(_ModuleSequence):
 
     def __iadd__(self, modules):
         return self.extend(modules)
+
+    def __repr__(self):
+        # Consecutive identical children print once as "(0-2): 3 x Linear(...)", as in PyTorch.
+        reprs = [repr(m) for m in self]
+        if not reprs:
+            return self._get_name() + "()"
+        blocks = []  # [first index, last index, repr]
+        for i, r in enumerate(reprs):
+            if blocks and blocks[-1][2] == r:
+                blocks[-1][1] = i
+            else:
+                blocks.append([i, i, r])
+        lines = []
+        for start, end, r in blocks:
+            head = f"({start}): " if start == end else f"({start}-{end}): {end - start + 1} x "
+            lines.append(_addindent(head + r, 2))
+        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -141,3 +179,58 @@ class ModuleDict(Module):
         items = modules.items() if isinstance(modules, collections.abc.Mapping) else modules
         for key, module in items:
             self[key] = module
+
+
+class ParameterList(Module):
+    """A list of Parameters registered under "0", "1", ...; plain tensors are wrapped in Parameter."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        self._size = 0
+        if values is not None:
+            self.extend(values)
+
+    @staticmethod
+    def _wrap(value):
+        return value if isinstance(value, Parameter) or not isinstance(value, Tensor) else Parameter(value)
+
+    def _index(self, idx):
+        idx = operator.index(idx)
+        if not -self._size <= idx < self._size:
+            raise IndexError(f"index {idx} is out of range")
+        return idx % self._size
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self.__class__([getattr(self, str(i)) for i in range(self._size)[idx]])
+        return getattr(self, str(self._index(idx)))
+
+    def __setitem__(self, idx, param):
+        setattr(self, str(self._index(idx)), self._wrap(param))
+
+    def __len__(self):
+        return self._size
+
+    def __iter__(self):
+        return (self[i] for i in range(self._size))
+
+    def __iadd__(self, parameters):
+        return self.extend(parameters)
+
+    def append(self, value):
+        self._size += 1
+        setattr(self, str(self._size - 1), self._wrap(value))
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+        return self
+
+    def extra_repr(self):
+        lines = []
+        for k, p in enumerate(self):
+            kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
+            size = "x".join(str(s) for s in p.shape)
+            lines.append(f"({k}): {kind} containing: [{p.dtype} of size {size}]")
+        return "\n".join(lines)

@@ -1,11 +1,13 @@
 """``neurocore.nn.init``: in-place initialisers with PyTorch's formulas (run under no_grad)."""
 import math
 
+import numpy as np
+
 from .. import _core
 from .._tensor import no_grad
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_", "xavier_uniform_",
-           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_"]
 
 
 def calculate_gain(nonlinearity, param=None):
@@ -69,7 +71,8 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
 
 def constant_(tensor, val):
     with no_grad():
-        return tensor.fill_(val)
+        tensor.fill_(val)
+    return tensor
 
 
 def ones_(tensor):
@@ -85,7 +88,8 @@ def eye_(tensor):
         raise ValueError("Only tensors with 2 dimensions are supported")
     from .._creation import eye
     with no_grad():
-        return tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype))
+        tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype))
+    return tensor
 
 
 def xavier_uniform_(tensor, gain=1.0, generator=None):
@@ -110,3 +114,45 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gener
     if 0 in tuple(tensor.shape):
         return tensor
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fills `tensor` from N(mean, std^2) restricted to [a, b] (absolute bounds, as in PyTorch).
+
+    Draws by rejection: out-of-range entries are redrawn together until none remain (each round
+    keeps the in-range part, so a few rounds suffice unless [a, b] lies far in a tail; after 64
+    rounds the rest is clamped).
+    """
+    if not a < b:
+        raise ValueError(f"[trunc_normal_] expected a < b, got a={a}, b={b}")
+    with no_grad():
+        out = _core._normal_(_core._empty(tuple(tensor.shape), tensor.dtype), float(mean), float(std))
+        for _ in range(64):
+            bad = (out < a) | (out > b)
+            if not bad.any().item():
+                break
+            fresh = _core._normal_(_core._empty(tuple(tensor.shape), tensor.dtype), float(mean), float(std))
+            out = _core.where(bad, fresh, out)
+        tensor.copy_(out.clamp(a, b))
+    return tensor
+
+
+def orthogonal_(tensor, gain=1, generator=None):
+    """Fills `tensor` (2 or more dims, flattened to rows x cols) with a (semi-)orthogonal matrix
+    from the QR decomposition of a normal sample, signs fixed as in PyTorch, times `gain`."""
+    if tensor.dim() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    rows = tensor.shape[0]
+    cols = tensor.numel() // rows
+    sample = _core._normal_(_core._empty((rows, cols), _core.dtype.float64), 0.0, 1.0).numpy()
+    if rows < cols:
+        sample = sample.T
+    q, r = np.linalg.qr(sample)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    with no_grad():
+        tensor.copy_(_core._from_numpy(np.ascontiguousarray(q * gain).reshape(tuple(tensor.shape)), True))
+    return tensor

@@ -1,163 +1,264 @@
-"""nn.Module: parameters, buffers and submodules registered by attribute assignment, with
-PyTorch's traversal order, state_dict keys and repr."""
-import collections
+"""``nn.Module``: the base class of layers and models, with PyTorch's registration, iteration,
+train/eval, state_dict and repr semantics so that PyTorch model code runs with the import changed.
+"""
 import itertools
+from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
 from .. import _core
 from .._core import Tensor
-from .._tensor import no_grad, tensor, _check_dtype
+from .._tensor import float32, float64, no_grad, _check_dtype
 from .parameter import Parameter, Buffer
 
-_IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the keys it did not find and the keys it did not use."""
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
-def _addindent(s, spaces):
+class RemovableHandle:
+    """Returned by the ``register_*_hook`` methods; ``remove()`` unregisters the hook."""
+    _next_id = itertools.count()
+
+    def __init__(self, hooks_dict):
+        self._hooks_dict = hooks_dict
+        self.id = next(RemovableHandle._next_id)
+
+    def remove(self):
+        self._hooks_dict.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _addindent(s, num_spaces):
     lines = s.split("\n")
     if len(lines) == 1:
         return s
-    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+    return lines[0] + "\n" + "\n".join(" " * num_spaces + line for line in lines[1:])
 
 
-def _as_array(value):
-    """NumPy view of a neurocore tensor, a NumPy array or a torch tensor (duck-typed)."""
+def _as_checkpoint_tensor(value):
+    """A neurocore Tensor for a state_dict value: a neurocore tensor, a NumPy array, or any tensor
+    with ``detach().cpu().numpy()`` (a PyTorch tensor) or ``numpy()``; None when it is none of them."""
     if isinstance(value, Tensor):
-        return value.detach().numpy()
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
+        return value
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif hasattr(value, "detach") and hasattr(value, "cpu"):
+        arr = value.detach().cpu().numpy()
+    elif hasattr(value, "numpy") and hasattr(value, "shape"):
+        arr = np.asarray(value.numpy())
+    else:
+        return None
+    if arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
+        arr = arr.astype(np.float32)
+    return _core._from_numpy(np.ascontiguousarray(arr), False)
+
+
+def _size_str(shape):
+    return f"neurocore.Size([{', '.join(str(s) for s in shape)}])"
 
 
 class Module:
-    """Base class of all layers and models: subclasses set submodules and parameters as
-    attributes in ``__init__`` and define ``forward``."""
+    """Base class for all neural network modules.
+
+    Subclasses create their layers in ``__init__`` (after ``super().__init__()``) and compute the
+    output in ``forward``; calling the module runs the hooks and ``forward``. Attributes that are
+    Parameters, Modules or buffers are registered, and appear in ``parameters()``,
+    ``state_dict()`` and the repr in the order they were assigned.
+    """
 
     training: bool
+    _version = 1
+    call_super_init = False
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
-            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments")
-        d = self.__dict__
-        d["training"] = True
-        d["_parameters"] = collections.OrderedDict()
-        d["_buffers"] = collections.OrderedDict()
-        d["_non_persistent_buffers_set"] = set()
-        d["_modules"] = collections.OrderedDict()
-        d["_forward_hooks"] = collections.OrderedDict()
-        d["_forward_pre_hooks"] = collections.OrderedDict()
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments: {args}, {kwargs}")
+        set_ = object.__setattr__
+        set_(self, "training", True)
+        set_(self, "_parameters", {})
+        set_(self, "_buffers", {})
+        set_(self, "_non_persistent_buffers_set", set())
+        set_(self, "_modules", {})
+        set_(self, "_forward_hooks", OrderedDict())
+        set_(self, "_forward_pre_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
+    # --- calling -----------------------------------------------------------------------------------
+
     def __call__(self, *args, **kwargs):
-        for hook in self._forward_pre_hooks.values():
+        for hook in tuple(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
-        for hook in self._forward_hooks.values():
-            result = hook(self, args, out)
+        output = self.forward(*args, **kwargs)
+        for hook in tuple(self._forward_hooks.values()):
+            result = hook(self, args, output)
             if result is not None:
-                out = result
-        return out
+                output = result
+        return output
 
-    def _check_init(self, name):
+    def register_forward_hook(self, hook):
+        """``hook(module, args, output)`` runs after ``forward``; a non-None result replaces the output."""
+        handle = RemovableHandle(self._forward_hooks)
+        self._forward_hooks[handle.id] = hook
+        return handle
+
+    def register_forward_pre_hook(self, hook):
+        """``hook(module, args)`` runs before ``forward``; a non-None result replaces the arguments."""
+        handle = RemovableHandle(self._forward_pre_hooks)
+        self._forward_pre_hooks[handle.id] = hook
+        return handle
+
+    # --- registration ------------------------------------------------------------------------------
+
+    def _check_new_name(self, name, kind, dict_name):
         if "_parameters" not in self.__dict__:
-            raise AttributeError(f"cannot assign {name!r} before Module.__init__() call")
-
-    # --- registration ----------------------------------------------------------------------------
-    def register_parameter(self, name, param):
-        self._check_init(name)
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f'parameter name must be a non-empty string without ".", got {name!r}')
-        if hasattr(self, name) and name not in self._parameters:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain "."')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if hasattr(self, name) and name not in self.__dict__[dict_name]:
             raise KeyError(f"attribute '{name}' already exists")
+
+    def register_parameter(self, name, param):
+        """Adds a parameter (or None, a placeholder that state_dict skips) under `name`."""
+        self._check_new_name(name, "parameter", "_parameters")
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
-                            "(nn.Parameter or None required)")
+                            "(neurocore.nn.Parameter or None required)")
+        if param is not None and param.grad_fn is not None:
+            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model parameters must be "
+                             "created explicitly; use .detach() to make a leaf.")
         self._parameters[name] = param
 
-    def register_buffer(self, name, tensor_, persistent=True):
-        self._check_init(name)
-        if not isinstance(name, str) or not name or "." in name:
-            raise KeyError(f'buffer name must be a non-empty string without ".", got {name!r}')
-        if hasattr(self, name) and name not in self._buffers:
-            raise KeyError(f"attribute '{name}' already exists")
-        if tensor_ is not None and not isinstance(tensor_, Tensor):
-            raise TypeError(f"cannot assign '{type(tensor_).__name__}' object to buffer '{name}' (Tensor or None required)")
-        self._buffers[name] = tensor_
+    def register_buffer(self, name, tensor, persistent=True):
+        """Adds a tensor that is state but not a parameter (saved in state_dict when `persistent`)."""
+        self._check_new_name(name, "buffer", "_buffers")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(neurocore Tensor or None required)")
+        if isinstance(tensor, Buffer):
+            tensor = Tensor(tensor)
+        self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
             self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name, module):
-        self._check_init(name)
+        """Adds a child module under `name` (an attribute of this module)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if not isinstance(name, str) or "." in name or name == "":
-            raise KeyError(f'module name must be a non-empty string without ".", got {name!r}')
-        if hasattr(self, name) and name not in self._modules:
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_name(name, "module", "_modules")
         self._modules[name] = module
 
     register_module = add_module
 
+    def get_submodule(self, target):
+        """The submodule at a dotted path such as ``"features.0"``."""
+        mod = self
+        if target == "":
+            return mod
+        for item in target.split("."):
+            if item not in mod._modules:
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = mod._modules[item]
+        return mod
+
+    def get_parameter(self, target):
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return mod._parameters[name]
+
     def __setattr__(self, name, value):
-        d = self.__dict__
-        params = d.get("_parameters")
+        def remove_from(*containers):
+            for c in containers:
+                if name in c:
+                    if isinstance(c, dict):
+                        del c[name]
+                    else:
+                        c.discard(name)
+
+        params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
-            self._check_init(name)
-            self._remove_from(name, d.get("_buffers"), d.get("_modules"), d)
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            remove_from(self.__dict__, self._buffers, self._modules, self._non_persistent_buffers_set)
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
-                                "(nn.Parameter or None expected)")
-            params[name] = None
+                                "(neurocore.nn.Parameter or None expected)")
+            self.register_parameter(name, value)
         elif isinstance(value, Module):
-            self._check_init(name)
-            self._remove_from(name, params, d.get("_buffers"), d)
+            if params is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            remove_from(self.__dict__, self._parameters, self._buffers, self._non_persistent_buffers_set)
             self._modules[name] = value
-        elif d.get("_modules") is not None and name in d["_modules"]:
+        elif params is not None and name in self._modules:
             if value is not None:
-                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' (Module or None expected)")
-            d["_modules"][name] = None
-        elif isinstance(value, Buffer) or (d.get("_buffers") is not None and name in d["_buffers"]):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                                "(neurocore.nn.Module or None expected)")
+            self._modules[name] = value
+        elif isinstance(value, Buffer) or (params is not None and name in self._buffers):
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (Tensor or None expected)")
-            persistent = getattr(value, "persistent", name not in self._non_persistent_buffers_set)
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(neurocore.nn.Buffer, neurocore.Tensor or None expected)")
+            if isinstance(value, Buffer):
+                persistent = value.persistent
+                remove_from(self.__dict__)
+            else:
+                persistent = name not in self._non_persistent_buffers_set
             self.register_buffer(name, value, persistent)
         else:
             object.__setattr__(self, name, value)
 
-    @staticmethod
-    def _remove_from(name, *dicts):
-        for dct in dicts:
-            if dct is not None and name in dct:
-                del dct[name]
-
     def __getattr__(self, name):
+        # Only called when normal lookup fails: look in the registries.
         d = self.__dict__
-        for key in ("_parameters", "_buffers", "_modules"):
-            if key in d and name in d[key]:
-                return d[key][name]
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
-        for key in ("_parameters", "_buffers", "_modules"):
-            if name in self.__dict__.get(key, {}):
-                del self.__dict__[key][name]
+        for registry in (self._parameters, self._buffers, self._modules):
+            if name in registry:
+                del registry[name]
                 self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
 
     def __dir__(self):
-        keys = list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
-        return sorted(set(k for k in keys if not k[0].isdigit()))
+        keys = list(object.__dir__(self)) + list(self._parameters) + list(self._buffers) + list(self._modules)
+        return sorted(k for k in set(keys) if not k[0].isdigit())
 
-    # --- traversal -------------------------------------------------------------------------------
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    # --- iteration ---------------------------------------------------------------------------------
+
     def _named_members(self, get_members, prefix="", recurse=True, remove_duplicate=True):
         memo = set()
         modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
@@ -169,19 +270,24 @@ class Module:
                     memo.add(id(v))
                 yield (module_prefix + ("." if module_prefix else "") + k, v)
 
-    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
-        yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
-
     def parameters(self, recurse=True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
-        yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, Parameter) pairs, names dotted as in state_dict; a shared parameter appears once."""
+        yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
             yield b
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse, remove_duplicate)
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
 
     def named_children(self):
         memo = set()
@@ -190,14 +296,15 @@ class Module:
                 memo.add(id(module))
                 yield name, module
 
-    def children(self):
-        for _, m in self.named_children():
+    def modules(self):
+        for _, m in self.named_modules():
             yield m
 
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """This module and all below it, depth first, as (dotted name, module); each module once."""
         if memo is None:
             memo = set()
-        if id(self) in memo:
+        if remove_duplicate and id(self) in memo:
             return
         if remove_duplicate:
             memo.add(id(self))
@@ -205,34 +312,18 @@ class Module:
         for name, module in self._modules.items():
             if module is None:
                 continue
-            yield from module.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
-
-    def modules(self):
-        for _, m in self.named_modules():
-            yield m
-
-    def get_submodule(self, target):
-        mod = self
-        for item in target.split(".") if target else []:
-            if item not in mod._modules:
-                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
-            mod = mod._modules[item]
-        return mod
-
-    def get_parameter(self, target):
-        module_path, _, name = target.rpartition(".")
-        mod = self.get_submodule(module_path)
-        if name not in mod._parameters:
-            raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
-        return mod._parameters[name]
+            sub_prefix = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub_prefix, remove_duplicate)
 
     # --- modes and gradients -----------------------------------------------------------------------
+
     def train(self, mode=True):
+        """Sets training mode on this module and all below it (Dropout drops only in training)."""
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         self.training = mode
-        for m in self.children():
-            m.train(mode)
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self):
@@ -244,119 +335,211 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
+        """Clears the gradients of all parameters: drops them (default) or fills them with zeros."""
         for p in self.parameters():
             if p.grad is None:
                 continue
             if set_to_none:
                 p.grad = None
             else:
-                with no_grad():
-                    p.grad.zero_()
+                p.grad.detach_()
+                p.grad.zero_()
 
     def apply(self, fn):
-        for m in self.children():
-            m.apply(fn)
+        """Calls fn(module) on every submodule (children first) and on this module; returns self."""
+        for module in self.children():
+            module.apply(fn)
         fn(self)
         return self
 
-    def register_forward_hook(self, hook):
-        return _HookHandle(self._forward_hooks, hook)
+    # --- dtype conversion --------------------------------------------------------------------------
 
-    def register_forward_pre_hook(self, hook):
-        return _HookHandle(self._forward_pre_hooks, hook)
-
-    # --- conversion ------------------------------------------------------------------------------
     def _apply(self, fn):
-        for m in self.children():
-            m._apply(fn)
+        for module in self.children():
+            module._apply(fn)
         with no_grad():
-            for key, p in self._parameters.items():
-                if p is not None:
-                    new = fn(p)
-                    if new.dtype != p.dtype:
-                        self._parameters[key] = Parameter(new.detach(), p.requires_grad)
-            for key, b in self._buffers.items():
-                if b is not None:
-                    self._buffers[key] = fn(b)
+            for key, param in self._parameters.items():
+                if param is None:
+                    continue
+                converted = fn(param)
+                if converted._is_same(param):
+                    continue
+                # A dtype change needs a new leaf: the old Parameter keeps its dtype.
+                new_param = Parameter(converted, param.requires_grad)
+                if param.grad is not None:
+                    new_param.grad = fn(param.grad)
+                self._parameters[key] = new_param
+            for key, buf in self._buffers.items():
+                if buf is not None:
+                    self._buffers[key] = fn(buf)
         return self
 
+    def _convert_floating(self, dtype):
+        return self._apply(lambda t: t.to(dtype) if t.dtype.is_floating_point else t)
+
+    def float(self):
+        return self._convert_floating(float32)
+
+    def double(self):
+        return self._convert_floating(float64)
+
+    def half(self):
+        raise TypeError("[Module.half] neurocore supports float32 and float64 only")
+
+    bfloat16 = half
+
+    def type(self, dst_type):
+        return self._apply(lambda t: t.to(_check_dtype(dst_type, "Module.type")))
+
     def to(self, *args, **kwargs):
-        dtype = kwargs.get("dtype")
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts floating
+        parameters and buffers to the dtype; the only device is the CPU."""
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)
+        if kwargs:
+            raise TypeError(f"[Module.to] unexpected arguments {sorted(kwargs)}")
         for a in args:
             if isinstance(a, _core.dtype):
                 dtype = a
+            elif isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, bool):
+                continue
+            else:
+                device = a
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise RuntimeError(f"[Module.to] neurocore runs on the CPU only, got device {device!r}")
         if dtype is None:
-            return self  # device moves are no-ops: neurocore runs on the CPU
-        dtype = _check_dtype(dtype, "Module.to")
+            return self
         if not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
-        return self._apply(lambda t: t.to(dtype) if t.is_floating_point() else t)
-
-    def float(self):
-        return self.to(_core.dtype.float32)
-
-    def double(self):
-        return self.to(_core.dtype.float64)
+        return self._convert_floating(dtype)
 
     def cpu(self):
         return self
 
-    def type(self, dst_type):
-        return self.to(dst_type)
+    def share_memory(self):
+        return self
 
-    # --- state -----------------------------------------------------------------------------------
+    # --- state_dict --------------------------------------------------------------------------------
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        for name, param in self._parameters.items():
+            if param is not None:
+                destination[prefix + name] = param if keep_vars else param.detach()
+        for name, buf in self._buffers.items():
+            if buf is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = buf if keep_vars else buf.detach()
+
     def state_dict(self, *args, destination=None, prefix="", keep_vars=False):
+        """An OrderedDict of parameters and persistent buffers with PyTorch's dotted keys. The
+        values share memory with the module (detached unless `keep_vars`)."""
+        if args:  # the deprecated positional form state_dict(destination, prefix, keep_vars)
+            destination = args[0] if len(args) > 0 else destination
+            prefix = args[1] if len(args) > 1 else prefix
+            keep_vars = args[2] if len(args) > 2 else keep_vars
         if destination is None:
-            destination = collections.OrderedDict()
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+            destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
         return destination
 
-    def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copies parameters and buffers from `state_dict` (neurocore tensors, NumPy arrays or torch
-        tensors) into this module in place, so optimizers holding the parameters keep working."""
-        if not isinstance(state_dict, collections.abc.Mapping):
-            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        own = self.state_dict(keep_vars=True)
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        with no_grad():
-            for key, target in own.items():
-                if key not in state_dict:
-                    continue
-                arr = _as_array(state_dict[key])
-                if tuple(arr.shape) != tuple(target.shape):
-                    errors.append(f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} from "
-                                  f"checkpoint, the shape in current model is {tuple(target.shape)}.")
-                    continue
-                target.copy_(tensor(np.ascontiguousarray(arr)))
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        persistent_buffers = {k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set}
+        local_state = {k: v for k, v in itertools.chain(self._parameters.items(), persistent_buffers.items())
+                       if v is not None}
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        for name, param in local_state.items():
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
+                continue
+            value = _as_checkpoint_tensor(state_dict[key])
+            if value is None:
+                error_msgs.append(f'While copying the parameter named "{key}", expected a Tensor or array from '
+                                  f"checkpoint but received {type(state_dict[key])}")
+                continue
+            if len(param.shape) == 0 and len(value.shape) == 1 and value.shape[0] == 1:
+                value = value.reshape(())  # old checkpoints stored scalars as shape (1,)
+            if tuple(value.shape) != tuple(param.shape):
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape {_size_str(value.shape)} "
+                                  f"from checkpoint, the shape in current model is {_size_str(param.shape)}.")
+                continue
+            try:
+                with no_grad():
+                    if assign:
+                        self._assign(name, param, value)
+                    else:
+                        param.copy_(value)  # in place: optimizers holding the parameter keep working
+            except Exception as ex:  # noqa: BLE001 - reported with the key, as PyTorch does
+                error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model are '
+                                  f"{_size_str(param.shape)} and whose dimensions in the checkpoint are "
+                                  f"{_size_str(value.shape)}, an exception occurred : {ex.args}.")
         if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
-        if errors:
-            raise RuntimeError(f"Error(s) in loading state_dict for {self._get_name()}:\n\t" + "\n\t".join(errors))
-        return _IncompatibleKeys(missing, unexpected)
+            for key in state_dict.keys():
+                if not key.startswith(prefix):
+                    continue
+                parts = key[len(prefix):].split(".", 1)
+                if len(parts) > 1:
+                    if parts[0] not in self._modules:
+                        unexpected_keys.append(key)
+                elif parts[0] not in local_state:
+                    unexpected_keys.append(key)
 
-    # --- printing --------------------------------------------------------------------------------
+    def _assign(self, name, old, value):
+        if name in self._parameters:
+            self._parameters[name] = Parameter(Tensor(value), old.requires_grad)
+        else:
+            self._buffers[name] = Tensor(value)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copies parameters and buffers from `state_dict` (values: neurocore tensors, NumPy arrays
+        or PyTorch tensors) into this module in place. With `strict`, missing and unexpected keys
+        raise RuntimeError; size mismatches always do. Returns (missing_keys, unexpected_keys)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        missing_keys, unexpected_keys, error_msgs = [], [], []
+        state_dict = OrderedDict(state_dict)
+        metadata = {"assign_to_params_buffers": assign}
+
+        def load(module, local_state_dict, prefix=""):
+            module._load_from_state_dict(local_state_dict, prefix, metadata, True, missing_keys, unexpected_keys,
+                                         error_msgs)
+            for name, child in module._modules.items():
+                if child is not None:
+                    child_prefix = prefix + name + "."
+                    load(child, {k: v for k, v in local_state_dict.items() if k.startswith(child_prefix)},
+                         child_prefix)
+
+        load(self, state_dict)
+        if strict:
+            if unexpected_keys:
+                error_msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in unexpected_keys)))
+            if missing_keys:
+                error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in missing_keys)))
+        if error_msgs:
+            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                type(self).__name__, "\n\t".join(error_msgs)))
+        return _IncompatibleKeys(missing_keys, unexpected_keys)
+
+    # --- printing ----------------------------------------------------------------------------------
+
     def _get_name(self):
         return type(self).__name__
 
     def extra_repr(self):
+        """The layer's own settings shown inside its repr, e.g. ``in_features=64, out_features=128``."""
         return ""
 
     def __repr__(self):
-        extra = self.extra_repr()
-        extra_lines = extra.split("\n") if extra else []
+        extra_lines = self.extra_repr().split("\n") if self.extra_repr() else []
         child_lines = [f"({key}): " + _addindent(repr(module), 2) for key, module in self._modules.items()]
         lines = extra_lines + child_lines
         main = self._get_name() + "("
@@ -366,20 +549,3 @@ class Module:
             else:
                 main += "\n  " + "\n  ".join(lines) + "\n"
         return main + ")"
-
-
-class _HookHandle:
-    _ids = itertools.count()
-
-    def __init__(self, hooks, hook):
-        self.hooks, self.id = hooks, next(self._ids)
-        hooks[self.id] = hook
-
-    def remove(self):
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
