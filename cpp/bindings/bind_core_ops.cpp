@@ -27,14 +27,17 @@ Tensor reflected_op(const Tensor& self, py::handle other) {
   py::gil_scoped_release release;
   return F(o, self);
 }
+// In-place methods return the very Python object they were called on (x.add_(1) is x), which
+// keeps subclasses such as nn.Parameter.
 template <InplaceFn F>
-Tensor inplace_op(const Tensor& self, py::handle other) {
+py::object inplace_op(py::object self_obj, py::handle other) {
+  const Tensor& self = self_obj.cast<const Tensor&>();
   Tensor o = to_operand(other, self.dtype(), "op");
   {
     py::gil_scoped_release release;
     F(self, o);
   }
-  return self;
+  return self_obj;
 }
 
 Shape dims_arg(py::handle dim, const char* op) {
@@ -76,14 +79,31 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
       .def("matmul", &matmul, rel)
       .def("contiguous", &contiguous, rel)
       .def("clone", &clone, rel)
-      .def("copy_", [](const Tensor& self, const Tensor& src) { py::gil_scoped_release r; copy_(self, src); return self; })
-      .def("fill_", [](const Tensor& self, py::handle v) {
-        Tensor s = to_operand(v, self.dtype(), "fill_");
-        py::gil_scoped_release r;
-        copy_(self, s);
+      .def("copy_", [](py::object self, const Tensor& src) {
+        const Tensor& t = self.cast<const Tensor&>();
+        {
+          py::gil_scoped_release r;
+          copy_(t, src);
+        }
         return self;
       })
-      .def("zero_", [](const Tensor& self) { py::gil_scoped_release r; fill_(self, Scalar(0.0)); return self; })
+      .def("fill_", [](py::object self, py::handle v) {
+        const Tensor& t = self.cast<const Tensor&>();
+        Tensor s = to_operand(v, t.dtype(), "fill_");
+        {
+          py::gil_scoped_release r;
+          copy_(t, s);
+        }
+        return self;
+      })
+      .def("zero_", [](py::object self) {
+        const Tensor& t = self.cast<const Tensor&>();
+        {
+          py::gil_scoped_release r;
+          fill_(t, Scalar(0.0));
+        }
+        return self;
+      })
       .def("to", [](const Tensor& self, py::handle d) { DType dt = dtype_arg(d, "to"); py::gil_scoped_release r; return to_dtype(self, dt); });
 
   m.def("add", [](const Tensor& a, py::handle b) { return forward_op<add>(a, b); });

@@ -163,7 +163,7 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
       .def_property_readonly("is_leaf", &Tensor::is_leaf)
       .def_property("requires_grad", &Tensor::requires_grad,
                     [](const Tensor& t, bool r) { set_requires_grad(t, r); })
-      .def("requires_grad_", [](const Tensor& t, bool r) { set_requires_grad(t, r); return t; },
+      .def("requires_grad_", [](py::object self, bool r) { set_requires_grad(self.cast<const Tensor&>(), r); return self; },
            py::arg("requires_grad") = true)
       .def_property("grad", [](const Tensor& t) { return tensor_or_none(t.grad()); },
                     [](const Tensor& t, py::object g) {
@@ -181,19 +181,22 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
       .def("retain_grad", [](const Tensor& t) { retain_grad(t); })
       .def_property_readonly("retains_grad", [](const Tensor& t) { return t.impl()->retains_grad; })
       .def("detach", &detach)
-      .def("detach_", [](const Tensor& t) {
+      .def("detach_", [](py::object self) {
+        const Tensor& t = self.cast<const Tensor&>();
         NC_CHECK(!t.impl()->is_view || !t.requires_grad(), RuntimeError,
                  "[detach_] can't detach a view in place; use detach()");
         t.impl()->grad_fn.reset();
         t.impl()->requires_grad = false;
-        return t;
+        return self;
       })
       .def("_is_same", [](const Tensor& a, const Tensor& b) { return a.same(b); })
       .def("_set_data", [](const Tensor& t, const Tensor& src) {
         // tensor.data = other: swap in the other's storage and geometry, keep the autograd identity.
-        NC_CHECK(src.dtype() == t.dtype(), TypeError, "[data] assigned data has dtype ", dtype_name(src.dtype()),
-                 ", tensor has ", dtype_name(t.dtype()));
         TensorImpl* i = t.impl();
+        if (src.dtype() != t.dtype()) {  // module.double() etc.: a gradient of the old dtype is dropped
+          i->dtype = src.dtype();
+          i->grad.reset();
+        }
         i->storage = src.impl()->storage;
         i->shape = src.shape();
         i->strides = src.strides();

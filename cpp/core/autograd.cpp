@@ -126,8 +126,12 @@ Tensor detach(const Tensor& t) {
   return d;
 }
 
-void prepare_inplace(const Tensor& t, const char* op) {
+void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources) {
   if (!GradMode::is_enabled()) return;
+  if (t.impl()->is_view && any_requires_grad(sources))
+    throw RuntimeError(cat_str("[", op, "] writing a tensor that requires grad into a view (shape ",
+                               shape_str(t.shape()), ") is not supported: the view's base would not get the "
+                               "gradient. Write into the base tensor itself (e.g. base[i] = value)"));
   if (t.requires_grad() && t.is_leaf())
     throw RuntimeError(cat_str("[", op, "] a leaf tensor that requires grad (shape ", shape_str(t.shape()),
                                ") is being used in an in-place operation; wrap it in nc.no_grad() "

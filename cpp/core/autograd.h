@@ -108,9 +108,10 @@ TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorL
 void set_requires_grad(const Tensor& t, bool requires_grad);
 void retain_grad(const Tensor& t);
 Tensor detach(const Tensor& t);  // shares storage, no history
-// In-place ops call this before writing: refuses leaves that require grad (while recording) and
-// views of tensors that require grad. After writing they bump the version and, when recording,
-// call set_history with the tensor as both input and output, which rebases its history.
-void prepare_inplace(const Tensor& t, const char* op);
+// In-place ops call this before writing `sources` into t: refuses (while recording) leaves that
+// require grad, views of tensors that require grad, and writing a value that requires grad into
+// a view (its base would silently miss the gradient path). After writing they bump the version
+// and, when recording, call set_history with t as both input and output, rebasing its history.
+void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources = {});
 
 }  // namespace nc

@@ -105,7 +105,7 @@ void arith_inplace(Arith op, const Tensor& a, const Tensor& b) {
   if (shape != a.shape())
     throw ValueError(cat_str("[", name, "_] output with shape ", shape_str(a.shape()),
                              " doesn't match the broadcast shape ", shape_str(shape)));
-  prepare_inplace(a, name);
+  prepare_inplace(a, name, {b});
   bool record = needs_history({a, b});
   Tensor a_old = record ? clone(detach(a)) : Tensor();  // the value before the write, for backward
   Tensor result = arith_forward(op, a, b, dt);

@@ -144,7 +144,7 @@ Tensor put_add_new(int64_t numel, const Tensor& positions, const Tensor& src) {
 
 void put_(const Tensor& x, const Tensor& positions, const Tensor& value) {
   Tensor pos = checked_positions(positions, x.numel());
-  prepare_inplace(x, "index_put_");
+  prepare_inplace(x, "index_put_", {value});
   Tensor v = contiguous(expand(to_dtype(detach(value), x.dtype()), pos.shape()));
   // Storage offset of each logical position of x (x may be a strided view).
   const Shape& shape = x.shape();

@@ -9,6 +9,7 @@
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
+#include "ops/elementwise_impl.h"
 #include "ops/gather.h"
 #include "ops/math.h"
 #include "ops/reduce.h"
@@ -27,6 +28,16 @@ Reduction parse_reduction(const std::string& r, const char* op) {
 namespace {
 
 Tensor scalar(double v, DType d) { return full({}, Scalar(v), d); }
+
+// total / weight_sum with PyTorch's conventions for an all-ignored batch: the loss is NaN (0/0)
+// but the gradient is zero, not NaN. weight_sum does not depend on the input.
+Tensor weighted_mean(const Tensor& total, const Tensor& weight_sum) {
+  Tensor w = detach(weight_sum);
+  Tensor zero = zeros({}, w.dtype());
+  Tensor empty = compare(Compare::Eq, w, zero);
+  Tensor scale = where(empty, zero, reciprocal(where(empty, scalar(1.0, w.dtype()), w)));
+  return add(mul(total, scale), where(empty, scalar(NAN, w.dtype()), zero));
+}
 
 Tensor reduce(const Tensor& loss, Reduction r) {
   if (r == Reduction::Sum) return sum(loss, {}, false);
@@ -95,7 +106,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   if (reduction == Reduction::None) return reshape(losses, target.shape());
   Tensor total = sum(losses, {}, false);
   if (reduction == Reduction::Sum) return total;
-  return div(total, sum(w, {}, false));  // weighted mean; 0/0 = NaN when every target is ignored
+  return weighted_mean(total, sum(w, {}, false));
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
@@ -150,7 +161,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
       } else {
         denom = sum(to_dtype(valid, input.dtype()), {}, false);
       }
-      ret = div(ret, denom);
+      ret = weighted_mean(ret, denom);
     }
   }
   return add(mul(nll, scalar(1 - label_smoothing, input.dtype())), mul(ret, scalar(label_smoothing / c, input.dtype())));
@@ -201,12 +212,33 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
     for (int64_t i = 0; i < x.numel(); ++i)
       NC_CHECK(p[i] >= 0 && p[i] <= 1, ValueError, "[binary_cross_entropy] all input values must be in [0, 1], got ", p[i]);
   }
+  // PyTorch clamps the logs at -100 so that p = 0 or 1 gives a finite loss, and its gradient
+  // divides by max(p (1 - p), 1e-12) so that it stays finite there too.
   DType dt = input.dtype();
-  // PyTorch clamps the logs at -100 so that p = 0 or 1 gives a finite loss.
-  Tensor lo = scalar(-100.0, dt);
-  Tensor log_p = clamp(log(input), lo, Tensor());
-  Tensor log_1mp = clamp(log(sub(scalar(1.0, dt), input)), lo, Tensor());
-  Tensor loss = neg(add(mul(target, log_p), mul(sub(scalar(1.0, dt), target), log_1mp)));
+  Tensor log_p, log_1mp, loss;
+  {
+    NoGradGuard no_grad;
+    Tensor lo = scalar(-100.0, dt);
+    log_p = clamp(log(input), lo, Tensor());
+    log_1mp = clamp(log(sub(scalar(1.0, dt), input)), lo, Tensor());
+    loss = neg(add(mul(target, log_p), mul(sub(scalar(1.0, dt), target), log_1mp)));
+  }
+  if (needs_history({input, target})) {
+    SavedTensor sp(input, false), st(target, false);
+    set_history("binary_cross_entropy", {input, target}, {loss},
+                [sp, st, dt](const TensorList& g, const std::vector<bool>& needs) {
+                  Tensor p = sp.unpack("binary_cross_entropy"), y = st.unpack("binary_cross_entropy");
+                  TensorList r(2);
+                  if (needs[0]) {
+                    // PyTorch's EPSILON is the float 1e-12 (9.99999996e-13 as a double).
+                    Tensor denom = clamp(mul(sub(scalar(1.0, dt), p), p), scalar(static_cast<double>(1e-12f), dt), Tensor());
+                    r[0] = reduce_grad(div(mul(g[0], sub(p, y)), denom), p.shape(), p.dtype());
+                  }
+                  // d/dy = log(1 - p) - log(p), unclamped as in PyTorch (infinite at p = 0 or 1).
+                  if (needs[1]) r[1] = reduce_grad(mul(g[0], sub(log(sub(scalar(1.0, dt), p)), log(p))), y.shape(), y.dtype());
+                  return r;
+                });
+  }
   if (weight.defined()) loss = mul(loss, weight);
   return reduce(loss, reduction);
 }

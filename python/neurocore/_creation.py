@@ -146,11 +146,13 @@ def eye(n, m=None, *, dtype=None, requires_grad=False, device=None):
 
 
 def _uniform_(self, a=0.0, b=1.0):
-    return _core._uniform_(self, float(a), float(b))
+    _core._uniform_(self, float(a), float(b))
+    return self
 
 
 def _normal_(self, mean=0.0, std=1.0):
-    return _core._normal_(self, float(mean), float(std))
+    _core._normal_(self, float(mean), float(std))
+    return self
 
 
 Tensor.uniform_ = _uniform_
