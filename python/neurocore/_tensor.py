@@ -49,8 +49,8 @@ def _to_numpy_array(data, dtype, op):
     """NumPy array for `data` with neurocore's dtype inference (Python floats -> float32)."""
     if isinstance(data, Tensor):
         arr = data.detach().numpy()
-    elif isinstance(data, np.ndarray):
-        arr = data
+    elif isinstance(data, (np.ndarray, np.generic)):  # NumPy keeps its dtype, as in PyTorch
+        arr = np.asarray(data)
     else:
         if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in _flat(data)):
             data = _nested_tensors_to_lists(data)
