@@ -488,3 +488,21 @@ def test_operator_broadcast_mismatch_names_both_shapes():
     for fn in [lambda: a ** b, lambda: a == b, lambda: a > b, lambda: (a > 0) & (b > 0), lambda: nc.clamp(a, b, None)]:
         with pytest.raises(ValueError, match=r"\(3, 4\).*\(2, 5\)"):
             fn()
+
+
+@pytest.mark.parametrize("p", ["fro", 1, 3, float("inf"), float("-inf"), 0])
+@pytest.mark.parametrize("dim", [None, 1])
+def test_norm_matches_torch(p, dim):
+    check_op(lambda t, a: a.norm(p, dim=dim), lambda n, a: a.norm(p, dim=dim), [_rand((3, 4)) + 0.1],
+             dtype=np.float64, grad=p not in (0, float("inf"), float("-inf")))
+
+
+def test_isclose_allclose_match_torch():
+    torch = require_torch()
+    a = np.array([1.0, np.nan, np.inf, -np.inf, 1.0, 0.0])
+    b = np.array([1.0 + 1e-9, np.nan, np.inf, np.inf, 1.1, 1e-9])
+    for equal_nan in (False, True):
+        np.testing.assert_array_equal(nc.isclose(nc.tensor(a), nc.tensor(b), equal_nan=equal_nan).numpy(),
+                                      torch.isclose(torch.tensor(a), torch.tensor(b), equal_nan=equal_nan).numpy())
+    assert nc.allclose(nc.tensor([1.0, 2.0]), nc.tensor([1.0, 2.0 + 1e-9]))
+    assert not nc.tensor([1.0]).allclose(nc.tensor([1.1]))

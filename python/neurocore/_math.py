@@ -110,3 +110,40 @@ for _name in ["exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "clamp", "
     _METHODS[_name + "_"] = _inplace(_METHODS.get(_name) or getattr(Tensor, _name))
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """|input - other| <= atol + rtol * |other| elementwise (NaNs equal only with equal_nan)."""
+    other = other if isinstance(other, Tensor) else _core.full((), other, input.dtype)
+    diff = _core.abs(input - other)
+    close = _core.logical_and(_core.le(diff, atol + rtol * _core.abs(other)), _core.isfinite(diff))
+    close = _core.logical_or(close, _core.eq(input, other))  # equal infinities
+    if equal_nan:
+        close = _core.logical_or(close, _core.logical_and(_core.isnan(input), _core.isnan(other)))
+    return close
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return bool(isclose(input, other, rtol, atol, equal_nan).numpy().all())
+
+
+def norm(input, p="fro", dim=None, keepdim=False):
+    """Vector p-norm over dim (all elements by default); 'fro' is the 2-norm."""
+    p = 2.0 if p == "fro" else float(p)
+    a = _core.abs(input)
+    if p == float("inf"):
+        return _core._amax(a, dim, keepdim, True)
+    if p == float("-inf"):
+        return _core._amax(a, dim, keepdim, False)
+    if p == 0:
+        return _core.sum(_core.ne(input, 0).to(input.dtype), dim, keepdim)
+    if p == 2.0:
+        return _core.sqrt(_core.sum(input * input, dim, keepdim))
+    return _core.sum(a ** p, dim, keepdim) ** (1.0 / p)
+
+
+__all__ += ["isclose", "allclose", "norm"]
+Tensor.isclose = isclose
+Tensor.allclose = allclose
+Tensor.norm = norm
+Tensor.type = lambda self, dtype=None: str(self.dtype) if dtype is None else self.to(dtype)
