@@ -633,3 +633,590 @@ def test_orthogonal_(shape):
     np.testing.assert_allclose(gram, 4 * np.eye(gram.shape[0]), atol=1e-5)
     with pytest.raises(ValueError, match="2 or more"):
         nn.init.orthogonal_(nc.empty(3))
+
+
+# --- brief coverage: Parameter registration -------------------------------------------------------
+
+def test_parameter_defaults_and_registration_by_assignment():
+    p = nn.Parameter(nc.randn(2, 3))
+    assert isinstance(p, nc.Tensor) and p.requires_grad
+    assert repr(p).startswith("Parameter containing:\n") and str(p).startswith("Parameter containing:")
+    m = nn.Module()
+    m.weight = p
+    assert m.weight is p and list(m.named_parameters()) == [("weight", p)]
+    assert list(m.state_dict()) == ["weight"]
+    with pytest.raises(TypeError):
+        m.weight = nc.zeros(2, 3)
+    assert m.weight is p  # the failed assignment left the registration alone
+    with pytest.raises(TypeError):
+        m.weight = np.zeros((2, 3), np.float32)
+
+
+# --- brief coverage: module machinery vs torch on a model with ModuleDict and a shared submodule ---
+
+def build_tower(lib):
+    """ModuleDict + ModuleList + a submodule registered twice (as `encoders.left` and `tied`)."""
+    class Tower(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            shared = lib.nn.Linear(4, 4)
+            self.encoders = lib.nn.ModuleDict({"left": shared,
+                                               "right": lib.nn.Sequential(lib.nn.Linear(4, 4), lib.nn.GELU())})
+            self.layers = lib.nn.ModuleList([lib.nn.Linear(4, 4), lib.nn.ReLU(), lib.nn.Dropout(0.25)])
+            self.tied = shared
+            self.register_buffer("mean", lib.zeros(4))
+            self.register_buffer("cache", lib.zeros(4), persistent=False)
+            self.head = lib.nn.Linear(4, 2, bias=False)
+
+        def forward(self, x):
+            x = self.encoders["left"](x - self.mean) + self.encoders["right"](x)
+            for layer in self.layers:
+                x = layer(x)
+            return self.head(self.tied(x))
+
+    return Tower()
+
+
+def _names_shapes(items):
+    return [(n, tuple(t.shape)) for n, t in items]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("factory", [build, build_tower, _mlp])
+def test_module_traversal_and_state_dict_keys_match_torch(factory):
+    torch = require_torch()
+    ours, theirs = factory(nc), factory(torch)
+    assert _names_shapes(ours.named_parameters()) == _names_shapes(theirs.named_parameters())
+    assert _names_shapes(ours.named_parameters(remove_duplicate=False)) == \
+        _names_shapes(theirs.named_parameters(remove_duplicate=False))
+    assert _names_shapes(ours.named_buffers()) == _names_shapes(theirs.named_buffers())
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert [n for n, _ in ours.named_modules(remove_duplicate=False)] == \
+        [n for n, _ in theirs.named_modules(remove_duplicate=False)]
+    assert [n for n, _ in ours.named_children()] == [n for n, _ in theirs.named_children()]
+    assert [type(m).__name__ for m in ours.children()] == [type(m).__name__ for m in theirs.children()]
+    assert _names_shapes(ours.state_dict().items()) == _names_shapes(theirs.state_dict().items())
+    assert str(ours) == str(theirs)
+
+
+def test_shared_submodule_is_one_object_and_dedups():
+    model = build_tower(nc)
+    assert model.tied is model.encoders["left"]
+    names = [n for n, _ in model.named_parameters()]
+    assert "tied.weight" not in names and "encoders.left.weight" in names
+    assert len(list(model.parameters())) == len({id(p) for p in model.parameters()})
+    sd = model.state_dict()
+    assert np.shares_memory(sd["tied.weight"].numpy(), sd["encoders.left.weight"].numpy())
+    assert "cache" not in sd and "mean" in sd
+    assert [n for n, _ in model.named_buffers()] == ["mean", "cache"]
+
+
+@pytest.mark.torch
+def test_train_eval_flags_match_torch():
+    torch = require_torch()
+    ours, theirs = build_tower(nc), build_tower(torch)
+
+    def flags(m):
+        return [(n, s.training) for n, s in m.named_modules()]
+
+    assert flags(ours) == flags(theirs) and all(f for _, f in flags(ours))
+    for step in [lambda m: m.eval(), lambda m: m.layers.train(), lambda m: m.encoders.right.eval(),
+                 lambda m: m.train(False), lambda m: m.train()]:
+        assert step(ours) is not None
+        step(theirs)
+        assert flags(ours) == flags(theirs)
+    assert ours.eval() is ours and ours.train() is ours
+
+
+@pytest.mark.torch
+def test_zero_grad_and_requires_grad_match_torch():
+    torch = require_torch()
+    ours, theirs = build_tower(nc), build_tower(torch)
+    ours.load_state_dict(theirs.state_dict())
+    ours.eval()  # Dropout's masks differ between the libraries
+    theirs.eval()
+    x = rand((3, 4), np.float32, seed=11)
+    theirs.encoders.right.requires_grad_(False)
+    assert ours.encoders.right.requires_grad_(False) is ours.encoders.right
+    assert [p.requires_grad for p in ours.parameters()] == [p.requires_grad for p in theirs.parameters()]
+    ours(nc.tensor(x)).sum().backward()
+    theirs(torch.tensor(x)).sum().backward()
+    for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert (pn.grad is None) == (pt.grad is None), name
+        if pt.grad is not None:
+            assert_close(pn.grad, pt.grad, what=name, rtol=1e-5, atol=1e-6)
+    ours.zero_grad()  # set_to_none=True is the default, as in torch >= 2.0
+    theirs.zero_grad()
+    assert all(p.grad is None for p in ours.parameters())
+    assert all(p.grad is None for p in theirs.parameters())
+    ours.requires_grad_()
+    assert all(p.requires_grad for p in ours.parameters())
+
+
+@pytest.mark.torch
+def test_apply_order_matches_torch_and_initialises():
+    torch = require_torch()
+    ours, theirs = build_tower(nc), build_tower(torch)
+    seen_n, seen_t = [], []
+    assert ours.apply(lambda m: seen_n.append(type(m).__name__)) is ours
+    theirs.apply(lambda m: seen_t.append(type(m).__name__))
+    assert seen_n == seen_t
+
+    def init_weights(m):  # the usual idiom
+        if isinstance(m, nn.Linear):
+            nn.init.constant_(m.weight, 0.25)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    ours.apply(init_weights)
+    for name, p in ours.named_parameters():
+        np.testing.assert_array_equal(p.detach().numpy(), 0.25 if name.endswith("weight") else 0.0, err_msg=name)
+
+
+@pytest.mark.torch
+def test_forward_hooks_see_the_same_tensors_as_torch():
+    torch = require_torch()
+    ours, theirs = build_tower(nc), build_tower(torch)
+    ours.load_state_dict(theirs.state_dict())
+    ours.eval()
+    theirs.eval()
+    got_n, got_t = {}, {}
+
+    def recorder(store, name):
+        def hook(module, args, output):
+            assert isinstance(args, tuple) and len(args) == 1
+            store[name] = (args[0].detach().numpy().copy(), output.detach().numpy().copy())
+        return hook
+
+    handles = []
+    for (name, mn), (_, mt) in zip(ours.named_modules(), theirs.named_modules()):
+        if name:
+            handles.append(mn.register_forward_hook(recorder(got_n, name)))
+            mt.register_forward_hook(recorder(got_t, name))
+    x = rand((2, 4), np.float32, seed=12)
+    ours(nc.tensor(x))
+    theirs(torch.tensor(x))
+    assert sorted(got_n) == sorted(got_t)
+    for k in got_t:
+        for a, b in zip(got_n[k], got_t[k]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=k)
+    for h in handles:
+        h.remove()
+    got_n.clear()
+    ours(nc.tensor(x))
+    assert got_n == {}
+    with ours.head.register_forward_hook(lambda m, a, o: o + 1.0):
+        shifted = ours(nc.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(shifted, ours(nc.tensor(x)).detach().numpy() + 1.0, rtol=1e-6)
+
+
+# --- brief coverage: repr ---------------------------------------------------------------------------
+
+REPRS = [
+    "nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, 10))",
+    "nn.LeakyReLU(0.2)", "nn.ELU(alpha=0.5)", "nn.GELU(approximate='tanh')",
+    "nn.Softplus(beta=2.0, threshold=10.0)", "nn.Hardtanh(-2.0, 2.0)", "nn.ReLU6()", "nn.Softmax(dim=1)",
+    "nn.LogSoftmax(dim=-1)", "nn.ReLU(inplace=True)", "nn.Flatten()", "nn.Identity()", "nn.Dropout(p=0.3)",
+    "nn.Linear(3, 2, bias=False)", "nn.Unflatten(1, (2, 5))", "nn.Sigmoid()", "nn.Tanh()", "nn.SiLU()",
+    "nn.Softmax()", "nn.GELU()", "nn.ELU(alpha=2, inplace=True)", "nn.Hardtanh(-1, 1)", "nn.Softplus(beta=1)",
+    "nn.Sequential()", "nn.ModuleList()", "nn.ModuleDict()",
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("expr", REPRS)
+def test_layer_repr_matches_torch(expr):
+    torch = require_torch()
+    assert str(eval(expr, {"nn": nn})) == str(eval(expr, {"nn": torch.nn}))
+    assert repr(eval(expr, {"nn": nn})) == repr(eval(expr, {"nn": torch.nn}))
+
+
+@pytest.mark.torch
+def test_nested_custom_module_repr_matches_torch():
+    torch = require_torch()
+    assert str(build_tower(nc)) == str(build_tower(torch))
+    assert str(build(nc)) == str(build(torch))
+
+
+# --- brief coverage: layers vs torch ---------------------------------------------------------------
+
+@pytest.mark.torch
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(6, 5), (2, 3, 5)])
+def test_linear_with_and_without_bias_vs_torch(bias, shape):
+    torch = require_torch()
+    theirs = torch.nn.Linear(5, 4, bias=bias)
+    ours = nn.Linear(5, 4, bias=bias)
+    ours.load_state_dict(theirs.state_dict())
+    assert (ours.bias is None) == (not bias)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    x = rand(shape, np.float32, seed=21)
+    xn, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yn, yt = ours(xn), theirs(xt)
+    assert_close(yn, yt, what="out", **TOL32)
+    g = rand(tuple(yt.shape), np.float32, seed=22)
+    (yn * nc.tensor(g)).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    assert_close(xn.grad, xt.grad, what="input grad", **TOL32)
+    for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert_close(pn.grad, pt.grad, what=name, rtol=1e-5, atol=1e-5)
+
+
+MORE_ACTIVATIONS = [
+    ("ELU", (), {"alpha": 0.5}), ("Softplus", (), {"beta": 2.0, "threshold": 10.0}), ("Hardtanh", (-2.0, 2.0), {}),
+    ("Softmax", (), {"dim": 0}), ("LogSoftmax", (), {"dim": 1}), ("LeakyReLU", (), {}),
+    ("GELU", (), {"approximate": "none"}),
+]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name,args,kwargs", MORE_ACTIVATIONS)
+def test_more_activation_args_vs_torch(name, args, kwargs):
+    torch = require_torch()
+    x = rand((5, 7), np.float32, low=-6, high=8, seed=31)  # Softplus(beta=2) passes its threshold at x > 5
+    xn, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yn, yt = getattr(nn, name)(*args, **kwargs)(xn), getattr(torch.nn, name)(*args, **kwargs)(xt)
+    assert_close(yn, yt, what=name, **TOL32)
+    g = rand(x.shape, np.float32, seed=32)
+    (yn * nc.tensor(g)).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    assert_close(xn.grad, xt.grad, what=name + " grad", rtol=1e-5, atol=1e-5)
+
+
+def _act_stack(lib):
+    n_ = lib.nn
+    return n_.Sequential(n_.Linear(6, 8), n_.ReLU(), n_.Linear(8, 8), n_.LeakyReLU(0.2), n_.Linear(8, 8),
+                         n_.ELU(alpha=0.5), n_.GELU(approximate="tanh"), n_.GELU(), n_.SELU(), n_.SiLU(),
+                         n_.Softplus(beta=2.0, threshold=10.0), n_.Hardtanh(-2.0, 2.0), n_.ReLU6(), n_.Sigmoid(),
+                         n_.Tanh(), n_.Flatten(), n_.Unflatten(1, (2, 4)), n_.Flatten(), n_.Identity(),
+                         n_.Dropout(0.3), n_.Linear(8, 5), n_.Softmax(dim=1), n_.LogSoftmax(dim=-1))
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("double", [False, True])
+def test_every_layer_in_one_model_vs_torch(double):
+    torch = require_torch()
+    theirs = _act_stack(torch)
+    ours = _act_stack(nc)
+    ours.load_state_dict(theirs.state_dict())
+    if double:
+        theirs.double()
+        assert ours.double() is ours
+        assert all(p.dtype == nc.float64 for p in ours.parameters())
+    ours.eval()
+    theirs.eval()
+    dtype = np.float64 if double else np.float32
+    tol = dict(rtol=1e-10, atol=1e-12) if double else dict(rtol=1e-5, atol=1e-6)
+    x = rand((4, 6), dtype, seed=41, low=-3, high=3)
+    xn, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yn, yt = ours(xn), theirs(xt)
+    assert yn.dtype == (nc.float64 if double else nc.float32)
+    assert_close(yn, yt, what="output", **tol)
+    g = rand(tuple(yt.shape), dtype, seed=42)
+    (yn * nc.tensor(g)).sum().backward()
+    (yt * torch.tensor(g)).sum().backward()
+    assert_close(xn.grad, xt.grad, what="input grad", rtol=tol["rtol"], atol=max(tol["atol"], 1e-12 if double else 1e-5))
+    for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert_close(pn.grad, pt.grad, what=name, rtol=tol["rtol"] if double else 1e-4,
+                     atol=1e-12 if double else 1e-5)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.5, 0.8])
+def test_dropout_train_zero_fraction_and_scale(p):
+    nc.manual_seed(5)
+    n = 200_000
+    drop = nn.Dropout(p=p)
+    assert drop.training
+    x = nc.ones(n, requires_grad=True)
+    y = drop(x)
+    arr = y.detach().numpy()
+    zero = (arr == 0).mean()
+    sigma = math.sqrt(p * (1 - p) / n)
+    assert abs(zero - p) < 6 * sigma, (zero, p)
+    np.testing.assert_allclose(arr[arr != 0], 1.0 / (1.0 - p), rtol=1e-6)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), arr, rtol=1e-6)  # the same mask and scale flow back
+    drop.eval()
+    x2 = nc.randn(50, 40)
+    np.testing.assert_array_equal(drop(x2).numpy(), x2.numpy())
+
+
+def test_dropout_edge_probabilities_and_bad_p():
+    x = nc.randn(100, 10)
+    np.testing.assert_array_equal(nn.Dropout(0.0)(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(nn.Dropout(1.0)(x).numpy(), 0.0)
+    for bad in [1.5, -0.1]:
+        with pytest.raises(ValueError):
+            nn.Dropout(p=bad)
+
+
+@pytest.mark.torch
+def test_flatten_unflatten_gradients_vs_torch():
+    torch = require_torch()
+    x = rand((2, 3, 4, 5), np.float32, seed=51)
+    for ours, theirs in [(nn.Sequential(nn.Flatten(), nn.Unflatten(1, (6, 10))),
+                          torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Unflatten(1, (6, 10)))),
+                         (nn.Flatten(0, 2), torch.nn.Flatten(0, 2)), (nn.Unflatten(-1, (5, 1)), torch.nn.Unflatten(-1, (5, 1)))]:
+        xn, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        yn, yt = ours(xn), theirs(xt)
+        assert tuple(yn.shape) == tuple(yt.shape)
+        assert_close(yn, yt, **TOL32)
+        g = rand(tuple(yt.shape), np.float32, seed=52)
+        (yn * nc.tensor(g)).sum().backward()
+        (yt * torch.tensor(g)).sum().backward()
+        assert_close(xn.grad, xt.grad, **TOL32)
+
+
+def test_linear_wrong_feature_count_message():
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    with pytest.raises(ValueError, match=r"\[linear\] input has 783 features, weight expects 784"):
+        model(nc.zeros(2, 783))
+    with pytest.raises(ValueError, match=r"\[linear\] input has 783 features, weight expects 784"):
+        nn.Linear(784, 3, bias=False)(nc.zeros(783))
+
+
+# --- brief coverage: nn.init ------------------------------------------------------------------------
+
+GAINS = [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose1d", None),
+         ("conv_transpose2d", None), ("conv_transpose3d", None), ("sigmoid", None), ("tanh", None),
+         ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 0), ("leaky_relu", 1),
+         ("selu", None)]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("nonlinearity,param", GAINS)
+def test_calculate_gain_equals_torch(nonlinearity, param):
+    torch = require_torch()
+    assert nn.init.calculate_gain(nonlinearity, param) == torch.nn.init.calculate_gain(nonlinearity, param)
+
+
+@pytest.mark.torch
+def test_calculate_gain_errors_like_torch():
+    torch = require_torch()
+    for args in [("leaky_relu", True), ("leaky_relu", "x"), ("softmax", None)]:
+        with pytest.raises(ValueError):
+            torch.nn.init.calculate_gain(*args)
+        with pytest.raises(ValueError):
+            nn.init.calculate_gain(*args)
+
+
+def _init_cases(shape):
+    fan_in = shape[1] * int(np.prod(shape[2:]))
+    fan_out = shape[0] * int(np.prod(shape[2:]))
+    r2 = math.sqrt(2.0)
+    return [
+        # (name, args, kwargs, kind, bound-or-std)
+        ("kaiming_uniform_", (), {}, "u", math.sqrt(3) * r2 / math.sqrt(fan_in)),
+        ("kaiming_uniform_", (), {"a": math.sqrt(5)}, "u", 1 / math.sqrt(fan_in)),
+        ("kaiming_uniform_", (), {"mode": "fan_out", "nonlinearity": "relu"}, "u", math.sqrt(6 / fan_out)),
+        ("kaiming_normal_", (), {}, "n", r2 / math.sqrt(fan_in)),
+        ("kaiming_normal_", (), {"mode": "fan_out", "nonlinearity": "tanh"}, "n", (5 / 3) / math.sqrt(fan_out)),
+        ("xavier_uniform_", (), {}, "u", math.sqrt(6 / (fan_in + fan_out))),
+        ("xavier_uniform_", (), {"gain": nn.init.calculate_gain("relu")}, "u", r2 * math.sqrt(6 / (fan_in + fan_out))),
+        ("xavier_normal_", (), {}, "n", math.sqrt(2 / (fan_in + fan_out))),
+        ("xavier_normal_", (), {"gain": 0.5}, "n", 0.5 * math.sqrt(2 / (fan_in + fan_out))),
+        ("uniform_", (-0.3, 0.3), {}, "u", 0.3),
+        ("uniform_", (), {}, "u01", 1.0),
+        ("normal_", (), {}, "n", 1.0),
+        ("normal_", (0.0, 0.02), {}, "n", 0.02),
+    ]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("shape", [(256, 640), (64, 32, 3, 3)])
+def test_random_inits_match_formula_and_torch(shape):
+    torch = require_torch()
+    torch.manual_seed(0)
+    nc.manual_seed(0)
+    for name, args, kwargs, kind, scale in _init_cases(shape):
+        t = nc.empty(*shape)
+        assert getattr(nn.init, name)(t, *args, **kwargs) is t
+        ref = getattr(torch.nn.init, name)(torch.empty(*shape), *args, **kwargs).numpy()
+        arr = t.numpy()
+        what = f"{name}{args}{kwargs}"
+        n = arr.size
+        if kind == "u01":
+            assert arr.min() >= 0 and arr.max() <= 1 and abs(arr.mean() - 0.5) < 0.01, what
+            continue
+        # std estimate: relative standard error ~ 1/sqrt(2n) (normal) or ~0.9/sqrt(n) (uniform); allow 6 sigma
+        expected_std = scale / math.sqrt(3) if kind == "u" else scale
+        assert abs(arr.std() / expected_std - 1) < 6 / math.sqrt(n), (what, arr.std(), expected_std)
+        assert abs(arr.mean()) < 6 * expected_std / math.sqrt(n), what
+        assert abs(arr.std() / ref.std() - 1) < 12 / math.sqrt(n), what  # torch's draw agrees statistically
+        if kind == "u":
+            assert np.abs(arr).max() <= scale * (1 + 1e-6), what
+            assert np.abs(arr).max() > scale * (1 - 1e-3), what
+            assert np.abs(ref).max() <= scale * (1 + 1e-6), what
+
+
+def test_deterministic_inits_on_large_tensors():
+    t = nc.empty(300, 500)
+    np.testing.assert_array_equal(nn.init.constant_(t, -0.75).numpy(), -0.75)
+    np.testing.assert_array_equal(nn.init.zeros_(t).numpy(), 0.0)
+    np.testing.assert_array_equal(nn.init.ones_(t).numpy(), 1.0)
+    np.testing.assert_array_equal(nn.init.eye_(t).numpy(), np.eye(300, 500, dtype=np.float32))
+    tall = nc.empty(500, 300, dtype=nc.float64)
+    np.testing.assert_array_equal(nn.init.eye_(tall).numpy(), np.eye(500, 300))
+    with pytest.raises(ValueError):
+        nn.init.eye_(nc.empty(2, 3, 4))
+
+
+def test_init_works_on_parameters_and_non_contiguous_views():
+    lin = nn.Linear(100, 80)
+    nn.init.xavier_normal_(lin.weight)
+    assert isinstance(lin.weight, nn.Parameter) and lin.weight.requires_grad and lin.weight.grad_fn is None
+    big = nc.zeros(200, 100)
+    view = big.t()  # a (100, 200) non-contiguous view
+    nn.init.uniform_(view, 1.0, 2.0)
+    arr = big.numpy()
+    assert arr.min() >= 1.0 and arr.max() <= 2.0
+
+
+def test_manual_seed_gives_identical_initialisation():
+    def make():
+        return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+
+    nc.manual_seed(0)
+    a = make()
+    nc.manual_seed(0)
+    b = make()
+    c = make()  # the generator has moved on
+    for (k, va), (_, vb), (_, vc) in zip(a.state_dict().items(), b.state_dict().items(), c.state_dict().items()):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=k)
+        assert not np.array_equal(va.numpy(), vc.numpy()), k
+    for lin, fan_in in [(a[0], 784), (a[2], 128), (a[4], 64)]:
+        bound = 1 / math.sqrt(fan_in)
+        assert np.abs(lin.weight.detach().numpy()).max() <= bound
+        assert np.abs(lin.bias.detach().numpy()).max() <= bound
+
+
+# --- brief coverage: the seed's examples ------------------------------------------------------------
+
+def _keras_mlp(lib):
+    """The guide's Keras model (Dense 128 relu / Dropout 0.2 / Dense 64 relu / Dropout 0.2 / Dense 10) as
+    nn.Sequential; the softmax is folded into CrossEntropyLoss as usual in PyTorch."""
+    n_ = lib.nn
+    return n_.Sequential(n_.Linear(784, 128), n_.ReLU(), n_.Dropout(0.2), n_.Linear(128, 64), n_.ReLU(),
+                         n_.Dropout(0.2), n_.Linear(64, 10))
+
+
+def test_keras_style_mlp_one_adam_step_decreases_loss():
+    from neurocore import optim
+    nc.manual_seed(0)
+    model = _keras_mlp(nc)
+    optimizer = optim.Adam(model.parameters(), lr=1e-3)
+    criterion = nn.CrossEntropyLoss()
+    x = nc.randn(32, 784)
+    y = nc.tensor(np.random.default_rng(0).integers(0, 10, size=32))
+    model.eval()
+    with nc.no_grad():
+        before = criterion(model(x), y).item()
+    model.train()
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    optimizer.step()
+    model.eval()
+    with nc.no_grad():
+        after = criterion(model(x), y).item()
+    assert math.isfinite(before) and after < before, (before, after)
+
+
+@pytest.mark.torch
+def test_seed_snippets_dropout_and_adam_weight_decay_match_torch():
+    torch = require_torch()
+    from neurocore import optim
+    # The guide's snippets, with only the import changed.
+    drop = nn.Dropout(p=0.5)
+    assert drop.p == 0.5 and str(drop) == str(torch.nn.Dropout(p=0.5))
+    theirs = _keras_mlp(torch).double()
+    model = _keras_mlp(nc)
+    model.load_state_dict(theirs.state_dict())
+    model.double()
+    optimizer = optim.Adam(model.parameters(), weight_decay=1e-4)
+    t_opt = torch.optim.Adam(theirs.parameters(), weight_decay=1e-4)
+    group = optimizer.param_groups[0]
+    assert group["lr"] == 1e-3 and group["weight_decay"] == 1e-4
+    model.eval()  # dropout masks come from different generators; compare the deterministic path
+    theirs.eval()
+    x = rand((16, 784), np.float64, seed=61)
+    y = np.random.default_rng(62).integers(0, 10, size=16)
+    for _ in range(2):
+        optimizer.zero_grad()
+        t_opt.zero_grad()
+        nn.CrossEntropyLoss()(model(nc.tensor(x)), nc.tensor(y)).backward()
+        torch.nn.CrossEntropyLoss()(theirs(torch.tensor(x)), torch.tensor(y)).backward()
+        optimizer.step()
+        t_opt.step()
+    for (name, pn), (_, pt) in zip(model.named_parameters(), theirs.named_parameters()):
+        assert_close(pn, pt, what=name, rtol=1e-9, atol=1e-10)
+
+
+def test_deepcopy_model_is_independent_with_equal_outputs():
+    from neurocore import optim
+    model = _keras_mlp(nc)
+    model.register_buffer("steps", nc.zeros(1))
+    model.eval()
+    clone = copy.deepcopy(model)
+    assert not clone.training and type(clone) is type(model) and str(clone) == str(model)
+    x = nc.randn(4, 784)
+    np.testing.assert_array_equal(clone(x).detach().numpy(), model(x).detach().numpy())
+    ids = {id(p) for p in model.parameters()}
+    assert not any(id(p) in ids for p in clone.parameters())
+    assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in clone.parameters())
+    assert list(clone.state_dict()) == list(model.state_dict())
+    ref = model(x).detach().numpy()
+    opt = optim.SGD(clone.parameters(), lr=0.1)
+    clone(x).sum().backward()
+    opt.step()
+    with nc.no_grad():
+        clone.steps.add_(1.0)
+    np.testing.assert_array_equal(model(x).detach().numpy(), ref)
+    assert model.steps.numpy()[0] == 0.0 and all(p.grad is None for p in model.parameters())
+    assert not np.array_equal(clone(x).detach().numpy(), ref)
+
+
+# --- brief coverage: gradient clipping on a model's gradients ---------------------------------------
+
+@pytest.mark.torch
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 2])
+@pytest.mark.parametrize("max_norm", [0.05, 1e4])
+def test_clip_grad_norm_on_model_grads_vs_torch(norm_type, max_norm):
+    torch = require_torch()
+    theirs = _keras_mlp(torch)
+    ours = _keras_mlp(nc)
+    ours.load_state_dict(theirs.state_dict())
+    rng = np.random.default_rng(71)
+    for pn, pt in zip(ours.parameters(), theirs.parameters()):
+        g = rng.normal(size=tuple(pt.shape)).astype(np.float32)
+        pn.grad = nc.tensor(g)
+        pt.grad = torch.tensor(g)
+    total_n = nn.utils.clip_grad_norm_(ours.parameters(), max_norm, norm_type=norm_type)
+    total_t = torch.nn.utils.clip_grad_norm_(theirs.parameters(), max_norm, norm_type=norm_type)
+    assert isinstance(total_n, nc.Tensor) and tuple(total_n.shape) == ()
+    np.testing.assert_allclose(total_n.item(), total_t.item(), rtol=1e-5)
+    for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert_close(pn.grad, pt.grad, what=name, rtol=1e-5, atol=1e-8)
+    if max_norm < 1:  # clipped: the new norm is max_norm
+        flat = np.concatenate([p.grad.numpy().ravel() for p in ours.parameters()])
+        new = np.abs(flat).max() if norm_type == math.inf else np.linalg.norm(flat, ord=norm_type)
+        np.testing.assert_allclose(new, max_norm, rtol=1e-4)
+
+
+@pytest.mark.torch
+def test_clip_grad_value_on_model_grads_vs_torch():
+    torch = require_torch()
+    theirs = _keras_mlp(torch)
+    ours = _keras_mlp(nc)
+    ours.load_state_dict(theirs.state_dict())
+    x = rand((8, 784), np.float32, seed=72)
+    ours.eval()
+    theirs.eval()
+    (ours(nc.tensor(x)) ** 2).sum().backward()
+    (theirs(torch.tensor(x)) ** 2).sum().backward()
+    nn.utils.clip_grad_value_(ours.parameters(), 0.01)
+    torch.nn.utils.clip_grad_value_(theirs.parameters(), 0.01)
+    for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert np.abs(pn.grad.numpy()).max() <= 0.01
+        assert_close(pn.grad, pt.grad, what=name, rtol=1e-4, atol=1e-6)

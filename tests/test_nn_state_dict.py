@@ -182,3 +182,140 @@ def test_pickle_state_dict_and_parameters():
     p = pickle.loads(pickle.dumps(lin.weight))
     assert isinstance(p, nn.Parameter) and p.requires_grad
     np.testing.assert_array_equal(p.detach().numpy(), lin.weight.detach().numpy())
+
+
+# --- brief coverage ---------------------------------------------------------------------------------
+
+from test_nn import build_tower, _keras_mlp  # noqa: E402
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("factory", [build_tower, _keras_mlp])
+def test_state_dict_interop_both_ways_identical_outputs(factory):
+    torch = require_torch()
+    theirs, ours = factory(torch), factory(nc)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    ours.eval()
+    theirs.eval()
+    x = rand((6, 4 if factory is build_tower else 784), np.float32, seed=81)
+    assert_close(ours(nc.tensor(x)), theirs(torch.tensor(x)), what="torch -> nc", rtol=1e-5, atol=1e-6)
+
+    nc.manual_seed(3)
+    other = factory(nc)  # fresh weights, exported to a fresh torch model
+    other.eval()
+    back = factory(torch)
+    result = back.load_state_dict({k: torch.tensor(v.numpy()) for k, v in other.state_dict().items()})
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    back.eval()
+    assert_close(other(nc.tensor(x)), back(torch.tensor(x)), what="nc -> torch", rtol=1e-5, atol=1e-6)
+    for k, v in back.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), other.state_dict()[k].numpy(), err_msg=k)
+
+
+def test_strict_missing_keys_error():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    sd = model.state_dict()
+    del sd["0.bias"]
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "0\.bias"'):
+        model.load_state_dict(sd)
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\)"):
+        model.load_state_dict({}, strict=True)
+
+
+def test_strict_unexpected_keys_error():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    sd = OrderedDict(model.state_dict())
+    sd["1.weight"] = nc.zeros(2)
+    sd["extra"] = nc.zeros(1)
+    with pytest.raises(RuntimeError, match=r"Unexpected key\(s\) in state_dict: .*\"1\.weight\"") as err:
+        model.load_state_dict(sd)
+    assert '"extra"' in str(err.value) and "Missing" not in str(err.value)
+
+
+def test_size_mismatch_raises_even_when_not_strict():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
+    sd = model.state_dict()
+    sd["1.bias"] = nc.zeros(2)
+    for strict in (True, False):
+        with pytest.raises(RuntimeError, match="size mismatch"):
+            model.load_state_dict(sd, strict=strict)
+
+
+@pytest.mark.torch
+def test_size_mismatch_from_torch_checkpoint():
+    torch = require_torch()
+    ours = nn.Linear(4, 3)
+    with pytest.raises(RuntimeError, match=r"size mismatch for weight"):
+        ours.load_state_dict(torch.nn.Linear(5, 3).state_dict())
+
+
+def test_non_strict_returns_missing_and_unexpected():
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    before = model[2].weight.detach().numpy().copy()
+    sd = {"0.weight": nc.ones(2, 3), "2.scale": nc.zeros(1), "9.bias": nc.zeros(1)}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    assert sorted(missing) == ["0.bias", "2.bias", "2.weight"]
+    assert sorted(unexpected) == ["2.scale", "9.bias"]
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), 1.0)  # present keys are still loaded
+    np.testing.assert_array_equal(model[2].weight.detach().numpy(), before)
+    result = model.load_state_dict(model.state_dict(), strict=False)
+    assert tuple(result) == ([], [])
+
+
+@pytest.mark.torch
+def test_optimizer_built_before_load_updates_loaded_parameters():
+    torch = require_torch()
+    from neurocore import optim
+    theirs = _keras_mlp(torch).eval()
+    ours = _keras_mlp(nc).eval()
+    params_before = list(ours.parameters())
+    opt = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    t_opt = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+    ours.load_state_dict(theirs.state_dict())
+    assert all(a is b for a, b in zip(params_before, ours.parameters()))
+    assert all(p.requires_grad and p.is_leaf for p in ours.parameters())
+    x = rand((8, 784), np.float32, seed=91)
+    y = np.random.default_rng(92).integers(0, 10, size=8)
+    for _ in range(2):
+        opt.zero_grad()
+        t_opt.zero_grad()
+        nn.CrossEntropyLoss()(ours(nc.tensor(x)), nc.tensor(y)).backward()
+        torch.nn.CrossEntropyLoss()(theirs(torch.tensor(x)), torch.tensor(y)).backward()
+        opt.step()
+        t_opt.step()
+    for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert_close(pn, pt, what=name, rtol=1e-5, atol=1e-6)
+
+
+def test_save_load_state_dict_round_trip(tmp_path):
+    model = build_tower(nc)
+    with nc.no_grad():
+        model.mean.uniform_(-1, 1) if hasattr(model.mean, "uniform_") else model.mean.fill_(0.5)
+    path = tmp_path / "model.pt"
+    nc.save(model.state_dict(), path)
+    loaded = nc.load(path)
+    assert isinstance(loaded, OrderedDict) and list(loaded) == list(model.state_dict())
+    for k, v in model.state_dict().items():
+        assert isinstance(loaded[k], nc.Tensor) and loaded[k].dtype == v.dtype
+        np.testing.assert_array_equal(loaded[k].numpy(), v.numpy(), err_msg=k)
+    fresh = build_tower(nc)
+    fresh.load_state_dict(loaded)
+    model.eval()
+    fresh.eval()
+    x = nc.randn(3, 4)
+    np.testing.assert_array_equal(fresh(x).detach().numpy(), model(x).detach().numpy())
+    nc.save(model.state_dict(), str(tmp_path / "again.pt"))  # str paths and file objects work too
+    with open(tmp_path / "again.pt", "rb") as fh:
+        assert list(nc.load(fh)) == list(loaded)
+
+
+@pytest.mark.torch
+def test_saved_state_dict_loads_into_torch(tmp_path):
+    torch = require_torch()
+    ours = _keras_mlp(nc).eval()
+    nc.save(ours.state_dict(), tmp_path / "w.pt")
+    theirs = _keras_mlp(torch).eval()
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in nc.load(tmp_path / "w.pt").items()})
+    x = rand((4, 784), np.float32, seed=93)
+    assert_close(ours(nc.tensor(x)), theirs(torch.tensor(x)), rtol=1e-5, atol=1e-6)

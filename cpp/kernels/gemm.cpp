@@ -740,6 +740,7 @@ void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
 constexpr int64_t kDotMaxM = NC_DOT_MMAX;  // op(B) = B^T with fewer rows: dot products
 constexpr double kSmallWork = double(1 << 18);     // multiply-adds: below this, small path
 constexpr double kMinWorkPerThread = double(1 << 17);  // multiply-adds per extra thread
+constexpr double kMinStreamWorkPerThread = double(1 << 15);  // the same for the dot path
 
 template <class T>
 void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
@@ -759,7 +760,9 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
     return;
   }
   if (small && !ta && k <= 16384 && m < kDotMaxM) {
-    gemm_dot<T>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
+    // Few rows (batch-1 inference): the time goes into streaming B from cache, so a second
+    // thread pays off at a much smaller size than in the compute-bound paths.
+    gemm_dot<T>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, threads_for(work, kMinStreamWorkPerThread));
     return;
   }
   if (small) {
