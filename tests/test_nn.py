@@ -1220,3 +1220,68 @@ def test_clip_grad_value_on_model_grads_vs_torch():
     for (name, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
         assert np.abs(pn.grad.numpy()).max() <= 0.01
         assert_close(pn.grad, pt.grad, what=name, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["ReLU", "LeakyReLU", "ELU", "SELU", "SiLU", "Hardtanh", "ReLU6"])
+def test_inplace_activation_inside_model_backprops_like_torch(name):
+    torch = require_torch()
+    theirs = torch.nn.Sequential(torch.nn.Linear(6, 4), getattr(torch.nn, name)(inplace=True), torch.nn.Linear(4, 2))
+    ours = nn.Sequential(nn.Linear(6, 4), getattr(nn, name)(inplace=True), nn.Linear(4, 2))
+    ours.load_state_dict(theirs.state_dict())
+    x = rand((5, 6), np.float32, seed=101, low=-4, high=6)
+    xn, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yn, yt = ours(xn), theirs(xt)
+    assert_close(yn, yt, **TOL32)
+    yn.sum().backward()
+    yt.sum().backward()
+    assert_close(xn.grad, xt.grad, rtol=1e-5, atol=1e-5)
+    for (k, pn), (_, pt) in zip(ours.named_parameters(), theirs.named_parameters()):
+        assert_close(pn.grad, pt.grad, what=k, rtol=1e-5, atol=1e-5)
+
+
+# --- behaviour found to differ from torch (each of these failed when written) -----------------------
+
+@pytest.mark.torch
+@pytest.mark.parametrize("expr", ["nn.init.uniform_(nc.empty(3, 0))", "nn.init.xavier_uniform_(nc.empty(3, 0))",
+                                  "nn.init.normal_(nc.empty(4, 0, 2))", "nn.Dropout(0.5)(nc.ones(3, 0))"])
+def test_zero_size_tensors_with_inner_zero_dim(expr):
+    torch = require_torch()
+    expected = eval(expr, {"nn": torch.nn, "nc": torch})
+    got = eval(expr, {"nn": nn, "nc": nc})
+    assert tuple(got.shape) == tuple(expected.shape)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("n", [1, 2])
+def test_parameter_list_repr_matches_torch(n):
+    torch = require_torch()
+    ours = nn.ParameterList([nn.Parameter(nc.zeros(2, 3)) for _ in range(n)])
+    theirs = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(2, 3)) for _ in range(n)])
+    assert str(ours) == str(theirs).replace("torch.", "neurocore.")
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("expr", ["nn.Hardtanh(2.0, -2.0)", "nn.init.uniform_(nc.empty(4, 4), 3.0, 1.0)",
+                                  "nn.init.normal_(nc.empty(4, 4), 0.0, -1.0)"])
+def test_invalid_arguments_are_rejected_like_torch(expr):
+    torch = require_torch()
+    with pytest.raises((AssertionError, RuntimeError, ValueError)):
+        eval(expr, {"nn": torch.nn, "nc": torch})
+    with pytest.raises((AssertionError, RuntimeError, ValueError)):
+        eval(expr, {"nn": nn, "nc": nc})
+
+
+@pytest.mark.torch
+def test_forward_hook_prepend_and_with_kwargs():
+    torch = require_torch()
+    results = []
+    for lib in (torch, nc):
+        order = []
+        lin = lib.nn.Linear(2, 2)
+        lin.register_forward_hook(lambda m, a, o: order.append("first"))
+        lin.register_forward_hook(lambda m, a, o: order.append("prepended"), prepend=True)
+        lin.register_forward_hook(lambda m, a, kw, o: order.append(("kwargs", sorted(kw))), with_kwargs=True)
+        lin(input=lib.ones(1, 2))
+        results.append(order)
+    assert results[1] == results[0]
