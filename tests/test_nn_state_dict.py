@@ -8,7 +8,7 @@ import pytest
 import neurocore as nc
 from neurocore import nn
 from helpers import require_torch, rand, assert_close
-from test_nn import build, _mlp
+from test_nn import build, build_tower, _keras_mlp, _mlp
 
 
 def _cnn_classifier(lib):
@@ -185,9 +185,6 @@ def test_pickle_state_dict_and_parameters():
 
 
 # --- brief coverage ---------------------------------------------------------------------------------
-
-from test_nn import build_tower, _keras_mlp  # noqa: E402
-
 
 @pytest.mark.torch
 @pytest.mark.parametrize("factory", [build_tower, _keras_mlp])

@@ -81,6 +81,7 @@ void set_rng_state(PhiloxState s) {
 
 void uniform_(const Tensor& t, double low, double high) {
   require_contiguous(t, "uniform_");
+  NC_CHECK(low <= high, ValueError, "[uniform_] expects a [from, to) range, but found from=", low, " > to=", high);
   dispatch_floating(t.dtype(), "uniform_", [&](auto tag) {
     using T = typename decltype(tag)::type;
     // float: one word per element (4 per counter); double: two words (2 per counter).
@@ -96,6 +97,7 @@ void uniform_(const Tensor& t, double low, double high) {
 
 void normal_(const Tensor& t, double mean, double std) {
   require_contiguous(t, "normal_");
+  NC_CHECK(std >= 0.0, ValueError, "[normal_] expects std >= 0.0, but found std ", std);
   dispatch_floating(t.dtype(), "normal_", [&](auto tag) {
     using T = typename decltype(tag)::type;
     // Box-Muller: two uniforms give two normals (cos and sin). float: 4 words = two pairs of

@@ -232,5 +232,5 @@ class ParameterList(Module):
         for k, p in enumerate(self):
             kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
             size = "x".join(str(s) for s in p.shape)
-            lines.append(f"({k}): {kind} containing: [{p.dtype} of size {size}]")
+            lines.append(f"  ({k}): {kind} containing: [{p.dtype} of size {size}]")  # torch's indent
         return "\n".join(lines)
