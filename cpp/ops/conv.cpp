@@ -44,6 +44,15 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
     kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
+// The outputs ox in [lo, hi) whose tap x0 + ox * s lands inside [0, w): computed once per
+// kernel column, so the inner loops of im2col/col2im have no bounds checks.
+inline void valid_range(int64_t x0, int64_t s, int64_t w, int64_t ow, int64_t& lo, int64_t& hi) {
+  lo = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
+  hi = x0 >= w ? 0 : std::min(ow, (w - 1 - x0) / s + 1);
+  lo = std::min(lo, ow);
+  hi = std::max(hi, lo);
+}
+
 // col (C*kh*kw, oh*ow) from one image x (C, H, W); out-of-range taps are zero.
 template <class T>
 void im2col(const T* x, const Geom& g, int64_t channels, const Conv2dParams& p, T* col) {
@@ -53,6 +62,9 @@ void im2col(const T* x, const Geom& g, int64_t channels, const Conv2dParams& p, 
       for (int64_t j = 0; j < g.kw; ++j) {
         T* row = col + ((c * g.kh + i) * g.kw + j) * L;
         const T* plane = x + c * g.h * g.w;
+        const int64_t x0 = -p.pl + j * p.dw;
+        int64_t lo, hi;
+        valid_range(x0, p.sw, g.w, g.ow, lo, hi);
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           T* r = row + oy * g.ow;
           const int64_t iy = oy * p.sh - p.pt + i * p.dh;
@@ -60,12 +72,14 @@ void im2col(const T* x, const Geom& g, int64_t channels, const Conv2dParams& p, 
             std::fill(r, r + g.ow, T(0));
             continue;
           }
-          const T* src = plane + iy * g.w;
-          const int64_t x0 = -p.pl + j * p.dw;
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = x0 + ox * p.sw;
-            r[ox] = (ix >= 0 && ix < g.w) ? src[ix] : T(0);
+          const T* src = plane + iy * g.w + x0;
+          std::fill(r, r + lo, T(0));
+          if (p.sw == 1) {
+            std::memcpy(r + lo, src + lo, (hi - lo) * sizeof(T));
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[ox * p.sw];
           }
+          std::fill(r + hi, r + g.ow, T(0));
         }
       }
 }
@@ -79,16 +93,15 @@ void col2im(const T* col, const Geom& g, int64_t channels, const Conv2dParams& p
       for (int64_t j = 0; j < g.kw; ++j) {
         const T* row = col + ((c * g.kh + i) * g.kw + j) * L;
         T* plane = gx + c * g.h * g.w;
+        const int64_t x0 = -p.pl + j * p.dw;
+        int64_t lo, hi;
+        valid_range(x0, p.sw, g.w, g.ow, lo, hi);
         for (int64_t oy = 0; oy < g.oh; ++oy) {
           const int64_t iy = oy * p.sh - p.pt + i * p.dh;
           if (iy < 0 || iy >= g.h) continue;
           const T* r = row + oy * g.ow;
-          T* dst = plane + iy * g.w;
-          const int64_t x0 = -p.pl + j * p.dw;
-          for (int64_t ox = 0; ox < g.ow; ++ox) {
-            const int64_t ix = x0 + ox * p.sw;
-            if (ix >= 0 && ix < g.w) dst[ix] += r[ox];
-          }
+          T* dst = plane + iy * g.w + x0;
+          for (int64_t ox = lo; ox < hi; ++ox) dst[ox * p.sw] += r[ox];
         }
       }
 }

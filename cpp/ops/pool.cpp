@@ -90,6 +90,20 @@ void max_forward(const T* x, T* y, int64_t* idx, const Planes& g, const Pool2dPa
   });
 }
 
+// gx plane = zeros with each gy added at its argmax (planes are disjoint, so threads never collide).
+template <class T>
+void max_backward(const T* gy, const int64_t* idx, T* gx, const Planes& g) {
+  parallel_for(0, g.planes, 1, [&](int64_t b, int64_t e) {
+    for (int64_t pl = b; pl < e; ++pl) {
+      T* gp = gx + pl * g.h * g.w;
+      std::fill(gp, gp + g.h * g.w, T(0));
+      const T* gyp = gy + pl * g.oh * g.ow;
+      const int64_t* ip = idx + pl * g.oh * g.ow;
+      for (int64_t o = 0; o < g.oh * g.ow; ++o) gp[ip[o]] += gyp[o];
+    }
+  });
+}
+
 // The window [y0, y1) x [x0, x1) of output (oy, ox) and its divisor, for avg and adaptive pooling.
 struct Window {
   int64_t y0, y1, x0, x1;
@@ -186,8 +200,17 @@ std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dParams& p, 
   if (needs_history({x_in})) {
     Shape xs = x_in.shape();
     set_history(op, {x_in}, {y}, [g, xs, idx](const TensorList& gr, const std::vector<bool>&) {
-      // Scatter-add each output gradient to its argmax (a differentiable op: its gradient is a
-      // gather at the same indices), so create_graph works.
+      if (!GradMode::is_enabled()) {
+        Tensor gy = contiguous(gr[0]);
+        Tensor gx = Tensor::empty(xs, gy.dtype());
+        dispatch_floating(gy.dtype(), "max_pool2d_backward", [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          max_backward<T>(gy.data<T>(), idx.data<int64_t>(), gx.data<T>(), g);
+        });
+        return TensorList{gx};
+      }
+      // create_graph: the same scatter-add as a differentiable op (its gradient is a gather at
+      // the same indices).
       Tensor i3 = idx.as_strided_alias({g.planes, g.oh * g.ow}, {g.oh * g.ow, 1}, 0);
       Tensor g3 = reshape(gr[0], {g.planes, g.oh * g.ow});
       return TensorList{reshape(scatter_add_new({g.planes, g.h * g.w}, 1, i3, g3), xs)};
