@@ -197,3 +197,15 @@ def test_conv_errors():
         nn.Conv2d(1, 1, 3, padding_mode="reflect")
     with pytest.raises(TypeError, match=r"\[conv2d\] expected input and weight of one float dtype"):
         F.conv2d(nc.zeros(1, 1, 4, 4, dtype=nc.float64), nc.zeros(1, 1, 3, 3))
+
+
+def test_conv2d_noncontiguous_and_empty_batch():
+    torch = require_torch()
+    x0, w0 = rand((5, 5, 3, 2)), rand((4, 3, 2, 2), seed=2)
+    f = lambda lib, x, w: lib.nn.functional.conv2d(x.permute(3, 2, 0, 1), w.transpose(2, 3), stride=(2, 1), padding=1)
+    check_op(f, f, [x0, w0], dtype=np.float64, **TOL64)
+    x, w = nc.zeros(0, 3, 5, 5, dtype=nc.float64, requires_grad=True), nc.tensor(w0, requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert tuple(y.shape) == tuple(torch.nn.functional.conv2d(torch.zeros(0, 3, 5, 5, dtype=torch.float64), torch.tensor(w0), padding=1).shape)
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 3, 5, 5) and not w.grad.numpy().any()
