@@ -1,17 +1,17 @@
-// conv2d forward and backward: im2col per image + the GEMM kernels; col2im for the input
+// conv2d forward and backward: im2col per image (kernels/conv) + the GEMM kernels; col2im for the input
 // gradient. Images are processed in parallel (each writes only its own output); the weight
 // gradient is summed over a fixed number of batch chunks, combined in chunk order, so the result
 // does not depend on the thread count.
 #include "ops/conv.h"
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "core/autograd.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "ops/copy.h"
 #include "ops/reduce.h"
@@ -44,66 +44,24 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
     kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
-// The outputs ox in [lo, hi) whose tap x0 + ox * s lands inside [0, w): computed once per
-// kernel column, so the inner loops of im2col/col2im have no bounds checks.
-inline void valid_range(int64_t x0, int64_t s, int64_t w, int64_t ow, int64_t& lo, int64_t& hi) {
-  lo = x0 >= 0 ? 0 : (-x0 + s - 1) / s;
-  hi = x0 >= w ? 0 : std::min(ow, (w - 1 - x0) / s + 1);
-  lo = std::min(lo, ow);
-  hi = std::max(hi, lo);
+kernels::Im2colGeom im2col_geom(const Geom& g, const Conv2dParams& p) {
+  return {g.cg, g.h, g.w, g.kh, g.kw, g.oh, g.ow, p.sh, p.sw, p.pt, p.pl, p.dh, p.dw};
 }
 
-// col (C*kh*kw, oh*ow) from one image x (C, H, W); out-of-range taps are zero.
 template <class T>
-void im2col(const T* x, const Geom& g, int64_t channels, const Conv2dParams& p, T* col) {
-  const int64_t L = g.l();
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * L;
-        const T* plane = x + c * g.h * g.w;
-        const int64_t x0 = -p.pl + j * p.dw;
-        int64_t lo, hi;
-        valid_range(x0, p.sw, g.w, g.ow, lo, hi);
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          T* r = row + oy * g.ow;
-          const int64_t iy = oy * p.sh - p.pt + i * p.dh;
-          if (iy < 0 || iy >= g.h) {
-            std::fill(r, r + g.ow, T(0));
-            continue;
-          }
-          const T* src = plane + iy * g.w + x0;
-          std::fill(r, r + lo, T(0));
-          if (p.sw == 1) {
-            std::memcpy(r + lo, src + lo, (hi - lo) * sizeof(T));
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[ox * p.sw];
-          }
-          std::fill(r + hi, r + g.ow, T(0));
-        }
-      }
+void im2col(const T* x, const kernels::Im2colGeom& k, T* col) {
+  if constexpr (std::is_same_v<T, float>)
+    kernels::conv().im2col_f32(x, k, col);
+  else
+    kernels::conv().im2col_f64(x, k, col);
 }
 
-// Adds col (C*kh*kw, oh*ow) back into one image gx (C, H, W), which the caller zeroed.
 template <class T>
-void col2im(const T* col, const Geom& g, int64_t channels, const Conv2dParams& p, T* gx) {
-  const int64_t L = g.l();
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * L;
-        T* plane = gx + c * g.h * g.w;
-        const int64_t x0 = -p.pl + j * p.dw;
-        int64_t lo, hi;
-        valid_range(x0, p.sw, g.w, g.ow, lo, hi);
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          const int64_t iy = oy * p.sh - p.pt + i * p.dh;
-          if (iy < 0 || iy >= g.h) continue;
-          const T* r = row + oy * g.ow;
-          T* dst = plane + iy * g.w + x0;
-          for (int64_t ox = lo; ox < hi; ++ox) dst[ox * p.sw] += r[ox];
-        }
-      }
+void col2im(const T* col, const kernels::Im2colGeom& k, T* gx) {
+  if constexpr (std::is_same_v<T, float>)
+    kernels::conv().col2im_f32(col, k, gx);
+  else
+    kernels::conv().col2im_f64(col, k, gx);
 }
 
 int64_t out_size(int64_t in, int64_t pa, int64_t pb, int64_t d, int64_t k, int64_t s) {
@@ -154,6 +112,7 @@ template <class T>
 void conv_forward_raw(const T* x, const T* w, const T* b, T* y, const Geom& g, const Conv2dParams& p) {
   const int64_t L = g.l(), CK = g.ck();
   const bool direct = g.direct(p);
+  const kernels::Im2colGeom ig = im2col_geom(g, p);
   parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
     std::vector<T> col(direct ? 0 : CK * L);
     for (int64_t n = n0; n < n1; ++n) {
@@ -165,7 +124,7 @@ void conv_forward_raw(const T* x, const T* w, const T* b, T* y, const Geom& g, c
         const T* xg = xn + gi * g.cg * g.h * g.w;
         const T* cm = xg;
         if (!direct) {
-          im2col(xg, g, g.cg, p, col.data());
+          im2col(xg, ig, col.data());
           cm = col.data();
         }
         // y_g (og x L) = w_g (og x CK) @ col (CK x L)
@@ -179,6 +138,7 @@ template <class T>
 void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
   const int64_t L = g.l(), CK = g.ck();
   const bool direct = g.direct(p);
+  const kernels::Im2colGeom ig = im2col_geom(g, p);
   parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
     std::vector<T> col(direct ? 0 : CK * L);
     for (int64_t n = n0; n < n1; ++n) {
@@ -191,7 +151,7 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
         gemm<T>(true, false, CK, L, g.og, w + gi * g.og * CK, CK, gyn + gi * g.og * L, L, T(0), cm, L);
         if (!direct) {
           std::fill(gxg, gxg + g.cg * g.h * g.w, T(0));
-          col2im(col.data(), g, g.cg, p, gxg);
+          col2im(col.data(), ig, gxg);
         }
       }
     }
@@ -202,6 +162,7 @@ template <class T>
 void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const Conv2dParams& p) {
   const int64_t L = g.l(), CK = g.ck(), wn = g.oc * CK;
   const bool direct = g.direct(p);
+  const kernels::Im2colGeom ig = im2col_geom(g, p);
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kWeightGradChunks, g.n));
   const int64_t per = (g.n + chunks - 1) / chunks;
   std::vector<T> partial(static_cast<size_t>(chunks > 1 ? chunks - 1 : 0) * wn);
@@ -217,7 +178,7 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
           const T* xg = xn + gi * g.cg * g.h * g.w;
           const T* cm = xg;
           if (!direct) {
-            im2col(xg, g, g.cg, p, col.data());
+            im2col(xg, ig, col.data());
             cm = col.data();
           }
           // gw_g (og x CK) += gy_g (og x L) @ col^T (L x CK)
