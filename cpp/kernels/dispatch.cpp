@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "kernels/conv.h"
 #include "kernels/gemm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
@@ -59,6 +60,11 @@ const VecMathKernels& vecmath() {
 
 const OptimKernels& optim() {
   static const OptimKernels& t = select(generic::optim_table, avx2::optim_table);
+  return t;
+}
+
+const ConvKernels& conv() {
+  static const ConvKernels& t = select(generic::conv_table, avx2::conv_table);
   return t;
 }
 

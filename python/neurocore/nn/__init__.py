@@ -7,6 +7,8 @@ from .linear import Linear, Identity, Flatten, Unflatten
 from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
                          Softmax, LogSoftmax)
 from .dropout import Dropout
+from .conv import Conv1d, Conv2d
+from .pooling import MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d
 from .loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
                    BCEWithLogitsLoss)
 from . import functional, init, utils

@@ -1,0 +1,147 @@
+"""Convolution and pooling functional forms. Arguments are resolved here (int or tuple, 'same'/
+'valid', stride defaulting to the kernel) into the explicit per-dim values the C++ ops take;
+1-D forms run the 2-D ops with a unit height."""
+from .. import _core
+
+
+def _tuple(v, n, name, op):
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(x) for x in v)
+    if len(v) == 1 and n > 1:
+        return v * n
+    if len(v) != n:
+        raise ValueError(f"[{op}] {name} must be an int or a tuple of {n} ints, got {v}")
+    return v
+
+
+def _unbatched(input, nd, op):
+    """(input viewed as batched, whether it was unbatched)."""
+    if input.dim() == nd + 2:
+        return input, False
+    if input.dim() == nd + 1:
+        return input.unsqueeze(0), True
+    kind = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+    raise RuntimeError(f"[{op}] expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input {kind}, "
+                       f"got shape {tuple(input.shape)}")
+
+
+def _conv_padding(padding, kernel, dilation, stride, op):
+    """Per-side padding (top, bottom, left, right) for 2-D kernel/dilation/stride tuples."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"[{op}] invalid padding string {padding!r}, should be one of {{'valid', 'same'}}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"[{op}] padding='same' is not supported for strided convolutions")
+        out = []
+        for k, d in zip(kernel, dilation):
+            total = d * (k - 1)
+            out += [total // 2, total - total // 2]  # the odd one goes after, as in PyTorch
+        return tuple(out)
+    ph, pw = padding
+    return (ph, ph, pw, pw)
+
+
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op):
+    x, unbatched = _unbatched(input, nd, op)
+    if weight.dim() != nd + 2:
+        raise RuntimeError(f"[{op}] expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
+    stride = _tuple(stride, nd, "stride", op)
+    dilation = _tuple(dilation, nd, "dilation", op)
+    if not isinstance(padding, str):
+        padding = _tuple(padding, nd, "padding", op)
+    if nd == 1:
+        x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+        stride, dilation = (1,) + stride, (1,) + dilation
+        if not isinstance(padding, str):
+            padding = (0,) + padding
+    pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, op)
+    y = _core._conv2d(x, weight, bias, list(stride), list(pads), list(dilation), int(groups), op)
+    if nd == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution over (N, C, H, W) or (C, H, W) input; weight (out, in/groups, kh, kw)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution over (N, C, L) or (C, L) input; weight (out, in/groups, k)."""
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def _pool_args(kernel_size, stride, padding, dilation, nd, op):
+    k = _tuple(kernel_size, nd, "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(stride, nd, "stride", op)
+    p = _tuple(padding, nd, "padding", op)
+    d = _tuple(dilation, nd, "dilation", op)
+    if nd == 1:
+        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+    return list(k), list(s), list(p), list(d)
+
+
+def _lift(input, nd, op):
+    """Input as a 2-D pooling op takes it (1-D gets a unit height) and a function undoing that."""
+    if input.dim() not in (nd + 1, nd + 2):
+        kind = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+        raise RuntimeError(f"[{op}] expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input {kind}, "
+                           f"got shape {tuple(input.shape)}")
+    if nd == 2:
+        return input, lambda t: t
+    return input.unsqueeze(-2), lambda t: t.squeeze(-2)
+
+
+def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
+    x, back = _lift(input, nd, op)
+    y, idx = _core._max_pool2d(x, *_pool_args(kernel_size, stride, padding, dilation, nd, op), bool(ceil_mode), op)
+    return (back(y), back(idx)) if return_indices else back(y)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2, "max_pool2d")
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, "max_pool1d")
+
+
+def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, op):
+    x, back = _lift(input, nd, op)
+    k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, nd, op)
+    if divisor_override is not None and divisor_override <= 0:
+        raise RuntimeError(f"[{op}] divisor must be not zero, got {divisor_override}")
+    return back(_core._avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad),
+                                  int(divisor_override or 0), op))
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                     "avg_pool2d")
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def _adaptive(input, output_size, nd, op):
+    x, back = _lift(input, nd, op)
+    size = (output_size,) * nd if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    if len(size) != nd:
+        raise ValueError(f"[{op}] output_size must have {nd} elements, got {output_size}")
+    size = tuple(input.shape[-nd + i] if s is None else int(s) for i, s in enumerate(size))
+    if nd == 1:
+        size = (1,) + size
+    return back(_core._adaptive_avg_pool2d(x, size[0], size[1], op))
+
+
+def adaptive_avg_pool2d(input, output_size):
+    return _adaptive(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool1d(input, output_size):
+    return _adaptive(input, output_size, 1, "adaptive_avg_pool1d")
