@@ -5,10 +5,12 @@
 #include <stdexcept>
 
 #include "kernels/conv.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
 #include "kernels/philox.h"
+#include "kernels/softmax.h"
 #include "kernels/vecmath.h"
 
 namespace nc::kernels {
@@ -70,6 +72,16 @@ const ConvKernels& conv() {
 
 const PhiloxKernels& philox() {
   static const PhiloxKernels& t = select(generic::philox_table, avx2::philox_table);
+  return t;
+}
+
+const ElementwiseKernels& elementwise() {
+  static const ElementwiseKernels& t = select(generic::elementwise_table, avx2::elementwise_table);
+  return t;
+}
+
+const SoftmaxKernels& softmax() {
+  static const SoftmaxKernels& t = select(generic::softmax_table, avx2::softmax_table);
   return t;
 }
 

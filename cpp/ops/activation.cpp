@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/random.h"
+#include "kernels/elementwise.h"
 #include "ops/creation.h"
 #include "ops/math.h"
 #include "ops/pointwise.h"
@@ -24,8 +25,10 @@ constexpr double kInvSqrt2Pi = 0.3989422804014327;
 Tensor relu(const Tensor& x) {
   if (!is_floating(x.dtype())) return maximum(x, zeros({}, x.dtype()));
   return pointwise("relu", x, [](auto v) { return (v > 0 || v != v) ? v : decltype(v)(0); },  // NaN passes
-                   [](auto, auto y) { return decltype(y)(y > 0); },
-                   [](const Tensor& x) { return step(x, Compare::Gt, 0.0); });
+                   [](auto, auto y) { return decltype(y)(!(y <= 0)); },  // the kernels use y <= 0 ? 0 : g
+                   [](const Tensor& x) { return step(x, Compare::Gt, 0.0); },
+                   {kernels::elementwise().f32.relu, kernels::elementwise().f64.relu,
+                    kernels::elementwise().f32.relu_backward, kernels::elementwise().f64.relu_backward});
 }
 
 Tensor leaky_relu(const Tensor& x, double slope) {

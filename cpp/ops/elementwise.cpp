@@ -2,6 +2,7 @@
 
 #include "ops/creation.h"
 #include "ops/elementwise_impl.h"
+#include "kernels/elementwise.h"
 
 namespace nc {
 
@@ -32,8 +33,40 @@ const char* arith_name(Arith op) {
   }
 }
 
+// The per-ISA kernels for float operands of dtype dt that are contiguous with the output's shape
+// or hold one element (a broadcast scalar); an undefined tensor when the general path is needed.
+Tensor arith_fast(Arith op, const Tensor& a, const Tensor& b, DType dt) {
+  if (dt != DType::Float32 && dt != DType::Float64) return Tensor();
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), arith_name(op));
+  auto dense = [&](const Tensor& t) { return t.dtype() == dt && t.is_contiguous() && t.shape() == shape; };
+  int64_t sa, sb;
+  if (dense(a) && dense(b)) sa = sb = 1;
+  else if (dense(a) && b.numel() == 1) sa = 1, sb = 0;
+  else if (a.numel() == 1 && dense(b)) sa = 0, sb = 1;
+  else return Tensor();
+  Tensor x = as_compute(a, dt), y = as_compute(b, dt);  // converts only a one-element scalar
+  Tensor out = Tensor::empty(shape, dt);
+  const auto kop = static_cast<kernels::BinaryOp>(static_cast<int>(op));
+  dispatch_floating(dt, arith_name(op), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = x.data<T>();
+    const T* yp = y.data<T>();
+    T* o = out.data<T>();
+    const auto k = [] {
+      if constexpr (std::is_same_v<T, float>) return kernels::elementwise().f32;
+      else return kernels::elementwise().f64;
+    }();
+    parallel_for(0, out.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+      k.binary(kop, xp + lo * sa, sa, yp + lo * sb, sb, o + lo, hi - lo);
+    });
+    return 0;
+  });
+  return out;
+}
+
 Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, DType dt) {
   const char* name = arith_name(op);
+  if (Tensor fast = arith_fast(op, a, b, dt); fast.defined()) return fast;
   if (dt == DType::Bool && op != Arith::Mul && op != Arith::Add)
     throw TypeError(cat_str("[", name, "] not supported for two bool tensors; use logical ops"));
   if (dt == DType::Bool) dt = DType::Int64;  // torch: bool + bool is bool (logical or); we promote

@@ -2,20 +2,13 @@
 
 #include <cmath>
 
+#include "kernels/elementwise.h"
 #include "kernels/vecmath.h"
 #include "ops/creation.h"
 #include "ops/pointwise.h"
 #include "ops/shape.h"
 
 namespace nc {
-
-Tensor apply_vec_f32(const Tensor& x, VecFn fn) {
-  Tensor y = Tensor::empty(x.shape(), DType::Float32);
-  const float* in = x.data<float>();
-  float* out = y.data<float>();
-  parallel_for(0, x.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { fn(in + b, out + b, e - b); });
-  return y;
-}
 
 namespace {
 const double kTwoOverSqrtPi = 1.1283791670955126;
@@ -26,12 +19,12 @@ Tensor zeros_derivative(const Tensor& x) { return zeros_like(x); }
 
 Tensor exp(const Tensor& x) {
   return pointwise("exp", x, [](auto v) { return std::exp(v); }, [](auto, auto y) { return y; },
-                   [](const Tensor& x) { return exp(x); }, kernels::vecmath().exp_f32);
+                   [](const Tensor& x) { return exp(x); }, {kernels::vecmath().exp_f32});
 }
 
 Tensor log(const Tensor& x) {
   return pointwise("log", x, [](auto v) { return std::log(v); }, [](auto v, auto) { return 1 / v; },
-                   [](const Tensor& x) { return reciprocal(x); }, kernels::vecmath().log_f32);
+                   [](const Tensor& x) { return reciprocal(x); }, {kernels::vecmath().log_f32});
 }
 
 Tensor sqrt(const Tensor& x) {
@@ -65,7 +58,8 @@ Tensor tanh(const Tensor& x) {
                      Tensor y = tanh(x);
                      return sub(scalar_like(1.0, x), mul(y, y));
                    },
-                   kernels::vecmath().tanh_f32);
+                   {kernels::vecmath().tanh_f32, nullptr, kernels::elementwise().f32.tanh_backward,
+                    kernels::elementwise().f64.tanh_backward});
 }
 
 Tensor sigmoid(const Tensor& x) {
@@ -80,7 +74,8 @@ Tensor sigmoid(const Tensor& x) {
                      Tensor y = sigmoid(x);
                      return mul(y, sub(scalar_like(1.0, x), y));
                    },
-                   kernels::vecmath().sigmoid_f32);
+                   {kernels::vecmath().sigmoid_f32, nullptr, kernels::elementwise().f32.sigmoid_backward,
+                    kernels::elementwise().f64.sigmoid_backward});
 }
 
 Tensor reciprocal(const Tensor& x) {

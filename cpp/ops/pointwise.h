@@ -8,6 +8,7 @@
 #include "core/autograd.h"
 #include "ops/elementwise_impl.h"
 #include "ops/elementwise.h"
+#include "ops/shape.h"
 
 namespace nc {
 
@@ -15,20 +16,47 @@ namespace nc {
 // output is detached from the graph, so higher-order terms must be rebuilt from x).
 using CompositeDerivative = std::function<Tensor(const Tensor& x)>;
 
+// Per-ISA kernels for contiguous operands (see kernels/vecmath.h, kernels/elementwise.h); any may
+// be null. The backward kernels compute g * f'(y) from the output alone.
+struct PointwiseKernels {
+  void (*f32)(const float* x, float* y, int64_t n) = nullptr;
+  void (*f64)(const double* x, double* y, int64_t n) = nullptr;
+  void (*backward_f32)(const float* g, const float* y, float* gx, int64_t n) = nullptr;
+  void (*backward_f64)(const double* g, const double* y, double* gx, int64_t n) = nullptr;
+};
+
+// y = fn(x) for contiguous x of dtype T, split between threads.
+template <class T>
+Tensor apply_vec(const Tensor& x, void (*fn)(const T*, T*, int64_t)) {
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  const T* in = x.data<T>();
+  T* out = y.data<T>();
+  parallel_for(0, x.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { fn(in + b, out + b, e - b); });
+  return y;
+}
+
+// gx = fn(g, y) for g and y contiguous of one shape and dtype T, split between threads.
+template <class T>
+Tensor apply_vec_backward(const Tensor& g, const Tensor& y, void (*fn)(const T*, const T*, T*, int64_t)) {
+  Tensor gx = Tensor::empty(y.shape(), y.dtype());
+  const T* gp = g.data<T>();
+  const T* yp = y.data<T>();
+  T* out = gx.data<T>();
+  parallel_for(0, y.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { fn(gp + b, yp + b, out + b, e - b); });
+  return gx;
+}
+
 // Float inputs keep their dtype; integer/bool inputs are computed in float32 (as PyTorch does for
 // exp, sigmoid, ...). F and D are generic lambdas over the scalar type.
-// `fast_f32`, when given, is a vectorised kernel used for contiguous float32 input.
-using VecFn = void (*)(const float*, float*, int64_t);
-
-Tensor apply_vec_f32(const Tensor& x, VecFn fn);
-
 template <class F, class D>
 Tensor pointwise(const char* name, const Tensor& x, F f, D dfdx, CompositeDerivative composite,
-                 VecFn fast_f32 = nullptr) {
+                 PointwiseKernels fast = {}) {
   DType dt = is_floating(x.dtype()) ? x.dtype() : DType::Float32;
   Tensor y;
-  if (fast_f32 && x.dtype() == DType::Float32 && x.is_contiguous()) {
-    y = apply_vec_f32(x, fast_f32);
+  if (fast.f32 && x.dtype() == DType::Float32 && x.is_contiguous()) {
+    y = apply_vec<float>(x, fast.f32);
+  } else if (fast.f64 && x.dtype() == DType::Float64 && x.is_contiguous()) {
+    y = apply_vec<double>(x, fast.f64);
   } else {
     y = dispatch_floating(dt, name, [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -38,9 +66,21 @@ Tensor pointwise(const char* name, const Tensor& x, F f, D dfdx, CompositeDeriva
   if (needs_history({x})) {
     SavedTensor sx(x, false), sy(y, true);
     std::string op = name;
-    set_history(op, {x}, {y}, [sx, sy, op, dfdx, composite](const TensorList& g, const std::vector<bool>&) {
+    set_history(op, {x}, {y}, [sx, sy, op, dfdx, composite, fast](const TensorList& g, const std::vector<bool>&) {
       Tensor xv = sx.unpack(op), yv = sy.unpack(op);
       if (GradMode::is_enabled()) return TensorList{mul(g[0], composite(xv))};
+      // With a backward kernel for this dtype, every gradient goes through it (a strided or
+      // broadcast g is made dense first), so the kernel alone defines the values.
+      const bool f32 = fast.backward_f32 && yv.dtype() == DType::Float32;
+      const bool f64 = fast.backward_f64 && yv.dtype() == DType::Float64;
+      if (f32 || f64) {
+        Tensor gd = g[0];
+        if (gd.dtype() != yv.dtype() || gd.shape() != yv.shape() || !gd.is_contiguous())
+          gd = contiguous(to_dtype(expand(gd, yv.shape()), yv.dtype()));
+        Tensor yd = contiguous(yv);
+        return TensorList{f32 ? apply_vec_backward<float>(gd, yd, fast.backward_f32)
+                              : apply_vec_backward<double>(gd, yd, fast.backward_f64)};
+      }
       Tensor gx = dispatch_floating(yv.dtype(), op.c_str(), [&](auto tag) {
         using T = typename decltype(tag)::type;
         return map3<T, T>(g[0], xv, yv, yv.dtype(), op.c_str(), [&](T gv, T a, T b) { return gv * dfdx(a, b); });

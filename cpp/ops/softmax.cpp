@@ -5,7 +5,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
-#include "kernels/vecmath.h"
+#include "kernels/softmax.h"
 #include "ops/copy.h"
 #include "ops/elementwise.h"
 #include "ops/math.h"
@@ -28,10 +28,21 @@ Rows rows_of(const Tensor& x, int64_t dim) {
   return g;
 }
 
+// Rows (or columns) per thread block: about 16K elements, so small inputs stay single-threaded.
+int64_t row_grain(const Rows& g) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(g.r, 1)); }
+
 // y = softmax or log_softmax of each row (stride `inner`) of contiguous x.
+
 template <class T>
 void softmax_rows(const T* x, T* y, Rows g, bool log) {
-  parallel_for(0, g.outer * g.inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(g.r, 1)), [&](int64_t b, int64_t e) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.inner == 1) {  // contiguous rows: the per-ISA row kernel
+      const auto rows_f32 = kernels::softmax().rows_f32;
+      parallel_for(0, g.outer, row_grain(g), [&](int64_t b, int64_t e) { rows_f32(x + b * g.r, y + b * g.r, e - b, g.r, log); });
+      return;
+    }
+  }
+  parallel_for(0, g.outer * g.inner, row_grain(g), [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
       const int64_t o = w / g.inner, i = w % g.inner;
       const T* xr = x + o * g.r * g.inner + i;
@@ -39,22 +50,6 @@ void softmax_rows(const T* x, T* y, Rows g, bool log) {
       T m = -std::numeric_limits<T>::infinity();
       for (int64_t k = 0; k < g.r; ++k) m = std::max(m, xr[k * g.inner]);
       if (std::isinf(m)) m = m > 0 ? m : T(0);  // all -inf rows give NaN like PyTorch; +inf too
-      if constexpr (std::is_same_v<T, float>) {
-        if (g.inner == 1) {
-          for (int64_t k = 0; k < g.r; ++k) yr[k] = xr[k] - m;
-          kernels::vecmath().exp_f32(yr, yr, g.r);
-          double s = 0;
-          for (int64_t k = 0; k < g.r; ++k) s += yr[k];
-          if (log) {
-            const float ls = static_cast<float>(std::log(s));
-            for (int64_t k = 0; k < g.r; ++k) yr[k] = xr[k] - m - ls;
-          } else {
-            const float inv = static_cast<float>(1.0 / s);
-            for (int64_t k = 0; k < g.r; ++k) yr[k] *= inv;
-          }
-          continue;
-        }
-      }
       double s = 0;
       for (int64_t k = 0; k < g.r; ++k) s += std::exp(static_cast<double>(xr[k * g.inner] - m));
       if (log) {
@@ -71,7 +66,16 @@ void softmax_rows(const T* x, T* y, Rows g, bool log) {
 // Fused backward: softmax gx = y * (g - sum(g*y)); log_softmax gx = g - exp(y) * sum(g).
 template <class T>
 void softmax_backward_rows(const T* gy, const T* y, T* gx, Rows g, bool log) {
-  parallel_for(0, g.outer * g.inner, std::max<int64_t>(1, 16384 / std::max<int64_t>(g.r, 1)), [&](int64_t b, int64_t e) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.inner == 1) {
+      const auto backward_f32 = kernels::softmax().backward_rows_f32;
+      parallel_for(0, g.outer, row_grain(g), [&](int64_t b, int64_t e) {
+        backward_f32(gy + b * g.r, y + b * g.r, gx + b * g.r, e - b, g.r, log);
+      });
+      return;
+    }
+  }
+  parallel_for(0, g.outer * g.inner, row_grain(g), [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
       const int64_t base = (w / g.inner) * g.r * g.inner + w % g.inner;
       double s = 0;

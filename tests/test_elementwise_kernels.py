@@ -1,0 +1,185 @@
+"""The per-ISA fast paths for contiguous float operands (kernels/elementwise, kernels/softmax).
+
+Each fast result is compared with the general strided path on the same values (a non-contiguous
+view takes that path), bit for bit where the kernels promise it, and with PyTorch. The suite runs
+under both CPU paths (NEUROCORE_CPU=generic and the default).
+"""
+import operator
+
+import numpy as np
+import pytest
+
+import neurocore as nc
+from helpers import require_torch
+
+LENGTHS = [1, 7, 8, 9, 1023, 100003]
+DTYPES = [np.float32, np.float64]
+SPECIALS = [np.nan, np.inf, -np.inf, -0.0, 0.0]
+
+
+def values(n, dtype, seed=0, specials=True):
+    a = np.random.default_rng(seed).uniform(-3, 3, size=n).astype(dtype)
+    if specials:
+        # Special values at fixed spots, among them the vector tails.
+        for k, v in enumerate(SPECIALS):
+            a[(k * 7919 + seed) % n] = v
+    return a
+
+
+def strided(a):
+    """The same values as a non-contiguous view, which takes the general strided path."""
+    wide = np.zeros((a.shape[0], 2), dtype=a.dtype)
+    wide[:, 0] = a
+    t = nc.tensor(wide)[:, 0]
+    assert not t.is_contiguous() or a.shape[0] == 1  # one element is always contiguous
+    return t
+
+
+def assert_same_bits(actual, expected, what=""):
+    """Equal values, equal signs of zero, NaN in the same places (NaN payloads may differ)."""
+    x = actual.detach().numpy() if isinstance(actual, nc.Tensor) else np.asarray(actual)
+    y = expected.detach().numpy() if isinstance(expected, nc.Tensor) else np.asarray(expected)
+    assert x.shape == y.shape and x.dtype == y.dtype, what
+    nan_x, nan_y = np.isnan(x), np.isnan(y)
+    np.testing.assert_array_equal(nan_x, nan_y, err_msg=what + " (NaN positions)")
+    np.testing.assert_array_equal(x[~nan_x], y[~nan_y], err_msg=what)
+    np.testing.assert_array_equal(np.signbit(x[~nan_x]), np.signbit(y[~nan_y]), err_msg=what + " (signs)")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_binary_fast_matches_strided_and_torch(op, n, dtype):
+    torch = require_torch()
+    a, b = values(n, dtype, 1), values(n, dtype, 2)
+    fn = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}[op]
+    fast = fn(nc.tensor(a), nc.tensor(b))
+    assert_same_bits(fast, fn(strided(a), strided(b)), f"{op} contiguous")
+    expected = fn(torch.tensor(a), torch.tensor(b)).numpy()
+    np.testing.assert_array_equal(fast.numpy(), expected)
+    # A broadcast scalar on either side: 0-dim tensors, one-element tensors and Python numbers.
+    for s in [nc.tensor(np.array(0.37, dtype=dtype)), nc.tensor(np.array([-1.5], dtype=dtype)), 2.5]:
+        ts = torch.tensor(s.numpy()) if isinstance(s, nc.Tensor) else s
+        left, right = fn(nc.tensor(a), s), fn(s, nc.tensor(a))
+        assert left.dtype == right.dtype == nc.tensor(a).dtype
+        assert_same_bits(left, fn(strided(a), s), f"{op} tensor-scalar")
+        assert_same_bits(right, fn(s, strided(a)), f"{op} scalar-tensor")
+        np.testing.assert_array_equal(left.numpy(), fn(torch.tensor(a), ts).numpy())
+        # torch computes number / tensor as a reciprocal times the number: within an ulp.
+        np.testing.assert_allclose(right.numpy(), fn(ts, torch.tensor(a)).numpy(), atol=0,
+                                   rtol=1e-6 if dtype == np.float32 else 1e-15)
+
+
+def test_binary_scalar_of_other_dtype_and_shape():
+    torch = require_torch()
+    a = values(1023, np.float32, 3)
+    for s in [np.array(1 / 3, dtype=np.float64), np.array([[0.1]], dtype=np.float32)]:
+        got = nc.div(nc.tensor(a), nc.tensor(s))
+        want = torch.div(torch.tensor(a), torch.tensor(s))
+        assert got.numpy().shape == tuple(want.shape) and got.numpy().dtype == want.numpy().dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_inplace_binary_uses_same_values():
+    a, b = values(100003, np.float32, 4), values(100003, np.float32, 5)
+    t = nc.tensor(a)
+    t.mul_(nc.tensor(b))
+    assert_same_bits(t, nc.mul(strided(a), strided(b)), "mul_")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+def test_activation_forward_backward(name, n, dtype):
+    torch = require_torch()
+    a, g = values(n, dtype, 6), values(n, dtype, 7, specials=False)
+    fn = getattr(nc, name)
+    x = nc.tensor(a, requires_grad=True)
+    y = fn(x)
+    y.backward(nc.tensor(g))
+    if name == "relu":  # relu's forward kernel is new: it must agree bit for bit with the strided path
+        assert_same_bits(y, fn(strided(a)), "relu forward")
+        assert np.isnan(y.detach().numpy()[np.isnan(a)]).all()  # relu(nan) = nan
+    # The fused backward computes exactly these formulas, rounded op by op (no FMA).
+    yv = y.detach().numpy()
+    want = {"relu": lambda: np.where(yv <= 0, dtype(0), g),
+            "sigmoid": lambda: g * (yv * (1 - yv)),
+            "tanh": lambda: g * (1 - yv * yv)}[name]()
+    assert_same_bits(x.grad, want.astype(dtype), f"{name} backward")
+    # A strided gradient takes the same kernel.
+    x2 = nc.tensor(a, requires_grad=True)
+    fn(x2).backward(strided(g))
+    assert_same_bits(x2.grad, x.grad, f"{name} backward, strided g")
+    xt = torch.tensor(a, requires_grad=True)
+    yt = getattr(torch, name)(xt)
+    yt.backward(torch.tensor(g))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), **tol)
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), **tol)
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("n", LENGTHS[:-1] + [4099])
+def test_softmax_rows_match_torch(n, log):
+    torch = require_torch()
+    rows = 3 if n > 1000 else 37
+    a = np.random.default_rng(n).normal(0, 4, size=(rows, n)).astype(np.float32)
+    g = np.random.default_rng(n + 1).normal(size=(rows, n)).astype(np.float32)
+    if n > 2:
+        a[0, 1] = -np.inf  # a masked entry
+    a[1, :] = -np.inf  # a fully masked row: NaN, as in PyTorch
+    name = "log_softmax" if log else "softmax"
+    x = nc.tensor(a, requires_grad=True)
+    y = getattr(nc, name)(x, dim=1)
+    y.backward(nc.tensor(g))
+    xt = torch.tensor(a, requires_grad=True)
+    yt = getattr(torch, name)(xt, dim=1)
+    yt.backward(torch.tensor(g))
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    # Gradients of the fully masked row are NaN in both; compare the others.
+    keep = [r for r in range(rows) if r != 1]
+    np.testing.assert_allclose(x.grad.numpy()[keep], xt.grad.numpy()[keep], rtol=1e-4, atol=1e-6)
+    # The strided-row path (softmax over dim 0 of the transpose) agrees.
+    xc = nc.tensor(np.ascontiguousarray(a.T), requires_grad=True)
+    yc = getattr(nc, name)(xc, dim=0)
+    yc.backward(nc.tensor(np.ascontiguousarray(g.T)))
+    np.testing.assert_allclose(y.detach().numpy(), yc.detach().numpy().T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy()[keep], xc.grad.numpy().T[keep], rtol=1e-4, atol=1e-6)
+
+
+def test_softmax_nan_row():
+    a = np.random.default_rng(0).normal(size=(4, 9)).astype(np.float32)
+    a[2, 8] = np.nan
+    for name in ["softmax", "log_softmax"]:
+        y = getattr(nc, name)(nc.tensor(a), dim=-1).numpy()
+        assert np.isnan(y[2]).all() and not np.isnan(y[[0, 1, 3]]).any()
+
+
+def test_results_do_not_depend_on_thread_count():
+    a, b = values(300007, np.float32, 8), values(300007, np.float32, 9)
+    m = np.random.default_rng(10).normal(size=(301, 1023)).astype(np.float32)
+    gm = np.random.default_rng(11).normal(size=(301, 1023)).astype(np.float32)
+
+    def run():
+        out = [nc.add(nc.tensor(a), nc.tensor(b)), nc.div(nc.tensor(a), 3.0), nc.relu(nc.tensor(a))]
+        for name in ["relu", "sigmoid", "tanh"]:
+            x = nc.tensor(a, requires_grad=True)
+            getattr(nc, name)(x).backward(nc.tensor(b))
+            out.append(x.grad)
+        for name in ["softmax", "log_softmax"]:
+            x = nc.tensor(m, requires_grad=True)
+            y = getattr(nc, name)(x, dim=1)
+            y.backward(nc.tensor(gm))
+            out += [y.detach(), x.grad]
+        return [t.numpy().copy() for t in out]
+
+    before = nc.get_num_threads()
+    try:
+        nc.set_num_threads(1)
+        one = run()
+        nc.set_num_threads(3)
+        three = run()
+    finally:
+        nc.set_num_threads(before)
+    for k, (p, q) in enumerate(zip(one, three)):
+        assert_same_bits(p, q, f"result {k}")
