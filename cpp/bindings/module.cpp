@@ -55,4 +55,5 @@ PYBIND11_MODULE(_core, m) {
   bind_loss(m, cls);
   bind_shape(m, cls);
   bind_optim(m, cls);
+  bind_norm(m, cls);
 }
