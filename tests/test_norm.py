@@ -197,7 +197,7 @@ def test_layer_norm_gradcheck():
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("norm", ["batch", "layer"])
+@pytest.mark.parametrize("norm", ["batch", "batch_eval", "layer"])
 def test_double_backward_matches_torch(norm):
     torch = require_torch()
     x, w, b = rand((4, 3, 5), seed=1), rand((3,), seed=2), rand((3,), seed=3)
@@ -205,10 +205,16 @@ def test_double_backward_matches_torch(norm):
         w, b = rand((5,), seed=2), rand((5,), seed=3)
     gy = rand((4, 3, 5), seed=4)
     results = []
-    for lib, fn in [(torch, lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, True)
-                     if norm == "batch" else torch.nn.functional.layer_norm(x, (5,), w, b)),
-                    (nc, lambda x, w, b: F.batch_norm(x, None, None, w, b, True)
-                     if norm == "batch" else F.layer_norm(x, (5,), w, b))]:
+    rm, rv = rand((3,), seed=5), rand((3,), seed=6, low=0.5, high=2)
+    stats = dict(batch=(None, None), batch_eval=(rm, rv), layer=None)[norm]
+
+    def make(lib, fb, fl):
+        if norm == "layer":
+            return lambda x, w, b: fl(x, (5,), w, b)
+        r = [None if s is None else lib.tensor(s) for s in stats]
+        return lambda x, w, b: fb(x, r[0], r[1], w, b, norm == "batch")
+    for lib, fn in [(torch, make(torch, torch.nn.functional.batch_norm, torch.nn.functional.layer_norm)),
+                    (nc, make(nc, F.batch_norm, F.layer_norm))]:
         ts = [lib.tensor(a, requires_grad=True) for a in (x, w, b)]
         y = fn(*ts)
         grads = lib.autograd.grad((y * lib.tensor(gy)).sum(), ts, create_graph=True)
@@ -241,6 +247,19 @@ def test_layer_norm_parity(shape, normalized, affine, dtype):
     assert_close(nx.grad, tx.grad, **TOL[dtype])
     for name, tp in tm.named_parameters():
         assert_close(getattr(nm, name).grad, tp.grad, what=name, **TOL[dtype])
+
+
+@pytest.mark.torch
+def test_empty_batch_like_torch():
+    torch = require_torch()
+    tm, nm = torch.nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    tx, nx = torch.zeros(0, 3, 4, requires_grad=True), nc.zeros(0, 3, 4, requires_grad=True)
+    ty, ny = tm(tx), nm(nx)
+    ty.sum().backward()
+    ny.sum().backward()
+    assert tuple(ny.shape) == (0, 3, 4)
+    compare_modules(tm, nm, tx, nx, ty, ny, TOL[np.float32])
+    assert tuple(F.layer_norm(nc.zeros(0, 4), (4,)).shape) == (0, 4)
 
 
 def test_layer_norm_shape_error():

@@ -189,7 +189,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
         for (int64_t i = 0; i < len; ++i) s += x[o + i];
         acc[0] += s;
       });
-      for (auto& m : mean_v) m /= M;
+      // An empty batch (as in PyTorch) gives an empty output and leaves the running stats alone.
+      for (auto& m : mean_v) m = M > 0 ? m / M : 0.0;
       std::vector<double> var = channel_sums<1>(g, [&](int64_t c, int64_t o, int64_t len, double* acc) {
         const double m = mean_v[c];
         double s = 0;
@@ -199,11 +200,13 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       invstd_v.resize(var.size());
       std::vector<double> unbiased(var.size());
       for (size_t c = 0; c < var.size(); ++c) {
-        invstd_v[c] = 1.0 / std::sqrt(var[c] / M + eps);
+        invstd_v[c] = 1.0 / std::sqrt((M > 0 ? var[c] / M : 0.0) + eps);
         unbiased[c] = var[c] / (M - 1);
       }
-      update_running(running_mean, mean_v, momentum);
-      update_running(running_var, unbiased, momentum);
+      if (M > 0) {
+        update_running(running_mean, mean_v, momentum);
+        update_running(running_var, unbiased, momentum);
+      }
     } else {
       mean_v = to_vec(running_mean, g.C, 0.0);
       invstd_v = to_vec(running_var, g.C, 0.0);
