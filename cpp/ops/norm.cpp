@@ -19,6 +19,18 @@ namespace {
 // shape; chunk partials are combined in chunk order, so any thread count gives the same bits.
 constexpr int64_t kChunk = 8192;
 
+// sum of f(i) for i in [0, len) with 8 interleaved double accumulators: breaks the add latency
+// chain (no -ffast-math here) in an order fixed by len alone.
+template <class F>
+inline double run_sum(int64_t len, const F& f) {
+  double a[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    for (int j = 0; j < 8; ++j) a[j] += f(i + j);
+  for (; i < len; ++i) a[0] += f(i);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
 // Contiguous (N, C, *) seen as (N, C, S).
 struct NCS {
   int64_t N = 1, C = 1, S = 1;
@@ -30,6 +42,24 @@ struct NCS {
 template <int K, class F>
 std::vector<double> channel_sums(const NCS& g, const F& body) {
   const int64_t M = g.M();
+  if (g.S == 1) {
+    // (N, C): runs of one value would cost a call per element and stride through memory, so
+    // sum blocks of rows for all channels at once instead (same fixed-block scheme).
+    const int64_t rows = std::max<int64_t>(1, kChunk / std::max<int64_t>(1, g.C));
+    const int64_t blocks = (g.N + rows - 1) / rows;
+    std::vector<double> part(static_cast<size_t>(blocks * g.C * K), 0.0);
+    parallel_for(0, blocks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t blk = b; blk < e; ++blk) {
+        double* acc = part.data() + blk * g.C * K;
+        for (int64_t n = blk * rows; n < std::min(g.N, (blk + 1) * rows); ++n)
+          for (int64_t c = 0; c < g.C; ++c) body(c, n * g.C + c, 1, acc + c * K);
+      }
+    });
+    std::vector<double> out(static_cast<size_t>(g.C * K), 0.0);
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      for (int64_t i = 0; i < g.C * K; ++i) out[i] += part[static_cast<size_t>(blk * g.C * K + i)];
+    return out;
+  }
   const int64_t chunks = std::max<int64_t>(1, (M + kChunk - 1) / kChunk);
   std::vector<double> part(static_cast<size_t>(g.C * chunks * K), 0.0);
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, std::min(M, kChunk)));
@@ -185,17 +215,13 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     if (training) {
       // Two passes (mean, then squared deviations) for accuracy when |mean| >> std.
       mean_v = channel_sums<1>(g, [&](int64_t, int64_t o, int64_t len, double* acc) {
-        double s = 0;
-        for (int64_t i = 0; i < len; ++i) s += x[o + i];
-        acc[0] += s;
+        acc[0] += run_sum(len, [&](int64_t i) { return static_cast<double>(x[o + i]); });
       });
       // An empty batch (as in PyTorch) gives an empty output and leaves the running stats alone.
       for (auto& m : mean_v) m = M > 0 ? m / M : 0.0;
       std::vector<double> var = channel_sums<1>(g, [&](int64_t c, int64_t o, int64_t len, double* acc) {
         const double m = mean_v[c];
-        double s = 0;
-        for (int64_t i = 0; i < len; ++i) s += (x[o + i] - m) * (x[o + i] - m);
-        acc[0] += s;
+        acc[0] += run_sum(len, [&](int64_t i) { return (x[o + i] - m) * (x[o + i] - m); });
       });
       invstd_v.resize(var.size());
       std::vector<double> unbiased(var.size());
@@ -245,13 +271,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                     // sums[c] = (sum gy, sum gy * (x - mean))
                     std::vector<double> sums = channel_sums<2>(g, [&](int64_t c, int64_t o, int64_t len, double* acc) {
                       const double m = mu[c];
-                      double s0 = 0, s1 = 0;
-                      for (int64_t i = 0; i < len; ++i) {
-                        s0 += gp[o + i];
-                        s1 += gp[o + i] * (xp[o + i] - m);
-                      }
-                      acc[0] += s0;
-                      acc[1] += s1;
+                      acc[0] += run_sum(len, [&](int64_t i) { return static_cast<double>(gp[o + i]); });
+                      acc[1] += run_sum(len, [&](int64_t i) { return gp[o + i] * (xp[o + i] - m); });
                     });
                     if (needs[0]) {
                       // training: gx = w*invstd * (gy - sum_gy/M - xhat * sum(gy*xhat)/M), which is
@@ -356,11 +377,8 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
     parallel_for(0, R, grain, [&](int64_t rb, int64_t re) {
       for (int64_t r = rb; r < re; ++r) {
         const T* xr = x + r * D;
-        double s = 0;
-        for (int64_t i = 0; i < D; ++i) s += xr[i];
-        const double m = s / D;
-        double v = 0;
-        for (int64_t i = 0; i < D; ++i) v += (xr[i] - m) * (xr[i] - m);
+        const double m = run_sum(D, [&](int64_t i) { return static_cast<double>(xr[i]); }) / D;
+        const double v = run_sum(D, [&](int64_t i) { return (xr[i] - m) * (xr[i] - m); });
         const double is = 1.0 / std::sqrt(v / D + eps);
         mp[r] = static_cast<T>(m);
         ip[r] = static_cast<T>(is);
@@ -397,17 +415,13 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                           const T* xr = xp + row * D;
                           const T* gr = gp + row * D;
                           const double m = mp[row], is = ip[row];
-                          double s0 = 0, s1 = 0;
-                          for (int64_t i = 0; i < D; ++i) {
-                            const double gh = w ? static_cast<double>(gr[i]) * w[i] : gr[i];
-                            s0 += gh;
-                            s1 += gh * (xr[i] - m) * is;
-                          }
+                          auto gh_at = [&](int64_t i) { return w ? static_cast<double>(gr[i]) * w[i] : static_cast<double>(gr[i]); };
+                          const double s0 = run_sum(D, gh_at);
+                          const double s1 = run_sum(D, [&](int64_t i) { return gh_at(i) * (xr[i] - m) * is; });
                           const double a = s0 / D, c = s1 / D;
                           T* o = out + row * D;
                           for (int64_t i = 0; i < D; ++i) {
-                            const double gh = w ? static_cast<double>(gr[i]) * w[i] : gr[i];
-                            o[i] = static_cast<T>(is * (gh - a - (xr[i] - m) * is * c));
+                            o[i] = static_cast<T>(is * (gh_at(i) - a - (xr[i] - m) * is * c));
                           }
                         }
                       });
