@@ -262,6 +262,26 @@ def test_empty_batch_like_torch():
     assert tuple(F.layer_norm(nc.zeros(0, 4), (4,)).shape) == (0, 4)
 
 
+@pytest.mark.torch
+def test_non_contiguous_inputs_and_bias_only():
+    torch = require_torch()
+    # A channels-last view of (N, H, W, C) data, and layer_norm with a bias but no weight.
+    check_op(lambda t, x, w, b: t.nn.functional.batch_norm(x.permute(0, 3, 1, 2), None, None, w, b, True),
+             lambda n, x, w, b: F.batch_norm(x.permute(0, 3, 1, 2), None, None, w, b, True),
+             [rand((2, 4, 5, 3), seed=1), rand((3,), seed=2), rand((3,), seed=3)], dtype=np.float64)
+    check_op(lambda t, x, b: t.nn.functional.layer_norm(x.transpose(0, 1), (2, 3), None, b),
+             lambda n, x, b: F.layer_norm(x.transpose(0, 1), (2, 3), None, b),
+             [rand((2, 4, 3), seed=4), rand((2, 3), seed=5)], dtype=np.float64)
+
+
+def test_dropout2d_inplace():
+    nc.manual_seed(1)
+    x = nc.ones(3, 8, 2, 2)
+    y = F.dropout2d(x, 0.5, True, inplace=True)
+    assert np.array_equal(x.numpy(), y.numpy())
+    assert np.any(x.numpy() == 0) and np.any(x.numpy() == 2)
+
+
 def test_layer_norm_shape_error():
     with pytest.raises(RuntimeError, match=r"\[layer_norm\] Given normalized_shape=\(4,\)"):
         F.layer_norm(nc.zeros(2, 3), (4,))

@@ -394,7 +394,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
   if (needs_history({input, weight, bias})) {
     SavedTensor sx(input, false), sw(weight, false);
     set_history("layer_norm", {input, weight, bias}, {y},
-                [sx, sw, mean_t, invstd_t, k, D, R, eps, grain](const TensorList& grads, const std::vector<bool>& needs) {
+                [sx, sw, mean_t, invstd_t, normalized_shape, k, D, R, eps, grain](const TensorList& grads, const std::vector<bool>& needs) {
                   Tensor x = sx.unpack("layer_norm"), wt = sw.unpack("layer_norm");
                   if (GradMode::is_enabled()) return layer_norm_backward_graph(x, wt, grads[0], k, eps, needs);
                   Tensor xc = contiguous(x), gyc = contiguous(grads[0]), wc = wt.defined() ? contiguous(wt) : wt;
@@ -444,8 +444,8 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                           }
                         }
                       });
-                      Tensor gw = Tensor::empty(wt.defined() ? wt.shape() : Shape{D}, x.dtype());
-                      Tensor gb = Tensor::empty(gw.shape(), x.dtype());
+                      Tensor gw = Tensor::empty(normalized_shape, x.dtype());
+                      Tensor gb = Tensor::empty(normalized_shape, x.dtype());
                       for (int64_t i = 0; i < D; ++i) {
                         double sw = 0, sb = 0;
                         for (int64_t blk = 0; blk < blocks; ++blk) {
@@ -456,7 +456,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                         gb.data<T>()[i] = static_cast<T>(sb);
                       }
                       if (needs[1]) r[1] = gw;
-                      if (needs[2]) r[2] = reshape(gb, x.shape().size() >= static_cast<size_t>(k) ? Shape(x.shape().end() - k, x.shape().end()) : Shape{D});
+                      if (needs[2]) r[2] = gb;
                     }
                   });
                   return r;
