@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "kernels/gemm.h"
+#include "kernels/norm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
 #include "kernels/philox.h"
@@ -54,6 +55,11 @@ const PeakKernels& peak() {
 
 const VecMathKernels& vecmath() {
   static const VecMathKernels& t = select(generic::vecmath_table, avx2::vecmath_table);
+  return t;
+}
+
+const NormKernels& norm() {
+  static const NormKernels& t = select(generic::norm_table, avx2::norm_table);
   return t;
 }
 

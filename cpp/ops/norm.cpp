@@ -5,6 +5,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
+#include "kernels/norm.h"
 #include "ops/copy.h"
 #include "ops/elementwise.h"
 #include "ops/math.h"
@@ -19,18 +20,6 @@ namespace {
 // shape; chunk partials are combined in chunk order, so any thread count gives the same bits.
 constexpr int64_t kChunk = 8192;
 
-// sum of f(i) for i in [0, len) with 8 interleaved double accumulators: breaks the add latency
-// chain (no -ffast-math here) in an order fixed by len alone.
-template <class F>
-inline double run_sum(int64_t len, const F& f) {
-  double a[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= len; i += 8)
-    for (int j = 0; j < 8; ++j) a[j] += f(i + j);
-  for (; i < len; ++i) a[0] += f(i);
-  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-}
-
 // Contiguous (N, C, *) seen as (N, C, S).
 struct NCS {
   int64_t N = 1, C = 1, S = 1;
@@ -38,7 +27,8 @@ struct NCS {
 };
 
 // Per-channel sums of K quantities: body(c, offset, len, acc) adds over the contiguous run
-// x[offset, offset + len) of channel c into acc[0..K). Returns C*K doubles.
+// x[offset, offset + len) of channel c into acc[0..K). Returns C*K doubles. (N, C) input gives
+// runs of length 1, so bodies handle len == 1 inline rather than through a kernel call.
 template <int K, class F>
 std::vector<double> channel_sums(const NCS& g, const F& body) {
   const int64_t M = g.M();
@@ -88,13 +78,18 @@ std::vector<double> channel_sums(const NCS& g, const F& body) {
 // the forward (scale = w * invstd) and parts of the backward.
 template <class T>
 void channel_affine(const T* x, T* y, const NCS& g, const std::vector<double>& scale, const std::vector<double>& shift) {
+  if (g.S == 1) {  // (N, C): one value per (n, c), so loop over channels inside each row
+    const std::vector<T> a(scale.begin(), scale.end()), b(shift.begin(), shift.end());
+    parallel_for(0, g.N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.C)), [&](int64_t nb, int64_t ne) {
+      for (int64_t n = nb; n < ne; ++n)
+        for (int64_t c = 0; c < g.C; ++c) y[n * g.C + c] = x[n * g.C + c] * a[c] + b[c];
+    });
+    return;
+  }
   parallel_for(0, g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.S)), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const int64_t c = r % g.C;
-      const T a = static_cast<T>(scale[c]), sh = static_cast<T>(shift[c]);
-      const T* xr = x + r * g.S;
-      T* yr = y + r * g.S;
-      for (int64_t s = 0; s < g.S; ++s) yr[s] = xr[s] * a + sh;
+      kernels::norm_ops<T>().axpb(x + r * g.S, y + r * g.S, g.S, static_cast<T>(scale[c]), static_cast<T>(shift[c]));
     }
   });
 }
@@ -211,17 +206,18 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   dispatch_floating(d, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* x = xc.data<T>();
+    const auto& ops = kernels::norm_ops<T>();
     const double M = static_cast<double>(g.M());
     if (training) {
       // Two passes (mean, then squared deviations) for accuracy when |mean| >> std.
       mean_v = channel_sums<1>(g, [&](int64_t, int64_t o, int64_t len, double* acc) {
-        acc[0] += run_sum(len, [&](int64_t i) { return static_cast<double>(x[o + i]); });
+        acc[0] += len == 1 ? static_cast<double>(x[o]) : ops.sum(x + o, len);
       });
       // An empty batch (as in PyTorch) gives an empty output and leaves the running stats alone.
       for (auto& m : mean_v) m = M > 0 ? m / M : 0.0;
       std::vector<double> var = channel_sums<1>(g, [&](int64_t c, int64_t o, int64_t len, double* acc) {
         const double m = mean_v[c];
-        acc[0] += run_sum(len, [&](int64_t i) { return (x[o + i] - m) * (x[o + i] - m); });
+        acc[0] += len == 1 ? (x[o] - m) * (x[o] - m) : ops.sqdev(x + o, len, m);
       });
       invstd_v.resize(var.size());
       std::vector<double> unbiased(var.size());
@@ -268,11 +264,12 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                     using T = typename decltype(tag)::type;
                     const T* xp = xc.data<T>();
                     const T* gp = gyc.data<T>();
+                    const auto& ops = kernels::norm_ops<T>();
                     // sums[c] = (sum gy, sum gy * (x - mean))
                     std::vector<double> sums = channel_sums<2>(g, [&](int64_t c, int64_t o, int64_t len, double* acc) {
                       const double m = mu[c];
-                      acc[0] += run_sum(len, [&](int64_t i) { return static_cast<double>(gp[o + i]); });
-                      acc[1] += run_sum(len, [&](int64_t i) { return gp[o + i] * (xp[o + i] - m); });
+                      acc[0] += len == 1 ? static_cast<double>(gp[o]) : ops.sum(gp + o, len);
+                      acc[1] += len == 1 ? gp[o] * (xp[o] - m) : ops.dotdev(gp + o, xp + o, len, m);
                     });
                     if (needs[0]) {
                       // training: gx = w*invstd * (gy - sum_gy/M - xhat * sum(gy*xhat)/M), which is
@@ -286,14 +283,23 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                       }
                       Tensor gx = Tensor::empty(x.shape(), dt);
                       T* out = gx.data<T>();
-                      parallel_for(0, g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.S)), [&](int64_t b, int64_t e) {
-                        for (int64_t row = b; row < e; ++row) {
-                          const int64_t c = row % g.C;
-                          const T ac = static_cast<T>(a[c]), kc = static_cast<T>(k[c]), cc = static_cast<T>(c0[c]);
-                          const int64_t o = row * g.S;
-                          for (int64_t s = 0; s < g.S; ++s) out[o + s] = gp[o + s] * ac + xp[o + s] * kc + cc;
-                        }
-                      });
+                      if (g.S == 1) {  // (N, C): loop over channels inside each row
+                        const std::vector<T> at(a.begin(), a.end()), kt(k.begin(), k.end()), ct(c0.begin(), c0.end());
+                        parallel_for(0, g.N, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.C)), [&](int64_t nb, int64_t ne) {
+                          for (int64_t j = nb * g.C; j < ne * g.C; ++j) {
+                            const int64_t c = j % g.C;
+                            out[j] = gp[j] * at[c] + xp[j] * kt[c] + ct[c];
+                          }
+                        });
+                      } else {
+                        parallel_for(0, g.N * g.C, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.S)), [&](int64_t b, int64_t e) {
+                          for (int64_t row = b; row < e; ++row) {
+                            const int64_t c = row % g.C, o = row * g.S;
+                            ops.bn_grad(gp + o, xp + o, out + o, g.S, static_cast<T>(a[c]), static_cast<T>(k[c]),
+                                        static_cast<T>(c0[c]));
+                          }
+                        });
+                      }
                       r[0] = gx;
                     }
                     if (needs[1]) {
@@ -373,21 +379,17 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
     T* out = y.data<T>();
     T* mp = mean_t.data<T>();
     T* ip = invstd_t.data<T>();
+    const auto& ops = kernels::norm_ops<T>();
     // Each row is summed serially by one thread, so the result does not depend on the thread count.
     parallel_for(0, R, grain, [&](int64_t rb, int64_t re) {
       for (int64_t r = rb; r < re; ++r) {
         const T* xr = x + r * D;
-        const double m = run_sum(D, [&](int64_t i) { return static_cast<double>(xr[i]); }) / D;
-        const double v = run_sum(D, [&](int64_t i) { return (xr[i] - m) * (xr[i] - m); });
+        const double m = ops.sum(xr, D) / D;
+        const double v = ops.sqdev(xr, D, m);
         const double is = 1.0 / std::sqrt(v / D + eps);
         mp[r] = static_cast<T>(m);
         ip[r] = static_cast<T>(is);
-        const T mt = static_cast<T>(m), it = static_cast<T>(is);
-        T* yr = out + r * D;
-        for (int64_t i = 0; i < D; ++i) {
-          T h = (xr[i] - mt) * it;
-          yr[i] = (w ? h * w[i] : h) + (b ? b[i] : T(0));
-        }
+        ops.ln_forward(xr, w, b, out + r * D, D, static_cast<T>(m), static_cast<T>(is));
       }
     });
   });
@@ -406,6 +408,7 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                     const T* w = wc.defined() ? wc.data<T>() : nullptr;
                     const T* mp = mean_t.data<T>();
                     const T* ip = invstd_t.data<T>();
+                    const auto& ops = kernels::norm_ops<T>();
                     if (needs[0]) {
                       Tensor gx = Tensor::empty(x.shape(), x.dtype());
                       T* out = gx.data<T>();
@@ -415,16 +418,11 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                           const T* xr = xp + row * D;
                           const T* gr = gp + row * D;
                           const double m = mp[row], is = ip[row];
-                          auto gh_at = [&](int64_t i) { return w ? static_cast<double>(gr[i]) * w[i] : static_cast<double>(gr[i]); };
-                          const double s0 = run_sum(D, gh_at);
-                          const double s1 = run_sum(D, [&](int64_t i) { return gh_at(i) * (xr[i] - m) * is; });
-                          const double a = s0 / D, c = s1 / D;
-                          T* o = out + row * D;
-                          for (int64_t i = 0; i < D; ++i) {
-                            o[i] = static_cast<T>(is * (gh_at(i) - a - (xr[i] - m) * is * c));
-                          }
+                          const double a = ops.wsum(gr, w, D) / D, c = ops.wdotdev(gr, w, xr, D, m) * is / D;
+                          ops.ln_grad(gr, w, xr, out + row * D, D, m, is, a, c);
                         }
                       });
+                      }
                       r[0] = gx;
                     }
                     if (needs[1] || needs[2]) {
