@@ -422,7 +422,6 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                           ops.ln_grad(gr, w, xr, out + row * D, D, m, is, a, c);
                         }
                       });
-                      }
                       r[0] = gx;
                     }
                     if (needs[1] || needs[2]) {
