@@ -81,8 +81,17 @@ void ln_grad(const T* g, const T* w, const T* x, T* out, int64_t n, double m, do
 }
 
 template <class T>
+void ln_param_grad(const T* g, const T* x, double* aw, double* ab, int64_t n, double m, double is) {
+  for (int64_t i = 0; i < n; ++i) {
+    aw[i] += static_cast<double>(g[i]) * ((static_cast<double>(x[i]) - m) * is);
+    ab[i] += static_cast<double>(g[i]);
+  }
+}
+
+template <class T>
 constexpr NormOps<T> ops() {
-  return {sum<T>, sqdev<T>, dotdev<T>, wsum<T>, wdotdev<T>, axpb<T>, bn_grad<T>, ln_forward<T>, ln_grad<T>};
+  return {sum<T>, sqdev<T>, dotdev<T>, wsum<T>, wdotdev<T>, axpb<T>, bn_grad<T>, ln_forward<T>, ln_grad<T>,
+          ln_param_grad<T>};
 }
 
 }  // namespace

@@ -19,6 +19,8 @@ struct NormOps {
   void (*ln_forward)(const T* x, const T* w, const T* b, T* y, int64_t n, T m, T is);
   // out = is * (g*w - a - (x - m) * is * c) (w may be null)
   void (*ln_grad)(const T* g, const T* w, const T* x, T* out, int64_t n, double m, double is, double a, double c);
+  // aw += g * (x - m) * is; ab += g (one row's share of the weight and bias gradients)
+  void (*ln_param_grad)(const T* g, const T* x, double* aw, double* ab, int64_t n, double m, double is);
 };
 
 struct NormKernels {

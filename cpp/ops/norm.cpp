@@ -432,13 +432,8 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                         for (int64_t blk = bb; blk < be; ++blk) {
                           double* aw = pw.data() + blk * D;
                           double* ab = pb.data() + blk * D;
-                          for (int64_t row = blk * kRowBlock; row < std::min(R, (blk + 1) * kRowBlock); ++row) {
-                            const double m = mp[row], is = ip[row];
-                            for (int64_t i = 0; i < D; ++i) {
-                              aw[i] += gp[row * D + i] * ((xp[row * D + i] - m) * is);
-                              ab[i] += gp[row * D + i];
-                            }
-                          }
+                          for (int64_t row = blk * kRowBlock; row < std::min(R, (blk + 1) * kRowBlock); ++row)
+                            ops.ln_param_grad(gp + row * D, xp + row * D, aw, ab, D, mp[row], ip[row]);
                         }
                       });
                       Tensor gw = Tensor::empty(normalized_shape, x.dtype());
