@@ -30,5 +30,6 @@ void bind_loss(py::module_& m, TensorClass& cls);
 void bind_shape(py::module_& m, TensorClass& cls);
 void bind_optim(py::module_& m, TensorClass& cls);
 void bind_conv(py::module_& m, TensorClass& cls);
+void bind_norm(py::module_& m, TensorClass& cls);
 
 }  // namespace nc::py_bindings

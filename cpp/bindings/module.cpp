@@ -56,4 +56,5 @@ PYBIND11_MODULE(_core, m) {
   bind_shape(m, cls);
   bind_optim(m, cls);
   bind_conv(m, cls);
+  bind_norm(m, cls);
 }

@@ -7,6 +7,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/norm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
 #include "kernels/philox.h"
@@ -57,6 +58,11 @@ const PeakKernels& peak() {
 
 const VecMathKernels& vecmath() {
   static const VecMathKernels& t = select(generic::vecmath_table, avx2::vecmath_table);
+  return t;
+}
+
+const NormKernels& norm() {
+  static const NormKernels& t = select(generic::norm_table, avx2::norm_table);
   return t;
 }
 

@@ -17,3 +17,12 @@ class Dropout(Module):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels of (N, C, H, W) input with probability p (one draw per (n, c)) and
+    scales the rest by 1/(1-p). Args: p (default 0.5), inplace (default False)."""
+
+    def forward(self, input):
+        from .functional import dropout2d
+        return dropout2d(input, self.p, self.training, self.inplace)

@@ -1,5 +1,7 @@
 """``neurocore.nn.functional``: the functional forms of layers, activations and losses."""
-from .. import _core
+import warnings
+
+from .. import _core, _creation
 from .._math import (relu, leaky_relu, elu, selu, gelu, silu, softplus, hardtanh, relu6, dropout,  # noqa: F401
                      sigmoid, tanh)
 from .._reduce import softmax, log_softmax  # noqa: F401
@@ -33,3 +35,56 @@ def one_hot(tensor, num_classes=-1):
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     norm = (input.abs() ** p).sum(dim=dim, keepdim=True) ** (1.0 / p)
     return input / norm.clamp_min(eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation over dim 1 of (N, C, *) input; see ``nn.BatchNorm1d``. In training the
+    running statistics (when given) are updated in place."""
+    if training:
+        size = list(input.shape)
+        prod = size[0]
+        for s in size[2:]:
+            prod *= s
+        if prod == 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input size {input.shape}")
+    return _core._batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalises over the trailing ``normalized_shape`` dims; see ``nn.LayerNorm``."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return _core._layer_norm(input, list(normalized_shape), weight, bias, eps)
+
+
+def _feature_dropout(input, p, training, inplace):
+    """Zeroes whole channels (dim 1) with probability p and scales the rest by 1/(1-p): one mask
+    value per (N, C), broadcast over the remaining dims."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    shape = list(input.shape[:2]) + [1] * (input.dim() - 2)
+    mask = _core._bernoulli_scaled_(_creation.empty(*shape, dtype=input.dtype), p)
+    if inplace:
+        return input.mul_(mask)
+    return input * mask
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout for (N, C, H, W) input (a 3-D input is read as (N, C, L), as PyTorch does)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.dim()}-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout2d exists to provide channel-wise dropout on "
+                      "inputs with 2 spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", stacklevel=2)
+    if input.dim() == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a "
+                      "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
+                      "please switch to using dropout1d instead.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace)
