@@ -52,3 +52,15 @@ def test_same_seed_bit_identical_on_1_and_2_threads():
         nc.set_num_threads(before)
     for a, b in zip(one, two):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_keras_cnn_example_reaches_97_percent_on_mnist_5k():
+    import importlib.util
+    import os
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "keras_cnn_mnist.py")
+    spec = importlib.util.spec_from_file_location("keras_cnn_mnist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    acc = example.train(verbose=False)
+    assert acc >= 0.97, f"held-out accuracy {acc:.4f}"
