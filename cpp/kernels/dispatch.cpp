@@ -46,49 +46,23 @@ Isa active_isa() {
 
 std::string isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "generic"; }
 
-const GemmKernels& gemm() {
-  static const GemmKernels& t = select(generic::gemm_table, avx2::gemm_table);
-  return t;
-}
+// One selector per kernel family: the table of the active ISA, chosen on first use.
+#define NC_KERNEL_FAMILY(Table, name)                                          \
+  const Table& name() {                                                      \
+    static const Table& t = select(generic::name##_table, avx2::name##_table); \
+    return t;                                                                \
+  }
 
-const PeakKernels& peak() {
-  static const PeakKernels& t = select(generic::peak_table, avx2::peak_table);
-  return t;
-}
+NC_KERNEL_FAMILY(GemmKernels, gemm)
+NC_KERNEL_FAMILY(PeakKernels, peak)
+NC_KERNEL_FAMILY(VecMathKernels, vecmath)
+NC_KERNEL_FAMILY(NormKernels, norm)
+NC_KERNEL_FAMILY(OptimKernels, optim)
+NC_KERNEL_FAMILY(ConvKernels, conv)
+NC_KERNEL_FAMILY(PhiloxKernels, philox)
+NC_KERNEL_FAMILY(ElementwiseKernels, elementwise)
+NC_KERNEL_FAMILY(SoftmaxKernels, softmax)
 
-const VecMathKernels& vecmath() {
-  static const VecMathKernels& t = select(generic::vecmath_table, avx2::vecmath_table);
-  return t;
-}
-
-const NormKernels& norm() {
-  static const NormKernels& t = select(generic::norm_table, avx2::norm_table);
-  return t;
-}
-
-const OptimKernels& optim() {
-  static const OptimKernels& t = select(generic::optim_table, avx2::optim_table);
-  return t;
-}
-
-const ConvKernels& conv() {
-  static const ConvKernels& t = select(generic::conv_table, avx2::conv_table);
-  return t;
-}
-
-const PhiloxKernels& philox() {
-  static const PhiloxKernels& t = select(generic::philox_table, avx2::philox_table);
-  return t;
-}
-
-const ElementwiseKernels& elementwise() {
-  static const ElementwiseKernels& t = select(generic::elementwise_table, avx2::elementwise_table);
-  return t;
-}
-
-const SoftmaxKernels& softmax() {
-  static const SoftmaxKernels& t = select(generic::softmax_table, avx2::softmax_table);
-  return t;
-}
+#undef NC_KERNEL_FAMILY
 
 }  // namespace nc::kernels

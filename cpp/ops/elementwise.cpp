@@ -140,7 +140,9 @@ void arith_inplace(Arith op, const Tensor& a, const Tensor& b) {
                              " doesn't match the broadcast shape ", shape_str(shape)));
   prepare_inplace(a, name, {b});
   bool record = needs_history({a, b});
-  Tensor a_old = record ? clone(detach(a)) : Tensor();  // the value before the write, for backward
+  // The value before the write, which only the Mul/Div gradients need.
+  const bool keep_old = record && (op == Arith::Mul || op == Arith::Div);
+  Tensor a_old = keep_old ? clone(detach(a)) : Tensor();
   Tensor result = arith_forward(op, a, b, dt);
   copy_raw(a, result);
   a.bump_version();
