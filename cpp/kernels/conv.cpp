@@ -1,10 +1,16 @@
 #include "kernels/conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/gemm_micro.h"
+
 namespace nc::kernels::NC_ISA {
 namespace {
+
+using namespace micro;
 
 // The outputs ox in [lo, hi) whose tap x0 + ox * s lands inside [0, w): computed once per
 // kernel column, so the inner loops have no bounds checks.
@@ -68,8 +74,179 @@ void col2im(const T* col, const Im2colGeom& g, T* gx) {
       }
 }
 
+// ---- implicit GEMM forward ------------------------------------------------------------------
+
+// Rows of the column matrix per K block: a packed panel (KC x NR) stays in L1 while every
+// weight panel streams over it.
+template <class T>
+constexpr int64_t conv_kc() { return 12288 / int64_t(sizeof(T)) / 16; }
+
+// Output positions per packed block: its columns are gathered row by row of the column matrix,
+// so each row reads a sequential stretch of the input (a 16-position panel at a time would read
+// hundreds of interleaved 64-byte streams, which the prefetchers cannot follow).
+constexpr int64_t kBlockCols = 256;
+
+// o[e] = src[e] for e in [lo, hi), 0 for the other e < NR (src[e] outside [lo, hi) is never read).
+template <class T, int NR>
+inline void copy_window(T* o, const T* src, int32_t lo, int32_t hi) {
+#if NC_HAVE_AVX2
+  using VT = V<T>;
+  constexpr int W = VT::W;
+  if (lo == 0 && hi == NR) {  // the interior, most taps
+    for (int v = 0; v < NR / W; ++v) VT::store(o + v * W, VT::load(src + v * W));
+    return;
+  }
+  // Masked loads read nothing (and cannot fault) in the lanes outside [lo, hi).
+  for (int v = 0; v < NR / W; ++v) {
+    const auto m = _mm256_andnot_si256(VT::mask(lo - v * W), VT::mask(hi - v * W));
+    VT::store(o + v * W, VT::loadm(src + v * W, m));
+  }
+#else
+  for (int e = 0; e < NR; ++e) o[e] = e >= lo && e < hi ? src[e] : T(0);
+#endif
+}
+
+// A piece of the packed block: up to NR consecutive output positions that lie in one output
+// row and one panel. For a given kernel tap (i, j) it reads input row iy at columns
+// [x0 + lo, x0 + hi) (stride 1) into panel columns [col + lo, col + hi); the rest of its
+// lanes are zero. src = iy * w + x0 (relative to the channel plane); lo = hi = 0 when the
+// row is padding.
+struct Piece {
+  int64_t dst, src;  // dst: offset of the piece's first lane in a packed row (panel * kc * NR + col)
+  int32_t lo, hi;
+  int32_t len;       // positions; 0 when the piece starts a panel (it then writes all NR lanes)
+};
+
+// The pieces of positions [l0, l0 + nl) for every kernel tap, taps major: the geometry of a tap
+// is the same in every channel, so the gather loop below only copies.
+template <int NR>
+int64_t plan_pieces(const ConvGeom& g, int64_t l0, int64_t nl, int64_t kc, Piece* out) {
+  int64_t n = 0;
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j)
+      for (int64_t t = 0; t < nl;) {
+        const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow;
+        const int64_t len = std::min({nl - t, g.ow - ox, NR - t % NR});
+        const int64_t iy = oy * g.sh - g.pt + i * g.dh, x0 = ox * g.sw - g.pl + j * g.dw;
+        Piece& pc = out[n++];
+        pc.dst = (t / NR) * kc * NR + t % NR;
+        pc.len = t % NR ? static_cast<int32_t>(len) : 0;
+        if (iy < 0 || iy >= g.h) {
+          pc.src = 0;
+          pc.lo = pc.hi = 0;
+        } else {
+          pc.src = iy * g.w + x0;
+          pc.lo = static_cast<int32_t>(std::clamp<int64_t>(-x0, 0, len));
+          pc.hi = static_cast<int32_t>(std::clamp<int64_t>(g.w - x0, pc.lo, len));
+        }
+        t += len;
+      }
+  return n;
+}
+
+// Most pieces a block's plan can hold per tap: a piece ends at an output row or a panel edge.
+inline int64_t max_pieces_per_tap(int64_t nl, int64_t nr) { return 2 * nl / nr + nl + 2; }
+
+// Gathers rows [p0, p0+kc) x positions [l0, l0+nl) of one image's column matrix into NR-column
+// panels laid out [panel][p][NR]; taps outside the input and columns past nl are zero.
+// A piece that starts a panel writes all NR lanes of the panel row (zeros past its end): the
+// pieces of a row are written in column order, so the next piece overwrites those lanes.
+template <class T, int NR>
+void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p0, int64_t kc, T* d,
+                const Piece* plan, int64_t per_tap) {
+  const int64_t khw = g.kh * g.kw, tail = nl % NR, last_panel = (nl / NR) * kc * NR;
+  for (int64_t p = 0; p < kc; ++p) {
+    const int64_t c = (p0 + p) / khw, tap = (p0 + p) % khw;
+    T* dp = d + p * NR;
+    const T* plane = x + c * g.h * g.w;
+    if (g.sw == 1) {
+      for (const Piece* pc = plan + tap * per_tap, *end = pc + per_tap; pc < end; ++pc) {
+        if (pc->len == 0) {
+          copy_window<T, NR>(dp + pc->dst, plane + pc->src, pc->lo, pc->hi);
+        } else {
+          T* o = dp + pc->dst;
+          const T* src = plane + pc->src;
+          for (int32_t e = 0; e < pc->len; ++e) o[e] = e >= pc->lo && e < pc->hi ? src[e] : T(0);
+        }
+      }
+    } else {
+      const int64_t i = tap / g.kw, j = tap % g.kw;
+      for (int64_t t = 0; t < nl; ++t) {
+        const int64_t l = l0 + t, iy = (l / g.ow) * g.sh - g.pt + i * g.dh, ix = (l % g.ow) * g.sw - g.pl + j * g.dw;
+        dp[(t / NR) * kc * NR + t % NR] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? plane[iy * g.w + ix] : T(0);
+      }
+    }
+    if (tail) std::fill(dp + last_panel + tail, dp + last_panel + NR, T(0));
+  }
+}
+
+template <class T, class K>
+void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
+  constexpr int MR = K::MR, NR = K::NR;
+  constexpr int64_t KC = conv_kc<T>();
+  const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow;
+  const int64_t wpanels = ceil_div(g.og, MR), wgroup = wpanels * MR * CK;
+  // Weights packed once: [group][K block][row panel][p][MR].
+  T* wp = alloc_buf<T>(g.groups * wgroup);
+  for (int64_t gi = 0; gi < g.groups; ++gi)
+    for (int64_t pb = 0; pb < CK; pb += KC)
+      pack_a<T, MR>(false, w + gi * g.og * CK, CK, 0, g.og, pb, std::min(KC, CK - pb), wp + gi * wgroup + pb * wpanels * MR);
+  const double work = double(g.n) * double(g.groups * g.og) * double(L) * double(CK);
+  const int nt_max = threads_for(work, double(1 << 17));
+  // Blocks of whole panels, smaller when there are too few to keep every thread busy (batch 1).
+  const int64_t lpanels = ceil_div(L, NR), images = g.n * g.groups;
+  const int64_t per_block = std::clamp<int64_t>(images * lpanels / (4 * nt_max), 1, kBlockCols / NR);
+  const int64_t blocks = ceil_div(lpanels, per_block), units = images * blocks, LB = per_block * NR;
+  const int nt = static_cast<int>(std::min<int64_t>(nt_max, units));
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    int64_t u0, u1;
+    split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
+    T* bp = alloc_buf<T>(std::min(KC, CK) * LB);
+    const int64_t per_tap_max = max_pieces_per_tap(LB, NR);
+    Piece* plan = static_cast<Piece*>(std::malloc(sizeof(Piece) * g.kh * g.kw * per_tap_max));
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t img_group = u / blocks, l0 = (u % blocks) * LB, gi = img_group % g.groups;
+      const int64_t nl = std::min(LB, L - l0);
+      const T* xg = x + img_group * g.cg * g.h * g.w;
+      T* yg = y + img_group * g.og * L + l0;
+      for (int64_t pb = 0; pb < CK; pb += KC) {
+        const int64_t kc = std::min(KC, CK - pb);
+        const bool last = pb + KC >= CK;
+        const int64_t per_tap = plan_pieces<NR>(g, l0, nl, kc, plan) / (g.kh * g.kw);
+        pack_block<T, NR>(xg, g, l0, nl, pb, kc, bp, plan, per_tap);
+        const Epi<T> e{T(1), pb == 0 ? T(0) : T(1), nullptr, last ? act : 0,
+                       last && bias ? bias + gi * g.og : nullptr};
+        const T* wb = wp + gi * wgroup + pb * wpanels * MR;
+        for (int64_t jr = 0; jr < nl; jr += NR) {
+          const int64_t ncols = std::min<int64_t>(NR, nl - jr);
+          for (int64_t ir = 0; ir < g.og; ir += MR) {
+            Epi<T> er = e;
+            if (er.row_bias) er.row_bias += ir;
+            K::ukr(kc, wb + ir * kc, bp + jr * kc, yg + ir * L + jr, L, er,
+                   static_cast<int>(std::min<int64_t>(MR, g.og - ir)), ncols);
+          }
+        }
+      }
+    }
+    std::free(plan);
+    std::free(bp);
+  }
+  std::free(wp);
+}
+
+template <class T>
+void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
+#if NC_HAVE_AVX2
+  conv2d_implicit<T, AvxKernel<T>>(x, w, bias, y, g, act);
+#else
+  conv2d_implicit<T, GenericKernel<T>>(x, w, bias, y, g, act);
+#endif
+}
+
 }  // namespace
 
-const ConvKernels conv_table = {im2col<float>, im2col<double>, col2im<float>, col2im<double>};
+const ConvKernels conv_table = {conv2d<float>, conv2d<double>, im2col<float>, im2col<double>, col2im<float>,
+                                col2im<double>};
 
 }  // namespace nc::kernels::NC_ISA

@@ -108,34 +108,51 @@ Geom check_conv(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dP
   return g;
 }
 
+kernels::ConvGeom kernel_geom(const Geom& g, const Conv2dParams& p) {
+  return {g.n, p.groups, g.cg, g.h, g.w, g.og, g.kh, g.kw, g.oh, g.ow, p.sh, p.sw, p.pt, p.pl, p.dh, p.dw};
+}
+
 template <class T>
-void conv_forward_raw(const T* x, const T* w, const T* b, T* y, const Geom& g, const Conv2dParams& p) {
-  const int64_t L = g.l(), CK = g.ck();
-  const bool direct = g.direct(p);
-  const kernels::Im2colGeom ig = im2col_geom(g, p);
-  parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<T> col(direct ? 0 : CK * L);
-    for (int64_t n = n0; n < n1; ++n) {
-      const T* xn = x + n * g.c * g.h * g.w;
-      T* yn = y + n * g.oc * L;
-      if (b)
-        for (int64_t o = 0; o < g.oc; ++o) std::fill(yn + o * L, yn + (o + 1) * L, b[o]);
-      for (int64_t gi = 0; gi < p.groups; ++gi) {
-        const T* xg = xn + gi * g.cg * g.h * g.w;
-        const T* cm = xg;
-        if (!direct) {
-          im2col(xg, ig, col.data());
-          cm = col.data();
-        }
-        // y_g (og x L) = w_g (og x CK) @ col (CK x L)
-        gemm<T>(false, false, g.og, L, CK, w + gi * g.og * CK, CK, cm, L, b ? T(1) : T(0), yn + gi * g.og * L, L);
+void conv_forward_raw(const T* x, const T* w, const T* b, T* y, const Geom& g, const Conv2dParams& p, int act) {
+  if constexpr (std::is_same_v<T, float>)
+    kernels::conv().conv2d_f32(x, w, b, y, kernel_geom(g, p), act);
+  else
+    kernels::conv().conv2d_f64(x, w, b, y, kernel_geom(g, p), act);
+}
+
+// With stride 1 the input gradient is itself a convolution: of gy with the weights flipped in
+// space and with in/out channels swapped, padded by (k-1)*d - p. That runs on the implicit-GEMM
+// forward kernel, with no column matrix and no col2im scatter.
+bool input_grad_as_conv(const Geom& g, const Conv2dParams& p) {
+  return p.sh == 1 && p.sw == 1 && p.pt <= (g.kh - 1) * p.dh && p.pl <= (g.kw - 1) * p.dw;
+}
+
+template <class T>
+void input_grad_by_conv(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
+  // wf (groups*cg, og, kh, kw): wf[gi*cg + c][o][i][j] = w[gi*og + o][c][kh-1-i][kw-1-j]
+  std::vector<T> wf(static_cast<size_t>(g.oc * g.ck()));
+  const int64_t khw = g.kh * g.kw;
+  for (int64_t gi = 0; gi < p.groups; ++gi)
+    for (int64_t o = 0; o < g.og; ++o)
+      for (int64_t c = 0; c < g.cg; ++c) {
+        const T* src = w + ((gi * g.og + o) * g.cg + c) * khw;
+        T* dst = wf.data() + ((gi * g.cg + c) * g.og + o) * khw;
+        for (int64_t t = 0; t < khw; ++t) dst[t] = src[khw - 1 - t];
       }
-    }
-  });
+  const kernels::ConvGeom k{g.n, p.groups, g.og, g.oh, g.ow, g.cg, g.kh, g.kw, g.h, g.w,
+                            1, 1, (g.kh - 1) * p.dh - p.pt, (g.kw - 1) * p.dw - p.pl, p.dh, p.dw};
+  if constexpr (std::is_same_v<T, float>)
+    kernels::conv().conv2d_f32(gy, wf.data(), nullptr, gx, k, 0);
+  else
+    kernels::conv().conv2d_f64(gy, wf.data(), nullptr, gx, k, 0);
 }
 
 template <class T>
 void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
+  if (input_grad_as_conv(g, p)) {
+    input_grad_by_conv(gy, w, gx, g, p);
+    return;
+  }
   const int64_t L = g.l(), CK = g.ck();
   const bool direct = g.direct(p);
   const kernels::Im2colGeom ig = im2col_geom(g, p);
@@ -158,6 +175,8 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
   });
 }
 
+// The weight gradient is accumulated transposed, gw_g^T (CK x og) += col (CK x L) @ gy_g^T (L x og):
+// with CK as the GEMM's rows it takes the packed path, which beats the og-row orientation.
 template <class T>
 void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const Conv2dParams& p) {
   const int64_t L = g.l(), CK = g.ck(), wn = g.oc * CK;
@@ -165,11 +184,11 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
   const kernels::Im2colGeom ig = im2col_geom(g, p);
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kWeightGradChunks, g.n));
   const int64_t per = (g.n + chunks - 1) / chunks;
-  std::vector<T> partial(static_cast<size_t>(chunks > 1 ? chunks - 1 : 0) * wn);
+  std::vector<T> acc_t(static_cast<size_t>(chunks * wn));  // per chunk: [group][CK][og]
   parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     std::vector<T> col(direct ? 0 : CK * L);
     for (int64_t ch = c0; ch < c1; ++ch) {
-      T* acc = ch == 0 ? gw : partial.data() + (ch - 1) * wn;
+      T* acc = acc_t.data() + ch * wn;
       bool first = true;
       for (int64_t n = ch * per; n < std::min(g.n, (ch + 1) * per); ++n) {
         const T* xn = x + n * g.c * g.h * g.w;
@@ -181,19 +200,22 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
             im2col(xg, ig, col.data());
             cm = col.data();
           }
-          // gw_g (og x CK) += gy_g (og x L) @ col^T (L x CK)
-          gemm<T>(false, true, g.og, CK, L, gyn + gi * g.og * L, L, cm, L, first ? T(0) : T(1), acc + gi * g.og * CK,
-                  CK);
+          gemm<T>(false, true, CK, g.og, L, cm, L, gyn + gi * g.og * L, L, first ? T(0) : T(1), acc + gi * CK * g.og,
+                  g.og);
         }
         first = false;
       }
       if (first) std::fill(acc, acc + wn, T(0));
     }
   });
+  // Chunks are combined in order, then transposed into gw (og x CK per group).
   for (int64_t ch = 1; ch < chunks; ++ch) {
-    const T* src = partial.data() + (ch - 1) * wn;
-    for (int64_t i = 0; i < wn; ++i) gw[i] += src[i];
+    const T* src = acc_t.data() + ch * wn;
+    for (int64_t i = 0; i < wn; ++i) acc_t[i] += src[i];
   }
+  for (int64_t gi = 0; gi < p.groups; ++gi)
+    for (int64_t k = 0; k < CK; ++k)
+      for (int64_t o = 0; o < g.og; ++o) gw[(gi * g.og + o) * CK + k] = acc_t[(gi * CK + k) * g.og + o];
 }
 
 Geom geom_of(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
@@ -218,7 +240,7 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
     Tensor x = contiguous(x_in), w = contiguous(w_in), b = b_in.defined() ? contiguous(b_in) : Tensor();
     dispatch_floating(x.dtype(), op.c_str(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      conv_forward_raw<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>(), g, p);
+      conv_forward_raw<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>(), g, p, 0);
     });
   }
   if (needs_history({x_in, w_in, b_in})) {

@@ -1,0 +1,378 @@
+#pragma once
+// The GEMM building blocks shared by the GEMM drivers (gemm.cpp) and the implicit-GEMM
+// convolution (conv.cpp): the epilogue, the register-blocked micro-kernels and A-panel packing.
+// Included only from kernel files, so everything lives in the ISA namespace (see isa.h).
+#include "kernels/isa.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "core/parallel.h"
+
+namespace nc::kernels::NC_ISA::micro {
+
+// ---------------------------------------------------------------------------------------------
+// Common helpers
+
+template <class T>
+struct Epi {
+  T alpha;
+  T beta;         // 0: C is write-only
+  const T* bias;  // per column, already offset to the tile's first column; null: none
+  int act;        // 0 none, 1 relu
+  // Per row of C (a convolution's per-channel bias), already offset to the row being stored:
+  // the micro-kernels advance it row by row. Null: none.
+  const T* row_bias = nullptr;
+};
+
+// The epilogue of row i of a tile.
+template <class T>
+inline Epi<T> row_epi(const Epi<T>& e, int i) {
+  Epi<T> r = e;
+  if (r.row_bias) r.row_bias += i;
+  return r;
+}
+
+template <class T>
+inline T epi_scalar(T acc, const T* cp, const Epi<T>& e, int64_t j) {
+  T v = e.alpha * acc;
+  if (e.beta != T(0)) v = e.beta * *cp + v;
+  if (e.bias) v = v + e.bias[j];
+  if (e.row_bias) v = v + *e.row_bias;
+  if (e.act == 1) v = v < T(0) ? T(0) : v;  // NaN stays NaN
+  return v;
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+template <class T>
+T* alloc_buf(int64_t elems) {
+  size_t bytes = static_cast<size_t>(elems) * sizeof(T);
+  bytes = (bytes + 63) / 64 * 64;
+  if (bytes == 0) bytes = 64;
+  return static_cast<T*>(std::aligned_alloc(64, bytes));
+}
+
+// C = act(beta*C + bias) (k == 0 or alpha == 0: A and B are not read).
+template <class T>
+void scale_only(int64_t m, int64_t n, T beta, T* c, int64_t ldc, const T* bias, int act) {
+  Epi<T> e{T(0), beta, bias, act};
+  for (int64_t i = 0; i < m; ++i) {
+    T* ci = c + i * ldc;
+    for (int64_t j = 0; j < n; ++j) ci[j] = epi_scalar(T(0), ci + j, e, j);
+  }
+}
+
+inline int threads_for(double work, double min_work_per_thread) {
+  if (omp_in_parallel()) return 1;
+  int nt = nc::get_num_threads();
+  if (nt <= 1) return 1;
+  int64_t by_work = static_cast<int64_t>(work / min_work_per_thread);
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
+}
+
+// Work split [t*n/nt, (t+1)*n/nt) in units.
+inline void split(int64_t units, int t, int nt, int64_t& u0, int64_t& u1) {
+  u0 = units * t / nt;
+  u1 = units * (t + 1) / nt;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 vector helpers
+
+#if NC_HAVE_AVX2
+template <class T>
+struct V;
+
+template <>
+struct V<float> {
+  using R = __m256;
+  using I = __m256i;
+  static constexpr int W = 8;
+  static R zero() { return _mm256_setzero_ps(); }
+  static R load(const float* p) { return _mm256_loadu_ps(p); }
+  static R loadm(const float* p, I m) { return _mm256_maskload_ps(p, m); }
+  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
+  static void storem(float* p, I m, R v) { _mm256_maskstore_ps(p, m, v); }
+  static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static R set1(float x) { return _mm256_set1_ps(x); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
+  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
+  static R add(R a, R b) { return _mm256_add_ps(a, b); }
+  static R relu(R v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }  // NaN passes through
+  static I mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static float hsum(R v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};
+
+template <>
+struct V<double> {
+  using R = __m256d;
+  using I = __m256i;
+  static constexpr int W = 4;
+  static R zero() { return _mm256_setzero_pd(); }
+  static R load(const double* p) { return _mm256_loadu_pd(p); }
+  static R loadm(const double* p, I m) { return _mm256_maskload_pd(p, m); }
+  static void store(double* p, R v) { _mm256_storeu_pd(p, v); }
+  static void storem(double* p, I m, R v) { _mm256_maskstore_pd(p, m, v); }
+  static R bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static R set1(double x) { return _mm256_set1_pd(x); }
+  static R fma(R a, R b, R c) { return _mm256_fmadd_pd(a, b, c); }
+  static R mul(R a, R b) { return _mm256_mul_pd(a, b); }
+  static R add(R a, R b) { return _mm256_add_pd(a, b); }
+  static R relu(R v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
+  static I mask(int64_t n) {
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+  }
+  static double hsum(R v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+  }
+};
+
+// Stores one accumulator vector: c = act(alpha*acc + beta*c + bias). With MASK only the first
+// `cnt` (1..W) lanes are touched; the arithmetic is the same either way.
+template <class T, bool MASK>
+__attribute__((always_inline)) inline void store_vec(T* c, typename V<T>::R acc, const Epi<T>& e,
+                                                     int64_t cnt) {
+  using VT = V<T>;
+  typename VT::R x = VT::mul(acc, VT::set1(e.alpha));
+  if (MASK) {
+    const auto m = VT::mask(cnt);
+    if (e.beta != T(0)) x = VT::fma(VT::set1(e.beta), VT::loadm(c, m), x);
+    if (e.bias) x = VT::add(x, VT::loadm(e.bias, m));
+    if (e.row_bias) x = VT::add(x, VT::set1(*e.row_bias));
+    if (e.act == 1) x = VT::relu(x);
+    VT::storem(c, m, x);
+  } else {
+    if (e.beta != T(0)) x = VT::fma(VT::set1(e.beta), VT::load(c), x);
+    if (e.bias) x = VT::add(x, VT::load(e.bias));
+    if (e.row_bias) x = VT::add(x, VT::set1(*e.row_bias));
+    if (e.act == 1) x = VT::relu(x);
+    VT::store(c, x);
+  }
+}
+
+// Vector v of a tile row with `ncols` valid columns.
+template <class T, bool MASK>
+__attribute__((always_inline)) inline void store_tile_vec(T* c, typename V<T>::R acc,
+                                                          const Epi<T>& e, int v, int64_t ncols) {
+  constexpr int W = V<T>::W;
+  if (!MASK) {
+    Epi<T> ev = e;
+    if (ev.bias) ev.bias += v * W;
+    store_vec<T, false>(c + v * W, acc, ev, W);
+    return;
+  }
+  const int64_t cnt = std::min<int64_t>(W, ncols - v * W);
+  if (cnt <= 0) return;
+  Epi<T> ev = e;
+  if (ev.bias) ev.bias += v * W;
+  store_vec<T, true>(c + v * W, acc, ev, cnt);
+}
+
+template <class T, int NV, bool MASK>
+__attribute__((always_inline)) inline void store_row(T* c, const typename V<T>::R* acc,
+                                                     const Epi<T>& e, int64_t ncols) {
+  for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK>(c, acc[v], e, v, ncols);
+}
+
+// ---- packed micro-kernel: MR x (2 vectors), A packed [p][MR], B packed [p][NR] --------------
+template <class T>
+struct AvxKernel {
+  static constexpr int MR = 6;
+  static constexpr int NR = 2 * V<T>::W;
+
+  __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
+                                            const T* __restrict bp, T* c, int64_t ldc,
+                                            const Epi<T>& e, int mr, int64_t ncols) {
+    using VT = V<T>;
+    using R = typename VT::R;
+    constexpr int W = VT::W;
+    for (int i = 0; i < MR; ++i) {
+      if (i < mr) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+      }
+    }
+    R c00 = VT::zero(), c01 = VT::zero(), c10 = VT::zero(), c11 = VT::zero();
+    R c20 = VT::zero(), c21 = VT::zero(), c30 = VT::zero(), c31 = VT::zero();
+    R c40 = VT::zero(), c41 = VT::zero(), c50 = VT::zero(), c51 = VT::zero();
+#define NC_GEMM_STEP(P)                                                   \
+  {                                                                       \
+    const R b0 = VT::load(bp + (P) * NR), b1 = VT::load(bp + (P) * NR + W); \
+    R a;                                                                  \
+    a = VT::bcast(ap + (P) * MR + 0);                                     \
+    c00 = VT::fma(a, b0, c00);                                            \
+    c01 = VT::fma(a, b1, c01);                                            \
+    a = VT::bcast(ap + (P) * MR + 1);                                     \
+    c10 = VT::fma(a, b0, c10);                                            \
+    c11 = VT::fma(a, b1, c11);                                            \
+    a = VT::bcast(ap + (P) * MR + 2);                                     \
+    c20 = VT::fma(a, b0, c20);                                            \
+    c21 = VT::fma(a, b1, c21);                                            \
+    a = VT::bcast(ap + (P) * MR + 3);                                     \
+    c30 = VT::fma(a, b0, c30);                                            \
+    c31 = VT::fma(a, b1, c31);                                            \
+    a = VT::bcast(ap + (P) * MR + 4);                                     \
+    c40 = VT::fma(a, b0, c40);                                            \
+    c41 = VT::fma(a, b1, c41);                                            \
+    a = VT::bcast(ap + (P) * MR + 5);                                     \
+    c50 = VT::fma(a, b0, c50);                                            \
+    c51 = VT::fma(a, b1, c51);                                            \
+  }
+    int64_t p = 0;
+    for (; p + 4 <= kc; p += 4) {
+#ifndef NC_PF_DIST
+#define NC_PF_DIST 0
+#endif
+      if (NC_PF_DIST > 0) _mm_prefetch(reinterpret_cast<const char*>(bp + NC_PF_DIST * NR), _MM_HINT_T0);
+      NC_GEMM_STEP(0)
+      NC_GEMM_STEP(1)
+      NC_GEMM_STEP(2)
+      NC_GEMM_STEP(3)
+      ap += 4 * MR;
+      bp += 4 * NR;
+    }
+    for (; p < kc; ++p) {
+      NC_GEMM_STEP(0)
+      ap += MR;
+      bp += NR;
+    }
+#undef NC_GEMM_STEP
+    const R acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                          {c30, c31}, {c40, c41}, {c50, c51}};
+    if (mr == MR && ncols == NR) {
+      for (int i = 0; i < MR; ++i) store_row<T, 2, false>(c + i * ldc, acc[i], row_epi(e, i), NR);
+    } else {
+      for (int i = 0; i < mr; ++i) store_row<T, 2, true>(c + i * ldc, acc[i], row_epi(e, i), ncols);
+    }
+  }
+};
+#endif  // NC_HAVE_AVX2
+
+// ---- generic micro-kernel: plain C over fixed-size arrays (auto-vectorised) ------------------
+template <class T>
+struct GenericKernel {
+  static constexpr int MR = 4;
+  static constexpr int NR = 32 / static_cast<int>(sizeof(T));  // 8 floats / 4 doubles
+
+  static void ukr(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* c, int64_t ldc,
+                  const Epi<T>& e, int mr, int64_t ncols) {
+    T acc[MR][NR];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < NR; ++j) acc[i][j] = T(0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* a = ap + p * MR;
+      const T* b = bp + p * NR;
+      for (int i = 0; i < MR; ++i) {
+        const T ai = a[i];
+        for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[j];
+      }
+    }
+    for (int i = 0; i < mr; ++i) {
+      T* ci = c + i * ldc;
+      const Epi<T> ei = row_epi(e, i);
+      for (int64_t j = 0; j < ncols; ++j) ci[j] = epi_scalar(acc[i][j], ci + j, ei, j);
+    }
+  }
+};
+
+#if NC_HAVE_AVX2
+// In-register 8x8 float transpose: r[i] holds row i on entry, column i on exit.
+__attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// Full 6-row panel of row-major A (A(i, p) = src[i*lda + p]) into [p][6]; returns p done.
+inline int64_t pack_a6_rows_avx(const float* src, int64_t lda, int64_t kc, float* d) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(src + i * lda + p);
+    r[6] = r[7] = _mm256_setzero_ps();
+    transpose8(r);
+    for (int q = 0; q < 8; ++q) {
+      float* o = d + (p + q) * 6;
+      _mm_storeu_ps(o, _mm256_castps256_ps128(r[q]));
+      _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r[q], 1));
+    }
+  }
+  return p;
+}
+
+// Full 16-column panel of B^T (B(p, j) = src[j*ldb + p]) into [p][16]; returns p done.
+inline int64_t pack_b16_trans_avx(const float* src, int64_t ldb, int64_t kc, float* d) {
+  int64_t p = 0;
+  for (; p + 8 <= kc; p += 8) {
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (h * 8 + j) * ldb + p);
+      transpose8(r);
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(d + (p + q) * 16 + h * 8, r[q]);
+    }
+  }
+  return p;
+}
+#endif
+
+// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels, layout [panel][p][MR],
+// rows past mc zero-filled.
+template <class T, int MR>
+void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+            T* __restrict dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - ir);
+    T* d = dst + ir * kc;
+    if (!ta) {  // A(i, p) = a[i*lda + p]
+      const T* src = a + (i0 + ir) * lda + p0;
+      if (rows == MR) {
+        int64_t p = 0;
+#if NC_HAVE_AVX2
+        if constexpr (sizeof(T) == 4 && MR == 6) p = pack_a6_rows_avx(src, lda, kc, d);
+#endif
+        for (; p < kc; ++p)
+          for (int i = 0; i < MR; ++i) d[p * MR + i] = src[i * lda + p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int i = 0; i < MR; ++i) d[p * MR + i] = i < rows ? src[i * lda + p] : T(0);
+      }
+    } else {  // A(i, p) = a[p*lda + i]
+      const T* src = a + p0 * lda + i0 + ir;
+      if (rows == MR) {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int i = 0; i < MR; ++i) d[p * MR + i] = src[p * lda + i];
+      } else {
+        for (int64_t p = 0; p < kc; ++p)
+          for (int i = 0; i < MR; ++i) d[p * MR + i] = i < rows ? src[p * lda + i] : T(0);
+      }
+    }
+  }
+}
+
+}  // namespace nc::kernels::NC_ISA::micro
