@@ -60,6 +60,19 @@ class NeurocoreFW:
     def no_grad(self):
         return self.nc.no_grad()
 
+    def simple_cnn(self):
+        """The seed's SimpleCNN (3x32x32 input, 10 classes)."""
+        nn = self.nn
+        return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                             nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(), nn.Linear(128, 10))
+
+    def keras_cnn(self):
+        """The seed's Keras CNN (28x28x1) in PyTorch form."""
+        nn = self.nn
+        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                             nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 64), nn.ReLU(), nn.Linear(64, 10))
+
     def elementwise(self, a, b):
         nc = self.nc
         m = a.reshape(1024, 1024)
@@ -131,6 +144,15 @@ def mlp_train_epoch(fw, repeat):
     return [{"name": "mlp_train_epoch", "seconds": statistics.median(samples), "flops": flops}]
 
 
+def load_weights(fw, model, weights):
+    """Copies numpy (weight, bias) pairs into the model's Conv2d/Linear layers, in order."""
+    layers = [m for m in model.modules() if type(m).__name__ in ("Conv2d", "Linear")]
+    with fw.no_grad():
+        for layer, (w, b) in zip(layers, weights):
+            layer.weight.copy_(fw.tensor(w))
+            layer.bias.copy_(fw.tensor(b))
+
+
 def mlp_weights():
     rng = np.random.default_rng(1)
     dims = [(784, 128), (128, 64), (64, 10)]
@@ -141,11 +163,7 @@ def mlp_weights():
 def mlp_infer_b1(fw, repeat):
     model = fw.mlp()
     model.eval()
-    linears = [m for m in model.modules() if type(m).__name__ == "Linear"]
-    with fw.no_grad():
-        for layer, (w, b) in zip(linears, mlp_weights()):
-            layer.weight.copy_(fw.tensor(w))
-            layer.bias.copy_(fw.tensor(b))
+    load_weights(fw, model, mlp_weights())
     x = fw.tensor(np.random.default_rng(2).standard_normal((1, 784), dtype=np.float32))
 
     def call():
@@ -153,6 +171,113 @@ def mlp_infer_b1(fw, repeat):
             return model(x)
     flops = 2.0 * (784 * 128 + 128 * 64 + 64 * 10)
     return [{"name": "mlp_infer_b1", "seconds": timeit(call, repeat), "flops": flops}]
+
+
+# ---- convolutional networks -------------------------------------------------------------------
+
+CNN_LAYERS = [("conv", 3, 32), ("conv", 32, 64), ("linear", 64 * 8 * 8, 128), ("linear", 128, 10)]
+CNN_FWD_FLOPS = 2.0 * (32 * 32 * 32 * 3 * 9 + 16 * 16 * 64 * 32 * 9 + 4096 * 128 + 128 * 10)  # per image
+
+
+def cnn_weights():
+    rng = np.random.default_rng(4)
+    out = []
+    for kind, i, o in CNN_LAYERS:
+        shape = (o, i, 3, 3) if kind == "conv" else (o, i)
+        fan_in = i * (9 if kind == "conv" else 1)
+        out.append(((rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32),
+                    (rng.standard_normal(o) * 0.05).astype(np.float32)))
+    return out
+
+
+def cnn_images(n, seed=5):
+    return np.random.default_rng(seed).standard_normal((n, 3, 32, 32), dtype=np.float32)
+
+
+def cnn_train_b64(fw, repeat):
+    """SimpleCNN, batch 64: one Adam step (forward, cross-entropy, backward, update)."""
+    model = fw.simple_cnn()
+    load_weights(fw, model, cnn_weights())
+    opt = fw.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = fw.nn.CrossEntropyLoss()
+    x = fw.tensor(cnn_images(64))
+    y = fw.tensor(np.random.default_rng(6).integers(0, 10, 64))
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+    # backward: input gradient of every layer but the first, and all weight gradients
+    flops = 64 * (3 * CNN_FWD_FLOPS - 2.0 * 32 * 32 * 32 * 3 * 9)
+    return [{"name": "cnn_train_b64", "seconds": timeit(step, repeat), "flops": flops}]
+
+
+def cnn_infer(fw, repeat, batch):
+    model = fw.simple_cnn()
+    model.eval()
+    load_weights(fw, model, cnn_weights())
+    x = fw.tensor(cnn_images(batch))
+
+    def call():
+        with fw.no_grad():
+            return model(x)
+    return [{"name": f"cnn_infer_b{batch}", "seconds": timeit(call, repeat), "flops": batch * CNN_FWD_FLOPS}]
+
+
+def mnist_12k():
+    X, y = mnist_48k()
+    return np.ascontiguousarray(X[:12000].reshape(-1, 1, 28, 28)), y[:12000]
+
+
+def keras_cnn_epoch(fw, repeat):
+    """The seed's Keras CNN in PyTorch form, Adam, cross-entropy, batch 32, one epoch over 12,000
+    MNIST images (MNIST 5k repeated). Batches are made before timing."""
+    X, y = mnist_12k()
+    batches = [(fw.tensor(X[i:i + 32]), fw.tensor(y[i:i + 32])) for i in range(0, len(X), 32)]
+    fw.nc.manual_seed(0)
+    model = fw.keras_cnn()
+    opt = fw.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = fw.nn.CrossEntropyLoss()
+
+    def epoch():
+        for xb, yb in batches:
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+    samples = []
+    epoch()  # warm-up
+    for _ in range(max(1, repeat // 2)):
+        t0 = time.perf_counter()
+        epoch()
+        samples.append(time.perf_counter() - t0)
+    fwd = 2.0 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 1600 * 64 + 64 * 10)
+    flops = 12000 * (3 * fwd - 2.0 * 26 * 26 * 32 * 9)
+    return [{"name": "keras_cnn_epoch", "seconds": statistics.median(samples), "flops": flops}]
+
+
+CONV_LAYERS = [(3, 32, 32), (32, 64, 32), (64, 64, 16)]  # in channels, out channels, image size; 3x3, batch 64
+
+
+def conv_layer(fw, repeat):
+    """Single 3x3 Conv2d layers (padding 1, batch 64): forward, and forward + backward (input,
+    weight and bias gradients)."""
+    rows = []
+    rng = np.random.default_rng(7)
+    for ci, co, hw in CONV_LAYERS:
+        conv = fw.nn.Conv2d(ci, co, 3, padding=1)
+        x = fw.tensor(rng.standard_normal((64, ci, hw, hw), dtype=np.float32))
+        xg = fw.tensor(rng.standard_normal((64, ci, hw, hw), dtype=np.float32)).requires_grad_(True)
+        g = fw.tensor(rng.standard_normal((64, co, hw, hw), dtype=np.float32))
+        flops = 2.0 * 64 * co * hw * hw * ci * 9
+
+        def fwd():
+            with fw.no_grad():
+                return conv(x)
+        name = f"conv {ci}->{co} {hw}x{hw}"
+        rows.append({"name": name + " fwd", "seconds": timeit(fwd, repeat), "flops": flops})
+        rows.append({"name": name + " fwd+bwd", "seconds": timeit(lambda: conv(xg).backward(g), repeat),
+                     "flops": 3 * flops})
+    return rows
 
 
 def elementwise(fw, repeat):
@@ -166,9 +291,7 @@ def elementwise(fw, repeat):
 
 def ort_mlp_infer_b1(threads, repeat):
     """The same MLP as an ONNX graph (Gemm/Relu) run by ONNX Runtime."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
     nodes, inits, prev = [], [], "x"
     for i, (w, b) in enumerate(mlp_weights()):
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
@@ -177,21 +300,57 @@ def ort_mlp_infer_b1(threads, repeat):
         if i < 2:
             nodes.append(helper.make_node("Relu", [prev], [f"r{i}"]))
             prev = f"r{i}"
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 784])],
-                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(nodes, inits, (1, 784), prev, (1, 10), threads)
     x = np.random.default_rng(2).standard_normal((1, 784), dtype=np.float32)
     flops = 2.0 * (784 * 128 + 128 * 64 + 64 * 10)
     return [{"name": "mlp_infer_b1", "seconds": timeit(lambda: sess.run(None, {"x": x}), repeat), "flops": flops}]
 
 
+def ort_session(nodes, inits, x_shape, out, out_shape, threads):
+    import onnx  # noqa: F401  (onnxruntime takes the serialized model)
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x_shape))],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, list(out_shape))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def ort_cnn_infer(threads, repeat, batch):
+    """SimpleCNN as an ONNX graph (Conv/Relu/MaxPool/Flatten/Gemm) run by ONNX Runtime."""
+    from onnx import helper, numpy_helper
+    nodes, inits, prev = [], [], "x"
+    for i, ((kind, _, _), (w, b)) in enumerate(zip(CNN_LAYERS, cnn_weights())):
+        inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
+        if kind == "conv":
+            nodes.append(helper.make_node("Conv", [prev, f"w{i}", f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]))
+            nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+            nodes.append(helper.make_node("MaxPool", [f"r{i}"], [f"p{i}"], kernel_shape=[2, 2], strides=[2, 2]))
+            prev = f"p{i}"
+            if i == 1:
+                nodes.append(helper.make_node("Flatten", [prev], ["flat"]))
+                prev = "flat"
+        else:
+            nodes.append(helper.make_node("Gemm", [prev, f"w{i}", f"b{i}"], [f"g{i}"], transB=1))
+            prev = f"g{i}"
+            if i == 2:
+                nodes.append(helper.make_node("Relu", [prev], [f"r{i}"]))
+                prev = f"r{i}"
+    sess = ort_session(nodes, inits, (batch, 3, 32, 32), prev, (batch, 10), threads)
+    x = cnn_images(batch)
+    return [{"name": f"cnn_infer_b{batch}", "seconds": timeit(lambda: sess.run(None, {"x": x}), repeat),
+             "flops": batch * CNN_FWD_FLOPS}]
+
+
 WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": mlp_infer_b1,
-             "elementwise": elementwise}
-ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1}
+             "elementwise": elementwise, "cnn_train_b64": cnn_train_b64,
+             "cnn_infer_b64": lambda fw, r: cnn_infer(fw, r, 64), "cnn_infer_b1": lambda fw, r: cnn_infer(fw, r, 1),
+             "keras_cnn_epoch": keras_cnn_epoch, "conv_layer": conv_layer}
+ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
+                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1)}
 
 
 def main():
