@@ -2,6 +2,7 @@
 // explicit per-side values these take.
 #include "bindings/common.h"
 #include "ops/conv.h"
+#include "ops/conv_transpose.h"
 
 namespace nc::py_bindings {
 
@@ -17,6 +18,17 @@ void bind_conv(py::module_& m, TensorClass& cls) {
     p.groups = groups;
     py::gil_scoped_release release;
     return conv2d(x, w, b, p, op);
+  });
+  m.def("_conv_transpose2d", [](const Tensor& x, const Tensor& w, py::handle bias, std::vector<int64_t> stride,
+                                std::vector<int64_t> padding, std::vector<int64_t> output_padding,
+                                std::vector<int64_t> dilation, int64_t groups, const std::string& op) {
+    Tensor b = bias.is_none() ? Tensor() : py::cast<Tensor>(bias);
+    ConvTranspose2dParams p;
+    p.sh = stride.at(0), p.sw = stride.at(1), p.ph = padding.at(0), p.pw = padding.at(1);
+    p.oph = output_padding.at(0), p.opw = output_padding.at(1), p.dh = dilation.at(0), p.dw = dilation.at(1);
+    p.groups = groups;
+    py::gil_scoped_release release;
+    return conv_transpose2d(x, w, b, p, op);
   });
   auto pool_params = [](std::vector<int64_t> k, std::vector<int64_t> s, std::vector<int64_t> pad,
                         std::vector<int64_t> d, bool ceil_mode) {

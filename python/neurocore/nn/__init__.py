@@ -7,7 +7,7 @@ from .linear import Linear, Identity, Flatten, Unflatten
 from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
                          Softmax, LogSoftmax)
 from .dropout import Dropout, Dropout2d
-from .conv import Conv1d, Conv2d
+from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .pooling import MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,

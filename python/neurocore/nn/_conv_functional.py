@@ -74,6 +74,41 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
+def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nd, op):
+    x, unbatched = _unbatched(input, nd, op)
+    if weight.dim() != nd + 2:
+        raise RuntimeError(f"[{op}] expected a {nd + 2}-D weight (in, out/groups, *kernel), got shape "
+                           f"{tuple(weight.shape)}")
+    if isinstance(padding, str):
+        raise TypeError(f"[{op}] padding must be an int or a tuple of {nd} ints, got {padding!r} "
+                        "(transposed convolutions take no 'same'/'valid')")
+    stride, padding, output_padding, dilation = (_tuple(v, nd, name, op) for v, name in (
+        (stride, "stride"), (padding, "padding"), (output_padding, "output_padding"), (dilation, "dilation")))
+    if nd == 1:
+        x, weight = x.unsqueeze(2), weight.unsqueeze(2)
+        stride, padding, dilation = (1,) + stride, (0,) + padding, (1,) + dilation
+        output_padding = (0,) + output_padding
+    y = _core._conv_transpose2d(x, weight, bias, list(stride), list(padding), list(output_padding), list(dilation),
+                                int(groups), op)
+    if nd == 1:
+        y = y.squeeze(2)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution (the gradient of conv2d with respect to its input) over (N, C, H, W)
+    or (C, H, W) input; weight (in, out/groups, kh, kw). Output height
+    (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1, width likewise."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+                           "conv_transpose2d")
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 1-D convolution over (N, C, L) or (C, L) input; weight (in, out/groups, k)."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+                           "conv_transpose1d")
+
+
 def _pool_args(kernel_size, stride, padding, dilation, nd, op):
     k = _tuple(kernel_size, nd, "kernel_size", op)
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(stride, nd, "stride", op)

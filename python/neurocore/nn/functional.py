@@ -7,8 +7,8 @@ from .._math import (relu, leaky_relu, elu, selu, gelu, silu, softplus, hardtanh
 from .._reduce import softmax, log_softmax  # noqa: F401
 from .._losses import (cross_entropy, nll_loss, mse_loss, l1_loss, huber_loss, smooth_l1_loss,  # noqa: F401
                        binary_cross_entropy, binary_cross_entropy_with_logits)
-from ._conv_functional import (conv1d, conv2d, max_pool1d, max_pool2d, avg_pool1d, avg_pool2d,  # noqa: F401
-                               adaptive_avg_pool1d, adaptive_avg_pool2d)
+from ._conv_functional import (conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa: F401
+                               max_pool2d, avg_pool1d, avg_pool2d, adaptive_avg_pool1d, adaptive_avg_pool2d)
 
 
 def linear(input, weight, bias=None):
