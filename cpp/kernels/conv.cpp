@@ -203,6 +203,11 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
     int64_t u0, u1;
     split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
     T* bp = alloc_buf<T>(std::min(KC, CK) * LB);
+    // Output rows of a block are written through a buffer whose row stride is not a multiple of
+    // 4 KiB: the planes of y are (for 32x32 images exactly) 4 KiB apart, so a tile's rows would
+    // all land in one L1 set.
+    const int64_t ldcb = LB + 64 / int64_t(sizeof(T));
+    T* cb = alloc_buf<T>(g.og * ldcb);
     const int64_t per_tap_max = max_pieces_per_tap(LB, NR);
     Piece* plan = static_cast<Piece*>(std::malloc(sizeof(Piece) * g.kh * g.kw * per_tap_max));
     for (int64_t u = u0; u < u1; ++u) {
@@ -223,13 +228,15 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
           for (int64_t ir = 0; ir < g.og; ir += MR) {
             Epi<T> er = e;
             if (er.row_bias) er.row_bias += ir;
-            K::ukr(kc, wb + ir * kc, bp + jr * kc, yg + ir * L + jr, L, er,
+            K::ukr(kc, wb + ir * kc, bp + jr * kc, cb + ir * ldcb + jr, ldcb, er,
                    static_cast<int>(std::min<int64_t>(MR, g.og - ir)), ncols);
           }
         }
       }
+      for (int64_t o = 0; o < g.og; ++o) std::memcpy(yg + o * L, cb + o * ldcb, static_cast<size_t>(nl) * sizeof(T));
     }
     std::free(plan);
+    std::free(cb);
     std::free(bp);
   }
   std::free(wp);
