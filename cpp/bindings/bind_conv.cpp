@@ -9,7 +9,7 @@ namespace nc::py_bindings {
 void bind_conv(py::module_& m, TensorClass& cls) {
   m.def("_conv2d", [](const Tensor& x, const Tensor& w, py::handle bias, std::vector<int64_t> stride,
                       std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups,
-                      const std::string& op) {
+                      const std::string& op, bool relu) {
     Tensor b = bias.is_none() ? Tensor() : py::cast<Tensor>(bias);
     Conv2dParams p;
     p.sh = stride.at(0), p.sw = stride.at(1);
@@ -17,8 +17,9 @@ void bind_conv(py::module_& m, TensorClass& cls) {
     p.dh = dilation.at(0), p.dw = dilation.at(1);
     p.groups = groups;
     py::gil_scoped_release release;
-    return conv2d(x, w, b, p, op);
-  });
+    return conv2d(x, w, b, p, op, relu);
+  }, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+     py::arg("groups"), py::arg("op"), py::arg("relu") = false);
   m.def("_conv_transpose2d", [](const Tensor& x, const Tensor& w, py::handle bias, std::vector<int64_t> stride,
                                 std::vector<int64_t> padding, std::vector<int64_t> output_padding,
                                 std::vector<int64_t> dilation, int64_t groups, const std::string& op) {

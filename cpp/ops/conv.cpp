@@ -13,6 +13,7 @@
 #include "core/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
+#include "ops/activation.h"
 #include "ops/copy.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
@@ -231,7 +232,10 @@ Geom geom_of(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const Conv2dParams& p, const std::string& op) {
+Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const Conv2dParams& p, const std::string& op,
+              bool relu) {
+  const bool history = needs_history({x_in, w_in, b_in});
+  if (relu && history) return nc::relu(conv2d(x_in, w_in, b_in, p, op));
   Geom g = check_conv(x_in, w_in, b_in, p, op);
   NC_CHECK(g.oh > 0 && g.ow > 0, RuntimeError, "[", op, "] output size is zero (", g.oh, " x ", g.ow,
            "); input shape ", shape_str(x_in.shape()), ", weight shape ", shape_str(w_in.shape()));
@@ -240,10 +244,11 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
     Tensor x = contiguous(x_in), w = contiguous(w_in), b = b_in.defined() ? contiguous(b_in) : Tensor();
     dispatch_floating(x.dtype(), op.c_str(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      conv_forward_raw<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>(), g, p, 0);
+      conv_forward_raw<T>(x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, out.data<T>(), g, p,
+                          relu ? 1 : 0);
     });
   }
-  if (needs_history({x_in, w_in, b_in})) {
+  if (history) {
     SavedTensor sx(x_in, false), sw(w_in, false);
     Shape xs = x_in.shape(), ws = w_in.shape();
     set_history(op, {x_in, w_in, b_in}, {out},

@@ -18,8 +18,10 @@ struct Conv2dParams {
 };
 
 // The three ops record history in terms of each other, so gradients of any order exist.
+// relu = true gives relu(conv2d(...)); without autograd history the ReLU is applied in the
+// kernel's store (an inference fusion), otherwise it is the ordinary relu op.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& p,
-              const std::string& op = "conv2d");
+              const std::string& op = "conv2d", bool relu = false);
 // d(loss)/d(input) from gy; a transposed convolution of gy with weight.
 Tensor conv2d_input_grad(const Tensor& gy, const Tensor& weight, const Shape& x_shape, const Conv2dParams& p);
 // d(loss)/d(weight) from the input and gy.
