@@ -212,3 +212,34 @@ def test_conv2d_noncontiguous_and_empty_batch():
     assert tuple(y.shape) == tuple(torch.nn.functional.conv2d(torch.zeros(0, 3, 5, 5, dtype=torch.float64), torch.tensor(w0), padding=1).shape)
     y.sum().backward()
     assert tuple(x.grad.shape) == (0, 3, 5, 5) and not w.grad.numpy().any()
+
+
+@pytest.mark.parametrize("dtype", [nc.float32, nc.float64])
+def test_sequential_inference_fuses_conv_relu_exactly(dtype):
+    # Under no_grad, Sequential runs Conv+ReLU as one kernel call; it must give the very same
+    # bits as the two modules run one by one, and autograd-on results must be unaffected.
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 13, 3, stride=2),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(13, 4)).to(dtype)
+    seq1d = nn.Sequential(nn.Conv1d(3, 5, 3, padding=2, dilation=2), nn.ReLU()).to(dtype)
+    x = nc.randn(5, 3, 9, 9, dtype=dtype)
+    x1 = nc.randn(2, 3, 11, dtype=dtype)
+    with nc.no_grad():
+        fused, fused1 = model(x), seq1d(x1)
+        stepwise = x
+        for m in model:
+            stepwise = m(stepwise)
+        stepwise1 = seq1d[1](seq1d[0](x1))
+    assert np.array_equal(fused.numpy(), stepwise.numpy())
+    assert np.array_equal(fused1.numpy(), stepwise1.numpy())
+    assert np.array_equal(model(x).detach().numpy(), stepwise.numpy())
+    assert (fused1.numpy() >= 0).all() and (fused1.numpy() == 0).any()
+
+
+def test_sequential_fusion_keeps_hooks():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    seen = []
+    model[1].register_forward_hook(lambda m, i, o: seen.append(o.min().item()))
+    with nc.no_grad():
+        y = model(nc.randn(1, 1, 5, 5))
+    assert seen == [y.min().item()] and seen[0] >= 0

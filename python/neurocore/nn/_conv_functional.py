@@ -44,7 +44,7 @@ def _conv_padding(padding, kernel, dilation, stride, op):
     return (ph, ph, pw, pw)
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op):
+def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op, relu=False):
     x, unbatched = _unbatched(input, nd, op)
     if weight.dim() != nd + 2:
         raise RuntimeError(f"[{op}] expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
@@ -58,7 +58,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op):
         if not isinstance(padding, str):
             padding = (0,) + padding
     pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, op)
-    y = _core._conv2d(x, weight, bias, list(stride), list(pads), list(dilation), int(groups), op)
+    y = _core._conv2d(x, weight, bias, list(stride), list(pads), list(dilation), int(groups), op, relu)
     if nd == 1:
         y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y

@@ -5,6 +5,7 @@ import operator
 
 from .._core import Tensor
 
+from ._fusion import run_sequence
 from .module import Module, _addindent
 from .parameter import Parameter
 
@@ -97,9 +98,7 @@ class Sequential(_ModuleSequence):
         return Sequential(*modules)
 
     def forward(self, input):
-        for module in self._modules.values():
-            input = module(input)
-        return input
+        return run_sequence(list(self._modules.values()), input)
 
 
 class ModuleList(_ModuleSequence):

@@ -66,8 +66,11 @@ class _ConvNd(Module):
                 init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
+        return self._conv_forward(input)
+
+    def _conv_forward(self, input, relu=False):
         return _conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
-                     self._nd, type(self).__name__)
+                     self._nd, type(self).__name__, relu)
 
     def extra_repr(self):
         nd = self._nd

@@ -1,0 +1,35 @@
+"""Inference fusion inside Sequential.
+
+With autograd off, a convolution directly followed by a ReLU runs as one kernel call: the ReLU is
+applied in the convolution's store instead of in a second pass over the output, as inference
+engines fuse them. Only plain modules take part (exact Conv1d/Conv2d and ReLU classes, no hooks),
+so what a user can observe does not change; with autograd on, every module runs as usual.
+"""
+from .. import _core
+from .activation import ReLU
+from .conv import Conv1d, Conv2d
+
+
+def _plain(module):
+    return not module._forward_hooks and not module._forward_pre_hooks
+
+
+def _fuses(first, second):
+    return type(first) in (Conv1d, Conv2d) and type(second) is ReLU and _plain(first) and _plain(second)
+
+
+def run_sequence(modules, input):
+    """Applies `modules` in order to `input`, fusing Conv+ReLU pairs when autograd is off."""
+    if _core.is_grad_enabled():
+        for module in modules:
+            input = module(input)
+        return input
+    i, n = 0, len(modules)
+    while i < n:
+        if i + 1 < n and _fuses(modules[i], modules[i + 1]):
+            input = modules[i]._conv_forward(input, relu=True)
+            i += 2
+        else:
+            input = modules[i](input)
+            i += 1
+    return input
