@@ -3,7 +3,18 @@
     import neurocore as nc
     from neurocore import nn, optim
 """
-from . import _core
+import os as _os
+
+# OpenMP worker threads spin for a while between parallel regions before they sleep. libgomp's
+# default spin (300,000 iterations, about a millisecond) costs a lot when the cores are shared
+# (another process, or NumPy's BLAS threads): a waiting thread burns the time slice the busy one
+# needs. 10,000 iterations still bridge the gap between back-to-back ops (measured: same speed on
+# an idle machine, half the slowdown of the MLP training epoch on a loaded one). It only takes
+# effect if libgomp is not loaded yet and the user has set neither variable.
+if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
+
+from . import _core  # noqa: E402
 from ._core import (Tensor, cpu_capability, get_num_threads, set_num_threads, manual_seed, initial_seed,
                     is_grad_enabled, get_rng_state, set_rng_state)
 from ._tensor import (float32, float64, int64, bool_, float, double, long, Size, tensor, as_tensor, from_numpy,
