@@ -180,6 +180,23 @@ void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p
   }
 }
 
+// Per-thread buffers that outlive a call, one per purpose: allocating the packing buffers on
+// every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
+// come back page-faulted each time). They grow to the largest request and are kept.
+enum class Scratch { kWeights, kColumns, kTile, kPlan };
+
+template <Scratch S>
+void* scratch(size_t bytes) {
+  thread_local void* buf = nullptr;
+  thread_local size_t cap = 0;
+  if (bytes > cap) {
+    std::free(buf);
+    cap = (bytes + 4095) / 4096 * 4096;
+    buf = std::aligned_alloc(64, cap);
+  }
+  return buf;
+}
+
 template <class T, class K>
 void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
   constexpr int MR = K::MR, NR = K::NR;
@@ -187,7 +204,7 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
   const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow;
   const int64_t wpanels = ceil_div(g.og, MR), wgroup = wpanels * MR * CK;
   // Weights packed once: [group][K block][row panel][p][MR].
-  T* wp = alloc_buf<T>(g.groups * wgroup);
+  T* wp = static_cast<T*>(scratch<Scratch::kWeights>(sizeof(T) * g.groups * wgroup));
   for (int64_t gi = 0; gi < g.groups; ++gi)
     for (int64_t pb = 0; pb < CK; pb += KC)
       pack_a<T, MR>(false, w + gi * g.og * CK, CK, 0, g.og, pb, std::min(KC, CK - pb), wp + gi * wgroup + pb * wpanels * MR);
@@ -202,14 +219,14 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
   {
     int64_t u0, u1;
     split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
-    T* bp = alloc_buf<T>(std::min(KC, CK) * LB);
+    T* bp = static_cast<T*>(scratch<Scratch::kColumns>(sizeof(T) * std::min(KC, CK) * LB));
     // Output rows of a block are written through a buffer whose row stride is not a multiple of
     // 4 KiB: the planes of y are (for 32x32 images exactly) 4 KiB apart, so a tile's rows would
     // all land in one L1 set.
     const int64_t ldcb = LB + 64 / int64_t(sizeof(T));
-    T* cb = alloc_buf<T>(g.og * ldcb);
+    T* cb = static_cast<T*>(scratch<Scratch::kTile>(sizeof(T) * g.og * ldcb));
     const int64_t per_tap_max = max_pieces_per_tap(LB, NR);
-    Piece* plan = static_cast<Piece*>(std::malloc(sizeof(Piece) * g.kh * g.kw * per_tap_max));
+    Piece* plan = static_cast<Piece*>(scratch<Scratch::kPlan>(sizeof(Piece) * g.kh * g.kw * per_tap_max));
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t img_group = u / blocks, l0 = (u % blocks) * LB, gi = img_group % g.groups;
       const int64_t nl = std::min(LB, L - l0);
@@ -235,11 +252,7 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
       }
       for (int64_t o = 0; o < g.og; ++o) std::memcpy(yg + o * L, cb + o * ldcb, static_cast<size_t>(nl) * sizeof(T));
     }
-    std::free(plan);
-    std::free(cb);
-    std::free(bp);
   }
-  std::free(wp);
 }
 
 template <class T>
