@@ -203,11 +203,8 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
   constexpr int64_t KC = conv_kc<T>();
   const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow;
   const int64_t wpanels = ceil_div(g.og, MR), wgroup = wpanels * MR * CK;
-  // Weights packed once: [group][K block][row panel][p][MR].
+  // Weights packed once per call, by all threads: [group][K block][row panel][p][MR].
   T* wp = static_cast<T*>(scratch<Scratch::kWeights>(sizeof(T) * g.groups * wgroup));
-  for (int64_t gi = 0; gi < g.groups; ++gi)
-    for (int64_t pb = 0; pb < CK; pb += KC)
-      pack_a<T, MR>(false, w + gi * g.og * CK, CK, 0, g.og, pb, std::min(KC, CK - pb), wp + gi * wgroup + pb * wpanels * MR);
   const double work = double(g.n) * double(g.groups * g.og) * double(L) * double(CK);
   const int nt_max = threads_for(work, double(1 << 17));
   // Blocks of whole panels, smaller when there are too few to keep every thread busy (batch 1).
@@ -217,8 +214,19 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
   const int nt = static_cast<int>(std::min<int64_t>(nt_max, units));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+    int64_t q0, q1;
+    split(wpanels, tid, team, q0, q1);
+    if (q0 < q1)
+      for (int64_t gi = 0; gi < g.groups; ++gi)
+        for (int64_t pb = 0; pb < CK; pb += KC) {
+          const int64_t kc = std::min(KC, CK - pb);
+          pack_a<T, MR>(false, w + gi * g.og * CK, CK, q0 * MR, std::min(g.og, q1 * MR) - q0 * MR, pb, kc,
+                        wp + gi * wgroup + pb * wpanels * MR + q0 * MR * kc);
+        }
+#pragma omp barrier
     int64_t u0, u1;
-    split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
+    split(units, tid, team, u0, u1);
     T* bp = static_cast<T*>(scratch<Scratch::kColumns>(sizeof(T) * std::min(KC, CK) * LB));
     // Output rows of a block are written through a buffer whose row stride is not a multiple of
     // 4 KiB: the planes of y are (for 32x32 images exactly) 4 KiB apart, so a tile's rows would
