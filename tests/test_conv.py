@@ -28,6 +28,9 @@ CASES = [
     ((3, 5, 5, 6), (7, 5, 1, 1), 2, 0, 1, 1),
     ((1, 1, 4, 4), (1, 1, 4, 4), 1, 0, 1, 1),             # kernel = input
     ((2, 3, 5, 7), (4, 3, 2, 3), (3, 2), (1, 2), (1, 2), 1),
+    ((2, 3, 5, 5), (4, 3, 1, 1), 1, 1, 1, 1),             # padding past the kernel: col2im input gradient
+    ((1, 24, 6, 7), (13, 24, 3, 3), 1, 1, 1, 1),          # several K blocks, a partial row panel
+    ((1, 2, 23, 19), (3, 2, 3, 3), 1, 1, 1, 1),           # several column blocks, rows straddling panels
 ]
 
 
