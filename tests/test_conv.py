@@ -223,7 +223,8 @@ def test_sequential_inference_fuses_conv_relu_exactly(dtype):
     # bits as the two modules run one by one, and autograd-on results must be unaffected.
     nc.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 13, 3, stride=2),
-                          nn.ReLU(), nn.Flatten(), nn.Linear(13, 4)).to(dtype)
+                          nn.ReLU(), nn.Dropout(0.3), nn.Flatten(), nn.Identity(), nn.Linear(13, 4)).to(dtype)
+    model.eval()
     seq1d = nn.Sequential(nn.Conv1d(3, 5, 3, padding=2, dilation=2), nn.ReLU()).to(dtype)
     x = nc.randn(5, 3, 9, 9, dtype=dtype)
     x1 = nc.randn(2, 3, 11, dtype=dtype)
@@ -239,10 +240,16 @@ def test_sequential_inference_fuses_conv_relu_exactly(dtype):
     assert (fused1.numpy() >= 0).all() and (fused1.numpy() == 0).any()
 
 
-def test_sequential_fusion_keeps_hooks():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+def test_sequential_fusion_keeps_hooks_and_training_dropout():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Dropout(0.5))
     seen = []
     model[1].register_forward_hook(lambda m, i, o: seen.append(o.min().item()))
+    model[2].register_forward_hook(lambda m, i, o: seen.append("dropout"))
+    model.eval()
     with nc.no_grad():
         y = model(nc.randn(1, 1, 5, 5))
-    assert seen == [y.min().item()] and seen[0] >= 0
+    assert seen == [y.min().item(), "dropout"] and seen[0] >= 0
+    model = nn.Sequential(nn.Dropout(0.5))  # training mode: dropout still runs under no_grad
+    with nc.no_grad():
+        y = model(nc.ones(1000))
+    assert 300 < int((y == 0).sum().item()) < 700

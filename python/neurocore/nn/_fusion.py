@@ -2,12 +2,15 @@
 
 With autograd off, a convolution directly followed by a ReLU runs as one kernel call: the ReLU is
 applied in the convolution's store instead of in a second pass over the output, as inference
-engines fuse them. Only plain modules take part (exact Conv1d/Conv2d and ReLU classes, no hooks),
-so what a user can observe does not change; with autograd on, every module runs as usual.
+engines fuse them, and Dropout in eval mode (the identity) is not called at all. Only plain modules
+take part (exact classes, no hooks), so what a user can observe does not change; with autograd on,
+every module runs as usual.
 """
 from .. import _core
 from .activation import ReLU
 from .conv import Conv1d, Conv2d
+from .dropout import Dropout
+from .linear import Identity
 
 
 def _plain(module):
@@ -18,6 +21,10 @@ def _fuses(first, second):
     return type(first) in (Conv1d, Conv2d) and type(second) is ReLU and _plain(first) and _plain(second)
 
 
+def _is_identity(module):
+    return (type(module) is Identity or (type(module) is Dropout and not module.training)) and _plain(module)
+
+
 def run_sequence(modules, input):
     """Applies `modules` in order to `input`, fusing Conv+ReLU pairs when autograd is off."""
     if _core.is_grad_enabled():
@@ -26,7 +33,9 @@ def run_sequence(modules, input):
         return input
     i, n = 0, len(modules)
     while i < n:
-        if i + 1 < n and _fuses(modules[i], modules[i + 1]):
+        if _is_identity(modules[i]):
+            i += 1
+        elif i + 1 < n and _fuses(modules[i], modules[i + 1]):
             input = modules[i]._conv_forward(input, relu=True)
             i += 2
         else:
