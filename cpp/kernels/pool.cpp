@@ -1,0 +1,387 @@
+// Pooling kernels (see pool.h). Each output row splits into border outputs, whose windows cross
+// the plane's edge (computed one by one, taps clipped), and interior outputs, whose windows lie
+// inside the plane in W (computed a row at a time with the window's taps in the outer loop, so
+// each tap is one strided pass over the row). The AVX2 build does the interior of float32 rows
+// with stride 1 or 2 eight outputs per vector; everything else is plain code the compiler may
+// vectorise. All paths apply per output the same operations in the same order.
+#include "kernels/pool.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/isa.h"
+#include "kernels/norm.h"
+
+namespace nc::kernels::NC_ISA {
+namespace {
+
+// Window taps t in [lo, hi) whose position start + t * d lies in [0, n).
+struct TapRange {
+  int64_t lo, hi;
+};
+
+inline TapRange taps_inside(int64_t start, int64_t k, int64_t d, int64_t n) {
+  const int64_t lo = start < 0 ? (-start + d - 1) / d : 0;
+  const int64_t rem = n - 1 - start;
+  const int64_t hi = rem < 0 ? 0 : (rem / d + 1 < k ? rem / d + 1 : k);
+  return {lo, hi > lo ? hi : lo};
+}
+
+// Outputs [lo, hi) of a dim whose whole window lies in [0, n).
+inline TapRange interior_outputs(int64_t n, int64_t on, int64_t k, int64_t s, int64_t p, int64_t d) {
+  int64_t lo = (p + s - 1) / s;
+  const int64_t last = n - 1 + p - (k - 1) * d;  // the largest ox * s allowed
+  int64_t hi = last < 0 ? 0 : last / s + 1;
+  lo = lo < on ? lo : on;
+  hi = hi < on ? hi : on;
+  return {lo, hi > lo ? hi : lo};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling.
+
+// One output with clipped taps. No tap inside the plane (only possible with odd dilations): -inf
+// at position -1.
+template <class T>
+void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* y, int64_t* idx) {
+  const int64_t x0 = ox * g.sw - g.pw;
+  const TapRange rj = taps_inside(x0, g.kw, g.dw, g.w);
+  T m = -std::numeric_limits<T>::infinity();
+  int64_t mi = -1;
+  if (ri.lo < ri.hi && rj.lo < rj.hi) mi = (y0 + ri.lo * g.dh) * g.w + x0 + rj.lo * g.dw;
+  for (int64_t i = ri.lo; i < ri.hi; ++i) {
+    const int64_t row = (y0 + i * g.dh) * g.w;
+    for (int64_t j = rj.lo; j < rj.hi; ++j) {
+      const int64_t at = row + x0 + j * g.dw;
+      const T v = xp[at];
+      if (v > m || std::isnan(v)) {
+        m = v;
+        mi = at;
+      }
+    }
+  }
+  y[ox] = m;
+  if (idx) idx[ox] = mi;
+}
+
+// Interior outputs [lo, hi) of one row, one tap at a time over the row. The first tap starts the
+// max, which equals starting from -inf with the first tap's position (PyTorch's start).
+template <class T, bool kIdx>
+void max_row(const T* __restrict xp, T* __restrict yr, int64_t* __restrict ir, const PoolGeometry& g, int64_t y0,
+             TapRange ri, int64_t lo, int64_t hi) {
+  const int64_t sw = g.sw;
+  bool first = true;
+  for (int64_t i = ri.lo; i < ri.hi; ++i) {
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t off = (y0 + i * g.dh) * g.w + j * g.dw - g.pw;  // tap of output ox: off + ox * sw
+      const T* src = xp + off;
+      if (first) {
+        for (int64_t ox = lo; ox < hi; ++ox) {
+          yr[ox] = src[ox * sw];
+          if constexpr (kIdx) ir[ox] = off + ox * sw;
+        }
+        first = false;
+        continue;
+      }
+      for (int64_t ox = lo; ox < hi; ++ox) {
+        const T v = src[ox * sw];
+        const bool take = v > yr[ox] || std::isnan(v);
+        yr[ox] = take ? v : yr[ox];
+        if constexpr (kIdx) ir[ox] = take ? off + ox * sw : ir[ox];
+      }
+    }
+  }
+}
+
+#if NC_HAVE_AVX2
+
+// p[0], p[sw], ..., p[7 * sw] for sw = 1 or 2, reading nothing past p[7 * sw].
+inline __m256 load_taps(const float* p, int64_t sw) {
+  if (sw == 1) return _mm256_loadu_ps(p);
+  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
+  // [a0 a2 b1 b3 | a4 a6 b5 b7], then 64-bit pairs reordered: p[0], p[2], ..., p[14].
+  const __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 2, 0));
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+inline void store_index8(int64_t* p, __m256i v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+}
+
+// max_row for float32, stride 1 or 2, hi - lo >= 8 and positions that fit in int32. The last block
+// of 8 may overlap the one before it (it rewrites the same values).
+template <bool kIdx>
+void max_row_avx2(const float* xp, float* yr, int64_t* ir, const PoolGeometry& g, int64_t y0, TapRange ri,
+                  int64_t lo, int64_t hi) {
+  const int64_t sw = g.sw;
+  const __m256i lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(static_cast<int>(sw)));
+  for (int64_t block = lo; block < hi; block += 8) {
+    const int64_t ox = block + 8 <= hi ? block : hi - 8;
+    __m256 m = _mm256_setzero_ps();
+    __m256i id = _mm256_setzero_si256();
+    bool first = true;
+    for (int64_t i = ri.lo; i < ri.hi; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t at = (y0 + i * g.dh) * g.w + j * g.dw - g.pw + ox * sw;
+        const __m256 v = load_taps(xp + at, sw);
+        const __m256i pos = kIdx ? _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(at)), lanes) : id;
+        if (first) {
+          m = v, id = pos, first = false;
+          continue;
+        }
+        const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+        if (kIdx) {
+          const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), nan);
+          m = _mm256_blendv_ps(m, v, take);
+          id = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(id), _mm256_castsi256_ps(pos), take));
+        } else {
+          m = _mm256_blendv_ps(_mm256_max_ps(v, m), v, nan);  // max_ps(v, m) = v > m ? v : m
+        }
+      }
+    }
+    _mm256_storeu_ps(yr + ox, m);
+    if (kIdx) store_index8(ir + ox, id);
+  }
+}
+
+#endif
+
+template <class T>
+void max_interior(const T* xp, T* yr, int64_t* ir, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo,
+                  int64_t hi) {
+#if NC_HAVE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if ((g.sw == 1 || g.sw == 2) && hi - lo >= 8 && g.h * g.w < (int64_t(1) << 31)) {
+      if (ir) max_row_avx2<true>(xp, yr, ir, g, y0, ri, lo, hi);
+      else max_row_avx2<false>(xp, yr, ir, g, y0, ri, lo, hi);
+      return;
+    }
+  }
+#endif
+  if (ir) max_row<T, true>(xp, yr, ir, g, y0, ri, lo, hi);
+  else max_row<T, false>(xp, yr, ir, g, y0, ri, lo, hi);
+}
+
+template <class T>
+void max_forward(const T* x, T* y, int64_t* idx, int64_t planes, const PoolGeometry& g) {
+  const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* xp = x + p * g.h * g.w;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t y0 = oy * g.sh - g.ph, o = (p * g.oh + oy) * g.ow;
+      const TapRange ri = taps_inside(y0, g.kh, g.dh, g.h);
+      T* yr = y + o;
+      int64_t* ir = idx ? idx + o : nullptr;
+      const bool rows = ri.lo < ri.hi;
+      for (int64_t ox = 0; ox < (rows ? in.lo : g.ow); ++ox) max_one(xp, g, y0, ri, ox, yr, ir);
+      if (!rows) continue;
+      if (in.lo < in.hi) max_interior(xp, yr, ir, g, y0, ri, in.lo, in.hi);
+      for (int64_t ox = in.hi; ox < g.ow; ++ox) max_one(xp, g, y0, ri, ox, yr, ir);
+    }
+  }
+}
+
+template <class T>
+void max_backward(const T* gy, const int64_t* idx, T* gx, int64_t planes, const PoolGeometry& g) {
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  for (int64_t p = 0; p < planes; ++p) {
+    T* gp = gx + p * hw;
+    for (int64_t k = 0; k < hw; ++k) gp[k] = T(0);
+    const T* gyp = gy + p * ohw;
+    const int64_t* ip = idx + p * ohw;
+    for (int64_t o = 0; o < ohw; ++o)
+      if (static_cast<uint64_t>(ip[o]) < static_cast<uint64_t>(hw)) gp[ip[o]] += gyp[o];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Average pooling (dilation 1).
+
+// The divisor of window (y0.., x0..) as PyTorch computes it.
+inline int64_t avg_divisor(const PoolGeometry& g, int64_t y0, int64_t x0) {
+  if (g.divisor_override > 0) return g.divisor_override;
+  const int64_t y1 = y0 + g.kh < g.h + g.ph ? y0 + g.kh : g.h + g.ph;
+  const int64_t x1 = x0 + g.kw < g.w + g.pw ? x0 + g.kw : g.w + g.pw;
+  if (g.count_include_pad) return (y1 - y0) * (x1 - x0);
+  const int64_t vy = (y1 < g.h ? y1 : g.h) - (y0 > 0 ? y0 : 0), vx = (x1 < g.w ? x1 : g.w) - (x0 > 0 ? x0 : 0);
+  return vy * vx;
+}
+
+template <class T>
+void avg_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* yr) {
+  const int64_t x0 = ox * g.sw - g.pw;
+  const TapRange rj = taps_inside(x0, g.kw, 1, g.w);
+  T s = 0;
+  for (int64_t i = ri.lo; i < ri.hi; ++i)
+    for (int64_t j = rj.lo; j < rj.hi; ++j) s += xp[(y0 + i) * g.w + x0 + j];
+  yr[ox] = s / static_cast<T>(avg_divisor(g, y0, x0));
+}
+
+template <class T>
+void avg_row(const T* __restrict xp, T* __restrict yr, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo,
+             int64_t hi, T div) {
+  const int64_t sw = g.sw;
+  for (int64_t ox = lo; ox < hi; ++ox) yr[ox] = T(0);
+  for (int64_t i = ri.lo; i < ri.hi; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const T* src = xp + (y0 + i) * g.w + j - g.pw;
+      for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += src[ox * sw];
+    }
+  for (int64_t ox = lo; ox < hi; ++ox) yr[ox] = yr[ox] / div;
+}
+
+#if NC_HAVE_AVX2
+void avg_row_avx2(const float* xp, float* yr, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo, int64_t hi,
+                  float div) {
+  const __m256 vdiv = _mm256_set1_ps(div);
+  for (int64_t block = lo; block < hi; block += 8) {
+    const int64_t ox = block + 8 <= hi ? block : hi - 8;
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t i = ri.lo; i < ri.hi; ++i)
+      for (int64_t j = 0; j < g.kw; ++j)
+        s = _mm256_add_ps(s, load_taps(xp + (y0 + i) * g.w + j - g.pw + ox * g.sw, g.sw));
+    _mm256_storeu_ps(yr + ox, _mm256_div_ps(s, vdiv));
+  }
+}
+#endif
+
+template <class T>
+void avg_interior(const T* xp, T* yr, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo, int64_t hi, T div) {
+#if NC_HAVE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if ((g.sw == 1 || g.sw == 2) && hi - lo >= 8) return avg_row_avx2(xp, yr, g, y0, ri, lo, hi, div);
+  }
+#endif
+  avg_row(xp, yr, g, y0, ri, lo, hi, div);
+}
+
+template <class T>
+void avg_forward(const T* x, T* y, int64_t planes, const PoolGeometry& g) {
+  const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, 1);
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* xp = x + p * g.h * g.w;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t y0 = oy * g.sh - g.ph;
+      const TapRange ri = taps_inside(y0, g.kh, 1, g.h);
+      T* yr = y + (p * g.oh + oy) * g.ow;
+      for (int64_t ox = 0; ox < in.lo; ++ox) avg_one(xp, g, y0, ri, ox, yr);
+      // Interior windows have the full width, so one divisor serves the whole run.
+      if (in.lo < in.hi)
+        avg_interior(xp, yr, g, y0, ri, in.lo, in.hi, static_cast<T>(avg_divisor(g, y0, in.lo * g.sw - g.pw)));
+      for (int64_t ox = in.hi; ox < g.ow; ++ox) avg_one(xp, g, y0, ri, ox, yr);
+    }
+  }
+}
+
+// Adds gy / divisor of one border output to its clipped window.
+template <class T>
+void avg_one_backward(T* gp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T gyv) {
+  const int64_t x0 = ox * g.sw - g.pw;
+  const TapRange rj = taps_inside(x0, g.kw, 1, g.w);
+  const T v = gyv / static_cast<T>(avg_divisor(g, y0, x0));
+  for (int64_t i = ri.lo; i < ri.hi; ++i)
+    for (int64_t j = rj.lo; j < rj.hi; ++j) gp[(y0 + i) * g.w + x0 + j] += v;
+}
+
+template <class T>
+void avg_backward(const T* gy, T* gx, int64_t planes, const PoolGeometry& g) {
+  constexpr int64_t kChunk = 256;
+  const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, 1);
+  T v[kChunk];
+  for (int64_t p = 0; p < planes; ++p) {
+    T* __restrict gp = gx + p * g.h * g.w;
+    for (int64_t k = 0; k < g.h * g.w; ++k) gp[k] = T(0);
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t y0 = oy * g.sh - g.ph;
+      const TapRange ri = taps_inside(y0, g.kh, 1, g.h);
+      const T* gyr = gy + (p * g.oh + oy) * g.ow;
+      for (int64_t ox = 0; ox < in.lo; ++ox) avg_one_backward(gp, g, y0, ri, ox, gyr[ox]);
+      const T div = static_cast<T>(avg_divisor(g, y0, in.lo * g.sw - g.pw));
+      for (int64_t c0 = in.lo; c0 < in.hi; c0 += kChunk) {
+        const int64_t n = in.hi - c0 < kChunk ? in.hi - c0 : kChunk;
+        for (int64_t c = 0; c < n; ++c) v[c] = gyr[c0 + c] / div;
+        // An element of row i gets, within this output row, the taps j of outputs ox with
+        // ox * sw + j fixed: j descending is ox ascending, the order of the outputs.
+        for (int64_t i = ri.lo; i < ri.hi; ++i)
+          for (int64_t j = g.kw - 1; j >= 0; --j) {
+            T* dst = gp + (y0 + i) * g.w + j - g.pw + c0 * g.sw;
+            for (int64_t c = 0; c < n; ++c) dst[c * g.sw] += v[c];
+          }
+      }
+      for (int64_t ox = in.hi; ox < g.ow; ++ox) avg_one_backward(gp, g, y0, ri, ox, gyr[ox]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adaptive average pooling.
+
+inline TapRange adaptive_range(int64_t o, int64_t in, int64_t out) {
+  return {o * in / out, ((o + 1) * in + out - 1) / out};
+}
+
+template <class T>
+double plane_sum(const T* x, int64_t n) {
+  if constexpr (sizeof(T) == 4) return norm_table.f32.sum(x, n);
+  else return norm_table.f64.sum(x, n);
+}
+
+template <class T>
+void adaptive_forward(const T* x, T* y, int64_t planes, const PoolGeometry& g) {
+  const int64_t hw = g.h * g.w;
+  if (g.oh == 1 && g.ow == 1) {
+    for (int64_t p = 0; p < planes; ++p) y[p] = static_cast<T>(plane_sum(x + p * hw, hw) / static_cast<double>(hw));
+    return;
+  }
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* xp = x + p * hw;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const TapRange ry = adaptive_range(oy, g.h, g.oh);
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const TapRange rx = adaptive_range(ox, g.w, g.ow);
+        T s = 0;
+        for (int64_t iy = ry.lo; iy < ry.hi; ++iy)
+          for (int64_t ix = rx.lo; ix < rx.hi; ++ix) s += xp[iy * g.w + ix];
+        y[(p * g.oh + oy) * g.ow + ox] = s / static_cast<T>((ry.hi - ry.lo) * (rx.hi - rx.lo));
+      }
+    }
+  }
+}
+
+template <class T>
+void adaptive_backward(const T* gy, T* gx, int64_t planes, const PoolGeometry& g) {
+  const int64_t hw = g.h * g.w;
+  for (int64_t p = 0; p < planes; ++p) {
+    T* gp = gx + p * hw;
+    if (g.oh == 1 && g.ow == 1) {  // 0 + v, as below, is v
+      const T v = gy[p] / static_cast<T>(hw);
+      for (int64_t k = 0; k < hw; ++k) gp[k] = v;
+      continue;
+    }
+    for (int64_t k = 0; k < hw; ++k) gp[k] = T(0);
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const TapRange ry = adaptive_range(oy, g.h, g.oh);
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const TapRange rx = adaptive_range(ox, g.w, g.ow);
+        const T v = gy[(p * g.oh + oy) * g.ow + ox] / static_cast<T>((ry.hi - ry.lo) * (rx.hi - rx.lo));
+        for (int64_t iy = ry.lo; iy < ry.hi; ++iy)
+          for (int64_t ix = rx.lo; ix < rx.hi; ++ix) gp[iy * g.w + ix] += v;
+      }
+    }
+  }
+}
+
+template <class T>
+constexpr PoolFns<T> fns() {
+  return {max_forward<T>,      max_backward<T>,      avg_forward<T>,
+          avg_backward<T>,     adaptive_forward<T>,  adaptive_backward<T>};
+}
+
+}  // namespace
+
+const PoolKernels pool_table = {fns<float>(), fns<double>()};
+
+}  // namespace nc::kernels::NC_ISA
