@@ -83,6 +83,23 @@ def test_max_pool_nan_inf_ties_exact_indices(case, dtype):
     np.testing.assert_array_equal(xg.grad.numpy(), txg.grad.numpy())
 
 
+@pytest.mark.parametrize("k,s,p,d", [(16, 1, 0, 1), ((15, 17), (2, 1), (3, 8), 1), (3, 2, 1, 2)])
+def test_max_pool_gradient_without_indices_matches_torch(k, s, p, d):
+    # Windows of up to 254 taps record the max by tap number for backward, larger ones by
+    # position; create_graph turns tap numbers into positions.
+    torch = require_torch()
+    x = rand((2, 3, 21, 40), np.float64, 18)
+    out = []
+    for lib, mk in ((torch, torch.tensor), (nc, nc.tensor)):
+        xt = mk(x, requires_grad=True)
+        y = lib.nn.functional.max_pool2d(xt * xt, k, s, p, d)
+        (gx,) = lib.autograd.grad((y * y).sum(), [xt], create_graph=True)
+        (gx * gx).sum().backward()
+        out.append((y, gx, xt.grad))
+    for a, b in zip(out[1], out[0]):
+        assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
 def _slice_windows(x, k, s, width):
     """Max pools x (no padding) both whole and in column slices narrower than one vector of
     outputs, which take the scalar row code; returns both (values, indices in x's plane)."""

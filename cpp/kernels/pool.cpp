@@ -41,15 +41,28 @@ inline TapRange interior_outputs(int64_t n, int64_t on, int64_t k, int64_t s, in
 // ---------------------------------------------------------------------------------------------
 // Max pooling.
 
-// One output with clipped taps. No tap inside the plane (only possible with odd dilations): -inf
-// at position -1.
-template <class T>
-void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* y, int64_t* idx) {
+// Where each max is recorded: nowhere (inference), as its flat position in the input plane, or
+// as its window tap number i * kw + j (one byte).
+enum class Arg { None, Position, Tap };
+
+// The argmax outputs of one row (those of the chosen kind are non-null).
+struct ArgRow {
+  int64_t* pos;
+  uint8_t* tap;
+};
+
+// One output with clipped taps. No tap inside the plane (only possible with some dilations):
+// -inf at position -1 / tap kPoolNoTap.
+template <class T, Arg A>
+void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* yr, ArgRow ar) {
   const int64_t x0 = ox * g.sw - g.pw;
   const TapRange rj = taps_inside(x0, g.kw, g.dw, g.w);
   T m = -std::numeric_limits<T>::infinity();
-  int64_t mi = -1;
-  if (ri.lo < ri.hi && rj.lo < rj.hi) mi = (y0 + ri.lo * g.dh) * g.w + x0 + rj.lo * g.dw;
+  int64_t mi = -1, mt = kPoolNoTap;
+  if (ri.lo < ri.hi && rj.lo < rj.hi) {
+    mi = (y0 + ri.lo * g.dh) * g.w + x0 + rj.lo * g.dw;
+    mt = ri.lo * g.kw + rj.lo;
+  }
   for (int64_t i = ri.lo; i < ri.hi; ++i) {
     const int64_t row = (y0 + i * g.dh) * g.w;
     for (int64_t j = rj.lo; j < rj.hi; ++j) {
@@ -58,28 +71,34 @@ void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_
       if (v > m || std::isnan(v)) {
         m = v;
         mi = at;
+        mt = i * g.kw + j;
       }
     }
   }
-  y[ox] = m;
-  if (idx) idx[ox] = mi;
+  yr[ox] = m;
+  if constexpr (A == Arg::Position) ar.pos[ox] = mi;
+  if constexpr (A == Arg::Tap) ar.tap[ox] = static_cast<uint8_t>(mt);
 }
 
 // Interior outputs [lo, hi) of one row, one tap at a time over the row. The first tap starts the
 // max, which equals starting from -inf with the first tap's position (PyTorch's start).
-template <class T, bool kIdx>
-void max_row(const T* __restrict xp, T* __restrict yr, int64_t* __restrict ir, const PoolGeometry& g, int64_t y0,
-             TapRange ri, int64_t lo, int64_t hi) {
+template <class T, Arg A>
+void max_row(const T* __restrict xp, T* __restrict yr, ArgRow ar, const PoolGeometry& g, int64_t y0, TapRange ri,
+             int64_t lo, int64_t hi) {
+  int64_t* __restrict ir = ar.pos;
+  uint8_t* __restrict tr = ar.tap;
   const int64_t sw = g.sw;
   bool first = true;
   for (int64_t i = ri.lo; i < ri.hi; ++i) {
     for (int64_t j = 0; j < g.kw; ++j) {
       const int64_t off = (y0 + i * g.dh) * g.w + j * g.dw - g.pw;  // tap of output ox: off + ox * sw
+      const uint8_t t = static_cast<uint8_t>(i * g.kw + j);
       const T* src = xp + off;
       if (first) {
         for (int64_t ox = lo; ox < hi; ++ox) {
           yr[ox] = src[ox * sw];
-          if constexpr (kIdx) ir[ox] = off + ox * sw;
+          if constexpr (A == Arg::Position) ir[ox] = off + ox * sw;
+          if constexpr (A == Arg::Tap) tr[ox] = t;
         }
         first = false;
         continue;
@@ -88,7 +107,8 @@ void max_row(const T* __restrict xp, T* __restrict yr, int64_t* __restrict ir, c
         const T v = src[ox * sw];
         const bool take = v > yr[ox] || std::isnan(v);
         yr[ox] = take ? v : yr[ox];
-        if constexpr (kIdx) ir[ox] = take ? off + ox * sw : ir[ox];
+        if constexpr (A == Arg::Position) ir[ox] = take ? off + ox * sw : ir[ox];
+        if constexpr (A == Arg::Tap) tr[ox] = take ? t : tr[ox];
       }
     }
   }
@@ -105,16 +125,22 @@ inline __m256 load_taps(const float* p, int64_t sw) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-inline void store_index8(int64_t* p, __m256i v) {
+// Eight int32 lanes stored as int64, or (values 0..255) as bytes.
+inline void store_positions8(int64_t* p, __m256i v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
 }
 
+inline void store_taps8(uint8_t* p, __m256i v) {
+  const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(w16, w16));
+}
+
 // max_row for float32, stride 1 or 2, hi - lo >= 8 and positions that fit in int32. The last block
 // of 8 may overlap the one before it (it rewrites the same values).
-template <bool kIdx>
-void max_row_avx2(const float* xp, float* yr, int64_t* ir, const PoolGeometry& g, int64_t y0, TapRange ri,
-                  int64_t lo, int64_t hi) {
+template <Arg A>
+void max_row_avx2(const float* xp, float* yr, ArgRow ar, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo,
+                  int64_t hi) {
   const int64_t sw = g.sw;
   const __m256i lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                            _mm256_set1_epi32(static_cast<int>(sw)));
@@ -127,74 +153,110 @@ void max_row_avx2(const float* xp, float* yr, int64_t* ir, const PoolGeometry& g
       for (int64_t j = 0; j < g.kw; ++j) {
         const int64_t at = (y0 + i * g.dh) * g.w + j * g.dw - g.pw + ox * sw;
         const __m256 v = load_taps(xp + at, sw);
-        const __m256i pos = kIdx ? _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(at)), lanes) : id;
+        __m256i arg = id;
+        if constexpr (A == Arg::Position) arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(at)), lanes);
+        if constexpr (A == Arg::Tap) arg = _mm256_set1_epi32(static_cast<int>(i * g.kw + j));
         if (first) {
-          m = v, id = pos, first = false;
+          m = v, id = arg, first = false;
           continue;
         }
         const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-        if (kIdx) {
+        if constexpr (A == Arg::None) {
+          m = _mm256_blendv_ps(_mm256_max_ps(v, m), v, nan);  // max_ps(v, m) = v > m ? v : m
+        } else {
           const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), nan);
           m = _mm256_blendv_ps(m, v, take);
-          id = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(id), _mm256_castsi256_ps(pos), take));
-        } else {
-          m = _mm256_blendv_ps(_mm256_max_ps(v, m), v, nan);  // max_ps(v, m) = v > m ? v : m
+          id = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(id), _mm256_castsi256_ps(arg), take));
         }
       }
     }
     _mm256_storeu_ps(yr + ox, m);
-    if (kIdx) store_index8(ir + ox, id);
+    if constexpr (A == Arg::Position) store_positions8(ar.pos + ox, id);
+    if constexpr (A == Arg::Tap) store_taps8(ar.tap + ox, id);
   }
 }
 
 #endif
 
-template <class T>
-void max_interior(const T* xp, T* yr, int64_t* ir, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo,
-                  int64_t hi) {
-#if NC_HAVE_AVX2
-  if constexpr (sizeof(T) == 4) {
-    if ((g.sw == 1 || g.sw == 2) && hi - lo >= 8 && g.h * g.w < (int64_t(1) << 31)) {
-      if (ir) max_row_avx2<true>(xp, yr, ir, g, y0, ri, lo, hi);
-      else max_row_avx2<false>(xp, yr, ir, g, y0, ri, lo, hi);
-      return;
-    }
-  }
-#endif
-  if (ir) max_row<T, true>(xp, yr, ir, g, y0, ri, lo, hi);
-  else max_row<T, false>(xp, yr, ir, g, y0, ri, lo, hi);
-}
-
-template <class T>
-void max_forward(const T* x, T* y, int64_t* idx, int64_t planes, const PoolGeometry& g) {
+template <class T, Arg A>
+void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
   const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
+  bool vector_rows = false;
+#if NC_HAVE_AVX2
+  vector_rows = sizeof(T) == 4 && (g.sw == 1 || g.sw == 2) && in.hi - in.lo >= 8 && g.h * g.w < (int64_t(1) << 31);
+#endif
   for (int64_t p = 0; p < planes; ++p) {
     const T* xp = x + p * g.h * g.w;
     for (int64_t oy = 0; oy < g.oh; ++oy) {
       const int64_t y0 = oy * g.sh - g.ph, o = (p * g.oh + oy) * g.ow;
       const TapRange ri = taps_inside(y0, g.kh, g.dh, g.h);
       T* yr = y + o;
-      int64_t* ir = idx ? idx + o : nullptr;
+      const ArgRow ar{idx ? idx + o : nullptr, tap ? tap + o : nullptr};
       const bool rows = ri.lo < ri.hi;
-      for (int64_t ox = 0; ox < (rows ? in.lo : g.ow); ++ox) max_one(xp, g, y0, ri, ox, yr, ir);
+      for (int64_t ox = 0; ox < (rows ? in.lo : g.ow); ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
       if (!rows) continue;
-      if (in.lo < in.hi) max_interior(xp, yr, ir, g, y0, ri, in.lo, in.hi);
-      for (int64_t ox = in.hi; ox < g.ow; ++ox) max_one(xp, g, y0, ri, ox, yr, ir);
+#if NC_HAVE_AVX2
+      if constexpr (sizeof(T) == 4) {
+        if (vector_rows) max_row_avx2<A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
+      }
+#endif
+      if (!vector_rows) max_row<T, A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
+      for (int64_t ox = in.hi; ox < g.ow; ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
     }
   }
 }
 
 template <class T>
-void max_backward(const T* gy, const int64_t* idx, T* gx, int64_t planes, const PoolGeometry& g) {
+void max_forward(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+  if (idx) max_forward_as<T, Arg::Position>(x, y, idx, nullptr, planes, g);
+  else if (tap) max_forward_as<T, Arg::Tap>(x, y, nullptr, tap, planes, g);
+  else max_forward_as<T, Arg::None>(x, y, nullptr, nullptr, planes, g);
+}
+
+// Offsets in the input plane of each tap from its window's origin, for outputs recorded by tap.
+struct TapOffsets {
+  int64_t off[kPoolNoTap];
+  explicit TapOffsets(const PoolGeometry& g) {
+    for (int64_t t = 0; t < g.kh * g.kw && t < kPoolNoTap; ++t) off[t] = (t / g.kw) * g.dh * g.w + (t % g.kw) * g.dw;
+  }
+  // Position of tap t of output (oy, ox), or -1 for kPoolNoTap.
+  int64_t position(const PoolGeometry& g, int64_t oy, int64_t ox, uint8_t t) const {
+    return t == kPoolNoTap ? -1 : (oy * g.sh - g.ph) * g.w + ox * g.sw - g.pw + off[t];
+  }
+};
+
+template <class T>
+void max_backward(const T* gy, const int64_t* idx, const uint8_t* tap, T* gx, int64_t planes, const PoolGeometry& g) {
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  const TapOffsets taps(g);
   for (int64_t p = 0; p < planes; ++p) {
     T* gp = gx + p * hw;
     for (int64_t k = 0; k < hw; ++k) gp[k] = T(0);
     const T* gyp = gy + p * ohw;
-    const int64_t* ip = idx + p * ohw;
-    for (int64_t o = 0; o < ohw; ++o)
-      if (static_cast<uint64_t>(ip[o]) < static_cast<uint64_t>(hw)) gp[ip[o]] += gyp[o];
+    if (idx) {
+      const int64_t* ip = idx + p * ohw;
+      for (int64_t o = 0; o < ohw; ++o)
+        if (static_cast<uint64_t>(ip[o]) < static_cast<uint64_t>(hw)) gp[ip[o]] += gyp[o];
+      continue;
+    }
+    const uint8_t* tp = tap + p * ohw;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t o = oy * g.ow + ox;
+        if (tp[o] != kPoolNoTap) gp[taps.position(g, oy, ox, tp[o])] += gyp[o];
+      }
+    }
   }
+}
+
+void max_tap_positions(const uint8_t* tap, int64_t* idx, int64_t planes, const PoolGeometry& g) {
+  const TapOffsets taps(g);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t o = (p * g.oh + oy) * g.ow + ox;
+        idx[o] = taps.position(g, oy, ox, tap[o]);
+      }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,6 +444,6 @@ constexpr PoolFns<T> fns() {
 
 }  // namespace
 
-const PoolKernels pool_table = {fns<float>(), fns<double>()};
+const PoolKernels pool_table = {fns<float>(), fns<double>(), max_tap_positions};
 
 }  // namespace nc::kernels::NC_ISA

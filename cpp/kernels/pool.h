@@ -18,14 +18,21 @@ struct PoolGeometry {
   int64_t divisor_override = 0;
 };
 
+// Tap numbers i * kw + j fit a byte for windows of at most 255 taps; this one marks a window
+// with no tap inside the plane.
+constexpr int64_t kPoolNoTap = 255;
+
 template <class T>
 struct PoolFns {
-  // y = the max of each window, and idx (unless null) = the flat position iy * w + ix of that max
-  // in its input plane. A NaN in the window wins (the last NaN's position); among equal maxima
-  // the first wins: PyTorch's rule `v > m || isnan(v)` scanned in window order.
-  void (*max_forward)(const T* x, T* y, int64_t* idx, int64_t planes, const PoolGeometry& g);
-  // gx = 0, then gx[idx[o]] += gy[o] within each plane (positions outside the plane are skipped).
-  void (*max_backward)(const T* gy, const int64_t* idx, T* gx, int64_t planes, const PoolGeometry& g);
+  // y = the max of each window, and where it is: idx (unless null) = the flat position iy * w + ix
+  // in its input plane, or tap (unless null; kh * kw < 255) = the tap number i * kw + j in its
+  // window, an eighth of the memory for a backward that needs nothing else. A NaN in the window
+  // wins (the last NaN); among equal maxima the first wins: PyTorch's rule `v > m || isnan(v)`
+  // scanned in window order.
+  void (*max_forward)(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g);
+  // gx = 0, then gy[o] added at the max of window o (given by idx or by tap) within each plane.
+  void (*max_backward)(const T* gy, const int64_t* idx, const uint8_t* tap, T* gx, int64_t planes,
+                       const PoolGeometry& g);
   // Window averages (dilation 1), the window summed in T in window order, then divided.
   void (*avg_forward)(const T* x, T* y, int64_t planes, const PoolGeometry& g);
   // gx = 0, then gy[o] / divisor added to every element of window o, outputs in row-major order.
@@ -39,6 +46,8 @@ struct PoolFns {
 struct PoolKernels {
   PoolFns<float> f32;
   PoolFns<double> f64;
+  // idx = the flat positions of the maxima recorded as taps by max_forward (-1: no tap).
+  void (*max_tap_positions)(const uint8_t* tap, int64_t* idx, int64_t planes, const PoolGeometry& g);
 };
 
 namespace generic { extern const PoolKernels pool_table; }

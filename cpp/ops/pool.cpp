@@ -97,12 +97,29 @@ Tensor avg_apply(const Tensor& t_in, const Planes& g, bool adaptive, bool forwar
   return r;
 }
 
-Tensor max_pool2d_backward(const Tensor& gy_in, const Tensor& idx, const Planes& g) {
+// Where the forward recorded the maxima: positions (int64, as return_indices gives them), or for a
+// backward-only record the window tap numbers in one byte each.
+struct MaxRecord {
+  Tensor idx;
+  std::shared_ptr<Storage> taps;
+};
+
+Tensor max_positions(const MaxRecord& rec, const Planes& g) {
+  if (rec.idx.defined()) return rec.idx;
+  Tensor idx = Tensor::empty(plane_shape(g, true), DType::Int64);
+  const int64_t ohw = g.geo.oh * g.geo.ow;
+  const uint8_t* tp = static_cast<const uint8_t*>(rec.taps->data);
+  int64_t* ip = idx.data<int64_t>();
+  for_planes(g, [&](int64_t b, int64_t e) { kernels::pool().max_tap_positions(tp + b * ohw, ip + b * ohw, e - b, g.geo); });
+  return idx;
+}
+
+Tensor max_pool2d_backward(const Tensor& gy_in, const MaxRecord& rec, const Planes& g) {
+  const int64_t hw = g.geo.h * g.geo.w, ohw = g.geo.oh * g.geo.ow;
   if (GradMode::is_enabled()) {
     // create_graph: the same scatter-add as a differentiable op (its gradient is a gather at the
     // same indices).
-    const int64_t hw = g.geo.h * g.geo.w, ohw = g.geo.oh * g.geo.ow;
-    Tensor i2 = idx.as_strided_alias({g.planes, ohw}, {ohw, 1}, 0);
+    Tensor i2 = max_positions(rec, g).as_strided_alias({g.planes, ohw}, {ohw, 1}, 0);
     Tensor g2 = reshape(gy_in, {g.planes, ohw});
     return reshape(scatter_add_new({g.planes, hw}, 1, i2, g2), plane_shape(g, false));
   }
@@ -110,12 +127,13 @@ Tensor max_pool2d_backward(const Tensor& gy_in, const Tensor& idx, const Planes&
   Tensor gx = Tensor::empty(plane_shape(g, false), gy.dtype());
   dispatch_floating(gy.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t hw = g.geo.h * g.geo.w, ohw = g.geo.oh * g.geo.ow;
     const T* gyp = gy.data<T>();
-    const int64_t* ip = idx.data<int64_t>();
+    const int64_t* ip = rec.idx.defined() ? rec.idx.data<int64_t>() : nullptr;
+    const uint8_t* tp = rec.taps ? static_cast<const uint8_t*>(rec.taps->data) : nullptr;
     T* gxp = gx.data<T>();
     for_planes(g, [&](int64_t b, int64_t e) {
-      kernels::pool_fns<T>().max_backward(gyp + b * ohw, ip + b * ohw, gxp + b * hw, e - b, g.geo);
+      kernels::pool_fns<T>().max_backward(gyp + b * ohw, ip ? ip + b * ohw : nullptr, tp ? tp + b * ohw : nullptr,
+                                          gxp + b * hw, e - b, g.geo);
     });
   });
   return gx;
@@ -129,24 +147,30 @@ std::pair<Tensor, Tensor> max_pool2d(const Tensor& x_in, const Pool2dParams& p, 
   Tensor x = contiguous(x_in);
   const bool record = needs_history({x_in});
   Tensor y = Tensor::empty(plane_shape(g, true), x.dtype());
-  // Inference without return_indices never computes the argmax.
-  Tensor idx = record || return_indices ? Tensor::empty(plane_shape(g, true), DType::Int64) : Tensor();
+  // Inference without return_indices never computes the argmax; a backward alone gets tap numbers.
+  MaxRecord rec;
+  const int64_t hw = g.geo.h * g.geo.w, ohw = g.geo.oh * g.geo.ow;
+  if (return_indices || (record && p.kh * p.kw >= kernels::kPoolNoTap))
+    rec.idx = Tensor::empty(plane_shape(g, true), DType::Int64);
+  else if (record)
+    rec.taps = Storage::allocate(static_cast<size_t>(g.planes * ohw));
   dispatch_floating(x.dtype(), op.c_str(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const int64_t hw = g.geo.h * g.geo.w, ohw = g.geo.oh * g.geo.ow;
     const T* xp = x.data<T>();
     T* yp = y.data<T>();
-    int64_t* ip = idx.defined() ? idx.data<int64_t>() : nullptr;
+    int64_t* ip = rec.idx.defined() ? rec.idx.data<int64_t>() : nullptr;
+    uint8_t* tp = rec.taps ? static_cast<uint8_t*>(rec.taps->data) : nullptr;
     for_planes(g, [&](int64_t b, int64_t e) {
-      kernels::pool_fns<T>().max_forward(xp + b * hw, yp + b * ohw, ip ? ip + b * ohw : nullptr, e - b, g.geo);
+      kernels::pool_fns<T>().max_forward(xp + b * hw, yp + b * ohw, ip ? ip + b * ohw : nullptr,
+                                         tp ? tp + b * ohw : nullptr, e - b, g.geo);
     });
   });
   if (record) {
-    set_history(op, {x_in}, {y}, [g, idx](const TensorList& gr, const std::vector<bool>&) {
-      return TensorList{max_pool2d_backward(gr[0], idx, g)};
+    set_history(op, {x_in}, {y}, [g, rec](const TensorList& gr, const std::vector<bool>&) {
+      return TensorList{max_pool2d_backward(gr[0], rec, g)};
     });
   }
-  return {y, return_indices ? idx : Tensor()};
+  return {y, rec.idx};
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p, const std::string& op) {
