@@ -348,6 +348,43 @@ void avg_one_backward(T* gp, const PoolGeometry& g, int64_t y0, TapRange ri, int
     for (int64_t j = rj.lo; j < rj.hi; ++j) gp[(y0 + i) * g.w + x0 + j] += v;
 }
 
+#if NC_HAVE_AVX2
+// dst[2c] += v[c] and dst[2c + 1] += v[c] for c < n (adjacent windows of width 2).
+void add_pairs_avx2(float* dst, const float* v, int64_t n) {
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    const __m256 a = _mm256_loadu_ps(v + c);
+    const __m256 lo = _mm256_unpacklo_ps(a, a), hi = _mm256_unpackhi_ps(a, a);  // [a0 a0 a1 a1 | a4 a4 a5 a5] ...
+    float* p = dst + 2 * c;
+    _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), _mm256_permute2f128_ps(lo, hi, 0x20)));
+    _mm256_storeu_ps(p + 8, _mm256_add_ps(_mm256_loadu_ps(p + 8), _mm256_permute2f128_ps(lo, hi, 0x31)));
+  }
+  for (; c < n; ++c) {
+    dst[2 * c] += v[c];
+    dst[2 * c + 1] += v[c];
+  }
+}
+#endif
+
+// One input row's share of n interior outputs: v[c] added to the kw elements of window c, which
+// start at dst + c * sw. An element gets, within one output row, the taps j of outputs c with
+// c * sw + j fixed: j descending is c ascending, the order of the outputs.
+template <class T>
+void add_window_row(T* __restrict dst, const T* __restrict v, int64_t n, const PoolGeometry& g) {
+#if NC_HAVE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if (g.kw == 2 && g.sw == 2) return add_pairs_avx2(dst, v, n);  // one add per element: no order
+  }
+#endif
+  for (int64_t j = g.kw - 1; j >= 0; --j) {
+    if (g.sw == 1) {
+      for (int64_t c = 0; c < n; ++c) dst[j + c] += v[c];
+    } else {
+      for (int64_t c = 0; c < n; ++c) dst[j + c * g.sw] += v[c];
+    }
+  }
+}
+
 template <class T>
 void avg_backward(const T* gy, T* gx, int64_t planes, const PoolGeometry& g) {
   constexpr int64_t kChunk = 256;
@@ -365,13 +402,7 @@ void avg_backward(const T* gy, T* gx, int64_t planes, const PoolGeometry& g) {
       for (int64_t c0 = in.lo; c0 < in.hi; c0 += kChunk) {
         const int64_t n = in.hi - c0 < kChunk ? in.hi - c0 : kChunk;
         for (int64_t c = 0; c < n; ++c) v[c] = gyr[c0 + c] / div;
-        // An element of row i gets, within this output row, the taps j of outputs ox with
-        // ox * sw + j fixed: j descending is ox ascending, the order of the outputs.
-        for (int64_t i = ri.lo; i < ri.hi; ++i)
-          for (int64_t j = g.kw - 1; j >= 0; --j) {
-            T* dst = gp + (y0 + i) * g.w + j - g.pw + c0 * g.sw;
-            for (int64_t c = 0; c < n; ++c) dst[c * g.sw] += v[c];
-          }
+        for (int64_t i = ri.lo; i < ri.hi; ++i) add_window_row(gp + (y0 + i) * g.w - g.pw + c0 * g.sw, v, n, g);
       }
       for (int64_t ox = in.hi; ox < g.ow; ++ox) avg_one_backward(gp, g, y0, ri, ox, gyr[ox]);
     }
