@@ -1,6 +1,6 @@
 """The pooling kernels (kernels/pool.*) against PyTorch and against themselves: the vectorised rows
-(stride 1 or 2, eight outputs at a time, the last block overlapping), the border and narrow-row
-fallbacks, NaN/inf/tie rules with exact indices, gradients, batch 1, non-contiguous input, 1 vs 2
+(stride 1 or 2, eight outputs at a time, the last block overlapping, partial blocks for short
+rows), the border and plain-code fallbacks, NaN/inf/tie rules with exact indices, gradients, batch 1, non-contiguous input, 1 vs 2
 threads and the generic vs AVX2 build, bit for bit. Also the one-pass gradient of sum() into
 relu's backward. The suite runs under both CPU paths (NEUROCORE_CPU=generic and the default)."""
 import os
@@ -27,7 +27,8 @@ MAX_FAST = [
     ((2, 2, 16, 29), 3, 1, 1, 1, False),
     ((1, 1, 9, 40), (2, 5), (1, 2), (1, 2), 1, False),
     ((1, 2, 12, 40), 3, (2, 1), 0, (2, 3), False),
-    ((1, 2, 8, 7), 2, 2, 0, 1, False),   # one vector's worth of outputs is not there: scalar rows
+    ((1, 2, 8, 7), 2, 2, 0, 1, False),   # rows shorter than a vector
+    ((3, 4, 14, 14), 2, 2, 0, 1, False),  # 7 outputs a row (a CNN's second pool)
     ((1, 1, 10, 60), 3, 3, 1, 1, True),  # stride 3: the plain row loop
 ]
 
@@ -102,7 +103,8 @@ def test_max_pool_gradient_without_indices_matches_torch(k, s, p, d):
 
 def _slice_windows(x, k, s, width):
     """Max pools x (no padding) both whole and in column slices narrower than one vector of
-    outputs, which take the scalar row code; returns both (values, indices in x's plane)."""
+    outputs (partial vectors in the AVX2 build, one output at a time in the generic one); returns
+    both (values, indices in x's plane)."""
     y, i = F.max_pool2d(nc.tensor(x), k, s, return_indices=True)
     W = x.shape[-1]
     ys, idx = [], []
@@ -224,8 +226,9 @@ def _all_pool_outputs(x):
     return out
 
 
-def test_pool_thread_count_bit_identical():
-    x = nan_ties_input((4, 8, 30, 34), np.float32, 14)
+@pytest.mark.parametrize("shape", [(4, 8, 30, 34), (8, 40, 14, 14)])  # wide rows; rows of 7 outputs
+def test_pool_thread_count_bit_identical(shape):
+    x = nan_ties_input(shape, np.float32, 14)
     x[np.isinf(x)] = 1.5  # keep the gradients finite
     x[np.isnan(x)] = 0.25
     old = nc.get_num_threads()
@@ -251,10 +254,11 @@ np.savez({dst!r}, *_all_pool_outputs(x))
 """
 
 
-def test_pool_generic_and_avx2_builds_bit_identical(tmp_path):
-    if nc.cpu_capability() != "avx2" and os.environ.get("NEUROCORE_CPU") != "generic":
+@pytest.mark.parametrize("shape", [(2, 3, 21, 45), (3, 5, 14, 14)])
+def test_pool_generic_and_avx2_builds_bit_identical(tmp_path, shape):
+    if not nc._core.cpu_supports_avx2():
         pytest.skip("no AVX2 on this CPU")
-    x = rand((2, 3, 21, 45), np.float32, 15)
+    x = rand(shape, np.float32, 15)
     np.save(tmp_path / "x.npy", x)
     results = {}
     for isa in ("generic", "avx2"):

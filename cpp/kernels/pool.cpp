@@ -80,6 +80,18 @@ void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_
   if constexpr (A == Arg::Tap) ar.tap[ox] = static_cast<uint8_t>(mt);
 }
 
+// What a block of a row may touch past its own outputs: the input elements readable from the
+// plane's start and the outputs writable from the row's start, to the end of this call's planes.
+// Reading later rows is harmless, and the outputs after the row belong to this call and are
+// written again later (rows go in order, borders after the interior).
+struct Room {
+  int64_t x, y;
+};
+
+// Runs of interior outputs shorter than this go one output at a time in the plain code (a pass
+// per tap over a few outputs costs more than it saves).
+constexpr int64_t kMinRowRun = 8;
+
 // Interior outputs [lo, hi) of one row, one tap at a time over the row. The first tap starts the
 // max, which equals starting from -inf with the first tap's position (PyTorch's start).
 template <class T, Arg A>
@@ -116,43 +128,79 @@ void max_row(const T* __restrict xp, T* __restrict yr, ArgRow ar, const PoolGeom
 
 #if NC_HAVE_AVX2
 
-// p[0], p[sw], ..., p[7 * sw] for sw = 1 or 2, reading nothing past p[7 * sw].
-inline __m256 load_taps(const float* p, int64_t sw) {
-  if (sw == 1) return _mm256_loadu_ps(p);
-  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
+// p[0], p[sw], ..., p[7 * sw] for sw = 1 or 2, reading nothing past p[7 * sw]; for n < 8 the
+// first n of them, reading nothing past p[(n - 1) * sw] (the other lanes 0).
+inline __m256 load_taps(const float* p, int64_t sw, int64_t n) {
+  __m256 a, b;
+  if (n == 8) {
+    if (sw == 1) return _mm256_loadu_ps(p);
+    a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 7);
+  } else {
+    const __m256i k = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int last = static_cast<int>((n - 1) * sw);
+    a = _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(last + 1), k));
+    if (sw == 1) return a;
+    b = _mm256_maskload_ps(p + 7, _mm256_cmpgt_epi32(_mm256_set1_epi32(last - 6), k));
+  }
   // [a0 a2 b1 b3 | a4 a6 b5 b7], then 64-bit pairs reordered: p[0], p[2], ..., p[14].
   const __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 2, 0));
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-// Eight int32 lanes stored as int64, or (values 0..255) as bytes.
-inline void store_positions8(int64_t* p, __m256i v) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)));
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+// The first n of 8 lanes: floats, int32 lanes as int64, or int32 lanes (values 0..255) as bytes.
+inline void store_lanes(float* p, __m256 v, int64_t n) {
+  if (n == 8) return _mm256_storeu_ps(p, v);
+  alignas(32) float buf[8];
+  _mm256_store_ps(buf, v);
+  std::memcpy(p, buf, n * sizeof(float));
 }
 
-inline void store_taps8(uint8_t* p, __m256i v) {
+inline void store_lanes(int64_t* p, __m256i v, int64_t n) {
+  alignas(32) int64_t buf[8];
+  int64_t* d = n == 8 ? p : buf;
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 4), _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+  if (n < 8) std::memcpy(p, buf, n * sizeof(int64_t));
+}
+
+inline void store_lanes(uint8_t* p, __m256i v, int64_t n) {
   const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(w16, w16));
+  const __m128i b8 = _mm_packus_epi16(w16, w16);
+  if (n == 8) return _mm_storel_epi64(reinterpret_cast<__m128i*>(p), b8);
+  alignas(16) uint8_t buf[16];
+  _mm_store_si128(reinterpret_cast<__m128i*>(buf), b8);
+  std::memcpy(p, buf, n);
 }
 
-// max_row for float32, stride 1 or 2, hi - lo >= 8 and positions that fit in int32. The last block
-// of 8 may overlap the one before it (it rewrites the same values).
+// Blocks of 8 outputs covering [lo, hi), as block(ox, loads, stores): lanes to load and to store.
+// The last block of a run of 8 or more overlaps the one before it (it rewrites the same values); a
+// shorter run is one block, whose loads and stores go full width where the room allows.
+template <class F>
+inline void for_blocks(int64_t lo, int64_t hi, int64_t last_tap, int64_t sw, Room room, const F& block) {
+  if (hi - lo >= 8) {
+    for (int64_t b = lo; b < hi; b += 8) block(b + 8 <= hi ? b : hi - 8, int64_t(8), int64_t(8));
+    return;
+  }
+  const int64_t n = hi - lo;
+  block(lo, last_tap + lo * sw + 7 * sw < room.x ? 8 : n, lo + 8 <= room.y ? 8 : n);
+}
+
+// max_row for float32, stride 1 or 2 and positions that fit in int32.
 template <Arg A>
 void max_row_avx2(const float* xp, float* yr, ArgRow ar, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo,
-                  int64_t hi) {
+                  int64_t hi, Room room) {
   const int64_t sw = g.sw;
   const __m256i lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                            _mm256_set1_epi32(static_cast<int>(sw)));
-  for (int64_t block = lo; block < hi; block += 8) {
-    const int64_t ox = block + 8 <= hi ? block : hi - 8;
+  const int64_t last_tap = (y0 + (ri.hi - 1) * g.dh) * g.w + (g.kw - 1) * g.dw - g.pw;  // of output 0
+  for_blocks(lo, hi, last_tap, sw, room, [&](int64_t ox, int64_t n, int64_t ns) {
     __m256 m = _mm256_setzero_ps();
     __m256i id = _mm256_setzero_si256();
     bool first = true;
     for (int64_t i = ri.lo; i < ri.hi; ++i) {
       for (int64_t j = 0; j < g.kw; ++j) {
         const int64_t at = (y0 + i * g.dh) * g.w + j * g.dw - g.pw + ox * sw;
-        const __m256 v = load_taps(xp + at, sw);
+        const __m256 v = load_taps(xp + at, sw, n);
         __m256i arg = id;
         if constexpr (A == Arg::Position) arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(at)), lanes);
         if constexpr (A == Arg::Tap) arg = _mm256_set1_epi32(static_cast<int>(i * g.kw + j));
@@ -170,10 +218,10 @@ void max_row_avx2(const float* xp, float* yr, ArgRow ar, const PoolGeometry& g, 
         }
       }
     }
-    _mm256_storeu_ps(yr + ox, m);
-    if constexpr (A == Arg::Position) store_positions8(ar.pos + ox, id);
-    if constexpr (A == Arg::Tap) store_taps8(ar.tap + ox, id);
-  }
+    store_lanes(yr + ox, m, ns);
+    if constexpr (A == Arg::Position) store_lanes(ar.pos + ox, id, ns);
+    if constexpr (A == Arg::Tap) store_lanes(ar.tap + ox, id, ns);
+  });
 }
 
 #endif
@@ -183,7 +231,7 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
   const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
   bool vector_rows = false;
 #if NC_HAVE_AVX2
-  vector_rows = sizeof(T) == 4 && (g.sw == 1 || g.sw == 2) && in.hi - in.lo >= 8 && g.h * g.w < (int64_t(1) << 31);
+  vector_rows = sizeof(T) == 4 && (g.sw == 1 || g.sw == 2) && g.h * g.w < (int64_t(1) << 31);
 #endif
   for (int64_t p = 0; p < planes; ++p) {
     const T* xp = x + p * g.h * g.w;
@@ -197,10 +245,13 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
       if (!rows) continue;
 #if NC_HAVE_AVX2
       if constexpr (sizeof(T) == 4) {
-        if (vector_rows) max_row_avx2<A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
+        const Room room{(planes - p) * g.h * g.w, (planes - p) * g.oh * g.ow - oy * g.ow};
+        if (vector_rows) max_row_avx2<A>(xp, yr, ar, g, y0, ri, in.lo, in.hi, room);
       }
 #endif
-      if (!vector_rows) max_row<T, A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
+      if (!vector_rows && in.hi - in.lo >= kMinRowRun) max_row<T, A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
+      if (!vector_rows && in.hi - in.lo < kMinRowRun)
+        for (int64_t ox = in.lo; ox < in.hi; ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
       for (int64_t ox = in.hi; ox < g.ow; ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
     }
   }
@@ -297,27 +348,29 @@ void avg_row(const T* __restrict xp, T* __restrict yr, const PoolGeometry& g, in
 
 #if NC_HAVE_AVX2
 void avg_row_avx2(const float* xp, float* yr, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo, int64_t hi,
-                  float div) {
+                  float div, Room room) {
   const __m256 vdiv = _mm256_set1_ps(div);
-  for (int64_t block = lo; block < hi; block += 8) {
-    const int64_t ox = block + 8 <= hi ? block : hi - 8;
+  const int64_t last_tap = (y0 + ri.hi - 1) * g.w + g.kw - 1 - g.pw;  // of output 0
+  for_blocks(lo, hi, last_tap, g.sw, room, [&](int64_t ox, int64_t n, int64_t ns) {
     __m256 s = _mm256_setzero_ps();
     for (int64_t i = ri.lo; i < ri.hi; ++i)
       for (int64_t j = 0; j < g.kw; ++j)
-        s = _mm256_add_ps(s, load_taps(xp + (y0 + i) * g.w + j - g.pw + ox * g.sw, g.sw));
-    _mm256_storeu_ps(yr + ox, _mm256_div_ps(s, vdiv));
-  }
+        s = _mm256_add_ps(s, load_taps(xp + (y0 + i) * g.w + j - g.pw + ox * g.sw, g.sw, n));
+    store_lanes(yr + ox, _mm256_div_ps(s, vdiv), ns);
+  });
 }
 #endif
 
 template <class T>
-void avg_interior(const T* xp, T* yr, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo, int64_t hi, T div) {
+void avg_interior(const T* xp, T* yr, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo, int64_t hi, T div,
+                  Room room) {
 #if NC_HAVE_AVX2
   if constexpr (sizeof(T) == 4) {
-    if ((g.sw == 1 || g.sw == 2) && hi - lo >= 8) return avg_row_avx2(xp, yr, g, y0, ri, lo, hi, div);
+    if (g.sw == 1 || g.sw == 2) return avg_row_avx2(xp, yr, g, y0, ri, lo, hi, div, room);
   }
 #endif
-  avg_row(xp, yr, g, y0, ri, lo, hi, div);
+  if (hi - lo >= kMinRowRun) return avg_row(xp, yr, g, y0, ri, lo, hi, div);
+  for (int64_t ox = lo; ox < hi; ++ox) avg_one(xp, g, y0, ri, ox, yr);
 }
 
 template <class T>
@@ -332,7 +385,8 @@ void avg_forward(const T* x, T* y, int64_t planes, const PoolGeometry& g) {
       for (int64_t ox = 0; ox < in.lo; ++ox) avg_one(xp, g, y0, ri, ox, yr);
       // Interior windows have the full width, so one divisor serves the whole run.
       if (in.lo < in.hi)
-        avg_interior(xp, yr, g, y0, ri, in.lo, in.hi, static_cast<T>(avg_divisor(g, y0, in.lo * g.sw - g.pw)));
+        avg_interior(xp, yr, g, y0, ri, in.lo, in.hi, static_cast<T>(avg_divisor(g, y0, in.lo * g.sw - g.pw)),
+                     Room{(planes - p) * g.h * g.w, (planes - p) * g.oh * g.ow - oy * g.ow});
       for (int64_t ox = in.hi; ox < g.ow; ++ox) avg_one(xp, g, y0, ri, ox, yr);
     }
   }
