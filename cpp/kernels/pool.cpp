@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/isa.h"
 #include "kernels/norm.h"
@@ -51,12 +52,11 @@ struct ArgRow {
   uint8_t* tap;
 };
 
-// One output with clipped taps. No tap inside the plane (only possible with some dilations):
-// -inf at position -1 / tap kPoolNoTap.
+// One output, its taps clipped to rows ri and columns rj. No tap inside the plane (only possible
+// with some dilations): -inf at position -1 / tap kPoolNoTap.
 template <class T, Arg A>
-void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* yr, ArgRow ar) {
+void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, TapRange rj, int64_t ox, T* yr, ArgRow ar) {
   const int64_t x0 = ox * g.sw - g.pw;
-  const TapRange rj = taps_inside(x0, g.kw, g.dw, g.w);
   T m = -std::numeric_limits<T>::infinity();
   int64_t mi = -1, mt = kPoolNoTap;
   if (ri.lo < ri.hi && rj.lo < rj.hi) {
@@ -80,6 +80,12 @@ void max_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_
   if constexpr (A == Arg::Tap) ar.tap[ox] = static_cast<uint8_t>(mt);
 }
 
+// A border output: its columns clipped too.
+template <class T, Arg A>
+void max_border(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* yr, ArgRow ar) {
+  max_one<T, A>(xp, g, y0, ri, taps_inside(ox * g.sw - g.pw, g.kw, g.dw, g.w), ox, yr, ar);
+}
+
 // What a block of a row may touch past its own outputs: the input elements readable from the
 // plane's start and the outputs writable from the row's start, to the end of this call's planes.
 // Reading later rows is harmless, and the outputs after the row belong to this call and are
@@ -88,42 +94,56 @@ struct Room {
   int64_t x, y;
 };
 
-// Runs of interior outputs shorter than this go one output at a time in the plain code (a pass
-// per tap over a few outputs costs more than it saves).
-constexpr int64_t kMinRowRun = 8;
-
-// Interior outputs [lo, hi) of one row, one tap at a time over the row. The first tap starts the
-// max, which equals starting from -inf with the first tap's position (PyTorch's start).
-template <class T, Arg A>
+// Interior outputs [lo, hi) of one row, one tap at a time over the row, in chunks whose argmax is
+// tracked in an integer buffer as wide as T (so the compare-and-select loop vectorises) and
+// written out at the end. I holds positions (it must fit them) or tap numbers. The first tap
+// starts the max, which equals starting from -inf with the first tap's position (PyTorch's start).
+template <class T, Arg A, class I>
 void max_row(const T* __restrict xp, T* __restrict yr, ArgRow ar, const PoolGeometry& g, int64_t y0, TapRange ri,
              int64_t lo, int64_t hi) {
-  int64_t* __restrict ir = ar.pos;
-  uint8_t* __restrict tr = ar.tap;
+  constexpr int64_t kChunk = 256;
+  I arg[kChunk];
   const int64_t sw = g.sw;
-  bool first = true;
-  for (int64_t i = ri.lo; i < ri.hi; ++i) {
-    for (int64_t j = 0; j < g.kw; ++j) {
-      const int64_t off = (y0 + i * g.dh) * g.w + j * g.dw - g.pw;  // tap of output ox: off + ox * sw
-      const uint8_t t = static_cast<uint8_t>(i * g.kw + j);
-      const T* src = xp + off;
-      if (first) {
-        for (int64_t ox = lo; ox < hi; ++ox) {
-          yr[ox] = src[ox * sw];
-          if constexpr (A == Arg::Position) ir[ox] = off + ox * sw;
-          if constexpr (A == Arg::Tap) tr[ox] = t;
+  for (int64_t c0 = lo; c0 < hi; c0 += kChunk) {
+    const int64_t n = hi - c0 < kChunk ? hi - c0 : kChunk;
+    T* __restrict yc = yr + c0;
+    bool first = true;
+    for (int64_t i = ri.lo; i < ri.hi; ++i) {
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t off = (y0 + i * g.dh) * g.w + j * g.dw - g.pw + c0 * sw;  // tap of output c0 + c: off + c * sw
+        const I a0 = static_cast<I>(A == Arg::Tap ? i * g.kw + j : off);
+        const I da = static_cast<I>(A == Arg::Tap ? 0 : sw);
+        const T* src = xp + off;
+        if (first) {
+          for (int64_t c = 0; c < n; ++c) {
+            yc[c] = src[c * sw];
+            if constexpr (A != Arg::None) arg[c] = a0 + static_cast<I>(c) * da;
+          }
+          first = false;
+          continue;
         }
-        first = false;
-        continue;
-      }
-      for (int64_t ox = lo; ox < hi; ++ox) {
-        const T v = src[ox * sw];
-        const bool take = v > yr[ox] || std::isnan(v);
-        yr[ox] = take ? v : yr[ox];
-        if constexpr (A == Arg::Position) ir[ox] = take ? off + ox * sw : ir[ox];
-        if constexpr (A == Arg::Tap) tr[ox] = take ? t : tr[ox];
+        for (int64_t c = 0; c < n; ++c) {
+          const T v = src[c * sw];
+          const bool take = v > yc[c] || std::isnan(v);
+          yc[c] = take ? v : yc[c];
+          if constexpr (A != Arg::None) arg[c] = take ? a0 + static_cast<I>(c) * da : arg[c];
+        }
       }
     }
+    if constexpr (A == Arg::Position)
+      for (int64_t c = 0; c < n; ++c) ar.pos[c0 + c] = arg[c];
+    if constexpr (A == Arg::Tap)
+      for (int64_t c = 0; c < n; ++c) ar.tap[c0 + c] = static_cast<uint8_t>(arg[c]);
   }
+}
+
+// max_row with the narrowest buffer that holds the positions.
+template <class T, Arg A>
+void max_row_plain(const T* xp, T* yr, ArgRow ar, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t lo,
+                   int64_t hi) {
+  using Same = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  if (A == Arg::Position && g.h * g.w >= (int64_t(1) << 31)) return max_row<T, A, int64_t>(xp, yr, ar, g, y0, ri, lo, hi);
+  max_row<T, A, Same>(xp, yr, ar, g, y0, ri, lo, hi);
 }
 
 #if NC_HAVE_AVX2
@@ -241,7 +261,7 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
       T* yr = y + o;
       const ArgRow ar{idx ? idx + o : nullptr, tap ? tap + o : nullptr};
       const bool rows = ri.lo < ri.hi;
-      for (int64_t ox = 0; ox < (rows ? in.lo : g.ow); ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
+      for (int64_t ox = 0; ox < (rows ? in.lo : g.ow); ++ox) max_border<T, A>(xp, g, y0, ri, ox, yr, ar);
       if (!rows) continue;
 #if NC_HAVE_AVX2
       if constexpr (sizeof(T) == 4) {
@@ -249,10 +269,8 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
         if (vector_rows) max_row_avx2<A>(xp, yr, ar, g, y0, ri, in.lo, in.hi, room);
       }
 #endif
-      if (!vector_rows && in.hi - in.lo >= kMinRowRun) max_row<T, A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
-      if (!vector_rows && in.hi - in.lo < kMinRowRun)
-        for (int64_t ox = in.lo; ox < in.hi; ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
-      for (int64_t ox = in.hi; ox < g.ow; ++ox) max_one<T, A>(xp, g, y0, ri, ox, yr, ar);
+      if (!vector_rows) max_row_plain<T, A>(xp, yr, ar, g, y0, ri, in.lo, in.hi);
+      for (int64_t ox = in.hi; ox < g.ow; ++ox) max_border<T, A>(xp, g, y0, ri, ox, yr, ar);
     }
   }
 }
@@ -323,14 +341,20 @@ inline int64_t avg_divisor(const PoolGeometry& g, int64_t y0, int64_t x0) {
   return vy * vx;
 }
 
+// One output, its taps clipped to rows ri and columns rj.
 template <class T>
-void avg_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* yr) {
+void avg_one(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, TapRange rj, int64_t ox, T div, T* yr) {
   const int64_t x0 = ox * g.sw - g.pw;
-  const TapRange rj = taps_inside(x0, g.kw, 1, g.w);
   T s = 0;
   for (int64_t i = ri.lo; i < ri.hi; ++i)
     for (int64_t j = rj.lo; j < rj.hi; ++j) s += xp[(y0 + i) * g.w + x0 + j];
-  yr[ox] = s / static_cast<T>(avg_divisor(g, y0, x0));
+  yr[ox] = s / div;
+}
+
+template <class T>
+void avg_border(const T* xp, const PoolGeometry& g, int64_t y0, TapRange ri, int64_t ox, T* yr) {
+  const int64_t x0 = ox * g.sw - g.pw;
+  avg_one(xp, g, y0, ri, taps_inside(x0, g.kw, 1, g.w), ox, static_cast<T>(avg_divisor(g, y0, x0)), yr);
 }
 
 template <class T>
@@ -369,8 +393,7 @@ void avg_interior(const T* xp, T* yr, const PoolGeometry& g, int64_t y0, TapRang
     if (g.sw == 1 || g.sw == 2) return avg_row_avx2(xp, yr, g, y0, ri, lo, hi, div, room);
   }
 #endif
-  if (hi - lo >= kMinRowRun) return avg_row(xp, yr, g, y0, ri, lo, hi, div);
-  for (int64_t ox = lo; ox < hi; ++ox) avg_one(xp, g, y0, ri, ox, yr);
+  avg_row(xp, yr, g, y0, ri, lo, hi, div);
 }
 
 template <class T>
@@ -382,12 +405,12 @@ void avg_forward(const T* x, T* y, int64_t planes, const PoolGeometry& g) {
       const int64_t y0 = oy * g.sh - g.ph;
       const TapRange ri = taps_inside(y0, g.kh, 1, g.h);
       T* yr = y + (p * g.oh + oy) * g.ow;
-      for (int64_t ox = 0; ox < in.lo; ++ox) avg_one(xp, g, y0, ri, ox, yr);
+      for (int64_t ox = 0; ox < in.lo; ++ox) avg_border(xp, g, y0, ri, ox, yr);
       // Interior windows have the full width, so one divisor serves the whole run.
       if (in.lo < in.hi)
         avg_interior(xp, yr, g, y0, ri, in.lo, in.hi, static_cast<T>(avg_divisor(g, y0, in.lo * g.sw - g.pw)),
                      Room{(planes - p) * g.h * g.w, (planes - p) * g.oh * g.ow - oy * g.ow});
-      for (int64_t ox = in.hi; ox < g.ow; ++ox) avg_one(xp, g, y0, ri, ox, yr);
+      for (int64_t ox = in.hi; ox < g.ow; ++ox) avg_border(xp, g, y0, ri, ox, yr);
     }
   }
 }
