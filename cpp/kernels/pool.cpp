@@ -526,8 +526,8 @@ void adaptive_backward(const T* gy, T* gx, int64_t planes, const PoolGeometry& g
   const int64_t hw = g.h * g.w;
   for (int64_t p = 0; p < planes; ++p) {
     T* gp = gx + p * hw;
-    if (g.oh == 1 && g.ow == 1) {  // 0 + v, as below, is v
-      const T v = gy[p] / static_cast<T>(hw);
+    if (g.oh == 1 && g.ow == 1) {  // the general case below in one pass: 0 + v everywhere
+      const T v = T(0) + gy[p] / static_cast<T>(hw);
       for (int64_t k = 0; k < hw; ++k) gp[k] = v;
       continue;
     }
