@@ -209,7 +209,9 @@ def test_pool1d_long_rows_match_torch():
 def _all_pool_outputs(x):
     """Forward values, indices and input gradients of every pooling op on x (a numpy array)."""
     out = []
-    for fn in (lambda t: F.max_pool2d(t, 2, 2, return_indices=True),
+    for fn in (lambda t: (F.max_pool2d(t, 2),),  # backward from tap numbers
+               lambda t: (F.max_pool2d(t, 3, 2, 1),),
+               lambda t: F.max_pool2d(t, 2, 2, return_indices=True),
                lambda t: F.max_pool2d(t, 3, 2, 1, return_indices=True),
                lambda t: F.max_pool2d(t, 3, 1, 1, return_indices=True),
                lambda t: F.max_pool2d(t, (2, 3), (1, 3), 1, (2, 1), return_indices=True),

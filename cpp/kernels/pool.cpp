@@ -294,8 +294,71 @@ struct TapOffsets {
   }
 };
 
+// Windows that tile the plane: stride = kernel, no padding or dilation, all inside the plane.
+inline bool windows_tile(const PoolGeometry& g) {
+  return g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && g.sh == g.kh && g.sw == g.kw && g.oh * g.kh <= g.h &&
+         g.ow * g.kw <= g.w;
+}
+
+#if NC_HAVE_AVX2
+// tiles_row for kw = 2, 8 outputs from ox: 16 elements.
+inline void tiles_row8_avx2(float* row, const float* gyr, const uint8_t* tr, int64_t i, int64_t ox) {
+  const __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tr + ox)));
+  const __m256 gv = _mm256_add_ps(_mm256_setzero_ps(), _mm256_loadu_ps(gyr + ox));
+  const int a = static_cast<int>(2 * i);
+  const __m256 left = _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, _mm256_set1_epi32(a))));
+  const __m256 right = _mm256_and_ps(gv, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, _mm256_set1_epi32(a + 1))));
+  const __m256 lo = _mm256_unpacklo_ps(left, right), hi = _mm256_unpackhi_ps(left, right);
+  _mm256_storeu_ps(row + 2 * ox, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(row + 2 * ox + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+#endif
+
+// Input row i of the windows of one output row, when windows tile the plane: each element is
+// 0 + gy where the recorded tap is that element (what zeros plus a scatter-add give), else 0.
+// A row of fewer than 8 outputs goes as one full vector where the call has room for it (in_room
+// elements writable from row, out_room outputs readable from gyr); what it writes past the row is
+// written again later.
+template <class T>
+void tiles_row(T* row, const T* gyr, const uint8_t* tr, int64_t i, const PoolGeometry& g, int64_t in_room,
+               int64_t out_room) {
+  int64_t done = 0;
+#if NC_HAVE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if (g.kw == 2 && g.ow >= 8) {
+      for (int64_t b = 0; b < g.ow; b += 8) tiles_row8_avx2(row, gyr, tr, i, b + 8 <= g.ow ? b : g.ow - 8);
+      done = g.ow;
+    } else if (g.kw == 2 && out_room >= 8 && in_room >= 16) {
+      tiles_row8_avx2(row, gyr, tr, i, 0);
+      done = g.ow;
+    }
+  }
+#endif
+  for (int64_t ox = done; ox < g.ow; ++ox)
+    for (int64_t j = 0; j < g.kw; ++j)
+      row[ox * g.kw + j] = tr[ox] == i * g.kw + j ? T(0) + gyr[ox] : T(0);
+}
+
+template <class T>
+void max_backward_tiles(const T* gy, const uint8_t* tap, T* gx, int64_t planes, const PoolGeometry& g) {
+  const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+  for (int64_t p = 0; p < planes; ++p) {
+    T* gp = gx + p * hw;
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const int64_t o = p * ohw + oy * g.ow;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t r = (oy * g.kh + i) * g.w;
+        tiles_row(gp + r, gy + o, tap + o, i, g, (planes - p) * hw - r, planes * ohw - o);
+        for (int64_t k = g.ow * g.kw; k < g.w; ++k) gp[r + k] = T(0);
+      }
+    }
+    for (int64_t k = g.oh * g.kh * g.w; k < hw; ++k) gp[k] = T(0);
+  }
+}
+
 template <class T>
 void max_backward(const T* gy, const int64_t* idx, const uint8_t* tap, T* gx, int64_t planes, const PoolGeometry& g) {
+  if (tap && windows_tile(g)) return max_backward_tiles(gy, tap, gx, planes, g);
   const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
   const TapOffsets taps(g);
   for (int64_t p = 0; p < planes; ++p) {
