@@ -40,14 +40,15 @@ void bind_conv(py::module_& m, TensorClass& cls) {
   };
   m.def("_max_pool2d", [pool_params](const Tensor& x, std::vector<int64_t> k, std::vector<int64_t> s,
                                      std::vector<int64_t> pad, std::vector<int64_t> d, bool ceil_mode,
-                                     const std::string& op) {
+                                     bool return_indices, const std::string& op) {
     Pool2dParams p = pool_params(k, s, pad, d, ceil_mode);
     std::pair<Tensor, Tensor> r;
     {
-      py::gil_scoped_release release;  // reacquired before building the tuple
-      r = max_pool2d(x, p, op);
+      py::gil_scoped_release release;  // reacquired before building the result
+      r = max_pool2d(x, p, op, return_indices);
     }
-    return py::make_tuple(r.first, r.second);
+    if (!return_indices) return py::object(py::cast(r.first));
+    return py::object(py::make_tuple(r.first, r.second));
   });
   m.def("_avg_pool2d", [pool_params](const Tensor& x, std::vector<int64_t> k, std::vector<int64_t> s,
                                      std::vector<int64_t> pad, bool ceil_mode, bool count_include_pad,

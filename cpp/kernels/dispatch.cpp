@@ -11,6 +11,7 @@
 #include "kernels/optim.h"
 #include "kernels/peak.h"
 #include "kernels/philox.h"
+#include "kernels/pool.h"
 #include "kernels/softmax.h"
 #include "kernels/vecmath.h"
 
@@ -62,6 +63,7 @@ NC_KERNEL_FAMILY(ConvKernels, conv)
 NC_KERNEL_FAMILY(PhiloxKernels, philox)
 NC_KERNEL_FAMILY(ElementwiseKernels, elementwise)
 NC_KERNEL_FAMILY(SoftmaxKernels, softmax)
+NC_KERNEL_FAMILY(PoolKernels, pool)
 
 #undef NC_KERNEL_FAMILY
 

@@ -34,8 +34,10 @@ struct Pool2dParams {
   int64_t divisor_override = 0;  // 0: none
 };
 
-// Values and the argmax of each window as a flat index h * W + w into its input plane.
-std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& p, const std::string& op = "max_pool2d");
+// Values and the argmax of each window as a flat index h * W + w into its input plane (an
+// undefined tensor unless return_indices).
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const Pool2dParams& p, const std::string& op = "max_pool2d",
+                                     bool return_indices = true);
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p, const std::string& op = "avg_pool2d");
 Tensor adaptive_avg_pool2d(const Tensor& x, int64_t oh, int64_t ow, const std::string& op = "adaptive_avg_pool2d");
 

@@ -9,6 +9,30 @@
 
 namespace nc {
 
+namespace {
+
+// Contiguous dst from src broadcast from a single element (all strides 0), e.g. the gradient of
+// sum() made dense: a parallel fill the compiler vectorises.
+bool fill_from_single(const Tensor& dst, const Tensor& src, const Shape& src_strides) {
+  if (!dst.is_contiguous() || dst.numel() < 2) return false;
+  for (int64_t st : src_strides)
+    if (st != 0) return false;
+  dispatch_all(dst.dtype(), [&](auto dtag) {
+    using D = typename decltype(dtag)::type;
+    dispatch_all(src.dtype(), [&](auto stag) {
+      using S = typename decltype(stag)::type;
+      const D v = static_cast<D>(*src.data<S>());
+      D* d = dst.data<D>();
+      parallel_for(0, dst.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) d[i] = v;
+      });
+    });
+  });
+  return true;
+}
+
+}  // namespace
+
 void copy_raw(const Tensor& dst, const Tensor& src) {
   Shape sst = broadcast_strides(src, dst.shape(), "copy_");
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() &&
@@ -16,6 +40,7 @@ void copy_raw(const Tensor& dst, const Tensor& src) {
     std::memcpy(dst.raw_data(), src.raw_data(), dst.numel() * dst.itemsize());
     return;
   }
+  if (fill_from_single(dst, src, sst)) return;
   dispatch_all(dst.dtype(), [&](auto dtag) {
     using D = typename decltype(dtag)::type;
     dispatch_all(src.dtype(), [&](auto stag) {

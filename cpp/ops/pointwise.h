@@ -46,6 +46,31 @@ Tensor apply_vec_backward(const Tensor& g, const Tensor& y, void (*fn)(const T*,
   return gx;
 }
 
+// gx = fn(g, y) for a gradient g that is one value broadcast to y's shape (the gradient of sum()
+// or mean()): g is repeated in a small per-thread buffer, so the pass reads y alone and never
+// makes g dense. Same kernel, same values as the dense path.
+template <class T>
+Tensor apply_vec_backward_single(const Tensor& g, const Tensor& y, void (*fn)(const T*, const T*, T*, int64_t)) {
+  constexpr int64_t kBuf = 1024;
+  Tensor gx = Tensor::empty(y.shape(), y.dtype());
+  const T gv = *g.data<T>();
+  const T* yp = y.data<T>();
+  T* out = gx.data<T>();
+  parallel_for(0, y.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+    alignas(64) T buf[kBuf];
+    for (int64_t i = 0; i < kBuf; ++i) buf[i] = gv;
+    for (int64_t i = b; i < e; i += kBuf) fn(buf, yp + i, out + i, std::min(kBuf, e - i));
+  });
+  return gx;
+}
+
+// True when every element of t is its first one (each dim of size > 1 has stride 0).
+inline bool is_single_broadcast(const Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.shape()[d] > 1 && t.strides()[d] != 0) return false;
+  return true;
+}
+
 // Float inputs keep their dtype; integer/bool inputs are computed in float32 (as PyTorch does for
 // exp, sigmoid, ...). F and D are generic lambdas over the scalar type.
 template <class F, class D>
@@ -75,9 +100,12 @@ Tensor pointwise(const char* name, const Tensor& x, F f, D dfdx, CompositeDeriva
       const bool f64 = fast.backward_f64 && yv.dtype() == DType::Float64;
       if (f32 || f64) {
         Tensor gd = g[0];
+        Tensor yd = contiguous(yv);
+        if (gd.dtype() == yv.dtype() && gd.shape() == yv.shape() && !gd.is_contiguous() && is_single_broadcast(gd))
+          return TensorList{f32 ? apply_vec_backward_single<float>(gd, yd, fast.backward_f32)
+                                : apply_vec_backward_single<double>(gd, yd, fast.backward_f64)};
         if (gd.dtype() != yv.dtype() || gd.shape() != yv.shape() || !gd.is_contiguous())
           gd = contiguous(to_dtype(expand(gd, yv.shape()), yv.dtype()));
-        Tensor yd = contiguous(yv);
         return TensorList{f32 ? apply_vec_backward<float>(gd, yd, fast.backward_f32)
                               : apply_vec_backward<double>(gd, yd, fast.backward_f64)};
       }

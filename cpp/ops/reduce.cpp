@@ -2,6 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
+#include "kernels/norm.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -37,6 +38,22 @@ template <class T> struct AccOf { using type = T; };
 template <> struct AccOf<float> { using type = double; };
 template <> struct AccOf<bool> { using type = int64_t; };
 
+// Sum of n values with 8 interleaved accumulators. Floats go to the per-ISA norm kernel, which
+// sums in double in this very order (so the AVX2 build changes no result).
+template <class T, class Acc>
+Acc chunk_sum(const T* p, int64_t n) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<Acc>(kernels::norm_ops<T>().sum(p, n));
+  } else {
+    Acc a[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) a[k] += static_cast<Acc>(p[i + k]);
+    for (; i < n; ++i) a[0] += static_cast<Acc>(p[i]);
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  }
+}
+
 // Sums a contiguous x viewed as (outer, r, inner) over r into out (outer, inner).
 template <class T, class R>
 void sum_middle(const T* x, R* out, int64_t outer, int64_t r, int64_t inner) {
@@ -49,12 +66,7 @@ void sum_middle(const T* x, R* out, int64_t outer, int64_t r, int64_t inner) {
         const int64_t o = w / chunks, c = w % chunks;
         const T* p = x + o * r + c * kChunk;
         const int64_t n = std::min(kChunk, r - c * kChunk);
-        Acc a[8] = {};
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-          for (int k = 0; k < 8; ++k) a[k] += static_cast<Acc>(p[i + k]);
-        for (; i < n; ++i) a[0] += static_cast<Acc>(p[i]);
-        partial[w] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        partial[w] = chunk_sum<T, Acc>(p, n);
       }
     });
     for (int64_t o = 0; o < outer; ++o) {

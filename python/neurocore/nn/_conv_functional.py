@@ -132,8 +132,9 @@ def _lift(input, nd, op):
 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
     x, back = _lift(input, nd, op)
-    y, idx = _core._max_pool2d(x, *_pool_args(kernel_size, stride, padding, dilation, nd, op), bool(ceil_mode), op)
-    return (back(y), back(idx)) if return_indices else back(y)
+    r = _core._max_pool2d(x, *_pool_args(kernel_size, stride, padding, dilation, nd, op), bool(ceil_mode),
+                          bool(return_indices), op)
+    return (back(r[0]), back(r[1])) if return_indices else back(r)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
