@@ -41,6 +41,28 @@ void binary(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out,
   }
 }
 
+template <class T, BinaryOp Op>
+void rows_loop(const T* a, const T* v, int64_t vlen, int64_t r0, bool per_row, bool v_left, T* out, int64_t rows,
+               int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* vr = per_row ? v + (r0 + r) % vlen : v;
+    const int64_t sv = per_row ? 0 : 1;
+    if (v_left) binary_loop<T, Op>(vr, sv, a + r * cols, 1, out + r * cols, cols);
+    else binary_loop<T, Op>(a + r * cols, 1, vr, sv, out + r * cols, cols);
+  }
+}
+
+template <class T>
+void binary_rows(BinaryOp op, const T* a, const T* v, int64_t vlen, int64_t r0, bool per_row, bool v_left, T* out,
+                 int64_t rows, int64_t cols) {
+  switch (op) {
+    case BinaryOp::Add: return rows_loop<T, BinaryOp::Add>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+    case BinaryOp::Sub: return rows_loop<T, BinaryOp::Sub>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+    case BinaryOp::Mul: return rows_loop<T, BinaryOp::Mul>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+    default: return rows_loop<T, BinaryOp::Div>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+  }
+}
+
 template <class T>
 void relu(const T* x, T* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
@@ -67,7 +89,7 @@ void tanh_backward(const T* g, const T* y, T* gx, int64_t n) {
 
 template <class T>
 constexpr ElementwiseFns<T> fns() {
-  return {binary<T>, relu<T>, relu_backward<T>, sigmoid_backward<T>, tanh_backward<T>};
+  return {binary<T>, binary_rows<T>, relu<T>, relu_backward<T>, sigmoid_backward<T>, tanh_backward<T>};
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
+#include "kernels/reduce.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -15,6 +16,12 @@
 namespace nc {
 
 namespace {
+
+template <class T>
+const kernels::ReduceFns<T>& reduce_kernels() {
+  if constexpr (std::is_same_v<T, float>) return kernels::reduce().f32;
+  else return kernels::reduce().f64;
+}
 
 template <class T>
 bool better(T v, T best, bool is_max) {
@@ -46,6 +53,24 @@ ValuesIndices max_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
     T* vo = values.data<T>();
     int64_t* io = indices.data<int64_t>();
     parallel_for(0, outer * inner, std::max<int64_t>(1, 32768 / r), [&](int64_t b, int64_t e) {
+      if constexpr (std::is_floating_point_v<T>) {
+        if (inner == 1) {  // rows: the vector kernel finds the extreme, then its first position
+          const kernels::ReduceFns<T>& k = reduce_kernels<T>();
+          for (int64_t w = b; w < e; ++w) {
+            const T* row = p + w * r;
+            const T best = k.extreme(row, r, is_max);
+            int64_t arg = 0;
+            if (best != best) {
+              while (row[arg] == row[arg]) ++arg;
+            } else {
+              while (row[arg] != best) ++arg;
+            }
+            vo[w] = row[arg];  // of +0 and -0, the first one, as the loop below picks
+            io[w] = arg;
+          }
+          return;
+        }
+      }
       for (int64_t w = b; w < e; ++w) {
         const int64_t o = w / inner, i = w % inner;
         const T* row = p + o * r * inner + i;
