@@ -285,3 +285,30 @@ def test_broadcast_results_do_not_depend_on_thread_count():
         nc.set_num_threads(before)
     for k, (p, q) in enumerate(zip(one, three)):
         assert_same_bits(p, q, f"result {k}")
+
+
+def test_large_outputs_streamed_give_the_same_values():
+    """Outputs beyond the caches (8 MB per thread and more) are written with streaming stores, from
+    an aligned start; the values must be those of the same op on small pieces."""
+    n = (9 << 20) // 4 + 13
+    a, b = values(n, np.float32, 11), values(n, np.float32, 12)
+    before = nc.get_num_threads()
+    try:
+        nc.set_num_threads(1)
+        ops = {"add": lambda x, y: x + y, "div": lambda x, y: x / y, "scalar": lambda x, y: x * 1.5,
+               "relu": lambda x, y: nc.relu(x), "exp": lambda x, y: nc.exp(x),
+               "gelu": lambda x, y: nc.nn.functional.gelu(x)}
+        for name, fn in ops.items():
+            whole = fn(nc.tensor(a), nc.tensor(b)).numpy()
+            step = 100003
+            parts = np.concatenate([fn(nc.tensor(a[i:i + step]), nc.tensor(b[i:i + step])).numpy() for i in range(0, n, step)])
+            assert_same_bits(whole, parts, name)
+        # backward kernels, and an in-place write into an unaligned view (offset by one element)
+        x = nc.tensor(a, requires_grad=True)
+        nc.sigmoid(x).backward(nc.tensor(b))
+        assert_same_bits(x.grad, nc.tensor(b) * (nc.sigmoid(nc.tensor(a)) * (1 - nc.sigmoid(nc.tensor(a)))), "sigmoid'")
+        t = nc.tensor(np.concatenate([[0], a]).astype(np.float32))
+        t[1:].add_(nc.tensor(b))
+        assert_same_bits(t[1:], nc.tensor(a) + nc.tensor(b), "add_ into a view")
+    finally:
+        nc.set_num_threads(before)
