@@ -238,8 +238,8 @@ def test_inplace_broadcast_and_aliasing(op):
     torch = require_torch()
     rng = np.random.default_rng(7)
     a = rng.uniform(0.5, 2, size=(2, 8, 9, 11)).astype(np.float32)
-    for v in [rng.uniform(0.5, 2, size=(8, 1, 1)).astype(np.float32), rng.uniform(0.5, 2, size=(11,)).astype(np.float32),
-              np.float32(1.7), a]:
+    vectors = [rng.uniform(0.5, 2, size=s).astype(np.float32) for s in [(8, 1, 1), (11,)]]
+    for v in vectors + [np.float32(1.7), a]:
         t = nc.tensor(a.copy())
         getattr(t, op)(nc.tensor(np.asarray(v)))
         want = torch.tensor(a.copy())
@@ -301,7 +301,8 @@ def test_large_outputs_streamed_give_the_same_values():
         for name, fn in ops.items():
             whole = fn(nc.tensor(a), nc.tensor(b)).numpy()
             step = 100003
-            parts = np.concatenate([fn(nc.tensor(a[i:i + step]), nc.tensor(b[i:i + step])).numpy() for i in range(0, n, step)])
+            parts = np.concatenate([fn(nc.tensor(a[i:i + step]), nc.tensor(b[i:i + step])).numpy()
+                                    for i in range(0, n, step)])
             assert_same_bits(whole, parts, name)
         # backward kernels, and an in-place write into an unaligned view (offset by one element)
         x = nc.tensor(a, requires_grad=True)

@@ -358,7 +358,8 @@ def test_row_extremes_with_nan_and_signed_zeros():
         # of equal elements (+0 and -0) the first is picked, value and sign from that element
         np.testing.assert_array_equal(np.signbit(v.numpy()[-2:]), np.signbit(x[-2:, 0]))
         assert (i.numpy()[-2:] == 0).all()
-        np.testing.assert_array_equal(getattr(nc.tensor(x), "a" + fn)(-1).numpy(), getattr(torch.tensor(x), "a" + fn)(-1).numpy())
+        np.testing.assert_array_equal(getattr(nc.tensor(x), "a" + fn)(-1).numpy(),
+                                      getattr(torch.tensor(x), "a" + fn)(-1).numpy())
 
 
 def test_float_reductions_do_not_depend_on_thread_count():
@@ -368,8 +369,9 @@ def test_float_reductions_do_not_depend_on_thread_count():
 
     def run():
         b, r = nc.tensor(big), nc.tensor(rows)
-        return [o.numpy().copy() for o in [b.sum(), b.mean(), b.amax(), r.sum(-1), r.mean(-1), r.amax(-1),
-                                           r.max(-1)[0], r.max(-1)[1], r.sum(0), nc.tensor(big.astype(np.float64)).sum()]]
+        out = [b.sum(), b.mean(), b.amax(), r.sum(-1), r.mean(-1), r.amax(-1), r.max(-1)[0], r.max(-1)[1], r.sum(0),
+               nc.tensor(big.astype(np.float64)).sum()]
+        return [o.numpy().copy() for o in out]
 
     before = nc.get_num_threads()
     try:

@@ -39,8 +39,10 @@ inline void write_streaming(T* out, int64_t n, const Body& body) {
     const int64_t bytes = len * static_cast<int64_t>(sizeof(T)), full = bytes & ~int64_t(31);
     char* dst = reinterpret_cast<char*>(out + i);
     const char* src = reinterpret_cast<const char*>(buf);
-    for (int64_t k = 0; k < full; k += 32)
-      _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + k), _mm256_load_si256(reinterpret_cast<const __m256i*>(src + k)));
+    for (int64_t k = 0; k < full; k += 32) {
+      const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(src + k));
+      _mm256_stream_si256(reinterpret_cast<__m256i*>(dst + k), v);
+    }
     std::memcpy(dst + full, src + full, bytes - full);
   }
   _mm_sfence();  // streaming stores are weakly ordered: make them visible before returning
