@@ -81,14 +81,16 @@ def main():
                 times[name][1].append(per_call(f_torch))
     print(f"n = {args.n} float32 ({4 * args.n / 2**20:.0f} MiB per operand), {args.threads} threads, "
           f"{args.rounds} rounds")
-    print(f"{'workload':22s} {'neurocore':>10s} {'torch':>10s} {'nc GB/s':>8s} {'torch GB/s':>10s} {'torch/nc':>8s}")
+    print("median (and best) time per call; GB/s from the medians")
+    print(f"{'workload':20s} {'neurocore':>20s} {'torch':>20s} {'nc GB/s':>8s} {'torch GB/s':>10s} {'torch/nc':>8s}")
     for name, (_, nbytes, _) in rows.items():
         t_nc = statistics.median(times[name][0]) if times[name][0] else None
         t_torch = statistics.median(times[name][1]) if times[name][1] else None
-        cell = lambda t: f"{t * 1e3:8.2f}ms" if t else f"{'-':>10s}"  # noqa: E731
+        best = {k: min(v) if v else None for k, v in zip(("nc", "torch"), times[name])}
+        cell = lambda t, b: f"{t * 1e3:8.2f} ({b * 1e3:6.2f})ms" if t else f"{'-':>20s}"  # noqa: E731
         gbs = lambda t: f"{nbytes / t / 1e9:8.1f}" if t else f"{'-':>8s}"  # noqa: E731
         ratio = f"{t_torch / t_nc:7.2f}x" if t_nc and t_torch else f"{'-':>8s}"
-        print(f"{name:22s} {cell(t_nc)} {cell(t_torch)} {gbs(t_nc)} {gbs(t_torch):>10s} {ratio}")
+        print(f"{name:20s} {cell(t_nc, best['nc'])} {cell(t_torch, best['torch'])} {gbs(t_nc)} {gbs(t_torch):>10s} {ratio}")
 
 
 if __name__ == "__main__":
