@@ -186,9 +186,11 @@ inline __m256 erfcx8(__m256 a) {
                                    3.235957623e+00f, -1.036096931e+00f, 4.225477278e-01f, -2.820866704e-01f,
                                    5.641895533e-01f};
   __m256 near = horner(_mm256_sub_ps(a, set1(1.25f)), kNear);
+  __m256 is_near = _mm256_cmp_ps(a, set1(2.0f), _CMP_LT_OQ);
+  if (_mm256_movemask_ps(is_near) == 0xFF) return near;  // the usual case: skip two divisions
   __m256 u = _mm256_div_ps(set1(1.0f), _mm256_mul_ps(a, a));
   __m256 far = _mm256_div_ps(horner(u, kFar), a);
-  return _mm256_blendv_ps(far, near, _mm256_cmp_ps(a, set1(2.0f), _CMP_LT_OQ));
+  return _mm256_blendv_ps(far, near, is_near);
 }
 
 // erfc(a) for a >= 0.5 as e^(-a^2) * erfcx(a), with a^2 = hi + lo split exactly by an FMA so
