@@ -183,3 +183,133 @@ def test_results_do_not_depend_on_thread_count():
         nc.set_num_threads(before)
     for k, (p, q) in enumerate(zip(one, three)):
         assert_same_bits(p, q, f"result {k}")
+
+
+# ----------------------------------------------------------------------------- broadcast fast paths
+
+# (dense operand shape, broadcast operand shape): a row vector repeated down (inner run = the
+# vector), one value per contiguous plane ((N, C, H, W) + (1, C, 1, 1)), and a few other blocks.
+BROADCASTS = [((37, 1023), (1023,)), ((37, 1023), (1, 1023)), ((100003, 3), (3,)), ((3, 100003), (100003,)),
+              ((4, 5, 7, 9), (1, 5, 1, 1)), ((4, 5, 7, 9), (5, 1, 1)), ((2, 16, 64, 64), (1, 16, 1, 1)),
+              ((3, 5, 40000), (5, 1)), ((4, 5, 7, 9), (7, 9)), ((4, 5, 7, 9), (9,)), ((6, 5, 8), (5, 8)),
+              ((6, 1, 8), (5, 1)), ((2, 3, 4), (3, 1)), ((8,), (8,)), ((7, 9), ())]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", BROADCASTS, ids=str)
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_broadcast_fast_matches_strided_and_torch(op, shapes, dtype):
+    torch = require_torch()
+    fn = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}[op]
+    a = np.random.default_rng(1).uniform(-3, 3, size=shapes[0]).astype(dtype)
+    v = np.random.default_rng(2).uniform(0.5, 3, size=shapes[1]).astype(dtype)
+    a.reshape(-1)[:len(SPECIALS)] = SPECIALS[:a.size]
+    for left, right in [(a, v), (v, a)]:  # the vector on either side
+        got = fn(nc.tensor(left), nc.tensor(right))
+        want = fn(torch.tensor(left), torch.tensor(right)).numpy()
+        assert_same_bits(got, want, f"{op} {left.shape} {right.shape}")
+        # the general strided loop (a non-contiguous copy of the dense operand) gives the same bits
+        wide = np.zeros(a.shape + (2,), dtype)
+        wide[..., 0] = a
+        sa = nc.tensor(wide)[..., 0]
+        assert not sa.is_contiguous() or a.size <= 1
+        general = fn(sa, nc.tensor(v)) if left is a else fn(nc.tensor(v), sa)
+        assert_same_bits(got, general, f"{op} strided")
+
+
+def test_broadcast_of_other_dtypes_and_views():
+    torch = require_torch()
+    a = np.random.default_rng(3).normal(size=(64, 33)).astype(np.float32)
+    cases = [np.arange(33),                                   # int64 vector: converted, float32 result
+             np.random.default_rng(4).normal(size=33),        # float64 vector: float64 result (general path)
+             np.random.default_rng(5).normal(size=(33, 2)).astype(np.float32)[:, 1]]  # strided vector
+    for v in cases:
+        got = nc.tensor(a) * nc.tensor(v) if v.flags.c_contiguous else nc.tensor(a) * nc.tensor(np.ascontiguousarray(v))
+        want = (torch.tensor(a) * torch.tensor(np.ascontiguousarray(v))).numpy()
+        assert got.numpy().dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want)
+    # a strided vector view of an nc tensor
+    m = nc.tensor(np.random.default_rng(6).normal(size=(33, 2)).astype(np.float32))
+    np.testing.assert_array_equal((nc.tensor(a) + m[:, 1]).numpy(), a + m.numpy()[:, 1])
+
+
+@pytest.mark.parametrize("op", ["add_", "sub_", "mul_", "div_"])
+def test_inplace_broadcast_and_aliasing(op):
+    torch = require_torch()
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0.5, 2, size=(2, 8, 9, 11)).astype(np.float32)
+    vectors = [rng.uniform(0.5, 2, size=s).astype(np.float32) for s in [(8, 1, 1), (11,)]]
+    for v in vectors + [np.float32(1.7), a]:
+        t = nc.tensor(a.copy())
+        getattr(t, op)(nc.tensor(np.asarray(v)))
+        want = torch.tensor(a.copy())
+        getattr(want, op)(torch.tensor(np.asarray(v)))
+        np.testing.assert_array_equal(t.numpy(), want.numpy())
+    # operands that share memory with the output read their values from before the write
+    t = nc.tensor(a.copy())
+    getattr(t, op)(t)
+    np.testing.assert_array_equal(t.numpy(), getattr(torch.tensor(a.copy()), op)(torch.tensor(a.copy())).numpy())
+    m = nc.tensor(a[0, 0].copy())  # (9, 11)
+    getattr(m, op)(m[0])  # the first row, broadcast down: it must not change under the write
+    want = getattr(torch.tensor(a[0, 0].copy()), op)(torch.tensor(a[0, 0, 0].copy()))
+    np.testing.assert_array_equal(m.numpy(), want.numpy())
+    r = nc.tensor(a[0, 0, 0].copy())
+    getattr(r[1:], op)(r[:-1])  # overlapping views: the old values, as if into a new tensor
+    expected = a[0, 0, 0].copy()
+    expected[1:] = {"add_": np.add, "sub_": np.subtract, "mul_": np.multiply, "div_": np.divide}[op](
+        a[0, 0, 0, 1:], a[0, 0, 0, :-1])
+    np.testing.assert_array_equal(r.numpy(), expected)
+
+
+def test_broadcast_results_do_not_depend_on_thread_count():
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(3, 7, 113, 129)).astype(np.float32)
+    vs = [rng.normal(size=(1, 7, 1, 1)).astype(np.float32), rng.normal(size=(129,)).astype(np.float32)]
+
+    def run():
+        out = []
+        for v in vs:
+            out += [nc.tensor(a) + nc.tensor(v), nc.tensor(v) / nc.tensor(a)]
+            t = nc.tensor(a.copy())
+            t.mul_(nc.tensor(v))
+            out.append(t)
+        return [o.numpy().copy() for o in out]
+
+    before = nc.get_num_threads()
+    try:
+        nc.set_num_threads(1)
+        one = run()
+        nc.set_num_threads(3)
+        three = run()
+    finally:
+        nc.set_num_threads(before)
+    for k, (p, q) in enumerate(zip(one, three)):
+        assert_same_bits(p, q, f"result {k}")
+
+
+def test_large_outputs_streamed_give_the_same_values():
+    """Outputs beyond the caches (8 MB per thread and more) are written with streaming stores, from
+    an aligned start; the values must be those of the same op on small pieces."""
+    n = (9 << 20) // 4 + 13
+    a, b = values(n, np.float32, 11), values(n, np.float32, 12)
+    before = nc.get_num_threads()
+    try:
+        nc.set_num_threads(1)
+        ops = {"add": lambda x, y: x + y, "div": lambda x, y: x / y, "scalar": lambda x, y: x * 1.5,
+               "relu": lambda x, y: nc.relu(x), "exp": lambda x, y: nc.exp(x),
+               "gelu": lambda x, y: nc.nn.functional.gelu(x)}
+        for name, fn in ops.items():
+            whole = fn(nc.tensor(a), nc.tensor(b)).numpy()
+            step = 100003
+            parts = np.concatenate([fn(nc.tensor(a[i:i + step]), nc.tensor(b[i:i + step])).numpy()
+                                    for i in range(0, n, step)])
+            assert_same_bits(whole, parts, name)
+        # backward kernels, and an in-place write into an unaligned view (offset by one element)
+        x = nc.tensor(a, requires_grad=True)
+        nc.sigmoid(x).backward(nc.tensor(b))
+        assert_same_bits(x.grad, nc.tensor(b) * (nc.sigmoid(nc.tensor(a)) * (1 - nc.sigmoid(nc.tensor(a)))), "sigmoid'")
+        t = nc.tensor(np.concatenate([[0], a]).astype(np.float32))
+        t[1:].add_(nc.tensor(b))
+        assert_same_bits(t[1:], nc.tensor(a) + nc.tensor(b), "add_ into a view")
+    finally:
+        nc.set_num_threads(before)

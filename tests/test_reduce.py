@@ -1,5 +1,7 @@
 """Reductions and softmax: max/min/amax/amin/argmax/argmin, var/std, logsumexp, softmax/log_softmax,
 all/any, gather/scatter_add, their Tensor methods, tie rules, stability, threads and empty inputs."""
+import os
+
 import numpy as np
 import pytest
 
@@ -304,3 +306,97 @@ def test_bad_dims():
             f()
     with pytest.raises(TypeError):
         nc.max(x, keepdim=True)
+
+
+# ----------------------------------------------------------------------------- float kernels: rows, full sums, threads
+
+ROW_SHAPES = [(37, 1023), (3, 100003), (5000, 7), (2, 31), (4, 32), (1, 1), (3, 4097)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ROW_SHAPES, ids=str)
+def test_row_reductions_match_torch(shape, dtype):
+    torch = require_torch()
+    x = np.random.default_rng(shape[1]).normal(0, 2, size=shape).astype(dtype)
+    t, tt = nc.tensor(x), torch.tensor(x)
+    exact = x.astype(np.float64).sum(axis=-1)
+    scale = np.abs(x).astype(np.float64).sum(axis=-1)
+    # The sum accumulates in double: the float32 result is the exact sum rounded (within an ulp).
+    np.testing.assert_allclose(t.sum(-1).numpy(), exact, rtol=2.0 ** -23 if dtype == np.float32 else 1e-15,
+                               atol=1e-13 * scale.max())
+    np.testing.assert_allclose(t.sum(-1).numpy(), tt.sum(-1).numpy(), rtol=1e-5, atol=1e-6 * scale.max())
+    np.testing.assert_allclose(t.mean(-1).numpy(), tt.mean(-1).numpy(), rtol=1e-5, atol=1e-6 * scale.max() / shape[1])
+    np.testing.assert_array_equal(t.amax(-1).numpy(), tt.amax(-1).numpy())
+    np.testing.assert_array_equal(t.amin(-1).numpy(), tt.amin(-1).numpy())
+    for fn in ["max", "min"]:
+        v, i = getattr(t, fn)(-1)
+        tv, ti = getattr(tt, fn)(-1)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    # the full sum and a sum over rows (columns of a row-major block)
+    np.testing.assert_allclose(t.sum().numpy(), exact.sum(), rtol=2.0 ** -23, atol=1e-13 * scale.sum())
+    np.testing.assert_allclose(t.sum(0).numpy(), tt.sum(0).numpy(), rtol=1e-5, atol=1e-6 * np.abs(x).sum(0).max())
+    np.testing.assert_array_equal(t.amax().numpy(), tt.amax().numpy())
+
+
+def test_row_extremes_with_nan_and_signed_zeros():
+    torch = require_torch()
+    rows = []
+    for pos in [0, 5, 31, 32, 40, 99]:  # in the first vector block, later blocks and the scalar tail
+        r = np.arange(100, dtype=np.float32) - 50
+        r[pos] = np.nan
+        rows.append(r)
+    z = np.zeros(100, np.float32)
+    z[::3] = -0.0
+    rows += [z, -z]
+    x = np.stack(rows)
+    for fn in ["max", "min"]:
+        v, i = getattr(nc.tensor(x), fn)(-1)
+        tv, ti = getattr(torch.tensor(x), fn)(-1)
+        np.testing.assert_array_equal(v.numpy(), tv.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
+        # of equal elements (+0 and -0) the first is picked, value and sign from that element
+        np.testing.assert_array_equal(np.signbit(v.numpy()[-2:]), np.signbit(x[-2:, 0]))
+        assert (i.numpy()[-2:] == 0).all()
+        np.testing.assert_array_equal(getattr(nc.tensor(x), "a" + fn)(-1).numpy(),
+                                      getattr(torch.tensor(x), "a" + fn)(-1).numpy())
+
+
+def test_float_reductions_do_not_depend_on_thread_count():
+    rng = np.random.default_rng(9)
+    big = rng.normal(size=1 << 20).astype(np.float32) * 1e3
+    rows = rng.normal(size=(301, 4099)).astype(np.float32)
+
+    def run():
+        b, r = nc.tensor(big), nc.tensor(rows)
+        out = [b.sum(), b.mean(), b.amax(), r.sum(-1), r.mean(-1), r.amax(-1), r.max(-1)[0], r.max(-1)[1], r.sum(0),
+               nc.tensor(big.astype(np.float64)).sum()]
+        return [o.numpy().copy() for o in out]
+
+    before = nc.get_num_threads()
+    try:
+        nc.set_num_threads(1)
+        one = run()
+        nc.set_num_threads(3)
+        three = run()
+    finally:
+        nc.set_num_threads(before)
+    for k, (p, q) in enumerate(zip(one, three)):
+        np.testing.assert_array_equal(p, q, err_msg=f"result {k}")
+
+
+def test_float_sums_are_the_same_on_every_cpu_path():
+    """The AVX2 and generic kernels add in the same fixed order: identical bits."""
+    import subprocess
+    import sys
+    code = ("import numpy as np, neurocore as nc\n"
+            "x = np.random.default_rng(10).normal(size=(7, 100003)).astype(np.float32)\n"
+            "print(repr(nc.tensor(x).sum().item()), repr(nc.tensor(x).sum(-1).numpy().tolist()),"
+            " repr(nc.tensor(x.astype(np.float64)).sum(0).numpy()[:50].tolist()))\n")
+    outs = set()
+    for isa in ["generic", "auto"]:
+        path = os.pathsep.join([os.path.dirname(os.path.dirname(nc.__file__)), os.environ.get("PYTHONPATH", "")])
+        env = dict(os.environ, NEUROCORE_CPU=isa, PYTHONPATH=path)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        outs.add(r.stdout)
+    assert len(outs) == 1, outs

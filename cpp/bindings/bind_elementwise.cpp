@@ -96,6 +96,7 @@ void bind_elementwise(py::module_& m, TensorClass& cls) {
   auto rel = py::call_guard<py::gil_scoped_release>();
   m.def("leaky_relu", &leaky_relu, py::arg("input"), py::arg("negative_slope") = 0.01, rel);
   m.def("elu", &elu, py::arg("input"), py::arg("alpha") = 1.0, rel);
+  m.def("mish", &mish, py::arg("input"), rel);
   m.def("gelu", &gelu, py::arg("input"), py::arg("approximate") = "none", rel);
   m.def("softplus", &softplus, py::arg("input"), py::arg("beta") = 1.0, py::arg("threshold") = 20.0, rel);
   m.def("hardtanh", &hardtanh, py::arg("input"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0, rel);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "kernels/activation.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
@@ -12,6 +13,7 @@
 #include "kernels/peak.h"
 #include "kernels/philox.h"
 #include "kernels/pool.h"
+#include "kernels/reduce.h"
 #include "kernels/softmax.h"
 #include "kernels/vecmath.h"
 
@@ -64,6 +66,8 @@ NC_KERNEL_FAMILY(PhiloxKernels, philox)
 NC_KERNEL_FAMILY(ElementwiseKernels, elementwise)
 NC_KERNEL_FAMILY(SoftmaxKernels, softmax)
 NC_KERNEL_FAMILY(PoolKernels, pool)
+NC_KERNEL_FAMILY(ActivationKernels, activation)
+NC_KERNEL_FAMILY(ReduceKernels, reduce)
 
 #undef NC_KERNEL_FAMILY
 

@@ -1,6 +1,7 @@
 #include "kernels/elementwise.h"
 
 #include "kernels/isa.h"
+#include "kernels/stream.h"
 
 namespace nc::kernels::NC_ISA {
 namespace {
@@ -31,43 +32,83 @@ void binary_loop(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t
   }
 }
 
+// Large outputs go out with streaming stores (kernels/stream.h); a stride of 0 keeps a scalar.
+template <class T, BinaryOp Op>
+void binary_streamed(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
+  write_streaming(out, n, [=](T* dst, int64_t i, int64_t len) {
+    binary_loop<T, Op>(a + i * sa, sa, b + i * sb, sb, dst, len);
+  });
+}
+
 template <class T>
 void binary(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
   switch (op) {
-    case BinaryOp::Add: return binary_loop<T, BinaryOp::Add>(a, sa, b, sb, out, n);
-    case BinaryOp::Sub: return binary_loop<T, BinaryOp::Sub>(a, sa, b, sb, out, n);
-    case BinaryOp::Mul: return binary_loop<T, BinaryOp::Mul>(a, sa, b, sb, out, n);
-    default: return binary_loop<T, BinaryOp::Div>(a, sa, b, sb, out, n);
+    case BinaryOp::Add: return binary_streamed<T, BinaryOp::Add>(a, sa, b, sb, out, n);
+    case BinaryOp::Sub: return binary_streamed<T, BinaryOp::Sub>(a, sa, b, sb, out, n);
+    case BinaryOp::Mul: return binary_streamed<T, BinaryOp::Mul>(a, sa, b, sb, out, n);
+    default: return binary_streamed<T, BinaryOp::Div>(a, sa, b, sb, out, n);
+  }
+}
+
+template <class T, BinaryOp Op>
+void rows_loop(const T* a, const T* v, int64_t vlen, int64_t r0, bool per_row, bool v_left, T* out, int64_t rows,
+               int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* vr = per_row ? v + (r0 + r) % vlen : v;
+    const int64_t sv = per_row ? 0 : 1;
+    if (v_left) binary_loop<T, Op>(vr, sv, a + r * cols, 1, out + r * cols, cols);
+    else binary_loop<T, Op>(a + r * cols, 1, vr, sv, out + r * cols, cols);
+  }
+}
+
+template <class T>
+void binary_rows(BinaryOp op, const T* a, const T* v, int64_t vlen, int64_t r0, bool per_row, bool v_left, T* out,
+                 int64_t rows, int64_t cols) {
+  switch (op) {
+    case BinaryOp::Add: return rows_loop<T, BinaryOp::Add>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+    case BinaryOp::Sub: return rows_loop<T, BinaryOp::Sub>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+    case BinaryOp::Mul: return rows_loop<T, BinaryOp::Mul>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
+    default: return rows_loop<T, BinaryOp::Div>(a, v, vlen, r0, per_row, v_left, out, rows, cols);
   }
 }
 
 template <class T>
 void relu(const T* x, T* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = x[i];
-    y[i] = (v > 0 || v != v) ? v : T(0);
-  }
+  write_streaming(y, n, [=](T* dst, int64_t i, int64_t len) {
+    for (int64_t k = 0; k < len; ++k) {
+      const T v = x[i + k];
+      dst[k] = (v > 0 || v != v) ? v : T(0);
+    }
+  });
+}
+
+// gx = f(g[i], y[i]) over the buffers, streamed when large.
+template <class T, class F>
+void backward_map(const T* g, const T* y, T* gx, int64_t n, F f) {
+  write_streaming(gx, n, [=](T* dst, int64_t i, int64_t len) {
+    for (int64_t k = 0; k < len; ++k) dst[k] = f(g[i + k], y[i + k]);
+  });
 }
 
 template <class T>
 void relu_backward(const T* g, const T* y, T* gx, int64_t n) {
   // PyTorch's threshold_backward: exactly 0 where y <= 0 (whatever g), g elsewhere (y NaN too).
-  for (int64_t i = 0; i < n; ++i) gx[i] = y[i] <= 0 ? T(0) : g[i];
+  backward_map(g, y, gx, n, [](T gv, T yv) { return yv <= 0 ? T(0) : gv; });
 }
 
 template <class T>
 void sigmoid_backward(const T* g, const T* y, T* gx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * (y[i] * (1 - y[i]));
+  backward_map(g, y, gx, n, [](T gv, T yv) { return gv * (yv * (1 - yv)); });
 }
 
 template <class T>
 void tanh_backward(const T* g, const T* y, T* gx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * (1 - y[i] * y[i]);
+  backward_map(g, y, gx, n, [](T gv, T yv) { return gv * (1 - yv * yv); });
 }
 
 template <class T>
 constexpr ElementwiseFns<T> fns() {
-  return {binary<T>, relu<T>, relu_backward<T>, sigmoid_backward<T>, tanh_backward<T>};
+  return {binary<T>, binary_rows<T>, relu<T>, relu_backward<T>, sigmoid_backward<T>, tanh_backward<T>};
 }
 
 }  // namespace

@@ -15,6 +15,12 @@ template <class T>
 struct ElementwiseFns {
   // out[i] = a[i * sa] op b[i * sb], with sa, sb in {0, 1} (0: a broadcast scalar).
   void (*binary)(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n);
+  // A dense operand a against a broadcast vector v, over `rows` rows of `cols` elements:
+  // out[r, j] = a[r, j] op v[j] (per_row false: v is a row repeated down, as (N, C) + (C,)), or
+  // a[r, j] op v[(r0 + r) % vlen] (per_row true: one value per row, as (N, C, H, W) + (C, 1, 1)
+  // with rows of H * W); v_left computes v op a instead. out may be a.
+  void (*binary_rows)(BinaryOp op, const T* a, const T* v, int64_t vlen, int64_t r0, bool per_row, bool v_left,
+                      T* out, int64_t rows, int64_t cols);
   // y = x > 0 ? x : 0, NaN passing through.
   void (*relu)(const T* x, T* y, int64_t n);
   // Fused backward from the output y: gx = g * f'(y).

@@ -1,5 +1,8 @@
 #include "ops/elementwise.h"
 
+#include <optional>
+#include <utility>
+
 #include "ops/creation.h"
 #include "ops/elementwise_impl.h"
 #include "kernels/elementwise.h"
@@ -33,31 +36,114 @@ const char* arith_name(Arith op) {
   }
 }
 
-// The per-ISA kernels for float operands of dtype dt that are contiguous with the output's shape
-// or hold one element (a broadcast scalar); an undefined tensor when the general path is needed.
-Tensor arith_fast(Arith op, const Tensor& a, const Tensor& b, DType dt) {
+// How a broadcast operand v meets the dense output shape: after dropping size-1 dims, the dims
+// where v varies must be one block, laid out contiguously in v. The output is then
+// (outer, mid, inner) with v[m] at every (o, m, i): a row vector when inner == 1, one value per
+// row of `inner` elements otherwise. mid == 1 is a scalar.
+struct Broadcast {
+  int64_t outer = 1, mid = 1, inner = 1;
+};
+
+std::optional<Broadcast> broadcast_pattern(const Tensor& v, const Shape& shape, const char* name) {
+  const Shape st = broadcast_strides(v, shape, name);
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  int64_t first = -1, last = -1;
+  for (int64_t d = 0; d < nd; ++d)
+    if (shape[d] > 1 && st[d] != 0) {
+      if (first < 0) first = d;
+      last = d;
+    }
+  Broadcast b;
+  if (first < 0) {
+    for (int64_t s : shape) b.outer *= s;
+    return b;
+  }
+  int64_t expected = 1;
+  for (int64_t d = last; d >= first; --d) {
+    if (shape[d] == 1) continue;
+    if (st[d] != expected) return std::nullopt;  // broadcast inside the block, or a gap in memory
+    expected *= shape[d];
+  }
+  for (int64_t d = 0; d < first; ++d) b.outer *= shape[d];
+  for (int64_t d = first; d <= last; ++d) b.mid *= shape[d];
+  for (int64_t d = last + 1; d < nd; ++d) b.inner *= shape[d];
+  return b;
+}
+
+// Whether writing out while reading v could change v's values before they are read.
+bool overlaps(const Tensor& out, const Tensor& v) {
+  if (v.numel() == 0 || out.numel() == 0) return false;
+  if (v.raw_data() == out.raw_data() && v.shape() == out.shape() && v.strides() == out.strides()) return false;
+  auto extent = [](const Tensor& t) {
+    const char* lo = static_cast<const char*>(t.raw_data());
+    const char* hi = lo;
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t span = (t.shape()[d] - 1) * t.strides()[d] * static_cast<int64_t>(t.itemsize());
+      (span < 0 ? lo : hi) += span;
+    }
+    return std::make_pair(lo, hi + t.itemsize());
+  };
+  const auto [olo, ohi] = extent(out);
+  const auto [vlo, vhi] = extent(v);
+  return vlo < ohi && olo < vhi;
+}
+
+// The per-ISA kernels for float operands of dtype dt when one operand is contiguous with the
+// output's shape and the other is the same, a scalar, or a broadcast vector (see Broadcast).
+// Writes into `out` (allocated when undefined; it may be a itself, for in-place ops) and returns
+// it, or returns an undefined tensor when the general strided path is needed.
+Tensor arith_fast(Arith op, const Tensor& a, const Tensor& b, DType dt, Tensor out = Tensor()) {
   if (dt != DType::Float32 && dt != DType::Float64) return Tensor();
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), arith_name(op));
+  const char* name = arith_name(op);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   auto dense = [&](const Tensor& t) { return t.dtype() == dt && t.is_contiguous() && t.shape() == shape; };
-  int64_t sa, sb;
-  if (dense(a) && dense(b)) sa = sb = 1;
-  else if (dense(a) && b.numel() == 1) sa = 1, sb = 0;
-  else if (a.numel() == 1 && dense(b)) sa = 0, sb = 1;
-  else return Tensor();
-  Tensor x = as_compute(a, dt), y = as_compute(b, dt);  // converts only a one-element scalar
-  Tensor out = Tensor::empty(shape, dt);
+  const bool v_left = !dense(a);
+  const Tensor& d = v_left ? b : a;
+  const Tensor& v = v_left ? a : b;
+  if (!dense(d)) return Tensor();
+  std::optional<Broadcast> bc;
+  if (!dense(v)) {
+    bc = broadcast_pattern(v, shape, name);
+    if (!bc) return Tensor();
+  }
+  if (out.defined() && (!dense(out) || overlaps(out, v))) return Tensor();
+  Tensor vc = as_compute(v, dt);  // converts only a broadcast operand, never a dense one
+  if (!out.defined()) out = Tensor::empty(shape, dt);
   const auto kop = static_cast<kernels::BinaryOp>(static_cast<int>(op));
-  dispatch_floating(dt, arith_name(op), [&](auto tag) {
+  const int64_t numel = out.numel();
+  dispatch_floating(dt, name, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* xp = x.data<T>();
-    const T* yp = y.data<T>();
+    const T* dp = d.data<T>();
+    const T* vp = vc.data<T>();
     T* o = out.data<T>();
     const auto k = [] {
       if constexpr (std::is_same_v<T, float>) return kernels::elementwise().f32;
       else return kernels::elementwise().f64;
     }();
-    parallel_for(0, out.numel(), kElementwiseGrain, [&](int64_t lo, int64_t hi) {
-      k.binary(kop, xp + lo * sa, sa, yp + lo * sb, sb, o + lo, hi - lo);
+    if (!bc || bc->mid == 1) {  // same shapes, or a scalar
+      const int64_t sv = bc ? 0 : 1;
+      parallel_for(0, numel, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+        if (v_left) k.binary(kop, vp + lo * sv, sv, dp + lo, 1, o + lo, hi - lo);
+        else k.binary(kop, dp + lo, 1, vp + lo * sv, sv, o + lo, hi - lo);
+      });
+      return 0;
+    }
+    // Rows of `cols` elements: v runs along each row (inner == 1) or holds one value per row.
+    const bool per_row = bc->inner > 1;
+    const int64_t cols = per_row ? bc->inner : bc->mid, vlen = bc->mid;
+    // Element ranges (not whole rows) go to threads, so that a few long rows still split; a
+    // range starts and ends with partial rows.
+    parallel_for(0, numel, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+      while (lo < hi) {
+        const int64_t r = lo / cols, j = lo % cols;
+        int64_t rows = 1, n = std::min(cols - j, hi - lo);
+        if (j == 0 && hi - lo >= cols) {
+          rows = (hi - lo) / cols;
+          n = cols;
+        }
+        k.binary_rows(kop, dp + lo, per_row ? vp : vp + j, vlen, r, per_row, v_left, o + lo, rows, n);
+        lo += rows == 1 ? n : rows * cols;
+      }
     });
     return 0;
   });
@@ -143,8 +229,9 @@ void arith_inplace(Arith op, const Tensor& a, const Tensor& b) {
   // The value before the write, which only the Mul/Div gradients need.
   const bool keep_old = record && (op == Arith::Mul || op == Arith::Div);
   Tensor a_old = keep_old ? clone(detach(a)) : Tensor();
-  Tensor result = arith_forward(op, a, b, dt);
-  copy_raw(a, result);
+  // Straight into a when the kernels apply (and b cannot change under the write); otherwise
+  // into a new tensor that is then copied.
+  if (!(a.dtype() == dt && arith_fast(op, a, b, dt, a).defined())) copy_raw(a, arith_forward(op, a, b, dt));
   a.bump_version();
   if (record) {
     // Same gradients as the out-of-place op on the old value of a.

@@ -88,18 +88,19 @@ Tensor reciprocal(const Tensor& x) {
 
 Tensor log1p(const Tensor& x) {
   return pointwise("log1p", x, [](auto v) { return std::log1p(v); }, [](auto v, auto) { return 1 / (1 + v); },
-                   [](const Tensor& x) { return reciprocal(add(x, scalar_like(1.0, x))); });
+                   [](const Tensor& x) { return reciprocal(add(x, scalar_like(1.0, x))); }, {kernels::vecmath().log1p_f32});
 }
 
 Tensor expm1(const Tensor& x) {
   return pointwise("expm1", x, [](auto v) { return std::expm1(v); }, [](auto, auto y) { return y + 1; },
-                   [](const Tensor& x) { return exp(x); });
+                   [](const Tensor& x) { return exp(x); }, {kernels::vecmath().expm1_f32});
 }
 
 Tensor erf(const Tensor& x) {
   return pointwise("erf", x, [](auto v) { return std::erf(v); },
                    [](auto v, auto) { return decltype(v)(kTwoOverSqrtPi) * std::exp(-v * v); },
-                   [](const Tensor& x) { return mul(scalar_like(kTwoOverSqrtPi, x), exp(neg(mul(x, x)))); });
+                   [](const Tensor& x) { return mul(scalar_like(kTwoOverSqrtPi, x), exp(neg(mul(x, x)))); },
+                   {kernels::vecmath().erf_f32});
 }
 
 // Functions that keep integer dtypes and whose derivative is a simple expression of x.

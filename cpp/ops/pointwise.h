@@ -16,18 +16,26 @@ namespace nc {
 // output is detached from the graph, so higher-order terms must be rebuilt from x).
 using CompositeDerivative = std::function<Tensor(const Tensor& x)>;
 
-// Per-ISA kernels for contiguous operands (see kernels/vecmath.h, kernels/elementwise.h); any may
-// be null. The backward kernels compute g * f'(y) from the output alone.
+// Per-ISA kernels for contiguous operands (see kernels/vecmath.h, kernels/elementwise.h,
+// kernels/activation.h); any may be empty. The backward kernels compute g * f'(y) from the output
+// alone, or g * f'(x) from the input (backward_x_f32) for functions whose derivative is not a
+// function of the output. A callable (not a plain pointer) so that parameters can be bound.
+template <class T>
+using VecFn = std::function<void(const T* x, T* y, int64_t n)>;
+template <class T>
+using VecBackwardFn = std::function<void(const T* g, const T* y_or_x, T* gx, int64_t n)>;
+
 struct PointwiseKernels {
-  void (*f32)(const float* x, float* y, int64_t n) = nullptr;
-  void (*f64)(const double* x, double* y, int64_t n) = nullptr;
-  void (*backward_f32)(const float* g, const float* y, float* gx, int64_t n) = nullptr;
-  void (*backward_f64)(const double* g, const double* y, double* gx, int64_t n) = nullptr;
+  VecFn<float> f32 = nullptr;
+  VecFn<double> f64 = nullptr;
+  VecBackwardFn<float> backward_f32 = nullptr;
+  VecBackwardFn<double> backward_f64 = nullptr;
+  VecBackwardFn<float> backward_x_f32 = nullptr;
 };
 
 // y = fn(x) for contiguous x of dtype T, split between threads.
 template <class T>
-Tensor apply_vec(const Tensor& x, void (*fn)(const T*, T*, int64_t)) {
+Tensor apply_vec(const Tensor& x, const VecFn<T>& fn) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   const T* in = x.data<T>();
   T* out = y.data<T>();
@@ -35,14 +43,15 @@ Tensor apply_vec(const Tensor& x, void (*fn)(const T*, T*, int64_t)) {
   return y;
 }
 
-// gx = fn(g, y) for g and y contiguous of one shape and dtype T, split between threads.
+// gx = fn(g, s) for g and s (the output or the input) contiguous of one shape and dtype T,
+// split between threads.
 template <class T>
-Tensor apply_vec_backward(const Tensor& g, const Tensor& y, void (*fn)(const T*, const T*, T*, int64_t)) {
-  Tensor gx = Tensor::empty(y.shape(), y.dtype());
+Tensor apply_vec_backward(const Tensor& g, const Tensor& s, const VecBackwardFn<T>& fn) {
+  Tensor gx = Tensor::empty(s.shape(), s.dtype());
   const T* gp = g.data<T>();
-  const T* yp = y.data<T>();
+  const T* sp = s.data<T>();
   T* out = gx.data<T>();
-  parallel_for(0, y.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { fn(gp + b, yp + b, out + b, e - b); });
+  parallel_for(0, s.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { fn(gp + b, sp + b, out + b, e - b); });
   return gx;
 }
 
@@ -98,14 +107,19 @@ Tensor pointwise(const char* name, const Tensor& x, F f, D dfdx, CompositeDeriva
       // broadcast g is made dense first), so the kernel alone defines the values.
       const bool f32 = fast.backward_f32 && yv.dtype() == DType::Float32;
       const bool f64 = fast.backward_f64 && yv.dtype() == DType::Float64;
-      if (f32 || f64) {
+      const bool x32 = fast.backward_x_f32 && xv.dtype() == DType::Float32;
+      if (f32 || f64 || x32) {
         Tensor gd = g[0];
-        Tensor yd = contiguous(yv);
-        if (gd.dtype() == yv.dtype() && gd.shape() == yv.shape() && !gd.is_contiguous() && is_single_broadcast(gd))
+        if (!x32 && gd.dtype() == yv.dtype() && gd.shape() == yv.shape() && !gd.is_contiguous() &&
+            is_single_broadcast(gd)) {
+          Tensor yd = contiguous(yv);
           return TensorList{f32 ? apply_vec_backward_single<float>(gd, yd, fast.backward_f32)
                                 : apply_vec_backward_single<double>(gd, yd, fast.backward_f64)};
+        }
         if (gd.dtype() != yv.dtype() || gd.shape() != yv.shape() || !gd.is_contiguous())
           gd = contiguous(to_dtype(expand(gd, yv.shape()), yv.dtype()));
+        if (x32) return TensorList{apply_vec_backward<float>(gd, contiguous(xv), fast.backward_x_f32)};
+        Tensor yd = contiguous(yv);
         return TensorList{f32 ? apply_vec_backward<float>(gd, yd, fast.backward_f32)
                               : apply_vec_backward<double>(gd, yd, fast.backward_f64)};
       }

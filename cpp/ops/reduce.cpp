@@ -2,7 +2,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
-#include "kernels/norm.h"
+#include "kernels/reduce.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -38,12 +38,19 @@ template <class T> struct AccOf { using type = T; };
 template <> struct AccOf<float> { using type = double; };
 template <> struct AccOf<bool> { using type = int64_t; };
 
-// Sum of n values with 8 interleaved accumulators. Floats go to the per-ISA norm kernel, which
-// sums in double in this very order (so the AVX2 build changes no result).
+// The per-ISA reduction kernels of a floating type (kernels/reduce.h).
+template <class T>
+const kernels::ReduceFns<T>& reduce_kernels() {
+  if constexpr (std::is_same_v<T, float>) return kernels::reduce().f32;
+  else return kernels::reduce().f64;
+}
+
+// Sum of p[0..n): floats through the kernels (double accumulation in a fixed order), integers
+// in eight interleaved partial sums.
 template <class T, class Acc>
-Acc chunk_sum(const T* p, int64_t n) {
+Acc sum_run(const T* p, int64_t n) {
   if constexpr (std::is_floating_point_v<T>) {
-    return static_cast<Acc>(kernels::norm_ops<T>().sum(p, n));
+    return reduce_kernels<T>().sum(p, n);
   } else {
     Acc a[8] = {};
     int64_t i = 0;
@@ -54,7 +61,9 @@ Acc chunk_sum(const T* p, int64_t n) {
   }
 }
 
-// Sums a contiguous x viewed as (outer, r, inner) over r into out (outer, inner).
+// Sums a contiguous x viewed as (outer, r, inner) over r into out (outer, inner). Along a row
+// (inner == 1) each row is cut into chunks of kChunk elements summed independently and then
+// added in chunk order, so neither the thread count nor the split changes a bit of the result.
 template <class T, class R>
 void sum_middle(const T* x, R* out, int64_t outer, int64_t r, int64_t inner) {
   using Acc = typename AccOf<T>::type;
@@ -64,9 +73,7 @@ void sum_middle(const T* x, R* out, int64_t outer, int64_t r, int64_t inner) {
     parallel_for(0, outer * chunks, std::max<int64_t>(1, kChunk * 4 / std::max<int64_t>(r, 1)), [&](int64_t b, int64_t e) {
       for (int64_t w = b; w < e; ++w) {
         const int64_t o = w / chunks, c = w % chunks;
-        const T* p = x + o * r + c * kChunk;
-        const int64_t n = std::min(kChunk, r - c * kChunk);
-        partial[w] = chunk_sum<T, Acc>(p, n);
+        partial[w] = sum_run<T, Acc>(x + o * r + c * kChunk, std::min(kChunk, r - c * kChunk));
       }
     });
     for (int64_t o = 0; o < outer; ++o) {
@@ -82,8 +89,13 @@ void sum_middle(const T* x, R* out, int64_t outer, int64_t r, int64_t inner) {
     for (int64_t o = b; o < e; ++o) {
       std::fill(acc.begin(), acc.end(), Acc(0));
       const T* p = x + o * r * inner;
-      for (int64_t k = 0; k < r; ++k, p += inner)
-        for (int64_t i = 0; i < inner; ++i) acc[i] += static_cast<Acc>(p[i]);
+      for (int64_t k = 0; k < r; ++k, p += inner) {
+        if constexpr (std::is_floating_point_v<T>) {
+          reduce_kernels<T>().accumulate(acc.data(), p, inner);
+        } else {
+          for (int64_t i = 0; i < inner; ++i) acc[i] += static_cast<Acc>(p[i]);
+        }
+      }
       for (int64_t i = 0; i < inner; ++i) out[o * inner + i] = static_cast<R>(acc[i]);
     }
   });

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
+#include "kernels/reduce.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -17,12 +18,60 @@ namespace nc {
 namespace {
 
 template <class T>
+const kernels::ReduceFns<T>& reduce_kernels() {
+  if constexpr (std::is_same_v<T, float>) return kernels::reduce().f32;
+  else return kernels::reduce().f64;
+}
+
+template <class T>
 bool better(T v, T best, bool is_max) {
   if constexpr (std::is_floating_point_v<T>) {
     if (std::isnan(best)) return false;
     if (std::isnan(v)) return true;
   }
   return is_max ? v > best : v < best;
+}
+
+constexpr int64_t kExtremeChunk = 16384;
+
+// amax/amin of a contiguous float tensor over a trailing block of dims (the last dim, or all):
+// rows of r elements, each cut into fixed chunks whose extremes the kernel finds in parallel and
+// then combined in chunk order, so threads never change the result (of +0 and -0 the first
+// chunk's wins). Undefined when the reduction is another shape.
+Tensor extreme_trailing(const Tensor& x, const std::vector<bool>& mask, bool is_max) {
+  if (!is_floating(x.dtype()) || !x.is_contiguous() || x.numel() == 0) return Tensor();
+  int64_t first = x.dim();
+  while (first > 0 && mask[first - 1]) --first;
+  for (int64_t d = 0; d < first; ++d)
+    if (mask[d]) return Tensor();
+  int64_t outer = 1, r = 1;
+  for (int64_t d = 0; d < x.dim(); ++d) (d < first ? outer : r) *= x.shape()[d];
+  Shape kept = x.shape();
+  for (int64_t d = first; d < x.dim(); ++d) kept[d] = 1;
+  Tensor out = Tensor::empty(kept, x.dtype());
+  dispatch_floating(x.dtype(), "amax", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* p = x.data<T>();
+    T* o = out.data<T>();
+    const int64_t chunks = (r + kExtremeChunk - 1) / kExtremeChunk;
+    std::vector<T> partial(outer * chunks);
+    const auto& k = reduce_kernels<T>();
+    const int64_t grain = std::max<int64_t>(1, kExtremeChunk * 2 / std::max<int64_t>(r, 1));
+    parallel_for(0, outer * chunks, grain, [&](int64_t b, int64_t e) {
+      for (int64_t w = b; w < e; ++w) {
+        const int64_t c = w % chunks, n = std::min(kExtremeChunk, r - c * kExtremeChunk);
+        partial[w] = k.extreme(p + (w / chunks) * r + c * kExtremeChunk, n, is_max);
+      }
+    });
+    for (int64_t i = 0; i < outer; ++i) {
+      T best = partial[i * chunks];
+      for (int64_t c = 1; c < chunks; ++c)
+        if (better(partial[i * chunks + c], best, is_max)) best = partial[i * chunks + c];
+      o[i] = best;
+    }
+    return 0;
+  });
+  return out;
 }
 
 }  // namespace
@@ -46,6 +95,24 @@ ValuesIndices max_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
     T* vo = values.data<T>();
     int64_t* io = indices.data<int64_t>();
     parallel_for(0, outer * inner, std::max<int64_t>(1, 32768 / r), [&](int64_t b, int64_t e) {
+      if constexpr (std::is_floating_point_v<T>) {
+        if (inner == 1) {  // rows: the vector kernel finds the extreme, then its first position
+          const kernels::ReduceFns<T>& k = reduce_kernels<T>();
+          for (int64_t w = b; w < e; ++w) {
+            const T* row = p + w * r;
+            const T best = k.extreme(row, r, is_max);
+            int64_t arg = 0;
+            if (best != best) {
+              while (row[arg] == row[arg]) ++arg;
+            } else {
+              while (row[arg] != best) ++arg;
+            }
+            vo[w] = row[arg];  // of +0 and -0, the first one, as the loop below picks
+            io[w] = arg;
+          }
+          return;
+        }
+      }
       for (int64_t w = b; w < e; ++w) {
         const int64_t o = w / inner, i = w % inner;
         const T* row = p + o * r * inner + i;
@@ -84,7 +151,7 @@ Tensor amax(const Tensor& x, Shape dims, bool keepdim, bool is_max) {
   Tensor out;
   {
     NoGradGuard no_grad;
-    out = x.dim() == 0 ? clone(x) : Tensor();
+    out = x.dim() == 0 ? clone(x) : extreme_trailing(x, mask, is_max);
     if (!out.defined()) {
       Tensor cur = x;
       for (int64_t d = x.dim() - 1; d >= 0; --d)

@@ -59,6 +59,11 @@ def silu(input, inplace=False):
     return _maybe_inplace(input, inplace, _core.silu)
 
 
+def mish(input, inplace=False):
+    """x * tanh(softplus(x)) (``torch.nn.functional.mish``; not exported as ``nc.mish``, as in torch)."""
+    return _maybe_inplace(input, inplace, _core.mish)
+
+
 def softplus(input, beta=1.0, threshold=20.0):
     return _core.softplus(input, beta, threshold)
 

@@ -4,7 +4,7 @@ from .parameter import Parameter, Buffer
 from .module import Module
 from .container import Sequential, ModuleList, ModuleDict, ParameterList
 from .linear import Linear, Identity, Flatten, Unflatten
-from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
+from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
                          Softmax, LogSoftmax)
 from .dropout import Dropout, Dropout2d
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d

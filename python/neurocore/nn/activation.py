@@ -93,6 +93,20 @@ class SiLU(Module):
         return _inplace_str(self.inplace, first=True)
 
 
+class Mish(Module):
+    """x * tanh(softplus(x)). Default: inplace=False."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return _math.mish(input, self.inplace)
+
+    def extra_repr(self):
+        return _inplace_str(self.inplace, first=True)
+
+
 class Softplus(Module):
     """log(1 + exp(beta x)) / beta, linear above threshold. Defaults: beta=1.0, threshold=20.0."""
 

@@ -2,7 +2,7 @@
 import warnings
 
 from .. import _core, _creation
-from .._math import (relu, leaky_relu, elu, selu, gelu, silu, softplus, hardtanh, relu6, dropout,  # noqa: F401
+from .._math import (relu, leaky_relu, elu, selu, gelu, silu, mish, softplus, hardtanh, relu6, dropout,  # noqa: F401
                      sigmoid, tanh)
 from .._reduce import softmax, log_softmax  # noqa: F401
 from .._losses import (cross_entropy, nll_loss, mse_loss, l1_loss, huber_loss, smooth_l1_loss,  # noqa: F401
