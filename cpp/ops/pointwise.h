@@ -59,7 +59,7 @@ Tensor apply_vec_backward(const Tensor& g, const Tensor& s, const VecBackwardFn<
 // or mean()): g is repeated in a small per-thread buffer, so the pass reads y alone and never
 // makes g dense. Same kernel, same values as the dense path.
 template <class T>
-Tensor apply_vec_backward_single(const Tensor& g, const Tensor& y, void (*fn)(const T*, const T*, T*, int64_t)) {
+Tensor apply_vec_backward_single(const Tensor& g, const Tensor& y, const VecBackwardFn<T>& fn) {
   constexpr int64_t kBuf = 1024;
   Tensor gx = Tensor::empty(y.shape(), y.dtype());
   const T gv = *g.data<T>();
