@@ -6,6 +6,12 @@
 
 #include "core/tensor.h"
 
+// Shapes cross the boundary as Python lists/tuples of ints, exactly like std::vector<int64_t>.
+namespace pybind11::detail {
+template <>
+struct type_caster<nc::DimVector> : list_caster<nc::DimVector, int64_t> {};
+}  // namespace pybind11::detail
+
 namespace nc::py_bindings {
 
 namespace py = pybind11;
