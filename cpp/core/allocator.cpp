@@ -1,7 +1,9 @@
 #include "core/allocator.h"
 
 #include <pthread.h>
+#include <sched.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -47,8 +49,23 @@ void* system_alloc(size_t bytes) {
   return p;
 }
 
+// Test-and-test-and-set lock. The critical sections are a few instructions (a push or pop), for
+// which std::mutex's lock/unlock calls cost several times the work they protect.
+class SpinLock {
+ public:
+  void lock() {
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) sched_yield();  // the holder may be descheduled
+    }
+  }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
 struct Cache {
-  std::mutex mu;
+  SpinLock mu;
   std::vector<void*> free_lists[kNumClasses];
   size_t cached = 0;
   size_t limit = kDefaultLimit;
@@ -88,7 +105,7 @@ void* cached_alloc(size_t nbytes) {
   const size_t block = class_size(c);
   Cache& cc = cache();
   {
-    std::lock_guard<std::mutex> lock(cc.mu);
+    std::lock_guard<SpinLock> lock(cc.mu);
     auto& list = cc.free_lists[c];
     if (!list.empty()) {
       void* p = list.back();
@@ -112,7 +129,7 @@ void cached_free(void* p, size_t nbytes) {
   const size_t block = class_size(c);
   Cache& cc = cache();
   {
-    std::lock_guard<std::mutex> lock(cc.mu);
+    std::lock_guard<SpinLock> lock(cc.mu);
     if (cc.cached + block <= cc.limit) {
       cc.free_lists[c].push_back(p);
       cc.cached += block;
@@ -124,19 +141,19 @@ void cached_free(void* p, size_t nbytes) {
 
 CacheStats cache_stats() {
   Cache& cc = cache();
-  std::lock_guard<std::mutex> lock(cc.mu);
+  std::lock_guard<SpinLock> lock(cc.mu);
   return {cc.cached, cc.limit, cc.hits, cc.misses};
 }
 
 void empty_cache() {
   Cache& cc = cache();
-  std::lock_guard<std::mutex> lock(cc.mu);
+  std::lock_guard<SpinLock> lock(cc.mu);
   cc.trim_locked(0);
 }
 
 void set_cache_limit(size_t bytes) {
   Cache& cc = cache();
-  std::lock_guard<std::mutex> lock(cc.mu);
+  std::lock_guard<SpinLock> lock(cc.mu);
   cc.limit = bytes;
   cc.trim_locked(bytes);
 }

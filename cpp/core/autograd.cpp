@@ -95,6 +95,7 @@ void set_history(const std::string& op, const TensorList& inputs, const TensorLi
   node->op = op;
   node->backward = std::move(backward);
   node->next_edges.reserve(inputs.size());
+  node->input_meta.reserve(inputs.size());
   for (const auto& in : inputs) {
     node->next_edges.push_back(gradient_edge(in));
     node->input_meta.push_back({in.defined() ? in.shape() : Shape{},
