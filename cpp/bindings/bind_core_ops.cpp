@@ -18,13 +18,13 @@ using InplaceFn = void (*)(const Tensor&, const Tensor&);
 template <BinaryFn F>
 Tensor forward_op(const Tensor& self, py::handle other) {
   Tensor o = to_operand(other, self.dtype(), "op");
-  py::gil_scoped_release release;
+  GilRelease release(broadcast_numel(self, o));
   return F(self, o);
 }
 template <BinaryFn F>
 Tensor reflected_op(const Tensor& self, py::handle other) {
   Tensor o = to_operand(other, self.dtype(), "op");
-  py::gil_scoped_release release;
+  GilRelease release(broadcast_numel(self, o));
   return F(o, self);
 }
 // In-place methods return the very Python object they were called on (x.add_(1) is x), which
@@ -34,7 +34,7 @@ py::object inplace_op(py::object self_obj, py::handle other) {
   const Tensor& self = self_obj.cast<const Tensor&>();
   Tensor o = to_operand(other, self.dtype(), "op");
   {
-    py::gil_scoped_release release;
+    GilRelease release(self.numel());
     F(self, o);
   }
   return self_obj;
@@ -43,6 +43,16 @@ py::object inplace_op(py::object self_obj, py::handle other) {
 Shape dims_arg(py::handle dim, const char* op) {
   if (dim.is_none()) return {};
   return to_shape(dim, op);
+}
+
+// Multiply-adds of a @ b (batch dims of b ignored), scaled to GilRelease's units.
+int64_t product_work(const Tensor& a, const Tensor& b) {
+  return a.numel() * (b.dim() >= 2 ? b.shape().back() : 1) / 8;
+}
+
+Tensor matmul_op(const Tensor& a, const Tensor& b) {
+  GilRelease release(product_work(a, b));
+  return matmul(a, b);
 }
 
 DType dtype_arg(py::handle d, const char* op) {
@@ -66,7 +76,7 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
       .def("__imul__", &inplace_op<mul_>, py::is_operator())
       .def("__itruediv__", &inplace_op<div_>, py::is_operator())
       .def("__neg__", &neg, rel)
-      .def("__matmul__", &matmul, rel, py::is_operator())
+      .def("__matmul__", &matmul_op, py::is_operator())
       .def("add", &forward_op<add>)
       .def("sub", &forward_op<sub>)
       .def("mul", &forward_op<mul>)
@@ -76,7 +86,7 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
       .def("sub_", &inplace_op<sub_>)
       .def("mul_", &inplace_op<mul_>)
       .def("div_", &inplace_op<div_>)
-      .def("matmul", &matmul, rel)
+      .def("matmul", &matmul_op)
       .def("contiguous", &contiguous, rel)
       .def("clone", &clone, rel)
       .def("copy_", [](py::object self, const Tensor& src) {
@@ -111,20 +121,25 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
   m.def("mul", [](const Tensor& a, py::handle b) { return forward_op<mul>(a, b); });
   m.def("div", [](const Tensor& a, py::handle b) { return forward_op<div>(a, b); });
   m.def("neg", &neg, rel);
-  m.def("matmul", &matmul, rel);
-  m.def("linear", [](const Tensor& x, const Tensor& w, py::object b) {
-    Tensor bias = b.is_none() ? Tensor() : b.cast<Tensor>();
-    py::gil_scoped_release r;
+  m.def("matmul", &matmul_op);
+  m.def("linear", [](const Tensor& x, const Tensor& w, py::handle b) {
+    Tensor bias;
+    if (!b.is_none()) {
+      const Tensor* bt = tensor_ptr(b);
+      if (!bt) throw py::type_error("[linear] bias must be a Tensor or None");
+      bias = *bt;
+    }
+    GilRelease release(x.numel() * (w.dim() >= 1 ? w.shape().front() : 1) / 8);  // x @ w.T
     return linear(x, w, bias);
   }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   m.def("sum", [](const Tensor& t, py::handle dim, bool keepdim) {
     Shape d = dims_arg(dim, "sum");
-    py::gil_scoped_release r;
+    GilRelease release(t.numel());
     return sum(t, d, keepdim);
   }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("mean", [](const Tensor& t, py::handle dim, bool keepdim) {
     Shape d = dims_arg(dim, "mean");
-    py::gil_scoped_release r;
+    GilRelease release(t.numel());
     return mean(t, d, keepdim);
   }, py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("sum_to", &sum_to, rel);

@@ -10,19 +10,24 @@ using UnaryFn = Tensor (*)(const Tensor&);
 
 template <UnaryFn F>
 Tensor unary(const Tensor& x) {
-  py::gil_scoped_release release;
+  GilRelease release(x.numel());
   return F(x);
+}
+
+// The dtype that types a Python number next to a and b: the tensor operand's.
+DType operand_dtype(py::handle a, py::handle b) {
+  if (const Tensor* t = tensor_ptr(a)) return t->dtype();
+  if (const Tensor* t = tensor_ptr(b)) return t->dtype();
+  return DType::Float32;
 }
 
 // Binary functions whose second (or first) operand may be a Python number.
 template <class F>
 auto binary(F f, const char* name) {
   return [f, name](py::handle a, py::handle b) {
-    // The tensor operand decides how a Python number is typed.
-    DType like = py::isinstance<Tensor>(a) ? py::cast<Tensor>(a).dtype()
-               : py::isinstance<Tensor>(b) ? py::cast<Tensor>(b).dtype() : DType::Float32;
+    const DType like = operand_dtype(a, b);
     Tensor x = to_operand(a, like, name), y = to_operand(b, like, name);
-    py::gil_scoped_release release;
+    GilRelease release(broadcast_numel(x, y));
     return f(x, y);
   };
 }
@@ -81,8 +86,7 @@ void bind_elementwise(py::module_& m, TensorClass& cls) {
   m.def("logical_xor", binary([](const Tensor& a, const Tensor& b) { return logical(Logical::Xor, a, b); }, "logical_xor"));
 
   m.def("where", [](const Tensor& cond, py::handle a, py::handle b) {
-    DType like = py::isinstance<Tensor>(a) ? py::cast<Tensor>(a).dtype()
-               : py::isinstance<Tensor>(b) ? py::cast<Tensor>(b).dtype() : DType::Float32;
+    const DType like = operand_dtype(a, b);
     Tensor x = to_operand(a, like, "where"), y = to_operand(b, like, "where");
     py::gil_scoped_release release;
     return where(cond, x, y);
@@ -100,17 +104,20 @@ void bind_elementwise(py::module_& m, TensorClass& cls) {
   m.def("gelu", &gelu, py::arg("input"), py::arg("approximate") = "none", rel);
   m.def("softplus", &softplus, py::arg("input"), py::arg("beta") = 1.0, py::arg("threshold") = 20.0, rel);
   m.def("hardtanh", &hardtanh, py::arg("input"), py::arg("min_val") = -1.0, py::arg("max_val") = 1.0, rel);
-  m.def("dropout", &dropout, py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true, rel);
+  m.def("dropout", [](const Tensor& x, double p, bool training) {
+    GilRelease release(training ? x.numel() : 0);
+    return dropout(x, p, training);
+  }, py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true);
 
   // Operators. Comparisons return bool tensors; == with a non-tensor, non-number gives False
   // as Python expects of __eq__.
   auto cmp = [](Compare op, const char* name) {
     return [op, name](const Tensor& self, py::handle other) -> py::object {
-      if (!py::isinstance<Tensor>(other) && !PyNumber_Check(other.ptr())) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+      if (!tensor_ptr(other) && !PyNumber_Check(other.ptr())) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
       Tensor o = to_operand(other, self.dtype(), name);
       Tensor r;
       {
-        py::gil_scoped_release release;
+        GilRelease release(broadcast_numel(self, o));
         r = compare(op, self, o);
       }
       return py::cast(r);

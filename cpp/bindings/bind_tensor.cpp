@@ -36,8 +36,16 @@ Shape to_shape(py::handle h, const char* op) {
   return s;
 }
 
+const Tensor* tensor_ptr(py::handle h) {
+  // The registered type's record, looked up once (py::cast would look it up on every call).
+  static const py::detail::type_info* const info = py::detail::get_type_info(typeid(Tensor));
+  py::detail::type_caster_generic caster(info);
+  if (!caster.load(h, false)) return nullptr;
+  return static_cast<const Tensor*>(caster.value);
+}
+
 Tensor to_operand(py::handle h, DType like, const char* op) {
-  if (py::isinstance<Tensor>(h)) return py::cast<Tensor>(h);
+  if (const Tensor* t = tensor_ptr(h)) return *t;
   if (py::isinstance<py::bool_>(h)) return scalar_tensor(Scalar::boolean(h.cast<bool>()), like);
   if (PyLong_Check(h.ptr()) || (PyIndex_Check(h.ptr()) && !PyFloat_Check(h.ptr())))
     return scalar_tensor(Scalar::integer(py::cast<int64_t>(h)), like);

@@ -6,10 +6,50 @@
 
 #include "core/tensor.h"
 
+// Shapes cross the boundary as Python lists/tuples of ints, exactly like std::vector<int64_t>.
+namespace pybind11::detail {
+template <>
+struct type_caster<nc::DimVector> : list_caster<nc::DimVector, int64_t> {};
+}  // namespace pybind11::detail
+
 namespace nc::py_bindings {
 
 namespace py = pybind11;
 using TensorClass = py::class_<Tensor>;
+
+// The Tensor held by a Python object (a Tensor or a subclass such as Parameter), or null when it
+// holds none. Cheaper than py::isinstance<Tensor> followed by py::cast<Tensor> (one type check).
+const Tensor* tensor_ptr(py::handle h);
+
+// Releases the GIL for the lifetime of the object when `work` (elements touched, or multiply-adds
+// / 8 for products) is large. A release and re-acquire costs about as much as a whole 64-element
+// op, and other Python threads gain nothing from a gap of a microsecond or two.
+class GilRelease {
+ public:
+  static constexpr int64_t kMinWork = 1 << 14;
+  explicit GilRelease(int64_t work) : state_(work >= kMinWork ? PyEval_SaveThread() : nullptr) {}
+  ~GilRelease() {
+    if (state_) PyEval_RestoreThread(state_);
+  }
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+
+ private:
+  PyThreadState* state_;
+};
+
+// Elements of the broadcast result of a and b (the op itself reports incompatible shapes).
+inline int64_t broadcast_numel(const Tensor& a, const Tensor& b) {
+  const Shape& x = a.shape();
+  const Shape& y = b.shape();
+  const size_t n = std::max(x.size(), y.size());
+  int64_t numel = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t dx = i < x.size() ? x[x.size() - 1 - i] : 1, dy = i < y.size() ? y[y.size() - 1 - i] : 1;
+    numel *= std::max(dx, dy);
+  }
+  return numel;
+}
 
 // A Python operand of a tensor op: a Tensor, or a Python/NumPy number turned into a 0-dim tensor
 // whose dtype follows PyTorch's promotion next to `like`.

@@ -1,5 +1,6 @@
 // The neurocore._core extension module: registers each family's bindings.
 #include "bindings/common.h"
+#include "core/allocator.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/dispatch.h"
@@ -30,6 +31,21 @@ PYBIND11_MODULE(_core, m) {
     if (n < 1) throw nc::ValueError("[set_num_threads] expected a positive number of threads, got " + std::to_string(n));
     nc::set_num_threads(n);
   });
+  m.def("empty_cache", &nc::empty_cache,
+        "Returns the memory that the tensor allocator keeps cached for reuse to the system.");
+  m.def("set_cache_limit", [](int64_t nbytes) {
+    if (nbytes < 0) throw nc::ValueError("[set_cache_limit] expected a non-negative number of bytes, got " + std::to_string(nbytes));
+    nc::set_cache_limit(static_cast<size_t>(nbytes));
+  }, py::arg("nbytes"), "Caps the bytes the tensor allocator keeps cached for reuse (0 disables the cache).");
+  m.def("memory_stats", [] {
+    const nc::CacheStats s = nc::cache_stats();
+    py::dict d;
+    d["cached_bytes"] = s.cached_bytes;
+    d["cache_limit_bytes"] = s.limit_bytes;
+    d["cache_hits"] = s.hits;
+    d["cache_misses"] = s.misses;
+    return d;
+  }, "Counters of the tensor allocator's cache: bytes held, the cap, and requests served from it or not.");
   m.def("_fma_peak_gflops", [](int threads, int64_t iterations) {
     // Every thread runs the FMA probe; the peak is total flops over the slowest thread's time.
     py::gil_scoped_release release;

@@ -71,6 +71,13 @@ bool needs_history(const TensorList& inputs) {
   return GradMode::is_enabled() && any_requires_grad(inputs);
 }
 
+bool needs_history(std::initializer_list<Tensor> inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
 Edge gradient_edge(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return {};
   if (t.grad_fn()) return {t.grad_fn(), t.impl()->output_nr};
@@ -88,6 +95,7 @@ void set_history(const std::string& op, const TensorList& inputs, const TensorLi
   node->op = op;
   node->backward = std::move(backward);
   node->next_edges.reserve(inputs.size());
+  node->input_meta.reserve(inputs.size());
   for (const auto& in : inputs) {
     node->next_edges.push_back(gradient_edge(in));
     node->input_meta.push_back({in.defined() ? in.shape() : Shape{},

@@ -92,6 +92,8 @@ class SavedTensor {
 bool any_requires_grad(const TensorList& inputs);
 // True when an op over `inputs` must record history (grad mode on and an input requires grad).
 bool needs_history(const TensorList& inputs);
+// The same for a braced list, needs_history({a, b}), without building a vector: every op asks this.
+bool needs_history(std::initializer_list<Tensor> inputs);
 Edge gradient_edge(const Tensor& t);
 
 // Makes `outputs` the outputs of a new node over `inputs` (call only when needs_history()).

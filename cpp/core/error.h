@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/shape.h"
+
 namespace nc {
 
 struct ValueError : std::invalid_argument {
@@ -22,7 +24,7 @@ struct RuntimeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline std::string shape_str(const std::vector<int64_t>& shape) {
+inline std::string shape_str(const DimVector& shape) {
   std::ostringstream s;
   s << "(";
   for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];

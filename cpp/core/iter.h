@@ -27,34 +27,40 @@ void strided_loop(const Shape& shape, const std::array<Shape, N>& strides,
   for (int64_t s : shape) numel *= s;
   if (numel == 0) return;
   // Collect non-trivial dims (outermost first) with byte strides, merging contiguous neighbours.
-  std::vector<int64_t> sizes;
-  std::vector<std::array<int64_t, N>> bstrides;
+  // Up to kInlineDims dims live on the stack: this setup runs for every op, however small.
+  constexpr size_t kInlineDims = 8;
+  std::array<std::array<int64_t, N>, kInlineDims> bstrides_inline;
+  std::vector<std::array<int64_t, N>> bstrides_heap;
+  if (shape.size() > kInlineDims) bstrides_heap.resize(shape.size());
+  std::array<int64_t, N>* bstrides = shape.size() > kInlineDims ? bstrides_heap.data() : bstrides_inline.data();
+  Shape sizes;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
     std::array<int64_t, N> st;
     for (size_t k = 0; k < N; ++k) st[k] = strides[k][d] * itemsizes[k];
     if (!sizes.empty()) {
+      std::array<int64_t, N>& last = bstrides[sizes.size() - 1];
       bool mergeable = true;
       for (size_t k = 0; k < N; ++k)
-        if (bstrides.back()[k] != st[k] * shape[d]) mergeable = false;
+        if (last[k] != st[k] * shape[d]) mergeable = false;
       if (mergeable) {
         sizes.back() *= shape[d];
-        bstrides.back() = st;
+        last = st;
         continue;
       }
     }
+    bstrides[sizes.size()] = st;
     sizes.push_back(shape[d]);
-    bstrides.push_back(st);
   }
   if (sizes.empty()) {
+    bstrides[0] = {};
     sizes.push_back(1);
-    bstrides.push_back({});
   }
   const int64_t nd = static_cast<int64_t>(sizes.size());
   const int64_t inner_n = sizes.back();
-  const std::array<int64_t, N> inner_strides = bstrides.back();
+  const std::array<int64_t, N> inner_strides = bstrides[nd - 1];
   parallel_for(0, numel, grain, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> idx(nd);
+    Shape idx(static_cast<size_t>(nd));
     int64_t rem = begin;
     for (int64_t d = nd - 1; d >= 0; --d) {
       idx[d] = rem % sizes[d];

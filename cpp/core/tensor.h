@@ -8,17 +8,24 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/shape.h"
 
 namespace nc {
 
-using Shape = std::vector<int64_t>;
+using Shape = DimVector;  // shapes and strides (core/shape.h)
 struct Node;
 
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
-  std::shared_ptr<void> owner;        // frees the memory: our allocation or a NumPy array
+  std::shared_ptr<void> owner;        // keeps wrapped memory (a NumPy array) alive; null for ours
   std::atomic<uint64_t> version{0};   // bumped by every in-place write
+  bool cached = false;                // data came from cached_alloc(nbytes)
+
+  Storage() = default;
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage();
 
   static std::shared_ptr<Storage> allocate(size_t nbytes);
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner);

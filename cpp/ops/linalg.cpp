@@ -10,35 +10,38 @@
 namespace nc {
 namespace {
 
-// A 2-D operand as GEMM sees it: base pointer, transposed flag and row stride.
+// A 2-D operand as GEMM reads it: base pointer, transposed flag and row stride. Built from the
+// storage, offset and strides directly (no alias tensors: batch-1 layers are dominated by such
+// fixed costs); only a matrix with no unit stride is copied.
 struct GemmOperand {
   Tensor keep;  // owns a contiguous copy when the layout needed one
+  const char* data = nullptr;
   bool trans = false;
   int64_t ld = 0;
 };
 
-GemmOperand gemm_operand(const Tensor& m) {
-  const int64_t rows = m.shape()[0], cols = m.shape()[1];
-  const int64_t s0 = m.strides()[0], s1 = m.strides()[1];
-  if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) return {m, false, std::max<int64_t>(s0, 1)};
-  if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) return {m, true, std::max<int64_t>(s1, 1)};
-  Tensor c = clone(m);
-  return {c, false, std::max<int64_t>(cols, 1)};
+// The matrix of `rows` x `cols` at element `offset` of t's storage with strides s0, s1.
+GemmOperand gemm_operand(const Tensor& t, int64_t offset, int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
+  const char* base = static_cast<const char*>(t.impl()->storage->data) + offset * int64_t(t.itemsize());
+  if ((s1 == 1 || cols == 1) && s0 >= std::max<int64_t>(cols, 1)) return {Tensor(), base, false, std::max<int64_t>(s0, 1)};
+  if ((s0 == 1 || rows == 1) && s1 >= std::max<int64_t>(rows, 1)) return {Tensor(), base, true, std::max<int64_t>(s1, 1)};
+  Tensor c = Tensor::empty({rows, cols}, t.dtype());
+  copy_raw(c, t.as_strided_alias({rows, cols}, {s0, s1}, offset));
+  return {c, static_cast<const char*>(c.raw_data()), false, std::max<int64_t>(cols, 1)};
 }
 
-// c (m x n, contiguous) = a @ b + beta * c (+ bias per column) for 2-D a, b of one float dtype.
-void gemm_into(const Tensor& a, const Tensor& b, const Tensor& c, double beta, const Tensor& bias = Tensor()) {
-  GemmOperand A = gemm_operand(a), B = gemm_operand(b);
-  const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+// c (m x n, row stride ldc) = a @ b + beta * c (+ bias per column, float32 only) for a float dtype.
+void gemm_into(DType dt, const GemmOperand& A, const GemmOperand& B, int64_t m, int64_t n, int64_t k, void* c,
+               int64_t ldc, double beta, const float* bias = nullptr) {
   if (m == 0 || n == 0) return;
   const auto& g = kernels::gemm();
-  if (a.dtype() == DType::Float32)
-    g.sgemm_bias_act(A.trans, B.trans, m, n, k, 1.0f, A.keep.data<float>(), A.ld, B.keep.data<float>(), B.ld,
-                     static_cast<float>(beta), c.data<float>(), std::max<int64_t>(n, 1),
-                     bias.defined() ? bias.data<float>() : nullptr, 0);
+  if (dt == DType::Float32)
+    g.sgemm_bias_act(A.trans, B.trans, m, n, k, 1.0f, reinterpret_cast<const float*>(A.data), A.ld,
+                     reinterpret_cast<const float*>(B.data), B.ld, static_cast<float>(beta), static_cast<float*>(c),
+                     ldc, bias, 0);
   else
-    g.dgemm(A.trans, B.trans, m, n, k, 1.0, A.keep.data<double>(), A.ld, B.keep.data<double>(), B.ld,
-            beta, c.data<double>(), std::max<int64_t>(n, 1));
+    g.dgemm(A.trans, B.trans, m, n, k, 1.0, reinterpret_cast<const double*>(A.data), A.ld,
+            reinterpret_cast<const double*>(B.data), B.ld, beta, static_cast<double*>(c), ldc);
 }
 
 void check_float_pair(const Tensor& a, const Tensor& b, const char* op) {
@@ -56,9 +59,8 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b) {
   out_shape.push_back(n);
   Tensor out = Tensor::empty(out_shape, a.dtype());
   const int64_t nb = shape_numel(batch);
-  Tensor o3 = out.as_strided_alias({nb, m, n}, {m * n, n, 1}, 0);
   if (k == 0) {
-    copy_raw(o3, zeros({}, a.dtype()));
+    copy_raw(out, zeros({}, a.dtype()));
     return out;
   }
   // Each batch's matrices are addressed through the (possibly broadcast, stride-0) batch strides
@@ -71,27 +73,17 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b) {
       oa += idx[d] * a.strides()[d];
       ob += idx[d] * b.strides()[d];
     }
-    Tensor ai = a.as_strided_alias({m, k}, {a.strides()[nbd], a.strides()[nbd + 1]}, oa);
-    Tensor bi = b.as_strided_alias({k, n}, {b.strides()[nbd], b.strides()[nbd + 1]}, ob);
-    gemm_into(ai, bi, o3.as_strided_alias({m, n}, {n, 1}, i * m * n), 0.0);
+    GemmOperand A = gemm_operand(a, oa, m, k, a.strides()[nbd], a.strides()[nbd + 1]);
+    GemmOperand B = gemm_operand(b, ob, k, n, b.strides()[nbd], b.strides()[nbd + 1]);
+    gemm_into(a.dtype(), A, B, m, n, k, static_cast<char*>(out.raw_data()) + i * m * n * int64_t(out.itemsize()), n, 0.0);
     for (int64_t d = nbd - 1; d >= 0 && ++idx[d] == batch[d]; --d) idx[d] = 0;
   }
   return out;
 }
 
-}  // namespace
-
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
-  check_float_pair(a_in, b_in, "matmul");
-  NC_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, ValueError,
-           "[matmul] both arguments need at least 1 dimension, got shapes ", shape_str(a_in.shape()), " and ",
-           shape_str(b_in.shape()));
-  // Promote vectors to matrices as numpy does, and drop the added dims at the end.
-  Tensor a = a_in.dim() == 1 ? unsqueeze(a_in, 0) : a_in;
-  Tensor b = b_in.dim() == 1 ? unsqueeze(b_in, 1) : b_in;
-  const int64_t k = a.shape()[a.dim() - 1];
-  NC_CHECK(k == b.shape()[b.dim() - 2], ValueError, "[matmul] shapes ", shape_str(a_in.shape()), " and ",
-           shape_str(b_in.shape()), " cannot be multiplied (", k, " != ", b.shape()[b.dim() - 2], ")");
+// a_in @ b_in where a and b are a_in and b_in promoted to >= 2-D: broadcasts the batch dims and
+// drops the dims the promotion added.
+Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& a, const Tensor& b) {
   Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
   Shape batch;
   {
@@ -108,14 +100,32 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Shape ae = batch, be = batch;
   ae.insert(ae.end(), a.shape().end() - 2, a.shape().end());
   be.insert(be.end(), b.shape().end() - 2, b.shape().end());
+  NoGradGuard no_grad;
+  Tensor out = bmm_raw(expand(a, ae), expand(b, be));
+  Shape final_shape = out.shape();
+  if (b_in.dim() == 1) final_shape.erase(final_shape.end() - 1);
+  if (a_in.dim() == 1) final_shape.erase(final_shape.end() - (b_in.dim() == 1 ? 1 : 2));
+  return out.as_strided_alias(final_shape, contiguous_strides(final_shape), 0);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  check_float_pair(a_in, b_in, "matmul");
+  NC_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, ValueError,
+           "[matmul] both arguments need at least 1 dimension, got shapes ", shape_str(a_in.shape()), " and ",
+           shape_str(b_in.shape()));
+  const int64_t k = a_in.shape().back(), kb = b_in.shape()[b_in.dim() == 1 ? 0 : b_in.dim() - 2];
+  NC_CHECK(k == kb, ValueError, "[matmul] shapes ", shape_str(a_in.shape()), " and ", shape_str(b_in.shape()),
+           " cannot be multiplied (", k, " != ", kb, ")");
   Tensor out;
-  {
+  if (a_in.dim() == 2 && b_in.dim() == 2) {
+    out = bmm_raw(a_in, b_in);  // the common case, without the views that batching needs
+  } else {
     NoGradGuard no_grad;
-    out = bmm_raw(expand(a, ae), expand(b, be));
-    Shape final_shape = out.shape();
-    if (b_in.dim() == 1) final_shape.erase(final_shape.end() - 1);
-    if (a_in.dim() == 1) final_shape.erase(final_shape.end() - (b_in.dim() == 1 ? 1 : 2));
-    out = out.as_strided_alias(final_shape, contiguous_strides(final_shape), 0);
+    // Promote vectors to matrices as numpy does; matmul_batched drops the added dims at the end.
+    out = matmul_batched(a_in, b_in, a_in.dim() == 1 ? unsqueeze(a_in, 0) : a_in,
+                         b_in.dim() == 1 ? unsqueeze(b_in, 1) : b_in);
   }
   if (needs_history({a_in, b_in})) {
     SavedTensor sa(a_in, false), sb(b_in, false);
@@ -155,23 +165,23 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   Shape out_shape = x.shape();
   out_shape.back() = out_f;
-  const int64_t rows = x.numel() / std::max<int64_t>(in, 1);
+  const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // also right when in == 0
   Tensor out = Tensor::empty(out_shape, x.dtype());
-  {
+  if (rows > 0 && out_f > 0) {
     NoGradGuard no_grad;
-    Tensor x2 = reshape(x, {rows, in});
-    Tensor o2 = out.as_strided_alias({rows, out_f}, {out_f, 1}, 0);
     // float32 adds the bias in the GEMM's store; float64 pre-fills C with it (beta = 1).
     const bool fused_bias = bias.defined() && x.dtype() == DType::Float32 && in > 0;
-    double beta = 0.0;
-    if (bias.defined() && !fused_bias) {
-      copy_raw(o2, bias);
-      beta = 1.0;
-    }
+    if (bias.defined() && !fused_bias) copy_raw(out, bias);
     if (in == 0) {
-      if (!bias.defined()) copy_raw(o2, zeros({}, x.dtype()));
+      if (!bias.defined()) copy_raw(out, zeros({}, x.dtype()));
     } else {
-      gemm_into(x2, transpose(weight, 0, 1), o2, beta, fused_bias ? contiguous(bias) : Tensor());
+      const Tensor xc = contiguous(x);  // rows x in
+      const GemmOperand X{Tensor(), static_cast<const char*>(xc.raw_data()), false, in};
+      // op(B) = W^T (in x out): W's strides swapped.
+      const GemmOperand W = gemm_operand(weight, weight.offset(), in, out_f, weight.strides()[1], weight.strides()[0]);
+      const Tensor b = fused_bias ? contiguous(bias) : Tensor();
+      gemm_into(x.dtype(), X, W, rows, out_f, in, out.raw_data(), out_f, bias.defined() && !fused_bias ? 1.0 : 0.0,
+                fused_bias ? b.data<float>() : nullptr);
     }
   }
   if (needs_history({x, weight, bias})) {

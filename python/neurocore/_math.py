@@ -77,6 +77,12 @@ def relu6(input, inplace=False):
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
+    if (not training or p == 0.0) and isinstance(input, Tensor):
+        # The identity returns the very same tensor, as PyTorch does; answered here because every
+        # Dropout layer of a model in eval mode passes through this.
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"[dropout] p must be in [0, 1], got {p}")
+        return input
     return _maybe_inplace(input, inplace, lambda x: _core.dropout(x, p, training))
 
 

@@ -48,7 +48,14 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        return _core.linear(input, self.weight, self.bias)
+        # The registry is read directly: `self.weight` finds nothing in the instance dict and goes
+        # through Module.__getattr__ after a failed lookup, which costs as much as a batch-1 layer.
+        params = self._parameters
+        try:
+            weight, bias = params["weight"], params["bias"]
+        except KeyError:  # a parameter was deleted (and maybe replaced by a plain attribute)
+            weight, bias = self.weight, self.bias
+        return _core.linear(input, weight, bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

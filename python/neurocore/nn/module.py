@@ -102,6 +102,13 @@ class Module:
     # --- calling -----------------------------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
+        # Without hooks (the common case) a call is just forward: this runs for every layer of
+        # every step, so the hook machinery stays out of its way.
+        if self._forward_pre_hooks or self._forward_hooks:
+            return self._call_with_hooks(args, kwargs)
+        return self.forward(*args, **kwargs)
+
+    def _call_with_hooks(self, args, kwargs):
         # Hooks are stored as (hook, with_kwargs) pairs.
         for hook, with_kwargs in tuple(self._forward_pre_hooks.values()):
             if with_kwargs:
