@@ -118,30 +118,35 @@ def mnist_48k():
     return np.ascontiguousarray(X[order]), y[order]
 
 
-def mlp_train_epoch(fw, repeat):
-    """The seed's Keras MLP (784-128-64-10, ReLU, Dropout 0.2, Adam, cross-entropy), batch 32,
-    one epoch over 48,000 samples in the eager PyTorch-style loop. Batches are made before timing."""
-    X, y = mnist_48k()
+def epoch_seconds(fw, model, X, y, repeat):
+    """Median seconds of one epoch of the eager loop (Adam, cross-entropy, batch 32) after a warm-up
+    epoch. Batches are made before timing."""
     batches = [(fw.tensor(X[i:i + 32]), fw.tensor(y[i:i + 32])) for i in range(0, len(X), 32)]
-    fw.nc.manual_seed(0)
-    model = fw.mlp()
     opt = fw.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = fw.nn.CrossEntropyLoss()
 
     def epoch():
         for xb, yb in batches:
             opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
+            loss_fn(model(xb), yb).backward()
             opt.step()
-    samples = []
     epoch()  # warm-up
+    samples = []
     for _ in range(max(1, repeat // 2)):
         t0 = time.perf_counter()
         epoch()
         samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def mlp_train_epoch(fw, repeat):
+    """The seed's Keras MLP (784-128-64-10, ReLU, Dropout 0.2, Adam, cross-entropy), batch 32,
+    one epoch over 48,000 samples in the eager PyTorch-style loop."""
+    X, y = mnist_48k()
+    fw.nc.manual_seed(0)
+    seconds = epoch_seconds(fw, fw.mlp(), X, y, repeat)
     flops = 48000 * 3 * 2.0 * (784 * 128 + 128 * 64 + 64 * 10)
-    return [{"name": "mlp_train_epoch", "seconds": statistics.median(samples), "flops": flops}]
+    return [{"name": "mlp_train_epoch", "seconds": seconds, "flops": flops}]
 
 
 def load_weights(fw, model, weights):
@@ -231,28 +236,13 @@ def mnist_12k():
 
 def keras_cnn_epoch(fw, repeat):
     """The seed's Keras CNN in PyTorch form, Adam, cross-entropy, batch 32, one epoch over 12,000
-    MNIST images (MNIST 5k repeated). Batches are made before timing."""
+    MNIST images (MNIST 5k repeated)."""
     X, y = mnist_12k()
-    batches = [(fw.tensor(X[i:i + 32]), fw.tensor(y[i:i + 32])) for i in range(0, len(X), 32)]
     fw.nc.manual_seed(0)
-    model = fw.keras_cnn()
-    opt = fw.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = fw.nn.CrossEntropyLoss()
-
-    def epoch():
-        for xb, yb in batches:
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-    samples = []
-    epoch()  # warm-up
-    for _ in range(max(1, repeat // 2)):
-        t0 = time.perf_counter()
-        epoch()
-        samples.append(time.perf_counter() - t0)
+    seconds = epoch_seconds(fw, fw.keras_cnn(), X, y, repeat)
     fwd = 2.0 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 1600 * 64 + 64 * 10)
     flops = 12000 * (3 * fwd - 2.0 * 26 * 26 * 32 * 9)
-    return [{"name": "keras_cnn_epoch", "seconds": statistics.median(samples), "flops": flops}]
+    return [{"name": "keras_cnn_epoch", "seconds": seconds, "flops": flops}]
 
 
 CONV_LAYERS = [(3, 32, 32), (32, 64, 32), (64, 64, 16)]  # in channels, out channels, image size; 3x3, batch 64
