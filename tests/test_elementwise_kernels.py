@@ -288,8 +288,8 @@ def test_broadcast_results_do_not_depend_on_thread_count():
 
 
 def test_large_outputs_streamed_give_the_same_values():
-    """Outputs beyond the caches (8 MB per thread and more) are written with streaming stores, from
-    an aligned start; the values must be those of the same op on small pieces."""
+    """Outputs beyond the caches (9 MB, one thread) and an in-place write into a view that starts off
+    a vector boundary: the values must be those of the same op on small pieces."""
     n = (9 << 20) // 4 + 13
     a, b = values(n, np.float32, 11), values(n, np.float32, 12)
     before = nc.get_num_threads()

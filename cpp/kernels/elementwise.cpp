@@ -1,7 +1,6 @@
 #include "kernels/elementwise.h"
 
 #include "kernels/isa.h"
-#include "kernels/stream.h"
 
 namespace nc::kernels::NC_ISA {
 namespace {
@@ -32,21 +31,13 @@ void binary_loop(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t
   }
 }
 
-// Large outputs go out with streaming stores (kernels/stream.h); a stride of 0 keeps a scalar.
-template <class T, BinaryOp Op>
-void binary_streamed(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
-  write_streaming(out, n, [=](T* dst, int64_t i, int64_t len) {
-    binary_loop<T, Op>(a + i * sa, sa, b + i * sb, sb, dst, len);
-  });
-}
-
 template <class T>
 void binary(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
   switch (op) {
-    case BinaryOp::Add: return binary_streamed<T, BinaryOp::Add>(a, sa, b, sb, out, n);
-    case BinaryOp::Sub: return binary_streamed<T, BinaryOp::Sub>(a, sa, b, sb, out, n);
-    case BinaryOp::Mul: return binary_streamed<T, BinaryOp::Mul>(a, sa, b, sb, out, n);
-    default: return binary_streamed<T, BinaryOp::Div>(a, sa, b, sb, out, n);
+    case BinaryOp::Add: return binary_loop<T, BinaryOp::Add>(a, sa, b, sb, out, n);
+    case BinaryOp::Sub: return binary_loop<T, BinaryOp::Sub>(a, sa, b, sb, out, n);
+    case BinaryOp::Mul: return binary_loop<T, BinaryOp::Mul>(a, sa, b, sb, out, n);
+    default: return binary_loop<T, BinaryOp::Div>(a, sa, b, sb, out, n);
   }
 }
 
@@ -74,36 +65,26 @@ void binary_rows(BinaryOp op, const T* a, const T* v, int64_t vlen, int64_t r0, 
 
 template <class T>
 void relu(const T* x, T* y, int64_t n) {
-  write_streaming(y, n, [=](T* dst, int64_t i, int64_t len) {
-    for (int64_t k = 0; k < len; ++k) {
-      const T v = x[i + k];
-      dst[k] = (v > 0 || v != v) ? v : T(0);
-    }
-  });
-}
-
-// gx = f(g[i], y[i]) over the buffers, streamed when large.
-template <class T, class F>
-void backward_map(const T* g, const T* y, T* gx, int64_t n, F f) {
-  write_streaming(gx, n, [=](T* dst, int64_t i, int64_t len) {
-    for (int64_t k = 0; k < len; ++k) dst[k] = f(g[i + k], y[i + k]);
-  });
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i];
+    y[i] = (v > 0 || v != v) ? v : T(0);
+  }
 }
 
 template <class T>
 void relu_backward(const T* g, const T* y, T* gx, int64_t n) {
   // PyTorch's threshold_backward: exactly 0 where y <= 0 (whatever g), g elsewhere (y NaN too).
-  backward_map(g, y, gx, n, [](T gv, T yv) { return yv <= 0 ? T(0) : gv; });
+  for (int64_t i = 0; i < n; ++i) gx[i] = y[i] <= 0 ? T(0) : g[i];
 }
 
 template <class T>
 void sigmoid_backward(const T* g, const T* y, T* gx, int64_t n) {
-  backward_map(g, y, gx, n, [](T gv, T yv) { return gv * (yv * (1 - yv)); });
+  for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * (y[i] * (1 - y[i]));
 }
 
 template <class T>
 void tanh_backward(const T* g, const T* y, T* gx, int64_t n) {
-  backward_map(g, y, gx, n, [](T gv, T yv) { return gv * (1 - yv * yv); });
+  for (int64_t i = 0; i < n; ++i) gx[i] = g[i] * (1 - y[i] * y[i]);
 }
 
 template <class T>

@@ -7,7 +7,6 @@
 // exp, log <= 2 ULP; tanh, sigmoid <= 3; erf, expm1, log1p: see the test's bounds. Polynomial
 // coefficients are minimax fits (Lawson-weighted least squares) of the functions named beside them.
 #include "kernels/isa.h"
-#include "kernels/stream.h"
 
 #include <cmath>
 #include <cstring>
@@ -222,38 +221,30 @@ inline __m256 erf8(__m256 x) {
 }
 
 // Applies f to 8 floats at a time; the tail goes through the same vector code via a buffer.
-// Large outputs are written with streaming stores (kernels/stream.h).
 template <class F>
 inline void map8(const float* x, float* y, int64_t n, F f) {
-  write_streaming(y, n, [&](float* dst, int64_t begin, int64_t len) {
-    const float* src = x + begin;
-    int64_t i = 0;
-    for (; i + 8 <= len; i += 8) _mm256_storeu_ps(dst + i, f(_mm256_loadu_ps(src + i)));
-    if (i < len) {
-      float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      std::memcpy(buf, src + i, (len - i) * sizeof(float));
-      _mm256_storeu_ps(buf, f(_mm256_loadu_ps(buf)));
-      std::memcpy(dst + i, buf, (len - i) * sizeof(float));
-    }
-  });
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f(_mm256_loadu_ps(x + i)));
+  if (i < n) {
+    float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(buf, x + i, (n - i) * sizeof(float));
+    _mm256_storeu_ps(buf, f(_mm256_loadu_ps(buf)));
+    std::memcpy(y + i, buf, (n - i) * sizeof(float));
+  }
 }
 
 // gx = f(g, x) on 8 floats at a time, the tail through a buffer as in map8.
 template <class F>
 inline void map8_backward(const float* g, const float* x, float* gx, int64_t n, F f) {
-  write_streaming(gx, n, [&](float* dst, int64_t begin, int64_t len) {
-    const float* gs = g + begin;
-    const float* xs = x + begin;
-    int64_t i = 0;
-    for (; i + 8 <= len; i += 8) _mm256_storeu_ps(dst + i, f(_mm256_loadu_ps(gs + i), _mm256_loadu_ps(xs + i)));
-    if (i < len) {
-      float bg[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      std::memcpy(bg, gs + i, (len - i) * sizeof(float));
-      std::memcpy(bx, xs + i, (len - i) * sizeof(float));
-      _mm256_storeu_ps(bg, f(_mm256_loadu_ps(bg), _mm256_loadu_ps(bx)));
-      std::memcpy(dst + i, bg, (len - i) * sizeof(float));
-    }
-  });
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gx + i, f(_mm256_loadu_ps(g + i), _mm256_loadu_ps(x + i)));
+  if (i < n) {
+    float bg[8] = {0, 0, 0, 0, 0, 0, 0, 0}, bx[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(bg, g + i, (n - i) * sizeof(float));
+    std::memcpy(bx, x + i, (n - i) * sizeof(float));
+    _mm256_storeu_ps(bg, f(_mm256_loadu_ps(bg), _mm256_loadu_ps(bx)));
+    std::memcpy(gx + i, bg, (n - i) * sizeof(float));
+  }
 }
 
 }  // namespace
