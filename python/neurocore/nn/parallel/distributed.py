@@ -1,6 +1,7 @@
 """DistributedDataParallel: one model replica per process; gradients are averaged across processes
 during backward, bucket by bucket, as soon as each bucket's gradients are ready."""
 import contextlib
+import time
 
 import numpy as np
 
@@ -77,6 +78,9 @@ class DistributedDataParallel(Module):
         self._buckets, self._where = self._make_buckets(int(bucket_cap_mb * 2 ** 20))
         self._hooks = [p.register_post_accumulate_grad_hook(self._hook_for(i)) for i, p in enumerate(self._params)]
         self._armed = False
+        # Counters for benchmarks: synchronised backward passes, bytes each rank sent into allreduce,
+        # and seconds spent waiting for allreduces after backward's own work was done.
+        self.comm_stats = {"steps": 0, "allreduce_bytes": 0, "wait_seconds": 0.0}
 
     # -- set-up -------------------------------------------------------------------------------------------
     def _check_same_model_on_all_ranks(self):
@@ -178,9 +182,13 @@ class DistributedDataParallel(Module):
                 if bucket.work is None:
                     self._launch(bucket)
             dist.all_reduce(_as_tensor(used), op=dist.ReduceOp.MAX)
+        start = time.perf_counter()
         for bucket in self._buckets:
             bucket.work.wait()
             np.divide(bucket.flat, self._world, out=bucket.flat)
+        self.comm_stats["wait_seconds"] += time.perf_counter() - start
+        self.comm_stats["steps"] += 1
+        self.comm_stats["allreduce_bytes"] += sum(b.flat.nbytes for b in self._buckets)
         with no_grad():
             for i, p in enumerate(self._params):
                 if not used[i]:
