@@ -36,7 +36,6 @@ import secrets
 import struct
 import warnings
 import zipfile
-import zlib
 
 import numpy as np
 
@@ -329,7 +328,8 @@ class _Source:
         else:
             if use_mmap:
                 raise ValueError("[load] mmap=True needs a file path, not a file object")
-            self.where = repr(getattr(f, "name", None) or f"<{type(f).__name__}>")
+            name = getattr(f, "name", None)
+            self.where = repr(name) if isinstance(name, (str, bytes, int)) else f"<{type(f).__name__}>"
             raw = f.read()
             if not isinstance(raw, (bytes, bytearray)):
                 raise TypeError(f"[load] {self.where}: expected a binary file object, read {type(raw).__name__}")
@@ -367,9 +367,13 @@ def load(f, map_location=None, *, weights_only=True, mmap=None):
     src = _Source(f, bool(mmap))
     try:
         data = src.data
-        if data[:4] == b"PK\x03\x04":
+        # A neurocore file starts with its header length, whose low byte may look like a pickle's or
+        # a zip's first byte: recognise it by its length and "{" first.
+        looks_like_container = len(data) >= 9 and struct.unpack("<Q", data[:8])[0] <= len(data) - 8 and \
+            data[8:9] == b"{"
+        if not looks_like_container and data[:4] == b"PK\x03\x04":
             return _load_torch_zip(src, map_location, weights_only)
-        if data[:1] == b"\x80":
+        if not looks_like_container and data[:1] == b"\x80":
             return _load_pickle(src, weights_only)
         return _load_container(src, map_location)
     finally:
@@ -676,9 +680,9 @@ class _TorchUnpickler(pickle._Unpickler):
     mapped to neurocore-side constructors) and those added with add_safe_globals can be named;
     BUILD only sets attributes of OrderedDicts (PyTorch keeps ``_metadata`` there)."""
 
-    def __init__(self, file, zf, prefix, where, map_location, weights_only, big_endian):
+    def __init__(self, file, zf, prefix, where, map_location, weights_only, big_endian, file_size):
         super().__init__(file, encoding="utf-8")
-        self.zf, self.prefix, self.where = zf, prefix, where
+        self.zf, self.prefix, self.where, self.file_size = zf, prefix, where, file_size
         self.map_location, self.weights_only, self.big_endian = map_location, weights_only, big_endian
         self.storages = {}
         self._allowed = {("collections", "OrderedDict"): collections.OrderedDict,
@@ -711,19 +715,12 @@ class _TorchUnpickler(pickle._Unpickler):
             return self.storages[key]
         _apply_map_location(self.map_location, location)
         name = f"{self.prefix}/data/{key}"
-        try:
-            info = self.zf.getinfo(name)
-        except KeyError:
-            raise _LoadError(f"[load] {self.where}: storage {name} is missing from the zip file") from None
         nbytes = numel * storage_type.dtype.itemsize
-        if info.file_size != nbytes:
-            raise _LoadError(f"[load] {self.where}: storage {name} holds {info.file_size} bytes, its "
-                             f"{numel} items of {storage_type!r} need {nbytes}")
+        raw = _zip_entry(self.zf, name, self.where, min(nbytes, self.file_size))
+        if len(raw) != nbytes:
+            _fail(self.where, f"storage {name} holds {len(raw)} bytes, its {numel} items of {storage_type!r} "
+                              f"need {nbytes}")
         dtype = storage_type.dtype.newbyteorder(">") if self.big_endian else storage_type.dtype
-        try:
-            raw = self.zf.read(name)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as ex:
-            raise _LoadError(f"[load] {self.where}: storage {name} can't be read: {type(ex).__name__}: {ex}") from ex
         storage = _Storage(storage_type, np.frombuffer(raw, dtype=dtype, count=numel))
         self.storages[key] = storage
         return storage
@@ -775,32 +772,45 @@ class _TorchUnpickler(pickle._Unpickler):
     dispatch[pickle.BUILD[0]] = load_build
 
 
-_MAX_PICKLE = 256 * 1024 * 1024
+def _zip_entry(zf, name, where, limit):
+    """The bytes of one stored (uncompressed, as PyTorch writes) zip entry of at most `limit` bytes."""
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        _fail(where, f"{name} is missing from the zip file")
+    if info.compress_type != zipfile.ZIP_STORED:
+        _fail(where, f"{name} is compressed; PyTorch stores its entries uncompressed")
+    if info.file_size > limit:
+        _fail(where, f"{name} declares {info.file_size} bytes, more than the {limit} it can hold")
+    try:
+        return zf.read(name)
+    except Exception as ex:  # noqa: BLE001 - zipfile raises many types for damaged archives
+        _fail(where, f"{name} can't be read ({type(ex).__name__}: {ex}): file is corrupted")
 
 
 def _load_torch_zip(src, map_location, weights_only):
-    where = src.where
+    where, size = src.where, len(src.data)
     try:
-        with zipfile.ZipFile(src.path if src.path is not None else io.BytesIO(src.data)) as zf:
-            pkl = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
-            if len(pkl) != 1:
-                _fail(where, "a zip file without exactly one <name>/data.pkl: not a PyTorch file")
-            prefix = pkl[0].split("/")[0]
-            if zf.getinfo(pkl[0]).file_size > _MAX_PICKLE:
-                _fail(where, f"data.pkl is over {_MAX_PICKLE} bytes")
-            byteorder = zf.read(f"{prefix}/byteorder").strip() if f"{prefix}/byteorder" in zf.namelist() \
-                else b"little"
-            if byteorder not in (b"little", b"big"):
-                _fail(where, f"unknown byteorder {byteorder!r:.20}")
-            unpickler = _TorchUnpickler(io.BytesIO(zf.read(pkl[0])), zf, prefix, where, map_location,
-                                        weights_only, byteorder == b"big")
-            try:
-                return unpickler.load()
-            except RecursionError:
-                _fail(where, "the PyTorch file's pickle is nested too deeply")
-            except Exception as ex:  # noqa: BLE001 - any other failure of a malformed pickle, with the path
-                if "[load]" in str(ex):
-                    raise
-                _fail(where, f"malformed pickle in the PyTorch file: {type(ex).__name__}: {ex}")
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as ex:
-        _fail(where, f"not a valid PyTorch zip file: {type(ex).__name__}: {ex}")
+        zf = zipfile.ZipFile(src.path if src.path is not None else io.BytesIO(src.data))
+        names = zf.namelist()
+    except Exception as ex:  # noqa: BLE001 - zipfile raises many types for damaged archives
+        _fail(where, f"not a valid PyTorch zip file ({type(ex).__name__}: {ex})")
+    with zf:
+        pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pkl) != 1:
+            _fail(where, "a zip file without exactly one <name>/data.pkl: not a PyTorch file")
+        prefix = pkl[0].split("/")[0]
+        byteorder = _zip_entry(zf, f"{prefix}/byteorder", where, 16).strip() \
+            if f"{prefix}/byteorder" in names else b"little"
+        if byteorder not in (b"little", b"big"):
+            _fail(where, f"unknown byteorder {byteorder!r:.20}")
+        unpickler = _TorchUnpickler(io.BytesIO(_zip_entry(zf, pkl[0], where, size)), zf, prefix, where,
+                                    map_location, weights_only, byteorder == b"big", size)
+        try:
+            return unpickler.load()
+        except RecursionError:
+            _fail(where, "the PyTorch file's pickle is nested too deeply")
+        except Exception as ex:  # noqa: BLE001 - any other failure of a malformed pickle, with the path
+            if "[load]" in str(ex):
+                raise
+            _fail(where, f"malformed pickle in the PyTorch file ({type(ex).__name__}: {ex})")
