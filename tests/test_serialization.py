@@ -25,7 +25,7 @@ def assert_same(a, b, path="obj"):
     with NaN == NaN, requires_grad, Parameter or not), floats bit for bit."""
     assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
     if isinstance(a, nc.Tensor):
-        assert a.dtype == b.dtype and tuple(a.shape) == tuple(b.shape), f"{path}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
+        assert (a.dtype, a.shape) == (b.dtype, b.shape), f"{path}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
         assert a.requires_grad == b.requires_grad, path
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy(), err_msg=path)
     elif isinstance(a, dict):
@@ -524,7 +524,8 @@ def test_torch_files_load(tmp_path):
 @pytest.mark.torch
 def test_torch_big_endian_files_load(tmp_path):
     torch = require_torch()
-    obj = {"f": torch.tensor([1.5, -2.0]), "l": torch.tensor([1, 2 ** 40]), "d": torch.tensor([0.1], dtype=torch.float64)}
+    obj = {"f": torch.tensor([1.5, -2.0]), "l": torch.tensor([1, 2 ** 40]),
+           "d": torch.tensor([0.1], dtype=torch.float64)}
     with zipfile.ZipFile(io.BytesIO(_torch_bytes(torch, obj))) as zf:
         entries = {n: zf.read(n) for n in zf.namelist()}
     itemsizes = {"0": 4, "1": 8, "2": 8}

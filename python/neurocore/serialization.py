@@ -357,8 +357,8 @@ def load(f, map_location=None, *, weights_only=True, mmap=None):
             saved locations to such devices, or a callable ``(storage, location) -> storage``. Anything
             that moves tensors elsewhere (CUDA) raises, since neurocore runs on the CPU only. Default: None.
         weights_only (bool): refuse anything that could run code. ``False`` also reads the pickle
-            files of neurocore versions before 0.2 and lets PyTorch files name any global: only for
-            files you trust. Default: ``True``.
+            files of earlier neurocore versions (whose nc.save pickled) and lets PyTorch files name
+            any global: only for files you trust. Default: ``True``.
         mmap (bool): map the file into memory instead of reading it whole (needs a path). Default: None.
     """
     _validate_map_location(map_location)
@@ -582,9 +582,9 @@ class _Decoder:
 def _load_pickle(src, weights_only):
     if weights_only:
         raise pickle.UnpicklingError(
-            f"[load] {src.where} is a pickle file (written by neurocore before 0.2, or by pickle): loading it "
-            "can run any code in it, so weights_only=True refuses it. If you trust the file, load it with "
-            "weights_only=False and save it again with nc.save")
+            f"[load] {src.where} is a pickle file (from an earlier neurocore version, whose nc.save pickled, "
+            "or from pickle): loading it can run any code in it, so weights_only=True refuses it. If you trust "
+            "the file, load it with weights_only=False and save it again with nc.save")
     warnings.warn(f"[load] {src.where} is a pickle file written by an earlier neurocore version; it is being "
                   "loaded with pickle (weights_only=False), which runs any code in it. Save it again with "
                   "nc.save to get the safe format.", UserWarning, stacklevel=3)
