@@ -224,6 +224,13 @@ def test_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["ckpt.nc"]  # no temporary file left behind
 
 
+def test_save_through_a_symlink_replaces_its_target(tmp_path):
+    (tmp_path / "real.nc").write_bytes(b"old")
+    (tmp_path / "link.nc").symlink_to(tmp_path / "real.nc")
+    nc.save([1], tmp_path / "link.nc")
+    assert (tmp_path / "link.nc").is_symlink() and nc.load(tmp_path / "real.nc") == [1]
+
+
 def test_saved_file_has_ordinary_permissions(tmp_path):
     umask = os.umask(0o022)
     try:

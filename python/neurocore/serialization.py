@@ -222,8 +222,8 @@ def save(obj, f):
         for chunk in chunks:
             f.write(chunk)
         return
-    path = os.fspath(f)
-    folder, base = os.path.split(os.path.abspath(path))
+    path = os.path.realpath(os.fspath(f))  # through a symlink: replace its target, not the link
+    folder, base = os.path.split(path)
     tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
