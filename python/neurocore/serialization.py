@@ -136,7 +136,7 @@ class _Encoder:
             self.active.discard(id(obj))
 
     def _key(self, key, path):
-        if isinstance(key, (Tensor, list, dict)) or not _is_plain_key(key):
+        if not _is_plain_key(key):
             raise TypeError(f"[save] dict key {key!r} at {_path_str(path)} is not a str, int, float, bool, None "
                             "or a tuple of those")
         return self.encode(key, path)
@@ -536,7 +536,7 @@ class _Decoder:
                 if not isinstance(pair, list) or len(pair) != 2:
                     self.fail(f"dict item {pair!r:.100} is not a [key, value] pair")
                 key = self.decode(pair[0], depth + 1)
-                if not _is_plain_key(key) or isinstance(key, Tensor):
+                if not _is_plain_key(key):
                     self.fail(f"dict key {key!r:.100} is not a str, int, float, bool, None or tuple of those")
                 out[key] = self.decode(pair[1], depth + 1)
             if "metadata" in node:
