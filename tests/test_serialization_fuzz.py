@@ -8,7 +8,6 @@ but only to a well-formed one (it saves and loads again unchanged).
 The seed is random per run and printed; NEUROCORE_FUZZ_SEED=<n> reruns one.
 """
 import collections
-import copy
 import hashlib
 import io
 import json
@@ -19,7 +18,6 @@ import signal
 import struct
 import zipfile
 
-import numpy as np
 import pytest
 
 import neurocore as nc
@@ -89,7 +87,7 @@ _JUNK = [-1, -(2 ** 63), 2 ** 63, 2 ** 64 + 8, 2 ** 200, 0, 1, 3, 7, 1.5, "8", N
 _DTYPES = ["F16", "BF16", "I32", "U8", "I8", "F8_E4M3", "f32", "", "F32 ", "BOOL", "I64", 7, None, ["F32"]]
 
 
-def _edit_entry(rng, entry, names):
+def _edit_entry(rng, entry):
     kind = rng.choice(["offsets", "offsets", "shape", "shape", "dtype", "keys"])
     if kind == "offsets":
         b, e = entry["data_offsets"]
@@ -189,7 +187,7 @@ def _mutate(rng, raw):
     if category == "table" and names:
         op = rng.random()
         if op < 0.7:
-            _edit_entry(rng, header[rng.choice(names)], names)
+            _edit_entry(rng, header[rng.choice(names)])
         elif op < 0.8:
             del header[rng.choice(names)]
         elif op < 0.9:
