@@ -87,7 +87,10 @@ class JsonParser {
     if (literal("false")) { v.type_ = Json::Type::Bool; return v; }
     if (literal("null")) return v;
     if (c == '-' || (c >= '0' && c <= '9')) return number();
-    fail(std::string("unexpected character '") + c + "'");
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7F) fail(std::string("unexpected character '") + c + "'");
+    static const char* hex = "0123456789abcdef";
+    fail(std::string("unexpected byte 0x") + hex[u >> 4] + hex[u & 15]);
   }
 
   Json number() {
@@ -144,6 +147,21 @@ class JsonParser {
       const unsigned char c = static_cast<unsigned char>(*p_++);
       if (c == '"') return out;
       if (c < 0x20) fail("control character in a string");
+      if (c >= 0x80) {  // a UTF-8 sequence: validated, so names reach Python and C++ callers intact
+        const int extra = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (extra < 0 || end_ - p_ < extra) fail("invalid UTF-8 in a string");
+        uint32_t cp = c & (0x3F >> extra);
+        out.push_back(static_cast<char>(c));
+        for (int i = 0; i < extra; ++i) {
+          const unsigned char cc = static_cast<unsigned char>(*p_++);
+          if ((cc & 0xC0) != 0x80) fail("invalid UTF-8 in a string");
+          cp = (cp << 6) | (cc & 0x3F);
+          out.push_back(static_cast<char>(cc));
+        }
+        const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000)) fail("invalid UTF-8 in a string");
+        continue;
+      }
       if (c != '\\') { out.push_back(static_cast<char>(c)); continue; }
       if (p_ == end_) fail("unterminated escape");
       const char e = *p_++;

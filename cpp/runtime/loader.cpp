@@ -262,7 +262,13 @@ std::shared_ptr<Model> load_model(const std::string& path) {
   const Json graph = Json::parse(graph_text.data(), graph_text.size(), path + " graph");
   auto m = std::make_shared<Model>();
   const int64_t num_values = graph.at("num_values", "graph").as_int("graph.num_values");
-  if (num_values < 1 || num_values > (1 << 24)) fail(path, "graph.num_values out of range");
+  // Every value is an input, a constant or a node's output, defined once.
+  const size_t definitions = graph.at("inputs", "graph").as_array("graph.inputs").size() +
+                             graph.at("constants", "graph").as_array("graph.constants").size() +
+                             graph.at("nodes", "graph").as_array("graph.nodes").size();
+  if (num_values < 1 || static_cast<uint64_t>(num_values) > definitions)
+    fail(path, "graph.num_values (" + std::to_string(num_values) + ") doesn't match the " +
+                   std::to_string(definitions) + " values the graph defines");
   m->values.resize(static_cast<size_t>(num_values));
   std::vector<bool> defined(static_cast<size_t>(num_values), false);
   auto value_id = [&](const Json& j, const std::string& what) {
