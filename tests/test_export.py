@@ -77,7 +77,7 @@ class TokenMixer(nn.Module):
         self.mix = nn.Parameter(nc.randn(5, 5) * 0.3)
 
     def forward(self, x):  # x (N, 40)
-        t = x.view(x.shape[0], 5, 8)
+        t = x.float().view(x.shape[0], 5, 8)
         t = self.proj(t)
         t = self.mix @ t
         t = t.transpose(1, 2).contiguous()

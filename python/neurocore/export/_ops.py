@@ -58,6 +58,12 @@ def _alias(tr, name, args, kwargs, result):
     tr.alias(args[0], result, name)
 
 
+def _cast(tr, name, args, kwargs, result):
+    if not isinstance(result, Tensor) or result.dtype != args[0].dtype:
+        tr.fail(f"'{name}' converts a traced tensor to another dtype; export supports float32 only")
+    tr.alias(args[0], result, name)
+
+
 def _dropout(tr, name, args, kwargs, result):
     p, training = _arg(args, kwargs, 1, "p", 0.5), _arg(args, kwargs, 2, "training", True)
     if training and p > 0:
@@ -205,6 +211,7 @@ HANDLERS = {
     "_batch_norm": _batch_norm, "_layer_norm": _layer_norm,
     "_softmax": _softmax("softmax"), "_log_softmax": _softmax("log_softmax"),
     "relu_": _unary_in_place("relu"), "sigmoid_": _unary_in_place("sigmoid"), "tanh_": _unary_in_place("tanh"),
+    "to": _cast, "float": _cast, "type_as": _cast,
     "contiguous": _alias, "clone": _alias, "dropout": _dropout, "copy_": _copy_,
     "reshape": _reshape, "view": _reshape, "flatten": _reshape, "squeeze": _reshape, "unsqueeze": _reshape,
     "transpose": _permute, "permute": _permute, "cat": _cat,

@@ -132,6 +132,14 @@ def _install():
                     name.endswith("_") and not name.startswith("__") and callable(value)):
                 _saved.append((Tensor, name, value))
                 setattr(Tensor, name, _wrap_function(name, value))
+        # Python methods that convert dtypes through a C++ method captured at import.
+        for name in ("to", "float", "type_as"):
+            value = vars(Tensor)[name]
+            _saved.append((Tensor, name, value))
+            setattr(Tensor, name, _wrap_function(name, value))
+        from ..nn.module import Module
+        _saved.append((Module, "__call__", Module.__call__))
+        Module.__call__ = _module_call(Module.__call__)
         for name in ("data",):  # property: reading gives an untraced alias, writing replaces the data
             prop = vars(Tensor)[name]
             _saved.append((Tensor, name, prop))
@@ -285,41 +293,28 @@ class Tracer:
         self.bind(target, v)
 
 
-class ModuleNames:
-    """Keeps the name of the module being run on the tracer's stack (for error messages)."""
-
-    def __init__(self, tracer, module_cls):
-        self.tracer, self.module_cls = tracer, module_cls
-
-    def __enter__(self):
-        cls, tracer = self.module_cls, self.tracer
-        self.original = original = cls.__call__
-
-        def call(module, *args, **kwargs):
-            active = getattr(_state, "tracer", None)
-            if active is not tracer:
-                return original(module, *args, **kwargs)
-            tracer.module_stack.append(tracer.module_names.get(id(module), type(module).__name__))
-            try:
-                return original(module, *args, **kwargs)
-            finally:
-                tracer.module_stack.pop()
-        cls.__call__ = call
-        return self
-
-    def __exit__(self, *exc):
-        self.module_cls.__call__ = self.original
+def _module_call(original):
+    """Module.__call__ that keeps the running module's name on the tracer's stack (for errors)."""
+    def call(module, *args, **kwargs):
+        tracer = getattr(_state, "tracer", None)
+        if tracer is None or tracer.suspended:
+            return original(module, *args, **kwargs)
+        tracer.module_stack.append(tracer.module_names.get(id(module), type(module).__name__))
+        try:
+            return original(module, *args, **kwargs)
+        finally:
+            tracer.module_stack.pop()
+    return call
 
 
 def run_trace(model, inputs, handlers):
     """Runs `model(*inputs)` under a tracer; returns (tracer, input values, output values, outputs)."""
-    from ..nn.module import Module
     tracer = Tracer(model, handlers)
     in_values = [tracer.new_value(x) for x in inputs]
     _install()
     _state.tracer = tracer
     try:
-        with ModuleNames(tracer, Module), _enable_grad():
+        with _enable_grad():
             outputs = model(*inputs)
     finally:
         _state.tracer = None
