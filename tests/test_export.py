@@ -57,6 +57,18 @@ class Residual(nn.Module):
         return self.norm(h) - 1.0
 
 
+class ChannelAffine(nn.Module):
+    """Broadcasting between layers: a (C, 1) scale over (N, C, L) and a (L,) shift."""
+
+    def __init__(self, c, length):
+        super().__init__()
+        self.scale = nn.Parameter(nc.randn(c, 1))
+        self.shift = nn.Parameter(nc.randn(length))
+
+    def forward(self, x):
+        return (x * self.scale + self.shift) / 2.0 - (1.0 / (x * x + 1.0))
+
+
 class TwoHeads(nn.Module):
     def __init__(self):
         super().__init__()
@@ -121,7 +133,8 @@ def test_cnn_with_batchnorm_folded(tmp_path):
 
 def test_conv1d_transposed_and_pools(tmp_path):
     nc.manual_seed(2)
-    model = nn.Sequential(nn.Conv1d(4, 6, 5, padding=2), nn.ReLU(), nn.MaxPool1d(3, stride=2, padding=1),
+    model = nn.Sequential(nn.Conv1d(4, 6, 5, padding=2), ChannelAffine(6, 23), nn.ReLU(),
+                          nn.MaxPool1d(3, stride=2, padding=1),
                           nn.AvgPool1d(2), nn.ConvTranspose1d(6, 4, 4, stride=2, padding=1), nn.BatchNorm1d(4),
                           nn.AdaptiveAvgPool1d(5), nn.Flatten(), nn.Linear(20, 3))
     _roundtrip(tmp_path, model, [(4, 23)])
@@ -132,7 +145,8 @@ def test_conv_transpose2d_and_padding_same(tmp_path):
     model = nn.Sequential(nn.Conv2d(2, 4, (3, 2), padding="same", dilation=(2, 1)), nn.Tanh(),
                           nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1, groups=1),
                           nn.ReLU(), nn.ConvTranspose2d(3, 6, 2, stride=1, groups=3, bias=False),
-                          nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True))
+                          nn.MaxPool2d(3, stride=2, padding=1, dilation=2, ceil_mode=True), nn.Softmax(dim=1),
+                          nn.LogSoftmax(dim=2))
     _roundtrip(tmp_path, model, [(2, 7, 6)])
 
 
