@@ -309,7 +309,8 @@ std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vec
 }
 
 std::shared_ptr<const Plan> get_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes) {
-  std::vector<int64_t> key;
+  thread_local std::vector<int64_t> key;  // reused: a repeated call allocates nothing
+  key.clear();
   for (const auto& s : input_shapes) {
     key.push_back(static_cast<int64_t>(s.size()));
     key.insert(key.end(), s.begin(), s.end());

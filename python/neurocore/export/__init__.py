@@ -102,12 +102,15 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
     `path`; a mismatch with the eager model is an error.
 
     Args:
-        model: a ``neurocore.nn.Module`` (or any callable built from neurocore ops).
+        model: a ``neurocore.nn.Module``.
         path: destination file (convention: ``.ncm``).
         example_inputs: tuple of tensors or arrays (float32).
         dynamic_batch: accept any batch size in dim 0. Default: ``True``.
         input_names, output_names: names recorded in the file. Default: ``input0``, ``output0``, ...
     """
+    from ..nn.module import Module
+    if not isinstance(model, Module):
+        raise TypeError(f"[export] expected a neurocore.nn.Module, got {type(model).__name__}")
     if isinstance(example_inputs, (Tensor, np.ndarray)):
         example_inputs = (example_inputs,)
     arrays = [_as_array(x, f"example input {i}") for i, x in enumerate(example_inputs)]
@@ -117,9 +120,8 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
         if any(a.ndim == 0 for a in arrays) or len({a.shape[0] for a in arrays}) != 1:
             raise ValueError("[export] dynamic_batch needs every example input to have the same first dimension "
                              f"(shapes {[a.shape for a in arrays]})")
-    modules = list(model.modules()) if hasattr(model, "modules") else []
-    training = [(m, m.training) for m in modules]
-    for m in modules:
+    training = [(m, m.training) for m in model.modules()]
+    for m, _ in training:
         m.training = False
     try:
         b = arrays[0].shape[0] if dynamic_batch else None
