@@ -58,16 +58,3 @@ def write(path, weights, graph, inputs, outputs):
             os.unlink(tmp)
         raise
 
-
-def read_header(path):
-    """(header dict, data offset) of a model file, for inspection; the runtime does the real checks."""
-    with open(path, "rb") as f:
-        raw = f.read(8)
-        if len(raw) != 8:
-            raise ValueError(f"[export.load] {path}: file too short for a safetensors header")
-        (n,) = struct.unpack("<Q", raw)
-        size = os.fstat(f.fileno()).st_size
-        if n > size - 8:
-            raise ValueError(f"[export.load] {path}: header length {n} exceeds the file size {size}")
-        header = json.loads(f.read(n))
-    return header, 8 + n
