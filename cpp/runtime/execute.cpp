@@ -391,8 +391,7 @@ int64_t workspace_floats(const Node& n, const std::vector<Shape>& shapes) {
   return 0;
 }
 
-void execute(const Model& m, const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
-             float* work) {
+void execute(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out, float* work) {
   auto shape = [&](size_t i) -> const Shape& { return plan.shapes[static_cast<size_t>(n.inputs[i])]; };
   const Shape& ys = plan.shapes[static_cast<size_t>(n.output)];
   const float* bias = in.size() > 2 ? in[2] : nullptr;
@@ -424,7 +423,6 @@ void execute(const Model& m, const Plan& plan, const Node& n, const std::vector<
     case Op::Sum: reduce(n, shape(0), in[0], out); break;
     default: unary(n, in[0], out, numel_of(ys)); break;
   }
-  (void)m;
 }
 
 }  // namespace neurocore::detail

@@ -115,8 +115,7 @@ void optimize(Model& m, const Plan& example);
 std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);
 std::shared_ptr<const Plan> get_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);
 // execute.cpp: runs one node.
-void execute(const Model& m, const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
-             float* workspace);
+void execute(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out, float* workspace);
 int64_t workspace_floats(const Node& n, const std::vector<std::vector<int64_t>>& shapes);
 
 int64_t numel_of(const std::vector<int64_t>& shape);

@@ -133,7 +133,7 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
   for (const Node& n : m.nodes) {
     ptrs.clear();
     for (int v : n.inputs) ptrs.push_back(where(v));
-    execute(m, *plan, n, ptrs, where(n.output), base + plan->workspace_offset);
+    execute(*plan, n, ptrs, where(n.output), base + plan->workspace_offset);
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
     const int v = m.output_values[i];
