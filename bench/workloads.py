@@ -2,7 +2,9 @@
 
 Prints one JSON list of rows {name, seconds, flops or bytes, peak_rss_mb}. Every framework runs
 the same computation on the same data; the runner (bench/run.py) alternates the processes and
-takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only).
+takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only), and
+neurocore-runtime (inference workloads: the model exported with neurocore.export and run by the
+C++ runtime through its Python binding, NumPy in and out).
 """
 import argparse
 import json
@@ -335,6 +337,72 @@ def ort_cnn_infer(threads, repeat, batch):
              "flops": batch * CNN_FWD_FLOPS}]
 
 
+# ---- the embedded runtime (neurocore.export) ----------------------------------------------------
+
+def runtime_session(model, x_shape):
+    """`model` (eval, weights loaded) exported at a fixed input shape and loaded by the runtime."""
+    import tempfile
+    import neurocore as nc
+    model.eval()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.ncm")
+        nc.export.save(model, path, (np.zeros(x_shape, np.float32),), dynamic_batch=False)
+        return nc.export.load(path)
+
+
+def rt_mlp_infer_b1(fw, repeat):
+    model = fw.mlp()
+    load_weights(fw, model, mlp_weights())
+    session = runtime_session(model, (1, 784))
+    x = np.random.default_rng(2).standard_normal((1, 784), dtype=np.float32)
+    flops = 2.0 * (784 * 128 + 128 * 64 + 64 * 10)
+    return [{"name": "mlp_infer_b1", "seconds": timeit(lambda: session(x), repeat), "flops": flops}]
+
+
+def rt_cnn_infer(fw, repeat, batch):
+    model = fw.simple_cnn()
+    load_weights(fw, model, cnn_weights())
+    session = runtime_session(model, (batch, 3, 32, 32))
+    x = cnn_images(batch)
+    return [{"name": f"cnn_infer_b{batch}", "seconds": timeit(lambda: session(x), repeat),
+             "flops": batch * CNN_FWD_FLOPS}]
+
+
+def rt_concurrent(fw, repeat):
+    """Batch-1 SimpleCNN: 1, 2 and 4 Python threads calling one session; seconds per inference
+    (the inverse of the throughput of all threads together)."""
+    import threading
+    model = fw.simple_cnn()
+    load_weights(fw, model, cnn_weights())
+    session = runtime_session(model, (1, 3, 32, 32))
+    x = cnn_images(1)
+    rows = []
+    for threads in (1, 2, 4):
+        samples = []
+        for _ in range(repeat):
+            counts = [0] * threads
+            stop = time.perf_counter() + 0.3
+
+            def work(t):
+                while time.perf_counter() < stop:
+                    session(x)
+                    counts[t] += 1
+            workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+            t0 = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            samples.append((time.perf_counter() - t0) / max(sum(counts), 1))
+        rows.append({"name": f"runtime_concurrent_t{threads}", "seconds": statistics.median(samples),
+                     "flops": CNN_FWD_FLOPS})
+    return rows
+
+
+RUNTIME_WORKLOADS = {"mlp_infer_b1": rt_mlp_infer_b1, "cnn_infer_b1": lambda fw, r: rt_cnn_infer(fw, r, 1),
+                     "cnn_infer_b64": lambda fw, r: rt_cnn_infer(fw, r, 64), "runtime_concurrent": rt_concurrent}
+
+
 WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": mlp_infer_b1,
              "elementwise": elementwise, "cnn_train_b64": cnn_train_b64,
              "cnn_infer_b64": lambda fw, r: cnn_infer(fw, r, 64), "cnn_infer_b1": lambda fw, r: cnn_infer(fw, r, 1),
@@ -345,8 +413,8 @@ ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r:
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime"])
-    p.add_argument("workload", choices=sorted(WORKLOADS))
+    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime"])
+    p.add_argument("workload", choices=sorted(set(WORKLOADS) | set(RUNTIME_WORKLOADS)))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
@@ -355,9 +423,12 @@ def main():
             rows = []
         else:
             rows = ORT_WORKLOADS[args.workload](args.threads, args.repeat)
+    elif args.framework == "neurocore-runtime":
+        fn = RUNTIME_WORKLOADS.get(args.workload)
+        rows = fn(NeurocoreFW(args.threads), args.repeat) if fn else []
     else:
         fw = (NeurocoreFW if args.framework == "neurocore" else TorchFW)(args.threads)
-        rows = WORKLOADS[args.workload](fw, args.repeat)
+        rows = WORKLOADS[args.workload](fw, args.repeat) if args.workload in WORKLOADS else []
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     for r in rows:
         r["peak_rss_mb"] = rss

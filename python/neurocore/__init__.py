@@ -30,3 +30,4 @@ from . import utils
 from . import nn
 from . import optim
 from . import distributed
+from . import export  # noqa: E402
