@@ -139,20 +139,22 @@ def _label(node):
 
 
 def _check_supported(graph, what):
-    problems = []
+    problems, types = [], set()
     for node in graph.node:
         if node.domain not in _DEFAULT_DOMAINS:
             problems.append(f"{_label(node)} in domain '{node.domain}'")
         elif node.op_type not in ops.OPS and node.op_type not in ops.CONSTANT_OPS:
             problems.append(_label(node))
         else:
-            for k, out in enumerate(node.output):
-                if out and (node.op_type, k) in _UNSUPPORTED_OUTPUTS:
-                    problems.append(f"{_label(node)} output {_UNSUPPORTED_OUTPUTS[(node.op_type, k)]} '{out}'")
+            unsupported = [f"{_label(node)} output {_UNSUPPORTED_OUTPUTS[(node.op_type, k)]} '{out}'"
+                           for k, out in enumerate(node.output) if out and (node.op_type, k) in _UNSUPPORTED_OUTPUTS]
+            if not unsupported:
+                continue
+            problems += unsupported
+        types.add(node.op_type)
     if problems:
-        types = sorted({p.split("(")[1].split(" ")[0].rstrip(")") for p in problems})
         raise UnsupportedOperatorError(f"[onnx.load] {what} uses {len(problems)} node(s) neurocore does not support "
-                                       f"(op types: {', '.join(types)}): " + "; ".join(problems))
+                                       f"(op types: {', '.join(sorted(types))}): " + "; ".join(problems))
 
 
 def _check(model, order, what):
@@ -173,7 +175,8 @@ def _check(model, order, what):
 
 
 def _consumers(graph):
-    """value name -> [(node, input slot)], looking through Identity nodes."""
+    """value name -> [(node, input slot)], looking through Identity and Transpose nodes (a weight
+    transposed for MatMul is still a weight)."""
     uses = {}
     for node in graph.node:
         for k, name in enumerate(node.input):
@@ -183,7 +186,7 @@ def _consumers(graph):
     def walk(name, seen):
         out = []
         for node, k in uses.get(name, []):
-            if node.op_type == "Identity" and node.output[0] not in seen:
+            if node.op_type in ("Identity", "Transpose") and node.output[0] not in seen:
                 out += walk(node.output[0], seen | {node.output[0]})
             else:
                 out.append((node, k))
