@@ -59,7 +59,23 @@ def torch_models():
         return tnn.Sequential(tnn.Linear(64, 128), tnn.BatchNorm1d(128), tnn.GELU(), tnn.Dropout(0.2),
                               tnn.Linear(128, 64), tnn.LayerNorm(64), tnn.Tanh(), tnn.Linear(64, 10))
 
-    return {"SimpleCNN": (SimpleCNN, (3, 32, 32)), "KerasCNN": (KerasCNN, (12, 12, 1)), "MLP": (mlp, (64,))}
+    class TransformerBlock(tnn.Module):  # the seed guide's block (input (L, N, E))
+        def __init__(self, d_model=16, num_heads=4, d_ff=32, dropout=0.1):
+            super().__init__()
+            self.attention = tnn.MultiheadAttention(d_model, num_heads)
+            self.norm1 = tnn.LayerNorm(d_model)
+            self.norm2 = tnn.LayerNorm(d_model)
+            self.feed_forward = tnn.Sequential(tnn.Linear(d_model, d_ff), tnn.ReLU(), tnn.Linear(d_ff, d_model))
+            self.dropout = tnn.Dropout(dropout)
+
+        def forward(self, x):
+            attn_output, _ = self.attention(x, x, x)
+            x = self.norm1(x + self.dropout(attn_output))
+            ff_output = self.feed_forward(x)
+            return self.norm2(x + self.dropout(ff_output))
+
+    return {"SimpleCNN": (SimpleCNN, (3, 32, 32)), "KerasCNN": (KerasCNN, (12, 12, 1)), "MLP": (mlp, (64,)),
+            "TransformerBlock": (TransformerBlock, (2, 16))}
 
 
 def randomise(model, seed):
@@ -108,6 +124,34 @@ def test_pytorch_export_imports_with_pytorch_outputs(name, opset):
             expected = model(x).numpy()
         got = loaded(nc.tensor(x.numpy()))
         np.testing.assert_allclose(got.detach().numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_transformer_block_attention_pattern(fold):
+    """nn.MultiheadAttention as the exporter writes it (Gemm/MatMul, Reshape, Transpose, Softmax, shape
+    arithmetic): outputs and every parameter's gradient equal PyTorch's. (PyTorch's exporter bakes the
+    sequence length and batch into the attention reshapes, so it runs at the traced shape only, as in
+    ONNX Runtime.)"""
+    torch = require_torch()
+    require("onnx")
+    model, shape = build("TransformerBlock", seed=4)
+    x = torch.randn(5, *shape, generator=torch.Generator().manual_seed(1))
+    loaded = nc.onnx.load(export(model, x, opset=17, fold=fold))
+    out_t = model(x)
+    out_n = loaded(x.numpy())
+    np.testing.assert_allclose(out_n.detach().numpy(), out_t.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in model.parameters())
+    if fold:  # constant folding pre-transposes the feed-forward weights under new names
+        return
+    assert {k for k, _ in loaded.named_parameters()} == {k for k, _ in model.named_parameters()}
+    weights = torch.randn(out_t.shape, generator=torch.Generator().manual_seed(2))
+    (out_t * weights).sum().backward()
+    (out_n * nc.tensor(weights.numpy())).sum().backward()
+    ours = dict(loaded.named_parameters())
+    for key, p in model.named_parameters():
+        np.testing.assert_allclose(ours[key].grad.numpy(), p.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=key)
+    with pytest.raises(nc.onnx.OnnxError, match=r"\[onnx Reshape\] node '/attention/.*cannot reshape"):
+        loaded(np.zeros((7, 2, 16), np.float32))  # axis 0 is declared dynamic, but the graph baked in 5
 
 
 def test_file_path_and_state_dict_keys(tmp_path):

@@ -404,6 +404,15 @@ def div(ctx, inputs, attrs):
     return y
 
 
+def mod(ctx, inputs, attrs):
+    a = to_tensor(inputs[0], inputs[1])
+    b = to_tensor(inputs[1], a)
+    q = a / b
+    q = (q.abs().floor() * q.sign()) if attrs.get("fmod", 0) else q.floor()  # C fmod truncates, Python's floors
+    y = a - q * b
+    return y if a.dtype.is_floating_point or b.dtype.is_floating_point else y.to(int64)
+
+
 def pow_(ctx, inputs, attrs):
     x, p = inputs
     x = to_tensor(x)
@@ -696,7 +705,7 @@ OPS = {
     "Elu": elu, "Selu": selu, "Softplus": _unary(F.softplus), "Gelu": gelu, "Erf": _unary(lambda x: x.erf()),
     "HardSigmoid": hard_sigmoid, "HardSwish": hard_swish, "PRelu": prelu, "Clip": clip,
     "Add": _binary(lambda a, b: a + b), "Sub": _binary(lambda a, b: a - b), "Mul": _binary(lambda a, b: a * b),
-    "Div": div, "Pow": pow_, "Sqrt": _unary(lambda x: x.sqrt()), "Neg": _unary(lambda x: -x),
+    "Div": div, "Mod": mod, "Pow": pow_, "Sqrt": _unary(lambda x: x.sqrt()), "Neg": _unary(lambda x: -x),
     "Exp": _unary(lambda x: x.exp()), "Log": _unary(lambda x: x.log()), "Abs": _unary(lambda x: x.abs()),
     "Reciprocal": _unary(lambda x: x.reciprocal()), "Floor": _unary(lambda x: x.floor()),
     "Ceil": _unary(lambda x: x.ceil()), "Sin": _unary(lambda x: x.sin()), "Cos": _unary(lambda x: x.cos()),
