@@ -346,3 +346,15 @@ def test_trainable_override():
     assert [n for n, _ in loaded.named_parameters()] == ["b"]
     with pytest.raises(nc.onnx.OnnxError, match="not initializers"):
         nc.onnx.load(small_model(), trainable=["nope"])
+
+
+def test_copy_and_pickle(tmp_path):
+    import copy
+    loaded = nc.onnx.load(small_model())
+    x = np.arange(8, dtype=np.float32).reshape(2, 4) - 3
+    expected = loaded(x).numpy()
+    nc.save(loaded, tmp_path / "whole.nc")
+    for clone in (copy.deepcopy(loaded), nc.load(tmp_path / "whole.nc", weights_only=False)):
+        np.testing.assert_array_equal(clone(x).detach().numpy(), expected)
+        clone.w.data.mul_(2.0)  # the copy owns its weights
+        np.testing.assert_array_equal(loaded(x).detach().numpy(), expected)

@@ -2,8 +2,10 @@
 inference, version converter).
 
     model = nc.onnx.load("model.onnx")          # an nn.Module with Parameters; trains with neurocore.optim
+    nc.onnx.export(model, x, "model.onnx", input_names=["x"], dynamic_axes={"x": {0: "batch"}})
 """
 from ._common import OnnxError, UnsupportedOperatorError
+from ._export import export
 from ._load import OnnxModule, load
 
-__all__ = ["load", "OnnxModule", "OnnxError", "UnsupportedOperatorError"]
+__all__ = ["load", "export", "OnnxModule", "OnnxError", "UnsupportedOperatorError"]

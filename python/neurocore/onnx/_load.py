@@ -252,6 +252,14 @@ class _Step:
         self.n_outputs = len(node.output)
         self._evaluator = None
 
+    def __getstate__(self):  # the op functions and the evaluator are looked up again after unpickling
+        return {k: getattr(self, k) for k in self.__slots__ if k not in ("fn", "_evaluator")}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+        self.fn, self._evaluator = ops.OPS.get(self.node.op_type), None
+
     def run_constant(self, values):
         """Runs the node on NumPy inputs with ONNX's reference evaluator (exact ONNX semantics)."""
         if self._evaluator is None:
