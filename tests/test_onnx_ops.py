@@ -276,3 +276,30 @@ def test_prelu_and_version_converter_upgrade():
     loaded = nc.onnx.load(model)
     assert loaded.opset == 13
     compare(model, {"x": x})
+
+
+def test_which_initializers_become_parameters():
+    """Weights (MatMul, Conv, norm scale/bias, a bias added after MatMul even of size 1) are Parameters;
+    BatchNorm statistics are buffers; shapes and scalar constants are neither (not in the state_dict)."""
+    onnx = require("onnx")
+    h = onnx.helper
+    x = rng_array((2, 3, 4, 4))
+    inits = {"conv.w": rng_array((2, 3, 1, 1), 1), "bn.scale": rng_array((2,), 2), "bn.bias": rng_array((2,), 3),
+             "bn.mean": rng_array((2,), 4), "bn.var": rng_array((2,), 5, 0.5, 1.5), "shape": np.array([2, -1], I64),
+             "dense/kernel": rng_array((32, 1), 6), "dense/bias": rng_array((1,), 7), "half": np.array(0.5, np.float32)}
+    nodes = [h.make_node("Conv", ["x", "conv.w"], ["c"]),
+             h.make_node("BatchNormalization", ["c", "bn.scale", "bn.bias", "bn.mean", "bn.var"], ["b"]),
+             h.make_node("Reshape", ["b", "shape"], ["f"]), h.make_node("MatMul", ["f", "dense/kernel"], ["m"]),
+             h.make_node("Add", ["m", "dense/bias"], ["a"]), h.make_node("Mul", ["a", "half"], ["y"])]
+    model = make_model(nodes, {"x": x}, ["y"], inits)
+    loaded = nc.onnx.load(model)
+    assert sorted(n for n, _ in loaded.named_parameters()) == ["bn.bias", "bn.scale", "conv.w", "p_dense_bias",
+                                                               "p_dense_kernel"]
+    assert [n for n, _ in loaded.named_buffers()] == ["bn.mean", "bn.var"]
+    compare(model, {"x": x})
+    loaded.train()  # batch statistics, and the running ones move toward them (ONNX momentum 0.9)
+    before = loaded.bn.mean.numpy().copy()
+    loaded(x).sum().backward()
+    batch_mean = np.einsum("oc,nchw->nohw", inits["conv.w"][:, :, 0, 0], x).mean(axis=(0, 2, 3))
+    np.testing.assert_allclose(loaded.bn.mean.numpy(), 0.9 * before + 0.1 * batch_mean, rtol=1e-5, atol=1e-6)
+    assert all(p.grad is not None for p in loaded.parameters())
