@@ -40,7 +40,7 @@ def fine_tune(model, X, y, steps, lr=1e-3, batch_size=64):
     for step in range(steps):
         idx = rng.integers(0, len(X), batch_size)
         opt.zero_grad()
-        loss = loss_fn(model(X[idx]), nc.tensor(y[idx]))
+        loss = loss_fn(model(nc.tensor(X[idx])), nc.tensor(y[idx]))
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps - 1:
