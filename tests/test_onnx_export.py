@@ -194,3 +194,24 @@ def test_dynamic_batch_and_length():
         x = nc.randn(*shape)
         np.testing.assert_allclose(run_ort(proto, {"seq": x.numpy()})[0], model(x).detach().numpy(), rtol=1e-5,
                                    atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [5, 6, 7, 8])
+def test_ceil_mode_pooling(size):
+    """PyTorch's ceil mode drops a last window that would start in the padding, ONNX's keeps it: the
+    export reproduces PyTorch's windows (or, for averages that count padding, refuses clearly)."""
+    require("onnx")
+    x = nc.randn(1, 2, size, size + 1)
+    for k, s, p in ((2, 2, 0), (3, 2, 1), (3, 3, 1), (2, 3, 1), (4, 3, 2)):
+        for layer in (nn.MaxPool2d(k, s, p, ceil_mode=True), nn.AvgPool2d(k, s, p, ceil_mode=True),
+                      nn.AvgPool2d(k, s, p, ceil_mode=True, count_include_pad=False)):
+            expected = layer(x).numpy()
+            try:
+                proto = nc.onnx.export(layer, x, None, opset_version=19)
+            except nc.onnx.OnnxError as e:
+                assert isinstance(layer, nn.AvgPool2d) and layer.count_include_pad, str(e)
+                assert "ceil_mode and count_include_pad" in str(e)
+                continue
+            got = run_ort(proto, {"input": x.numpy()})[0]
+            assert got.shape == expected.shape, (layer, got.shape, expected.shape)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=repr(layer))

@@ -140,19 +140,45 @@ def _conv_transpose2d(b, ins, attrs, shapes):
                   output_padding=list(attrs["output_padding"]))
 
 
-def _max_pool2d(b, ins, attrs, shapes):
+def _pool_pads(attrs, shapes, kind):
+    """(pads, ceil_mode) for ONNX. PyTorch's ceil mode drops a last window that would start in the end
+    padding; ONNX's keeps it. Where that happens, the windows are counted with floor mode and a larger
+    end pad instead (ignored by max pooling and by averages that exclude padding)."""
     ph, pw = attrs["padding"]
+    pads = [ph, pw, ph, pw]
+    if not attrs["ceil_mode"]:
+        return pads, 0
+    ends, dropped = [], False
+    for size, k, s, p, d in zip(shapes[0][-2:], attrs["kernel"], attrs["stride"], (ph, pw),
+                                attrs.get("dilation", [1, 1])):
+        span = d * (k - 1) + 1
+        out = -(-(size + 2 * p - span) // s) + 1
+        if (out - 1) * s >= size + p:
+            out, dropped = out - 1, True
+        ends.append(max(p, (out - 1) * s + span - p - size))
+    if not dropped:
+        return pads, 1
+    if kind == "avg" and attrs["count_include_pad"]:
+        raise OnnxError("[onnx.export] avg_pool2d with ceil_mode and count_include_pad, where PyTorch's rule drops "
+                        "the last window, has no ONNX equivalent")
+    if any(e >= k for e, k in zip(ends, attrs["kernel"])):
+        raise OnnxError(f"[onnx.export] {kind}_pool2d with ceil_mode: the end padding {ends} that reproduces "
+                        f"PyTorch's output size is not smaller than the kernel {list(attrs['kernel'])}")
+    return [ph, pw] + ends, 0
+
+
+def _max_pool2d(b, ins, attrs, shapes):
+    pads, ceil = _pool_pads(attrs, shapes, "max")
     return b.node("MaxPool", ins[:1], kernel_shape=list(attrs["kernel"]), strides=list(attrs["stride"]),
-                  pads=[ph, pw, ph, pw], dilations=list(attrs["dilation"]), ceil_mode=int(attrs["ceil_mode"]))
+                  pads=pads, dilations=list(attrs["dilation"]), ceil_mode=ceil)
 
 
 def _avg_pool2d(b, ins, attrs, shapes):
     if attrs.get("divisor_override"):
         raise OnnxError("[onnx.export] avg_pool2d with divisor_override has no ONNX equivalent")
-    ph, pw = attrs["padding"]
+    pads, ceil = _pool_pads(attrs, shapes, "avg")
     return b.node("AveragePool", ins[:1], kernel_shape=list(attrs["kernel"]), strides=list(attrs["stride"]),
-                  pads=[ph, pw, ph, pw], ceil_mode=int(attrs["ceil_mode"]),
-                  count_include_pad=int(attrs["count_include_pad"]))
+                  pads=pads, ceil_mode=ceil, count_include_pad=int(attrs["count_include_pad"]))
 
 
 def _adaptive_avg_pool2d(b, ins, attrs, shapes):
