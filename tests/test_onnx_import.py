@@ -358,3 +358,35 @@ def test_copy_and_pickle(tmp_path):
         np.testing.assert_array_equal(clone(x).detach().numpy(), expected)
         clone.w.data.mul_(2.0)  # the copy owns its weights
         np.testing.assert_array_equal(loaded(x).detach().numpy(), expected)
+
+
+def test_embedding_gather_trains():
+    """nn.Embedding exports as Gather on the table: the table is a Parameter and gets PyTorch's gradient."""
+    torch = require_torch()
+    require("onnx")
+    tnn = torch.nn
+
+    class Bag(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.fc = tnn.Embedding(20, 6), tnn.Linear(6, 3)
+
+        def forward(self, tokens):
+            return self.fc(self.emb(tokens).mean(dim=1))
+
+    torch.manual_seed(0)
+    model = Bag()
+    tokens = torch.randint(0, 20, (4, 7), generator=torch.Generator().manual_seed(1))
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (tokens,), f, dynamo=False, input_names=["tokens"], opset_version=17,
+                          dynamic_axes={"tokens": {0: "batch", 1: "length"}})
+    loaded = nc.onnx.load(f.getvalue())
+    assert sorted(n for n, _ in loaded.named_parameters()) == sorted(n for n, _ in model.named_parameters())
+    other = torch.randint(0, 20, (2, 9), generator=torch.Generator().manual_seed(2))
+    out_t, out_n = model(other), loaded(other.numpy())
+    np.testing.assert_allclose(out_n.detach().numpy(), out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    out_t.square().sum().backward()
+    out_n.square().sum().backward()
+    np.testing.assert_allclose(loaded.emb.weight.grad.numpy(), model.emb.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
