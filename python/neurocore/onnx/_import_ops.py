@@ -13,7 +13,7 @@ from .. import _core, _creation
 from .. import _functions as F_
 from .._tensor import from_numpy, int64
 from ..nn import functional as F
-from ._common import OnnxError, nc_dtype_of_numpy, numpy_dtype
+from ._common import OnnxError, nc_dtype_of_numpy, numpy_dtype, numpy_of_nc_dtype
 
 
 class Context:
@@ -37,12 +37,12 @@ def to_tensor(value, like=None):
     dtype = nc_dtype_of_numpy(arr.dtype)
     if isinstance(like, _core.Tensor) and like.dtype.is_floating_point and arr.dtype.kind == "f":
         dtype = like.dtype
-    return from_numpy(np.array(arr, dtype=np.dtype(_np_of(dtype)), order="C", copy=True))
+    return from_numpy(np.array(arr, dtype=numpy_of_nc_dtype(dtype), order="C", copy=True))
 
 
-def _np_of(dtype):
-    from ._common import numpy_of_nc_dtype
-    return numpy_of_nc_dtype(dtype)
+def scalar(value):
+    """A Python float from a one-element constant or tensor."""
+    return float(value.item() if isinstance(value, _core.Tensor) else np.asarray(value).reshape(()))
 
 
 def ints(ctx, value, what):
@@ -377,14 +377,9 @@ def prelu(ctx, inputs, attrs):
 def clip(ctx, inputs, attrs):
     x, lo, hi = (inputs + [None, None])[:3]
     x = to_tensor(x)
-    lo = None if lo is None else (to_tensor(lo, x) if isinstance(lo, _core.Tensor) else float(np.asarray(lo)))
-    hi = None if hi is None else (to_tensor(hi, x) if isinstance(hi, _core.Tensor) else float(np.asarray(hi)))
-    if isinstance(lo, _core.Tensor) or isinstance(hi, _core.Tensor):
-        y = x if lo is None else F_.maximum(x, to_tensor(lo, x))
-        return y if hi is None else F_.minimum(y, to_tensor(hi, x))
     if lo is None and hi is None:
         return x
-    return x.clamp(lo, hi)
+    return x.clamp(None if lo is None else scalar(lo), None if hi is None else scalar(hi))
 
 
 def _binary(fn):
@@ -417,7 +412,7 @@ def pow_(ctx, inputs, attrs):
     x, p = inputs
     x = to_tensor(x)
     if not isinstance(p, _core.Tensor) and np.asarray(p).size == 1:
-        return x ** float(np.asarray(p).reshape(()))
+        return x ** scalar(p)
     return x ** to_tensor(p, x)
 
 
@@ -476,7 +471,7 @@ _reduce_log_sum_exp = _reduce(lambda x, d, k: x.logsumexp(dim=d, keepdim=k))
 
 def dropout(ctx, inputs, attrs):
     x = to_tensor(inputs[0])
-    ratio = float(np.asarray(inputs[1])) if len(inputs) > 1 and inputs[1] is not None else attrs.get("ratio", 0.5)
+    ratio = scalar(inputs[1]) if len(inputs) > 1 and inputs[1] is not None else attrs.get("ratio", 0.5)
     training = len(inputs) > 2 and inputs[2] is not None and bool(np.asarray(inputs[2]))
     return F.dropout(x, ratio, training=training or ctx.training)
 
@@ -660,9 +655,7 @@ def pad(ctx, inputs, attrs):
     if mode != "constant":
         raise ctx.error(f"mode {mode!r} is not supported (only 'constant')")
     pads = ints(ctx, inputs[1], "pads")
-    value = float(np.asarray(inputs[2]).reshape(())) if len(inputs) > 2 and inputs[2] is not None and \
-        not isinstance(inputs[2], _core.Tensor) else (inputs[2].item() if len(inputs) > 2 and inputs[2] is not None
-                                                     else 0.0)
+    value = scalar(inputs[2]) if len(inputs) > 2 and inputs[2] is not None else 0.0
     axes = ints(ctx, inputs[3], "axes") if len(inputs) > 3 and inputs[3] is not None else list(range(x.dim()))
     axes = [_axis(ctx, a, x.dim()) for a in axes]
     if len(pads) != 2 * len(axes):
