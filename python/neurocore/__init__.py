@@ -30,3 +30,4 @@ from . import utils
 from . import nn
 from . import optim
 from . import onnx  # imports the onnx package only when used
+from . import export  # noqa: E402

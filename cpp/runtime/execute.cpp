@@ -1,0 +1,430 @@
+// One node on raw float32 buffers, calling the kernels of cpp/kernels/ through their dispatch
+// tables (no tensors, no autograd). Shapes were validated by the planner.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+#include "kernels/activation.h"
+#include "kernels/conv.h"
+#include "kernels/elementwise.h"
+#include "kernels/gemm.h"
+#include "kernels/norm.h"
+#include "kernels/pool.h"
+#include "kernels/softmax.h"
+#include "kernels/vecmath.h"
+#include "model.h"
+
+namespace neurocore::detail {
+namespace kn = nc::kernels;
+namespace {
+
+constexpr int64_t kGrain = 32768;  // elements below which an elementwise loop stays on one thread
+
+using Shape = std::vector<int64_t>;
+
+int64_t prod(const Shape& s, size_t b, size_t e) {
+  int64_t n = 1;
+  for (size_t i = b; i < e; ++i) n *= s[i];
+  return n;
+}
+
+std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+template <class F>
+void elementwise(int64_t n, const F& f) {
+  nc::parallel_for(0, n, kGrain, [&](int64_t b, int64_t e) { f(b, e - b); });
+}
+
+void linear(const Node& n, const Shape& xs, const Shape& ws, const float* x, const float* w, const float* bias,
+            float* y) {
+  const int64_t in = ws[1], out = ws[0], rows = prod(xs, 0, xs.size() - 1);
+  if (rows == 0 || out == 0) return;
+  if (in == 0) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < out; ++j) {
+        const float v = bias ? bias[j] : 0.f;
+        y[r * out + j] = n.attrs.act == Act::Relu && v < 0 ? 0.f : v;
+      }
+    return;
+  }
+  kn::gemm().sgemm_bias_act(false, true, rows, out, in, 1.f, x, in, w, in, 0.f, y, out, bias,
+                            static_cast<int>(n.attrs.act));
+}
+
+void matmul(const Shape& as, const Shape& bs, const Shape& os, const float* a, const float* b, float* c) {
+  const int64_t m = as[as.size() - 2], k = as.back(), nn = bs.back();
+  const size_t rank = os.size() - 2;
+  const int64_t batches = prod(os, 0, rank);
+  // Batch strides of a and b, 0 where broadcast.
+  std::vector<int64_t> sa(rank, 0), sb(rank, 0);
+  int64_t stride_a = m * k, stride_b = k * nn;
+  for (size_t i = rank; i-- > 0;) {
+    const size_t ia = i + (as.size() - 2) - rank, ib = i + (bs.size() - 2) - rank;
+    const bool has_a = i >= rank - (as.size() - 2), has_b = i >= rank - (bs.size() - 2);
+    if (has_a) { sa[i] = as[ia] == 1 ? 0 : stride_a; stride_a *= as[ia]; }
+    if (has_b) { sb[i] = bs[ib] == 1 ? 0 : stride_b; stride_b *= bs[ib]; }
+  }
+  for (int64_t t = 0; t < batches; ++t) {
+    int64_t rem = t, oa = 0, ob = 0;
+    for (size_t i = rank; i-- > 0;) {
+      const int64_t idx = rem % os[i];
+      rem /= os[i];
+      oa += idx * sa[i];
+      ob += idx * sb[i];
+    }
+    float* ct = c + t * m * nn;
+    if (k == 0) {
+      std::fill(ct, ct + m * nn, 0.f);
+    } else if (m > 0 && nn > 0) {
+      kn::gemm().sgemm(false, false, m, nn, k, 1.f, a + oa, k, b + ob, nn, 0.f, ct, nn);
+    }
+  }
+}
+
+void conv2d(const Node& n, const Shape& xs, const Shape& ws, const Shape& ys, const float* x, const float* w,
+            const float* bias, float* y) {
+  const Attrs& a = n.attrs;
+  kn::ConvGeom g{};
+  g.n = xs[0];
+  g.groups = a.groups;
+  g.cg = xs[1] / a.groups;
+  g.h = xs[2];
+  g.w = xs[3];
+  g.og = ws[0] / a.groups;
+  g.kh = ws[2];
+  g.kw = ws[3];
+  g.oh = ys[2];
+  g.ow = ys[3];
+  g.sh = a.stride[0];
+  g.sw = a.stride[1];
+  g.pt = a.padding[0];
+  g.pl = a.padding[2];
+  g.dh = a.dilation[0];
+  g.dw = a.dilation[1];
+  if (numel_of(ys) == 0) return;
+  kn::conv().conv2d_f32(x, w, bias, y, g, static_cast<int>(a.act));
+}
+
+// Transposed convolution: per image and group, col = W_g^T x_g (GEMM), then col2im adds the
+// columns into the output.
+void conv_transpose2d(const Node& n, const Shape& xs, const Shape& ws, const Shape& ys, const float* x,
+                      const float* w, const float* bias, float* y, float* col) {
+  const Attrs& a = n.attrs;
+  const int64_t N = xs[0], G = a.groups, cg = xs[1] / G, H = xs[2], W = xs[3];
+  const int64_t og = ws[1], kh = ws[2], kw = ws[3], OH = ys[2], OW = ys[3];
+  const int64_t rows = og * kh * kw, hw = H * W, ohw = OH * OW;
+  std::fill(y, y + numel_of(ys), 0.f);
+  kn::Im2colGeom geo{og, OH, OW, kh, kw, H, W, a.stride[0], a.stride[1], a.padding[0], a.padding[2],
+                     a.dilation[0], a.dilation[1]};
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t g = 0; g < G; ++g) {
+      const float* xg = x + (i * G * cg + g * cg) * hw;
+      const float* wg = w + g * cg * rows;
+      float* yg = y + (i * G * og + g * og) * ohw;
+      if (cg > 0 && hw > 0 && rows > 0) {
+        kn::gemm().sgemm(true, false, rows, hw, cg, 1.f, wg, rows, xg, hw, 0.f, col, hw);
+        kn::conv().col2im_f32(col, geo, yg);
+      }
+    }
+  if (bias)
+    for (int64_t i = 0; i < N * G * og; ++i) {
+      const float b = bias[i % (G * og)];
+      float* p = y + i * ohw;
+      for (int64_t j = 0; j < ohw; ++j) p[j] += b;
+    }
+}
+
+void pool(const Node& n, const Shape& xs, const Shape& ys, const float* x, float* y) {
+  const Attrs& a = n.attrs;
+  kn::PoolGeometry g;
+  g.h = xs[xs.size() - 2];
+  g.w = xs.back();
+  g.oh = ys[ys.size() - 2];
+  g.ow = ys.back();
+  g.kh = a.kernel[0];
+  g.kw = a.kernel[1];
+  g.sh = a.stride[0];
+  g.sw = a.stride[1];
+  g.ph = a.padding[0];
+  g.pw = a.padding[2];
+  g.dh = a.dilation[0];
+  g.dw = a.dilation[1];
+  g.count_include_pad = a.count_include_pad;
+  g.divisor_override = a.divisor_override;
+  const int64_t planes = prod(xs, 0, xs.size() - 2), in_n = g.h * g.w, out_n = g.oh * g.ow;
+  const auto& k = kn::pool().f32;
+  nc::parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, in_n)), [&](int64_t b, int64_t e) {
+    if (n.op == Op::MaxPool2d) k.max_forward(x + b * in_n, y + b * out_n, nullptr, nullptr, e - b, g);
+    else if (n.op == Op::AvgPool2d) k.avg_forward(x + b * in_n, y + b * out_n, e - b, g);
+    else k.adaptive_forward(x + b * in_n, y + b * out_n, e - b, g);
+  });
+}
+
+void batch_norm(const Node& n, const Shape& xs, const std::vector<const float*>& in, float* y) {
+  const int64_t N = xs[0], C = xs[1], S = prod(xs, 2, xs.size());
+  size_t next = 3;
+  const float* gamma = n.attrs.has_weight ? in[next++] : nullptr;
+  const float* beta = n.attrs.has_bias ? in[next++] : nullptr;
+  std::vector<float> a(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(in[2][c]) + n.attrs.eps);
+    const double scale = (gamma ? gamma[c] : 1.0) * invstd;
+    a[static_cast<size_t>(c)] = static_cast<float>(scale);
+    b[static_cast<size_t>(c)] = static_cast<float>((beta ? beta[c] : 0.0) - in[1][c] * scale);
+  }
+  const float* x = in[0];
+  nc::parallel_for(0, N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, S)), [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const size_t c = static_cast<size_t>(r % C);
+      if (S == 1) y[r] = x[r] * a[c] + b[c];
+      else kn::norm_ops<float>().axpb(x + r * S, y + r * S, S, a[c], b[c]);
+    }
+  });
+}
+
+void layer_norm(const Node& n, const Shape& xs, const std::vector<const float*>& in, float* y) {
+  const int64_t D = numel_of(n.attrs.normalized_shape), R = D ? numel_of(xs) / D : 0;
+  const float* w = n.attrs.has_weight ? in[1] : nullptr;
+  const float* b = n.attrs.has_bias ? in[n.attrs.has_weight ? 2 : 1] : nullptr;
+  const auto& ops = kn::norm_ops<float>();
+  nc::parallel_for(0, R, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, D)), [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const float* xr = in[0] + r * D;
+      const double m = ops.sum(xr, D) / D;
+      const double v = ops.sqdev(xr, D, m);
+      const double is = 1.0 / std::sqrt(v / D + n.attrs.eps);
+      ops.ln_forward(xr, w, b, y + r * D, D, static_cast<float>(m), static_cast<float>(is));
+    }
+  });
+}
+
+void softmax(const Node& n, const Shape& xs, const float* x, float* y, float* work) {
+  const bool log = n.op == Op::LogSoftmax;
+  const size_t d = static_cast<size_t>(n.attrs.dim);
+  const int64_t L = xs[d], outer = prod(xs, 0, d), inner = prod(xs, d + 1, xs.size());
+  const auto rows = [&](const float* src, float* dst, int64_t count) {
+    nc::parallel_for(0, count, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
+      kn::softmax().rows_f32(src + b * L, dst + b * L, e - b, L, log);
+    });
+  };
+  if (L == 0) return;
+  if (inner == 1) {
+    rows(x, y, outer);
+    return;
+  }
+  // Move the softmax dim last, run rows, move it back.
+  float* t = work;
+  float* u = work + outer * inner * L;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t i = 0; i < inner; ++i) t[(o * inner + i) * L + l] = x[(o * L + l) * inner + i];
+  rows(t, u, outer * inner);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t i = 0; i < inner; ++i) y[(o * L + l) * inner + i] = u[(o * inner + i) * L + l];
+}
+
+kn::BinaryOp binary_op(Op op) {
+  switch (op) {
+    case Op::Add: return kn::BinaryOp::Add;
+    case Op::Sub: return kn::BinaryOp::Sub;
+    case Op::Mul: return kn::BinaryOp::Mul;
+    default: return kn::BinaryOp::Div;
+  }
+}
+
+void binary(const Node& n, const Shape& as, const Shape* bs, const Shape& os, const float* a, const float* b,
+            float* y) {
+  const auto& k = kn::elementwise().f32;
+  const kn::BinaryOp op = binary_op(n.op);
+  const int64_t total = numel_of(os);
+  if (!bs) {
+    const float s = n.attrs.scalar;
+    elementwise(total, [&](int64_t off, int64_t len) {
+      if (n.attrs.reverse) k.binary(op, &s, 0, a + off, 1, y + off, len);
+      else k.binary(op, a + off, 1, &s, 0, y + off, len);
+    });
+    return;
+  }
+  if (as == os && *bs == os) {
+    elementwise(total, [&](int64_t off, int64_t len) { k.binary(op, a + off, 1, b + off, 1, y + off, len); });
+    return;
+  }
+  if (os.empty()) {
+    k.binary(op, a, 1, b, 1, y, 1);
+    return;
+  }
+  // General broadcast: per output row (last dim), each operand is a dense row or one repeated value.
+  const size_t r = os.size();
+  auto bstrides = [&](const Shape& s) {
+    std::vector<int64_t> st(r, 0);
+    const auto dense = strides_of(s);
+    for (size_t i = 0; i < s.size(); ++i) {
+      const size_t o = i + (r - s.size());
+      st[o] = s[i] == 1 ? 0 : dense[i];
+    }
+    return st;
+  };
+  const auto sa = bstrides(as), sb = bstrides(*bs);
+  const int64_t cols = r ? os.back() : 1, rows = cols ? total / cols : 0;
+  const int64_t ia = r ? sa.back() : 0, ib = r ? sb.back() : 0;
+  nc::parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, cols)), [&](int64_t rb, int64_t re) {
+    for (int64_t row = rb; row < re; ++row) {
+      int64_t rem = row, oa = 0, ob = 0;
+      for (size_t i = r - 1; i-- > 0;) {
+        const int64_t idx = rem % os[i];
+        rem /= os[i];
+        oa += idx * sa[i];
+        ob += idx * sb[i];
+      }
+      k.binary(op, a + oa, ia, b + ob, ib, y + row * cols, cols);
+    }
+  });
+}
+
+void unary(const Node& n, const float* x, float* y, int64_t total) {
+  const Attrs& a = n.attrs;
+  auto act = [&](kn::Activation kind) {
+    elementwise(total, [&](int64_t off, int64_t len) { kn::activation()[kind].forward(x + off, y + off, len, a.p0, a.p1); });
+  };
+  switch (n.op) {
+    case Op::Relu:
+      elementwise(total, [&](int64_t off, int64_t len) { kn::elementwise().f32.relu(x + off, y + off, len); });
+      break;
+    case Op::Sigmoid:
+      elementwise(total, [&](int64_t off, int64_t len) { kn::vecmath().sigmoid_f32(x + off, y + off, len); });
+      break;
+    case Op::Tanh:
+      elementwise(total, [&](int64_t off, int64_t len) { kn::vecmath().tanh_f32(x + off, y + off, len); });
+      break;
+    case Op::Gelu: act(kn::Activation::Gelu); break;
+    case Op::GeluTanh: act(kn::Activation::GeluTanh); break;
+    case Op::Silu: act(kn::Activation::Silu); break;
+    case Op::Mish: act(kn::Activation::Mish); break;
+    case Op::Elu: act(kn::Activation::Elu); break;
+    case Op::LeakyRelu: act(kn::Activation::LeakyRelu); break;
+    case Op::Softplus: act(kn::Activation::Softplus); break;
+    case Op::Hardtanh: act(kn::Activation::Hardtanh); break;
+    default: throw Error(std::string("[runtime] internal: not a unary op: ") + op_name(n.op));
+  }
+}
+
+void permute(const Node& n, const Shape& xs, const Shape& ys, const float* x, float* y) {
+  const size_t r = xs.size();
+  if (r == 0) {
+    y[0] = x[0];
+    return;
+  }
+  const auto xst = strides_of(xs);
+  std::vector<int64_t> st(r);  // input stride of each output dim
+  for (size_t i = 0; i < r; ++i) st[i] = xst[static_cast<size_t>(n.attrs.dims[i])];
+  const int64_t total = numel_of(ys), cols = r ? ys.back() : 1, rows = cols ? total / cols : 0;
+  const int64_t inner = r ? st.back() : 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rem = row, off = 0;
+    for (size_t i = r - 1; i-- > 0;) {
+      off += (rem % ys[i]) * st[i];
+      rem /= ys[i];
+    }
+    float* out = y + row * cols;
+    for (int64_t j = 0; j < cols; ++j) out[j] = x[off + j * inner];
+  }
+}
+
+void cat(const Node& n, const std::vector<const Shape*>& shapes, const std::vector<const float*>& in, const Shape& ys,
+         float* y) {
+  const size_t d = static_cast<size_t>(n.attrs.dim);
+  const int64_t outer = prod(ys, 0, d), inner = prod(ys, d + 1, ys.size()), out_row = ys[d] * inner;
+  int64_t at = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const int64_t chunk = (*shapes[i])[d] * inner;
+    for (int64_t o = 0; o < outer; ++o) std::memcpy(y + o * out_row + at, in[i] + o * chunk, sizeof(float) * chunk);
+    at += chunk;
+  }
+}
+
+void reduce(const Node& n, const Shape& xs, const float* x, float* y) {
+  const size_t r = xs.size();
+  std::vector<bool> red(r, false);
+  for (int64_t d : n.attrs.dims) red[static_cast<size_t>(d)] = true;
+  const auto st = strides_of(xs);
+  Shape kept, kept_st, rdims, rst;
+  for (size_t i = 0; i < r; ++i) {
+    (red[i] ? rdims : kept).push_back(xs[i]);
+    (red[i] ? rst : kept_st).push_back(st[i]);
+  }
+  const int64_t nout = prod(kept, 0, kept.size()), nred = prod(rdims, 0, rdims.size());
+  for (int64_t o = 0; o < nout; ++o) {
+    int64_t rem = o, base = 0;
+    for (size_t i = kept.size(); i-- > 0;) {
+      base += (rem % kept[i]) * kept_st[i];
+      rem /= kept[i];
+    }
+    double acc = 0;
+    for (int64_t t = 0; t < nred; ++t) {
+      int64_t rr = t, off = base;
+      for (size_t i = rdims.size(); i-- > 0;) {
+        off += (rr % rdims[i]) * rst[i];
+        rr /= rdims[i];
+      }
+      acc += x[off];
+    }
+    y[o] = static_cast<float>(n.op == Op::Mean ? (nred ? acc / nred : NAN) : acc);
+  }
+}
+
+}  // namespace
+
+int64_t workspace_floats(const Node& n, const std::vector<Shape>& shapes) {
+  const Shape& x = shapes[static_cast<size_t>(n.inputs[0])];
+  if (n.op == Op::ConvTranspose2d) {
+    const Shape& w = shapes[static_cast<size_t>(n.inputs[1])];
+    return w[1] * w[2] * w[3] * x[2] * x[3];
+  }
+  if ((n.op == Op::Softmax || n.op == Op::LogSoftmax) && static_cast<size_t>(n.attrs.dim) + 1 != x.size())
+    return 2 * numel_of(x);
+  return 0;
+}
+
+void execute(const Model& m, const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
+             float* work) {
+  auto shape = [&](size_t i) -> const Shape& { return plan.shapes[static_cast<size_t>(n.inputs[i])]; };
+  const Shape& ys = plan.shapes[static_cast<size_t>(n.output)];
+  const float* bias = in.size() > 2 ? in[2] : nullptr;
+  switch (n.op) {
+    case Op::Linear: linear(n, shape(0), shape(1), in[0], in[1], bias, out); break;
+    case Op::Matmul: matmul(shape(0), shape(1), ys, in[0], in[1], out); break;
+    case Op::Conv2d: conv2d(n, shape(0), shape(1), ys, in[0], in[1], bias, out); break;
+    case Op::ConvTranspose2d: conv_transpose2d(n, shape(0), shape(1), ys, in[0], in[1], bias, out, work); break;
+    case Op::MaxPool2d:
+    case Op::AvgPool2d:
+    case Op::AdaptiveAvgPool2d: pool(n, shape(0), ys, in[0], out); break;
+    case Op::BatchNorm: batch_norm(n, shape(0), in, out); break;
+    case Op::LayerNorm: layer_norm(n, shape(0), in, out); break;
+    case Op::Softmax:
+    case Op::LogSoftmax: softmax(n, shape(0), in[0], out, work); break;
+    case Op::Add:
+    case Op::Sub:
+    case Op::Mul:
+    case Op::Div: binary(n, shape(0), in.size() > 1 ? &shape(1) : nullptr, ys, in[0], in.size() > 1 ? in[1] : nullptr, out); break;
+    case Op::Reshape: break;  // shares its input's memory
+    case Op::Permute: permute(n, shape(0), ys, in[0], out); break;
+    case Op::Cat: {
+      std::vector<const Shape*> shapes;
+      for (size_t i = 0; i < in.size(); ++i) shapes.push_back(&shape(i));
+      cat(n, shapes, in, ys, out);
+      break;
+    }
+    case Op::Mean:
+    case Op::Sum: reduce(n, shape(0), in[0], out); break;
+    default: unary(n, in[0], out, numel_of(ys)); break;
+  }
+  (void)m;
+}
+
+}  // namespace neurocore::detail

@@ -1,0 +1,125 @@
+#pragma once
+// The runtime's internal form of a model: values, nodes with typed attributes, constant buffers,
+// and the plans (shapes + arena offsets) computed per input shape.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "neurocore/runtime.h"
+
+namespace neurocore::detail {
+
+enum class Op {
+  Linear, Matmul, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm, LayerNorm,
+  Softmax, LogSoftmax, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Gelu, GeluTanh, Silu, Mish, Elu, LeakyRelu,
+  Softplus, Hardtanh, Reshape, Permute, Cat, Mean, Sum
+};
+
+const char* op_name(Op op);
+
+// Fused epilogue of Linear / Conv2d.
+enum class Act { None = 0, Relu = 1 };
+
+struct Attrs {
+  // conv / pool geometry (2-D; 1-D layers run with a unit height)
+  std::array<int64_t, 2> stride{1, 1}, dilation{1, 1}, kernel{1, 1}, output_padding{0, 0}, output_size{1, 1};
+  std::array<int64_t, 4> padding{0, 0, 0, 0};  // top, bottom, left, right (pools, conv_transpose: top, -, left, -)
+  int64_t groups = 1;
+  bool ceil_mode = false, count_include_pad = true;
+  int64_t divisor_override = 0;
+  Act act = Act::None;
+  // norms
+  double eps = 1e-5;
+  bool has_weight = false, has_bias = false;
+  std::vector<int64_t> normalized_shape;
+  // binary ops with a number operand: x op scalar, or scalar op x when reverse
+  bool has_scalar = false, reverse = false;
+  float scalar = 0;
+  // activation parameters (elu: alpha, scale; leaky_relu: slope; softplus: beta, threshold; hardtanh: min, max)
+  double p0 = 0, p1 = 0;
+  // reshape: dim i = shape_c[i] + shape_k[i] * batch
+  std::vector<int64_t> shape_c, shape_k;
+  std::vector<int64_t> dims;  // permute order, reduced dims
+  int64_t dim = 0;            // softmax, cat
+  bool keepdim = false;
+};
+
+struct Node {
+  Op op;
+  std::vector<int> inputs;
+  int output = -1;
+  Attrs attrs;
+  std::string module;  // where it came from, for error messages
+};
+
+// Where a value lives.
+enum class ValueKind { Input, Constant, Computed };
+
+struct Value {
+  ValueKind kind = ValueKind::Computed;
+  int input_index = -1;           // Input
+  std::vector<int64_t> shape;     // Constant: its shape
+  const float* data = nullptr;    // Constant: its data (in Model::buffers)
+};
+
+// Shapes and memory layout for one set of input shapes.
+struct Plan {
+  std::vector<std::vector<int64_t>> shapes;  // per value
+  std::vector<int64_t> offset;               // per value: float offset in the arena (-1: not in the arena)
+  std::vector<int> root;                     // per value: the value whose memory it shares (reshape)
+  int64_t arena_floats = 0;
+  int64_t workspace_offset = 0;              // scratch for ops that need it (conv_transpose, permuted softmax)
+};
+
+struct AlignedDelete {
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+
+// Scratch memory of one call; grown only when a plan needs more.
+struct Arena {
+  std::unique_ptr<float[], AlignedDelete> data;
+  int64_t capacity = 0;
+  void reserve(int64_t n);
+};
+
+struct Model {
+  std::vector<std::string> input_names, output_names;
+  std::vector<std::vector<int64_t>> input_shapes;  // -1: dynamic batch
+  std::vector<int> input_values, output_values;
+  std::vector<Value> values;
+  std::vector<Node> nodes;
+  std::vector<std::unique_ptr<float[], AlignedDelete>> buffers;  // constant storage, 64-byte aligned
+  bool dynamic_batch = false;
+
+  // Plans by input shapes, built on first use and never changed afterwards.
+  mutable std::mutex plans_mutex;
+  mutable std::map<std::vector<int64_t>, std::shared_ptr<const Plan>> plans;
+
+  // Arenas not in use (one per concurrent caller at most).
+  mutable std::mutex arenas_mutex;
+  mutable std::vector<std::unique_ptr<Arena>> free_arenas;
+
+  float* new_buffer(int64_t n);
+};
+
+// loader.cpp: reads and verifies a file.
+std::shared_ptr<Model> load_model(const std::string& path);
+// optimize.cpp: BatchNorm folding, activation fusion, dead node removal.
+void optimize(Model& m, const Plan& example);
+// planner.cpp: shape inference (validates everything a kernel relies on) and arena layout.
+std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);
+std::shared_ptr<const Plan> get_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);
+// execute.cpp: runs one node.
+void execute(const Model& m, const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
+             float* workspace);
+int64_t workspace_floats(const Node& n, const std::vector<std::vector<int64_t>>& shapes);
+
+int64_t numel_of(const std::vector<int64_t>& shape);
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace neurocore::detail

@@ -1,0 +1,98 @@
+// Load-time graph optimisation, done once:
+//  * BatchNorm (eval) after a Conv2d or Linear whose output nothing else reads is folded into that
+//    layer's weights: w' = w * gamma / sqrt(var + eps) per output channel, b' = (b - mean) * that + beta.
+//  * A ReLU after a Conv2d or Linear whose output nothing else reads runs in the layer's GEMM/conv
+//    store (the kernels' fused epilogue).
+// Dropout and identity never reach the file (the trace records no node for them).
+#include <cmath>
+
+#include "model.h"
+
+namespace neurocore::detail {
+namespace {
+
+std::vector<int> use_counts(const Model& m) {
+  std::vector<int> uses(m.values.size(), 0);
+  for (const Node& n : m.nodes)
+    for (int v : n.inputs) ++uses[static_cast<size_t>(v)];
+  for (int v : m.output_values) uses[static_cast<size_t>(v)] += 1000000;  // graph outputs are never fused away
+  return uses;
+}
+
+// Folds batch norm node `bn` into layer `layer` (conv2d or linear with a 2-D output).
+void fold_batch_norm(Model& m, Node& layer, const Node& bn) {
+  const Value& w = m.values[static_cast<size_t>(layer.inputs[1])];
+  const int64_t cout = w.shape[0];
+  const int64_t per = numel_of(w.shape) / std::max<int64_t>(cout, 1);
+  auto param = [&](size_t i) { return m.values[static_cast<size_t>(bn.inputs[i])].data; };
+  const float* mean = param(1);
+  const float* var = param(2);
+  size_t next = 3;
+  const float* gamma = bn.attrs.has_weight ? param(next++) : nullptr;
+  const float* beta = bn.attrs.has_bias ? param(next++) : nullptr;
+  const float* bias = layer.inputs.size() == 3 ? m.values[static_cast<size_t>(layer.inputs[2])].data : nullptr;
+  float* nw = m.new_buffer(numel_of(w.shape));
+  float* nb = m.new_buffer(cout);
+  for (int64_t c = 0; c < cout; ++c) {
+    // As the eval batch_norm op computes it: scale and shift in double, rounded once.
+    const double invstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + bn.attrs.eps);
+    const double scale = (gamma ? gamma[c] : 1.0) * invstd;
+    const double shift = (beta ? beta[c] : 0.0) - mean[c] * scale;
+    for (int64_t k = 0; k < per; ++k) nw[c * per + k] = static_cast<float>(w.data[c * per + k] * scale);
+    nb[c] = static_cast<float>((bias ? bias[c] : 0.0) * scale + shift);
+  }
+  Value wv = w;
+  wv.data = nw;
+  Value bv;
+  bv.kind = ValueKind::Constant;
+  bv.shape = {cout};
+  bv.data = nb;
+  m.values.push_back(wv);
+  layer.inputs[1] = static_cast<int>(m.values.size() - 1);
+  m.values.push_back(bv);
+  if (layer.inputs.size() == 3) layer.inputs[2] = static_cast<int>(m.values.size() - 1);
+  else layer.inputs.push_back(static_cast<int>(m.values.size() - 1));
+}
+
+}  // namespace
+
+void optimize(Model& m, const Plan& example) {
+  std::vector<Node> out;
+  std::vector<int> uses = use_counts(m);
+  // producer[v]: index in `out` of the node computing v.
+  std::vector<int> producer(m.values.size(), -1);
+  for (Node& n : m.nodes) {
+    const int src = n.inputs.empty() ? -1 : n.inputs[0];
+    const int p = src >= 0 ? producer[static_cast<size_t>(src)] : -1;
+    Node* prev = p >= 0 ? &out[static_cast<size_t>(p)] : nullptr;
+    const bool sole = prev && uses[static_cast<size_t>(src)] == 1;
+    const bool layer = prev && (prev->op == Op::Conv2d || prev->op == Op::Linear);
+    if (n.op == Op::BatchNorm && sole && layer && prev->attrs.act == Act::None) {
+      const Value& w = m.values[static_cast<size_t>(prev->inputs[1])];
+      // Linear folds only where batch_norm's channel dim is the features dim: a 2-D output.
+      // batch_norm normalises dim 1: the layer's output channels for a conv, and for a linear only
+      // when its output is 2-D (ranks don't change with the batch size).
+      const bool ok = prev->op == Op::Conv2d || example.shapes[static_cast<size_t>(src)].size() == 2;
+      if (ok && w.shape[0] == m.values[static_cast<size_t>(n.inputs[1])].shape[0]) {
+        fold_batch_norm(m, *prev, n);
+        producer.resize(m.values.size(), -1);
+        producer[static_cast<size_t>(n.output)] = p;
+        prev->output = n.output;
+        continue;
+      }
+    }
+    if (n.op == Op::Relu && sole && layer && prev->attrs.act == Act::None) {
+      prev->attrs.act = Act::Relu;
+      producer[static_cast<size_t>(n.output)] = p;
+      prev->output = n.output;
+      continue;
+    }
+    producer.resize(m.values.size(), -1);
+    producer[static_cast<size_t>(n.output)] = static_cast<int>(out.size());
+    out.push_back(std::move(n));
+    uses.resize(m.values.size(), 0);
+  }
+  m.nodes = std::move(out);
+}
+
+}  // namespace neurocore::detail

@@ -1,0 +1,225 @@
+"""``neurocore.export``: a trained model as one file, run by the C++ runtime.
+
+    nc.export.save(model, "model.ncm", (example_input,), dynamic_batch=True)
+    session = nc.export.load("model.ncm")
+    y = session(x)                 # NumPy arrays or tensors in, NumPy arrays out
+
+The file is a safetensors file (the weights are its tensors; the graph and the rest are JSON in its
+``__metadata__``, see ``_file.py``). ``load`` and the C++ ``neurocore::Session`` run it through the
+same runtime (``cpp/runtime/``): BatchNorm folded, bias and ReLU fused into the GEMM/conv store,
+buffers planned once per input shape.
+
+Supported: Linear, Conv1d/2d, ConvTranspose1d/2d, max/avg/adaptive-avg pooling, BatchNorm1d/2d
+(eval), LayerNorm, Dropout (removed), Flatten, Identity, the activations, Softmax/LogSoftmax, any
+nesting of modules, and between layers add/sub/mul/div (tensors or numbers, broadcasting),
+reshape/view/flatten/squeeze/unsqueeze, permute/transpose, matmul, cat, sum/mean over dims.
+Anything else, and any data-dependent Python control flow, is an error naming the module.
+Recurrent and attention layers are not exported yet.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from .. import _core
+from .._core import Tensor
+from . import _file
+from ._ops import HANDLERS
+from ._trace import ExportError, run_trace
+
+__all__ = ["save", "load", "Session", "ExportError"]
+
+
+def _as_array(x, what):
+    if isinstance(x, Tensor):
+        x = x.detach().numpy()
+    arr = np.asarray(x)
+    if arr.dtype != np.float32:
+        if arr.dtype.kind not in "fiu":
+            raise TypeError(f"[export] {what} has dtype {arr.dtype}; expected float32 data")
+        arr = arr.astype(np.float32)
+    return np.ascontiguousarray(arr)
+
+
+def _trace(model, arrays):
+    inputs = tuple(_core._from_numpy(a.copy(), True) for a in arrays)
+    tracer, in_values, out_values, outputs = run_trace(model, inputs, HANDLERS)
+    return {"tracer": tracer, "in": in_values, "out": out_values, "outputs": outputs}
+
+
+def _resize_batch(arrays, b):
+    return [np.ascontiguousarray(np.resize(a, (b,) + a.shape[1:])) for a in arrays]
+
+
+def _same_structure(t1, t2, batch_sizes):
+    """Checks that two traces at different batch sizes recorded the same graph; returns the
+    reshape targets of each node as [constant, batch multiple] pairs."""
+    n1, n2 = t1["tracer"].nodes, t2["tracer"].nodes
+    if len(n1) != len(n2) or t1["out"] != t2["out"] or t1["tracer"].constants != t2["tracer"].constants:
+        raise ExportError("[export] the model records different graphs at batch sizes "
+                          f"{batch_sizes[0]} and {batch_sizes[1]} (Python control flow depends on the batch size); "
+                          "export it with dynamic_batch=False")
+    for a, b in zip(n1, n2):
+        if (a["op"], a["inputs"], a["outputs"]) != (b["op"], b["inputs"], b["outputs"]):
+            raise ExportError(f"[export] the model records different graphs at batch sizes {batch_sizes[0]} and "
+                              f"{batch_sizes[1]} ('{a['op']}' and '{b['op']}' in module '{a['module']}': Python "
+                              "control flow depends on the batch size); export it with dynamic_batch=False")
+        if a["op"] != "reshape" and a["attrs"] != b["attrs"]:
+            raise ExportError(f"[export] op '{a['op']}' in module '{a['module']}' changes with the batch size "
+                              f"({a['attrs']} at batch {batch_sizes[0]}, {b['attrs']} at {batch_sizes[1]}); "
+                              "export with dynamic_batch=False")
+
+
+def _affine_shapes(traces, batches, dynamic):
+    """Per reshape node, its target dims as c + k * batch, fitted on two traces and checked on the third."""
+    nodes = [t["tracer"].nodes for t in traces]
+    for i, node in enumerate(nodes[0]):
+        if node["op"] != "reshape":
+            continue
+        shapes = [n[i]["attrs"]["shape"] for n in nodes]
+        if any(len(s) != len(shapes[0]) for s in shapes):
+            raise ExportError(f"[export] reshape in module '{node['module']}' changes rank with the batch size")
+        pairs = []
+        for d in range(len(shapes[0])):
+            if not dynamic:
+                pairs.append([int(shapes[0][d]), 0])
+                continue
+            s0, s1, s2 = (s[d] for s in shapes)
+            k, rem = divmod(s1 - s0, batches[1] - batches[0])
+            c = s0 - k * batches[0]
+            if rem or k < 0 or c + k * batches[2] != s2:
+                raise ExportError(f"[export] reshape in module '{node['module']}' has a target dim that is not "
+                                  f"a multiple of the batch size ({s0}, {s1}, {s2} at batch sizes {batches}); "
+                                  "export with dynamic_batch=False")
+            pairs.append([int(c), int(k)])
+        node["attrs"]["shape"] = pairs
+
+
+def save(model, path, example_inputs, dynamic_batch=True, input_names=None, output_names=None):
+    """Traces `model` in eval mode on `example_inputs` (a tuple, as in ``torch.export``) and writes
+    one model file at `path` (atomically). With ``dynamic_batch`` the first dimension of every input
+    may differ at run time. The written file is loaded and run on the examples before it replaces
+    `path`; a mismatch with the eager model is an error.
+
+    Args:
+        model: a ``neurocore.nn.Module`` (or any callable built from neurocore ops).
+        path: destination file (convention: ``.ncm``).
+        example_inputs: tuple of tensors or arrays (float32).
+        dynamic_batch: accept any batch size in dim 0. Default: ``True``.
+        input_names, output_names: names recorded in the file. Default: ``input0``, ``output0``, ...
+    """
+    if isinstance(example_inputs, (Tensor, np.ndarray)):
+        example_inputs = (example_inputs,)
+    arrays = [_as_array(x, f"example input {i}") for i, x in enumerate(example_inputs)]
+    if not arrays:
+        raise ValueError("[export] example_inputs is empty")
+    if dynamic_batch:
+        if any(a.ndim == 0 for a in arrays) or len({a.shape[0] for a in arrays}) != 1:
+            raise ValueError("[export] dynamic_batch needs every example input to have the same first dimension "
+                             f"(shapes {[a.shape for a in arrays]})")
+    modules = list(model.modules()) if hasattr(model, "modules") else []
+    training = [(m, m.training) for m in modules]
+    for m in modules:
+        m.training = False
+    try:
+        b = arrays[0].shape[0] if dynamic_batch else None
+        batches = [b, b + 1, b + 3] if dynamic_batch else [None]
+        traces = [_trace(model, arrays if bb == b else _resize_batch(arrays, bb)) for bb in batches]
+    finally:
+        for m, flag in training:
+            m.training = flag
+    if dynamic_batch:
+        _same_structure(traces[0], traces[1], batches[:2])
+        _same_structure(traces[0], traces[2], [batches[0], batches[2]])
+    _affine_shapes(traces, batches, dynamic_batch)
+
+    first = traces[0]
+    tracer = first["tracer"]
+    n_in, n_out = len(arrays), len(first["out"])
+    input_names = list(input_names or [f"input{i}" for i in range(n_in)])
+    output_names = list(output_names or [f"output{i}" for i in range(n_out)])
+    if len(input_names) != n_in or len(output_names) != n_out:
+        raise ValueError(f"[export] {len(input_names)} input names for {n_in} inputs or {len(output_names)} output "
+                         f"names for {n_out} outputs")
+    used = set(tracer.constants.values())
+    weights = {name: np.array(p.detach()._numpy_unchecked(), dtype=np.float32)
+               for name, p in tracer.params.values() if name in used}
+    weights.update(tracer.derived)
+
+    def dyn(shape):
+        return [-1] + list(shape[1:]) if dynamic_batch else list(shape)
+
+    inputs_meta = [{"name": n, "shape": dyn(a.shape), "dtype": "float32"} for n, a in zip(input_names, arrays)]
+    outputs_meta = [{"name": n, "shape": dyn(o.shape) if o.ndim else [], "dtype": "float32"}
+                    for n, o in zip(output_names, first["outputs"])]
+    graph = {
+        "version": _file.FORMAT_VERSION,
+        "num_values": len(tracer.value_shapes),
+        "dynamic_batch": bool(dynamic_batch),
+        "inputs": [{"name": n, "value": v, "shape": dyn(a.shape), "example_shape": list(a.shape)}
+                   for n, v, a in zip(input_names, first["in"], arrays)],
+        "outputs": [{"name": n, "value": v} for n, v in zip(output_names, first["out"])],
+        "constants": [{"value": v, "tensor": name} for v, name in sorted(tracer.constants.items())],
+        "nodes": [{"op": n["op"], "inputs": n["inputs"], "outputs": n["outputs"], "attrs": n["attrs"],
+                   "module": n["module"]} for n in tracer.nodes],
+    }
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-export-", suffix=".ncm")
+    os.close(fd)
+    try:
+        _file.write(tmp, weights, graph, inputs_meta, outputs_meta)
+        _verify(tmp, traces, batches, arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _verify(path, traces, batches, arrays):
+    """The runtime's outputs on the traced examples must match the eager model's."""
+    session = _core._RuntimeSession(path)
+    for trace, bb in zip(traces, batches):
+        ins = arrays if bb is None or bb == batches[0] else _resize_batch(arrays, bb)
+        got = session.run(ins)
+        for g, want in zip(got, trace["outputs"]):
+            scale = float(np.max(np.abs(want))) if want.size else 0.0
+            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-4, atol=1e-4 * max(scale, 1e-30),
+                                                        equal_nan=True):
+                raise ExportError("[export] internal error: the exported graph's output differs from the eager "
+                                  f"model's (max abs difference {np.max(np.abs(g - want)) if g.shape == want.shape else 'shape'}"
+                                  f" at batch {bb}); please report this model")
+
+
+class Session:
+    """A loaded model file, run by the C++ runtime. ``session(x)`` / ``session.run(x, y)`` take NumPy
+    arrays or tensors (float32; other float dtypes are converted) and return a NumPy array, or a
+    tuple when the model has several outputs. Safe to call from many threads at once."""
+
+    def __init__(self, path):
+        self._session = _core._RuntimeSession(os.fspath(path))
+        self.input_names = list(self._session.input_names)
+        self.output_names = list(self._session.output_names)
+        self.input_shapes = [tuple(s) for s in self._session.input_shapes]
+
+    def run(self, *inputs):
+        if len(inputs) != len(self.input_names):
+            raise ValueError(f"[export.Session] the model takes {len(self.input_names)} inputs "
+                             f"({', '.join(self.input_names)}), got {len(inputs)}")
+        arrays = [_as_array(x, f"input '{n}'") for x, n in zip(inputs, self.input_names)]
+        outs = self._session.run(arrays)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    __call__ = run
+
+    def describe(self):
+        """The nodes after load-time optimisation, one per line (fused ones as ``conv2d+relu``)."""
+        return self._session.describe()
+
+    def __repr__(self):
+        return f"neurocore.export.Session(inputs={self.input_names}, outputs={self.output_names}, " \
+               f"nodes={self._session.num_nodes})"
+
+
+def load(path):
+    """Opens a model file written by ``save``; everything in it is verified before it can run."""
+    return Session(path)
