@@ -60,12 +60,14 @@ class _Trace:
     values that are weights (value -> state_dict name), input and output values."""
 
     def __init__(self, model, inputs):
-        from ..export import _ops, _trace
+        from ..export._ops import HANDLERS
+        from ..export._trace import ExportError, run_trace
         try:
-            tracer, self.in_values, self.out_values, _ = _trace.run_trace(model, inputs, _ops.HANDLERS)
-        except _trace.ExportError as e:
+            tracer, self.in_values, self.out_values, _ = run_trace(model, inputs, HANDLERS)
+        except ExportError as e:
             raise OnnxError(str(e).replace("[export]", "[onnx.export]", 1)) from None
         self.nodes, self.shapes, self.constants = tracer.nodes, tracer.value_shapes, tracer.constants
+        self.derived = tracer.derived  # "weight:op<k>" -> data of an op on weights only (Conv1d's 2-D view)
 
 
 def _compare_traces(first, second, model_name):
@@ -141,8 +143,24 @@ def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
     for v, name in zip(trace.in_values, input_names):
         names[v] = name
         b.names.add(name)
+
+    made = {}
+
+    def weight_name(wname):
+        """ONNX name of a weight; a reshaped weight is a Reshape node on the original, so the initializers
+        keep the state_dict's names and layouts (other ops on weights only are stored as computed)."""
+        if wname not in made:
+            base, _, op = wname.rpartition(":")
+            if wname in weights:
+                made[wname] = b.weight(weights[wname].detach().numpy(), wname)
+            elif op.startswith("reshape") and (base in weights or base in trace.derived):
+                shape = b.const(trace.derived[wname].shape, "shape", np.int64)
+                made[wname] = b.node("Reshape", [weight_name(base), shape])
+            else:
+                made[wname] = b.weight(trace.derived[wname], wname)
+        return made[wname]
     for v, wname in trace.constants.items():
-        names[v] = wname if wname in b.names else b.weight(weights[wname].detach().numpy(), wname)
+        names[v] = weight_name(wname)
     for i, node in enumerate(trace.nodes):
         emit = _export_ops.EMITTERS.get(node["op"])
         if emit is None:
