@@ -215,3 +215,26 @@ def test_ceil_mode_pooling(size):
             got = run_ort(proto, {"input": x.numpy()})[0]
             assert got.shape == expected.shape, (layer, got.shape, expected.shape)
             np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=repr(layer))
+
+
+def test_several_outputs_named():
+    """Outputs that are the same value twice, or read by later ops, keep their names."""
+    require("onnx")
+
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = nc.relu(self.fc(x))
+            return h, h * 2.0, h
+
+    nc.manual_seed(4)
+    model = Heads()
+    x = nc.randn(2, 4)
+    proto = nc.onnx.export(model, x, None, input_names=["x"], output_names=["a", "b", "c"])
+    assert [o.name for o in proto.graph.output] == ["a", "b", "c"]
+    got = run_ort(proto, {"x": x.numpy()})
+    for g, e in zip(got, model(x)):
+        np.testing.assert_allclose(g, e.detach().numpy(), rtol=1e-5, atol=1e-6)

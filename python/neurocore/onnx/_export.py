@@ -109,6 +109,22 @@ def _value_info(onnx, name, shape, symbolic):
     return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
 
 
+def _name_outputs(b, sources, output_names, input_names):
+    """Gives the graph outputs their requested names: the producing node's output is renamed (and its
+    readers follow), or an Identity is added (an output that is an input, or the same value twice)."""
+    producers = {o: n for n in b.nodes for o in n.output}
+    for k, (src, name) in enumerate(zip(sources, output_names)):
+        node = producers.get(src)
+        if node is None or src in input_names or src in sources[:k] + sources[k + 1:]:
+            b.nodes.append(b.onnx.helper.make_node("Identity", [src], [name], name=b.unique(f"/Identity_{name}")))
+            continue
+        for n in b.nodes:
+            for i, inp in enumerate(n.input):
+                if inp == src:
+                    n.input[i] = name
+        node.output[list(node.output).index(src)] = name
+
+
 def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
     onnx = require_onnx("onnx.export")
     trace = _Trace(model, inputs)
@@ -171,20 +187,7 @@ def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
         b.scope = "/" + node["module"].replace(".", "/") if node["module"] != "the model" else ""
         out = emit(b, [names[v] for v in node["inputs"]], attrs, [trace.shapes[v] for v in node["inputs"]])
         names[node["outputs"][0]] = out
-    # graph outputs carry the requested names: rename the producing node's output (or add an Identity)
-    producers = {o: n for n in b.nodes for o in n.output}
-    for v, name in zip(trace.out_values, output_names):
-        src = names[v]
-        node = producers.get(src)
-        if node is not None and src not in [names.get(u) for u in trace.out_values if u != v] and \
-                src not in input_names:
-            for n in b.nodes:
-                for k, inp in enumerate(n.input):
-                    if inp == src:
-                        n.input[k] = name
-            node.output[list(node.output).index(src)] = name
-        else:
-            b.nodes.append(onnx.helper.make_node("Identity", [src], [name], name=b.unique(f"/Identity_{name}")))
+    _name_outputs(b, [names[v] for v in trace.out_values], output_names, input_names)
     graph = onnx.helper.make_graph(
         b.nodes, type(model).__name__,
         [_value_info(onnx, n, inputs[i].shape, axes.get(n, {})) for i, n in enumerate(input_names)],
@@ -219,7 +222,11 @@ def export(model, args, f=None, input_names=None, output_names=None, dynamic_axe
     if isinstance(model, OnnxModule):
         proto = model.to_onnx()
         if model.opset != opset_version:
-            proto = onnx.version_converter.convert_version(proto, int(opset_version))
+            try:
+                proto = onnx.version_converter.convert_version(proto, int(opset_version))
+            except Exception as e:
+                raise OnnxError(f"[onnx.export] ONNX's version converter can't take the loaded opset-{model.opset} "
+                                f"graph to opset {opset_version}: {e}") from None
     else:
         inputs = _as_inputs(args)
         was_training = model.training
