@@ -25,9 +25,10 @@ def require_onnx(what):
     return onnx
 
 
-# ONNX TensorProto element type -> (NumPy dtype of constants, neurocore dtype of tensors). neurocore computes
-# in float32/float64/int64/bool: narrower integer and float types are widened when they become tensors.
+# neurocore computes in float32/float64/int64/bool: other ONNX element types are widened (float16 ->
+# float32, int32 -> int64) when they become tensors.
 def numpy_dtype(elem_type):
+    """The NumPy dtype of an ONNX TensorProto element type."""
     return require_onnx("onnx").helper.tensor_dtype_to_np_dtype(elem_type)
 
 
@@ -47,6 +48,3 @@ def nc_dtype_of_numpy(dtype):
 def numpy_of_nc_dtype(dtype):
     return {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.bool_}[dtype]
 
-
-def elem_type_of_nc_dtype(dtype):
-    return require_onnx("onnx").helper.np_dtype_to_tensor_dtype(np.dtype(numpy_of_nc_dtype(dtype)))

@@ -722,5 +722,3 @@ OPS = {
 CONSTANT_OPS = {"Constant"}
 # Ops whose function also takes the number of node outputs.
 MULTI_OUTPUT = {"Split"}
-# Ops that produce NumPy shape values even from tensors (shape arithmetic).
-SHAPE_OPS = {"Shape", "Size"}
