@@ -303,3 +303,19 @@ def test_which_initializers_become_parameters():
     batch_mean = np.einsum("oc,nchw->nohw", inits["conv.w"][:, :, 0, 0], x).mean(axis=(0, 2, 3))
     np.testing.assert_allclose(loaded.bn.mean.numpy(), 0.9 * before + 0.1 * batch_mean, rtol=1e-5, atol=1e-6)
     assert all(p.grad is not None for p in loaded.parameters())
+
+
+def test_static_shapes_fold_at_load():
+    """With a fully static declared input the Shape arithmetic is folded when the model loads; with a
+    dynamic dim it runs at call time."""
+    onnx = require("onnx")
+    h = onnx.helper
+    nodes = [h.make_node("Shape", ["x"], ["s"], start=0, end=1), h.make_node("Concat", ["s", "minus1"], ["t"], axis=0),
+             h.make_node("Reshape", ["x", "t"], ["y"])]
+    model = make_model(nodes, {"x": X}, ["y"], {"minus1": np.array([-1], I64)})
+    assert [s.node.op_type for s in nc.onnx.load(model)._steps] == ["Reshape"]
+    compare(model, {"x": X})
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "n"
+    loaded = nc.onnx.load(model)
+    assert [s.node.op_type for s in loaded._steps] == ["Shape", "Concat", "Reshape"]
+    assert tuple(loaded(rng_array((4, 3, 7, 6))).shape) == (4, 126)

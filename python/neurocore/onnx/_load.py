@@ -376,8 +376,11 @@ class OnnxModule(Module):
         return leaf
 
     def _fold(self, nodes, opset):
-        """Plan steps; nodes whose inputs are all constants run once now (Constant, shapes of weights...)."""
+        """Plan steps; nodes whose inputs are all constants run once now (Constant, shapes of weights,
+        and the Shape of an input whose declared shape is fully static: calls are checked against it)."""
         onnx = require_onnx("onnx.load")
+        static = {name: shape for name, shape in self._input_shapes.items()
+                  if shape is not None and all(isinstance(d, int) for d in shape)}
         steps = []
         for node in nodes:
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -386,6 +389,10 @@ class OnnxModule(Module):
                     attrs[key] = onnx.numpy_helper.to_array(value)
             step = _Step(node, attrs, opset)
             inputs = [n for n in node.input if n]
+            if node.op_type == "Shape" and inputs[0] in static:
+                dims = np.array(static[inputs[0]], dtype=np.int64)
+                self._constants[node.output[0]] = dims[attrs.get("start", 0):attrs.get("end")]
+                continue
             if node.op_type != "Dropout" and all(n in self._constants for n in inputs) and \
                     (inputs or node.op_type in ops.CONSTANT_OPS):
                 outs = step.run_constant([self._constants.get(n) if n else None for n in node.input])
