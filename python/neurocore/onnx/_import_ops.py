@@ -722,3 +722,8 @@ OPS = {
 CONSTANT_OPS = {"Constant"}
 # Ops whose function also takes the number of node outputs.
 MULTI_OUTPUT = {"Split"}
+
+from ._import_recurrent import RECURRENT_OPS  # noqa: E402 - it uses the helpers above
+
+OPS.update(RECURRENT_OPS)
+MULTI_OUTPUT |= set(RECURRENT_OPS)
