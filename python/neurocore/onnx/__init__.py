@@ -2,6 +2,7 @@
 inference, version converter).
 
     model = nc.onnx.load("model.onnx")          # an nn.Module with Parameters; trains with neurocore.optim
+    nc.onnx.export(model, None, "tuned.onnx")   # a loaded model goes back with its current weights
     nc.onnx.export(model, x, "model.onnx", input_names=["x"], dynamic_axes={"x": {0: "batch"}})
 """
 from ._common import OnnxError, UnsupportedOperatorError

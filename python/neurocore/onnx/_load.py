@@ -482,9 +482,10 @@ def load(f, *, trainable=None, check=True):
     Args:
         f: a path, a file object, the file's bytes, or an ``onnx.ModelProto``.
         trainable: initializer names to make Parameters (the rest become constants). Default ``None``:
-            floating initializers used as weights (Conv, ConvTranspose, Gemm, MatMul, normalisation
-            scale and bias, PRelu slope, Gather tables, and biases added after MatMul/Conv) become
-            Parameters, BatchNormalization statistics become buffers.
+            floating initializers used as weights (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN,
+            normalisation scale and bias, PRelu slope, Gather tables, non-scalars added or multiplied
+            elementwise, biases added after MatMul/Conv) become Parameters, BatchNormalization
+            statistics become buffers.
         check: run ONNX's checker and strict shape inference on the model. Default ``True``.
 
     Raises ``OnnxError`` for files that are not valid ONNX (truncated, unknown opset, missing
