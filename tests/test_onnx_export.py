@@ -82,6 +82,9 @@ def models():
             nn.AvgPool2d(3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=1, padding=1, dilation=1),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 5)), (2, 12, 12)),
         "Mixed": (Mixed, (4, 9)),
+        "NoAffine": (lambda: nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4, affine=False), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.LayerNorm(16, elementwise_affine=False), nn.Softplus(beta=2.0), nn.Linear(16, 3)), (2, 6, 6)),
     }
 
 
