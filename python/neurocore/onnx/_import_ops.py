@@ -29,8 +29,8 @@ class Context:
 
 
 def to_tensor(value, like=None):
-    """A Tensor for a node input: NumPy constants become tensors (of ``like``'s dtype when it is a
-    Tensor and the constant is a Python-style scalar of the same kind)."""
+    """A Tensor for a node input: NumPy constants become tensors; a floating constant takes the dtype
+    of ``like`` when that is a floating Tensor (a float32 constant meets a model made ``double()``)."""
     if value is None or isinstance(value, _core.Tensor):
         return value
     arr = np.asarray(value)
