@@ -30,4 +30,5 @@ from . import utils
 from . import nn
 from . import optim
 from . import distributed
+from . import onnx  # imports the onnx package only when used
 from . import export  # noqa: E402

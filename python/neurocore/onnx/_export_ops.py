@@ -1,0 +1,247 @@
+"""Op records (what the tracer of ``neurocore.export`` appends: op name, attributes, input and output
+values) as ONNX nodes. One function per recorded op: ``emit(b, ins, attrs, shapes)`` adds nodes to
+the builder ``b`` and returns the name of the output; ``ins`` are the ONNX names of the inputs and
+``shapes`` their shapes at trace time."""
+import math
+
+import numpy as np
+
+from ._common import OnnxError, require_onnx
+
+
+class Builder:
+    """Collects nodes and initializers with unique names."""
+
+    def __init__(self, opset):
+        self.onnx = require_onnx("onnx.export")
+        self.opset = opset
+        self.nodes, self.initializers = [], []
+        self.names = set()
+        self.scope = ""
+
+    def unique(self, hint):
+        name, n = hint, 1
+        while name in self.names:
+            name, n = f"{hint}_{n}", n + 1
+        self.names.add(name)
+        return name
+
+    def const(self, value, hint="const", dtype=np.float32):
+        name = self.unique(f"{self.scope}/{hint}")
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def weight(self, array, name):
+        self.names.add(name)
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array, np.float32), name))
+        return name
+
+    def node(self, op, inputs, n_outputs=1, **attrs):
+        base = self.unique(f"{self.scope}/{op}")
+        outputs = [self.unique(f"{base}_output_{i}") for i in range(n_outputs)]
+        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), outputs, name=base, **attrs))
+        return outputs[0] if n_outputs == 1 else outputs
+
+
+def _binary(op_type):
+    def emit(b, ins, attrs, shapes):
+        if "scalar" in attrs:
+            c = b.const(attrs["scalar"], "scalar")
+            return b.node(op_type, [c, ins[0]] if attrs.get("reverse") else [ins[0], c])
+        return b.node(op_type, ins[:2])
+    return emit
+
+
+def _unary(op_type):
+    return lambda b, ins, attrs, shapes: b.node(op_type, ins[:1])
+
+
+def _silu(b, ins, attrs, shapes):
+    return b.node("Mul", [ins[0], b.node("Sigmoid", ins[:1])])
+
+
+def _mish(b, ins, attrs, shapes):
+    return b.node("Mul", [ins[0], b.node("Tanh", [b.node("Softplus", ins[:1])])])
+
+
+def _elu(b, ins, attrs, shapes):
+    alpha, scale = float(attrs.get("alpha", 1.0)), float(attrs.get("scale", 1.0))
+    if scale == 1.0:
+        return b.node("Elu", ins[:1], alpha=alpha)
+    return b.node("Selu", ins[:1], alpha=alpha, gamma=scale)
+
+
+def _gelu(b, ins, attrs, shapes):
+    approximate = attrs.get("approximate", "none")
+    if b.opset >= 20:
+        return b.node("Gelu", ins[:1], approximate=approximate)
+    x = ins[0]
+    if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+        cube = b.node("Mul", [b.node("Mul", [x, x]), x])
+        inner = b.node("Mul", [b.node("Add", [x, b.node("Mul", [cube, b.const(0.044715)])]),
+                               b.const(math.sqrt(2.0 / math.pi))])
+        t = b.node("Tanh", [inner])
+    else:  # 0.5 x (1 + erf(x / sqrt 2))
+        t = b.node("Erf", [b.node("Div", [x, b.const(math.sqrt(2.0))])])
+    return b.node("Mul", [b.node("Mul", [x, b.const(0.5)]), b.node("Add", [t, b.const(1.0)])])
+
+
+def _leaky_relu(b, ins, attrs, shapes):
+    return b.node("LeakyRelu", ins[:1], alpha=float(attrs.get("negative_slope", 0.01)))
+
+
+def _softplus(b, ins, attrs, shapes):
+    beta = float(attrs.get("beta", 1.0))
+    if beta == 1.0:
+        return b.node("Softplus", ins[:1])
+    scaled = b.node("Mul", [ins[0], b.const(beta)])
+    return b.node("Div", [b.node("Softplus", [scaled]), b.const(beta)])
+
+
+def _hardtanh(b, ins, attrs, shapes):
+    return b.node("Clip", [ins[0], b.const(attrs.get("min_val", -1.0)), b.const(attrs.get("max_val", 1.0))])
+
+
+def _act(b, y, attrs):
+    act = attrs.get("act", "none")
+    if act == "none":
+        return y
+    if act == "relu":
+        return b.node("Relu", [y])
+    raise OnnxError(f"[onnx.export] fused activation {act!r} has no ONNX mapping")
+
+
+def _linear(b, ins, attrs, shapes):
+    if len(shapes[0]) == 2:
+        y = b.node("Gemm", ins, transB=1)
+    else:  # (..., in) @ W.T (+ b), as PyTorch exports Linear on N-D input
+        y = b.node("MatMul", [ins[0], b.node("Transpose", [ins[1]], perm=[1, 0])])
+        if len(ins) > 2:
+            y = b.node("Add", [y, ins[2]])
+    return _act(b, y, attrs)
+
+
+def _matmul(b, ins, attrs, shapes):
+    return b.node("MatMul", ins[:2])
+
+
+def _conv2d(b, ins, attrs, shapes):
+    top, bottom, left, right = attrs["padding"]
+    kernel = list(shapes[1][2:])
+    y = b.node("Conv", ins, kernel_shape=kernel, strides=list(attrs["stride"]), dilations=list(attrs["dilation"]),
+               group=int(attrs["groups"]), pads=[top, left, bottom, right])
+    return _act(b, y, attrs)
+
+
+def _conv_transpose2d(b, ins, attrs, shapes):
+    ph, pw = attrs["padding"]
+    return b.node("ConvTranspose", ins, kernel_shape=list(shapes[1][2:]), strides=list(attrs["stride"]),
+                  dilations=list(attrs["dilation"]), group=int(attrs["groups"]), pads=[ph, pw, ph, pw],
+                  output_padding=list(attrs["output_padding"]))
+
+
+def _pool_pads(attrs, shapes, kind):
+    """(pads, ceil_mode) for ONNX. PyTorch's ceil mode drops a last window that would start in the end
+    padding; ONNX's keeps it. Where that happens, the windows are counted with floor mode and a larger
+    end pad instead (ignored by max pooling and by averages that exclude padding)."""
+    ph, pw = attrs["padding"]
+    pads = [ph, pw, ph, pw]
+    if not attrs["ceil_mode"]:
+        return pads, 0
+    ends, dropped = [], False
+    for size, k, s, p, d in zip(shapes[0][-2:], attrs["kernel"], attrs["stride"], (ph, pw),
+                                attrs.get("dilation", [1, 1])):
+        span = d * (k - 1) + 1
+        out = -(-(size + 2 * p - span) // s) + 1
+        if (out - 1) * s >= size + p:
+            out, dropped = out - 1, True
+        ends.append(max(p, (out - 1) * s + span - p - size))
+    if not dropped:
+        return pads, 1
+    if kind == "avg" and attrs["count_include_pad"]:
+        raise OnnxError("[onnx.export] avg_pool2d with ceil_mode and count_include_pad, where PyTorch's rule drops "
+                        "the last window, has no ONNX equivalent")
+    if any(e >= k for e, k in zip(ends, attrs["kernel"])):
+        raise OnnxError(f"[onnx.export] {kind}_pool2d with ceil_mode: the end padding {ends} that reproduces "
+                        f"PyTorch's output size is not smaller than the kernel {list(attrs['kernel'])}")
+    return [ph, pw] + ends, 0
+
+
+def _max_pool2d(b, ins, attrs, shapes):
+    pads, ceil = _pool_pads(attrs, shapes, "max")
+    return b.node("MaxPool", ins[:1], kernel_shape=list(attrs["kernel"]), strides=list(attrs["stride"]),
+                  pads=pads, dilations=list(attrs["dilation"]), ceil_mode=ceil)
+
+
+def _avg_pool2d(b, ins, attrs, shapes):
+    if attrs.get("divisor_override"):
+        raise OnnxError("[onnx.export] avg_pool2d with divisor_override has no ONNX equivalent")
+    pads, ceil = _pool_pads(attrs, shapes, "avg")
+    return b.node("AveragePool", ins[:1], kernel_shape=list(attrs["kernel"]), strides=list(attrs["stride"]),
+                  pads=pads, ceil_mode=ceil, count_include_pad=int(attrs["count_include_pad"]))
+
+
+def _adaptive_avg_pool2d(b, ins, attrs, shapes):
+    in_h, in_w = shapes[0][-2:]
+    out_h, out_w = attrs["output_size"]
+    if (out_h, out_w) == (1, 1):
+        return b.node("GlobalAveragePool", ins[:1])
+    if in_h % out_h or in_w % out_w:
+        raise OnnxError(f"[onnx.export] adaptive_avg_pool2d from {in_h}x{in_w} to {out_h}x{out_w}: ONNX has no "
+                        "adaptive pooling, and the input size is not a multiple of the output size")
+    k = [in_h // out_h, in_w // out_w]
+    return b.node("AveragePool", ins[:1], kernel_shape=k, strides=k)
+
+
+def _batch_norm(b, ins, attrs, shapes):
+    x, mean, var = ins[:3]
+    rest = ins[3:]
+    c = shapes[0][1]
+    scale = rest.pop(0) if attrs.get("has_weight") else b.const(np.ones(c), "bn_scale")
+    bias = rest.pop(0) if attrs.get("has_bias") else b.const(np.zeros(c), "bn_bias")
+    return b.node("BatchNormalization", [x, scale, bias, mean, var], epsilon=float(attrs["eps"]))
+
+
+def _layer_norm(b, ins, attrs, shapes):
+    shape = list(attrs["normalized_shape"])
+    rest = list(ins[1:])
+    scale = rest.pop(0) if attrs.get("has_weight") else b.const(np.ones(shape), "ln_scale")
+    bias = rest.pop(0) if attrs.get("has_bias") else b.const(np.zeros(shape), "ln_bias")
+    return b.node("LayerNormalization", [ins[0], scale, bias], axis=-len(shape), epsilon=float(attrs["eps"]))
+
+
+def _softmax(op_type):
+    return lambda b, ins, attrs, shapes: b.node(op_type, ins[:1], axis=int(attrs["dim"]))
+
+
+def _reshape(b, ins, attrs, shapes):
+    return b.node("Reshape", [ins[0], b.const(attrs["shape"], "shape", np.int64)])
+
+
+def _permute(b, ins, attrs, shapes):
+    return b.node("Transpose", ins[:1], perm=list(attrs["dims"]))
+
+
+def _cat(b, ins, attrs, shapes):
+    return b.node("Concat", ins, axis=int(attrs["dim"]))
+
+
+def _reduce(op_type):
+    def emit(b, ins, attrs, shapes):
+        axes, keep = list(attrs["dims"]), int(attrs["keepdim"])
+        if op_type == "ReduceMean" and b.opset < 18:  # axes became an input in opset 18
+            return b.node(op_type, ins[:1], axes=axes, keepdims=keep)
+        return b.node(op_type, [ins[0], b.const(axes, "axes", np.int64)], keepdims=keep)
+    return emit
+
+
+EMITTERS = {
+    "add": _binary("Add"), "sub": _binary("Sub"), "mul": _binary("Mul"), "div": _binary("Div"),
+    "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"), "silu": _silu, "mish": _mish,
+    "elu": _elu, "gelu": _gelu, "leaky_relu": _leaky_relu, "softplus": _softplus, "hardtanh": _hardtanh,
+    "linear": _linear, "matmul": _matmul, "conv2d": _conv2d, "conv_transpose2d": _conv_transpose2d,
+    "max_pool2d": _max_pool2d, "avg_pool2d": _avg_pool2d, "adaptive_avg_pool2d": _adaptive_avg_pool2d,
+    "batch_norm": _batch_norm, "layer_norm": _layer_norm, "softmax": _softmax("Softmax"),
+    "log_softmax": _softmax("LogSoftmax"), "reshape": _reshape, "permute": _permute, "cat": _cat,
+    "mean": _reduce("ReduceMean"), "sum": _reduce("ReduceSum"),
+}
