@@ -350,11 +350,12 @@ def test_trainable_override():
 
 def test_copy_and_pickle(tmp_path):
     import copy
+    import pickle
     loaded = nc.onnx.load(small_model())
     x = np.arange(8, dtype=np.float32).reshape(2, 4) - 3
     expected = loaded(x).detach().numpy()
-    nc.save(loaded, tmp_path / "whole.nc")
-    for clone in (copy.deepcopy(loaded), nc.load(tmp_path / "whole.nc", weights_only=False)):
+    # nc.save stores tensors and plain containers only (no pickle); a whole module pickles directly.
+    for clone in (copy.deepcopy(loaded), pickle.loads(pickle.dumps(loaded))):
         np.testing.assert_array_equal(clone(x).detach().numpy(), expected)
         clone.w.data.mul_(2.0)  # the copy owns its weights
         np.testing.assert_array_equal(loaded(x).detach().numpy(), expected)

@@ -41,7 +41,7 @@ def _as_array(x, what):
     return np.ascontiguousarray(arr)
 
 
-def _trace(model, arrays):
+def _trace_once(model, arrays):
     inputs = tuple(_core._from_numpy(a.copy(), True) for a in arrays)
     tracer, in_values, out_values, outputs = run_trace(model, inputs, HANDLERS)
     return {"tracer": tracer, "in": in_values, "out": out_values, "outputs": outputs}
@@ -126,7 +126,7 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
     try:
         b = arrays[0].shape[0] if dynamic_batch else None
         batches = [b, b + 1, b + 3] if dynamic_batch else [None]
-        traces = [_trace(model, arrays if bb == b else _resize_batch(arrays, bb)) for bb in batches]
+        traces = [_trace_once(model, arrays if bb == b else _resize_batch(arrays, bb)) for bb in batches]
     finally:
         for m, flag in training:
             m.training = flag
