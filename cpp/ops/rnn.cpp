@@ -35,25 +35,26 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
     kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
-// dst (cols x rows) = src (rows x cols)^T: weights transposed once per call, so that every
-// per-step product reads them row-major (GEMM's unpacked small-matrix path).
+// dst (cols x rows) = src (rows x cols)^T.
 template <class T>
 void transpose_into(const T* src, int64_t rows, int64_t cols, T* dst) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
-// A weight W (n x k, row-major) as the right operand W^T of the per-step products.
+// A weight W (n x k, row-major) as the right operand W^T of the per-step products. Below 8 rows
+// (GEMM's dot-product path) W is read in place, contiguous along k; otherwise W^T is formed once
+// per call so every step reads it row-major (the unpacked small-matrix path).
 template <class T>
-struct StepWeightT {
+struct StepWeight {
   Tensor keep;        // W^T (k x n) when formed
   const T* w = nullptr;
   bool transposed = false;  // w is W^T (row stride n), else W (row stride k)
 };
 
 template <class T>
-StepWeightT<T> step_weight_of(const T* w, int64_t n, int64_t k, int64_t max_rows) {
-  StepWeightT<T> s;
+StepWeight<T> step_weight(const T* w, int64_t n, int64_t k, int64_t max_rows) {
+  StepWeight<T> s;
   if (max_rows < 8) {
     s.w = w;
     return s;
@@ -69,7 +70,7 @@ StepWeightT<T> step_weight_of(const T* w, int64_t n, int64_t k, int64_t max_rows
 
 // c (rows x n) = a (rows x k) @ W^T + beta * c.
 template <class T>
-void step_product_of(int64_t rows, int64_t n, int64_t k, const T* a, const StepWeightT<T>& w, T beta, T* c) {
+void step_product(int64_t rows, int64_t n, int64_t k, const T* a, const StepWeight<T>& w, T beta, T* c) {
   if (w.transposed) gemm<T>(false, false, rows, n, k, a, k, w.w, n, beta, c, n);
   else gemm<T>(false, true, rows, n, k, a, k, w.w, k, beta, c, n);
 }
@@ -117,11 +118,8 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   T* g = gates.data<T>();
   for (int64_t j = 0; j < G; ++j) g[j] = (bih ? bih[j] : T(0)) + (bhh && !gru ? bhh[j] : T(0));
   for (int64_t r = 1; r < N; ++r) std::memcpy(g + r * G, g, sizeof(T) * G);
-  gemm<T>(false, true, N, G, d.I, x, d.I, wih, d.I, N > 0 ? T(1) : T(0), g, G);
-  // The per-step products state @ W^T. Few rows (batch-1 inference): GEMM's dot-product path
-  // reads W itself, contiguous along K. More rows: W^T is formed once here so that every step
-  // reads it row-major (the unpacked small-matrix path), instead of transposing it per step.
-  const StepWeightT<T> rec = step_weight_of(whh, G, P, B), out_proj = d.proj ? step_weight_of(whr, P, H, B) : StepWeightT<T>();
+  gemm<T>(false, true, N, G, d.I, x, d.I, wih, d.I, T(1), g, G);
+  const StepWeight<T> rec = step_weight(whh, G, P, B), out_proj = d.proj ? step_weight(whr, P, H, B) : StepWeight<T>();
   if (h0) std::memcpy(hstate, h0, sizeof(T) * B * P);
   else std::memset(hstate, 0, sizeof(T) * B * P);
   if (lstm) {
@@ -139,19 +137,19 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
       T* gh = sv.gh.data<T>() + (training ? o * G : 0);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < G; ++j) gh[r * G + j] = bhh ? bhh[j] : T(0);
-      step_product_of(rows, G, P, hstate, rec, T(1), gh);
+      step_product(rows, G, P, hstate, rec, T(1), gh);
       for_rows(rows, G, [&](int64_t a, int64_t b) {
         k.gru_forward(gt + a * G, gh + a * G, hstate + a * P, yt + a * P, b - a, H);
       });
     } else {
-      step_product_of(rows, G, P, hstate, rec, T(1), gt);
+      step_product(rows, G, P, hstate, rec, T(1), gt);
       if (lstm) {
         T* hc = d.proj ? sv.hcell.data<T>() + (training ? o * H : 0) : yt;
         for_rows(rows, G, [&](int64_t a, int64_t b) {
           k.lstm_forward(gt + a * G, cstate + a * H, hc + a * H, b - a, H);
         });
         if (training) std::memcpy(sv.cells.data<T>() + o * H, cstate, sizeof(T) * rows * H);
-        if (d.proj) step_product_of(rows, P, H, hc, out_proj, T(0), yt);
+        if (d.proj) step_product(rows, P, H, hc, out_proj, T(0), yt);
       } else {
         for_rows(rows, G, [&](int64_t a, int64_t b) {
           k.rnn_forward(gt + a * G, b - a, H, d.mode == RnnMode::Relu);
