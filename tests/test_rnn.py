@@ -333,3 +333,25 @@ def test_seed_simple_rnn_and_lstm_variant_match_torch(which):
     tp = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
         assert_close(p.grad, tp[name].grad, 1e-4, 1e-6, name)
+
+
+@pytest.mark.parametrize("kind", ["rnn_tanh", "lstm", "gru"])
+def test_edge_values_saturate_or_propagate(kind):
+    """An infinite input feature saturates the gates (sigmoid -> 0 or 1, tanh -> +-1): outputs stay
+    finite in [-1, 1]. A NaN input makes that sequence's outputs NaN from its step on, and leaves
+    the other sequences and earlier steps untouched."""
+    cls, extra = KINDS[kind]
+    nc.manual_seed(0)
+    layer = getattr(nn, cls)(3, 5, **extra)
+    for dtype in (nc.float32, nc.float64):
+        layer = layer.to(dtype) if dtype == nc.float64 else layer
+        x = np.ones((4, 2, 3)) * 0.5
+        x[1, 0, 0], x[2, 1, 1] = np.inf, -np.inf
+        with nc.no_grad():
+            out = layer(nc.tensor(x).to(dtype))[0].numpy()
+        assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1)
+        x = np.ones((4, 2, 3)) * 0.5
+        x[2, 0, 1] = np.nan
+        with nc.no_grad():
+            out = layer(nc.tensor(x).to(dtype))[0].numpy()
+        assert np.all(np.isnan(out[2:, 0])) and np.all(np.isfinite(out[:2])) and np.all(np.isfinite(out[:, 1]))
