@@ -73,5 +73,6 @@ void bind_conv(py::module_& m, TensorClass& cls);
 void bind_norm(py::module_& m, TensorClass& cls);
 void bind_embedding(py::module_& m, TensorClass& cls);
 void bind_rnn(py::module_& m, TensorClass& cls);
+void bind_autograd(py::module_& m, TensorClass& cls);
 
 }  // namespace nc::py_bindings

@@ -75,4 +75,5 @@ PYBIND11_MODULE(_core, m) {
   bind_norm(m, cls);
   bind_embedding(m, cls);
   bind_rnn(m, cls);
+  bind_autograd(m, cls);
 }

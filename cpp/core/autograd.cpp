@@ -1,5 +1,6 @@
 #include "core/autograd.h"
 
+#include <algorithm>
 #include <atomic>
 #include <queue>
 #include <unordered_map>
@@ -32,8 +33,15 @@ AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> v) : variable(std::mo
 }
 
 TensorList AccumulateGrad::apply(TensorList&& grads) {
-  const Tensor& g = grads[0];
+  Tensor g = grads[0];
   if (!g.defined()) return {};
+  const std::shared_ptr<LeafHooks> hooks = variable->hooks;  // a hook may remove hooks
+  if (hooks) {
+    for (auto& [id, hook] : std::vector<std::pair<int64_t, GradHook>>(hooks->grad)) {
+      Tensor r = hook(g);
+      if (r.defined()) g = r;
+    }
+  }
   if (!variable->grad) {
     // The leaf must own its .grad so later accumulation can be in place: take the incoming
     // buffer when nothing else references it (the common case), else copy it.
@@ -46,7 +54,75 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
     NoGradGuard no_grad;
     add_(Tensor(variable->grad), g);
   }
+  if (hooks) {
+    for (auto& [id, hook] : std::vector<std::pair<int64_t, PostAccumulateHook>>(hooks->post_accumulate))
+      hook(Tensor(variable));
+  }
   return {};
+}
+
+static std::atomic<int64_t> next_hook_id{1};
+
+int64_t register_grad_hook(const Tensor& t, GradHook hook) {
+  NC_CHECK(t.requires_grad(), RuntimeError, "[register_hook] cannot register a hook on a tensor that does not "
+           "require grad (shape ", shape_str(t.shape()), ")");
+  const int64_t id = next_hook_id.fetch_add(1);
+  if (t.grad_fn()) {
+    t.grad_fn()->pre_hooks.emplace_back(id, t.impl()->output_nr, std::move(hook));
+  } else {
+    if (!t.impl()->hooks) t.impl()->hooks = std::make_shared<LeafHooks>();
+    t.impl()->hooks->grad.emplace_back(id, std::move(hook));
+  }
+  return id;
+}
+
+int64_t register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateHook hook) {
+  NC_CHECK(t.requires_grad() && t.is_leaf(), RuntimeError, "[register_post_accumulate_grad_hook] post "
+           "accumulate grad hooks can only be registered on leaf tensors that require grad (shape ",
+           shape_str(t.shape()), ")");
+  const int64_t id = next_hook_id.fetch_add(1);
+  if (!t.impl()->hooks) t.impl()->hooks = std::make_shared<LeafHooks>();
+  t.impl()->hooks->post_accumulate.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void remove_hook(const Tensor& t, int64_t id) {
+  auto drop = [id](auto& list) {
+    list.erase(std::remove_if(list.begin(), list.end(), [id](const auto& h) { return std::get<0>(h) == id; }),
+               list.end());
+  };
+  if (t.impl()->hooks) {
+    drop(t.impl()->hooks->grad);
+    drop(t.impl()->hooks->post_accumulate);
+  }
+  if (t.grad_fn()) drop(t.grad_fn()->pre_hooks);
+}
+
+namespace {
+thread_local int backward_depth = 0;
+thread_local std::vector<std::function<void()>> queued_callbacks;
+
+// Counts nested backward runs on this thread; the outermost one runs the queued callbacks when it
+// finishes normally and drops them when it fails.
+struct BackwardScope {
+  BackwardScope() { ++backward_depth; }
+  ~BackwardScope() {
+    if (--backward_depth == 0) queued_callbacks.clear();
+  }
+  void finish() {
+    if (backward_depth != 1) return;
+    for (size_t i = 0; i < queued_callbacks.size(); ++i) {
+      auto fn = std::move(queued_callbacks[i]);  // a callback may queue more
+      fn();
+    }
+    queued_callbacks.clear();
+  }
+};
+}  // namespace
+
+void queue_callback(std::function<void()> fn) {
+  NC_CHECK(backward_depth > 0, RuntimeError, "[queue_callback] can only be called while backward is running");
+  queued_callbacks.push_back(std::move(fn));
 }
 
 SavedTensor::SavedTensor(const Tensor& t, bool is_output)
@@ -218,6 +294,13 @@ TensorList run_backward(const std::vector<Edge>& root_edges, const TensorList& r
     ready.pop();
     TensorList grads = std::move(buffer_of(node));
     buffers.erase(node);
+    if (!node->pre_hooks.empty()) {
+      for (auto& [id, nr, hook] : decltype(node->pre_hooks)(node->pre_hooks)) {
+        if (!grads[nr].defined()) continue;
+        Tensor r = hook(grads[nr]);
+        if (r.defined()) grads[nr] = r;
+      }
+    }
     for (auto& [nr, weak] : node->retained) {
       auto impl = weak.lock();
       if (!impl || !grads[nr].defined()) continue;
@@ -281,7 +364,9 @@ std::vector<Edge> root_edges_of(const TensorList& roots, const TensorList& grads
 void backward(const TensorList& roots, const TensorList& grads, bool retain_graph, bool create_graph) {
   TensorList seeds;
   auto edges = root_edges_of(roots, grads, seeds, "backward");
+  BackwardScope scope;
   run_backward(edges, seeds, retain_graph, create_graph, nullptr);
+  scope.finish();
 }
 
 TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorList& grads,
@@ -294,7 +379,9 @@ TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorL
       throw RuntimeError(cat_str("[autograd.grad] input ", i, " does not require grad"));
     captures.push_back(gradient_edge(inputs[i]));
   }
+  BackwardScope scope;
   TensorList out = run_backward(edges, seeds, retain_graph, create_graph, &captures);
+  scope.finish();
   for (size_t i = 0; i < out.size(); ++i)
     if (!out[i].defined() && !allow_unused)
       throw RuntimeError(cat_str("[autograd.grad] input ", i, " was not used in the graph; pass "

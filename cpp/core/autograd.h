@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/tensor.h"
@@ -42,6 +43,16 @@ struct InputMeta {
   DType dtype;
 };
 
+// A gradient hook sees the gradient flowing into a tensor and may return a replacement (an
+// undefined tensor keeps it). A post-accumulate hook runs after a leaf's .grad was updated.
+using GradHook = std::function<Tensor(const Tensor& grad)>;
+using PostAccumulateHook = std::function<void(const Tensor& leaf)>;
+
+struct LeafHooks {
+  std::vector<std::pair<int64_t, GradHook>> grad;
+  std::vector<std::pair<int64_t, PostAccumulateHook>> post_accumulate;
+};
+
 struct Node {
   std::vector<Edge> next_edges;       // one per forward input
   std::vector<InputMeta> input_meta;  // one per forward input
@@ -49,6 +60,8 @@ struct Node {
   uint64_t sequence_nr;
   // Non-leaf tensors that asked for retain_grad(): (output_nr, tensor).
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
+  // Hooks of non-leaf outputs, run on the gradient of output `nr` before apply: (id, nr, hook).
+  std::vector<std::tuple<int64_t, uint32_t, GradHook>> pre_hooks;
 
   Node();
   virtual ~Node() = default;
@@ -106,6 +119,14 @@ void backward(const TensorList& roots, const TensorList& grads, bool retain_grap
 // Returns d(roots)/d(inputs) without touching .grad (torch.autograd.grad).
 TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorList& grads,
                 bool retain_graph, bool create_graph, bool allow_unused);
+
+// Hooks (Tensor.register_hook, register_post_accumulate_grad_hook); each returns an id for remove_hook.
+int64_t register_grad_hook(const Tensor& t, GradHook hook);
+int64_t register_post_accumulate_grad_hook(const Tensor& t, PostAccumulateHook hook);
+void remove_hook(const Tensor& t, int64_t id);
+// Runs `fn` once when the outermost backward() running on this thread finishes (PyTorch's
+// Engine.queue_callback); an error in backward drops the queued callbacks.
+void queue_callback(std::function<void()> fn);
 
 void set_requires_grad(const Tensor& t, bool requires_grad);
 void retain_grad(const Tensor& t);

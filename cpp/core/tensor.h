@@ -31,6 +31,8 @@ struct Storage {
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::shared_ptr<void> owner);
 };
 
+struct LeafHooks;  // core/autograd.h
+
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
@@ -46,6 +48,7 @@ struct TensorImpl {
   std::weak_ptr<Node> grad_accumulator; // the AccumulateGrad node of a leaf
   bool retains_grad = false;
   bool is_view = false;                 // shares storage with a base produced by a view op
+  std::shared_ptr<LeafHooks> hooks;     // register_hook / post-accumulate hooks of a leaf (rare)
 };
 
 class Tensor {

@@ -29,3 +29,4 @@ from . import datasets
 from . import utils
 from . import nn
 from . import optim
+from . import distributed
