@@ -21,6 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FRAMEWORKS = ["neurocore", "torch", "onnxruntime", "neurocore-runtime"]
 SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise", "cnn_train_b64", "cnn_infer_b64", "cnn_infer_b1",
           "keras_cnn_epoch", "conv_layer", "runtime_concurrent"]
+          "keras_cnn_epoch", "conv_layer", "rnn_train", "lstm_train", "gru_train", "lstm_infer_b1",
+          "lstm_2layer_bidir_train", "charlm_epoch"]
 
 
 def cpu_model():

@@ -401,14 +401,141 @@ def rt_concurrent(fw, repeat):
 
 RUNTIME_WORKLOADS = {"mlp_infer_b1": rt_mlp_infer_b1, "cnn_infer_b1": lambda fw, r: rt_cnn_infer(fw, r, 1),
                      "cnn_infer_b64": lambda fw, r: rt_cnn_infer(fw, r, 64), "runtime_concurrent": rt_concurrent}
+# ---- recurrent networks -----------------------------------------------------------------------
+
+RNN_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def rnn_flops(kind, batch, steps, inp, hidden, layers=1, directions=1, train=True):
+    """Multiply-adds x 2 of the input and recurrent GEMMs (x 3 with backward)."""
+    g = RNN_GATES[kind] * hidden
+    total, layer_in = 0.0, inp
+    for _ in range(layers):
+        total += directions * 2.0 * batch * steps * g * (layer_in + hidden)
+        layer_in = hidden * directions
+    return total * (3 if train else 1)
+
+
+def rnn_train(fw, repeat, kind, batch=32, steps=100, inp=32, hidden=128, layers=1, bidirectional=False):
+    """`kind` layer (batch_first) + a linear head on the last output: forward, MSE, backward, Adam."""
+    nn = fw.nn
+    fw.nc.manual_seed(0)
+    rnn = getattr(nn, kind)(inp, hidden, num_layers=layers, bidirectional=bidirectional, batch_first=True)
+    head = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+    opt = fw.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+    rng = np.random.default_rng(7)
+    x = fw.tensor(rng.standard_normal((batch, steps, inp), dtype=np.float32))
+    y = fw.tensor(rng.standard_normal((batch, 1), dtype=np.float32))
+
+    def step():
+        opt.zero_grad()
+        out, _ = rnn(x)
+        ((head(out[:, -1, :]) - y) ** 2).mean().backward()
+        opt.step()
+    return timeit(step, repeat), rnn_flops(kind, batch, steps, inp, hidden, layers, 2 if bidirectional else 1)
+
+
+def rnn_train_row(name, kind, **kw):
+    def run(fw, repeat):
+        seconds, flops = rnn_train(fw, repeat, kind, **kw)
+        return [{"name": name, "seconds": seconds, "flops": flops}]
+    return run
+
+
+def lstm_infer_weights(inp=32, hidden=128, out=10):
+    rng = np.random.default_rng(8)
+    s = 1 / np.sqrt(hidden)
+    w = {"weight_ih_l0": (4 * hidden, inp), "weight_hh_l0": (4 * hidden, hidden), "bias_ih_l0": (4 * hidden,),
+         "bias_hh_l0": (4 * hidden,)}
+    w = {k: rng.uniform(-s, s, v).astype(np.float32) for k, v in w.items()}
+    head = (rng.uniform(-s, s, (out, hidden)).astype(np.float32), rng.uniform(-s, s, out).astype(np.float32))
+    return w, head
+
+
+def lstm_infer_input(steps=100, inp=32):
+    return np.random.default_rng(9).standard_normal((1, steps, inp), dtype=np.float32)
+
+
+def lstm_infer_b1(fw, repeat):
+    """Batch 1, 100 steps, input 32, hidden 128, eval: LSTM, then a linear head on h_n."""
+    nn = fw.nn
+    lstm, head = nn.LSTM(32, 128, batch_first=True), nn.Linear(128, 10)
+    w, (hw, hb) = lstm_infer_weights()
+    with fw.no_grad():
+        for k, v in w.items():
+            getattr(lstm, k).copy_(fw.tensor(v))
+        head.weight.copy_(fw.tensor(hw))
+        head.bias.copy_(fw.tensor(hb))
+    lstm.eval()
+    x = fw.tensor(lstm_infer_input())
+
+    def call():
+        with fw.no_grad():
+            _, (h, _) = lstm(x)
+            return head(h[0])
+    return [{"name": "lstm_infer_b1", "seconds": timeit(call, repeat),
+             "flops": rnn_flops("LSTM", 1, 100, 32, 128, train=False)}]
+
+
+def ort_lstm_infer_b1(threads, repeat):
+    """The same LSTM as one ONNX LSTM node (gates reordered i,f,g,o -> i,o,f,c) and a Gemm head."""
+    from onnx import helper, numpy_helper
+    w, (hw, hb) = lstm_infer_weights()
+    order = lambda a: np.concatenate([a[0:128], a[384:512], a[128:256], a[256:384]])  # noqa: E731
+    inits = [numpy_helper.from_array(order(w["weight_ih_l0"])[None], "W"),
+             numpy_helper.from_array(order(w["weight_hh_l0"])[None], "R"),
+             numpy_helper.from_array(np.concatenate([order(w["bias_ih_l0"]), order(w["bias_hh_l0"])])[None], "B"),
+             numpy_helper.from_array(hw, "hw"), numpy_helper.from_array(hb, "hb"),
+             numpy_helper.from_array(np.array([1, 128], dtype=np.int64), "shape")]
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ["xt", "W", "R", "B"], ["", "h"], hidden_size=128),
+             helper.make_node("Reshape", ["h", "shape"], ["h2"]),
+             helper.make_node("Gemm", ["h2", "hw", "hb"], ["y"], transB=1)]
+    sess = ort_session(nodes, inits, (1, 100, 32), "y", (1, 10), threads)
+    x = lstm_infer_input()
+    return [{"name": "lstm_infer_b1", "seconds": timeit(lambda: sess.run(None, {"x": x}), repeat),
+             "flops": rnn_flops("LSTM", 1, 100, 32, 128, train=False)}]
+
+
+def charlm_epoch(fw, repeat):
+    """The char-LSTM language model (Embedding 64, 2-layer LSTM 256, Linear 65): one pass of Adam
+    steps over a fixed 200k-character slice of the Shakespeare text, batch 32, sequence 128."""
+    import gzip
+    nn = fw.nn
+    with gzip.open(os.path.join(HERE, "..", "python", "neurocore", "datasets", "data", "tinyshakespeare.txt.gz"),
+                   "rt", encoding="utf-8") as f:
+        text = f.read()[:200_000]
+    chars = sorted(set(text))
+    data = np.array([chars.index(c) for c in text], dtype=np.int64)
+    n = (len(data) - 1) // (32 * 128) * (32 * 128)
+    X = data[:n].reshape(-1, 32, 128)
+    Y = data[1:n + 1].reshape(-1, 32, 128)
+    fw.nc.manual_seed(0)
+    embed, lstm, head = nn.Embedding(len(chars), 64), nn.LSTM(64, 256, 2, batch_first=True), nn.Linear(256, len(chars))
+    opt = fw.optim.Adam(list(embed.parameters()) + list(lstm.parameters()) + list(head.parameters()), lr=2e-3)
+    batches = [(fw.tensor(x), fw.tensor(y)) for x, y in zip(X, Y)]
+
+    def epoch():
+        for x, y in batches:
+            opt.zero_grad()
+            out, _ = lstm(embed(x))
+            fw.nn.functional.cross_entropy(head(out).reshape(-1, len(chars)), y.reshape(-1)).backward()
+            opt.step()
+    flops = len(batches) * (rnn_flops("LSTM", 32, 128, 64, 256, layers=2) + 3 * 2.0 * 32 * 128 * 256 * len(chars))
+    return [{"name": "charlm_epoch", "seconds": timeit(epoch, repeat, min_time=0), "flops": flops}]
 
 
 WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": mlp_infer_b1,
              "elementwise": elementwise, "cnn_train_b64": cnn_train_b64,
              "cnn_infer_b64": lambda fw, r: cnn_infer(fw, r, 64), "cnn_infer_b1": lambda fw, r: cnn_infer(fw, r, 1),
-             "keras_cnn_epoch": keras_cnn_epoch, "conv_layer": conv_layer}
+             "keras_cnn_epoch": keras_cnn_epoch, "conv_layer": conv_layer,
+             "rnn_train": rnn_train_row("rnn_train", "RNN"), "lstm_train": rnn_train_row("lstm_train", "LSTM"),
+             "gru_train": rnn_train_row("gru_train", "GRU"), "lstm_infer_b1": lstm_infer_b1,
+             "lstm_2layer_bidir_train": rnn_train_row("lstm_2layer_bidir_train", "LSTM", batch=64, steps=50, inp=64,
+                                                      hidden=256, layers=2, bidirectional=True),
+             "charlm_epoch": charlm_epoch}
 ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
-                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1)}
+                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1), "lstm_infer_b1": ort_lstm_infer_b1}
 
 
 def main():

@@ -74,6 +74,7 @@ PYBIND11_MODULE(_core, m) {
   bind_conv(m, cls);
   bind_norm(m, cls);
   bind_embedding(m, cls);
+  bind_rnn(m, cls);
   bind_autograd(m, cls);
   bind_runtime(m);
 }

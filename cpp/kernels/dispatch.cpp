@@ -14,6 +14,7 @@
 #include "kernels/philox.h"
 #include "kernels/pool.h"
 #include "kernels/reduce.h"
+#include "kernels/rnn.h"
 #include "kernels/softmax.h"
 #include "kernels/vecmath.h"
 
@@ -68,6 +69,7 @@ NC_KERNEL_FAMILY(SoftmaxKernels, softmax)
 NC_KERNEL_FAMILY(PoolKernels, pool)
 NC_KERNEL_FAMILY(ActivationKernels, activation)
 NC_KERNEL_FAMILY(ReduceKernels, reduce)
+NC_KERNEL_FAMILY(RnnKernels, rnn)
 
 #undef NC_KERNEL_FAMILY
 

@@ -1,11 +1,11 @@
-"""``neurocore.nn.utils``: gradient clipping and parameter/vector conversion."""
+"""Gradient clipping and parameter/vector conversion (re-exported by ``neurocore.nn.utils``)."""
 import math
 
 import numpy as np
 
-from .. import _core
-from .._core import Tensor
-from .._tensor import no_grad, tensor
+from ... import _core
+from ..._core import Tensor
+from ..._tensor import no_grad, tensor
 
 
 def _grads(parameters, op):
