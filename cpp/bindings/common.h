@@ -71,5 +71,6 @@ void bind_shape(py::module_& m, TensorClass& cls);
 void bind_optim(py::module_& m, TensorClass& cls);
 void bind_conv(py::module_& m, TensorClass& cls);
 void bind_norm(py::module_& m, TensorClass& cls);
+void bind_attention(py::module_& m, TensorClass& cls);
 
 }  // namespace nc::py_bindings
