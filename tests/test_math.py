@@ -1,4 +1,6 @@
 """Elementwise math, comparisons, logical ops, where/clamp/masked_fill: values, gradients and dtypes vs PyTorch."""
+import math
+
 import numpy as np
 import pytest
 
@@ -89,15 +91,19 @@ def test_round_half_to_even_and_signed_zero(f, dtype):
 
 
 def test_unary_special_values():
-    torch = require_torch()
+    """Zeros of both signs, +-1, +-inf, NaN and extremes against the IEEE / C99 values (NumPy and math),
+    not PyTorch, whose answers at these points depend on the ISA kernel it picks. sign(NaN) is 0, as in PyTorch."""
     v = np.array([0.0, -0.0, -1.0, 1.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, 1e30], np.float64)
+    exact = {"log": np.log, "sqrt": np.sqrt, "rsqrt": lambda x: 1 / np.sqrt(x), "reciprocal": lambda x: 1 / x,
+             "log1p": np.log1p, "expm1": np.expm1, "erf": np.vectorize(math.erf), "sign": lambda x: np.sign(np.nan_to_num(x, nan=0.0)), "abs": np.abs,
+             "sin": np.sin, "cos": np.cos, "square": np.square, "exp": np.exp, "tanh": np.tanh,
+             "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "floor": np.floor, "ceil": np.ceil, "round": np.round}
     for dtype in DTYPES:
-        for f in ["log", "sqrt", "rsqrt", "reciprocal", "log1p", "expm1", "erf", "sign", "abs", "sin", "cos",
-                  "square", "exp", "tanh", "sigmoid", "floor", "ceil", "round"]:
+        for f, ref in exact.items():
             with np.errstate(all="ignore"):
                 got = getattr(nc, f)(nc.tensor(v.astype(dtype))).numpy()
-            exp = getattr(torch, f)(torch.tensor(v.astype(dtype))).numpy()
-            np.testing.assert_allclose(got, exp, rtol=1e-5, atol=0, equal_nan=True, err_msg=f"{f} {dtype.__name__}")
+                want = ref(v.astype(dtype).astype(np.float64)).astype(dtype)  # in float64, rounded once
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=0, equal_nan=True, err_msg=f"{f} {dtype.__name__}")
 
 
 # --------------------------------------------------------------------------------------------- binary ops
@@ -362,7 +368,7 @@ def test_clamp_gradient_at_bounds_vs_torch():
 def test_clamp_nan_and_int():
     torch = require_torch()
     x = np.array([np.nan, -2.0, 2.0, np.inf, -np.inf], np.float32)
-    np.testing.assert_array_equal(nc.clamp(nc.tensor(x), -1, 1).numpy(), torch.clamp(torch.tensor(x), -1, 1).numpy())
+    np.testing.assert_array_equal(nc.clamp(nc.tensor(x), -1, 1).numpy(), [np.nan, -1, 1, 1, -1])
     i = np.array([-5, 0, 3, 9], np.int64)
     got = nc.clamp(nc.tensor(i), 0, 4)
     assert got.dtype == nc.int64

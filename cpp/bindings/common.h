@@ -72,5 +72,6 @@ void bind_optim(py::module_& m, TensorClass& cls);
 void bind_conv(py::module_& m, TensorClass& cls);
 void bind_norm(py::module_& m, TensorClass& cls);
 void bind_attention(py::module_& m, TensorClass& cls);
+void bind_embedding(py::module_& m, TensorClass& cls);
 
 }  // namespace nc::py_bindings

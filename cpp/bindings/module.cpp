@@ -74,4 +74,5 @@ PYBIND11_MODULE(_core, m) {
   bind_conv(m, cls);
   bind_norm(m, cls);
   bind_attention(m, cls);
+  bind_embedding(m, cls);
 }

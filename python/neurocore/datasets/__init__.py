@@ -3,14 +3,16 @@
     X, y = neurocore.datasets.load_mnist_5k()   # (5000, 784) float32 in [0, 255], (5000,) int64
     X, y = neurocore.datasets.load_digits()     # (1797, 64) float32 in [0, 16], (1797,) int64
     years, values = neurocore.datasets.load_sunspots()
+    text = neurocore.datasets.load_shakespeare()  # str, 1,115,394 characters
 """
+import gzip
 import os
 
 import numpy as np
 
 _DATA = os.path.join(os.path.dirname(__file__), "data")
 
-__all__ = ["load_digits", "load_mnist_5k", "load_sunspots", "train_test_split"]
+__all__ = ["load_digits", "load_mnist_5k", "load_sunspots", "load_shakespeare", "train_test_split"]
 
 
 def _load_labelled_csv(name):
@@ -38,6 +40,13 @@ def load_sunspots():
     """Yearly mean sunspot numbers 1700-2008. Returns (years int64 (309,), values float32 (309,))."""
     table = np.loadtxt(os.path.join(_DATA, "sunspots_yearly.csv"), delimiter=",", skiprows=1, dtype=np.float64)
     return table[:, 0].astype(np.int64), table[:, 1].astype(np.float32)
+
+
+def load_shakespeare():
+    """Tiny Shakespeare: about 40,000 lines of Shakespeare's plays as one str of 1,115,394
+    characters (65 distinct), the usual character-level language-model corpus."""
+    with gzip.open(os.path.join(_DATA, "tinyshakespeare.txt.gz"), "rt", encoding="utf-8") as f:
+        return f.read()
 
 
 def train_test_split(X, y, test_size, seed=0):

@@ -13,6 +13,7 @@ from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from .attention import MultiheadAttention
 from .transformer import (Transformer, TransformerEncoder, TransformerDecoder, TransformerEncoderLayer,
                           TransformerDecoderLayer)
+from .sparse import Embedding
 from .loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
                    BCEWithLogitsLoss)
 from . import functional, init, utils
