@@ -20,7 +20,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 FRAMEWORKS = ["neurocore", "torch", "onnxruntime"]
 SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise", "cnn_train_b64", "cnn_infer_b64", "cnn_infer_b1",
-          "keras_cnn_epoch", "conv_layer"]
+          "keras_cnn_epoch", "conv_layer", "transformer_block_train", "transformer_block_infer", "sdpa_causal",
+          "gpt_char_step"]
 
 
 def cpu_model():
