@@ -46,24 +46,83 @@ inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha
   gemm_table.dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-// x[c] = exp(x[c] - shift) for c < n.
-inline void exp_shifted(float* x, int64_t n, float shift) {
+// x[c] = exp(x[c] - shift) for c < n; returns the sum of the new values (in a fixed order).
+inline double exp_shifted(float* x, int64_t n, float shift) {
   int64_t c = 0;
+  double sum = 0.0;
 #if NC_HAVE_AVX2
   const __m256 vs = _mm256_set1_ps(shift);
-  for (; c + 8 <= n; c += 8) _mm256_storeu_ps(x + c, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + c), vs)));
+  __m256 acc = _mm256_setzero_ps();
+  for (; c + 8 <= n; c += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + c), vs));
+    _mm256_storeu_ps(x + c, e);
+    acc = _mm256_add_ps(acc, e);
+  }
   if (c < n) {
     alignas(32) float buf[8];
     for (int i = 0; i < 8; ++i) buf[i] = c + i < n ? x[c + i] : -INFINITY;
-    _mm256_store_ps(buf, exp8(_mm256_sub_ps(_mm256_load_ps(buf), vs)));
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(buf), vs));  // padding lanes give 0
+    _mm256_store_ps(buf, e);
+    acc = _mm256_add_ps(acc, e);
     std::memcpy(x + c, buf, static_cast<size_t>(n - c) * sizeof(float));
     c = n;
   }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, acc);
+  for (int i = 0; i < 8; ++i) sum += lanes[i];
 #endif
-  for (; c < n; ++c) x[c] = std::exp(x[c] - shift);
+  for (; c < n; ++c) {
+    x[c] = std::exp(x[c] - shift);
+    sum += x[c];
+  }
+  return sum;
 }
-inline void exp_shifted(double* x, int64_t n, double shift) {
-  for (int64_t c = 0; c < n; ++c) x[c] = std::exp(x[c] - shift);
+inline double exp_shifted(double* x, int64_t n, double shift) {
+  double sum = 0.0;
+  for (int64_t c = 0; c < n; ++c) {
+    x[c] = std::exp(x[c] - shift);
+    sum += x[c];
+  }
+  return sum;
+}
+
+// max of x[0..n) (-inf for n == 0; NaN entries are skipped).
+inline float row_max(const float* x, int64_t n) {
+  float m = -INFINITY;
+  int64_t c = 0;
+#if NC_HAVE_AVX2
+  __m256 vm = _mm256_set1_ps(-INFINITY);
+  for (; c + 8 <= n; c += 8) vm = _mm256_max_ps(_mm256_loadu_ps(x + c), vm);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vm);
+  for (int i = 0; i < 8; ++i) m = lanes[i] > m ? lanes[i] : m;
+#endif
+  for (; c < n; ++c) m = x[c] > m ? x[c] : m;
+  return m;
+}
+inline double row_max(const double* x, int64_t n) {
+  double m = -INFINITY;
+  for (int64_t c = 0; c < n; ++c) m = x[c] > m ? x[c] : m;
+  return m;
+}
+
+// kt[e * ldt + j] = k[j * k_rs + e] for j < n, e < E: keys transposed once per call, so every
+// score tile is a plain (non-transposed) product.
+// Row stride for n transposed keys: rows a multiple of 512 bytes apart alias in L1 (and make the
+// GEMM copy its operand), so such strides get one more cache line.
+template <class T>
+int64_t transposed_stride(int64_t n) {
+  int64_t ld = (n + 15) / 16 * 16;
+  if ((ld * static_cast<int64_t>(sizeof(T))) % 512 == 0) ld += 64 / static_cast<int64_t>(sizeof(T));
+  return ld;
+}
+
+template <class T>
+void transpose_keys(const T* k, int64_t k_rs, int64_t n, int64_t E, T* kt, int64_t ldt) {
+  constexpr int64_t B = 16;
+  for (int64_t j0 = 0; j0 < n; j0 += B)
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = j0; j < std::min(n, j0 + B); ++j) kt[e * ldt + j] = k[j * k_rs + e];
 }
 
 // Masks score tile s (br x bc, row stride Bc) of rows ib.., keys jb..: excluded entries become
@@ -122,6 +181,10 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
   const int64_t Ev = h.Ev;
   Scratch<T> s(Br * Bc), acc(Br * Ev), keep(Bc);
   Scratch<uint32_t> words(Bc + 16);
+  const int64_t nkeys = key_end(h, i0, i1 - i0);
+  const int64_t ldt = transposed_stride<T>(nkeys);
+  Scratch<T> kt(h.E * ldt);
+  transpose_keys(h.k, h.k_rs, nkeys, h.E, kt.p, ldt);
   T m[Br];
   double l[Br];
   for (int64_t ib = i0; ib < i1; ib += Br) {
@@ -134,22 +197,18 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
     const int64_t jend = key_end(h, ib, br);
     for (int64_t jb = 0; jb < jend; jb += Bc) {
       const int64_t bc = std::min(Bc, jend - jb);
-      gemm(false, true, br, bc, h.E, h.scale, h.q + ib * h.q_rs, h.q_rs, h.k + jb * h.k_rs, h.k_rs, T(0), s.p, Bc);
+      gemm(false, false, br, bc, h.E, h.scale, h.q + ib * h.q_rs, h.q_rs, kt.p + jb, ldt, T(0), s.p, Bc);
       apply_mask(h, s.p, ib, br, jb, bc);
       for (int64_t r = 0; r < br; ++r) {
         T* sr = s.p + r * Bc;
-        T mt = ninf;
-        for (int64_t c = 0; c < bc; ++c) mt = sr[c] > mt ? sr[c] : mt;
+        const T mt = row_max(sr, bc);
         const T mnew = mt > m[r] ? mt : m[r];
         if (mnew == ninf) {  // every key so far masked out: nothing to add
           std::memset(sr, 0, static_cast<size_t>(bc) * sizeof(T));
           continue;
         }
         const T alpha = m[r] == ninf ? T(0) : static_cast<T>(std::exp(m[r] - mnew));
-        exp_shifted(sr, bc, mnew);
-        double sum = 0.0;
-        for (int64_t c = 0; c < bc; ++c) sum += sr[c];
-        l[r] = l[r] * alpha + sum;
+        l[r] = l[r] * alpha + exp_shifted(sr, bc, mnew);
         m[r] = mnew;
         if (alpha != T(1)) {
           T* ar = acc.p + r * Ev;
@@ -184,6 +243,10 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
   const bool drop = h.dropout_p > 0.0;
   Scratch<T> p(Br * Bc), pd(drop ? Br * Bc : 1), dp(Br * Bc), keep(drop ? Br * Bc : 1), D(L);
   Scratch<uint32_t> words(Bc + 16);
+  const int64_t ldt = transposed_stride<T>(S);
+  Scratch<T> kt(E * ldt), vt(Ev * ldt);
+  transpose_keys(h.k, h.k_rs, S, E, kt.p, ldt);
+  transpose_keys(h.v, h.v_rs, S, Ev, vt.p, ldt);
   // D[i] = sum_e go[i, e] * o[i, e] (= sum_j P_ij dP_ij, the softmax backward's row term).
   for (int64_t i = 0; i < L; ++i) {
     double d = 0.0;
@@ -196,7 +259,7 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
     // Causal: the first query that sees key jb is query jb; tiles start on multiples of Br.
     for (int64_t ib = h.causal ? (jb / Br) * Br : 0; ib < L; ib += Br) {
       const int64_t br = std::min(Br, L - ib);
-      gemm(false, true, br, bc, E, h.scale, h.q + ib * h.q_rs, h.q_rs, h.k + jb * h.k_rs, h.k_rs, T(0), p.p, Bc);
+      gemm(false, false, br, bc, E, h.scale, h.q + ib * h.q_rs, h.q_rs, kt.p + jb, ldt, T(0), p.p, Bc);
       apply_mask(h, p.p, ib, br, jb, bc);
       for (int64_t r = 0; r < br; ++r) {
         // lse = +inf (all keys masked) gives exp(-inf) = 0 for every entry.
@@ -209,7 +272,7 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
       const T* pv = drop ? pd.p : p.p;
       const T* go_i = go + ib * go_rs;
       gemm(true, false, bc, Ev, br, T(1), pv, Bc, go_i, go_rs, T(1), gv + jb * gv_rs, gv_rs);
-      gemm(false, true, br, bc, Ev, T(1), go_i, go_rs, h.v + jb * h.v_rs, h.v_rs, T(0), dp.p, Bc);
+      gemm(false, false, br, bc, Ev, T(1), go_i, go_rs, vt.p + jb, ldt, T(0), dp.p, Bc);
       for (int64_t r = 0; r < br; ++r) {
         T* dr = dp.p + r * Bc;
         const T* pr = p.p + r * Bc;
