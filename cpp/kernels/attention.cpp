@@ -1,6 +1,7 @@
 // Fused attention kernels (see attention.h). Tile products go through this ISA's GEMM (called
 // from inside the caller's parallel region it runs on one thread); scores, probabilities and
-// their gradients live in one kRowTile x kKeyTile buffer at a time.
+// their gradients live in one kRowTile x kKeyTile buffer at a time, beside one transposed copy
+// of the head's keys (and, in the backward, values): memory linear in the sequence length.
 #include "kernels/attention.h"
 
 #include <algorithm>
