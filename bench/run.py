@@ -23,6 +23,8 @@ SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise", "cnn_train_b
           "keras_cnn_epoch", "conv_layer", "runtime_concurrent"]
           "keras_cnn_epoch", "conv_layer", "rnn_train", "lstm_train", "gru_train", "lstm_infer_b1",
           "lstm_2layer_bidir_train", "charlm_epoch"]
+          "keras_cnn_epoch", "conv_layer", "transformer_block_train", "transformer_block_infer", "sdpa_causal",
+          "gpt_char_step"]
 
 
 def cpu_model():

@@ -523,6 +523,205 @@ def charlm_epoch(fw, repeat):
             opt.step()
     flops = len(batches) * (rnn_flops("LSTM", 32, 128, 64, 256, layers=2) + 3 * 2.0 * 32 * 128 * 256 * len(chars))
     return [{"name": "charlm_epoch", "seconds": timeit(epoch, repeat, min_time=0), "flops": flops}]
+# ---- attention and Transformers (issue 10) ----
+
+def seed_block(nn, d_model, num_heads, d_ff, dropout=0.1):
+    """The seed guide's TransformerBlock, built on the framework's nn."""
+    class TransformerBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attention = nn.MultiheadAttention(d_model, num_heads)
+            self.norm1 = nn.LayerNorm(d_model)
+            self.norm2 = nn.LayerNorm(d_model)
+            self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
+            self.dropout = nn.Dropout(dropout)
+
+        def forward(self, x):
+            attn_output, _ = self.attention(x, x, x)
+            x = self.norm1(x + self.dropout(attn_output))
+            return self.norm2(x + self.dropout(self.feed_forward(x)))
+    return TransformerBlock()
+
+
+def random_state(model, seed=7):
+    """Numpy weights for every entry of the model's state_dict: uniform(+-1/sqrt(fan_in)) matrices,
+    small biases, norm weights near 1 (the same arrays in every framework)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, t in model.state_dict().items():
+        shape = tuple(t.shape)
+        if len(shape) >= 2:
+            out[name] = rng.uniform(-1, 1, shape).astype(np.float32) / np.float32(np.sqrt(shape[-1]))
+        elif "norm" in name and name.endswith("weight"):
+            out[name] = (1 + 0.1 * rng.standard_normal(shape)).astype(np.float32)
+        else:
+            out[name] = (0.02 * rng.standard_normal(shape)).astype(np.float32)
+    return out
+
+
+def load_state(fw, model, state):
+    model.load_state_dict({k: fw.tensor(v) for k, v in state.items()})
+
+
+BLOCK = dict(d_model=256, num_heads=8, d_ff=1024, seq=128, batch=16)
+
+
+def block_forward_flops():
+    d, f, L, n = BLOCK["d_model"], BLOCK["d_ff"], BLOCK["seq"], BLOCK["batch"]
+    # projections (4 d^2) and feed-forward (2 d f) per token, plus q k^T and p v (2 L d) per token
+    return 2.0 * n * L * (4 * d * d + 2 * d * f + 2 * L * d)
+
+
+def block_input(fw):
+    return fw.tensor(np.random.default_rng(3).standard_normal((BLOCK["seq"], BLOCK["batch"], BLOCK["d_model"]),
+                                                              dtype=np.float32))
+
+
+def transformer_block_train(fw, repeat):
+    """The seed's TransformerBlock (d_model 256, 8 heads, d_ff 1024, dropout 0.1), sequence 128,
+    batch 16, (L, N, E) input: forward, MSE loss, backward, Adam step."""
+    model = seed_block(fw.nn, BLOCK["d_model"], BLOCK["num_heads"], BLOCK["d_ff"])
+    load_state(fw, model, random_state(model))
+    opt = fw.optim.Adam(model.parameters(), lr=1e-4)
+    x = block_input(fw)
+    target = fw.tensor(np.random.default_rng(4).standard_normal(tuple(x.shape), dtype=np.float32))
+    loss_fn = fw.nn.MSELoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(x), target).backward()
+        opt.step()
+    return [{"name": "transformer_block_train", "seconds": timeit(step, repeat), "flops": 3 * block_forward_flops()}]
+
+
+def transformer_block_infer(fw, repeat):
+    """The same block in eval mode under no_grad."""
+    model = seed_block(fw.nn, BLOCK["d_model"], BLOCK["num_heads"], BLOCK["d_ff"])
+    load_state(fw, model, random_state(model))
+    model.eval()
+    x = block_input(fw)
+
+    def call():
+        with fw.no_grad():
+            return model(x)
+    return [{"name": "transformer_block_infer", "seconds": timeit(call, repeat), "flops": block_forward_flops()}]
+
+
+def ort_transformer_block_infer(threads, repeat):
+    """The seed's block as an ONNX graph (MatMul/Softmax/LayerNormalization, opset 17) on the
+    same weights as the other frameworks (taken from a neurocore model's state_dict keys)."""
+    from onnx import helper, numpy_helper
+    import neurocore as nc
+    E, H, L, N = BLOCK["d_model"], BLOCK["num_heads"], BLOCK["seq"], BLOCK["batch"]
+    hd = E // H
+    w = random_state(seed_block(nc.nn, E, H, BLOCK["d_ff"]))
+    inits = {
+        "wq": w["attention.in_proj_weight"][:E].T, "wk": w["attention.in_proj_weight"][E:2 * E].T,
+        "wv": w["attention.in_proj_weight"][2 * E:].T, "bq": w["attention.in_proj_bias"][:E],
+        "bk": w["attention.in_proj_bias"][E:2 * E], "bv": w["attention.in_proj_bias"][2 * E:],
+        "wo": w["attention.out_proj.weight"].T, "bo": w["attention.out_proj.bias"],
+        "g1": w["norm1.weight"], "b1n": w["norm1.bias"], "g2": w["norm2.weight"], "b2n": w["norm2.bias"],
+        "w1": w["feed_forward.0.weight"].T, "b1": w["feed_forward.0.bias"],
+        "w2": w["feed_forward.2.weight"].T, "b2": w["feed_forward.2.bias"],
+        "heads": np.array([L, N, H, hd], dtype=np.int64), "merged": np.array([L, N, E], dtype=np.int64),
+        "scale": np.array(1.0 / np.sqrt(hd), dtype=np.float32)}
+    n = helper.make_node
+    nodes = []
+    for t in "qkv":
+        nodes += [n("MatMul", ["x", f"w{t}"], [f"{t}m"]), n("Add", [f"{t}m", f"b{t}"], [f"{t}b"]),
+                  n("Reshape", [f"{t}b", "heads"], [f"{t}r"]),
+                  n("Transpose", [f"{t}r"], [f"{t}h"], perm=[1, 2, 3, 0] if t == "k" else [1, 2, 0, 3])]
+    nodes += [n("MatMul", ["qh", "kh"], ["s"]), n("Mul", ["s", "scale"], ["ss"]), n("Softmax", ["ss"], ["p"], axis=-1),
+              n("MatMul", ["p", "vh"], ["o"]), n("Transpose", ["o"], ["ot"], perm=[2, 0, 1, 3]),
+              n("Reshape", ["ot", "merged"], ["om"]), n("MatMul", ["om", "wo"], ["a"]), n("Add", ["a", "bo"], ["ab"]),
+              n("Add", ["x", "ab"], ["r1"]), n("LayerNormalization", ["r1", "g1", "b1n"], ["y1"], axis=-1, epsilon=1e-5),
+              n("MatMul", ["y1", "w1"], ["f1"]), n("Add", ["f1", "b1"], ["f1b"]), n("Relu", ["f1b"], ["f1r"]),
+              n("MatMul", ["f1r", "w2"], ["f2"]), n("Add", ["f2", "b2"], ["f2b"]), n("Add", ["y1", "f2b"], ["r2"]),
+              n("LayerNormalization", ["r2", "g2", "b2n"], ["y"], axis=-1, epsilon=1e-5)]
+    sess = ort_session(nodes, [numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in inits.items()],
+                       (L, N, E), "y", (L, N, E), threads)
+    x = np.random.default_rng(3).standard_normal((L, N, E), dtype=np.float32)
+    return [{"name": "transformer_block_infer", "seconds": timeit(lambda: sess.run(None, {"x": x}), repeat),
+             "flops": block_forward_flops()}]
+
+
+SDPA_SEQS = (512, 2048, 8192)
+
+
+def sdpa_causal(fw, repeat, seqs=SDPA_SEQS):
+    """Causal scaled-dot-product attention, batch 4, 8 heads, head dim 64: forward + backward per
+    sequence length (increasing, so each row's peak RSS is the peak up to that length)."""
+    F = fw.nn.functional
+    rows = []
+    for L in seqs:
+        rng = np.random.default_rng(L)
+        q, k, v = (fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32)) for _ in range(3))
+        for t in (q, k, v):
+            t.requires_grad_(True)
+        g = fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32))
+
+        def step():
+            for t in (q, k, v):
+                t.grad = None
+            F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
+        seconds = timeit(step, repeat if L < 8192 else min(repeat, 3), min_time=0.0 if L >= 8192 else 0.2)
+        # forward q k^T and p v over half the matrix, backward five such products: 7 L^2/2 d MACs
+        flops = 2.0 * 4 * 8 * 7 * (L * L / 2) * 64
+        rows.append({"name": f"sdpa_causal L={L}", "seconds": seconds, "flops": flops,
+                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0})
+    return rows
+
+
+GPT = dict(vocab=65, context=256, d_model=384, layers=6, heads=6, batch=16)
+
+
+def char_gpt(fw):
+    """The model of examples/char_gpt.py (token + position embeddings, norm_first GELU blocks with
+    causal self-attention, tied head) on the framework's nn."""
+    nn, lib = fw.nn, fw.nc
+    d, ctx = GPT["d_model"], GPT["context"]
+
+    class CharGPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok_emb, self.pos_emb = nn.Embedding(GPT["vocab"], d), nn.Embedding(ctx, d)
+            self.drop = nn.Dropout(0.1)
+            self.blocks = nn.ModuleList([nn.TransformerEncoderLayer(d, GPT["heads"], 4 * d, 0.1, activation="gelu",
+                                                                    batch_first=True, norm_first=True)
+                                         for _ in range(GPT["layers"])])
+            self.ln_f = nn.LayerNorm(d)
+            self.head = nn.Linear(d, GPT["vocab"], bias=False)
+            self.head.weight = self.tok_emb.weight
+
+        def forward(self, idx):
+            T = idx.shape[1]
+            x = self.drop(self.tok_emb(idx) + self.pos_emb(lib.arange(T)))
+            mask = nn.Transformer.generate_square_subsequent_mask(T)
+            for block in self.blocks:
+                x = block(x, src_mask=mask, is_causal=True)
+            return self.head(self.ln_f(x))
+    return CharGPT()
+
+
+def gpt_char_step(fw, repeat):
+    """One AdamW training step of the char GPT (6 layers, d_model 384, 6 heads, context 256,
+    batch 16): forward, cross-entropy, backward, update."""
+    model = char_gpt(fw)
+    load_state(fw, model, random_state(model))
+    opt = fw.optim.AdamW(model.parameters(), lr=1e-4)
+    rng = np.random.default_rng(8)
+    B, T, d = GPT["batch"], GPT["context"], GPT["d_model"]
+    x = fw.tensor(rng.integers(0, GPT["vocab"], (B, T)))
+    y = fw.tensor(rng.integers(0, GPT["vocab"], (B * T,)))
+    loss_fn = fw.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss_fn(model(x).reshape(B * T, GPT["vocab"]), y).backward()
+        opt.step()
+    tokens = B * T
+    fwd = 2.0 * tokens * (GPT["layers"] * (12 * d * d + 2 * (T / 2) * d) + d * GPT["vocab"])
+    return [{"name": "gpt_char_step", "seconds": timeit(step, repeat), "flops": 3 * fwd}]
 
 
 WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": mlp_infer_b1,
@@ -536,6 +735,11 @@ WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": m
              "charlm_epoch": charlm_epoch}
 ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
                  "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1), "lstm_infer_b1": ort_lstm_infer_b1}
+             "transformer_block_train": transformer_block_train, "transformer_block_infer": transformer_block_infer,
+             "sdpa_causal": sdpa_causal, "gpt_char_step": gpt_char_step}
+ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
+                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1),
+                 "transformer_block_infer": ort_transformer_block_infer}
 
 
 def main():
@@ -558,7 +762,7 @@ def main():
         rows = WORKLOADS[args.workload](fw, args.repeat) if args.workload in WORKLOADS else []
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     for r in rows:
-        r["peak_rss_mb"] = rss
+        r.setdefault("peak_rss_mb", rss)
     print(json.dumps(rows))
 
 

@@ -1,4 +1,4 @@
-// Bindings of the normalisation ops (batch_norm, layer_norm).
+// Bindings of the normalisation ops (batch_norm, layer_norm, rms_norm).
 #include "bindings/common.h"
 #include "ops/norm.h"
 
@@ -20,6 +20,11 @@ void bind_norm(py::module_& m, TensorClass& cls) {
     Tensor w = optional(weight), b = optional(bias);
     py::gil_scoped_release release;
     return layer_norm(input, normalized_shape, w, b, eps);
+  });
+  m.def("_rms_norm", [](const Tensor& input, const Shape& normalized_shape, py::handle weight, double eps) {
+    Tensor w = optional(weight);
+    py::gil_scoped_release release;
+    return rms_norm(input, normalized_shape, w, eps);
   });
 }
 

@@ -73,6 +73,7 @@ PYBIND11_MODULE(_core, m) {
   bind_optim(m, cls);
   bind_conv(m, cls);
   bind_norm(m, cls);
+  bind_attention(m, cls);
   bind_embedding(m, cls);
   bind_rnn(m, cls);
   bind_autograd(m, cls);

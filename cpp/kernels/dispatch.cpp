@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "kernels/activation.h"
+#include "kernels/attention.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
@@ -70,6 +71,7 @@ NC_KERNEL_FAMILY(PoolKernels, pool)
 NC_KERNEL_FAMILY(ActivationKernels, activation)
 NC_KERNEL_FAMILY(ReduceKernels, reduce)
 NC_KERNEL_FAMILY(RnnKernels, rnn)
+NC_KERNEL_FAMILY(AttentionKernels, attention)
 
 #undef NC_KERNEL_FAMILY
 

@@ -342,16 +342,16 @@ TensorList layer_norm_backward_graph(const Tensor& x, const Tensor& w, const Ten
   return r;
 }
 
-}  // namespace
-
-Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+// Shared argument checks of layer_norm and rms_norm (op names the caller in messages).
+void check_trailing_norm(const char* op, const Tensor& input, const Shape& normalized_shape, const Tensor& weight,
+                         const Tensor& bias) {
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
-  NC_CHECK(k >= 1, RuntimeError, "[layer_norm] normalized_shape must have at least one dimension");
-  NC_CHECK(is_floating(input.dtype()), TypeError, "[layer_norm] expected a floating-point input, got ",
+  NC_CHECK(k >= 1, RuntimeError, "[", op, "] normalized_shape must have at least one dimension");
+  NC_CHECK(is_floating(input.dtype()), TypeError, "[", op, "] expected a floating-point input, got ",
            dtype_name(input.dtype()));
   bool ok = input.dim() >= k;
   for (int64_t i = 0; ok && i < k; ++i) ok = input.shape()[input.dim() - k + i] == normalized_shape[i];
-  NC_CHECK(ok, RuntimeError, "[layer_norm] Given normalized_shape=", shape_str(normalized_shape),
+  NC_CHECK(ok, RuntimeError, "[", op, "] Given normalized_shape=", shape_str(normalized_shape),
            ", expected input with shape (*", [&] {
              std::string s;
              for (auto v : normalized_shape) s += ", " + std::to_string(v);
@@ -359,11 +359,18 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
            }(), "), but got input of size ", shape_str(input.shape()));
   for (auto [t, what] : {std::pair{weight, "weight"}, {bias, "bias"}}) {
     if (!t.defined()) continue;
-    NC_CHECK(t.shape() == normalized_shape, RuntimeError, "[layer_norm] expected ", what, " of shape ",
+    NC_CHECK(t.shape() == normalized_shape, RuntimeError, "[", op, "] expected ", what, " of shape ",
              shape_str(normalized_shape), ", got ", shape_str(t.shape()));
-    NC_CHECK(t.dtype() == input.dtype(), TypeError, "[layer_norm] ", what, " has dtype ", dtype_name(t.dtype()),
+    NC_CHECK(t.dtype() == input.dtype(), TypeError, "[", op, "] ", what, " has dtype ", dtype_name(t.dtype()),
              " but input has dtype ", dtype_name(input.dtype()));
   }
+}
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  check_trailing_norm("layer_norm", input, normalized_shape, weight, bias);
   const DType d = input.dtype();
   const int64_t D = shape_numel(normalized_shape), R = D ? input.numel() / D : 0;
   Tensor xc = contiguous(input), wc = weight.defined() ? contiguous(weight) : weight,
@@ -449,6 +456,107 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                       }
                       if (needs[1]) r[1] = gw;
                       if (needs[2]) r[2] = gb;
+                    }
+                  });
+                  return r;
+                });
+  }
+  return y;
+}
+
+// ---- rms_norm: rows of D values scaled by 1 / sqrt(mean(x^2) + eps); the layer_norm kernels with
+// the mean fixed at 0 and no bias do every pass. ----
+
+namespace {
+
+TensorList rms_norm_backward_graph(const Tensor& x, const Tensor& w, const Tensor& gy, int64_t k, double eps,
+                                   const std::vector<bool>& needs) {
+  Shape norm_dims, lead_dims;
+  for (int64_t i = 0; i < x.dim(); ++i) (i >= x.dim() - k ? norm_dims : lead_dims).push_back(i);
+  Tensor invrms = rsqrt(add(mean(square(x), norm_dims, true), scalar_tensor(eps, x.dtype())));
+  Tensor xhat = mul(x, invrms);
+  TensorList r(2);
+  if (needs[0]) {
+    Tensor gh = w.defined() ? mul(gy, w) : gy;
+    r[0] = mul(invrms, sub(gh, mul(xhat, mean(mul(gh, xhat), norm_dims, true))));
+  }
+  if (needs[1]) r[1] = lead_dims.empty() ? mul(gy, xhat) : sum(mul(gy, xhat), lead_dims, false);
+  return r;
+}
+
+}  // namespace
+
+Tensor rms_norm(const Tensor& input, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  check_trailing_norm("rms_norm", input, normalized_shape, weight, Tensor());
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  const DType d = input.dtype();
+  const int64_t D = shape_numel(normalized_shape), R = D ? input.numel() / D : 0;
+  Tensor xc = contiguous(input), wc = weight.defined() ? contiguous(weight) : weight;
+  Tensor y = Tensor::empty(input.shape(), d);
+  Tensor invrms_t = Tensor::empty({R}, d);
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, D));
+  dispatch_floating(d, "rms_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* x = xc.data<T>();
+    const T* w = wc.defined() ? wc.data<T>() : nullptr;
+    T* out = y.data<T>();
+    T* ip = invrms_t.data<T>();
+    const auto& ops = kernels::norm_ops<T>();
+    parallel_for(0, R, grain, [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        const T* xr = x + r * D;
+        const double is = 1.0 / std::sqrt(ops.sqdev(xr, D, 0.0) / D + eps);
+        ip[r] = static_cast<T>(is);
+        ops.ln_forward(xr, w, nullptr, out + r * D, D, T(0), static_cast<T>(is));
+      }
+    });
+  });
+  if (needs_history({input, weight})) {
+    SavedTensor sx(input, false), sw(weight, false);
+    set_history("rms_norm", {input, weight}, {y},
+                [sx, sw, invrms_t, normalized_shape, k, D, R, eps, grain](const TensorList& grads, const std::vector<bool>& needs) {
+                  Tensor x = sx.unpack("rms_norm"), wt = sw.unpack("rms_norm");
+                  if (GradMode::is_enabled()) return rms_norm_backward_graph(x, wt, grads[0], k, eps, needs);
+                  Tensor xc = contiguous(x), gyc = contiguous(grads[0]), wc = wt.defined() ? contiguous(wt) : wt;
+                  TensorList r(2);
+                  dispatch_floating(x.dtype(), "rms_norm", [&](auto tag) {
+                    using T = typename decltype(tag)::type;
+                    const T* xp = xc.data<T>();
+                    const T* gp = gyc.data<T>();
+                    const T* w = wc.defined() ? wc.data<T>() : nullptr;
+                    const T* ip = invrms_t.data<T>();
+                    const auto& ops = kernels::norm_ops<T>();
+                    if (needs[0]) {
+                      Tensor gx = Tensor::empty(x.shape(), x.dtype());
+                      T* out = gx.data<T>();
+                      // gx = r * (g - xhat * mean(g * xhat)), g = gy * w, xhat = x * r.
+                      parallel_for(0, R, grain, [&](int64_t rb, int64_t re) {
+                        for (int64_t row = rb; row < re; ++row) {
+                          const T* xr = xp + row * D;
+                          const T* gr = gp + row * D;
+                          const double is = ip[row], c = ops.wdotdev(gr, w, xr, D, 0.0) * is / D;
+                          ops.ln_grad(gr, w, xr, out + row * D, D, 0.0, is, 0.0, c);
+                        }
+                      });
+                      r[0] = gx;
+                    }
+                    if (needs[1]) {
+                      // Per block of kRowBlock rows partial sums (in parallel), then blocks in order.
+                      const int64_t blocks = (R + kRowBlock - 1) / kRowBlock;
+                      std::vector<double> pw(static_cast<size_t>(blocks * D), 0.0), pb(pw.size(), 0.0);
+                      parallel_for(0, blocks, std::max<int64_t>(1, 256 / std::max<int64_t>(1, D)), [&](int64_t bb, int64_t be) {
+                        for (int64_t blk = bb; blk < be; ++blk)
+                          for (int64_t row = blk * kRowBlock; row < std::min(R, (blk + 1) * kRowBlock); ++row)
+                            ops.ln_param_grad(gp + row * D, xp + row * D, pw.data() + blk * D, pb.data() + blk * D, D,
+                                              0.0, ip[row]);
+                      });
+                      Tensor gw = Tensor::empty(normalized_shape, x.dtype());
+                      for (int64_t i = 0; i < D; ++i) {
+                        double sw = 0;
+                        for (int64_t blk = 0; blk < blocks; ++blk) sw += pw[blk * D + i];
+                        gw.data<T>()[i] = static_cast<T>(sw);
+                      }
+                      r[1] = gw;
                     }
                   });
                   return r;

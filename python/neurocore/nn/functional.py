@@ -10,6 +10,7 @@ from .._losses import (cross_entropy, nll_loss, mse_loss, l1_loss, huber_loss, s
 from .sparse import embedding  # noqa: F401
 from ._conv_functional import (conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa: F401
                                max_pool2d, avg_pool1d, avg_pool2d, adaptive_avg_pool1d, adaptive_avg_pool2d)
+from ._attention_functional import scaled_dot_product_attention, multi_head_attention_forward  # noqa: F401
 
 
 def linear(input, weight, bias=None):
@@ -56,6 +57,16 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     return _core._layer_norm(input, list(normalized_shape), weight, bias, eps)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """x / sqrt(mean(x^2 over the trailing ``normalized_shape``) + eps) * weight; eps=None means
+    the machine epsilon of the input's dtype; see ``nn.RMSNorm``."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    if eps is None:
+        eps = 2.220446049250313e-16 if input.dtype == _core.dtype.float64 else 1.1920928955078125e-07
+    return _core._rms_norm(input, list(normalized_shape), weight, eps)
 
 
 def _feature_dropout(input, p, training, inplace):

@@ -1,4 +1,4 @@
-"""BatchNorm1d, BatchNorm2d, LayerNorm, with PyTorch's arguments, buffers and state_dict keys."""
+"""BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm, with PyTorch's arguments, buffers and state_dict keys."""
 import numbers
 
 from .._creation import empty, ones, zeros
@@ -153,3 +153,36 @@ class LayerNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.bias is not None}")
+
+
+class RMSNorm(Module):
+    r"""Scales each sample by the root mean square of its trailing ``normalized_shape`` dims:
+    :math:`y = \frac{x}{\sqrt{\mathrm{mean}(x^2) + \epsilon}} \gamma`.
+
+    Args:
+        normalized_shape: an int or a shape of the trailing dims.
+        eps: added to the mean square; ``None`` means ``finfo(input.dtype).eps``. Default: ``None``.
+        elementwise_affine: learn ``weight`` (ones). Default: ``True``.
+    """
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, numbers.Integral):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(empty(*self.normalized_shape, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.elementwise_affine:
+            init.ones_(self.weight)
+
+    def forward(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
