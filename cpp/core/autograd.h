@@ -30,6 +30,17 @@ struct AutoGradMode {
   ~AutoGradMode() { GradMode::set_enabled(prev); }
 };
 
+// Anomaly detection (nc.autograd.detect_anomaly). While enabled, every op that records history
+// checks its outputs and every backward function its gradients for NaN/Inf they introduced, and
+// raises a RuntimeError naming the op and the module (nn.Module.__call__ sets it) that ran it.
+// Process-wide like PyTorch's; the module is per thread.
+struct AnomalyMode {
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+  static const std::string& current_module();
+  static void set_current_module(std::string module);
+};
+
 struct Edge {
   std::shared_ptr<Node> fn;
   uint32_t input_nr = 0;
@@ -49,6 +60,7 @@ struct Node {
   uint64_t sequence_nr;
   // Non-leaf tensors that asked for retain_grad(): (output_nr, tensor).
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
+  std::string anomaly_module;         // the module that ran the forward op (anomaly mode only)
 
   Node();
   virtual ~Node() = default;
@@ -107,6 +119,9 @@ void backward(const TensorList& roots, const TensorList& grads, bool retain_grap
 TensorList grad(const TensorList& roots, const TensorList& inputs, const TensorList& grads,
                 bool retain_graph, bool create_graph, bool allow_unused);
 
+// Marks `view` (an alias made by a view op) as a view of its storage's current history.
+void mark_view(const Tensor& view);
+
 void set_requires_grad(const Tensor& t, bool requires_grad);
 void retain_grad(const Tensor& t);
 Tensor detach(const Tensor& t);  // shares storage, no history
@@ -114,6 +129,11 @@ Tensor detach(const Tensor& t);  // shares storage, no history
 // require grad, views of tensors that require grad, and writing a value that requires grad into
 // a view (its base would silently miss the gradient path). After writing they bump the version
 // and, when recording, call set_history with t as both input and output, rebasing its history.
+// It first refuses a t whose elements share memory (an expanded tensor: PyTorch's
+// assert_no_internal_overlap), for every in-place op, recording or not.
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources = {});
+// Elementwise in-place ops (copy_, add_, ...) read src while writing t: refuses a src that shares
+// some but not all of t's memory, whose values the writes would change before they are read.
+void assert_no_partial_overlap(const Tensor& t, const Tensor& src, const char* op);
 
 }  // namespace nc

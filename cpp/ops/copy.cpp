@@ -59,6 +59,7 @@ void copy_raw(const Tensor& dst, const Tensor& src) {
 
 void copy_(const Tensor& dst, const Tensor& src) {
   prepare_inplace(dst, "copy_", {src});
+  assert_no_partial_overlap(dst, src, "copy_");
   copy_raw(dst, src);
   dst.bump_version();
   if (needs_history({dst, src})) {

@@ -225,6 +225,7 @@ void arith_inplace(Arith op, const Tensor& a, const Tensor& b) {
     throw ValueError(cat_str("[", name, "_] output with shape ", shape_str(a.shape()),
                              " doesn't match the broadcast shape ", shape_str(shape)));
   prepare_inplace(a, name, {b});
+  assert_no_partial_overlap(a, b, name);
   bool record = needs_history({a, b});
   // The value before the write, which only the Mul/Div gradients need.
   const bool keep_old = record && (op == Arith::Mul || op == Arith::Div);
