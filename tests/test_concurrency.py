@@ -107,7 +107,7 @@ def child_work(seed):
 def test_fork_after_parallel_ops():
     # The parent runs multi-threaded ops first (GEMM, pooling), then forks: os.fork, a
     # multiprocessing pool with the fork start method, and a DataLoader-style worker loop.
-    rc, out = run_isolated(FORK_CHILD_WORK + """
+    rc, out = run_isolated(FORK_CHILD_WORK + textwrap.dedent("""
         import multiprocessing as mp, os
         nc.set_num_threads(2)
         expected = [child_work(s) for s in range(4)]   # also warms the OpenMP pool
@@ -140,7 +140,7 @@ def test_fork_after_parallel_ops():
             p.join(60)
         print("loader equal", got == sorted(float(Squares()[i].item()) for i in range(8)))
         print("parent threads", nc.get_num_threads())
-    """)
+    """))
     assert rc == 0, out
     assert "os.fork child exit 0" in out and "pool equal True" in out and "loader equal True" in out, out
     assert "parent threads 2" in out, out  # the parent keeps its pool

@@ -50,7 +50,7 @@ def test_unallocatable_size_is_memory_error():
     with pytest.raises(MemoryError):
         F.one_hot(nc.tensor([0]), 2**58)
     with pytest.raises(MemoryError):
-        nc.zeros(2, 3).repeat(2**30, 2**30)
+        nc.zeros(2, 3).repeat(2**28, 2**28)
 
 
 def test_overflow_cases_do_not_crash_the_process():
@@ -368,14 +368,19 @@ def test_cuda_device_raises_and_cpu_is_accepted():
 
 # --- anomaly detection -------------------------------------------------------------------------------
 
+class _Sqrt(nc.nn.Module):
+    def forward(self, x):
+        return x.sqrt()
+
+
 class _Net(nc.nn.Module):
     def __init__(self):
         super().__init__()
-        self.body = nc.nn.Sequential(nc.nn.Linear(3, 3), nc.nn.ReLU())
+        self.body = nc.nn.Sequential(nc.nn.Linear(3, 3), _Sqrt())
         self.head = nc.nn.Linear(3, 1)
 
     def forward(self, x):
-        return self.head(self.body(x)).log()  # log of a negative output: NaN in the forward
+        return self.head(self.body(x)).log()
 
 
 def test_anomaly_mode_api():
@@ -394,18 +399,21 @@ def test_anomaly_mode_api():
 def test_anomaly_reports_forward_op_and_module():
     nc.manual_seed(0)
     net = _Net()
-    with nc.no_grad():
-        net.head.bias.fill_(-100.0)
     x = nc.ones(2, 3)
+    with nc.no_grad():
+        net.body[0].bias.fill_(100.0)
+        net.head.bias.fill_(-100.0)  # log of a negative number: NaN in the top-level forward
     assert np.isnan(net(x).detach().numpy()).all()  # off: NaN flows silently
     with nc.autograd.detect_anomaly():
         with pytest.raises(RuntimeError, match=r"\[anomaly\] Function 'log' produced nan values in its 0th output "
                                                r"\(called from module '_Net \(_Net\)'\)"):
             net(x)
-        # Inside a submodule, the path of the submodule is named.
-        net.body[0].weight.data = nc.full((3, 3), math.inf)
-        with pytest.raises(RuntimeError, match=r"Function '.*' produced (nan|inf) values .*module '_Net\.body\.0 \(Linear\)'"):
+        with nc.no_grad():
+            net.body[0].bias.fill_(-100.0)  # now sqrt of a negative number inside a submodule
+        with pytest.raises(RuntimeError, match=r"Function 'sqrt' produced nan values in its 0th output "
+                                               r"\(called from module '_Net\.body\.1 \(_Sqrt\)'\)"):
             net(x)
+    assert not nc.autograd.is_anomaly_enabled()
 
 
 def test_anomaly_reports_backward_function():
@@ -419,10 +427,10 @@ def test_anomaly_reports_backward_function():
         a = nc.tensor([0.0], requires_grad=True)
         b = a / a.detach().clamp_min(1.0)  # fine forward; division gradient fine
         b.sum().backward()
-    # Off again: the same backward just produces the inf.
+    # Off again: the same backward just produces a non-finite gradient.
     x.grad = None
     (x * nc.tensor([0.0, 2.0])).sqrt().sum().backward()
-    assert np.isinf(x.grad.numpy()[0])
+    assert not np.isfinite(x.grad.numpy()[0])
 
 
 def test_inplace_from_a_transpose_of_itself_raises():

@@ -237,9 +237,9 @@ Tensor detach(const Tensor& t) {
 
 namespace {
 
-// True when two elements of t share a memory location (PyTorch's has_internal_overlap, made
-// exact): with the dims of size > 1 sorted by stride, each stride must exceed the extent of all
-// smaller ones. An expanded dim (stride 0) always overlaps.
+// True when two elements of t may share a memory location (PyTorch's has_internal_overlap): with
+// the dims of size > 1 sorted by stride, each stride must exceed the extent of all smaller ones.
+// Exact for every tensor the view ops make (slices, transposes, expands: a stride 0 overlaps).
 bool has_internal_overlap(const Tensor& t) {
   Shape order;
   for (int64_t d = 0; d < t.dim(); ++d)

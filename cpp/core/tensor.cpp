@@ -1,6 +1,7 @@
 #include "core/tensor.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/allocator.h"
 #include "core/error.h"
@@ -46,20 +47,20 @@ int64_t shape_numel(const Shape& shape) {
 }
 
 int64_t checked_numel(const Shape& shape, const char* op) {
-  // PyTorch's rule: the contiguous strides (products of the trailing sizes, a 0 counted as 1) must
-  // fit, and so must the element count unless a size is 0.
-  int64_t numel = 1, stride = 1;
-  bool numel_overflow = false, stride_overflow = false;
-  for (size_t i = shape.size(); i-- > 0;) {
-    const int64_t s = shape[i];
-    NC_CHECK(s >= 0, ValueError, "[", op, "] negative dimension ", s, " in shape ", shape_str(shape));
-    numel_overflow = numel_overflow || __builtin_mul_overflow(numel, s, &numel);
-    if (i > 0) stride_overflow = stride_overflow || __builtin_mul_overflow(stride, std::max<int64_t>(s, 1), &stride);
+  // PyTorch's rules: the product of the sizes taken in order (a 0 ends any overflow) and the
+  // contiguous strides (products of the trailing sizes, a 0 counted as 1) must not overflow.
+  uint64_t numel = 1;
+  int64_t stride = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    NC_CHECK(shape[i] >= 0, ValueError, "[", op, "] negative dimension ", shape[i], " in shape ", shape_str(shape));
+    overflow = overflow || __builtin_mul_overflow(numel, static_cast<uint64_t>(shape[i]), &numel);
   }
-  const bool empty = std::find(shape.begin(), shape.end(), 0) != shape.end();
-  NC_CHECK(!stride_overflow && (empty || !numel_overflow), RuntimeError, "[", op, "] shape ", shape_str(shape),
-           " has more elements than fit in a 64-bit count");
-  return empty ? 0 : numel;
+  for (size_t i = shape.size(); i-- > 1;)
+    overflow = overflow || __builtin_mul_overflow(stride, std::max<int64_t>(shape[i], 1), &stride);
+  NC_CHECK(!overflow && numel <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), RuntimeError, "[", op,
+           "] shape ", shape_str(shape), " has more elements than fit in a 64-bit count");
+  return static_cast<int64_t>(numel);
 }
 
 size_t checked_nbytes(const Shape& shape, DType dtype, const char* op) {
