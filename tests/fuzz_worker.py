@@ -70,7 +70,10 @@ def both(arrays, layout):
     ours, theirs = [], []
     for a in arrays:
         if isinstance(a, np.ndarray):
-            t = nc.tensor(a) if layout == "copy" else nc.as_tensor(np.array(a, order="C"))
+            if layout == "swapped":  # the same values stored big-endian: nc.tensor converts them
+                t = nc.tensor(a.astype(a.dtype.newbyteorder(">")))
+            else:
+                t = nc.tensor(a) if layout == "copy" else nc.as_tensor(np.array(a, order="C"))
             if layout == "view" and a.ndim >= 2:  # exercise strided tensors: a transposed view, transposed back
                 t = nc.as_tensor(np.ascontiguousarray(np.swapaxes(a, 0, 1))).transpose(0, 1)
             ours.append(t)
@@ -84,7 +87,7 @@ def both(arrays, layout):
 def draw(case):
     """(name, inputs, neurocore function, torch function) of one fuzz case."""
     c, rng = case, case.rng
-    kind = int(rng.integers(0, 9))
+    kind = int(rng.integers(0, 11))
     if kind == 0:
         name = str(rng.choice(["exp", "log", "sqrt", "abs", "neg", "tanh", "sigmoid", "relu", "floor", "ceil",
                                "sin", "cos", "reciprocal", "square", "sign", "log1p", "expm1", "rsqrt"]))
@@ -166,6 +169,29 @@ def draw(case):
         idx_shape = tuple(int(rng.integers(0, s + 1)) for s in a.shape)
         idx = rng.integers(-1, size + 1, size=idx_shape).astype(np.int64)
         return f"gather({d})", [a, idx], lambda x, i: nc.gather(x, d, i), lambda x, i: torch.gather(x, d, i)
+    if kind == 9:  # in-place ops through views: expanded (overlapping) targets must raise, others match
+        a = c.array(dtype=str(rng.choice(["float32", "float64"])))
+        view = int(rng.integers(0, 4)) if a.ndim else 0
+        op = int(rng.integers(0, 5))
+        views = [lambda x: x, lambda x: x.transpose(0, -1), lambda x: x[..., ::2],
+                 lambda x: x.unsqueeze(0).expand(2, *x.shape)]
+        ops = [lambda v: v.add_(1), lambda v: v.mul_(2), lambda v: v.clamp_(-1, 1), lambda v: v.fill_(3),
+               lambda v: v.copy_(v.flip(-1) if v.ndim else v)]
+
+        def run(x):
+            ops[op](views[view](x))
+            return x
+        return f"inplace(view {view}, op {op})", [a], run, lambda x: run(x.clone())
+    if kind == 10:  # gradients of unary ops in float64
+        name = str(rng.choice(["exp", "tanh", "sigmoid", "abs", "relu", "sin", "square", "neg"]))
+        a = c.array(dtype="float64")
+
+        def grad(x):
+            x = x.detach().clone().requires_grad_(True)
+            y = getattr(x, name)()
+            (y * y).sum().backward()
+            return x.grad
+        return f"grad {name}", [a], grad, grad
     # factories with sizes that may be negative, empty or huge
     sizes = tuple(int(rng.choice([-1, 0, 1, 3, 2**20, 2**31, 2**62])) for _ in range(int(rng.integers(1, 4))))
     name = str(rng.choice(["zeros", "ones", "empty"]))
@@ -205,7 +231,7 @@ def same(ours, theirs):
 def run_case(seed, i, verbose=False):
     rng = np.random.default_rng((seed, i))
     name, inputs, ours_fn, torch_fn = draw(Case(rng))
-    layout = str(rng.choice(["copy", "share", "view"]))
+    layout = str(rng.choice(["copy", "share", "view", "swapped"]))
     try:
         with np.errstate(all="ignore"):
             ours_in, torch_in = both(inputs, layout)
@@ -245,7 +271,7 @@ def main():
             bad = run_case(seed, i, verbose)
         except Exception:  # noqa: BLE001 - a failure of the harness itself is reported, not hidden
             bad = "harness error: " + traceback.format_exc().replace("\n", " | ")
-        print(f"BAD {i} {bad}" if bad else f"OK {i}", flush=True)
+        print(f"BAD {i} {' '.join(bad.split())}" if bad else f"OK {i}", flush=True)
 
 
 if __name__ == "__main__":

@@ -254,40 +254,7 @@ bool has_internal_overlap(const Tensor& t) {
   return false;
 }
 
-// True when t's elements fill a block of memory exactly: a contiguous tensor with its dims in
-// any order (a transpose, a permute).
-bool is_non_overlapping_and_dense(const Tensor& t) {
-  Shape order;
-  for (int64_t d = 0; d < t.dim(); ++d)
-    if (t.shape()[d] > 1) order.push_back(d);
-  const Shape& st = t.strides();
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return st[a] < st[b]; });
-  int64_t expected = 1;
-  for (int64_t d : order) {
-    if (st[d] != expected) return false;
-    expected *= t.shape()[d];
-  }
-  return true;
-}
-
-// True when `src` reads memory that t writes, other than element for element (a write that runs
-// ahead of the reads would change them: x[1:].copy_(x[:-1]), x.copy_(x.t())). As in PyTorch,
-// judged where both fill their memory densely; other layouts are not checked.
-bool has_partial_overlap(const Tensor& t, const Tensor& src) {
-  if (!src.defined() || src.impl()->storage != t.impl()->storage || t.numel() == 0 || src.numel() == 0) return false;
-  if (!is_non_overlapping_and_dense(t) || !is_non_overlapping_and_dense(src)) return false;
-  if (src.offset() == t.offset() && src.shape() == t.shape() && src.strides() == t.strides()) return false;
-  return src.offset() < t.offset() + t.numel() && t.offset() < src.offset() + src.numel();
-}
-
 }  // namespace
-
-void assert_no_partial_overlap(const Tensor& t, const Tensor& src, const char* op) {
-  if (has_partial_overlap(t, src))
-    throw RuntimeError(cat_str("[", op, "] unsupported operation: some elements of the input tensor (shape ",
-                               shape_str(src.shape()), ") and the written-to tensor (shape ", shape_str(t.shape()),
-                               ") refer to a single memory location. Please clone() the input first."));
-}
 
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources) {
   if (t.numel() > 1 && has_internal_overlap(t))

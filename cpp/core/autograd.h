@@ -132,8 +132,5 @@ Tensor detach(const Tensor& t);  // shares storage, no history
 // It first refuses a t whose elements share memory (an expanded tensor: PyTorch's
 // assert_no_internal_overlap), for every in-place op, recording or not.
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources = {});
-// Elementwise in-place ops (copy_, add_, ...) read src while writing t: refuses a src that shares
-// some but not all of t's memory, whose values the writes would change before they are read.
-void assert_no_partial_overlap(const Tensor& t, const Tensor& src, const char* op);
 
 }  // namespace nc
