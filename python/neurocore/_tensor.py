@@ -299,8 +299,10 @@ def _to(self, *args, **kwargs):
             dtype = a
         elif isinstance(a, Tensor):
             dtype = a.dtype
-        elif a is not None:
+        elif isinstance(a, str) or isinstance(getattr(a, "type", None), str):  # "cpu", "cuda:0", a torch.device
             _check_device(a, "to")
+        elif a is not None:
+            dtype = _check_dtype(a, "to")  # a NumPy dtype or type
     return self if dtype is None else _to_dtype(self, dtype)
 
 

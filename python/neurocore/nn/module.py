@@ -69,7 +69,7 @@ def _as_checkpoint_tensor(value):
         return None
     if arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
         arr = arr.astype(np.float32)
-    return _core._from_numpy(np.ascontiguousarray(arr), False)
+    return _core._from_numpy(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("=")), False)
 
 
 def _size_str(shape):
