@@ -179,13 +179,23 @@ def test_absurd_pool_sizes_return_quickly():
 
 # --- in-place writes and autograd ------------------------------------------------------------------
 
-@pytest.mark.parametrize("op", [lambda t: t.add_(1), lambda t: t.mul_(nc.ones(3, 3)), lambda t: t.fill_(2.0),
-                                lambda t: t.zero_(), lambda t: t.copy_(nc.ones(3, 3)), lambda t: t.relu_(),
-                                lambda t: t.exp_(), lambda t: t.__setitem__(0, 5.0)])
+@pytest.mark.parametrize("op", [lambda t: t.add_(1), lambda t: t.mul_(nc.ones(3, 3)), lambda t: t.copy_(nc.ones(3, 3)),
+                                lambda t: t.relu_(), lambda t: t.exp_(), lambda t: t.__setitem__(0, 5.0)])
 def test_inplace_into_expanded_tensor_raises(op):
     t = nc.zeros(1, 3).expand(3, 3)
     with pytest.raises(RuntimeError, match=r"more than one element of the written-to tensor"):
         op(t)
+
+
+def test_writing_one_value_into_expanded_tensor_is_allowed():
+    # Every location gets the same value however often it is written (PyTorch allows these too).
+    base = nc.zeros(1, 3)
+    base.expand(3, 3).fill_(2.0)
+    np.testing.assert_array_equal(base.numpy(), [[2, 2, 2]])
+    base.expand(3, 3).copy_(nc.tensor(5.0))
+    np.testing.assert_array_equal(base.numpy(), [[5, 5, 5]])
+    base.expand(3, 3).zero_()
+    np.testing.assert_array_equal(base.numpy(), [[0, 0, 0]])
 
 
 def test_inplace_from_overlapping_source_reads_the_old_values():

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <atomic>
 #include <queue>
 #include <unordered_map>
@@ -256,8 +257,17 @@ bool has_internal_overlap(const Tensor& t) {
 
 }  // namespace
 
+// Writing one value everywhere (fill_, zero_, copy_ of a single element) gives every location
+// the same result however often it is written, so PyTorch allows it into overlapping memory.
+static bool writes_one_value(const char* op, const TensorList& sources) {
+  if (std::strcmp(op, "fill_") != 0 && std::strcmp(op, "copy_") != 0) return false;
+  for (const Tensor& s : sources)
+    if (s.defined() && s.numel() != 1) return false;
+  return true;
+}
+
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources) {
-  if (t.numel() > 1 && has_internal_overlap(t))
+  if (t.numel() > 1 && !writes_one_value(op, sources) && has_internal_overlap(t))
     throw RuntimeError(cat_str("[", op, "] unsupported operation: more than one element of the written-to tensor "
                                "(shape ", shape_str(t.shape()), ", strides ", shape_str(t.strides()),
                                ") refers to a single memory location. Please clone() the tensor before "
