@@ -99,7 +99,7 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
       })
       .def("fill_", [](py::object self, py::handle v) {
         const Tensor& t = self.cast<const Tensor&>();
-        Tensor s = to_operand(v, t.dtype(), "fill_");
+        Tensor s = fill_operand(v, t.dtype(), "fill_");
         {
           py::gil_scoped_release r;
           copy_(t, s);

@@ -62,6 +62,17 @@ Tensor to_operand(py::handle h, DType like, const char* op) {
                               std::string(py::str(py::type::of(h).attr("__name__")))));
 }
 
+Tensor fill_operand(py::handle v, DType dt, const char* op) {
+  Tensor s = to_operand(v, dt, op);
+  if (dt == DType::Int64 && is_floating(s.dtype()) && s.numel() == 1) {
+    const double x = s.dtype() == DType::Float32 ? *s.data<float>() : *s.data<double>();
+    // 2^63 is the first double above the int64 range.
+    NC_CHECK(x >= -9223372036854775808.0 && x < 9223372036854775808.0, RuntimeError, "[", op, "] value ", x,
+             " cannot be converted to type int64 without overflow");
+  }
+  return s;
+}
+
 namespace {
 
 DType numpy_dtype_to_nc(const py::dtype& dt, bool& ok) {
@@ -85,21 +96,49 @@ py::dtype nc_to_numpy_dtype(DType d) {
   }
 }
 
-// Shares the array's memory; the array stays alive while any tensor uses the storage. Returns
-// an undefined tensor when the layout can't be shared (the caller copies instead).
-Tensor from_numpy_shared(py::array arr) {
+DType checked_numpy_dtype(const py::array& arr) {
   bool ok;
   DType d = numpy_dtype_to_nc(arr.dtype(), ok);
   if (!ok) throw nc::TypeError(cat_str("[from_numpy] unsupported NumPy dtype ", std::string(py::str(arr.dtype())),
                                        "; supported: float32, float64, int64, bool"));
+  return d;
+}
+
+// Why an array's memory can't back a tensor as it is. `refused`: the layout has no tensor
+// equivalent, so sharing it is refused (as in PyTorch); otherwise a copy serves.
+struct Unshareable {
+  const char* why = nullptr;
+  bool refused = false;
+};
+
+// The one check of a NumPy buffer on the way in. A tensor reads its memory as native-endian T at
+// offsets stride * itemsize >= 0 and may write to it, so other byte orders, negative or
+// non-multiple strides, unaligned data and read-only memory all need a copy.
+Unshareable unshareable_reason(const py::array& arr, DType d) {
+  const int64_t isz = static_cast<int64_t>(itemsize(d));
+  if (!arr.dtype().attr("isnative").cast<bool>())
+    return {"given numpy array has byte order different from the native byte order", true};
+  for (int64_t i = 0; i < arr.ndim(); ++i) {
+    if (arr.strides(i) < 0)
+      return {"at least one stride in the given numpy array is negative, and tensors with negative strides are "
+              "not supported", true};
+    if (arr.strides(i) % isz != 0) return {"the given numpy array's strides are not a multiple of its itemsize"};
+  }
+  if (reinterpret_cast<uintptr_t>(arr.data()) % static_cast<uintptr_t>(isz) != 0)
+    return {"the given numpy array's data is not aligned to its itemsize"};
+  if (!arr.writeable()) return {"the given numpy array is not writable"};
+  return {};
+}
+
+// Shares the memory of an array that passed unshareable_reason; the array stays alive while any
+// tensor uses the storage.
+Tensor from_numpy_shared(const py::array& arr, DType d) {
   const int64_t nd = arr.ndim();
   Shape shape(nd), strides(nd);
   const int64_t isz = static_cast<int64_t>(itemsize(d));
   for (int64_t i = 0; i < nd; ++i) {
     shape[i] = arr.shape(i);
-    int64_t sb = arr.strides(i);
-    if (sb < 0 || sb % isz != 0) return Tensor();
-    strides[i] = sb / isz;
+    strides[i] = arr.strides(i) / isz;
   }
   // Keep the array alive; drop the reference with the GIL held, whichever thread frees the storage.
   PyObject* obj = arr.ptr();
@@ -110,11 +149,21 @@ Tensor from_numpy_shared(py::array arr) {
     Py_DECREF(obj);
   });
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::wrap(arr.mutable_data(), arr.nbytes(), std::move(owner));
+  impl->storage = Storage::wrap(const_cast<void*>(arr.data()), arr.nbytes(), std::move(owner));
   impl->shape = shape;
   impl->strides = strides;
   impl->dtype = d;
   return Tensor(std::move(impl));
+}
+
+// A private tensor with the array's values: converted to native byte order and C order by NumPy
+// when the memory can't be read as it is, then copied into our own storage.
+Tensor from_numpy_copy(const py::array& arr, DType d) {
+  if (!unshareable_reason(arr, d).why) return clone(from_numpy_shared(arr, d));
+  py::module_ np = py::module_::import("numpy");
+  py::array c = np.attr("array")(arr, py::arg("dtype") = arr.dtype().attr("newbyteorder")("="),
+                                 py::arg("order") = "C", py::arg("copy") = true);
+  return clone(from_numpy_shared(c, d));
 }
 
 py::array to_numpy(const Tensor& t) {
@@ -139,15 +188,19 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
       .def("__repr__", [](DType d) { return std::string("neurocore.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("neurocore.") + dtype_name(d); });
 
-  // Zero-copy when the layout allows; `copy` forces a private copy.
+  // copy=False (from_numpy, as_tensor) shares the memory: arrays in another byte order or with
+  // negative strides are refused as in PyTorch (sharing is the point of the call), read-only or
+  // unaligned ones are copied (a tensor may write to its memory and reads it as aligned T).
+  // copy=True (tensor) always gives a private copy, converting whatever the layout.
   m.def("_from_numpy", [](py::array arr, bool copy) {
-    Tensor shared = from_numpy_shared(arr);
-    if (!copy && shared.defined()) return shared;
-    if (!shared.defined()) {
-      py::array c = py::module_::import("numpy").attr("ascontiguousarray")(arr);
-      shared = from_numpy_shared(c);
-    }
-    return clone(shared);
+    const DType d = checked_numpy_dtype(arr);
+    if (copy) return from_numpy_copy(arr, d);
+    const Unshareable u = unshareable_reason(arr, d);
+    if (!u.why) return from_numpy_shared(arr, d);
+    if (u.refused)
+      throw nc::ValueError(cat_str("[from_numpy] ", u.why, " (shape ", shape_str(Shape(arr.shape(), arr.shape() + arr.ndim())),
+                                   "); use neurocore.tensor(array) for a converted copy"));
+    return from_numpy_copy(arr, d);
   }, py::arg("array"), py::arg("copy"));
 
   cls.def(py::init([](const Tensor& other) { return detach(other); }),
@@ -239,6 +292,14 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
     backward(outputs, gs, retain_graph, create_graph);
   });
 
+  m.def("_is_anomaly_enabled", &AnomalyMode::is_enabled);
+  m.def("_set_anomaly_enabled", &AnomalyMode::set_enabled);
+  // Sets this thread's current module for anomaly reports; returns the previous one.
+  m.def("_swap_anomaly_module", [](std::string module) {
+    std::string prev = AnomalyMode::current_module();
+    AnomalyMode::set_current_module(std::move(module));
+    return prev;
+  });
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("_set_grad_enabled", &GradMode::set_enabled);
 
@@ -252,8 +313,8 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
   m.def("_bernoulli_scaled_", [](const Tensor& t, double p) { py::gil_scoped_release r; bernoulli_scaled_(t, p); return t; });
 
   m.def("_full", [](py::handle shape, py::handle value, DType dt) {
-    Tensor v = to_operand(value, dt, "full");
-    Tensor out = Tensor::empty(to_shape(shape, "full"), dt);
+    Tensor v = fill_operand(value, dt, "full");
+    Tensor out = Tensor::empty(to_shape(shape, "full"), dt, "full");
     copy_raw(out, v);
     return out;
   });

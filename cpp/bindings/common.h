@@ -54,6 +54,10 @@ inline int64_t broadcast_numel(const Tensor& a, const Tensor& b) {
 // A Python operand of a tensor op: a Tensor, or a Python/NumPy number turned into a 0-dim tensor
 // whose dtype follows PyTorch's promotion next to `like`.
 Tensor to_operand(py::handle h, DType like, const char* op);
+// to_operand for a value written into a tensor of dtype dt (fill_, full): a float an int64 tensor
+// cannot hold (NaN, inf, beyond the range) is refused as in PyTorch instead of cast with an
+// undefined result.
+Tensor fill_operand(py::handle v, DType dt, const char* op);
 // A shape from a tuple/list of ints or from varargs already collected into a tuple.
 Shape to_shape(py::handle h, const char* op);
 py::tuple shape_tuple(const Shape& s);

@@ -21,6 +21,8 @@ PYBIND11_MODULE(_core, m) {
       if (p) std::rethrow_exception(p);
     } catch (const nc::TypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const nc::MemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     }
   });
   m.def("cpu_capability", [] { return nc::kernels::isa_name(nc::kernels::active_isa()); },

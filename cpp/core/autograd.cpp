@@ -1,6 +1,9 @@
 #include "core/autograd.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
 #include <atomic>
 #include <queue>
 #include <unordered_map>
@@ -14,6 +17,70 @@ namespace nc {
 static thread_local bool grad_enabled = true;
 bool GradMode::is_enabled() { return grad_enabled; }
 void GradMode::set_enabled(bool enabled) { grad_enabled = enabled; }
+
+static std::atomic<bool> anomaly_enabled{false};
+static thread_local std::string anomaly_module;
+bool AnomalyMode::is_enabled() { return anomaly_enabled.load(std::memory_order_relaxed); }
+void AnomalyMode::set_enabled(bool enabled) { anomaly_enabled.store(enabled); }
+const std::string& AnomalyMode::current_module() { return anomaly_module; }
+void AnomalyMode::set_current_module(std::string module) { anomaly_module = std::move(module); }
+
+namespace {
+
+enum class NonFinite { None = 0, Inf = 1, NaN = 2 };
+
+// The worst non-finite value in t (NaN over Inf); None for integer tensors.
+NonFinite scan_nonfinite(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return NonFinite::None;
+  Tensor c = contiguous(detach(t));
+  NonFinite worst = NonFinite::None;
+  auto scan = [&](const auto* p) {
+    for (int64_t i = 0; i < c.numel() && worst != NonFinite::NaN; ++i) {
+      if (std::isnan(p[i])) worst = NonFinite::NaN;
+      else if (std::isinf(p[i])) worst = NonFinite::Inf;
+    }
+  };
+  if (c.dtype() == DType::Float32) scan(c.data<float>());
+  else scan(c.data<double>());
+  return worst;
+}
+
+NonFinite worst_of(const TensorList& ts) {
+  NonFinite w = NonFinite::None;
+  for (const auto& t : ts) w = std::max(w, scan_nonfinite(t));
+  return w;
+}
+
+// "binary_cross_entropy" -> "BinaryCrossEntropyBackward", as PyTorch names its backward functions.
+std::string backward_name(const std::string& op) {
+  std::string r;
+  bool upper = true;
+  for (char ch : op) {
+    if (ch == '_') { upper = true; continue; }
+    r += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch))) : ch;
+    upper = false;
+  }
+  return r + "Backward";
+}
+
+std::string module_note(const std::string& module) {
+  return module.empty() ? std::string() : cat_str(" (called from module '", module, "')");
+}
+
+// Throws when some output has a NaN (or an Inf) that no value it was computed from had: the op
+// introduced it. Values that arrived non-finite were reported where they first appeared.
+void check_anomaly(const TensorList& sources, const TensorList& outputs, const std::string& what,
+                   const std::string& module) {
+  const NonFinite before = worst_of(sources);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const NonFinite now = scan_nonfinite(outputs[i]);
+    if (now > before)
+      throw RuntimeError(cat_str("[anomaly] ", what, " ", now == NonFinite::NaN ? "nan" : "inf", " values in its ", i,
+                                 "th output", module_note(module)));
+  }
+}
+
+}  // namespace
 
 static std::atomic<uint64_t> next_sequence_nr{0};
 Node::Node() : sequence_nr(next_sequence_nr.fetch_add(1)) {}
@@ -165,8 +232,33 @@ Edge gradient_edge(const Tensor& t) {
   return {acc, 0};
 }
 
+void mark_view(const Tensor& view) {
+  view.impl()->is_view = true;
+  view.impl()->view_history_version = view.impl()->storage->history_version.load();
+}
+
+namespace {
+
+// A view's grad_fn leads to its base's history as it was when the view was taken. After an
+// in-place op has rebased the base's history, that path would silently miss the op (PyTorch
+// regenerates the view's grad_fn); using such a view in a recorded op is refused instead.
+void check_view_history(const Tensor& t, const std::string& op) {
+  const TensorImpl* i = t.impl();
+  if (i->is_view && i->grad_fn && i->view_history_version != i->storage->history_version.load())
+    throw RuntimeError(cat_str("[", op, "] a view (shape ", shape_str(t.shape()), ") was taken before an "
+                               "in-place operation on its base, so its gradient would miss that operation. Take "
+                               "the view again after the in-place operation."));
+}
+
+}  // namespace
+
 void set_history(const std::string& op, const TensorList& inputs, const TensorList& outputs,
                  BackwardFn backward) {
+  for (const auto& in : inputs)
+    if (in.defined()) check_view_history(in, op);
+  for (const auto& out : outputs)
+    for (const auto& in : inputs)
+      if (in.same(out)) out.impl()->storage->history_version.fetch_add(1);  // in-place: history rebased
   auto node = std::make_shared<FunctionNode>();
   node->op = op;
   node->backward = std::move(backward);
@@ -178,6 +270,15 @@ void set_history(const std::string& op, const TensorList& inputs, const TensorLi
                                 in.defined() ? in.dtype() : DType::Float32});
   }
   node->num_outputs = static_cast<uint32_t>(outputs.size());
+  if (AnomalyMode::is_enabled()) {
+    node->anomaly_module = AnomalyMode::current_module();
+    // An in-place op's input is its output, already overwritten: judged as if its inputs were finite.
+    bool inplace = false;
+    for (const auto& out : outputs)
+      for (const auto& in : inputs) inplace = inplace || (in.defined() && in.same(out));
+    check_anomaly(inplace ? TensorList{} : inputs, outputs, cat_str("Function '", op, "' produced"),
+                  node->anomaly_module);
+  }
   for (size_t i = 0; i < outputs.size(); ++i) {
     TensorImpl* o = outputs[i].impl();
     o->grad_fn = node;
@@ -210,7 +311,42 @@ Tensor detach(const Tensor& t) {
   return d;
 }
 
+namespace {
+
+// True when two elements of t may share a memory location (PyTorch's has_internal_overlap): with
+// the dims of size > 1 sorted by stride, each stride must exceed the extent of all smaller ones.
+// Exact for every tensor the view ops make (slices, transposes, expands: a stride 0 overlaps).
+bool has_internal_overlap(const Tensor& t) {
+  Shape order;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.shape()[d] > 1) order.push_back(d);
+  const Shape& st = t.strides();
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return st[a] < st[b]; });
+  int64_t extent = 0;  // largest offset reachable with the dims so far
+  for (int64_t d : order) {
+    if (st[d] <= extent) return true;
+    extent += st[d] * (t.shape()[d] - 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+// Writing one value everywhere (fill_, zero_, copy_ of a single element) gives every location
+// the same result however often it is written, so PyTorch allows it into overlapping memory.
+static bool writes_one_value(const char* op, const TensorList& sources) {
+  if (std::strcmp(op, "fill_") != 0 && std::strcmp(op, "copy_") != 0) return false;
+  for (const Tensor& s : sources)
+    if (s.defined() && s.numel() != 1) return false;
+  return true;
+}
+
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources) {
+  if (t.numel() > 1 && !writes_one_value(op, sources) && has_internal_overlap(t))
+    throw RuntimeError(cat_str("[", op, "] unsupported operation: more than one element of the written-to tensor "
+                               "(shape ", shape_str(t.shape()), ", strides ", shape_str(t.strides()),
+                               ") refers to a single memory location. Please clone() the tensor before "
+                               "performing the operation."));
   if (!GradMode::is_enabled()) return;
   if (t.impl()->is_view && any_requires_grad(sources))
     throw RuntimeError(cat_str("[", op, "] writing a tensor that requires grad into a view (shape ",
@@ -315,7 +451,12 @@ TensorList run_backward(const std::vector<Edge>& root_edges, const TensorList& r
       }
     }
     if (!(captures && is_accumulator)) {
+      const bool anomaly = AnomalyMode::is_enabled() && !is_accumulator;
+      const TensorList incoming = anomaly ? grads : TensorList{};
       outs = node->apply(std::move(grads));
+      if (anomaly)
+        check_anomaly(incoming, outs, cat_str("Function '", backward_name(node->name()), "' returned"),
+                      node->anomaly_module);
       if (!retain_graph) node->release_saved();
     }
     for (size_t i = 0; i < node->next_edges.size(); ++i) {
@@ -341,6 +482,7 @@ std::vector<Edge> root_edges_of(const TensorList& roots, const TensorList& grads
     if (!e.valid())
       throw RuntimeError(cat_str("[", op, "] element ", i, " of tensors does not require grad and "
                                  "does not have a grad_fn (shape ", shape_str(r.shape()), ")"));
+    check_view_history(r, op);
     Tensor g = i < grads.size() ? grads[i] : Tensor();
     if (!g.defined()) {
       if (r.numel() != 1)

@@ -31,6 +31,17 @@ struct AutoGradMode {
   ~AutoGradMode() { GradMode::set_enabled(prev); }
 };
 
+// Anomaly detection (nc.autograd.detect_anomaly). While enabled, every op that records history
+// checks its outputs and every backward function its gradients for NaN/Inf they introduced, and
+// raises a RuntimeError naming the op and the module (nn.Module.__call__ sets it) that ran it.
+// Process-wide like PyTorch's; the module is per thread.
+struct AnomalyMode {
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+  static const std::string& current_module();
+  static void set_current_module(std::string module);
+};
+
 struct Edge {
   std::shared_ptr<Node> fn;
   uint32_t input_nr = 0;
@@ -62,6 +73,7 @@ struct Node {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
   // Hooks of non-leaf outputs, run on the gradient of output `nr` before apply: (id, nr, hook).
   std::vector<std::tuple<int64_t, uint32_t, GradHook>> pre_hooks;
+  std::string anomaly_module;         // the module that ran the forward op (anomaly mode only)
 
   Node();
   virtual ~Node() = default;
@@ -127,6 +139,8 @@ void remove_hook(const Tensor& t, int64_t id);
 // Runs `fn` once when the outermost backward() running on this thread finishes (PyTorch's
 // Engine.queue_callback); an error in backward drops the queued callbacks.
 void queue_callback(std::function<void()> fn);
+// Marks `view` (an alias made by a view op) as a view of its storage's current history.
+void mark_view(const Tensor& view);
 
 void set_requires_grad(const Tensor& t, bool requires_grad);
 void retain_grad(const Tensor& t);
@@ -135,6 +149,8 @@ Tensor detach(const Tensor& t);  // shares storage, no history
 // require grad, views of tensors that require grad, and writing a value that requires grad into
 // a view (its base would silently miss the gradient path). After writing they bump the version
 // and, when recording, call set_history with t as both input and output, rebasing its history.
+// It first refuses a t whose elements share memory (an expanded tensor: PyTorch's
+// assert_no_internal_overlap), for every in-place op, recording or not.
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources = {});
 
 }  // namespace nc

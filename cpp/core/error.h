@@ -1,7 +1,7 @@
 #pragma once
 // Exceptions of the core. The bindings turn them into Python exceptions: ValueError (bad shapes
 // or values), TypeError (bad dtypes), IndexError (indices out of range), RuntimeError (autograd
-// misuse). Messages start with "[op]" and name the shapes involved.
+// misuse), MemoryError (allocation failed). Messages start with "[op]" and name the shapes involved.
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -21,6 +21,10 @@ struct IndexError : std::out_of_range {
   using std::out_of_range::out_of_range;
 };
 struct RuntimeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A size that is valid but cannot be allocated (Python's MemoryError).
+struct MemoryError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 

@@ -1,5 +1,6 @@
 #include "core/parallel.h"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <atomic>
@@ -38,7 +39,18 @@ static std::atomic<int>& thread_setting() {
   return n;
 }
 
-int get_num_threads() { return thread_setting().load(std::memory_order_relaxed); }
+// libgomp's thread pool does not survive fork(): the child has only the forking thread while
+// libgomp still counts the parent's workers, so the child's first parallel region would wait for
+// them forever (multiprocessing and DataLoader workers fork). A forked child therefore runs every
+// op on its calling thread, as PyTorch's do; set_num_threads there is kept but has no effect.
+static std::atomic<bool> in_forked_child{false};
+[[maybe_unused]] static const bool fork_handler_registered =
+    pthread_atfork(nullptr, nullptr, [] { in_forked_child.store(true); }) == 0;
+
+int get_num_threads() {
+  if (in_forked_child.load(std::memory_order_relaxed)) return 1;
+  return thread_setting().load(std::memory_order_relaxed);
+}
 
 void set_num_threads(int n) { thread_setting().store(std::max(n, 1)); }
 

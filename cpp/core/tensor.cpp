@@ -1,6 +1,10 @@
 #include "core/tensor.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "core/allocator.h"
+#include "core/error.h"
 
 namespace nc {
 
@@ -42,6 +46,31 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
+int64_t checked_numel(const Shape& shape, const char* op) {
+  // PyTorch's rules: the product of the sizes taken in order (a 0 ends any overflow) and the
+  // contiguous strides (products of the trailing sizes, a 0 counted as 1) must not overflow.
+  uint64_t numel = 1;
+  int64_t stride = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    NC_CHECK(shape[i] >= 0, ValueError, "[", op, "] negative dimension ", shape[i], " in shape ", shape_str(shape));
+    overflow = overflow || __builtin_mul_overflow(numel, static_cast<uint64_t>(shape[i]), &numel);
+  }
+  for (size_t i = shape.size(); i-- > 1;)
+    overflow = overflow || __builtin_mul_overflow(stride, std::max<int64_t>(shape[i], 1), &stride);
+  NC_CHECK(!overflow && numel <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), RuntimeError, "[", op,
+           "] shape ", shape_str(shape), " has more elements than fit in a 64-bit count");
+  return static_cast<int64_t>(numel);
+}
+
+size_t checked_nbytes(const Shape& shape, DType dtype, const char* op) {
+  const int64_t n = checked_numel(shape, op);
+  int64_t bytes = 0;
+  NC_CHECK(!__builtin_mul_overflow(n, static_cast<int64_t>(nc::itemsize(dtype)), &bytes), RuntimeError, "[", op,
+           "] shape ", shape_str(shape), " of ", dtype_name(dtype), " needs more bytes than fit in a 64-bit count");
+  return static_cast<size_t>(bytes);
+}
+
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   int64_t lo = ndim == 0 ? -1 : -ndim, hi = ndim == 0 ? 0 : ndim - 1;
   if (dim < lo || dim > hi)
@@ -50,11 +79,15 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   return dim < 0 ? dim + std::max<int64_t>(ndim, 1) : dim;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  for (int64_t s : shape)
-    NC_CHECK(s >= 0, ValueError, "[empty] negative dimension in shape ", shape_str(shape));
+Tensor Tensor::empty(const Shape& shape, DType dtype, const char* op) {
+  const size_t nbytes = checked_nbytes(shape, dtype, op);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = Storage::allocate(static_cast<size_t>(shape_numel(shape)) * nc::itemsize(dtype));
+  try {
+    impl->storage = Storage::allocate(nbytes);
+  } catch (const std::bad_alloc&) {
+    throw MemoryError(cat_str("[", op, "] can't allocate memory: you tried to allocate ", nbytes,
+                              " bytes for a tensor of shape ", shape_str(shape), " ", dtype_name(dtype)));
+  }
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -62,6 +95,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
 }
 
 Tensor Tensor::as_strided_alias(const Shape& shape, const Shape& strides, int64_t offset) const {
+  checked_numel(shape, "view");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
   impl->shape = shape;

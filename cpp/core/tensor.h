@@ -20,6 +20,9 @@ struct Storage {
   size_t nbytes = 0;
   std::shared_ptr<void> owner;        // keeps wrapped memory (a NumPy array) alive; null for ours
   std::atomic<uint64_t> version{0};   // bumped by every in-place write
+  // Bumped when an in-place op records history on a tensor of this storage (rebasing its
+  // grad_fn): a view whose grad_fn was taken before that no longer describes its values.
+  std::atomic<uint64_t> history_version{0};
   bool cached = false;                // data came from cached_alloc(nbytes)
 
   Storage() = default;
@@ -49,6 +52,7 @@ struct TensorImpl {
   bool retains_grad = false;
   bool is_view = false;                 // shares storage with a base produced by a view op
   std::shared_ptr<LeafHooks> hooks;     // register_hook / post-accumulate hooks of a leaf (rare)
+  uint64_t view_history_version = 0;    // the storage's history_version when the view was made
 };
 
 class Tensor {
@@ -56,8 +60,9 @@ class Tensor {
   Tensor() = default;
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
-  // A new contiguous tensor with uninitialised memory.
-  static Tensor empty(const Shape& shape, DType dtype);
+  // A new contiguous tensor with uninitialised memory. `op` names the caller in errors (a negative
+  // size, an element or byte count that overflows, memory that can't be allocated).
+  static Tensor empty(const Shape& shape, DType dtype, const char* op = "empty");
   // A view of the same storage with another shape/strides/offset (no autograd history).
   Tensor as_strided_alias(const Shape& shape, const Shape& strides, int64_t offset) const;
 
@@ -96,7 +101,13 @@ class Tensor {
 using TensorList = std::vector<Tensor>;
 
 Shape contiguous_strides(const Shape& shape);
+// Product of the sizes. Only for shapes of existing tensors, whose counts were checked when made.
 int64_t shape_numel(const Shape& shape);
+// The one size check every tensor goes through (Tensor::empty for new storage, as_strided_alias
+// for views): a negative size is a ValueError, an element count (or, for checked_nbytes, a byte
+// count) that overflows int64 a RuntimeError, both "[op] ..." naming the shape.
+int64_t checked_numel(const Shape& shape, const char* op);
+size_t checked_nbytes(const Shape& shape, DType dtype, const char* op);
 // Normalises a possibly negative dim for a tensor of `ndim` dims; names the op on error.
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 

@@ -57,9 +57,27 @@ void copy_raw(const Tensor& dst, const Tensor& src) {
   });
 }
 
+bool overlaps(const Tensor& out, const Tensor& v) {
+  if (v.numel() == 0 || out.numel() == 0) return false;
+  if (v.raw_data() == out.raw_data() && v.shape() == out.shape() && v.strides() == out.strides()) return false;
+  auto extent = [](const Tensor& t) {
+    const char* lo = static_cast<const char*>(t.raw_data());
+    const char* hi = lo;
+    for (int64_t d = 0; d < t.dim(); ++d) {
+      const int64_t span = (t.shape()[d] - 1) * t.strides()[d] * static_cast<int64_t>(t.itemsize());
+      (span < 0 ? lo : hi) += span;
+    }
+    return std::make_pair(lo, hi + t.itemsize());
+  };
+  const auto [olo, ohi] = extent(out);
+  const auto [vlo, vhi] = extent(v);
+  return vlo < ohi && olo < vhi;
+}
+
 void copy_(const Tensor& dst, const Tensor& src) {
   prepare_inplace(dst, "copy_", {src});
-  copy_raw(dst, src);
+  // x[1:].copy_(x[:-1]), x.copy_(x.t()): the values from before the write, as into a new tensor.
+  copy_raw(dst, overlaps(dst, src) ? clone(detach(src)) : src);
   dst.bump_version();
   if (needs_history({dst, src})) {
     Shape src_shape = src.shape();

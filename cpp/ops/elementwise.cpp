@@ -3,6 +3,7 @@
 #include <optional>
 #include <utility>
 
+#include "ops/copy.h"
 #include "ops/creation.h"
 #include "ops/elementwise_impl.h"
 #include "kernels/elementwise.h"
@@ -68,24 +69,6 @@ std::optional<Broadcast> broadcast_pattern(const Tensor& v, const Shape& shape, 
   for (int64_t d = first; d <= last; ++d) b.mid *= shape[d];
   for (int64_t d = last + 1; d < nd; ++d) b.inner *= shape[d];
   return b;
-}
-
-// Whether writing out while reading v could change v's values before they are read.
-bool overlaps(const Tensor& out, const Tensor& v) {
-  if (v.numel() == 0 || out.numel() == 0) return false;
-  if (v.raw_data() == out.raw_data() && v.shape() == out.shape() && v.strides() == out.strides()) return false;
-  auto extent = [](const Tensor& t) {
-    const char* lo = static_cast<const char*>(t.raw_data());
-    const char* hi = lo;
-    for (int64_t d = 0; d < t.dim(); ++d) {
-      const int64_t span = (t.shape()[d] - 1) * t.strides()[d] * static_cast<int64_t>(t.itemsize());
-      (span < 0 ? lo : hi) += span;
-    }
-    return std::make_pair(lo, hi + t.itemsize());
-  };
-  const auto [olo, ohi] = extent(out);
-  const auto [vlo, vhi] = extent(v);
-  return vlo < ohi && olo < vhi;
 }
 
 // The per-ISA kernels for float operands of dtype dt when one operand is contiguous with the

@@ -30,10 +30,9 @@ void for_each_index(const Shape& xs, int64_t dim, const Tensor& idx, const char*
   const int64_t size = xs[dim];
   std::vector<int64_t> pos(is.size(), 0);
   for (int64_t i = 0; i < n; ++i) {
-    int64_t v = ip[i];
-    if (v < -size || v >= size)
+    const int64_t v = ip[i];  // as in PyTorch, gather/scatter take no negative indices
+    if (v < 0 || v >= size)
       throw IndexError(cat_str("[", op, "] index ", v, " is out of bounds for dimension ", dim, " with size ", size));
-    if (v < 0) v += size;
     int64_t off = 0;
     for (size_t d = 0; d < is.size(); ++d) off += (static_cast<int64_t>(d) == dim ? v : pos[d]) * xst[d];
     body(i, off);

@@ -57,7 +57,7 @@ Tensor basic_index(const Tensor& x, const BasicIndex& index) {
   int64_t offset;
   basic_geometry(x.shape(), x.strides(), x.offset(), index, shape, strides, offset);
   Tensor out = x.as_strided_alias(shape, strides, offset);
-  out.impl()->is_view = true;
+  mark_view(out);
   if (needs_history({x})) {
     Shape xs = x.shape();
     set_history("index", {x}, {out}, [xs, index](const TensorList& g, const std::vector<bool>&) {
@@ -146,6 +146,7 @@ void put_(const Tensor& x, const Tensor& positions, const Tensor& value) {
   Tensor pos = checked_positions(positions, x.numel());
   prepare_inplace(x, "index_put_", {value});
   Tensor v = contiguous(expand(to_dtype(detach(value), x.dtype()), pos.shape()));
+  if (v.impl()->storage == x.impl()->storage) v = clone(v);  // x[0] = x[1]: read all before writing
   // Storage offset of each logical position of x (x may be a strided view).
   const Shape& shape = x.shape();
   const Shape& strides = x.strides();

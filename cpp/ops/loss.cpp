@@ -186,7 +186,10 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
   NC_CHECK(delta > 0, ValueError, "[huber_loss] delta must be positive, got ", delta);
   Tensor d = sub(input, target), ad = abs(d);
   DType dt = input.dtype();
-  Tensor quad = mul(scalar(0.5, dt), mul(d, d));
+  // The quadratic branch sees d clamped to its own range: where() sends it a zero gradient
+  // elsewhere, and 0 * (d at inf) would make the gradient NaN.
+  Tensor dq = clamp(d, scalar(-delta, dt), scalar(delta, dt));
+  Tensor quad = mul(scalar(0.5, dt), mul(dq, dq));
   Tensor lin = mul(scalar(delta, dt), sub(ad, scalar(0.5 * delta, dt)));
   return reduce(where(compare(Compare::Lt, ad, scalar(delta, dt)), quad, lin), reduction);
 }
@@ -198,7 +201,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
   if (beta == 0) return l1_loss(input, target, reduction);
   Tensor d = sub(input, target), ad = abs(d);
   DType dt = input.dtype();
-  Tensor quad = div(mul(scalar(0.5, dt), mul(d, d)), scalar(beta, dt));
+  Tensor dq = clamp(d, scalar(-beta, dt), scalar(beta, dt));  // as in huber_loss: no 0 * inf gradient
+  Tensor quad = div(mul(scalar(0.5, dt), mul(dq, dq)), scalar(beta, dt));
   Tensor lin = sub(ad, scalar(0.5 * beta, dt));
   return reduce(where(compare(Compare::Lt, ad, scalar(beta, dt)), quad, lin), reduction);
 }
@@ -206,11 +210,13 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, Reduction reduction) {
   check_float(input, "binary_cross_entropy", "input");
   check_same_shape(input, target, "binary_cross_entropy");
-  {
-    Tensor x = contiguous(to_dtype(input, DType::Float64));
+  // Probabilities and targets outside [0, 1] (or NaN) give a meaningless loss: refused, as PyTorch does.
+  for (const auto& [t, what] : {std::pair<const Tensor&, const char*>{input, "input"}, {target, "target"}}) {
+    Tensor x = contiguous(to_dtype(detach(t), DType::Float64));
     const double* p = x.data<double>();
     for (int64_t i = 0; i < x.numel(); ++i)
-      NC_CHECK(p[i] >= 0 && p[i] <= 1, ValueError, "[binary_cross_entropy] all input values must be in [0, 1], got ", p[i]);
+      NC_CHECK(p[i] >= 0 && p[i] <= 1, ValueError, "[binary_cross_entropy] all ", what,
+               " values must be in [0, 1], got ", p[i]);
   }
   // PyTorch clamps the logs at -100 so that p = 0 or 1 gives a finite loss, and its gradient
   // divides by max(p (1 - p), 1e-12) so that it stays finite there too.

@@ -290,6 +290,8 @@ Tensor clamp(const Tensor& x, const Tensor& lo, const Tensor& hi) {
     return map3<T, T>(x, l, h, dt, "clamp", [](T v, T a, T b) {
       if constexpr (std::is_floating_point_v<T>) {
         if (std::isnan(v)) return v;
+        if (std::isnan(a)) return a;  // a NaN bound gives NaN, as in PyTorch
+        if (std::isnan(b)) return b;
       }
       // min(max(v, a), b): with a > b every element becomes b, as in PyTorch.
       const T r = v < a ? a : v;

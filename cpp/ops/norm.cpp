@@ -193,6 +193,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
            "[batch_norm] running_mean and running_var must both be given or both be None");
   NC_CHECK(training || running_mean.defined(), ValueError,
            "[batch_norm] running_mean and running_var must be defined in evaluation mode");
+  // A negative eps can make var + eps negative, and its square root NaN.
+  NC_CHECK(training ? eps > 0 : eps >= 0, ValueError, "[batch_norm] eps must be ",
+           training ? "positive during training" : "non-negative", ", but got ", eps);
   const DType d = input.dtype();
   NCS g;
   g.N = input.shape()[0];

@@ -2,6 +2,7 @@
 // over (n, c) planes. Each thread owns whole planes of the output and of the input gradient, so
 // there are no races and no thread-count-dependent order.
 #include <algorithm>
+#include <limits>
 
 #include "core/autograd.h"
 #include "core/dtype.h"
@@ -43,6 +44,13 @@ Planes check_pool(const Tensor& x, const Pool2dParams& p, const std::string& op,
   k.h = x.shape()[x.dim() - 2], k.w = x.shape()[x.dim() - 1];
   NC_CHECK(k.h > 0 && k.w > 0, RuntimeError, "[", o, "] input has an empty spatial dim, shape ", shape_str(x.shape()));
   if (adaptive) return g;
+  // PyTorch takes these as 32-bit ints; bigger ones are absurd, and their products (the taps of a
+  // window, its extent) would overflow in the kernels.
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  for (int64_t v : {p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw})
+    NC_CHECK(v <= kMax, RuntimeError, "[", o, "] kernel_size, stride, padding and dilation must be at most ", kMax,
+             ", got kernel_size (", p.kh, ", ", p.kw, "), stride (", p.sh, ", ", p.sw, "), padding (", p.ph, ", ",
+             p.pw, "), dilation (", p.dh, ", ", p.dw, ")");
   NC_CHECK(p.kh > 0 && p.kw > 0, RuntimeError, "[", o, "] kernel_size must be positive, got (", p.kh, ", ", p.kw, ")");
   NC_CHECK(p.sh > 0 && p.sw > 0, RuntimeError, "[", o, "] stride must be positive, got (", p.sh, ", ", p.sw, ")");
   NC_CHECK(p.dh > 0 && p.dw > 0, RuntimeError, "[", o, "] dilation must be positive, got (", p.dh, ", ", p.dw, ")");

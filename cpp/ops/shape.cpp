@@ -17,7 +17,8 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from, const char* op)
       infer = static_cast<int64_t>(i);
     } else {
       NC_CHECK(shape[i] >= 0, ValueError, "[", op, "] invalid shape ", shape_str(shape));
-      known *= shape[i];
+      NC_CHECK(!__builtin_mul_overflow(known, shape[i], &known), ValueError, "[", op, "] shape ",
+               shape_str(shape), " is invalid for input of shape ", shape_str(from), " (", numel, " elements)");
     }
   }
   if (infer >= 0) {
@@ -25,14 +26,14 @@ Shape infer_shape(Shape shape, int64_t numel, const Shape& from, const char* op)
              " is invalid for input of shape ", shape_str(from), " (", numel, " elements)");
     shape[infer] = numel / known;
   }
-  NC_CHECK(shape_numel(shape) == numel, ValueError, "[", op, "] shape ", shape_str(shape),
+  NC_CHECK(known == numel || infer >= 0, ValueError, "[", op, "] shape ", shape_str(shape),
            " is invalid for input of shape ", shape_str(from), " (", numel, " elements)");
   return shape;
 }
 
 // Marks `out` (an alias of `t`) as a view and records `fn` as its backward when t needs grad.
 static Tensor finish_view(const Tensor& t, Tensor out, const char* op, BackwardFn fn) {
-  out.impl()->is_view = true;
+  mark_view(out);
   if (needs_history({t})) set_history(op, {t}, {out}, std::move(fn));
   return out;
 }

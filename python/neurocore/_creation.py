@@ -3,7 +3,7 @@ import math
 
 from . import _core
 from ._core import Tensor
-from ._tensor import _check_dtype, get_default_dtype, int64, float32, bool_
+from ._tensor import _check_device, _check_dtype, get_default_dtype, int64, float32, bool_
 
 __all__ = ["zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like", "rand",
            "randn", "randint", "rand_like", "randn_like", "randint_like", "arange", "linspace", "eye", "normal",
@@ -31,20 +31,24 @@ def _float_dtype(dtype, op):
 
 
 def full(size, fill_value, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "full")
     if dtype is None:
         dtype = bool_ if isinstance(fill_value, bool) else int64 if isinstance(fill_value, int) else get_default_dtype()
     return _finish(_core._full(_size((size,), "full"), fill_value, _check_dtype(dtype, "full")), requires_grad)
 
 
 def zeros(*size, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "zeros")
     return _finish(_core._full(_size(size, "zeros"), 0, _float_dtype(dtype, "zeros")), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "ones")
     return _finish(_core._full(_size(size, "ones"), 1, _float_dtype(dtype, "ones")), requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "empty")
     return _finish(_core._empty(_size(size, "empty"), _float_dtype(dtype, "empty")), requires_grad)
 
 
@@ -56,37 +60,44 @@ def _like(t, dtype):
     return tuple(t.shape), _check_dtype(dtype, "like") or t.dtype
 
 
-def zeros_like(input, *, dtype=None, requires_grad=False):
+def zeros_like(input, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "zeros_like")
     shape, dt = _like(input, dtype)
     return _finish(_core._full(shape, 0, dt), requires_grad)
 
 
-def ones_like(input, *, dtype=None, requires_grad=False):
+def ones_like(input, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "ones_like")
     shape, dt = _like(input, dtype)
     return _finish(_core._full(shape, 1, dt), requires_grad)
 
 
-def full_like(input, fill_value, *, dtype=None, requires_grad=False):
+def full_like(input, fill_value, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "full_like")
     shape, dt = _like(input, dtype)
     return _finish(_core._full(shape, fill_value, dt), requires_grad)
 
 
-def empty_like(input, *, dtype=None, requires_grad=False):
+def empty_like(input, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "empty_like")
     shape, dt = _like(input, dtype)
     return _finish(_core._empty(shape, dt), requires_grad)
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None):
+def rand(*size, dtype=None, requires_grad=False, generator=None, device=None):
+    _check_device(device, "rand")
     t = _core._empty(_size(size, "rand"), _float_dtype(dtype, "rand"))
     return _finish(_core._uniform_(t, 0.0, 1.0), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None):
+def randn(*size, dtype=None, requires_grad=False, generator=None, device=None):
+    _check_device(device, "randn")
     t = _core._empty(_size(size, "randn"), _float_dtype(dtype, "randn"))
     return _finish(_core._normal_(t, 0.0, 1.0), requires_grad)
 
 
-def randint(low=0, high=None, size=None, *, dtype=None, generator=None, requires_grad=False):
+def randint(low=0, high=None, size=None, *, dtype=None, generator=None, requires_grad=False, device=None):
+    _check_device(device, "randint")
     if size is None:  # randint(high, size)
         low, high, size = 0, low, high
     if high is None or size is None:
@@ -95,27 +106,32 @@ def randint(low=0, high=None, size=None, *, dtype=None, generator=None, requires
     return _finish(_core._random_int_(t, int(low), int(high)), requires_grad)
 
 
-def rand_like(input, *, dtype=None, requires_grad=False):
+def rand_like(input, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "rand_like")
     return rand(tuple(input.shape), dtype=dtype or input.dtype, requires_grad=requires_grad)
 
 
-def randn_like(input, *, dtype=None, requires_grad=False):
+def randn_like(input, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "randn_like")
     return randn(tuple(input.shape), dtype=dtype or input.dtype, requires_grad=requires_grad)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None):
+def randint_like(input, low=0, high=None, *, dtype=None, device=None):
+    _check_device(device, "randint_like")
     if high is None:
         low, high = 0, low
     return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype)
 
 
-def normal(mean, std, size, *, dtype=None, requires_grad=False):
+def normal(mean, std, size, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "normal")
     t = _core._empty(_size((size,), "normal"), _float_dtype(dtype, "normal"))
     return _finish(_core._normal_(t, float(mean), float(std)), requires_grad)
 
 
 def arange(start=0, end=None, step=1, *, dtype=None, requires_grad=False, device=None):
     """Values start, start+step, ... < end. Integer arguments give int64, floats the default dtype."""
+    _check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -132,14 +148,18 @@ def arange(start=0, end=None, step=1, *, dtype=None, requires_grad=False, device
 
 
 def linspace(start, end, steps, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "linspace")
     import numpy as np
     from ._tensor import tensor
     if steps < 0:
         raise ValueError(f"[linspace] number of steps must be non-negative, got {steps}")
-    return tensor(np.linspace(start, end, steps), dtype=_float_dtype(dtype, "linspace"), requires_grad=requires_grad)
+    # One step is just `start` (NumPy would compute it as start + 0 * (end - start), NaN for an infinite end).
+    values = np.array([start], dtype=np.float64) if steps == 1 else np.linspace(start, end, steps)
+    return tensor(values, dtype=_float_dtype(dtype, "linspace"), requires_grad=requires_grad)
 
 
 def eye(n, m=None, *, dtype=None, requires_grad=False, device=None):
+    _check_device(device, "eye")
     import numpy as np
     from ._tensor import tensor
     return tensor(np.eye(n, n if m is None else m), dtype=_float_dtype(dtype, "eye"), requires_grad=requires_grad)

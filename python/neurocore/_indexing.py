@@ -199,8 +199,12 @@ def split(tensor_, split_size_or_sections, dim=0):
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise ValueError(f"[chunk] chunks must be positive, got {chunks}")
-    size = input.shape[dim]
-    return split(input, max(1, -(-size // chunks)), dim)
+    if input.ndim == 0:
+        raise RuntimeError("[chunk] chunk expects at least a 1-dimensional tensor")
+    size = input.size(dim)
+    if size == 0:  # PyTorch gives `chunks` empty pieces
+        return tuple(_core.narrow(input, dim, 0, 0) for _ in range(chunks))
+    return split(input, -(-size // chunks), dim)
 
 
 def unbind(input, dim=0):
@@ -214,12 +218,22 @@ select = _core.select
 def index_select(input, dim, index):
     if not isinstance(index, Tensor) or index.dtype != _core.dtype.int64 or index.ndim > 1:
         raise TypeError("[index_select] index must be a 0-D or 1-D int64 tensor")
+    nd = max(input.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"[index_select] dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                         f"but got {dim})")
+    idx = index.numpy().reshape(-1)
+    size = input.shape[dim] if input.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= size):  # no negative indices, as in PyTorch
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise IndexError(f"[index_select] index {bad} is out of range for dimension {dim} with size {size} "
+                         f"(input shape {tuple(input.shape)})")
+    if input.ndim == 0:  # a scalar gives a scalar
+        if idx.size != 1:
+            raise IndexError(f"[index_select] index to a 0-d tensor can have only 1 value, got {idx.size}")
+        return _core._take(input, tensor(np.zeros((), np.int64)))
     grid = np.arange(input.numel(), dtype=np.int64).reshape(tuple(input.shape))
-    try:
-        pos = np.take(grid, index.numpy().reshape(-1), axis=dim)
-    except IndexError as e:
-        raise IndexError(f"[index_select] {e} (input shape {tuple(input.shape)})") from None
-    return _core._take(input, tensor(np.ascontiguousarray(pos)))
+    return _core._take(input, tensor(np.ascontiguousarray(np.take(grid, idx, axis=dim))))
 
 
 def take(input, index):
@@ -228,12 +242,23 @@ def take(input, index):
 
 def flip(input, dims):
     dims = (dims,) if _is_int(dims) else tuple(dims)
+    nd = max(input.ndim, 1)
+    for d in dims:
+        if not _is_int(d) or not -nd <= d < nd:
+            raise IndexError(f"[flip] dimension out of range (expected to be in range of [{-nd}, {nd - 1}], but got {d})")
+    wrapped = [d % nd for d in dims]
+    if len(set(wrapped)) != len(wrapped):
+        raise RuntimeError(f"[flip] dims has a dimension more than once: {dims}")
     grid = np.arange(input.numel(), dtype=np.int64).reshape(tuple(input.shape))
-    return _core._take(input, tensor(np.ascontiguousarray(np.flip(grid, dims))))
+    if input.ndim:  # a 0-d tensor flips to itself
+        grid = np.flip(grid, tuple(wrapped))
+    return _core._take(input, tensor(np.array(grid, order="C")))  # (ascontiguousarray makes 0-d 1-d)
 
 
 def _repeat(self, *sizes):
     sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if not sizes and self.ndim == 0:
+        raise TypeError("[repeat] missing the repeats argument")
     if len(sizes) < self.ndim:
         raise ValueError(f"[repeat] number of repeat dims ({len(sizes)}) can not be smaller than the number of "
                          f"dimensions of the tensor ({self.ndim})")

@@ -90,13 +90,32 @@ def _maybe_inplace(x, inplace, fn):
     return _inplace(fn)(x) if inplace else fn(x)
 
 
-def _inplace(fn):
+def _inplace(fn, name=None):
     """In-place form of an out-of-place function: computes fn on a recorded copy when autograd
     needs the old value (so tensors saved for backward stay intact), then copies into self."""
     def method(self, *args, **kwargs):
         src = self.clone() if (_core.is_grad_enabled() and self.requires_grad) else self
-        return self.copy_(fn(src, *args, **kwargs))
+        result = fn(src, *args, **kwargs)
+        if _CATEGORY[result.dtype] > _CATEGORY[self.dtype]:  # sqrt_ of int64: PyTorch refuses to truncate
+            raise RuntimeError(f"[{name or getattr(fn, '__name__', 'inplace')}_] result type {result.dtype} can't be cast "
+                               f"to the desired output type {self.dtype}")
+        return self.copy_(result)
     return method
+
+
+_CATEGORY = {_core.dtype.bool: 0, _core.dtype.int64: 1, _core.dtype.float32: 2, _core.dtype.float64: 2}
+
+
+def _masked_fill(self, mask, value):
+    """self with `value` where mask is True; the result keeps self's dtype, as in PyTorch."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"[masked_fill] only supports a 0-dimensional value tensor, but got one with "
+                               f"{value.ndim} dimension(s)")
+        value = value.to(self.dtype)
+    else:
+        value = _core._full((), value, self.dtype)
+    return _core.where(mask, value, self)
 
 
 def _method(fn):
@@ -111,14 +130,14 @@ _METHODS = {name: _method(getattr(_core, name)) for name in _BINARY if name != "
 _METHODS.update({
     "clamp": clamp, "clip": clamp, "clamp_min": clamp_min, "clamp_max": clamp_max,
     "where": lambda self, condition, other: _core.where(condition, self, other),
-    "masked_fill": lambda self, mask, value: _core.where(mask, value, self),
+    "masked_fill": _masked_fill,
     "greater": _method(_core.gt), "less": _method(_core.lt), "greater_equal": _method(_core.ge),
     "less_equal": _method(_core.le), "not_equal": _method(_core.ne), "equal": equal,
 })
 for _name in ["exp", "log", "sqrt", "abs", "sigmoid", "tanh", "relu", "clamp", "pow", "square", "sin", "cos",
               "reciprocal", "floor", "ceil", "round", "sign", "rsqrt", "log1p", "expm1", "clamp_min", "clamp_max",
               "masked_fill"]:
-    _METHODS[_name + "_"] = _inplace(_METHODS.get(_name) or getattr(Tensor, _name))
+    _METHODS[_name + "_"] = _inplace(_METHODS.get(_name) or getattr(Tensor, _name), _name)
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
 

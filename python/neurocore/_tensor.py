@@ -45,6 +45,17 @@ def _check_dtype(dtype, op):
         raise TypeError(f"[{op}] unsupported dtype {dtype!r}; use neurocore.float32, float64, int64 or bool") from None
 
 
+def _check_device(device, op):
+    """Accepts the CPU (None, "cpu", "cpu:0", a torch.device-like object of type "cpu"); any other
+    device is an error instead of a tensor that silently stays on the CPU."""
+    if device is None:
+        return
+    kind = getattr(device, "type", None) or str(device)
+    if kind.split(":")[0] != "cpu":
+        raise RuntimeError(f"[{op}] device {str(device)!r} is not available: neurocore runs on the CPU only "
+                           "(use device='cpu')")
+
+
 def _to_numpy_array(data, dtype, op):
     """NumPy array for `data` with neurocore's dtype inference (Python floats -> float32)."""
     if isinstance(data, Tensor):
@@ -87,6 +98,7 @@ def _nested_tensors_to_lists(data):
 
 def tensor(data, dtype=None, requires_grad=False, device=None):
     """A new tensor holding a copy of `data` (nested lists, NumPy arrays, numbers, tensors)."""
+    _check_device(device, "tensor")
     dtype = _check_dtype(dtype, "tensor")
     arr = _to_numpy_array(data, dtype, "tensor")
     t = _core._from_numpy(arr, True)
@@ -97,6 +109,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
 
 def as_tensor(data, dtype=None, device=None):
     """Like tensor(), but shares memory with a NumPy array or tensor when no conversion is needed."""
+    _check_device(device, "as_tensor")
     dtype = _check_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == dtype else data.to(dtype)
@@ -280,11 +293,16 @@ def _permute(self, *dims):
 
 def _to(self, *args, **kwargs):
     dtype = kwargs.get("dtype")
+    _check_device(kwargs.get("device"), "to")
     for a in args:
         if isinstance(a, _core.dtype):
             dtype = a
         elif isinstance(a, Tensor):
             dtype = a.dtype
+        elif isinstance(a, str) or isinstance(getattr(a, "type", None), str):  # "cpu", "cuda:0", a torch.device
+            _check_device(a, "to")
+        elif a is not None:
+            dtype = _check_dtype(a, "to")  # a NumPy dtype or type
     return self if dtype is None else _to_dtype(self, dtype)
 
 
@@ -318,6 +336,7 @@ _METHODS = {
     "float": lambda self: _to_dtype(self, float32), "double": lambda self: _to_dtype(self, float64),
     "long": lambda self: _to_dtype(self, int64), "bool": lambda self: _to_dtype(self, bool_),
     "cpu": lambda self: self,
+    "cuda": lambda self, *args, **kwargs: _check_device("cuda", "cuda"),
     "is_floating_point": lambda self: self.dtype.is_floating_point,
     "element_size": lambda self: self.dtype.itemsize,
     "new_tensor": lambda self, data, dtype=None, requires_grad=False: tensor(data, dtype or self.dtype, requires_grad),

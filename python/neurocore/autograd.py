@@ -181,3 +181,50 @@ class Function:
         if recorded:
             _core._record_function(cls.__name__, [args[i] for i in tensor_positions], recorded, backward)
         return outs if isinstance(out, tuple) else outs[0]
+# --- anomaly detection ------------------------------------------------------------------------------
+# While enabled, every op that records history checks its outputs, and every backward function its
+# gradients, for NaN/Inf values that none of its inputs had; the first such op raises a
+# RuntimeError naming it ("Function 'DivBackward' returned nan values in its 0th output") and the
+# module whose forward called it (nn.Module.__call__ records the module path while it is on).
+# The checks scan every tensor, so it is a debugging mode, as in PyTorch.
+
+_anomaly_enabled = [False]  # mirrored here so Module.__call__ tests a Python list, not a C++ call
+
+
+def set_detect_anomaly(mode, check_nan=True):
+    """Turns anomaly detection on or off (process-wide, as in PyTorch)."""
+    _anomaly_enabled[0] = bool(mode) and bool(check_nan)
+    _core._set_anomaly_enabled(_anomaly_enabled[0])
+
+
+def is_anomaly_enabled():
+    return _core._is_anomaly_enabled()
+
+
+def is_anomaly_check_nan_enabled():
+    return _core._is_anomaly_enabled()
+
+
+class detect_anomaly:
+    """Context manager and decorator that enables anomaly detection inside it."""
+
+    def __init__(self, check_nan=True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        self._prev = is_anomaly_enabled()
+        set_detect_anomaly(True, self.check_nan)
+        return self
+
+    def __exit__(self, *exc):
+        set_detect_anomaly(self._prev)
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with detect_anomaly(self.check_nan):
+                return fn(*args, **kwargs)
+        return wrapper

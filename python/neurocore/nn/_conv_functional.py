@@ -4,14 +4,28 @@
 from .. import _core
 
 
+# The smallest value of each geometry argument of the conv and pooling family (PyTorch's rules;
+# like PyTorch, a value below it is a RuntimeError).
+_MINIMUM = {"kernel_size": 1, "stride": 1, "dilation": 1, "padding": 0, "output_padding": 0}
+
+
 def _tuple(v, n, name, op):
+    """`v` (an int or a sequence of ints) as an n-tuple, checked against the argument's minimum."""
     if isinstance(v, int):
-        return (v,) * n
-    v = tuple(int(x) for x in v)
+        v = (v,) * n
+    else:
+        try:
+            v = tuple(int(x) for x in v)
+        except (TypeError, ValueError):
+            raise TypeError(f"[{op}] {name} must be an int or a tuple of {n} ints, got {v!r}") from None
     if len(v) == 1 and n > 1:
-        return v * n
+        v = v * n
     if len(v) != n:
         raise ValueError(f"[{op}] {name} must be an int or a tuple of {n} ints, got {v}")
+    low = _MINIMUM.get(name)
+    if low is not None and any(x < low for x in v):
+        kind = "positive" if low else "non-negative"
+        raise RuntimeError(f"[{op}] {name} must be {kind}, got {v}")
     return v
 
 

@@ -26,8 +26,18 @@ def one_hot(tensor, num_classes=-1):
     """(..., num_classes) int64 tensor with a 1 at each class index."""
     if tensor.dtype != _core.dtype.int64:
         raise TypeError(f"[one_hot] expected an int64 tensor of class indices, got {tensor.dtype}")
-    if num_classes < 0:
-        num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    if num_classes < -1:
+        raise ValueError(f"[one_hot] num_classes must be -1 or non-negative, got {num_classes}")
+    if tensor.numel():
+        low, high = int(tensor.min().item()), int(tensor.max().item())
+        if low < 0:
+            raise RuntimeError(f"[one_hot] class values must be non-negative, got {low}")
+        if num_classes == -1:
+            num_classes = high + 1
+        elif high >= num_classes:
+            raise RuntimeError(f"[one_hot] class values must be smaller than num_classes ({num_classes}), got {high}")
+    elif num_classes == -1:
+        raise RuntimeError("[one_hot] can not infer the total number of classes from an empty tensor")
     shape = tuple(tensor.shape) + (num_classes,)
     index = tensor.unsqueeze(-1)
     ones = _core._full(tuple(index.shape), 1, _core.dtype.int64)

@@ -2,6 +2,7 @@
 train/eval, state_dict and repr semantics so that PyTorch model code runs with the import changed.
 """
 import itertools
+import threading
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
@@ -10,7 +11,11 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor import float32, float64, no_grad, _check_dtype
+from ..autograd import _anomaly_enabled
 from .parameter import Parameter, Buffer
+
+# Per thread: the modules whose forward is running, with their paths (anomaly mode only).
+_anomaly_modules = threading.local()
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -64,7 +69,7 @@ def _as_checkpoint_tensor(value):
         return None
     if arr.dtype.kind == "f" and arr.dtype.itemsize < 4:
         arr = arr.astype(np.float32)
-    return _core._from_numpy(np.ascontiguousarray(arr), False)
+    return _core._from_numpy(np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("=")), False)
 
 
 def _size_str(shape):
@@ -104,9 +109,31 @@ class Module:
     def __call__(self, *args, **kwargs):
         # Without hooks (the common case) a call is just forward: this runs for every layer of
         # every step, so the hook machinery stays out of its way.
+        if _anomaly_enabled[0]:
+            return self._call_in_anomaly_mode(args, kwargs)
         if self._forward_pre_hooks or self._forward_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _call_in_anomaly_mode(self, args, kwargs):
+        """Runs the call with this module's path ("Net.encoder.0 (Linear)") as the module that
+        anomaly reports name for the ops it runs."""
+        stack = _anomaly_modules.__dict__.setdefault("stack", [])
+        if stack:
+            parent, parent_path = stack[-1]
+            name = next((n for n, m in parent._modules.items() if m is self), type(self).__name__)
+            path = f"{parent_path}.{name}"
+        else:
+            path = type(self).__name__
+        stack.append((self, path))
+        prev = _core._swap_anomaly_module(f"{path} ({type(self).__name__})")
+        try:
+            if self._forward_pre_hooks or self._forward_hooks:
+                return self._call_with_hooks(args, kwargs)
+            return self.forward(*args, **kwargs)
+        finally:
+            stack.pop()
+            _core._swap_anomaly_module(prev)
 
     def _call_with_hooks(self, args, kwargs):
         # Hooks are stored as (hook, with_kwargs) pairs.

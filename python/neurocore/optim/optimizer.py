@@ -1,6 +1,7 @@
 """Optimizer base class: owns parameter groups, state, zero_grad and state_dict; each optimizer
 only creates its per-parameter state and makes one fused C++ call per group."""
 import collections
+import math
 
 import numpy as np
 
@@ -139,7 +140,12 @@ class Optimizer:
     @staticmethod
     def _load_value(key, value, param):
         if key == "step":
-            return int(float(value.item() if hasattr(value, "item") else value))
+            step = float(value.item() if hasattr(value, "item") else value)
+            # A negative, fractional or infinite step count would feed bias corrections such as
+            # 1 - beta ** step silently wrong values (a zero or negative divisor).
+            if not (math.isfinite(step) and step >= 0 and step == int(step)):
+                raise ValueError(f"[load_state_dict] optimizer state 'step' must be a non-negative integer, got {step}")
+            return int(step)
         if isinstance(value, Tensor):
             return value.to(param.dtype).clone()
         if hasattr(value, "detach") or isinstance(value, np.ndarray):  # torch tensor or NumPy array
