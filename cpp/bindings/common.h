@@ -71,5 +71,6 @@ void bind_shape(py::module_& m, TensorClass& cls);
 void bind_optim(py::module_& m, TensorClass& cls);
 void bind_conv(py::module_& m, TensorClass& cls);
 void bind_norm(py::module_& m, TensorClass& cls);
+void bind_image(py::module_& m);
 
 }  // namespace nc::py_bindings

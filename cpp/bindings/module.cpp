@@ -73,4 +73,5 @@ PYBIND11_MODULE(_core, m) {
   bind_optim(m, cls);
   bind_conv(m, cls);
   bind_norm(m, cls);
+  bind_image(m);
 }

@@ -8,6 +8,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/image.h"
 #include "kernels/norm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
@@ -68,6 +69,7 @@ NC_KERNEL_FAMILY(SoftmaxKernels, softmax)
 NC_KERNEL_FAMILY(PoolKernels, pool)
 NC_KERNEL_FAMILY(ActivationKernels, activation)
 NC_KERNEL_FAMILY(ReduceKernels, reduce)
+NC_KERNEL_FAMILY(ImageKernels, image)
 
 #undef NC_KERNEL_FAMILY
 
