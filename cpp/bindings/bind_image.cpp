@@ -5,10 +5,10 @@
 namespace nc::py_bindings {
 
 void bind_image(py::module_& m) {
-  m.def("_affine_sample", [](const Tensor& x, const Tensor& theta, int64_t oh, int64_t ow, bool bilinear, bool border,
+  m.def("_affine_sample", [](const Tensor& x, const Tensor& theta, int64_t oh, int64_t ow, bool bilinear, int edge,
                              const std::vector<double>& fill) {
     py::gil_scoped_release release;
-    return affine_sample(x, theta, oh, ow, bilinear, border, fill);
+    return affine_sample(x, theta, oh, ow, bilinear, edge, fill);
   });
 }
 

@@ -8,10 +8,20 @@
 namespace nc::kernels::NC_ISA {
 namespace {
 
+// v mirrored into [-0.5, size - 0.5] (period 2 * size), then clamped to the pixel centres.
+float reflect(float v, int64_t size) {
+  const float period = 2.0f * float(size);
+  float u = std::fmod(v + 0.5f, period);
+  if (u < 0) u += period;
+  u = u < float(size) ? u - 0.5f : period - u - 0.5f;
+  return std::min(std::max(u, 0.0f), float(size - 1));
+}
+
 // Rows [row_begin, row_end) of the flattened (n * oh) output rows, all channels.
 void affine_sample_f32(const float* x, float* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
-                       const float* theta, bool bilinear, bool border, const float* fill, int64_t row_begin,
+                       const float* theta, bool bilinear, int edge, const float* fill, int64_t row_begin,
                        int64_t row_end) {
+  const bool border = edge != kEdgeFill;
   const int64_t plane = h * w, out_plane = oh * ow;
   for (int64_t r = row_begin; r < row_end; ++r) {
     const int64_t img = r / oh, i = r % oh;
@@ -21,9 +31,12 @@ void affine_sample_f32(const float* x, float* y, int64_t n, int64_t c, int64_t h
     for (int64_t j = 0; j < ow; ++j) {
       float sx = t[0] * float(j) + t[1] * float(i) + t[2];
       float sy = t[3] * float(j) + t[4] * float(i) + t[5];
-      if (border) {
+      if (edge == kEdgeClamp) {
         sx = std::min(std::max(sx, 0.0f), float(w - 1));
         sy = std::min(std::max(sy, 0.0f), float(h - 1));
+      } else if (edge == kEdgeReflect) {
+        sx = reflect(sx, w);
+        sy = reflect(sy, h);
       }
       if (!bilinear) {
         const int64_t xi = static_cast<int64_t>(std::nearbyint(sx)), yi = static_cast<int64_t>(std::nearbyint(sy));

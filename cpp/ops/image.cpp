@@ -7,7 +7,7 @@
 
 namespace nc {
 
-Tensor affine_sample(const Tensor& x_in, const Tensor& theta_in, int64_t oh, int64_t ow, bool bilinear, bool border,
+Tensor affine_sample(const Tensor& x_in, const Tensor& theta_in, int64_t oh, int64_t ow, bool bilinear, int edge,
                      const std::vector<double>& fill) {
   NC_CHECK(x_in.dtype() == DType::Float32, TypeError, "[affine_sample] expected float32 images, got ",
            dtype_name(x_in.dtype()));
@@ -18,9 +18,12 @@ Tensor affine_sample(const Tensor& x_in, const Tensor& theta_in, int64_t oh, int
                theta_in.shape()[1] == 2 && theta_in.shape()[2] == 3,
            ValueError, "[affine_sample] theta must be float32 of shape (", n, ", 2, 3), got ",
            shape_str(theta_in.shape()));
+  NC_CHECK(edge >= 0 && edge <= 2, ValueError,
+           "[affine_sample] edge mode must be 0 (fill), 1 (clamp) or 2 (reflect), got ",
+           edge);
   NC_CHECK(oh >= 0 && ow >= 0, ValueError, "[affine_sample] output size must be non-negative, got (", oh, ", ", ow,
            ")");
-  NC_CHECK(h > 0 && w > 0 || n * c == 0, ValueError, "[affine_sample] empty input images of shape ",
+  NC_CHECK((h > 0 && w > 0) || n * c == 0, ValueError, "[affine_sample] empty input images of shape ",
            shape_str(x_in.shape()));
   NC_CHECK(fill.size() == 1 || static_cast<int64_t>(fill.size()) == c, ValueError,
            "[affine_sample] fill must have 1 or ", c, " values, got ", fill.size());
@@ -36,7 +39,7 @@ Tensor affine_sample(const Tensor& x_in, const Tensor& theta_in, int64_t oh, int
   // Fixed-size chunks of output rows: any free thread takes the next one.
   const int64_t rows = n * oh, grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(ow * c, 1));
   parallel_for(0, rows, grain, [&](int64_t b, int64_t e) {
-    k.affine_sample_f32(xp, yp, n, c, h, w, oh, ow, tp, bilinear, border, fill_c.data(), b, e);
+    k.affine_sample_f32(xp, yp, n, c, h, w, oh, ow, tp, bilinear, edge, fill_c.data(), b, e);
   });
   return y;
 }

@@ -17,7 +17,7 @@ _LOGITS = {}  # id(probabilities) -> (probabilities, logits, "softmax" | "sigmoi
 
 def snake_case(name):
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
 def unique_name(base):

@@ -262,8 +262,13 @@ def _monitor_op(monitor, mode, cls):
         mode = "auto"
     if mode == "auto":
         name = monitor[4:] if monitor.startswith("val_") else monitor
-        maximise = name in ("accuracy", "acc", "auc") or name.endswith("accuracy") or name.endswith("auc")
-        mode = "max" if maximise and not name.endswith("loss") else "min"
+        if name.endswith("loss") or name in ("mse", "mae", "mean_squared_error", "mean_absolute_error"):
+            mode = "min"
+        elif name in ("accuracy", "acc", "auc") or name.endswith("accuracy") or name.endswith("auc"):
+            mode = "max"
+        else:
+            raise ValueError(f"{cls} callback received monitor={monitor}, but cannot determine whether that "
+                             "metric should be maximized or minimized. Pass `mode='max'` or `mode='min'`.")
     return np.less if mode == "min" else np.greater
 
 
@@ -437,7 +442,8 @@ class LearningRateScheduler(Callback):
 
 
 class CSVLogger(Callback):
-    """Writes one CSV row per epoch: 'epoch' then the log keys in sorted order."""
+    """Writes one CSV row per epoch: 'epoch' then the log keys in sorted order (with 'val_'
+    columns, 'NA' when there is no validation data, as Keras)."""
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
@@ -454,6 +460,8 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self._writer is None:
             self._keys = sorted(logs)
+            if not any(k.startswith("val_") for k in self._keys):  # Keras leaves room for them
+                self._keys += ["val_" + k for k in self._keys]
             self._writer = csv.DictWriter(self._file, fieldnames=["epoch"] + self._keys, delimiter=self.sep)
             if self._append_header:
                 self._writer.writeheader()

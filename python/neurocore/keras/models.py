@@ -42,9 +42,13 @@ class Model(Trainer, Layer):
             raise NotImplementedError(f"[{self.name}] a subclassed Model must define call()")
         shapes = input_shape
         kts = [KerasTensor(s) for s in shapes] if isinstance(shapes, list) else KerasTensor(shapes)
-        Layer._symbolic_call(self, (kts,), {})
+        self.built = True  # the dry run below builds the sub-layers, not the model again
+        try:
+            Layer._symbolic_call(self, (kts,), {})
+        except BaseException:
+            self.built = False
+            raise
         self._inbound_nodes.pop()
-        self.built = True
 
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False, show_trainable=False,
                 layer_range=None):
@@ -82,17 +86,13 @@ class Functional(Model):
                 raise TypeError(f"[Model] inputs and outputs must be KerasTensors (from keras.Input and layer "
                                 f"calls), got {type(t).__name__}")
         self._nodes = self._topological_nodes()
-        seen = set()
         for kt in self.inputs:
             if not isinstance(kt._node.layer, InputLayer):
                 raise ValueError("[Model] every input must come from keras.Input")
-        for node in self._nodes:
-            layer = node.layer
-            if id(layer) not in seen:
-                seen.add(id(layer))
-                if layer.name in self._modules:
-                    raise ValueError(f"[Model] the layer name {layer.name!r} is used by two different layers")
-                self.add_module(layer.name, layer)
+        for layer in self._layers_in_keras_order():
+            if layer.name in self._modules:
+                raise ValueError(f"[Model] the layer name {layer.name!r} is used by two different layers")
+            self.add_module(layer.name, layer)
         self.output_names = [kt._node.layer.name for kt in self.outputs]
         self._call_takes_training = True
         self.built = True
@@ -121,6 +121,36 @@ class Functional(Model):
             if isinstance(node.layer, InputLayer) and id(node) not in reachable_inputs:
                 raise ValueError(f"[Model] output depends on the input {node.layer.name!r}, which is not in inputs")
         return order
+
+    def _layers_in_keras_order(self):
+        """Layers by decreasing depth (longest path to an output), ties in the order a depth-first
+        walk from the outputs first meets them: Keras's order, which fixes get_weights()."""
+        index, post = {}, []
+
+        def walk(node, seen):
+            if id(node) in seen:
+                return
+            index.setdefault(id(node.layer), len(index))
+            seen.add(id(node))
+            if not isinstance(node.layer, InputLayer):
+                for t in flatten(node.args):
+                    if isinstance(t, KerasTensor):
+                        walk(t._node, seen)
+            post.append(node)
+
+        seen = set()
+        for kt in self.outputs:
+            walk(kt._node, seen)
+        node_depth, layer_depth = {}, {}
+        for node in reversed(post):
+            depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = node_depth[id(node)] = depth
+            if not isinstance(node.layer, InputLayer):
+                for t in flatten(node.args):
+                    if isinstance(t, KerasTensor):
+                        node_depth[id(t._node)] = max(depth + 1, node_depth.get(id(t._node), 0))
+        layers = {id(n.layer): n.layer for n in post}
+        return sorted(layers.values(), key=lambda l: (-layer_depth[id(l)], index[id(l)]))
 
     def call(self, inputs, training=None):
         values = {}

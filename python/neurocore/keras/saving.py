@@ -195,13 +195,21 @@ def model_from_config(config, custom_objects=None):
         name, node_index, tensor_index = ref
         return flatten(outputs[name][node_index])[tensor_index]
 
+    def resolve_args(a):
+        if isinstance(a, dict) and "ref" in a:
+            return resolve(a["ref"])
+        if isinstance(a, list):
+            return [resolve_args(v) for v in a]
+        return a
+
     for call in cfg["calls"]:
-        args = map_structure(lambda a: resolve(a["ref"]) if isinstance(a, dict) and "ref" in a else a, call["args"])
+        args = resolve_args(call["args"])
         out = made[call["layer"]](*args, **call["kwargs"])
         outputs[call["layer"]].append(out)
-    ins = map_structure(resolve, cfg["inputs"]) if not _is_ref(cfg["inputs"]) else resolve(cfg["inputs"])
-    outs = map_structure(resolve, cfg["outputs"]) if not _is_ref(cfg["outputs"]) else resolve(cfg["outputs"])
-    return Functional(ins, outs, name=cfg["name"])
+    def resolve_struct(x):
+        return resolve(x) if _is_ref(x) else [resolve_struct(v) for v in x]
+
+    return Functional(resolve_struct(cfg["inputs"]), resolve_struct(cfg["outputs"]), name=cfg["name"])
 
 
 def _is_ref(x):

@@ -234,11 +234,6 @@ class Trainer:
         if batch_size <= 0:
             raise ValueError(f"[fit] batch_size must be a positive integer, got {batch_size}")
         data = _Data(x, y, sample_weight)
-        if class_weight is not None:
-            if len(data.y) != 1:
-                raise ValueError("[fit] class_weight is only supported for models with a single output")
-            cw = self._class_weights(data.y[0], class_weight)
-            data.sw = cw if data.sw is None else data.sw * cw
         val = None
         if validation_data is not None:
             vd = tuple(validation_data)
@@ -254,6 +249,11 @@ class Trainer:
             data = data.take(slice(0, split_at))
         if data.n == 0:
             raise ValueError("[fit] got an empty training set")
+        if class_weight is not None:  # training samples only, as Keras
+            if len(data.y) != 1:
+                raise ValueError("[fit] class_weight is only supported for models with a single output")
+            cw = self._class_weights(data.y[0], class_weight)
+            data.sw = cw if data.sw is None else data.sw * cw
         self._prepare(data)
         if verbose == "auto":
             verbose = 1
@@ -365,6 +365,7 @@ class Trainer:
             cw = self._class_weights(data.y[0], class_weight)
             data.sw = cw if data.sw is None else data.sw * cw
         self._prepare(data)
+        self.reset_metrics()  # Keras 3 reports this batch's values
         self._train_step(*data.batch(np.arange(data.n)))
         return self._batch_result(return_dict)
 

@@ -199,8 +199,16 @@ class Layer(Module):
 
     def __call__(self, *args, **kwargs):
         inputs = args[0] if args else kwargs.get("inputs")
+        if not self._call_takes_training:
+            kwargs.pop("training", None)  # Keras passes it only to layers whose call takes it
         if any(isinstance(t, KerasTensor) for t in flatten(inputs)):
             return self._symbolic_call(args, kwargs)
+        if any(isinstance(t, (np.ndarray, np.generic)) for t in flatten(inputs)):  # NumPy in, as Keras allows
+            inputs = map_structure(lambda t: _backend.to_tensor(t) if isinstance(t, (np.ndarray, np.generic)) else t,
+                                   inputs)
+            args = (inputs,) + tuple(args[1:]) if args else args
+            if not args:
+                kwargs["inputs"] = inputs
         if not self.built:
             self._maybe_build(map_structure(shape_of, inputs))
         if self._call_takes_training and kwargs.get("training") is None:
