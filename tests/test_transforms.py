@@ -164,3 +164,7 @@ def test_keras_augmentation_layers_act_only_in_training():
     assert not np.array_equal(rot(nc.tensor(x), training=True).numpy(), x)
     half_turn = keras.layers.RandomRotation((0.5, 0.5), interpolation="nearest")
     np.testing.assert_allclose(half_turn(nc.tensor(x), training=True).numpy(), x[:, ::-1, ::-1], atol=1e-6)
+    shift = keras.layers.RandomTranslation((1 / 3, 1 / 3), (-0.5, -0.5), fill_mode="constant", interpolation="nearest")
+    y = shift(nc.tensor(x), training=True).numpy()  # 6 x 6 images: 2 rows down, 3 columns left
+    np.testing.assert_array_equal(y[:, 2:, :3], x[:, :4, 3:])
+    assert np.all(y[:, :, 3:] == 0) and np.all(y[:, :2] == 0)

@@ -9,4 +9,4 @@ from .merging import Add, Subtract, Multiply, Average, Maximum, Minimum, Concate
 
 Convolution2D = Conv2D
 Convolution1D = Conv1D
-from .preprocessing import RandomFlip, RandomRotation
+from .preprocessing import RandomFlip, RandomRotation, RandomTranslation

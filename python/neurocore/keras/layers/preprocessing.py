@@ -1,4 +1,4 @@
-"""Keras image augmentation layers RandomFlip and RandomRotation, active
+"""Keras image augmentation layers RandomFlip, RandomRotation and RandomTranslation, active
 only in training (`fit`, or `training=True`); identity in inference. Channels-last input; the
 resampling is the same C++ kernel as neurocore.transforms."""
 import numpy as np
@@ -74,4 +74,36 @@ class RandomRotation(Layer):
                     interpolation=self.interpolation, fill_value=self.fill_value)
 
 
-__all__ = ["RandomFlip", "RandomRotation"]
+class RandomTranslation(Layer):
+    """Shifts each image by a random fraction of its height and width drawn from height_factor
+    and width_factor ((-f, f) for a number), training only. fill_mode and interpolation as
+    RandomRotation."""
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        def rng(f):
+            return (-float(f), float(f)) if np.isscalar(f) else tuple(float(v) for v in f)
+        self.height_factor, self.width_factor = rng(height_factor), rng(width_factor)
+        if fill_mode not in _EDGES:
+            raise ValueError(f"[RandomTranslation] fill_mode must be one of {sorted(_EDGES)}, got {fill_mode!r}")
+        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
+        self._bilinear = T._mode(interpolation, "RandomTranslation")
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        x = _nchw(inputs)
+        n, _, h, w = x.shape
+        theta = T._identity(n)
+        theta[:, 1, 2] = -T._uniform(n, *self.height_factor) * h  # output (i, j) reads (i - dy, j - dx)
+        theta[:, 0, 2] = -T._uniform(n, *self.width_factor) * w
+        y = T._sample(x, theta, h, w, self._bilinear, _EDGES[self.fill_mode], self.fill_value)
+        return y.permute(0, 2, 3, 1)
+
+    def get_config(self):
+        return dict(super().get_config(), height_factor=list(self.height_factor), width_factor=list(self.width_factor),
+                    fill_mode=self.fill_mode, interpolation=self.interpolation, fill_value=self.fill_value)
+
+
+__all__ = ["RandomFlip", "RandomRotation", "RandomTranslation"]
