@@ -3,7 +3,6 @@ outputs and gradients, same optimizer trajectories, same fit History, same summa
 import io
 import os
 import re
-import sys
 import zipfile
 from contextlib import redirect_stdout
 
@@ -361,9 +360,11 @@ def test_callbacks_follow_keras(tf, tmp_path):
                 logs["score"] = scores[epoch]
         m = _small_model(k)
         m.compile(k.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
-        cbs = [Inject(), k.callbacks.ReduceLROnPlateau("score", mode="min", factor=0.5, patience=1, min_delta=0.01, cooldown=1),
+        cbs = [Inject(),
+               k.callbacks.ReduceLROnPlateau("score", mode="min", factor=0.5, patience=1, min_delta=0.01, cooldown=1),
                k.callbacks.LearningRateScheduler(lambda e, lr: lr * 0.9 if e % 3 == 2 else lr),
-               k.callbacks.EarlyStopping("score", mode="min", min_delta=0.005, patience=3, baseline=0.98, start_from_epoch=1),
+               k.callbacks.EarlyStopping("score", mode="min", min_delta=0.005, patience=3, baseline=0.98,
+                                         start_from_epoch=1),
                k.callbacks.CSVLogger(str(tmp_path / f"log_{len(results)}.csv"))]
         rng = np.random.default_rng(0)
         h = m.fit(rng.standard_normal((16, 6)).astype(np.float32), rng.integers(0, 3, 16), epochs=12,
@@ -415,7 +416,7 @@ def test_save_and_load_functional_and_sequential(tmp_path):
         loaded = keras.models.load_model(path)
         assert type(loaded) is type(model) and loaded.compiled
         before, after = model.predict(x, verbose=0), loaded.predict(x, verbose=0)
-        for a, b in zip(before if isinstance(before, list) else [before], after if isinstance(after, list) else [after]):
+        for a, b in zip(*(v if isinstance(v, list) else [v] for v in (before, after))):
             np.testing.assert_array_equal(a, b)
         wpath = tmp_path / "w.weights.h5"
         model.save_weights(wpath)

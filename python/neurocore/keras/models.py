@@ -1,6 +1,6 @@
 """keras.Model (subclassed or functional), keras.Sequential and load_model."""
 from . import _backend, saving, summary as summary_mod
-from .layers.base import Layer, InputLayer, KerasTensor, Node, flatten, map_structure
+from .layers.base import Layer, InputLayer, KerasTensor, flatten, map_structure
 from .trainer import Trainer
 
 

@@ -4,7 +4,6 @@ The C++ convolution works on (N, C, H, W). The NHWC input is read through a perm
 (N, C, H, W) result is returned as a permuted (N, H, W, C) view, so between two conv/pool layers
 the data stays in the kernel's layout and no copy is made; the one copy into channels-last order
 happens where a layer needs it (Flatten, Dense on images)."""
-import math
 
 import numpy as np
 

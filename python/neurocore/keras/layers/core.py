@@ -4,7 +4,7 @@ import numpy as np
 
 from ... import _core, _math
 from ..._tensor import int64
-from .. import activations, initializers, regularizers, _backend
+from .. import activations, initializers, regularizers
 from .base import Layer
 
 
