@@ -3,6 +3,8 @@ value over an epoch, weighted by the number of samples, and the per-sample funct
 'accuracy' in compile() resolves to binary, sparse categorical or categorical accuracy from the
 shapes of the targets and predictions, as Keras does."""
 
+import numpy as np
+
 from .._tensor import int64, float32, no_grad
 from . import _backend, losses as losses_mod
 
@@ -51,16 +53,15 @@ class Mean(Metric):
 
     def update_state(self, values, sample_weight=None):
         with no_grad():
-            v = _backend.float_tensor(values)
+            v = _backend.to_numpy(_backend.float_tensor(values)).astype(np.float64)
             if sample_weight is None:
-                self.total += float(v.sum().item())
-                self.count += v.numel()
+                self.total += float(v.sum())
+                self.count += v.size
             else:
-                sw = _backend.float_tensor(sample_weight)
-                if sw.dim() < v.dim():
-                    sw = sw.reshape(*sw.shape, *([1] * (v.dim() - sw.dim())))
-                self.total += float((v * sw).sum().item())
-                self.count += float((sw * (v * 0.0 + 1.0)).sum().item())
+                sw = _backend.to_numpy(sample_weight).astype(np.float64)
+                sw = np.broadcast_to(sw.reshape(sw.shape + (1,) * (v.ndim - sw.ndim)), v.shape)
+                self.total += float((v * sw).sum())
+                self.count += float(sw.sum())
 
     def result(self):
         return self.total / self.count if self.count else 0.0

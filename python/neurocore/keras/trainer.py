@@ -68,6 +68,8 @@ class Trainer:
 
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        if weighted_metrics:
+            raise NotImplementedError("[compile] weighted_metrics is not supported; metrics are unweighted")
         self.optimizer = optimizers_mod.get(optimizer)
         self._loss_spec, self._metric_spec, self._loss_weights = loss, metrics, loss_weights
         self._weighted_metric_spec = weighted_metrics
@@ -214,10 +216,7 @@ class Trainer:
     def _prepare(self, data):
         if not self.built:
             shapes = [(None,) + a.shape[1:] for a in data.x]
-            self._build_from_data(shapes[0] if len(shapes) == 1 else shapes, data)
-
-    def _build_from_data(self, shapes, data):
-        self.build(shapes)
+            self.build(shapes[0] if len(shapes) == 1 else shapes)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
