@@ -5,6 +5,8 @@ the same computation on the same data; the runner (bench/run.py) alternates the 
 takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only), and
 neurocore-runtime (inference workloads: the model exported with neurocore.export and run by the
 C++ runtime through its Python binding, NumPy in and out).
+takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only), tensorflow
+(Keras 3 on TensorFlow; the keras_*_fit_epoch workloads, which neurocore runs with neurocore.keras).
 """
 import argparse
 import json
@@ -723,6 +725,64 @@ def gpt_char_step(fw, repeat):
     fwd = 2.0 * tokens * (GPT["layers"] * (12 * d * d + 2 * (T / 2) * d) + d * GPT["vocab"])
     return [{"name": "gpt_char_step", "seconds": timeit(step, repeat), "flops": 3 * fwd}]
 
+# ---- Keras fit (neurocore.keras against Keras 3 on TensorFlow) --------------------------------
+
+def keras_module(framework, threads):
+    if framework == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        import keras
+        keras.utils.set_random_seed(0)
+        return keras
+    import neurocore as nc
+    from neurocore import keras
+    nc.set_num_threads(threads)
+    nc.manual_seed(0)
+    return keras
+
+
+def fit_seconds(model, X, y, repeat, **kw):
+    """Median seconds of one fit epoch (verbose 0) after a warm-up epoch."""
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(X, y, epochs=1, batch_size=32, verbose=0, **kw)
+    samples = []
+    for _ in range(max(1, repeat // 2)):
+        t0 = time.perf_counter()
+        model.fit(X, y, epochs=1, batch_size=32, verbose=0, **kw)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def keras_mlp_fit_epoch(keras, repeat):
+    """The seed's Keras MLP: fit one epoch with validation_split=0.2 on 60,000 samples (MNIST 5k
+    repeated), i.e. 48,000 training samples at batch 32 and 12,000 validation samples."""
+    X, y = mnist_48k()
+    X, y = np.concatenate([X, X[:12000]]), np.concatenate([y, y[:12000]])
+    model = keras.Sequential([
+        keras.Input((784,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dropout(0.2),
+        keras.layers.Dense(64, activation="relu"), keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax")])
+    seconds = fit_seconds(model, X, y, repeat, validation_split=0.2)
+    flops = 2.0 * (784 * 128 + 128 * 64 + 64 * 10) * (48000 * 3 + 12000)
+    return [{"name": "keras_mlp_fit_epoch", "seconds": seconds, "flops": flops}]
+
+
+def keras_cnn_fit_epoch(keras, repeat):
+    """The seed's Keras CNN (channels-last 28x28x1): fit one epoch of 12,000 images, batch 32."""
+    X, y = mnist_12k()
+    X = np.ascontiguousarray(X.reshape(-1, 28, 28, 1))
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(32, (3, 3), activation="relu"), keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Conv2D(64, (3, 3), activation="relu"), keras.layers.MaxPooling2D((2, 2)), keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    seconds = fit_seconds(model, X, y, repeat)
+    fwd = 2.0 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 1600 * 64 + 64 * 10)
+    return [{"name": "keras_cnn_fit_epoch", "seconds": seconds, "flops": 12000 * (3 * fwd - 2.0 * 26 * 26 * 32 * 9)}]
+
+
+KERAS_WORKLOADS = {"keras_mlp_fit_epoch": keras_mlp_fit_epoch, "keras_cnn_fit_epoch": keras_cnn_fit_epoch}
 
 WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": mlp_infer_b1,
              "elementwise": elementwise, "cnn_train_b64": cnn_train_b64,
@@ -746,10 +806,17 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime"])
     p.add_argument("workload", choices=sorted(set(WORKLOADS) | set(RUNTIME_WORKLOADS)))
+    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "tensorflow"])
+    p.add_argument("workload", choices=sorted(WORKLOADS) + sorted(KERAS_WORKLOADS))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
-    if args.framework == "onnxruntime":
+    if args.workload in KERAS_WORKLOADS:
+        rows = [] if args.framework in ("torch", "onnxruntime") else \
+            KERAS_WORKLOADS[args.workload](keras_module(args.framework, args.threads), args.repeat)
+    elif args.framework == "tensorflow":
+        rows = []
+    elif args.framework == "onnxruntime":
         if args.workload not in ORT_WORKLOADS:
             rows = []
         else:

@@ -119,3 +119,22 @@ def gradcheck(fn, arrays, eps=1e-6, rtol=1e-5, atol=1e-7, seed=1):
             flat[j] = (objective(*args_p) - objective(*args_m)) / (2 * eps)
         analytic = x.grad.numpy() if x.grad is not None else np.zeros_like(base)
         np.testing.assert_allclose(analytic, num, rtol=rtol, atol=atol, err_msg=f"gradient of input {i}")
+
+
+def require_tf():
+    """Imports TensorFlow (Keras 3's oracle backend); a missing TensorFlow fails when
+    NEUROCORE_REQUIRE_TF=1 (CI) and skips otherwise."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        import tensorflow as tf
+        import keras  # noqa: F401
+    except ImportError:
+        if os.environ.get("NEUROCORE_REQUIRE_TF") == "1":
+            pytest.fail("tensorflow is required (NEUROCORE_REQUIRE_TF=1) but not installed")
+        pytest.skip("tensorflow not installed")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised by an earlier test
+        pass
+    return tf

@@ -80,4 +80,5 @@ PYBIND11_MODULE(_core, m) {
   bind_rnn(m, cls);
   bind_autograd(m, cls);
   bind_runtime(m);
+  bind_image(m);
 }

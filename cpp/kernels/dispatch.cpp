@@ -9,6 +9,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "kernels/image.h"
 #include "kernels/norm.h"
 #include "kernels/optim.h"
 #include "kernels/peak.h"
@@ -72,6 +73,7 @@ NC_KERNEL_FAMILY(ActivationKernels, activation)
 NC_KERNEL_FAMILY(ReduceKernels, reduce)
 NC_KERNEL_FAMILY(RnnKernels, rnn)
 NC_KERNEL_FAMILY(AttentionKernels, attention)
+NC_KERNEL_FAMILY(ImageKernels, image)
 
 #undef NC_KERNEL_FAMILY
 
