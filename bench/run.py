@@ -18,13 +18,11 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FRAMEWORKS = ["neurocore", "torch", "onnxruntime", "neurocore-runtime"]
+FRAMEWORKS = ["neurocore", "torch", "onnxruntime", "neurocore-runtime", "tensorflow"]
 SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise", "cnn_train_b64", "cnn_infer_b64", "cnn_infer_b1",
-          "keras_cnn_epoch", "conv_layer", "runtime_concurrent"]
-          "keras_cnn_epoch", "conv_layer", "rnn_train", "lstm_train", "gru_train", "lstm_infer_b1",
-          "lstm_2layer_bidir_train", "charlm_epoch"]
-          "keras_cnn_epoch", "conv_layer", "transformer_block_train", "transformer_block_infer", "sdpa_causal",
-          "gpt_char_step"]
+          "keras_cnn_epoch", "conv_layer", "runtime_concurrent", "rnn_train", "lstm_train", "gru_train",
+          "lstm_infer_b1", "lstm_2layer_bidir_train", "charlm_epoch", "transformer_block_train",
+          "transformer_block_infer", "sdpa_causal", "gpt_char_step", "keras_mlp_fit_epoch", "keras_cnn_fit_epoch"]
 
 
 def cpu_model():
@@ -47,7 +45,7 @@ def measure_peak(threads):
 
 def available(framework):
     module = {"neurocore": "neurocore", "torch": "torch", "onnxruntime": "onnxruntime",
-              "neurocore-runtime": "neurocore.export"}[framework]
+              "neurocore-runtime": "neurocore.export", "tensorflow": "tensorflow"}[framework]
     r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
     return r.returncode == 0
 
@@ -108,7 +106,8 @@ def main(argv=None):
                     row[fw + "_error"] = errors[0]
             results.append(row)
 
-    header = f"{'workload':<24}{'neurocore':>12}{'torch':>12}{'onnxrt':>12}{'nc-runtime':>12}{'torch/nc':>10}{'GFLOP/s':>10}{'% peak':>8}{'GB/s':>8}"
+    header = (f"{'workload':<24}{'neurocore':>12}{'torch':>12}{'onnxrt':>12}{'nc-runtime':>12}{'tf-keras':>12}"
+              f"{'peer/nc':>10}{'GFLOP/s':>10}{'% peak':>8}{'GB/s':>8}")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -119,11 +118,12 @@ def main(argv=None):
                 return "error"
             return "missing" if not present.get(fw) else "-"
         nc_t = r.get("neurocore")
-        ratio = f"{r['torch'] / nc_t:.2f}x" if nc_t and "torch" in r else "-"
+        peer = "torch" if "torch" in r else "tensorflow"  # Keras workloads have TensorFlow as their peer
+        ratio = f"{r[peer] / nc_t:.2f}x" if nc_t and peer in r else "-"
         gflops = r["flops"] / nc_t / 1e9 if nc_t and r.get("flops") else None
         gbs = r["bytes"] / nc_t / 1e9 if nc_t and r.get("bytes") else None
         print(f"{r['workload']:<24}{fmt('neurocore'):>12}{fmt('torch'):>12}{fmt('onnxruntime'):>12}"
-              f"{fmt('neurocore-runtime'):>12}{ratio:>10}"
+              f"{fmt('neurocore-runtime'):>12}{fmt('tensorflow'):>12}{ratio:>10}"
               f"{(f'{gflops:.1f}' if gflops else '-'):>10}{(f'{100 * gflops / peak:.0f}%' if gflops else '-'):>8}"
               f"{(f'{gbs:.1f}' if gbs else '-'):>8}")
         for fw in FRAMEWORKS:

@@ -792,35 +792,29 @@ WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": m
              "gru_train": rnn_train_row("gru_train", "GRU"), "lstm_infer_b1": lstm_infer_b1,
              "lstm_2layer_bidir_train": rnn_train_row("lstm_2layer_bidir_train", "LSTM", batch=64, steps=50, inp=64,
                                                       hidden=256, layers=2, bidirectional=True),
-             "charlm_epoch": charlm_epoch}
-ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
-                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1), "lstm_infer_b1": ort_lstm_infer_b1}
+             "charlm_epoch": charlm_epoch,
              "transformer_block_train": transformer_block_train, "transformer_block_infer": transformer_block_infer,
              "sdpa_causal": sdpa_causal, "gpt_char_step": gpt_char_step}
 ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
-                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1),
+                 "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1), "lstm_infer_b1": ort_lstm_infer_b1,
                  "transformer_block_infer": ort_transformer_block_infer}
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime"])
-    p.add_argument("workload", choices=sorted(set(WORKLOADS) | set(RUNTIME_WORKLOADS)))
-    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "tensorflow"])
-    p.add_argument("workload", choices=sorted(WORKLOADS) + sorted(KERAS_WORKLOADS))
+    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime", "tensorflow"])
+    p.add_argument("workload", choices=sorted(set(WORKLOADS) | set(RUNTIME_WORKLOADS) | set(KERAS_WORKLOADS)))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     if args.workload in KERAS_WORKLOADS:
-        rows = [] if args.framework in ("torch", "onnxruntime") else \
+        rows = [] if args.framework not in ("neurocore", "tensorflow") else \
             KERAS_WORKLOADS[args.workload](keras_module(args.framework, args.threads), args.repeat)
     elif args.framework == "tensorflow":
         rows = []
     elif args.framework == "onnxruntime":
-        if args.workload not in ORT_WORKLOADS:
-            rows = []
-        else:
-            rows = ORT_WORKLOADS[args.workload](args.threads, args.repeat)
+        fn = ORT_WORKLOADS.get(args.workload)
+        rows = fn(args.threads, args.repeat) if fn else []
     elif args.framework == "neurocore-runtime":
         fn = RUNTIME_WORKLOADS.get(args.workload)
         rows = fn(NeurocoreFW(args.threads), args.repeat) if fn else []
