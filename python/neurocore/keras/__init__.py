@@ -31,4 +31,4 @@ class utils:  # noqa: N801 - keras.utils.clear_session / to_categorical
 
 __all__ = ["Input", "Layer", "Model", "Sequential", "Functional", "load_model", "model_from_json", "clone_model",
            "activations", "initializers", "regularizers", "losses", "metrics", "optimizers", "callbacks", "layers",
-           "saving", "models", "backend", "utils", "clear_session", "_backend"]
+           "saving", "models", "backend", "utils", "clear_session"]

@@ -8,7 +8,7 @@ import re
 import numpy as np
 
 from .. import _core
-from .._tensor import from_numpy, float32, int64
+from .._tensor import from_numpy, float32
 
 _NAME_COUNTS = collections.defaultdict(int)
 _STATE = {"training": False, "track_logits": False}
@@ -89,5 +89,3 @@ def float_tensor(x):
     t = to_tensor(x)
     return t if t.dtype == float32 else t.to(float32)
 
-
-__all__ = ["clear_session", "int64"]
