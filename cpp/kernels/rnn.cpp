@@ -23,6 +23,24 @@ void tanh_inplace(double* x, int64_t n) {
 }
 
 template <class T>
+void step_dots(const T* a, int64_t rows, int64_t k, const T* w, int64_t n, T* c) {
+  constexpr int L = 8;  // independent partial sums (vector lanes), added pairwise at the end
+  const int64_t kv = k / L * L;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* ar = a + r * k;
+    T* cr = c + r * n;
+    for (int64_t j = 0; j < n; ++j) {
+      const T* wj = w + j * k;
+      T s[L] = {};
+      for (int64_t p = 0; p < kv; p += L)
+        for (int l = 0; l < L; ++l) s[l] += ar[p + l] * wj[p + l];
+      for (int64_t p = kv; p < k; ++p) s[p - kv] += ar[p] * wj[p];
+      cr[j] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+  }
+}
+
+template <class T>
 void rnn_forward(T* g, int64_t rows, int64_t h, bool relu) {
   const int64_t n = rows * h;
   if (!relu) return tanh_inplace(g, n);
@@ -129,7 +147,7 @@ void gru_backward(const T* gates, const T* gh, const T* h_prev, const T* dh, T* 
 
 template <class T>
 constexpr RnnOps<T> ops() {
-  return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>};
+  return {step_dots<T>, rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>};
 }
 
 }  // namespace

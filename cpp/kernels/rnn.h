@@ -11,6 +11,9 @@ namespace nc::kernels {
 
 template <class T>
 struct RnnOps {
+  // c (rows x n) += a (rows x k) @ w^T for w (n x k) row-major, on the calling thread: the
+  // per-step product of few-row batches (batch-1 inference), whose work is too small to share.
+  void (*step_dots)(const T* a, int64_t rows, int64_t k, const T* w, int64_t n, T* c);
   // RNN: g (rows x h) = act(g) in place (tanh, or ReLU when relu).
   void (*rnn_forward)(T* g, int64_t rows, int64_t h, bool relu);
   // dg (rows x h) = dh * act'(from the output y = act(pre)).

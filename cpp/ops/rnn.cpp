@@ -68,11 +68,19 @@ StepWeight<T> step_weight(const T* w, int64_t n, int64_t k, int64_t max_rows) {
   return s;
 }
 
-// c (rows x n) = a (rows x k) @ W^T + beta * c.
+// c (rows x n) = a (rows x k) @ W^T + beta * c (beta 0 or 1). Few rows and little work (batch-1
+// inference): plain dot products on this thread, since a thread team per step costs more than
+// the step and stalls whenever a core is busy elsewhere.
 template <class T>
 void step_product(int64_t rows, int64_t n, int64_t k, const T* a, const StepWeight<T>& w, T beta, T* c) {
-  if (w.transposed) gemm<T>(false, false, rows, n, k, a, k, w.w, n, beta, c, n);
-  else gemm<T>(false, true, rows, n, k, a, k, w.w, k, beta, c, n);
+  if (!w.transposed && rows * n * k <= (int64_t(1) << 18)) {
+    if (beta == T(0)) std::memset(c, 0, sizeof(T) * rows * n);
+    kernels::rnn_ops<T>().step_dots(a, rows, k, w.w, n, c);
+  } else if (w.transposed) {
+    gemm<T>(false, false, rows, n, k, a, k, w.w, n, beta, c, n);
+  } else {
+    gemm<T>(false, true, rows, n, k, a, k, w.w, k, beta, c, n);
+  }
 }
 
 // Runs fn(r0, r1) over row blocks of `rows` rows of `width` elements (elementwise work only, so
