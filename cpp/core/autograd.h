@@ -150,7 +150,8 @@ Tensor detach(const Tensor& t);  // shares storage, no history
 // a view (its base would silently miss the gradient path). After writing they bump the version
 // and, when recording, call set_history with t as both input and output, rebasing its history.
 // It first refuses a t whose elements share memory (an expanded tensor: PyTorch's
-// assert_no_internal_overlap), for every in-place op, recording or not.
+// assert_no_internal_overlap), for every in-place op, recording or not, except writes of one
+// value (fill_, zero_, copy_ of a single element), which give every location the same result.
 void prepare_inplace(const Tensor& t, const char* op, const TensorList& sources = {});
 
 }  // namespace nc
