@@ -222,13 +222,19 @@ def save(obj, f):
         for chunk in chunks:
             f.write(chunk)
         return
-    path = os.path.realpath(os.fspath(f))  # through a symlink: replace its target, not the link
+    atomic_write(f, [head, *chunks])
+
+
+def atomic_write(path, chunks):
+    """Writes the byte strings `chunks` to `path` through a temporary file in the same folder,
+    flushed to disk and renamed over `path` (through a symlink: its target), so a crash mid-write
+    leaves any earlier file at `path` intact. Used by nc.save, nc.export and keras saving."""
+    path = os.path.realpath(os.fspath(path))
     folder, base = os.path.split(path)
     tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(head)
             for chunk in chunks:
                 fh.write(chunk)
             fh.flush()

@@ -13,11 +13,11 @@ weights; the C++ runtime verifies everything before it runs anything.
 """
 import hashlib
 import json
-import os
 import struct
-import tempfile
 
 import numpy as np
+
+from ..serialization import atomic_write
 
 FORMAT = "neurocore-model"
 FORMAT_VERSION = 1
@@ -43,18 +43,5 @@ def write(path, weights, graph, inputs, outputs):
     }
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".ncm")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(head)))
-            f.write(head)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, [struct.pack("<Q", len(head)), head, data])
 

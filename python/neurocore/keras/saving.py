@@ -10,13 +10,13 @@ import io
 import json
 import os
 import struct
-import tempfile
 import zipfile
 
 import numpy as np
 
 from .. import __version__
 from .._tensor import no_grad
+from ..serialization import atomic_write
 from . import layers as layers_mod, optimizers as optimizers_mod, _backend
 from .layers.base import InputLayer, KerasTensor, flatten, map_structure
 
@@ -77,22 +77,6 @@ def assign_weights(model, arrays, what):
             t.copy_(_backend.to_tensor(arrays[k].astype(np.float32) if arrays[k].dtype.kind == "f" else arrays[k]))
 
 
-def _atomic_write(path, data):
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _check_overwrite(path, overwrite):
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"[save] {path} exists and overwrite=False")
@@ -102,7 +86,7 @@ def save_weights(model, filepath, overwrite=True):
     _check_overwrite(filepath, overwrite)
     if not model.built:
         raise ValueError("[save_weights] the model is not built yet: call it or fit it first")
-    _atomic_write(filepath, weights_bytes(model))
+    atomic_write(filepath, [weights_bytes(model)])
 
 
 def load_weights(model, filepath):
@@ -235,7 +219,7 @@ def save_model(model, filepath, overwrite=True):
         z.writestr("metadata.json", json.dumps({"format": FORMAT, "neurocore_version": __version__}))
         z.writestr("config.json", json.dumps(config))
         z.writestr("model.weights.safetensors", weights_bytes(model))
-    _atomic_write(filepath, buf.getvalue())
+    atomic_write(filepath, [buf.getvalue()])
 
 
 def load_model(filepath, custom_objects=None, compile=True):
