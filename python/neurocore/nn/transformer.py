@@ -171,18 +171,21 @@ class TransformerEncoder(Module):
         self.mask_check = mask_check
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = first is not None and first.self_attn.batch_first
-        seq_len = None
-        if src.dim() == 3:
-            seq_len = src.shape[1] if batch_first else src.shape[0]
-        is_causal = _detect_is_causal_mask(mask, is_causal, seq_len)
+        is_causal = _detect_is_causal_mask(mask, is_causal, _sequence_length(self.layers, src))
         output = src
         for mod in self.layers:
             output = mod(output, src_mask=mask, is_causal=is_causal, src_key_padding_mask=src_key_padding_mask)
         if self.norm is not None:
             output = self.norm(output)
         return output
+
+
+def _sequence_length(layers, x):
+    """The sequence length of a batched input `x` of a stack of `layers` (None when unbatched)."""
+    if x.dim() != 3:
+        return None
+    batch_first = len(layers) > 0 and layers[0].self_attn.batch_first
+    return x.shape[1] if batch_first else x.shape[0]
 
 
 class TransformerDecoder(Module):
@@ -198,12 +201,7 @@ class TransformerDecoder(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
-        first = self.layers[0] if len(self.layers) else None
-        batch_first = first is not None and first.self_attn.batch_first
-        seq_len = None
-        if tgt.dim() == 3:
-            seq_len = tgt.shape[1] if batch_first else tgt.shape[0]
-        tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, seq_len)
+        tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, _sequence_length(self.layers, tgt))
         output = tgt
         for mod in self.layers:
             output = mod(output, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
