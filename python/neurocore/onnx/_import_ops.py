@@ -146,7 +146,8 @@ def _to_2d(ctx, x, nd, what="input"):
     return x.unsqueeze(2) if nd == 1 else x
 
 
-def conv(ctx, inputs, attrs):
+def _conv_operands(ctx, inputs):
+    """Conv/ConvTranspose inputs as tensors (bias optional) and the number of spatial dims."""
     x, w, b = (inputs + [None])[:3]
     x, w = to_tensor(x), to_tensor(w, x)
     b = to_tensor(b, x)
@@ -154,6 +155,11 @@ def conv(ctx, inputs, attrs):
     if nd < 1 or w.dim() != x.dim():
         raise ctx.error(f"expects (N, C, *spatial) input and a weight of the same rank, got shapes "
                         f"{shape_of(x)} and {shape_of(w)}")
+    return x, w, b, nd
+
+
+def conv(ctx, inputs, attrs):
+    x, w, b, nd = _conv_operands(ctx, inputs)
     kernel = list(attrs.get("kernel_shape", w.shape[2:]))
     strides, dilations = _spatial_attrs(ctx, attrs, kernel, nd)
     group = attrs.get("group", 1)
@@ -170,13 +176,7 @@ def conv(ctx, inputs, attrs):
 
 
 def conv_transpose(ctx, inputs, attrs):
-    x, w, b = (inputs + [None])[:3]
-    x, w = to_tensor(x), to_tensor(w, x)
-    b = to_tensor(b, x)
-    nd = x.dim() - 2
-    if nd < 1 or w.dim() != x.dim():
-        raise ctx.error(f"expects (N, C, *spatial) input and a weight of the same rank, got shapes "
-                        f"{shape_of(x)} and {shape_of(w)}")
+    x, w, b, nd = _conv_operands(ctx, inputs)
     group = attrs.get("group", 1)
     if x.shape[1] != w.shape[0]:
         raise ctx.error(f"input has {x.shape[1]} channels, weight {shape_of(w)} expects {w.shape[0]}")
