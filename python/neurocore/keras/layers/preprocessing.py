@@ -46,6 +46,19 @@ class RandomFlip(Layer):
         return dict(super().get_config(), mode=self.mode)
 
 
+def _factor_range(f):
+    """(-f, f) for a number, else the given (low, high)."""
+    return (-float(f), float(f)) if np.isscalar(f) else tuple(float(v) for v in f)
+
+
+def _set_fill(layer, name, fill_mode, interpolation, fill_value):
+    """Checks and stores the edge handling and interpolation of a geometric augmentation layer."""
+    if fill_mode not in _EDGES:
+        raise ValueError(f"[{name}] fill_mode must be one of {sorted(_EDGES)}, got {fill_mode!r}")
+    layer.fill_mode, layer.interpolation, layer.fill_value = fill_mode, interpolation, float(fill_value)
+    layer._bilinear = T._mode(interpolation, name)
+
+
 class RandomRotation(Layer):
     """Rotates each image by a random fraction of a full turn drawn from `factor` ((-f, f) for a
     number; positive = counter-clockwise), training only. fill_mode: 'reflect' (default),
@@ -53,11 +66,8 @@ class RandomRotation(Layer):
 
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.factor = (-float(factor), float(factor)) if np.isscalar(factor) else tuple(float(f) for f in factor)
-        if fill_mode not in _EDGES:
-            raise ValueError(f"[RandomRotation] fill_mode must be one of {sorted(_EDGES)}, got {fill_mode!r}")
-        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
-        self._bilinear = T._mode(interpolation, "RandomRotation")
+        self.factor = _factor_range(factor)
+        _set_fill(self, "RandomRotation", fill_mode, interpolation, fill_value)
 
     def call(self, inputs, training=None):
         if not training:
@@ -82,13 +92,8 @@ class RandomTranslation(Layer):
     def __init__(self, height_factor, width_factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, **kwargs):
         super().__init__(**kwargs)
-        def rng(f):
-            return (-float(f), float(f)) if np.isscalar(f) else tuple(float(v) for v in f)
-        self.height_factor, self.width_factor = rng(height_factor), rng(width_factor)
-        if fill_mode not in _EDGES:
-            raise ValueError(f"[RandomTranslation] fill_mode must be one of {sorted(_EDGES)}, got {fill_mode!r}")
-        self.fill_mode, self.interpolation, self.fill_value = fill_mode, interpolation, float(fill_value)
-        self._bilinear = T._mode(interpolation, "RandomTranslation")
+        self.height_factor, self.width_factor = _factor_range(height_factor), _factor_range(width_factor)
+        _set_fill(self, "RandomTranslation", fill_mode, interpolation, fill_value)
 
     def call(self, inputs, training=None):
         if not training:
