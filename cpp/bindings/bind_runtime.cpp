@@ -26,6 +26,7 @@ void bind_runtime(py::module_& m) {
       .def_property_readonly("input_shapes", &neurocore::Session::input_shapes)
       .def_property_readonly("num_nodes", &neurocore::Session::num_nodes)
       .def("describe", &neurocore::Session::describe)
+      .def_property("num_threads", &neurocore::Session::num_threads, &neurocore::Session::set_num_threads)
       .def("run", [](const neurocore::Session& s, const std::vector<Array>& inputs) {
         std::vector<neurocore::Tensor> in;
         std::vector<std::vector<int64_t>> shapes;

@@ -1,4 +1,5 @@
 #include "core/parallel.h"
+#include "core/thread_limit.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -47,8 +48,15 @@ static std::atomic<bool> in_forked_child{false};
 [[maybe_unused]] static const bool fork_handler_registered =
     pthread_atfork(nullptr, nullptr, [] { in_forked_child.store(true); }) == 0;
 
+// The calling thread's own count while a ThreadLimit guard is alive (0: none).
+static thread_local int thread_override = 0;
+
+ThreadLimit::ThreadLimit(int n) : prev_(thread_override) { thread_override = n > 0 ? n : prev_; }
+ThreadLimit::~ThreadLimit() { thread_override = prev_; }
+
 int get_num_threads() {
   if (in_forked_child.load(std::memory_order_relaxed)) return 1;
+  if (thread_override > 0) return thread_override;
   return thread_setting().load(std::memory_order_relaxed);
 }
 

@@ -48,6 +48,11 @@ void nc_session_close(nc_session* session) { delete session; }
 
 int nc_session_num_inputs(const nc_session* s) { return s ? static_cast<int>(s->session.input_names().size()) : -1; }
 int nc_session_num_outputs(const nc_session* s) { return s ? static_cast<int>(s->session.output_names().size()) : -1; }
+int nc_session_set_num_threads(nc_session* s, int n) {
+  if (!s) return -1;
+  s->session.set_num_threads(n);
+  return 0;
+}
 
 int nc_session_output_shape(const nc_session* s, const int64_t* const* input_shapes, const int* input_ranks, int index,
                             int64_t* shape, int max_rank, char* err, size_t err_len) {

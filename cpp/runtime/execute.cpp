@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
+#include "core/autograd.h"
 #include "core/parallel.h"
 #include "kernels/activation.h"
 #include "kernels/conv.h"
@@ -14,6 +16,8 @@
 #include "kernels/softmax.h"
 #include "kernels/vecmath.h"
 #include "model.h"
+#include "ops/attention.h"
+#include "ops/rnn.h"
 
 namespace neurocore::detail {
 namespace kn = nc::kernels;
@@ -378,6 +382,131 @@ void reduce(const Node& n, const Shape& xs, const float* x, float* y) {
   }
 }
 
+// The sequence ops run through the library's own ops (cpp/ops/rnn, cpp/ops/attention: the layer
+// loop around the fused gate kernels, the flash-attention driver), on tensors that view the
+// runtime's buffers; autograd is off so nothing is recorded.
+nc::Tensor view(const float* p, const Shape& s) {
+  auto impl = std::make_shared<nc::TensorImpl>();
+  const int64_t count = numel_of(s);
+  impl->storage = nc::Storage::wrap(const_cast<float*>(p), sizeof(float) * static_cast<size_t>(count), nullptr);
+  impl->shape = nc::Shape(s.begin(), s.end());
+  impl->strides = nc::contiguous_strides(impl->shape);
+  impl->dtype = nc::DType::Float32;
+  return nc::Tensor(std::move(impl));
+}
+
+void copy_out(const nc::Tensor& t, float* dst) {
+  const int64_t count = t.numel();
+  if (count > 0) std::memcpy(dst, t.data<float>(), sizeof(float) * static_cast<size_t>(count));
+}
+
+template <class F>
+void through_op(const Node& n, const F& f) {
+  nc::NoGradGuard no_grad;
+  try {
+    f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(std::string("[") + op_name(n.op) + (n.module.empty() ? "" : " in module '" + n.module + "'") + "] " +
+                e.what());
+  }
+}
+
+void rnn(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
+         const std::vector<float*>& extra) {
+  const Attrs& a = n.attrs;
+  std::vector<nc::Tensor> t;
+  for (size_t i = 0; i < in.size(); ++i) t.push_back(view(in[i], plan.shapes[static_cast<size_t>(n.inputs[i])]));
+  size_t i = 1;
+  const nc::Tensor none;
+  const nc::Tensor& h0 = a.has_h0 ? t[i++] : none;
+  const nc::Tensor& c0 = a.has_c0 ? t[i++] : none;
+  const nc::Tensor& w_ih = t[i++];
+  const nc::Tensor& w_hh = t[i++];
+  const nc::Tensor& b_ih = a.has_bias ? t[i++] : none;
+  const nc::Tensor& b_hh = a.has_bias ? t[i++] : none;
+  const nc::Tensor& w_hr = a.has_proj ? t[i++] : none;
+  const int64_t N = plan.shapes[static_cast<size_t>(n.inputs[0])][0], B = N / a.steps;
+  const std::vector<int64_t> batch_sizes(static_cast<size_t>(a.steps), B);
+  through_op(n, [&] {
+    const nc::TensorList r = nc::rnn_layer(static_cast<nc::RnnMode>(a.mode), t[0], batch_sizes, a.reverse, h0, c0,
+                                           w_ih, w_hh, b_ih, b_hh, w_hr, op_name(n.op));
+    copy_out(r[0], out);
+    for (size_t o = 0; o < extra.size(); ++o) copy_out(r[o + 1], extra[o]);
+  });
+}
+
+void attention(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out) {
+  std::vector<nc::Tensor> t;
+  for (size_t i = 0; i < in.size(); ++i) t.push_back(view(in[i], plan.shapes[static_cast<size_t>(n.inputs[i])]));
+  const nc::Tensor mask = n.attrs.has_mask ? t[3] : nc::Tensor();
+  std::optional<double> scale;
+  if (n.attrs.attn_scale > 0) scale = n.attrs.attn_scale;
+  through_op(n, [&] {
+    copy_out(nc::scaled_dot_product_attention(t[0], t[1], t[2], mask, 0.0, n.attrs.causal, scale, n.attrs.gqa), out);
+  });
+}
+
+// Rows of the table picked by indices held as floats (exact integers below 2^24).
+void embedding(const Node& n, const Shape& ws, const Shape& is, const float* w, const float* idx, float* y) {
+  const int64_t rows = ws[0], dim = ws[1], count = numel_of(is);
+  for (int64_t i = 0; i < count; ++i) {
+    const float f = idx[i];
+    if (!(f >= 0 && f < static_cast<float>(rows)) || f != std::floor(f))
+      throw Error(std::string("[embedding") + (n.module.empty() ? "" : " in module '" + n.module + "'") + "] index " +
+                  std::to_string(f) + " at position " + std::to_string(i) + " is not an integer in [0, " +
+                  std::to_string(rows) + ") (indices shape " + shape_str(is) + ")");
+    std::memcpy(y + i * dim, w + static_cast<int64_t>(f) * dim, sizeof(float) * static_cast<size_t>(dim));
+  }
+}
+
+void rms_norm(const Node& n, const Shape& xs, const std::vector<const float*>& in, float* y) {
+  const int64_t D = numel_of(n.attrs.normalized_shape), R = D ? numel_of(xs) / D : 0;
+  const float* w = n.attrs.has_weight ? in[1] : nullptr;
+  const auto& ops = kn::norm_ops<float>();
+  nc::parallel_for(0, R, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, D)), [&](int64_t rb, int64_t re) {
+    for (int64_t r = rb; r < re; ++r) {
+      const float* xr = in[0] + r * D;
+      const double is = 1.0 / std::sqrt(ops.sqdev(xr, D, 0.0) / D + n.attrs.eps);
+      ops.ln_forward(xr, w, nullptr, y + r * D, D, 0.f, static_cast<float>(is));
+    }
+  });
+}
+
+// Basic indexing: each kept or indexed dim reads start + j * step.
+void slice(const Node& n, const Shape& xs, const Shape& ys, const float* x, float* y) {
+  const Attrs& a = n.attrs;
+  const auto xst = strides_of(xs);
+  int64_t base = 0;
+  Shape dims, st;  // kept dims (output order without new axes) and their input strides
+  for (size_t d = 0; d < xs.size(); ++d) {
+    const int64_t start = a.starts[d] < 0 ? a.starts[d] + xs[d] : a.starts[d];
+    base += start * xst[d];
+    if (a.keep[d]) {
+      dims.push_back(a.lengths[d] < 0 ? xs[d] : a.lengths[d]);
+      st.push_back(a.slice_steps[d] * xst[d]);
+    }
+  }
+  const int64_t total = numel_of(ys);
+  if (total == 0) return;
+  if (dims.empty()) {
+    y[0] = x[base];
+    return;
+  }
+  const int64_t cols = dims.back(), rows = total / cols, inner = st.back();
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rem = row, off = base;
+    for (size_t i = dims.size() - 1; i-- > 0;) {
+      off += (rem % dims[i]) * st[i];
+      rem /= dims[i];
+    }
+    float* o = y + row * cols;
+    if (inner == 1) std::memcpy(o, x + off, sizeof(float) * static_cast<size_t>(cols));
+    else for (int64_t j = 0; j < cols; ++j) o[j] = x[off + j * inner];
+  }
+}
+
 }  // namespace
 
 int64_t workspace_floats(const Node& n, const std::vector<Shape>& shapes) {
@@ -391,7 +520,8 @@ int64_t workspace_floats(const Node& n, const std::vector<Shape>& shapes) {
   return 0;
 }
 
-void execute(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out, float* work) {
+void execute(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
+             const std::vector<float*>& extra, float* work) {
   auto shape = [&](size_t i) -> const Shape& { return plan.shapes[static_cast<size_t>(n.inputs[i])]; };
   const Shape& ys = plan.shapes[static_cast<size_t>(n.output)];
   const float* bias = in.size() > 2 ? in[2] : nullptr;
@@ -421,6 +551,11 @@ void execute(const Plan& plan, const Node& n, const std::vector<const float*>& i
     }
     case Op::Mean:
     case Op::Sum: reduce(n, shape(0), in[0], out); break;
+    case Op::Rnn: rnn(plan, n, in, out, extra); break;
+    case Op::Attention: attention(plan, n, in, out); break;
+    case Op::Embedding: embedding(n, shape(0), shape(1), in[0], in[1], out); break;
+    case Op::RmsNorm: rms_norm(n, shape(0), in, out); break;
+    case Op::Slice: slice(n, shape(0), ys, in[0], out); break;
     default: unary(n, in[0], out, numel_of(ys)); break;
   }
 }

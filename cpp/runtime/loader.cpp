@@ -3,6 +3,7 @@
 // of the data section, the format version, and the graph (known ops, typed attributes, values
 // defined once before use). Shape consistency is then checked by planning the recorded example.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -52,7 +53,9 @@ const std::map<std::string, Op>& op_names() {
       {"add", Op::Add}, {"sub", Op::Sub}, {"mul", Op::Mul}, {"div", Op::Div}, {"relu", Op::Relu},
       {"sigmoid", Op::Sigmoid}, {"tanh", Op::Tanh}, {"gelu", Op::Gelu}, {"silu", Op::Silu}, {"mish", Op::Mish},
       {"elu", Op::Elu}, {"leaky_relu", Op::LeakyRelu}, {"softplus", Op::Softplus}, {"hardtanh", Op::Hardtanh},
-      {"reshape", Op::Reshape}, {"permute", Op::Permute}, {"cat", Op::Cat}, {"mean", Op::Mean}, {"sum", Op::Sum}};
+      {"reshape", Op::Reshape}, {"permute", Op::Permute}, {"cat", Op::Cat}, {"mean", Op::Mean}, {"sum", Op::Sum},
+      {"rnn", Op::Rnn}, {"attention", Op::Attention}, {"embedding", Op::Embedding}, {"rms_norm", Op::RmsNorm},
+      {"slice", Op::Slice}};
   return names;
 }
 
@@ -188,6 +191,56 @@ int parse_attrs(Op& op, const Json& j, Attrs& a, const std::string& what) {
       if (a.dims.size() > 16) throw Error("[load] " + what + ".dims has too many entries");
       if (op != Op::Permute) a.keepdim = j.at("keepdim", what).as_bool(what + ".keepdim");
       return 1;
+    case Op::Rnn: {
+      a.mode = int_attr(j, "mode", what, 0);
+      if (a.mode > 3) throw Error("[load] " + what + ".mode must be 0 (tanh), 1 (relu), 2 (LSTM) or 3 (GRU)");
+      a.steps = int_attr(j, "steps", what, 1);
+      a.reverse = j.at("reverse", what).as_bool(what + ".reverse");
+      a.has_h0 = j.at("has_h0", what).as_bool(what + ".has_h0");
+      a.has_c0 = j.at("has_c0", what).as_bool(what + ".has_c0");
+      a.has_bias = j.at("has_bias", what).as_bool(what + ".has_bias");
+      a.has_proj = j.at("has_proj", what).as_bool(what + ".has_proj");
+      if ((a.has_c0 && a.mode != 2) || (a.has_proj && a.mode != 2))
+        throw Error("[load] " + what + ": c0 and a projection belong to LSTM only");
+      return 3 + a.has_h0 + a.has_c0 + 2 * a.has_bias + a.has_proj;
+    }
+    case Op::Attention:
+      a.causal = j.at("is_causal", what).as_bool(what + ".is_causal");
+      a.has_mask = j.at("has_mask", what).as_bool(what + ".has_mask");
+      a.gqa = j.at("enable_gqa", what).as_bool(what + ".enable_gqa");
+      a.attn_scale = num(j, "scale", what);
+      if (!(a.attn_scale >= 0) || std::isinf(a.attn_scale))
+        throw Error("[load] " + what + ".scale must be finite and non-negative (0: 1/sqrt(E))");
+      return 3 + a.has_mask;
+    case Op::Embedding:
+      return 2;
+    case Op::RmsNorm:
+      a.eps = num(j, "eps", what);
+      if (!(a.eps >= 0)) throw Error("[load] " + what + ".eps must be non-negative");
+      a.has_weight = j.at("has_weight", what).as_bool(what + ".has_weight");
+      a.normalized_shape = j.at("normalized_shape", what).as_int_list(what + ".normalized_shape");
+      checked_numel(a.normalized_shape, what + ".normalized_shape");
+      if (a.normalized_shape.empty() || a.normalized_shape.size() > 16)
+        throw Error("[load] " + what + ".normalized_shape must have 1 to 16 dims");
+      return 1 + a.has_weight;
+    case Op::Slice: {
+      const auto& dims = j.at("dims", what).as_array(what + ".dims");
+      if (dims.size() > 16) throw Error("[load] " + what + ".dims has too many entries");
+      for (const Json& d : dims) {
+        const std::vector<int64_t> v = d.as_int_list(what + ".dims element");
+        // [start, step, length (-1: whole dim), keep]
+        if (v.size() != 4 || v[0] < -kMaxDim || v[0] > kMaxDim || v[1] < 1 || v[1] > kMaxDim || v[2] < -1 ||
+            v[2] > kMaxDim || v[3] < 0 || v[3] > 1 || (v[3] == 0 && v[2] != 1))
+          throw Error("[load] " + what + ".dims elements must be [start, step >= 1, length >= -1, keep 0/1] in range");
+        a.starts.push_back(v[0]);
+        a.slice_steps.push_back(v[1]);
+        a.lengths.push_back(v[2]);
+        a.keep.push_back(v[3] == 1);
+      }
+      a.new_axes = j.at("new_axes", what).as_int_list(what + ".new_axes");
+      if (a.new_axes.size() > 16) throw Error("[load] " + what + ".new_axes has too many entries");
+      return 1;
+    }
     default:
       return 1;
   }
@@ -263,9 +316,10 @@ std::shared_ptr<Model> load_model(const std::string& path) {
   auto m = std::make_shared<Model>();
   const int64_t num_values = graph.at("num_values", "graph").as_int("graph.num_values");
   // Every value is an input, a constant or a node's output, defined once.
-  const size_t definitions = graph.at("inputs", "graph").as_array("graph.inputs").size() +
-                             graph.at("constants", "graph").as_array("graph.constants").size() +
-                             graph.at("nodes", "graph").as_array("graph.nodes").size();
+  size_t definitions = graph.at("inputs", "graph").as_array("graph.inputs").size() +
+                       graph.at("constants", "graph").as_array("graph.constants").size();
+  for (const Json& nj : graph.at("nodes", "graph").as_array("graph.nodes"))
+    definitions += std::min<size_t>(3, nj.at("outputs", "graph node").as_array("graph node outputs").size());
   if (num_values < 1 || static_cast<uint64_t>(num_values) > definitions)
     fail(path, "graph.num_values (" + std::to_string(num_values) + ") doesn't match the " +
                    std::to_string(definitions) + " values the graph defines");
@@ -294,8 +348,9 @@ std::shared_ptr<Model> load_model(const std::string& path) {
     std::vector<int64_t> example = in.at("example_shape", what).as_int_list(what + ".example_shape");
     checked_numel(example, what + " example shape");
     if (shape.size() != example.size() || shape.size() > 16) fail(path, "graph input shapes disagree");
+    int dynamic_dims = 0;  // the batch dim (-1) may be any one dim of each input
     for (size_t i = 0; i < shape.size(); ++i)
-      if (shape[i] != example[i] && !(i == 0 && shape[i] == -1 && m->dynamic_batch))
+      if (shape[i] != example[i] && !(shape[i] == -1 && m->dynamic_batch && ++dynamic_dims == 1))
         fail(path, "graph input shape " + shape_str(shape) + " is invalid");
     m->input_shapes.push_back(shape);
     example_shapes.push_back(example);
@@ -338,9 +393,15 @@ std::shared_ptr<Model> load_model(const std::string& path) {
         (arity == -1 && (k < 1 || k > 1024)))
       fail(path, what + " has " + std::to_string(k) + " inputs, which the op does not take");
     const auto& outs = nj.at("outputs", what).as_array(what + ".outputs");
-    if (outs.size() != 1) fail(path, what + " must have exactly one output");
+    // rnn: output, h_n and (LSTM) c_n; every other op: one output.
+    const size_t n_out = n.op == Op::Rnn ? (n.attrs.mode == 2 ? 3 : 2) : 1;
+    if (outs.size() != n_out) fail(path, what + " must have " + std::to_string(n_out) + " output(s)");
     n.output = value_id(outs[0], what + " output");
     define(n.output, what);
+    for (size_t o = 1; o < n_out; ++o) {
+      n.extra_outputs.push_back(value_id(outs[o], what + " output"));
+      define(n.extra_outputs.back(), what);
+    }
     // Weights of the layers are constants: the optimiser folds and the planner trusts them.
     auto need_const = [&](size_t idx) {
       if (idx < k && m->values[static_cast<size_t>(n.inputs[idx])].kind != ValueKind::Constant)
@@ -348,7 +409,14 @@ std::shared_ptr<Model> load_model(const std::string& path) {
     };
     switch (n.op) {
       case Op::Linear: case Op::Conv2d: case Op::ConvTranspose2d: case Op::BatchNorm: case Op::LayerNorm:
+      case Op::RmsNorm:
         for (size_t idx = 1; idx < k; ++idx) need_const(idx);
+        break;
+      case Op::Rnn:
+        for (size_t idx = 1 + n.attrs.has_h0 + n.attrs.has_c0; idx < k; ++idx) need_const(idx);
+        break;
+      case Op::Embedding:
+        need_const(0);
         break;
       default: break;
     }

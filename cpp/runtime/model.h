@@ -2,6 +2,7 @@
 // The runtime's internal form of a model: values, nodes with typed attributes, constant buffers,
 // and the plans (shapes + arena offsets) computed per input shape.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -17,7 +18,9 @@ namespace neurocore::detail {
 enum class Op {
   Linear, Matmul, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm, LayerNorm,
   Softmax, LogSoftmax, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Gelu, GeluTanh, Silu, Mish, Elu, LeakyRelu,
-  Softplus, Hardtanh, Reshape, Permute, Cat, Mean, Sum
+  Softplus, Hardtanh, Reshape, Permute, Cat, Mean, Sum,
+  // sequence models
+  Rnn, Attention, Embedding, RmsNorm, Slice
 };
 
 const char* op_name(Op op);
@@ -47,12 +50,25 @@ struct Attrs {
   std::vector<int64_t> dims;  // permute order, reduced dims
   int64_t dim = 0;            // softmax, cat
   bool keepdim = false;
+  // rnn: mode (0 tanh, 1 relu, 2 LSTM, 3 GRU), time steps of the (steps * batch, features) input,
+  // which optional inputs are present (x, [h0], [c0], w_ih, w_hh, [b_ih, b_hh], [w_hr])
+  int64_t mode = 0, steps = 1;
+  bool has_h0 = false, has_c0 = false, has_proj = false;
+  // attention: q, k, v[, additive mask]; scale 0 = 1/sqrt(E)
+  bool causal = false, has_mask = false, gqa = false;
+  double attn_scale = 0;
+  // slice: per input dim start, step, length (-1: the whole dim) and whether it is kept (an
+  // integer index drops it); new size-1 axes at these output positions
+  std::vector<int64_t> starts, slice_steps, lengths;
+  std::vector<bool> keep;
+  std::vector<int64_t> new_axes;
 };
 
 struct Node {
   Op op;
   std::vector<int> inputs;
   int output = -1;
+  std::vector<int> extra_outputs;  // rnn: h_n (and c_n)
   Attrs attrs;
   std::string module;  // where it came from, for error messages
 };
@@ -95,6 +111,7 @@ struct Model {
   std::vector<Node> nodes;
   std::vector<std::unique_ptr<float[], AlignedDelete>> buffers;  // constant storage, 64-byte aligned
   bool dynamic_batch = false;
+  std::atomic<int> num_threads{0};  // Session::set_num_threads (0: the process-wide setting)
 
   // Plans by input shapes, built on first use and never changed afterwards.
   mutable std::mutex plans_mutex;
@@ -114,8 +131,9 @@ void optimize(Model& m, const Plan& example);
 // planner.cpp: shape inference (validates everything a kernel relies on) and arena layout.
 std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);
 std::shared_ptr<const Plan> get_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);
-// execute.cpp: runs one node.
-void execute(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out, float* workspace);
+// execute.cpp: runs one node (`extra` receives the extra outputs).
+void execute(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
+             const std::vector<float*>& extra, float* workspace);
 int64_t workspace_floats(const Node& n, const std::vector<std::vector<int64_t>>& shapes);
 
 int64_t numel_of(const std::vector<int64_t>& shape);

@@ -40,7 +40,102 @@ std::vector<int64_t> broadcast(const Node& n, const std::vector<int64_t>& a, con
   return out;
 }
 
-std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<int64_t>*>& in, int64_t batch) {
+// rnn: checks x (steps * batch, I) against the weights; returns output (N, P), and h_n (B, P) and,
+// for LSTM, c_n (B, H) in `extra`.
+std::vector<int64_t> infer_rnn(const Node& n, const std::vector<const std::vector<int64_t>*>& in,
+                               std::vector<std::vector<int64_t>>& extra) {
+  const Attrs& a = n.attrs;
+  const std::vector<int64_t>& x = *in[0];
+  size_t i = 1;
+  const std::vector<int64_t>* h0 = a.has_h0 ? in[i++] : nullptr;
+  const std::vector<int64_t>* c0 = a.has_c0 ? in[i++] : nullptr;
+  const auto& w_ih = *in[i++];
+  const auto& w_hh = *in[i++];
+  const std::vector<int64_t>* b_ih = a.has_bias ? in[i++] : nullptr;
+  const std::vector<int64_t>* b_hh = a.has_bias ? in[i++] : nullptr;
+  const std::vector<int64_t>* w_hr = a.has_proj ? in[i++] : nullptr;
+  const int64_t gates = a.mode == 2 ? 4 : a.mode == 3 ? 3 : 1;
+  if (w_ih.size() != 2 || w_hh.size() != 2 || w_ih[0] % gates != 0 || w_ih[0] != w_hh[0] || w_ih[0] == 0)
+    shape_error(n, "weight shapes " + shape_str(w_ih) + " and " + shape_str(w_hh) + " don't make a recurrent layer");
+  const int64_t H = w_ih[0] / gates;
+  const int64_t P = w_hr ? (*w_hr)[0] : H;
+  if (w_hh[1] != P || (w_hr && (w_hr->size() != 2 || (*w_hr)[1] != H)))
+    shape_error(n, "weight_hh " + shape_str(w_hh) + " doesn't match hidden size " + std::to_string(H) +
+                       (w_hr ? " and projection " + shape_str(*w_hr) : std::string()));
+  for (const auto* b : {b_ih, b_hh})
+    if (b && (b->size() != 1 || (*b)[0] != w_ih[0])) shape_error(n, "bias shape " + shape_str(*b) + " doesn't match");
+  if (x.size() != 2 || x[1] != w_ih[1])
+    shape_error(n, "input has " + std::to_string(x.empty() ? 0 : x.back()) + " features, expected " +
+                       std::to_string(w_ih[1]) + " (input shape " + shape_str(x) + " as (steps * batch, features))");
+  if (x[0] % a.steps != 0)
+    shape_error(n, "input of shape " + shape_str(x) + " doesn't hold " + std::to_string(a.steps) + " time steps");
+  const int64_t B = x[0] / a.steps;
+  if (h0 && *h0 != std::vector<int64_t>{B, P})
+    shape_error(n, "h0 has shape " + shape_str(*h0) + ", expected " + shape_str({B, P}));
+  if (c0 && *c0 != std::vector<int64_t>{B, H})
+    shape_error(n, "c0 has shape " + shape_str(*c0) + ", expected " + shape_str({B, H}));
+  extra.push_back({B, P});
+  if (a.mode == 2) extra.push_back({B, H});
+  return {x[0], P};
+}
+
+// scaled_dot_product_attention: q (..., Hq, L, E), k (..., Hk, S, E), v (..., Hk, S, Ev), an
+// additive mask broadcasting to (..., Hq, L, S); the output is (..., Hq, L, Ev).
+std::vector<int64_t> infer_attention(const Node& n, const std::vector<const std::vector<int64_t>*>& in) {
+  const auto &q = *in[0], &k = *in[1], &v = *in[2];
+  const size_t nd = q.size();
+  const std::string shapes = "(query " + shape_str(q) + ", key " + shape_str(k) + ", value " + shape_str(v) + ")";
+  if (nd < 2 || nd > 16 || k.size() != nd || v.size() != nd)
+    shape_error(n, "query, key and value must have the same rank, at least 2 " + shapes);
+  if (k[nd - 1] != q[nd - 1] || v[nd - 2] != k[nd - 2])
+    shape_error(n, "key must have the query's features and value the key's length " + shapes);
+  for (size_t d = 0; d + 2 < nd; ++d) {
+    if (k[d] != v[d]) shape_error(n, "key and value must have the same leading dims " + shapes);
+    const bool heads = d + 3 == nd && n.attrs.gqa;
+    if (heads ? (k[d] == 0 || q[d] % k[d] != 0) : q[d] != k[d])
+      shape_error(n, "query, key and value must have the same leading dims" +
+                         std::string(n.attrs.gqa ? " (query heads a multiple of key heads)" : "") + " " + shapes);
+  }
+  if (n.attrs.has_mask) {
+    const auto& m = *in[3];
+    std::vector<int64_t> target(q.begin(), q.end());
+    target[nd - 1] = k[nd - 2];
+    bool ok = m.size() <= nd;
+    for (size_t d = 0; ok && d < m.size(); ++d) {
+      const int64_t want = target[nd - m.size() + d];
+      ok = m[d] == 1 || m[d] == want;
+    }
+    if (!ok) shape_error(n, "attn_mask of shape " + shape_str(m) + " doesn't broadcast to " + shape_str(target));
+  }
+  std::vector<int64_t> out(q.begin(), q.end());
+  out[nd - 1] = v[nd - 1];
+  return out;
+}
+
+// slice: basic indexing (ints, slices with a positive step, new axes).
+std::vector<int64_t> infer_slice(const Node& n, const std::vector<int64_t>& x) {
+  const Attrs& a = n.attrs;
+  if (a.starts.size() != x.size())
+    shape_error(n, "the index has " + std::to_string(a.starts.size()) + " dims, the input " + shape_str(x) + " " +
+                       std::to_string(x.size()));
+  std::vector<int64_t> out;
+  for (size_t d = 0; d < x.size(); ++d) {
+    const int64_t start = a.starts[d] < 0 ? a.starts[d] + x[d] : a.starts[d];
+    const int64_t len = a.lengths[d] < 0 ? x[d] : a.lengths[d];
+    if (start < 0 || (len > 0 && (start >= x[d] || start + (len - 1) * a.slice_steps[d] >= x[d])) ||
+        (!a.keep[d] && len != 1))
+      shape_error(n, "index out of range for dim " + std::to_string(d) + " of the input " + shape_str(x));
+    if (a.keep[d]) out.push_back(len);
+  }
+  for (int64_t ax : a.new_axes) {
+    if (ax < 0 || ax > static_cast<int64_t>(out.size())) shape_error(n, "invalid new axis position");
+    out.insert(out.begin() + ax, 1);
+  }
+  return out;
+}
+
+std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<int64_t>*>& in, int64_t batch,
+                           std::vector<std::vector<int64_t>>& extra) {
   const std::vector<int64_t>& x = *in[0];
   const Attrs& a = n.attrs;
   auto need_rank = [&](size_t lo, size_t hi) {
@@ -185,6 +280,23 @@ std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<in
       }
       return out;
     }
+    case Op::Rnn: return infer_rnn(n, in, extra);
+    case Op::Attention: return infer_attention(n, in);
+    case Op::Slice: return infer_slice(n, x);
+    case Op::Embedding: {
+      const auto& idx = *in[1];
+      if (x.size() != 2 || idx.size() > 15) shape_error(n, "weight must be 2-D, got " + shape_str(x));
+      auto out = idx;
+      out.push_back(x[1]);
+      return out;
+    }
+    case Op::RmsNorm: {
+      const auto& ns = a.normalized_shape;
+      if (x.size() < ns.size() || x.size() > 16 || !std::equal(ns.begin(), ns.end(), x.end() - static_cast<long>(ns.size())))
+        shape_error(n, "input shape " + shape_str(x) + " doesn't end with normalized_shape " + shape_str(ns));
+      if (in.size() == 2 && *in[1] != ns) shape_error(n, "weight shape " + shape_str(*in[1]) + " must be " + shape_str(ns));
+      return x;
+    }
     case Op::Mean:
     case Op::Sum: {
       if (x.size() > 16) shape_error(n, "rank too large");
@@ -240,10 +352,12 @@ std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vec
     const auto& s = input_shapes[i];
     const auto& decl = m.input_shapes[i];
     bool ok = s.size() == decl.size() && !s.empty() == !decl.empty();
-    for (size_t d = 0; ok && d < s.size(); ++d) ok = decl[d] == -1 ? s[d] >= 0 : s[d] == decl[d];
-    if (ok && !s.empty() && m.dynamic_batch) {
-      if (batch >= 0 && s[0] != batch) ok = false;
-      batch = s[0];
+    for (size_t d = 0; ok && d < s.size(); ++d) {
+      ok = decl[d] == -1 ? s[d] >= 0 : s[d] == decl[d];
+      if (ok && decl[d] == -1) {  // the dynamic batch dim
+        if (batch >= 0 && s[d] != batch) ok = false;
+        batch = s[d];
+      }
     }
     if (!ok)
       throw Error("[run] input '" + m.input_names[i] + "' has shape " + shape_str(s) + ", the model expects " +
@@ -259,15 +373,23 @@ std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vec
   const int64_t never = -1;
   std::vector<int64_t> def(nv, never), last(nv, never);
   int64_t workspace = 0;
+  std::vector<std::vector<int64_t>> extra;
   for (size_t i = 0; i < m.nodes.size(); ++i) {
     const Node& n = m.nodes[i];
     std::vector<const std::vector<int64_t>*> in;
     for (int v : n.inputs) in.push_back(&plan->shapes[static_cast<size_t>(v)]);
-    plan->shapes[static_cast<size_t>(n.output)] = infer(n, in, batch);
+    extra.clear();
+    plan->shapes[static_cast<size_t>(n.output)] = infer(n, in, batch, extra);
     numel_of(plan->shapes[static_cast<size_t>(n.output)]);
     workspace = std::max(workspace, workspace_floats(n, plan->shapes));
     if (n.op == Op::Reshape) plan->root[static_cast<size_t>(n.output)] = plan->root[static_cast<size_t>(n.inputs[0])];
     def[static_cast<size_t>(n.output)] = static_cast<int64_t>(i);
+    for (size_t o = 0; o < n.extra_outputs.size(); ++o) {
+      const size_t v = static_cast<size_t>(n.extra_outputs[o]);
+      plan->shapes[v] = extra.at(o);
+      numel_of(plan->shapes[v]);
+      def[v] = static_cast<int64_t>(i);
+    }
     for (int v : n.inputs) last[static_cast<size_t>(plan->root[static_cast<size_t>(v)])] = static_cast<int64_t>(i);
   }
   const int64_t end = static_cast<int64_t>(m.nodes.size());

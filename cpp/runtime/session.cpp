@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/parallel.h"
+#include "core/thread_limit.h"
 #include "model.h"
 
 namespace neurocore {
@@ -14,7 +16,7 @@ const char* op_name(Op op) {
                                 "adaptive_avg_pool2d", "batch_norm", "layer_norm", "softmax", "log_softmax", "add",
                                 "sub", "mul", "div", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu", "mish",
                                 "elu", "leaky_relu", "softplus", "hardtanh", "reshape", "permute", "cat", "mean",
-                                "sum"};
+                                "sum", "rnn", "attention", "embedding", "rms_norm", "slice"};
   return names[static_cast<int>(op)];
 }
 
@@ -53,6 +55,11 @@ const std::vector<std::string>& Session::input_names() const { return model_->in
 const std::vector<std::string>& Session::output_names() const { return model_->output_names; }
 const std::vector<std::vector<int64_t>>& Session::input_shapes() const { return model_->input_shapes; }
 size_t Session::num_nodes() const { return model_->nodes.size(); }
+void Session::set_num_threads(int n) { model_->num_threads.store(std::max(n, 0)); }
+int Session::num_threads() const {
+  const int n = model_->num_threads.load();
+  return n > 0 ? n : nc::get_num_threads();
+}
 
 std::string Session::describe() const {
   std::string s;
@@ -120,6 +127,7 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
     }
   } give_back{m, arena};
   arena->reserve(plan->arena_floats);
+  const nc::ThreadLimit threads(m.num_threads.load(std::memory_order_relaxed));
   float* base = arena->data.get();
 
   auto where = [&](int v) -> float* {
@@ -130,10 +138,13 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
     return base + plan->offset[static_cast<size_t>(r)];
   };
   thread_local std::vector<const float*> ptrs;
+  thread_local std::vector<float*> extra;
   for (const Node& n : m.nodes) {
     ptrs.clear();
     for (int v : n.inputs) ptrs.push_back(where(v));
-    execute(*plan, n, ptrs, where(n.output), base + plan->workspace_offset);
+    extra.clear();
+    for (int v : n.extra_outputs) extra.push_back(where(v));
+    execute(*plan, n, ptrs, where(n.output), extra, base + plan->workspace_offset);
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
     const int v = m.output_values[i];

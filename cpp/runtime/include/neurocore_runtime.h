@@ -32,6 +32,8 @@ int nc_session_num_outputs(const nc_session* session);
    (or -1 on error). */
 int nc_session_output_shape(const nc_session* session, const int64_t* const* input_shapes, const int* input_ranks,
                             int index, int64_t* shape, int max_rank, char* err, size_t err_len);
+/* Threads each run of this session uses (n <= 0: the process-wide setting). Returns 0 (-1: null session). */
+int nc_session_set_num_threads(nc_session* session, int n);
 /* Runs the model: outputs[i] has room for output_capacity[i] floats. */
 int nc_session_run(const nc_session* session, const float* const* inputs, const int64_t* const* input_shapes,
                    const int* input_ranks, float* const* outputs, const int64_t* output_capacity, char* err,

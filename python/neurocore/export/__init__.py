@@ -10,11 +10,17 @@ same runtime (``cpp/runtime/``): BatchNorm folded, bias and ReLU fused into the 
 buffers planned once per input shape.
 
 Supported: Linear, Conv1d/2d, ConvTranspose1d/2d, max/avg/adaptive-avg pooling, BatchNorm1d/2d
-(eval), LayerNorm, Dropout (removed), Flatten, Identity, the activations, Softmax/LogSoftmax, any
-nesting of modules, and between layers add/sub/mul/div (tensors or numbers, broadcasting),
-reshape/view/flatten/squeeze/unsqueeze, permute/transpose, matmul, cat, sum/mean over dims.
-Anything else, and any data-dependent Python control flow, is an error naming the module.
-Recurrent and attention layers are not exported yet.
+(eval), LayerNorm, RMSNorm, Dropout (removed), Flatten, Identity, the activations,
+Softmax/LogSoftmax, RNN/LSTM/GRU (layers, bidirectional, proj_size, batch_first, given or zero
+initial states, the returned states) and their cells, Embedding (integer inputs), scaled-dot-product
+attention (additive float masks, is_causal, scale, grouped-query), MultiheadAttention and the
+Transformer encoder/decoder layers, any nesting of modules, and between layers add/sub/mul/div
+(tensors or numbers, broadcasting), reshape/view/flatten/squeeze/unsqueeze, permute/transpose,
+basic indexing (ints, slices, None), matmul, cat/stack, sum/mean over dims. Anything else (packed
+sequences included), and any data-dependent Python control flow, is an error naming the module.
+
+The batch dim is dim 0 of every input unless ``batch_dim`` says otherwise: a sequence-first LSTM's
+(T, B, F) input and its (layers, B, H) initial state both have it at 1.
 """
 import os
 import tempfile
@@ -30,13 +36,22 @@ from ._trace import ExportError, run_trace
 __all__ = ["save", "load", "Session", "ExportError"]
 
 
-def _as_array(x, what):
+# Integer inputs (Embedding indices) travel as float32, exact below 2**24.
+_MAX_EXACT_INDEX = 1 << 24
+
+
+def _as_array(x, what, keep_int=False):
     if isinstance(x, Tensor):
         x = x.detach().numpy()
     arr = np.asarray(x)
+    if keep_int and arr.dtype.kind in "iu":
+        return np.ascontiguousarray(arr, dtype=np.int64)
     if arr.dtype != np.float32:
         if arr.dtype.kind not in "fiu":
             raise TypeError(f"[export] {what} has dtype {arr.dtype}; expected float32 data")
+        if arr.dtype.kind in "iu" and arr.size and int(np.max(np.abs(arr))) >= _MAX_EXACT_INDEX:
+            raise ValueError(f"[export] {what} holds integers of magnitude 2**24 or more, which float32 can't "
+                             f"carry exactly (shape {arr.shape})")
         arr = arr.astype(np.float32)
     return np.ascontiguousarray(arr)
 
@@ -47,8 +62,27 @@ def _trace_once(model, arrays):
     return {"tracer": tracer, "in": in_values, "out": out_values, "outputs": outputs}
 
 
-def _resize_batch(arrays, b):
-    return [np.ascontiguousarray(np.resize(a, (b,) + a.shape[1:])) for a in arrays]
+def _resize_batch(arrays, b, batch_dims):
+    """Each array with `b` entries along its batch dim (its entries repeated cyclically)."""
+    out = []
+    for a, d in zip(arrays, batch_dims):
+        idx = np.arange(b) % a.shape[d]
+        out.append(np.ascontiguousarray(np.take(a, idx, axis=d)))
+    return out
+
+
+def _batch_dims(batch_dim, arrays):
+    dims = [batch_dim] * len(arrays) if isinstance(batch_dim, int) else list(batch_dim)
+    if len(dims) != len(arrays):
+        raise ValueError(f"[export] batch_dim has {len(dims)} entries for {len(arrays)} inputs")
+    for i, (a, d) in enumerate(zip(arrays, dims)):
+        if not isinstance(d, int) or not 0 <= d < a.ndim:
+            raise ValueError(f"[export] batch_dim {d!r} of input {i} is not a dim of its shape {a.shape}")
+    sizes = {a.shape[d] for a, d in zip(arrays, dims)}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError("[export] dynamic_batch needs every example input to have the same non-zero size along its "
+                         f"batch dim (shapes {[a.shape for a in arrays]}, batch dims {dims})")
+    return dims
 
 
 def _same_structure(t1, t2, batch_sizes):
@@ -95,38 +129,38 @@ def _affine_shapes(traces, batches, dynamic):
         node["attrs"]["shape"] = pairs
 
 
-def save(model, path, example_inputs, dynamic_batch=True, input_names=None, output_names=None):
+def save(model, path, example_inputs, dynamic_batch=True, input_names=None, output_names=None, batch_dim=0):
     """Traces `model` in eval mode on `example_inputs` (a tuple, as in ``torch.export``) and writes
-    one model file at `path` (atomically). With ``dynamic_batch`` the first dimension of every input
+    one model file at `path` (atomically). With ``dynamic_batch`` the batch dimension of every input
     may differ at run time. The written file is loaded and run on the examples before it replaces
     `path`; a mismatch with the eager model is an error.
 
     Args:
         model: a ``neurocore.nn.Module``.
         path: destination file (convention: ``.ncm``).
-        example_inputs: tuple of tensors or arrays (float32).
-        dynamic_batch: accept any batch size in dim 0. Default: ``True``.
+        example_inputs: tuple of tensors or arrays (float32; integer arrays, such as Embedding
+            indices, are recorded as ``int64`` inputs and passed to the runtime as float32 values).
+        dynamic_batch: accept any batch size along the batch dim. Default: ``True``.
         input_names, output_names: names recorded in the file. Default: ``input0``, ``output0``, ...
+        batch_dim: the batch dim of the inputs: an int for all, or one per input (a sequence-first
+            LSTM's (T, B, F) input and its (layers, B, H) h0 both have it at 1). Default: ``0``.
     """
     from ..nn.module import Module
     if not isinstance(model, Module):
         raise TypeError(f"[export] expected a neurocore.nn.Module, got {type(model).__name__}")
     if isinstance(example_inputs, (Tensor, np.ndarray)):
         example_inputs = (example_inputs,)
-    arrays = [_as_array(x, f"example input {i}") for i, x in enumerate(example_inputs)]
+    arrays = [_as_array(x, f"example input {i}", keep_int=True) for i, x in enumerate(example_inputs)]
     if not arrays:
         raise ValueError("[export] example_inputs is empty")
-    if dynamic_batch:
-        if any(a.ndim == 0 for a in arrays) or len({a.shape[0] for a in arrays}) != 1:
-            raise ValueError("[export] dynamic_batch needs every example input to have the same first dimension "
-                             f"(shapes {[a.shape for a in arrays]})")
+    dims = _batch_dims(batch_dim, arrays) if dynamic_batch else [None] * len(arrays)
     training = [(m, m.training) for m in model.modules()]
     for m, _ in training:
         m.training = False
     try:
-        b = arrays[0].shape[0] if dynamic_batch else None
+        b = arrays[0].shape[dims[0]] if dynamic_batch else None
         batches = [b, b + 1, b + 3] if dynamic_batch else [None]
-        traces = [_trace_once(model, arrays if bb == b else _resize_batch(arrays, bb)) for bb in batches]
+        traces = [_trace_once(model, arrays if bb == b else _resize_batch(arrays, bb, dims)) for bb in batches]
     finally:
         for m, flag in training:
             m.training = flag
@@ -148,18 +182,23 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
                for name, p in tracer.params.values() if name in used}
     weights.update(tracer.derived)
 
-    def dyn(shape):
-        return [-1] + list(shape[1:]) if dynamic_batch else list(shape)
+    def dyn(shape, d):
+        return [-1 if i == d else int(s) for i, s in enumerate(shape)]
 
-    inputs_meta = [{"name": n, "shape": dyn(a.shape), "dtype": "float32"} for n, a in zip(input_names, arrays)]
-    outputs_meta = [{"name": n, "shape": dyn(o.shape) if o.ndim else [], "dtype": "float32"}
-                    for n, o in zip(output_names, first["outputs"])]
+    def out_shape(k):  # -1 where the output's size follows the batch
+        shapes = [t["outputs"][k].shape for t in traces]
+        return [s if all(o[i] == s for o in shapes) else -1 for i, s in enumerate(shapes[0])]
+
+    in_shapes = [dyn(a.shape, d) for a, d in zip(arrays, dims)]
+    dtypes = ["int64" if a.dtype == np.int64 else "float32" for a in arrays]
+    inputs_meta = [{"name": n, "shape": sh, "dtype": dt} for n, sh, dt in zip(input_names, in_shapes, dtypes)]
+    outputs_meta = [{"name": n, "shape": out_shape(k), "dtype": "float32"} for k, n in enumerate(output_names)]
     graph = {
         "version": _file.FORMAT_VERSION,
         "num_values": len(tracer.value_shapes),
         "dynamic_batch": bool(dynamic_batch),
-        "inputs": [{"name": n, "value": v, "shape": dyn(a.shape), "example_shape": list(a.shape)}
-                   for n, v, a in zip(input_names, first["in"], arrays)],
+        "inputs": [{"name": n, "value": v, "shape": sh, "example_shape": list(a.shape)}
+                   for n, v, sh, a in zip(input_names, first["in"], in_shapes, arrays)],
         "outputs": [{"name": n, "value": v} for n, v in zip(output_names, first["out"])],
         "constants": [{"value": v, "tensor": name} for v, name in sorted(tracer.constants.items())],
         "nodes": [{"op": n["op"], "inputs": n["inputs"], "outputs": n["outputs"], "attrs": n["attrs"],
@@ -170,18 +209,18 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
     os.close(fd)
     try:
         _file.write(tmp, weights, graph, inputs_meta, outputs_meta)
-        _verify(tmp, traces, batches, arrays)
+        _verify(tmp, traces, batches, arrays, dims)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _verify(path, traces, batches, arrays):
+def _verify(path, traces, batches, arrays, dims):
     """The runtime's outputs on the traced examples must match the eager model's."""
     session = _core._RuntimeSession(path)
     for trace, bb in zip(traces, batches):
-        ins = arrays if bb is None or bb == batches[0] else _resize_batch(arrays, bb)
+        ins = arrays if bb is None or bb == batches[0] else _resize_batch(arrays, bb, dims)
         got = session.run(ins)
         for g, want in zip(got, trace["outputs"]):
             scale = float(np.max(np.abs(want))) if want.size else 0.0
@@ -197,8 +236,10 @@ class Session:
     arrays or tensors (float32; other float dtypes are converted) and return a NumPy array, or a
     tuple when the model has several outputs. Safe to call from many threads at once."""
 
-    def __init__(self, path):
+    def __init__(self, path, num_threads=None):
         self._session = _core._RuntimeSession(os.fspath(path))
+        if num_threads is not None:
+            self.num_threads = num_threads
         self.input_names = list(self._session.input_names)
         self.output_names = list(self._session.output_names)
         self.input_shapes = [tuple(s) for s in self._session.input_shapes]
@@ -213,6 +254,19 @@ class Session:
 
     __call__ = run
 
+    @property
+    def num_threads(self):
+        """Threads each call of this session uses; setting it (``None`` or 0: back to
+        ``nc.get_num_threads()``) leaves the process-wide setting and other sessions alone."""
+        return self._session.num_threads
+
+    @num_threads.setter
+    def num_threads(self, n):
+        n = 0 if n is None else n
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"[export.Session] num_threads must be a non-negative int or None, got {n!r}")
+        self._session.num_threads = n
+
     def describe(self):
         """The nodes after load-time optimisation, one per line (fused ones as ``conv2d+relu``)."""
         return self._session.describe()
@@ -222,6 +276,7 @@ class Session:
                f"nodes={self._session.num_nodes})"
 
 
-def load(path):
-    """Opens a model file written by ``save``; everything in it is verified before it can run."""
-    return Session(path)
+def load(path, num_threads=None):
+    """Opens a model file written by ``save``; everything in it is verified before it can run.
+    ``num_threads``: threads per call for this session (Default: ``None``, the process setting)."""
+    return Session(path, num_threads)

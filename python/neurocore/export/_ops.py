@@ -6,7 +6,9 @@ appends one node with the op's explicit attributes. Ops the runtime runs:
   linear, matmul, conv2d, conv_transpose2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d,
   batch_norm, layer_norm, softmax, log_softmax, add, sub, mul, div (tensor or scalar operand),
   relu, sigmoid, tanh, gelu, silu, mish, elu, leaky_relu, softplus, hardtanh, reshape, permute,
-  cat, mean, sum.
+  cat, mean, sum, and for sequence models rnn (one layer and direction of RNN/LSTM/GRU or a cell:
+  outputs y, h_n and for LSTM c_n), attention (scaled_dot_product_attention), embedding (indices
+  as a float input), rms_norm, slice (basic indexing).
 
 contiguous, clone and eval-mode dropout record nothing: their result is the same value.
 """
@@ -185,6 +187,59 @@ def _softmax(op):
     return handler
 
 
+def _rnn_layer(tr, name, args, kwargs, result):
+    mode, x, batch_sizes, reverse, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr = args[:11]
+    if len(set(batch_sizes)) > 1:
+        tr.fail(f"a packed sequence (batch sizes {list(batch_sizes)}) can't be exported; pass a padded batch")
+    if (b_ih is None) != (b_hh is None):
+        tr.fail("a recurrent layer with only one of bias_ih and bias_hh can't be exported")
+    inputs = [x] + [t for t in (h0, c0) if t is not None] + [w_ih, w_hh]
+    inputs += [t for t in (b_ih, b_hh, w_hr) if t is not None]
+    tr.record_multi("rnn", inputs, list(result),
+                    {"mode": int(mode), "steps": len(batch_sizes), "reverse": bool(reverse), "has_h0": h0 is not None,
+                     "has_c0": c0 is not None, "has_bias": b_ih is not None, "has_proj": w_hr is not None})
+
+
+def _attention(tr, name, args, kwargs, result):
+    names = ["query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"]
+    defaults = [None, None, None, None, 0.0, False, None, False]
+    q, k, v, mask, p, causal, scale, gqa = (_arg(args, kwargs, i, n, d) for i, (n, d) in enumerate(zip(names, defaults)))
+    if p:
+        tr.fail(f"scaled_dot_product_attention with dropout_p={p} can't be exported (pass dropout_p=0.0 in eval mode)")
+    if mask is not None and mask.dtype != q.dtype:
+        tr.fail(f"scaled_dot_product_attention with a {mask.dtype} attn_mask can't be exported; use an additive "
+                "float32 mask (0 where attending, -inf where masked)")
+    tr.record("attention", [q, k, v] + ([mask] if mask is not None else []), result,
+              {"is_causal": bool(causal), "has_mask": mask is not None, "enable_gqa": bool(gqa),
+               "scale": 0.0 if scale is None else float(scale)})
+
+
+def _embedding(tr, name, args, kwargs, result):
+    weight, indices = args[0], args[1]
+    if not tr.is_traced(indices):
+        tr.fail(f"a row lookup with indices of shape {tuple(indices.shape)} made inside forward can't be exported "
+                "(the indices must be a model input; packed sequences and permutations by index are not supported)")
+    tr.record("embedding", [weight, indices], result)
+
+
+def _rms_norm(tr, name, args, kwargs, result):
+    x, shape, w, eps = args[:4]
+    tr.record("rms_norm", [x] + ([w] if w is not None else []), result,
+              {"normalized_shape": [int(s) for s in shape], "eps": float(eps), "has_weight": w is not None})
+
+
+def _basic_index(tr, name, args, kwargs, result):
+    """x[ints, slices, None]: per input dim [start, step, length (-1: the whole dim), keep]."""
+    x, dims, new_axes = args[0], list(args[1]), [int(a) for a in args[2]]
+    if len(dims) != x.ndim:
+        tr.fail(f"indexing a tensor of shape {tuple(x.shape)} with {len(dims)} dims")
+    spec = []
+    for size, (start, step, length, keep) in zip(x.shape, dims):
+        whole = keep and start == 0 and step == 1 and length == size
+        spec.append([0, 1, -1, 1] if whole else [int(start), int(step), int(length), int(bool(keep))])
+    tr.record("slice", [x], result, {"dims": spec, "new_axes": new_axes})
+
+
 HANDLERS = {
     "add": _binary("add"), "__add__": _binary("add"), "__radd__": _binary("add"),
     "sub": _binary("sub"), "__sub__": _binary("sub"), "__rsub__": _binary("sub", reverse=True),
@@ -216,4 +271,6 @@ HANDLERS = {
     "reshape": _reshape, "view": _reshape, "flatten": _reshape, "squeeze": _reshape, "unsqueeze": _reshape,
     "transpose": _permute, "permute": _permute, "cat": _cat,
     "mean": _reduce("mean"), "sum": _reduce("sum"),
+    "_rnn_layer": _rnn_layer, "_scaled_dot_product_attention": _attention, "_embedding": _embedding,
+    "_rms_norm": _rms_norm, "_basic_index": _basic_index,
 }

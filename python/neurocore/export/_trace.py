@@ -49,6 +49,7 @@ _state = threading.local()
 _install_lock = threading.Lock()
 _installed = [0]
 _saved = []
+_wrapped = {}  # id(core function) -> (function, its tracing wrapper), while installed
 
 
 def _tracer():
@@ -103,7 +104,7 @@ def _install():
         _installed[0] += 1
         if _installed[0] > 1:
             return
-        originals = {}
+        originals = _wrapped
         for name in dir(_core):
             fn = getattr(_core, name)
             if name.startswith("__") or name in _CONFIG_FUNCTIONS or not callable(fn) or isinstance(fn, type):
@@ -154,6 +155,21 @@ def _uninstall():
         for owner, name, value in reversed(_saved):
             setattr(owner, name, value)
         _saved.clear()
+        _wrapped.clear()
+
+
+def _wrap_module_attributes(model):
+    """Core functions kept as module attributes (TransformerEncoderLayer's ``self.activation =
+    F.relu``, bound when the module was built) go through the tracing wrappers too. Returns the
+    (module, name, original) entries to put back."""
+    swapped = []
+    for m in model.modules():
+        for attr, value in list(vars(m).items()):
+            entry = _wrapped.get(id(value))
+            if entry is not None and entry[0] is value:
+                swapped.append((m, attr, value))
+                m.__dict__[attr] = entry[1]
+    return swapped
 
 
 class Tracer:
@@ -265,6 +281,17 @@ class Tracer:
                            "module": self.where()})
         return out
 
+    def record_multi(self, op, inputs, results, attrs):
+        """Appends a node with several outputs (rnn: y, h_n[, c_n])."""
+        for r in results:
+            if not isinstance(r, Tensor) or r.dtype != _core.dtype.float32:
+                self.fail(f"op '{op}' produced a {getattr(r, 'dtype', type(r).__name__)} output; export supports "
+                          "float32 only")
+        ids = [self.value_of(t, op) for t in inputs]
+        outs = [self.new_value(r) for r in results]
+        self.nodes.append({"op": op, "inputs": ids, "outputs": outs, "attrs": dict(attrs), "module": self.where()})
+        return outs
+
     def record_in_place(self, op, inputs, target, result, attrs):
         """`target` is overwritten with op(inputs): it gets a new value, other views of it go stale."""
         ids = [self.value_of(t, op) for t in inputs]
@@ -312,17 +339,19 @@ def run_trace(model, inputs, handlers):
     tracer = Tracer(model, handlers)
     in_values = [tracer.new_value(x) for x in inputs]
     _install()
+    swapped = _wrap_module_attributes(model)
     _state.tracer = tracer
     try:
         with _enable_grad():
             outputs = model(*inputs)
     finally:
         _state.tracer = None
+        for m, attr, value in swapped:
+            m.__dict__[attr] = value
         _uninstall()
-    single = isinstance(outputs, Tensor)
-    outs = (outputs,) if single else outputs
-    if not isinstance(outs, (tuple, list)) or not all(isinstance(o, Tensor) for o in outs) or not outs:
-        raise ExportError(f"[export] the model must return a tensor or a tuple of tensors, got "
+    outs = _flatten_outputs(outputs)
+    if not outs or not all(isinstance(o, Tensor) for o in outs):
+        raise ExportError(f"[export] the model must return a tensor or (nested) tuples of tensors, got "
                           f"{type(outputs).__name__}")
     out_values = []
     for o in outs:
@@ -335,6 +364,16 @@ def run_trace(model, inputs, handlers):
                               "was computed")
         out_values.append(v)
     return tracer, in_values, out_values, [np.array(o.detach()._numpy_unchecked()) for o in outs]
+
+
+def _flatten_outputs(outputs):
+    """The model's outputs in order: nested tuples and lists flattened (an LSTM's (y, (h_n, c_n))),
+    None entries dropped (MultiheadAttention's weights with need_weights=False), as torch.onnx does."""
+    if outputs is None:
+        return []
+    if isinstance(outputs, (tuple, list)):
+        return [o for item in outputs for o in _flatten_outputs(item)]
+    return [outputs]
 
 
 class _enable_grad:

@@ -64,6 +64,10 @@ class Session {
   const std::vector<std::string>& output_names() const;
   // Declared input shapes; -1 marks the dynamic batch dimension.
   const std::vector<std::vector<int64_t>>& input_shapes() const;
+  // Threads each run of this session uses (n <= 0: the process-wide setting, the default). Other
+  // sessions and the rest of the process keep their own setting.
+  void set_num_threads(int n);
+  int num_threads() const;
   // Number of nodes after load-time optimisation (folding, fusion), and a one-line-per-node listing.
   size_t num_nodes() const;
   std::string describe() const;
