@@ -5,7 +5,7 @@ import numpy as np
 from .._tensor import bool_, float32, float64, int64
 
 IMPORT_OPSETS = (13, 21)  # default-domain opsets nc.onnx.load runs (others go through the version converter)
-EXPORT_OPSETS = (17, 21)  # opsets nc.onnx.export writes
+EXPORT_OPSETS = (17, 23)  # opsets nc.onnx.export writes (23: Attention, RMSNormalization)
 
 
 class OnnxError(ValueError):

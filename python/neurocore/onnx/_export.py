@@ -15,7 +15,7 @@ import numpy as np
 from .. import _core
 from .._tensor import from_numpy
 from . import _export_ops
-from ._common import EXPORT_OPSETS, OnnxError, require_onnx
+from ._common import EXPORT_OPSETS, OnnxError, numpy_of_nc_dtype, require_onnx
 
 
 def _as_inputs(args):
@@ -104,9 +104,10 @@ def _dynamic_target(node, in1, in2, target2):
     return out
 
 
-def _value_info(onnx, name, shape, symbolic):
+def _value_info(onnx, name, shape, symbolic, dtype=np.float32):
     dims = [symbolic.get(i, d) for i, d in enumerate(shape)]
-    return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
+    elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    return onnx.helper.make_tensor_value_info(name, elem, dims)
 
 
 def _name_outputs(b, sources, output_names, input_names):
@@ -186,11 +187,13 @@ def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
             attrs["shape"] = reshapes[i]
         b.scope = "/" + node["module"].replace(".", "/") if node["module"] != "the model" else ""
         out = emit(b, [names[v] for v in node["inputs"]], attrs, [trace.shapes[v] for v in node["inputs"]])
-        names[node["outputs"][0]] = out
+        for v, name in zip(node["outputs"], out if isinstance(out, list) else [out]):
+            names[v] = name
     _name_outputs(b, [names[v] for v in trace.out_values], output_names, input_names)
     graph = onnx.helper.make_graph(
         b.nodes, type(model).__name__,
-        [_value_info(onnx, n, inputs[i].shape, axes.get(n, {})) for i, n in enumerate(input_names)],
+        [_value_info(onnx, n, inputs[i].shape, axes.get(n, {}), numpy_of_nc_dtype(inputs[i].dtype))
+         for i, n in enumerate(input_names)],
         [_value_info(onnx, n, trace.shapes[v], out_symbolic[n]) for n, v in zip(output_names, trace.out_values)],
         b.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
@@ -211,7 +214,8 @@ def export(model, args, f=None, input_names=None, output_names=None, dynamic_axe
             (numbered when there are several).
         dynamic_axes: ``{name: [axis, ...]}`` or ``{name: {axis: "dim_name"}}``: axes whose size may
             differ from the example's (the batch size, typically).
-        opset_version: 17 to 21. Default 17.
+        opset_version: 17 to 23 (23 writes attention as the Attention op and RMSNorm as
+            RMSNormalization). Default 17.
 
     Returns the ``onnx.ModelProto``, which passes ``onnx.checker.check_model(full_check=True)``."""
     onnx = require_onnx("onnx.export")

@@ -235,6 +235,142 @@ def _reduce(op_type):
     return emit
 
 
+# ---- sequence models ----
+
+# PyTorch's gate blocks in ONNX's order: LSTM i,f,g,o -> i,o,f,c; GRU r,z,n -> z,r,h.
+_GATE_ORDER = {2: [0, 3, 1, 2], 3: [1, 0, 2]}
+
+
+def _gates_reordered(b, w, mode, hidden):
+    """Rows of a PyTorch gate-stacked weight or bias in ONNX's gate order, with a leading num_directions
+    axis of 1 (a Gather on the initializer, so the file keeps the state_dict's names and layouts)."""
+    order = _GATE_ORDER.get(mode, [0])
+    rows = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in order]).astype(np.int64)
+    return b.node("Gather", [w, b.const(rows, "gate_order", np.int64)], axis=0)
+
+
+def _unsqueeze(b, x, axes):
+    return b.node("Unsqueeze", [x, b.const(list(axes), "axes", np.int64)])
+
+
+def _squeeze(b, x, axes):
+    return b.node("Squeeze", [x, b.const(list(axes), "axes", np.int64)])
+
+
+def _rnn(b, ins, attrs, shapes):
+    """One layer and direction as ONNX's fused LSTM / GRU / RNN on the (steps, batch, features) view
+    of the recorded (steps * batch, features) input."""
+    mode, steps = int(attrs["mode"]), int(attrs["steps"])
+    if attrs["has_proj"]:
+        raise OnnxError("[onnx.export] an LSTM with proj_size > 0 has no ONNX equivalent (ONNX's LSTM has no "
+                        "projection); export it with proj_size=0")
+    rest = list(ins[1:])
+    h0 = rest.pop(0) if attrs["has_h0"] else None
+    c0 = rest.pop(0) if attrs["has_c0"] else None
+    w_ih, w_hh = rest.pop(0), rest.pop(0)
+    hidden = shapes[1 + attrs["has_h0"] + attrs["has_c0"]][0] // {2: 4, 3: 3}.get(mode, 1)
+    features = shapes[0][1]
+    x = b.node("Reshape", [ins[0], b.const([steps, -1, features], "shape", np.int64)])
+    W = _unsqueeze(b, _gates_reordered(b, w_ih, mode, hidden), [0])
+    R = _unsqueeze(b, _gates_reordered(b, w_hh, mode, hidden), [0])
+    B = ""
+    if attrs["has_bias"]:
+        b_ih, b_hh = rest.pop(0), rest.pop(0)
+        B = _unsqueeze(b, b.node("Concat", [_gates_reordered(b, b_ih, mode, hidden),
+                                            _gates_reordered(b, b_hh, mode, hidden)], axis=0), [0])
+    inputs = [x, W, R, B, "", _unsqueeze(b, h0, [0]) if h0 else ""]
+    kw = {"hidden_size": hidden, "direction": "reverse" if attrs["reverse"] else "forward"}
+    if mode == 2:
+        op, n_out = "LSTM", 3
+        inputs.append(_unsqueeze(b, c0, [0]) if c0 else "")
+    elif mode == 3:
+        op, n_out = "GRU", 2
+        kw["linear_before_reset"] = 1
+    else:
+        op, n_out = "RNN", 2
+        kw["activations"] = ["Relu" if mode == 1 else "Tanh"]
+    while inputs and inputs[-1] == "":
+        inputs.pop()
+    outs = b.node(op, inputs, n_outputs=n_out, **kw)
+    y = b.node("Reshape", [outs[0], b.const([-1, hidden], "shape", np.int64)])  # (T, 1, B, H) -> (T * B, H)
+    return [y] + [_squeeze(b, o, [0]) for o in outs[1:]]
+
+
+def _attention(b, ins, attrs, shapes):
+    """softmax(q k^T * scale + mask) v: the opset-23 Attention op when the opset allows, else
+    MatMul / Softmax (grouped-query heads by broadcasting a (..., Hk, 1, S, E) key)."""
+    q, k, v = ins[:3]
+    qs, ks = shapes[0], shapes[1]
+    nd, L, S, E = len(qs), qs[-2], ks[-2], qs[-1]
+    scale = attrs["scale"] or 1.0 / math.sqrt(E)
+    mask = ins[3] if attrs["has_mask"] else None
+    if b.opset >= 23 and nd == 4:
+        inputs = [q, k, v] + ([mask] if mask else [])
+        return b.node("Attention", inputs, is_causal=int(attrs["is_causal"]), scale=float(scale))
+    group = qs[-3] // ks[-3] if attrs["enable_gqa"] and nd >= 3 else 1
+    if group > 1:
+        lead = [0] * (nd - 3)
+        q = b.node("Reshape", [q, b.const(lead + [ks[-3], group, L, E], "shape", np.int64)])
+        k = _unsqueeze(b, k, [nd - 2])
+        v = _unsqueeze(b, v, [nd - 2])
+    perm = list(range(nd + (group > 1)))
+    perm[-1], perm[-2] = perm[-2], perm[-1]
+    scores = b.node("MatMul", [b.node("Mul", [q, b.const(scale, "scale")]), b.node("Transpose", [k], perm=perm)])
+    if group > 1 and mask is not None and len(shapes[3]) >= 3:  # the mask's heads dim split as (Hk, group)
+        mr = len(shapes[3])
+        if shapes[3][-3] == 1:
+            mask = _unsqueeze(b, mask, [mr - 3])
+        else:
+            mask = b.node("Reshape", [mask, b.const([0] * (mr - 3) + [ks[-3], group, L, S], "shape", np.int64)])
+    if attrs["is_causal"]:
+        causal = np.triu(np.full((L, S), -np.inf, dtype=np.float32), 1)
+        scores = b.node("Add", [scores, b.const(causal, "causal_mask")])
+    if mask is not None:
+        scores = b.node("Add", [scores, mask])
+    out = b.node("MatMul", [b.node("Softmax", [scores], axis=-1), v])
+    if group > 1:
+        out = b.node("Reshape", [out, b.const([0] * (nd - 3) + [qs[-3], L, shapes[2][-1]], "shape", np.int64)])
+    return out
+
+
+def _embedding(b, ins, attrs, shapes):
+    return b.node("Gather", [ins[0], ins[1]], axis=0)
+
+
+def _rms_norm(b, ins, attrs, shapes):
+    n = len(attrs["normalized_shape"])
+    axes = list(range(-n, 0))
+    if b.opset >= 23:
+        scale = ins[1] if attrs["has_weight"] else b.const(np.ones(attrs["normalized_shape"]), "rms_scale")
+        return b.node("RMSNormalization", [ins[0], scale], axis=-n, epsilon=float(attrs["eps"]))
+    x = ins[0]
+    ms = b.node("ReduceMean", [b.node("Mul", [x, x]), b.const(axes, "axes", np.int64)], keepdims=1)
+    y = b.node("Div", [x, b.node("Sqrt", [b.node("Add", [ms, b.const(attrs["eps"], "eps")])])])
+    return b.node("Mul", [y, ins[1]]) if attrs["has_weight"] else y
+
+
+def _slice(b, ins, attrs, shapes):
+    starts, ends, axes, steps, dropped = [], [], [], [], []
+    for d, (start, step, length, keep) in enumerate(attrs["dims"]):
+        if length == -1:
+            continue
+        starts.append(start)
+        ends.append(start + (length - 1) * step + 1 if length > 0 else start)
+        axes.append(d)
+        steps.append(step)
+        if not keep:
+            dropped.append(d)
+    y = ins[0]
+    if axes:
+        y = b.node("Slice", [y, b.const(starts, "starts", np.int64), b.const(ends, "ends", np.int64),
+                             b.const(axes, "axes", np.int64), b.const(steps, "steps", np.int64)])
+    if dropped:
+        y = _squeeze(b, y, dropped)
+    if attrs["new_axes"]:
+        y = _unsqueeze(b, y, attrs["new_axes"])
+    return y if y is not ins[0] else b.node("Identity", [y])
+
+
 EMITTERS = {
     "add": _binary("Add"), "sub": _binary("Sub"), "mul": _binary("Mul"), "div": _binary("Div"),
     "relu": _unary("Relu"), "sigmoid": _unary("Sigmoid"), "tanh": _unary("Tanh"), "silu": _silu, "mish": _mish,
@@ -244,4 +380,5 @@ EMITTERS = {
     "batch_norm": _batch_norm, "layer_norm": _layer_norm, "softmax": _softmax("Softmax"),
     "log_softmax": _softmax("LogSoftmax"), "reshape": _reshape, "permute": _permute, "cat": _cat,
     "mean": _reduce("ReduceMean"), "sum": _reduce("ReduceSum"),
+    "rnn": _rnn, "attention": _attention, "embedding": _embedding, "rms_norm": _rms_norm, "slice": _slice,
 }

@@ -3,9 +3,11 @@
 ONNX packs each direction's weights as W (D, gates*H, I), R (D, gates*H, H), B (D, 2*gates*H) with
 its own gate order: LSTM i, o, f, c and GRU z, r, h, where PyTorch's layers use i, f, g, o and
 r, z, n. The gates are reordered with differentiable ops, so gradients reach the ONNX-layout
-Parameters. The input projection of all steps is one matmul; the steps then run one after the
-other with neurocore ops (autograd records them). GRU's ``linear_before_reset=1`` is PyTorch's GRU
-(reset gate applied to the recurrent projection); ``0``, ONNX's default, applies it before.
+Parameters. Where the node computes what PyTorch's layers compute (default activations, no clip,
+GRU with ``linear_before_reset=1``), each direction is one call of the fused layer kernel
+(``_core._rnn_layer``, as nn.LSTM runs). GRU's ``linear_before_reset=0``, ONNX's default, applies
+the reset gate before the recurrent projection: there the input projection of all steps is one
+matmul and the steps run one after the other with neurocore ops (autograd records them).
 """
 import numpy as np
 
@@ -102,9 +104,18 @@ def _recurrent(kind):
     return op
 
 
+_FUSED_MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
+
+
 def _direction(mode, x, w_ih, w_hh, b_ih, b_hh, h, c, reverse, H, linear_before_reset):
     """One direction over the sequence x (T, B, I), gates in PyTorch's order: (outputs (T, B, H), h_T, c_T)."""
     T, B, _ = x.shape
+    if mode != "GRU" or linear_before_reset:
+        # PyTorch's cell semantics: the fused layer kernel, one C++ call for the whole sequence
+        # (forward and backward through time in C++).
+        res = _core._rnn_layer(_FUSED_MODES[mode], x.reshape(T * B, x.shape[2]), [B] * T, bool(reverse), h, c,
+                               w_ih, w_hh, b_ih, b_hh, None, mode.split("_")[0].lower())
+        return res[0].reshape(T, B, H), res[1], res[2] if mode == "LSTM" else None
     gi = x.matmul(w_ih.t())
     if b_ih is not None:
         gi = gi + b_ih
