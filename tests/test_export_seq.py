@@ -379,3 +379,60 @@ def test_per_session_thread_count(tmp_path):
     assert two.num_threads == before
     with pytest.raises(ValueError, match="num_threads must be a non-negative int"):
         one.num_threads = -1
+
+
+class SeedSimpleRNN(nn.Module):
+    """The seed guide's SimpleRNN (h0 made in forward from the batch size), with its LSTM variant."""
+
+    def __init__(self, kind, input_size=5, hidden_size=8, num_classes=3):
+        super().__init__()
+        self.hidden_size, self.kind = hidden_size, kind
+        self.rnn = getattr(nn, kind)(input_size, hidden_size, batch_first=True)
+        self.fc = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        h0 = nc.zeros(1, x.size(0), self.hidden_size)
+        out, _ = self.rnn(x, (h0, h0) if self.kind == "LSTM" else h0)
+        return self.fc(out[:, -1, :])
+
+
+class SeedTransformerBlock(nn.Module):
+    """The seed guide's TransformerBlock (sequence-first MultiheadAttention returning its weights)."""
+
+    def __init__(self, d_model=16, num_heads=4, d_ff=32, dropout=0.1):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(d_model, num_heads)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        attn_output, _ = self.attention(x, x, x)
+        x = self.norm1(x + self.dropout(attn_output))
+        return self.norm2(x + self.dropout(self.feed_forward(x)))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM"])
+def test_seed_simple_rnn(tmp_path, kind):
+    nc.manual_seed(11)
+    session, _ = _roundtrip(tmp_path, SeedSimpleRNN(kind), [(6, 5)])
+    ops = [line.split()[0] for line in session.describe().splitlines()]
+    assert "full" in ops and ops.count("cat") == 0  # h0 made in forward; the unused stacked h_n is dropped
+
+
+def test_seed_transformer_block(tmp_path):
+    nc.manual_seed(12)
+    _roundtrip(tmp_path, SeedTransformerBlock(), [(7, 16)], batch_dim=1)
+
+
+class FilledThenModified(nn.Module):
+    def forward(self, x):
+        h = nc.zeros(x.shape[0], 3)
+        h.add_(1.0)
+        return x + h
+
+
+def test_tensor_made_in_forward_then_modified_is_refused(tmp_path):
+    with pytest.raises(nc.export.ExportError, match=r"created in forward and then modified in place"):
+        nc.export.save(FilledThenModified(), tmp_path / "m.ncm", (np.zeros((2, 3), np.float32),))

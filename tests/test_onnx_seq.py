@@ -193,6 +193,8 @@ def test_transformer_encoder_layer():
 
 
 def test_opset_23_attention_and_rms_norm():
+    """Opset 23: the Attention and RMSNormalization ops, checked by onnx's reference evaluator and
+    ONNX Runtime."""
     onnx = require("onnx")
     nc.manual_seed(5)
 
@@ -211,9 +213,12 @@ def test_opset_23_attention_and_rms_norm():
                            opset_version=23)
     onnx.checker.check_model(proto, full_check=True)
     assert {"Attention", "RMSNormalization"} <= {n.op_type for n in proto.graph.node}
+    want = _eager(model, xs)[0]
     from onnx.reference import ReferenceEvaluator
-    got = ReferenceEvaluator(proto).run(None, dict(zip(["q", "k", "v", "m"], xs)))[0]
-    _close(got, _eager(model, xs)[0])
+    _close(ReferenceEvaluator(proto).run(None, dict(zip(["q", "k", "v", "m"], xs)))[0], want)
+    ort = require("onnxruntime")
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    _close(sess.run(None, dict(zip(["q", "k", "v", "m"], xs)))[0], want)
 
 
 def test_imported_lstm_runs_fused_and_trains():
@@ -266,3 +271,45 @@ def test_imported_lstm_runs_fused_and_trains():
         opt.step()
         losses.append(float(loss.item()))
     assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_seed_simple_rnn(kind):
+    """The seed's SimpleRNN: h0 made in forward from the batch size (ConstantOfShape of the input's
+    dynamic dim), the last step into a Linear."""
+    nc.manual_seed(7)
+
+    class SimpleRNN(nn.Module):
+        def __init__(self, input_size=5, hidden_size=8, num_classes=3):
+            super().__init__()
+            self.hidden_size = hidden_size
+            self.rnn = getattr(nn, kind)(input_size, hidden_size, batch_first=True)
+            self.fc = nn.Linear(hidden_size, num_classes)
+
+        def forward(self, x):
+            h0 = nc.zeros(1, x.size(0), self.hidden_size)
+            out, _ = self.rnn(x, (h0, h0) if kind == "LSTM" else h0)
+            return self.fc(out[:, -1, :])
+
+    _, proto = _check(SimpleRNN(), [(6, 5)], [0])
+    assert "ConstantOfShape" in {n.op_type for n in proto.graph.node}
+
+
+def test_seed_transformer_block():
+    nc.manual_seed(8)
+
+    class TransformerBlock(nn.Module):
+        def __init__(self, d_model=16, num_heads=4, d_ff=32, dropout=0.1):
+            super().__init__()
+            self.attention = nn.MultiheadAttention(d_model, num_heads)
+            self.norm1 = nn.LayerNorm(d_model)
+            self.norm2 = nn.LayerNorm(d_model)
+            self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
+            self.dropout = nn.Dropout(dropout)
+
+        def forward(self, x):
+            attn_output, _ = self.attention(x, x, x)
+            x = self.norm1(x + self.dropout(attn_output))
+            return self.norm2(x + self.dropout(self.feed_forward(x)))
+
+    _check(TransformerBlock(), [(7, 16)], [1])

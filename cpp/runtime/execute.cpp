@@ -510,6 +510,7 @@ void slice(const Node& n, const Shape& xs, const Shape& ys, const float* x, floa
 }  // namespace
 
 int64_t workspace_floats(const Node& n, const std::vector<Shape>& shapes) {
+  if (n.inputs.empty()) return 0;
   const Shape& x = shapes[static_cast<size_t>(n.inputs[0])];
   if (n.op == Op::ConvTranspose2d) {
     const Shape& w = shapes[static_cast<size_t>(n.inputs[1])];
@@ -556,6 +557,7 @@ void execute(const Plan& plan, const Node& n, const std::vector<const float*>& i
     case Op::Embedding: embedding(n, shape(0), shape(1), in[0], in[1], out); break;
     case Op::RmsNorm: rms_norm(n, shape(0), in, out); break;
     case Op::Slice: slice(n, shape(0), ys, in[0], out); break;
+    case Op::Full: std::fill(out, out + numel_of(ys), n.attrs.scalar); break;
     default: unary(n, in[0], out, numel_of(ys)); break;
   }
 }

@@ -55,7 +55,7 @@ const std::map<std::string, Op>& op_names() {
       {"elu", Op::Elu}, {"leaky_relu", Op::LeakyRelu}, {"softplus", Op::Softplus}, {"hardtanh", Op::Hardtanh},
       {"reshape", Op::Reshape}, {"permute", Op::Permute}, {"cat", Op::Cat}, {"mean", Op::Mean}, {"sum", Op::Sum},
       {"rnn", Op::Rnn}, {"attention", Op::Attention}, {"embedding", Op::Embedding}, {"rms_norm", Op::RmsNorm},
-      {"slice", Op::Slice}};
+      {"slice", Op::Slice}, {"full", Op::Full}};
   return names;
 }
 
@@ -176,6 +176,8 @@ int parse_attrs(Op& op, const Json& j, Attrs& a, const std::string& what) {
       if (!(a.p0 <= a.p1)) throw Error("[load] " + what + ": min_val must be at most max_val");
       return 1;
     case Op::Reshape:
+    case Op::Full:
+      if (op == Op::Full) a.scalar = static_cast<float>(num(j, "value", what));
       for (const Json& d : j.at("shape", what).as_array(what + ".shape")) {
         const std::vector<int64_t> ck = d.as_int_list(what + ".shape element");
         if (ck.size() != 2 || ck[0] < -kMaxDim || ck[0] > kMaxDim || ck[1] < 0 || ck[1] > (1 << 20))
@@ -183,7 +185,8 @@ int parse_attrs(Op& op, const Json& j, Attrs& a, const std::string& what) {
         a.shape_c.push_back(ck[0]);
         a.shape_k.push_back(ck[1]);
       }
-      return 1;
+      if (a.shape_c.size() > 16) throw Error("[load] " + what + ".shape has too many dims");
+      return op == Op::Full ? 0 : 1;
     case Op::Permute:
     case Op::Mean:
     case Op::Sum:

@@ -3,7 +3,9 @@
 //    layer's weights: w' = w * gamma / sqrt(var + eps) per output channel, b' = (b - mean) * that + beta.
 //  * A ReLU after a Conv2d or Linear whose output nothing else reads runs in the layer's GEMM/conv
 //    store (the kernels' fused epilogue).
+//  * Nodes whose outputs nothing reads (an LSTM's stacked h_n that the model drops) are removed.
 // Dropout and identity never reach the file (the trace records no node for them).
+#include <algorithm>
 #include <cmath>
 
 #include "model.h"
@@ -92,7 +94,20 @@ void optimize(Model& m, const Plan& example) {
     out.push_back(std::move(n));
     uses.resize(m.values.size(), 0);
   }
-  m.nodes = std::move(out);
+  // Dead nodes, from the last one back.
+  std::vector<bool> live(m.values.size(), false);
+  for (int v : m.output_values) live[static_cast<size_t>(v)] = true;
+  std::vector<Node> kept;
+  for (size_t i = out.size(); i-- > 0;) {
+    Node& n = out[i];
+    bool used = live[static_cast<size_t>(n.output)];
+    for (int v : n.extra_outputs) used = used || live[static_cast<size_t>(v)];
+    if (!used) continue;
+    for (int v : n.inputs) live[static_cast<size_t>(v)] = true;
+    kept.push_back(std::move(n));
+  }
+  std::reverse(kept.begin(), kept.end());
+  m.nodes = std::move(kept);
 }
 
 }  // namespace neurocore::detail

@@ -134,8 +134,20 @@ std::vector<int64_t> infer_slice(const Node& n, const std::vector<int64_t>& x) {
   return out;
 }
 
+// reshape targets and full shapes: dim i = c[i] + k[i] * batch.
+std::vector<int64_t> batch_shape(const Node& n, int64_t batch) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < n.attrs.shape_c.size(); ++i) {
+    const int64_t d = n.attrs.shape_c[i] + n.attrs.shape_k[i] * batch;
+    if (d < 0) shape_error(n, "target dim " + std::to_string(i) + " is negative for batch " + std::to_string(batch));
+    out.push_back(d);
+  }
+  return out;
+}
+
 std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<int64_t>*>& in, int64_t batch,
                            std::vector<std::vector<int64_t>>& extra) {
+  if (n.op == Op::Full) return batch_shape(n, batch);
   const std::vector<int64_t>& x = *in[0];
   const Attrs& a = n.attrs;
   auto need_rank = [&](size_t lo, size_t hi) {
@@ -246,12 +258,7 @@ std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<in
       if (x.size() > 16 || (in.size() == 2 && in[1]->size() > 16)) shape_error(n, "rank too large");
       return in.size() == 2 ? broadcast(n, x, *in[1]) : x;
     case Op::Reshape: {
-      std::vector<int64_t> out;
-      for (size_t i = 0; i < a.shape_c.size(); ++i) {
-        const int64_t d = a.shape_c[i] + a.shape_k[i] * batch;
-        if (d < 0) shape_error(n, "target dim " + std::to_string(i) + " is negative for batch " + std::to_string(batch));
-        out.push_back(d);
-      }
+      const std::vector<int64_t> out = batch_shape(n, batch);
       if (out.size() > 16 || numel_of(out) != numel_of(x))
         shape_error(n, "can't reshape " + shape_str(x) + " into " + shape_str(out));
       return out;

@@ -98,21 +98,28 @@ def _same_structure(t1, t2, batch_sizes):
             raise ExportError(f"[export] the model records different graphs at batch sizes {batch_sizes[0]} and "
                               f"{batch_sizes[1]} ('{a['op']}' and '{b['op']}' in module '{a['module']}': Python "
                               "control flow depends on the batch size); export it with dynamic_batch=False")
-        if a["op"] != "reshape" and a["attrs"] != b["attrs"]:
+        if a["op"] not in _BATCH_SHAPED and a["attrs"] != b["attrs"]:
             raise ExportError(f"[export] op '{a['op']}' in module '{a['module']}' changes with the batch size "
                               f"({a['attrs']} at batch {batch_sizes[0]}, {b['attrs']} at {batch_sizes[1]}); "
                               "export with dynamic_batch=False")
 
 
+_BATCH_SHAPED = ("reshape", "full")  # ops whose shape attribute may follow the batch size
+
+
 def _affine_shapes(traces, batches, dynamic):
-    """Per reshape node, its target dims as c + k * batch, fitted on two traces and checked on the third."""
+    """Per reshape (and full) node, its target dims as c + k * batch, fitted on two traces and checked on
+    the third."""
     nodes = [t["tracer"].nodes for t in traces]
     for i, node in enumerate(nodes[0]):
-        if node["op"] != "reshape":
+        if node["op"] not in _BATCH_SHAPED:
             continue
+        if node["attrs"].get("value") != nodes[-1][i]["attrs"].get("value"):
+            raise ExportError(f"[export] a tensor filled in module '{node['module']}' changes its value with the "
+                              "batch size; export with dynamic_batch=False")
         shapes = [n[i]["attrs"]["shape"] for n in nodes]
         if any(len(s) != len(shapes[0]) for s in shapes):
-            raise ExportError(f"[export] reshape in module '{node['module']}' changes rank with the batch size")
+            raise ExportError(f"[export] {node['op']} in module '{node['module']}' changes rank with the batch size")
         pairs = []
         for d in range(len(shapes[0])):
             if not dynamic:
@@ -122,7 +129,7 @@ def _affine_shapes(traces, batches, dynamic):
             k, rem = divmod(s1 - s0, batches[1] - batches[0])
             c = s0 - k * batches[0]
             if rem or k < 0 or c + k * batches[2] != s2:
-                raise ExportError(f"[export] reshape in module '{node['module']}' has a target dim that is not "
+                raise ExportError(f"[export] {node['op']} in module '{node['module']}' has a target dim that is not "
                                   f"a multiple of the batch size ({s0}, {s1}, {s2} at batch sizes {batches}); "
                                   "export with dynamic_batch=False")
             pairs.append([int(c), int(k)])

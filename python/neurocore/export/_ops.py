@@ -8,7 +8,8 @@ appends one node with the op's explicit attributes. Ops the runtime runs:
   relu, sigmoid, tanh, gelu, silu, mish, elu, leaky_relu, softplus, hardtanh, reshape, permute,
   cat, mean, sum, and for sequence models rnn (one layer and direction of RNN/LSTM/GRU or a cell:
   outputs y, h_n and for LSTM c_n), attention (scaled_dot_product_attention), embedding (indices
-  as a float input), rms_norm, slice (basic indexing).
+  as a float input), rms_norm, slice (basic indexing), full (zeros/ones/full made in forward, recorded
+  when an op uses them; the shape may follow the batch size).
 
 contiguous, clone and eval-mode dropout record nothing: their result is the same value.
 """
@@ -228,6 +229,10 @@ def _rms_norm(tr, name, args, kwargs, result):
               {"normalized_shape": [int(s) for s in shape], "eps": float(eps), "has_weight": w is not None})
 
 
+def _full(tr, name, args, kwargs, result):
+    tr.created_full(result, args[1])
+
+
 def _basic_index(tr, name, args, kwargs, result):
     """x[ints, slices, None]: per input dim [start, step, length (-1: the whole dim), keep]."""
     x, dims, new_axes = args[0], list(args[1]), [int(a) for a in args[2]]
@@ -272,5 +277,5 @@ HANDLERS = {
     "transpose": _permute, "permute": _permute, "cat": _cat,
     "mean": _reduce("mean"), "sum": _reduce("sum"),
     "_rnn_layer": _rnn_layer, "_scaled_dot_product_attention": _attention, "_embedding": _embedding,
-    "_rms_norm": _rms_norm, "_basic_index": _basic_index,
+    "_rms_norm": _rms_norm, "_basic_index": _basic_index, "_full": _full,
 }

@@ -34,7 +34,7 @@ class ExportError(RuntimeError):
 _CONFIG_FUNCTIONS = {
     "cpu_capability", "cpu_supports_avx2", "get_num_threads", "set_num_threads", "manual_seed", "initial_seed",
     "is_grad_enabled", "_set_grad_enabled", "get_rng_state", "set_rng_state", "empty_cache", "set_cache_limit",
-    "memory_stats", "_fma_peak_gflops", "_empty", "_full", "_from_numpy", "dtype", "Tensor",
+    "memory_stats", "_fma_peak_gflops", "_empty", "_from_numpy", "dtype", "Tensor",
 }
 # Tensor methods that read only metadata.
 _METADATA_METHODS = {"dim", "numel", "size", "stride", "is_contiguous", "data_ptr", "storage_offset",
@@ -187,6 +187,7 @@ class Tracer:
         self.constants = {}   # value number -> weight name
         self.derived = {}     # weight name -> data of constants computed from weights only
         self.params = {}      # id(tensor) -> name of a parameter or buffer
+        self.pending_full = {}  # id(tensor) -> (tensor, version, value): made by zeros/ones/full in forward
         for name, p in list(model.named_parameters()) + list(model.named_buffers()):
             self.params.setdefault(id(p), (name, p))
         self.module_names = {id(m): (name or type(model).__name__) for name, m in model.named_modules()}
@@ -218,6 +219,9 @@ class Tracer:
                 self.fail(f"op '{op}' reads a tensor of shape {tuple(t.shape)} whose memory was overwritten by "
                           "an in-place op after it was computed")
             return v
+        pending = self.pending_full.pop(id(t), None)
+        if pending is not None:
+            return self._record_full(t, pending, op)
         param = self.params.get(id(t))
         if param is not None:
             if t.dtype != _core.dtype.float32:
@@ -228,6 +232,23 @@ class Tracer:
         self.fail(f"op '{op}' uses a tensor of shape {tuple(t.shape)} that is neither an input, a parameter or "
                   "buffer, nor the result of an op export records (it was computed by an unsupported op or "
                   "created inside forward)")
+
+    def created_full(self, t, value):
+        """A float32 tensor filled with `value` inside forward (``nc.zeros(1, x.size(0), h)``): it becomes
+        a ``full`` node (its shape may follow the batch size) when a recorded op first uses it."""
+        if t.dtype == _core.dtype.float32 and isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.keep.append(t)
+            self.pending_full[id(t)] = (t, t._version, float(value))
+
+    def _record_full(self, t, pending, op):
+        _, version, value = pending
+        if t._version != version:
+            self.fail(f"op '{op}' uses a tensor of shape {tuple(t.shape)} created in forward and then modified in "
+                      "place; export records tensors made in forward only as they were created (zeros/ones/full)")
+        v = self.new_value(t)
+        self.nodes.append({"op": "full", "inputs": [], "outputs": [v],
+                           "attrs": {"shape": list(t.shape), "value": value}, "module": self.where()})
+        return v
 
     def is_traced(self, t):
         return id(t) in self.values or id(t) in self.params

@@ -70,7 +70,8 @@ class _Trace:
         self.derived = tracer.derived  # "weight:op<k>" -> data of an op on weights only (Conv1d's 2-D view)
 
 
-def _compare_traces(first, second, model_name):
+def _compare_traces(first, second, model_name, input_names):
+    """Per reshape node its ONNX target; per full node the dims that follow an input's dynamic axis."""
     if [n["op"] for n in first.nodes] != [n["op"] for n in second.nodes]:
         raise OnnxError(f"[onnx.export] {model_name} runs different ops when a dynamic axis changes size; it can't "
                         "be exported with these dynamic_axes")
@@ -79,10 +80,29 @@ def _compare_traces(first, second, model_name):
         if a["op"] == "reshape":
             reshapes[i] = _dynamic_target(a, first.shapes[a["inputs"][0]], second.shapes[b["inputs"][0]],
                                           b["attrs"]["shape"])
+        elif a["op"] == "full" and a["attrs"]["shape"] != b["attrs"]["shape"]:
+            reshapes[i] = _dynamic_full(a, b, first, second, input_names)
         elif a["attrs"] != b["attrs"]:
             raise OnnxError(f"[onnx.export] op '{a['op']}' in module '{a['module']}' has attributes that change with "
                             f"the dynamic axes ({a['attrs']} vs {b['attrs']})")
     return reshapes
+
+
+def _dynamic_full(a, b, first, second, input_names):
+    """A tensor filled in forward whose shape follows the dynamic axes: each changed dim is read from a
+    graph input's dim that has the same sizes in both traces."""
+    dims = {}
+    for k, (p, q) in enumerate(zip(a["attrs"]["shape"], b["attrs"]["shape"])):
+        if p == q:
+            continue
+        source = next(((name, axis) for name, v1, v2 in zip(input_names, first.in_values, second.in_values)
+                       for axis, (s1, s2) in enumerate(zip(first.shapes[v1], second.shapes[v2]))
+                       if s1 == p and s2 == q), None)
+        if source is None or len(a["attrs"]["shape"]) != len(b["attrs"]["shape"]):
+            raise OnnxError(f"[onnx.export] a tensor filled in module '{a['module']}' has a dim ({p}, then {q}) that "
+                            "is no input's dynamic axis; it can't be exported with these dynamic_axes")
+        dims[k] = source
+    return dims
 
 
 def _dynamic_target(node, in1, in2, target2):
@@ -147,7 +167,7 @@ def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
                 raise
             raise OnnxError(f"[onnx.export] {type(model).__name__} fails on inputs of shapes "
                             f"{[tuple(g.shape) for g in grown]} (the dynamic axes one larger): {e}") from None
-        reshapes = _compare_traces(trace, second, type(model).__name__)
+        reshapes = _compare_traces(trace, second, type(model).__name__, input_names)
         for name, v1, v2 in zip(output_names, trace.out_values, second.out_values):
             for k, (p, q) in enumerate(zip(trace.shapes[v1], second.shapes[v2])):
                 if p != q and k not in out_symbolic[name]:
@@ -184,7 +204,7 @@ def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
             raise OnnxError(f"[onnx.export] op '{node['op']}' (in module '{node['module']}') has no ONNX mapping")
         attrs = dict(node["attrs"])
         if i in reshapes:
-            attrs["shape"] = reshapes[i]
+            attrs["dynamic_dims" if node["op"] == "full" else "shape"] = reshapes[i]
         b.scope = "/" + node["module"].replace(".", "/") if node["module"] != "the model" else ""
         out = emit(b, [names[v] for v in node["inputs"]], attrs, [trace.shapes[v] for v in node["inputs"]])
         for v, name in zip(node["outputs"], out if isinstance(out, list) else [out]):
