@@ -203,6 +203,8 @@ class SelfAttention(nn.Module):
     (True, True, {}),
     (False, False, dict(kdim=5, vdim=5)),
     (True, False, dict(kdim=5, vdim=5, bias=False)),
+    (False, False, dict(add_bias_kv=True, add_zero_attn=True)),  # expand and zeros follow the batch
+    (True, True, dict(add_bias_kv=True, kdim=5, vdim=5)),
 ])
 def test_multihead_attention(tmp_path, need_weights, batch_first, kw):
     nc.manual_seed(4)

@@ -165,6 +165,7 @@ def test_sdpa_as_matmul_softmax(mode):
 @pytest.mark.parametrize("need_weights,batch_first,kw", [
     (False, True, {}),
     (True, False, dict(kdim=5, vdim=5)),
+    (True, True, dict(kdim=5, vdim=5, add_bias_kv=True, add_zero_attn=True)),
 ])
 def test_multihead_attention(need_weights, batch_first, kw):
     nc.manual_seed(3)

@@ -474,6 +474,29 @@ void rms_norm(const Node& n, const Shape& xs, const std::vector<const float*>& i
   });
 }
 
+// Broadcast copy: size-1 (or missing leading) dims of x repeat along the output.
+void expand(const Shape& xs, const Shape& ys, const float* x, float* y) {
+  const size_t r = ys.size();
+  const auto xst = strides_of(xs);
+  std::vector<int64_t> st(r, 0);
+  for (size_t d = 0; d < xs.size(); ++d) st[r - xs.size() + d] = xs[d] == 1 ? 0 : xst[d];
+  const int64_t total = numel_of(ys);
+  if (total == 0) return;
+  if (r == 0) {
+    y[0] = x[0];
+    return;
+  }
+  const int64_t cols = ys.back(), rows = total / cols, inner = st.back();
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t rem = row, off = 0;
+    for (size_t i = r - 1; i-- > 0;) {
+      off += (rem % ys[i]) * st[i];
+      rem /= ys[i];
+    }
+    for (int64_t j = 0; j < cols; ++j) y[row * cols + j] = x[off + j * inner];
+  }
+}
+
 // Basic indexing: each kept or indexed dim reads start + j * step.
 void slice(const Node& n, const Shape& xs, const Shape& ys, const float* x, float* y) {
   const Attrs& a = n.attrs;
@@ -558,6 +581,7 @@ void execute(const Plan& plan, const Node& n, const std::vector<const float*>& i
     case Op::RmsNorm: rms_norm(n, shape(0), in, out); break;
     case Op::Slice: slice(n, shape(0), ys, in[0], out); break;
     case Op::Full: std::fill(out, out + numel_of(ys), n.attrs.scalar); break;
+    case Op::Expand: expand(shape(0), ys, in[0], out); break;
     default: unary(n, in[0], out, numel_of(ys)); break;
   }
 }

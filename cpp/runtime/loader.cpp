@@ -55,7 +55,7 @@ const std::map<std::string, Op>& op_names() {
       {"elu", Op::Elu}, {"leaky_relu", Op::LeakyRelu}, {"softplus", Op::Softplus}, {"hardtanh", Op::Hardtanh},
       {"reshape", Op::Reshape}, {"permute", Op::Permute}, {"cat", Op::Cat}, {"mean", Op::Mean}, {"sum", Op::Sum},
       {"rnn", Op::Rnn}, {"attention", Op::Attention}, {"embedding", Op::Embedding}, {"rms_norm", Op::RmsNorm},
-      {"slice", Op::Slice}, {"full", Op::Full}};
+      {"slice", Op::Slice}, {"full", Op::Full}, {"expand", Op::Expand}};
   return names;
 }
 
@@ -177,6 +177,7 @@ int parse_attrs(Op& op, const Json& j, Attrs& a, const std::string& what) {
       return 1;
     case Op::Reshape:
     case Op::Full:
+    case Op::Expand:
       if (op == Op::Full) a.scalar = static_cast<float>(num(j, "value", what));
       for (const Json& d : j.at("shape", what).as_array(what + ".shape")) {
         const std::vector<int64_t> ck = d.as_int_list(what + ".shape element");

@@ -20,7 +20,7 @@ enum class Op {
   Softmax, LogSoftmax, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Gelu, GeluTanh, Silu, Mish, Elu, LeakyRelu,
   Softplus, Hardtanh, Reshape, Permute, Cat, Mean, Sum,
   // sequence models
-  Rnn, Attention, Embedding, RmsNorm, Slice, Full
+  Rnn, Attention, Embedding, RmsNorm, Slice, Full, Expand
 };
 
 const char* op_name(Op op);
@@ -45,7 +45,7 @@ struct Attrs {
   float scalar = 0;
   // activation parameters (elu: alpha, scale; leaky_relu: slope; softplus: beta, threshold; hardtanh: min, max)
   double p0 = 0, p1 = 0;
-  // reshape, full: dim i = shape_c[i] + shape_k[i] * batch (full: every element `scalar`)
+  // reshape, full, expand: dim i = shape_c[i] + shape_k[i] * batch (full: every element `scalar`)
   std::vector<int64_t> shape_c, shape_k;
   std::vector<int64_t> dims;  // permute order, reduced dims
   int64_t dim = 0;            // softmax, cat

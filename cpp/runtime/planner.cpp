@@ -287,6 +287,16 @@ std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<in
       }
       return out;
     }
+    case Op::Expand: {
+      const std::vector<int64_t> out = batch_shape(n, batch);
+      bool ok = x.size() <= out.size() && out.size() <= 16;
+      for (size_t d = 0; ok && d < x.size(); ++d) {
+        const int64_t o = out[out.size() - x.size() + d];
+        ok = x[d] == o || x[d] == 1;
+      }
+      if (!ok) shape_error(n, "can't expand " + shape_str(x) + " to " + shape_str(out));
+      return out;
+    }
     case Op::Rnn: return infer_rnn(n, in, extra);
     case Op::Attention: return infer_attention(n, in);
     case Op::Slice: return infer_slice(n, x);

@@ -16,7 +16,8 @@ const char* op_name(Op op) {
                                 "adaptive_avg_pool2d", "batch_norm", "layer_norm", "softmax", "log_softmax", "add",
                                 "sub", "mul", "div", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu", "mish",
                                 "elu", "leaky_relu", "softplus", "hardtanh", "reshape", "permute", "cat", "mean",
-                                "sum", "rnn", "attention", "embedding", "rms_norm", "slice", "full"};
+                                "sum", "rnn", "attention", "embedding", "rms_norm", "slice", "full",
+                                "expand"};
   return names[static_cast<int>(op)];
 }
 

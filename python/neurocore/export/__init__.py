@@ -104,7 +104,7 @@ def _same_structure(t1, t2, batch_sizes):
                               "export with dynamic_batch=False")
 
 
-_BATCH_SHAPED = ("reshape", "full")  # ops whose shape attribute may follow the batch size
+_BATCH_SHAPED = ("reshape", "full", "expand")  # ops whose shape attribute may follow the batch size
 
 
 def _affine_shapes(traces, batches, dynamic):

@@ -9,7 +9,7 @@ appends one node with the op's explicit attributes. Ops the runtime runs:
   cat, mean, sum, and for sequence models rnn (one layer and direction of RNN/LSTM/GRU or a cell:
   outputs y, h_n and for LSTM c_n), attention (scaled_dot_product_attention), embedding (indices
   as a float input), rms_norm, slice (basic indexing), full (zeros/ones/full made in forward, recorded
-  when an op uses them; the shape may follow the batch size).
+  when an op uses them; the shape may follow the batch size), expand (broadcast copy).
 
 contiguous, clone and eval-mode dropout record nothing: their result is the same value.
 """
@@ -229,6 +229,10 @@ def _rms_norm(tr, name, args, kwargs, result):
               {"normalized_shape": [int(s) for s in shape], "eps": float(eps), "has_weight": w is not None})
 
 
+def _expand(tr, name, args, kwargs, result):
+    tr.record("expand", [args[0]], result, {"shape": list(result.shape)}, derived=False)
+
+
 def _full(tr, name, args, kwargs, result):
     tr.created_full(result, args[1])
 
@@ -278,4 +282,5 @@ HANDLERS = {
     "mean": _reduce("mean"), "sum": _reduce("sum"),
     "_rnn_layer": _rnn_layer, "_scaled_dot_product_attention": _attention, "_embedding": _embedding,
     "_rms_norm": _rms_norm, "_basic_index": _basic_index, "_full": _full,
+    "expand": _expand,
 }

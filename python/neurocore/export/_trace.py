@@ -281,14 +281,16 @@ class Tracer:
                 if a < d and c < b:
                     self.fail(f"in-place op '{name}' writes memory that a traced tensor uses")
 
-    def record(self, op, inputs, result, attrs=None):
-        """Appends a node: `inputs` are tensors (traced or weights), `result` the output tensor."""
+    def record(self, op, inputs, result, attrs=None, derived=True):
+        """Appends a node: `inputs` are tensors (traced or weights), `result` the output tensor. On
+        weights only the result is stored as a weight, unless `derived` is off (its shape may follow
+        the batch size)."""
         if not isinstance(result, Tensor):
             self.fail(f"op '{op}' returned {type(result).__name__}, expected a tensor")
         if result.dtype != _core.dtype.float32:
             self.fail(f"op '{op}' produced a {result.dtype} tensor; export supports float32 only")
         ids = [self.value_of(t, op) for t in inputs]
-        if ids and all(v in self.constants for v in ids):
+        if derived and ids and all(v in self.constants for v in ids):
             # Weights only (a Conv1d weight viewed as 2-D, a transposed parameter): the result is a
             # constant too, stored with the weights.
             name = f"{self.constants[ids[0]]}:{op}{len(self.derived)}"

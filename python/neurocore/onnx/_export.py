@@ -80,7 +80,7 @@ def _compare_traces(first, second, model_name, input_names):
         if a["op"] == "reshape":
             reshapes[i] = _dynamic_target(a, first.shapes[a["inputs"][0]], second.shapes[b["inputs"][0]],
                                           b["attrs"]["shape"])
-        elif a["op"] == "full" and a["attrs"]["shape"] != b["attrs"]["shape"]:
+        elif a["op"] in ("full", "expand") and a["attrs"]["shape"] != b["attrs"]["shape"]:
             reshapes[i] = _dynamic_full(a, b, first, second, input_names)
         elif a["attrs"] != b["attrs"]:
             raise OnnxError(f"[onnx.export] op '{a['op']}' in module '{a['module']}' has attributes that change with "
@@ -89,7 +89,7 @@ def _compare_traces(first, second, model_name, input_names):
 
 
 def _dynamic_full(a, b, first, second, input_names):
-    """A tensor filled in forward whose shape follows the dynamic axes: each changed dim is read from a
+    """A filled or expanded tensor whose shape follows the dynamic axes: each changed dim is read from a
     graph input's dim that has the same sizes in both traces."""
     dims = {}
     for k, (p, q) in enumerate(zip(a["attrs"]["shape"], b["attrs"]["shape"])):
@@ -99,7 +99,7 @@ def _dynamic_full(a, b, first, second, input_names):
                        for axis, (s1, s2) in enumerate(zip(first.shapes[v1], second.shapes[v2]))
                        if s1 == p and s2 == q), None)
         if source is None or len(a["attrs"]["shape"]) != len(b["attrs"]["shape"]):
-            raise OnnxError(f"[onnx.export] a tensor filled in module '{a['module']}' has a dim ({p}, then {q}) that "
+            raise OnnxError(f"[onnx.export] {a['op']} in module '{a['module']}' has a dim ({p}, then {q}) that "
                             "is no input's dynamic axis; it can't be exported with these dynamic_axes")
         dims[k] = source
     return dims
@@ -204,7 +204,7 @@ def _to_proto(model, inputs, input_names, output_names, dynamic_axes, opset):
             raise OnnxError(f"[onnx.export] op '{node['op']}' (in module '{node['module']}') has no ONNX mapping")
         attrs = dict(node["attrs"])
         if i in reshapes:
-            attrs["dynamic_dims" if node["op"] == "full" else "shape"] = reshapes[i]
+            attrs["shape" if node["op"] == "reshape" else "dynamic_dims"] = reshapes[i]
         b.scope = "/" + node["module"].replace(".", "/") if node["module"] != "the model" else ""
         out = emit(b, [names[v] for v in node["inputs"]], attrs, [trace.shapes[v] for v in node["inputs"]])
         for v, name in zip(node["outputs"], out if isinstance(out, list) else [out]):

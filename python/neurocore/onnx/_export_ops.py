@@ -349,8 +349,9 @@ def _rms_norm(b, ins, attrs, shapes):
     return b.node("Mul", [y, ins[1]]) if attrs["has_weight"] else y
 
 
-def _full(b, ins, attrs, shapes):
-    """ConstantOfShape; dims that follow a dynamic axis are read from that graph input's shape."""
+def _target_shape(b, attrs):
+    """The shape attribute as an int64 tensor; dims that follow a dynamic axis are read from that
+    graph input's shape."""
     shape, dynamic = list(attrs["shape"]), attrs.get("dynamic_dims", {})
     if dynamic:
         parts = []
@@ -360,9 +361,16 @@ def _full(b, ins, attrs, shapes):
                 parts.append(b.node("Gather", [b.node("Shape", [name]), b.const([axis], "axis", np.int64)], axis=0))
             else:
                 parts.append(b.const([d], "dim", np.int64))
-        target = b.node("Concat", parts, axis=0)
-    else:
-        target = b.const(shape, "shape", np.int64)
+        return b.node("Concat", parts, axis=0)
+    return b.const(shape, "shape", np.int64)
+
+
+def _expand(b, ins, attrs, shapes):
+    return b.node("Expand", [ins[0], _target_shape(b, attrs)])
+
+
+def _full(b, ins, attrs, shapes):
+    target = _target_shape(b, attrs)
     value = b.onnx.numpy_helper.from_array(np.array([attrs["value"]], dtype=np.float32), "value")
     return b.node("ConstantOfShape", [target], value=value)
 
@@ -398,5 +406,5 @@ EMITTERS = {
     "batch_norm": _batch_norm, "layer_norm": _layer_norm, "softmax": _softmax("Softmax"),
     "log_softmax": _softmax("LogSoftmax"), "reshape": _reshape, "permute": _permute, "cat": _cat,
     "mean": _reduce("ReduceMean"), "sum": _reduce("ReduceSum"),
-    "rnn": _rnn, "attention": _attention, "embedding": _embedding, "rms_norm": _rms_norm, "slice": _slice, "full": _full,
+    "rnn": _rnn, "attention": _attention, "embedding": _embedding, "rms_norm": _rms_norm, "slice": _slice, "full": _full, "expand": _expand,
 }
