@@ -438,3 +438,70 @@ class FilledThenModified(nn.Module):
 def test_tensor_made_in_forward_then_modified_is_refused(tmp_path):
     with pytest.raises(nc.export.ExportError, match=r"created in forward and then modified in place"):
         nc.export.save(FilledThenModified(), tmp_path / "m.ncm", (np.zeros((2, 3), np.float32),))
+
+
+class SeqZoo(nn.Module):
+    """Every sequence op of the file format in one graph (for the loader fuzzing below)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 8)
+        self.lstm = nn.LSTM(8, 8, batch_first=True, bidirectional=True, proj_size=4)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True, add_bias_kv=True)
+        self.norm = nn.RMSNorm(8)
+
+    def forward(self, tokens, h0):
+        out, _ = self.lstm(self.embed(tokens), (h0, nc.zeros(2, tokens.size(0), 8)))
+        a, _ = self.attn(out, out, out, need_weights=False)
+        return self.norm(a)[:, -1]
+
+
+def test_fuzzed_sequence_graphs_never_crash(tmp_path):
+    """Random values in the sequence ops' attributes, inputs and outputs: each file is rejected with
+    '[load] ...' or loads, and then runs or raises a ValueError; nothing crashes."""
+    import json
+    import struct
+    nc.manual_seed(13)
+    rng = np.random.default_rng(13)
+    tokens, h0 = rng.integers(0, 20, (2, 5)), rng.standard_normal((2, 2, 4)).astype(np.float32)
+    path = tmp_path / "zoo.ncm"
+    nc.export.save(SeqZoo(), path, (tokens, h0), batch_dim=[0, 1])
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+    graph = json.loads(header["__metadata__"]["neurocore.graph"])
+    seq_ops = {"rnn", "attention", "embedding", "rms_norm", "slice", "full", "expand"}
+    targets = []
+    for i, node in enumerate(graph["nodes"]):
+        if node["op"] in seq_ops:
+            targets += [(i, "attrs", k) for k in node["attrs"]] + [(i, "inputs", None), (i, "outputs", None)]
+    assert len({graph["nodes"][i]["op"] for i, _, _ in targets}) == len(seq_ops)
+    choices = [-1, 0, 1, 2, 3, 7, 2 ** 31, -2 ** 40, 0.5, "x", None, [], [0, 1, -1, 1], [[0, 1, 1, 1]], True, False]
+    rejected = ran = 0
+    for trial in range(400):
+        g = json.loads(json.dumps(graph))
+        i, field, key = targets[int(rng.integers(0, len(targets)))]
+        value = choices[int(rng.integers(0, len(choices)))]
+        if field == "attrs":
+            g["nodes"][i]["attrs"][key] = value
+        elif isinstance(value, int) and not isinstance(value, bool) and g["nodes"][i][field]:
+            g["nodes"][i][field][int(rng.integers(0, len(g["nodes"][i][field])))] = value
+        else:
+            g["nodes"][i][field] = value
+        h = json.loads(json.dumps(header))
+        h["__metadata__"]["neurocore.graph"] = json.dumps(g)
+        head = json.dumps(h).encode()
+        head += b" " * (-len(head) % 8)
+        path.write_bytes(struct.pack("<Q", len(head)) + head + data)
+        try:
+            session = nc.export.load(path)
+        except ValueError as e:
+            assert str(e).startswith("[load] "), str(e)
+            rejected += 1
+            continue
+        try:
+            session(rng.integers(0, 20, (3, 5)), rng.standard_normal((2, 3, 4)).astype(np.float32))
+            ran += 1
+        except ValueError:
+            rejected += 1
+    assert rejected > 130 and rejected + ran == 400
