@@ -314,3 +314,33 @@ def test_seed_transformer_block():
             return self.norm2(x + self.dropout(self.feed_forward(x)))
 
     _check(TransformerBlock(), [(7, 16)], [1])
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_pytorch_weights_through_onnx_equal_pytorch(kind):
+    """PyTorch's layer -> its state_dict into neurocore's -> nc.onnx.export -> ONNX Runtime equals
+    PyTorch's own outputs: the gate reordering is checked against PyTorch, not only against neurocore."""
+    from helpers import require_torch
+    torch = require_torch()
+    ort = require("onnxruntime")
+    torch.manual_seed(0)
+    tlayer = getattr(torch.nn, kind)(5, 6, num_layers=2, bidirectional=True, batch_first=True).eval()
+    layer = getattr(nn, kind)(5, 6, num_layers=2, bidirectional=True, batch_first=True)
+    layer.load_state_dict({k: nc.tensor(v.detach().numpy()) for k, v in tlayer.state_dict().items()})
+    x = np.random.default_rng(2).standard_normal((3, 4, 5)).astype(np.float32)
+    f = io.BytesIO()
+    nc.onnx.export(Recurrent(layer, False), nc.tensor(x), f, input_names=["x"],
+                   dynamic_axes={"x": {0: "batch"}})
+    sess = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
+    x2 = np.random.default_rng(3).standard_normal((5, 4, 5)).astype(np.float32)
+    got = sess.run(None, {"x": x2})
+    with torch.no_grad():
+        want = _flat_torch(tlayer(torch.from_numpy(x2)))
+    for g, w in zip(got, want):
+        _close(g, w)
+
+
+def _flat_torch(out):
+    if hasattr(out, "numpy"):
+        return [out.numpy()]
+    return [a for o in out for a in _flat_torch(o)]
