@@ -202,6 +202,52 @@ def test_training_is_bit_identical_on_one_and_two_threads():
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("cls,kw", [("LSTM", dict(proj_size=50)), ("LSTM", {}), ("GRU", {}),
+                                     ("RNN", dict(nonlinearity="relu"))])
+def test_wide_layers_match_torch_on_any_thread_count(cls, kw):
+    """Hidden sizes spanning several 32-unit blocks with a ragged last block (70 units; lanes
+    past a multiple of 8), batches large enough for a thread team, packed sequences of unequal
+    lengths in both directions: PyTorch parity on 2 threads, and bit-identical results on 1."""
+    torch = require_torch()
+    theirs = getattr(torch.nn, cls)(12, 70, bidirectional=True, **kw)
+    ours = getattr(nn, cls)(12, 70, bidirectional=True, **kw)
+    ours.load_state_dict({k: nc.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    x = rand((6, 40, 12), np.float32, seed=8)
+    lengths = [6] * 10 + [5] * 10 + [3] * 10 + [1] * 10
+
+    def run(threads):
+        prev = nc.get_num_threads()
+        nc.set_num_threads(threads)
+        try:
+            nx = nc.tensor(x, requires_grad=True)
+            packed = nn.utils.rnn.pack_padded_sequence(nx, lengths)
+            out, state = ours(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out)
+            states = list(state) if cls == "LSTM" else [state]
+            loss = sum((t * nc.tensor(rand(tuple(t.shape), np.float32, seed=20 + i))).sum()
+                       for i, t in enumerate([out] + states))
+            ours.zero_grad()
+            loss.backward()
+            return [t.detach().numpy().copy() for t in [out] + states + [nx.grad]] + \
+                [p.grad.numpy().copy() for p in ours.parameters()]
+        finally:
+            nc.set_num_threads(prev)
+
+    two, one = run(2), run(1)
+    for a, b in zip(two, one):
+        assert np.array_equal(a, b)
+    tx = torch.tensor(x, requires_grad=True)
+    tout, tstate = theirs(torch.nn.utils.rnn.pack_padded_sequence(tx, lengths))
+    tout, _ = torch.nn.utils.rnn.pad_packed_sequence(tout)
+    tstates = list(tstate) if cls == "LSTM" else [tstate]
+    tloss = sum((t * torch.tensor(rand(tuple(t.shape), np.float32, seed=20 + i))).sum()
+                for i, t in enumerate([tout] + tstates))
+    tloss.backward()
+    want = [t.detach().numpy() for t in [tout] + tstates + [tx.grad]] + [p.grad.numpy() for p in theirs.parameters()]
+    for i, (a, b) in enumerate(zip(two, want)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=5e-5, err_msg=f"{cls} result {i}")
+
+
 def test_inference_keeps_no_graph_and_matches_training_forward():
     nc.manual_seed(0)
     lstm = nn.LSTM(3, 4, proj_size=2)

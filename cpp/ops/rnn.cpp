@@ -1,5 +1,8 @@
 #include "ops/rnn.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -14,14 +17,38 @@ namespace nc {
 
 namespace {
 
+// Hidden units are processed in blocks of kUnits; a block's gate columns sit side by side
+// (LSTM: i, f, g, o of units j0..j0+w), so one thread can run a block's recurrent product and
+// gate math alone. The block width never depends on the thread count, so neither does a result.
+constexpr int64_t kUnits = 32;
+// Per-step multiply-adds below which the steps run on one thread (a team's barrier per step
+// costs more than it saves, e.g. batch-1 inference).
+constexpr double kMinStepWork = double(1 << 17);
+
+struct Blocks {
+  int64_t n = 0, count = 0;  // n units in blocks of kUnits
+  explicit Blocks(int64_t units = 0) : n(units), count((units + kUnits - 1) / kUnits) {}
+  int64_t begin(int64_t b) const { return b * kUnits; }
+  int64_t size(int64_t b) const { return std::min(kUnits, n - b * kUnits); }
+  // The blocks thread t of a team of nt owns.
+  int64_t first(int t, int nt) const { return count * t / nt; }
+  int64_t last(int t, int nt) const { return count * (t + 1) / nt; }
+};
+
 // Sizes of one layer-direction call.
 struct Dims {
   RnnMode mode;
-  int64_t N, I, B, T, H, P, G;  // rows, input, batch, steps, hidden, output (proj or H), gate width
+  int64_t N, I, B, T, H, P, G, ng;  // rows, input, batch, steps, hidden, output (proj or H), gate width, gates
   bool reverse, proj;
   std::vector<int64_t> bs, off;  // rows and first row of each step
+  Blocks hb, pb;                 // blocks of the hidden units and of the output (projection) units
   // Step processed s-th (time order, or reversed).
   int64_t step(int64_t s) const { return reverse ? T - 1 - s : s; }
+  // Column of gate q of hidden unit j in the blocked gate layout.
+  int64_t gate_column(int64_t q, int64_t j) const {
+    const int64_t j0 = j / kUnits * kUnits;
+    return j0 * ng + q * std::min(kUnits, H - j0) + (j - j0);
+  }
 };
 
 // c (m x n, row stride ldc) = op(a) op(b) + beta c.
@@ -35,59 +62,45 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
     kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
-// dst (cols x rows) = src (rows x cols)^T.
+// Rows (of `width` elements) of a gate-major matrix (PyTorch's layout, G rows) moved to the
+// blocked layout, or back when `to_blocked` is false.
 template <class T>
-void transpose_into(const T* src, int64_t rows, int64_t cols, T* dst) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+void permute_gate_rows(const Dims& d, const T* src, int64_t width, T* dst, bool to_blocked) {
+  for (int64_t q = 0; q < d.ng; ++q)
+    for (int64_t j = 0; j < d.H; ++j) {
+      const int64_t a = q * d.H + j, b = d.gate_column(q, j);
+      std::memcpy(dst + (to_blocked ? b : a) * width, src + (to_blocked ? a : b) * width, sizeof(T) * width);
+    }
 }
 
-// A weight W (n x k, row-major) as the right operand W^T of the per-step products. Below 8 rows
-// (GEMM's dot-product path) W is read in place, contiguous along k; otherwise W^T is formed once
-// per call so every step reads it row-major (the unpacked small-matrix path).
 template <class T>
-struct StepWeight {
-  Tensor keep;        // W^T (k x n) when formed
-  const T* w = nullptr;
-  bool transposed = false;  // w is W^T (row stride n), else W (row stride k)
-};
+Tensor blocked_rows(const Dims& d, const T* src, int64_t width) {
+  if (!src) return Tensor();
+  Tensor out = Tensor::empty({d.G, width}, dtype_of<T>());
+  permute_gate_rows(d, src, width, out.data<T>(), true);
+  return out;
+}
 
 template <class T>
-StepWeight<T> step_weight(const T* w, int64_t n, int64_t k, int64_t max_rows) {
-  StepWeight<T> s;
-  if (max_rows < 8) {
-    s.w = w;
-    return s;
+Tensor unblocked_rows(const Dims& d, const Tensor& blocked, int64_t width, const Shape& shape) {
+  Tensor out = Tensor::empty(shape, blocked.dtype());
+  permute_gate_rows(d, blocked.data<T>(), width, out.data<T>(), false);
+  return out;
+}
+
+// W_hh (blocked rows, G x P) as the right operand of the per-step products: block b's columns
+// as one contiguous (P x ng*w) matrix, so each block's product streams only its own weights.
+template <class T>
+Tensor step_weight(const Dims& d, const T* whh_blocked) {
+  Tensor out = Tensor::empty({d.G * d.P}, dtype_of<T>());
+  T* o = out.data<T>();
+  for (int64_t b = 0; b < d.hb.count; ++b) {
+    const int64_t c0 = d.hb.begin(b) * d.ng, n = d.hb.size(b) * d.ng;
+    T* ob = o + c0 * d.P;
+    for (int64_t c = 0; c < n; ++c)
+      for (int64_t p = 0; p < d.P; ++p) ob[p * n + c] = whh_blocked[(c0 + c) * d.P + p];
   }
-  Tensor wt = Tensor::empty({k, n}, dtype_of<T>());
-  T* p = static_cast<T*>(wt.raw_data());
-  transpose_into(w, n, k, p);
-  s.keep = wt;
-  s.w = p;
-  s.transposed = true;
-  return s;
-}
-
-// c (rows x n) = a (rows x k) @ W^T + beta * c (beta 0 or 1). Few rows and little work (batch-1
-// inference): plain dot products on this thread, since a thread team per step costs more than
-// the step and stalls whenever a core is busy elsewhere.
-template <class T>
-void step_product(int64_t rows, int64_t n, int64_t k, const T* a, const StepWeight<T>& w, T beta, T* c) {
-  if (!w.transposed && rows * n * k <= (int64_t(1) << 18)) {
-    if (beta == T(0)) std::memset(c, 0, sizeof(T) * rows * n);
-    kernels::rnn_ops<T>().step_dots(a, rows, k, w.w, n, c);
-  } else if (w.transposed) {
-    gemm<T>(false, false, rows, n, k, a, k, w.w, n, beta, c, n);
-  } else {
-    gemm<T>(false, true, rows, n, k, a, k, w.w, k, beta, c, n);
-  }
-}
-
-// Runs fn(r0, r1) over row blocks of `rows` rows of `width` elements (elementwise work only, so
-// the split never changes a result).
-template <class F>
-void for_rows(int64_t rows, int64_t width, const F& fn) {
-  parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(width, 1)), fn);
+  return out;
 }
 
 template <class T>
@@ -95,23 +108,56 @@ const T* ptr(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// State rows of step t's predecessor (in processing order) as one (rows x width) block: rows
-// the previous step also ran come from `seq` (per-step states), the others (reverse direction of
-// a packed batch: sequences starting at this step) from `init`.
-template <class T>
-void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out) {
-  const int64_t t = d.step(s), rows = d.bs[t];
-  int64_t have = 0;
-  if (s > 0) {
-    const int64_t pt = d.step(s - 1);
-    have = std::min(rows, d.bs[pt]);
-    std::memcpy(out, seq + d.off[pt] * width, sizeof(T) * have * width);
+// Runs body(t, nt) on a team of nt threads that meet at team_barrier(); nt 1 runs inline.
+template <class F>
+void run_team(int nt, const F& body) {
+  if (nt <= 1) return body(0, 1);
+#pragma omp parallel num_threads(nt)
+  body(omp_get_thread_num(), omp_get_num_threads());
+}
+
+void team_barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
   }
-  std::memcpy(out + have * width, init + have * width, sizeof(T) * (rows - have) * width);
+}
+
+int team_size(const Dims& d) {
+  if (omp_in_parallel()) return 1;
+  if (double(d.B) * double(d.G) * double(d.P) < kMinStepWork) return 1;
+  return static_cast<int>(std::min<int64_t>(get_num_threads(), d.hb.count));
+}
+
+// The predecessor state of step s (processing order): its first `have` rows are the previous
+// step's outputs `prev`, the rest (reverse direction of a packed batch: sequences starting at
+// this step) the initial state's rows.
+template <class T>
+struct PrevState {
+  const T* prev;
+  const T* init;
+  int64_t have;
+  const T* row(int64_t r, int64_t width) const { return r < have ? prev + r * width : init + r * width; }
+};
+
+template <class T>
+PrevState<T> prev_state(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width) {
+  if (s == 0) return {init, init, 0};
+  const int64_t pt = d.step(s - 1);
+  return {seq + d.off[pt] * width, init, std::min(d.bs[d.step(s)], d.bs[pt])};
+}
+
+// c (rows x n, ldc) = state (rows x k) @ b (k x n, ldb) + beta c, the state in its two parts.
+template <class T>
+void state_product(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, int64_t ldb, int64_t n, T beta, T* c,
+                   int64_t ldc) {
+  gemm<T>(false, false, st.have, n, k, st.prev, k, b, ldb, beta, c, ldc);
+  gemm<T>(false, false, rows - st.have, n, k, st.init + st.have * k, k, b, ldb, beta, c + st.have * ldc, ldc);
 }
 
 struct Saved {
-  Tensor gates, cells, hcell, gh;  // activations (N, G); LSTM c (N, H), o*tanh(c) before projection; GRU W_hh h + b_hh
+  // Blocked gate activations (N, G); LSTM c (N, H) and o*tanh(c) before the projection (N, H);
+  // GRU W_hh h + b_hh (N, G, blocked).
+  Tensor gates, cells, hcell, gh;
 };
 
 template <class T>
@@ -119,17 +165,35 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
              const T* bhh, const T* whr, bool training, T* y, T* hstate, T* cstate, Saved& sv) {
   const auto& k = kernels::rnn_ops<T>();
   const DType dt = dtype_of<T>();
-  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B;
-  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm;
+  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B, ng = d.ng;
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm, relu = d.mode == RnnMode::Relu;
   // Input projection of every step, biases included (b_hh too, except GRU's, which sits inside r * (...)).
+  std::vector<T> bias(G, T(0)), bias_hh(G, T(0));
+  for (int64_t q = 0; q < ng; ++q)
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t a = q * H + j, c = d.gate_column(q, j);
+      bias[c] = (bih ? bih[a] : T(0)) + (bhh && !gru ? bhh[a] : T(0));
+      bias_hh[c] = bhh ? bhh[a] : T(0);
+    }
   Tensor gates = Tensor::empty({N, G}, dt);
   T* g = gates.data<T>();
-  for (int64_t j = 0; j < G; ++j) g[j] = (bih ? bih[j] : T(0)) + (bhh && !gru ? bhh[j] : T(0));
-  for (int64_t r = 1; r < N; ++r) std::memcpy(g + r * G, g, sizeof(T) * G);
-  gemm<T>(false, true, N, G, d.I, x, d.I, wih, d.I, T(1), g, G);
-  const StepWeight<T> rec = step_weight(whh, G, P, B), out_proj = d.proj ? step_weight(whr, P, H, B) : StepWeight<T>();
-  if (h0) std::memcpy(hstate, h0, sizeof(T) * B * P);
-  else std::memset(hstate, 0, sizeof(T) * B * P);
+  for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);
+  Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
+  gemm<T>(false, true, N, G, d.I, x, d.I, wih_b.data<T>(), d.I, T(1), g, G);
+  Tensor wstep = step_weight(d, whh_b.data<T>());
+  const T* ws = wstep.data<T>();
+  Tensor whr_t;  // W_hr^T (H x P): the right operand of the projection
+  if (d.proj) {
+    whr_t = Tensor::empty({H, P}, dt);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t j = 0; j < H; ++j) whr_t.data<T>()[j * P + p] = whr[p * H + j];
+  }
+  Tensor zero_h;
+  if (!h0) {
+    zero_h = zeros({B, P}, dt);
+    h0 = zero_h.data<T>();
+  }
+  std::memcpy(hstate, h0, sizeof(T) * B * P);
   if (lstm) {
     if (c0) std::memcpy(cstate, c0, sizeof(T) * B * H);
     else std::memset(cstate, 0, sizeof(T) * B * H);
@@ -137,36 +201,48 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   if (training && lstm) sv.cells = Tensor::empty({N, H}, dt);
   if (d.proj) sv.hcell = Tensor::empty({training ? N : B, H}, dt);
   if (gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
-  for (int64_t s = 0; s < d.T; ++s) {
-    const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
-    T* gt = g + o * G;
-    T* yt = y + o * P;
-    if (gru) {
-      T* gh = sv.gh.data<T>() + (training ? o * G : 0);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < G; ++j) gh[r * G + j] = bhh ? bhh[j] : T(0);
-      step_product(rows, G, P, hstate, rec, T(1), gh);
-      for_rows(rows, G, [&](int64_t a, int64_t b) {
-        k.gru_forward(gt + a * G, gh + a * G, hstate + a * P, yt + a * P, b - a, H);
-      });
-    } else {
-      step_product(rows, G, P, hstate, rec, T(1), gt);
-      if (lstm) {
-        T* hc = d.proj ? sv.hcell.data<T>() + (training ? o * H : 0) : yt;
-        for_rows(rows, G, [&](int64_t a, int64_t b) {
-          k.lstm_forward(gt + a * G, cstate + a * H, hc + a * H, b - a, H);
-        });
-        if (training) std::memcpy(sv.cells.data<T>() + o * H, cstate, sizeof(T) * rows * H);
-        if (d.proj) step_product(rows, P, H, hc, out_proj, T(0), yt);
-      } else {
-        for_rows(rows, G, [&](int64_t a, int64_t b) {
-          k.rnn_forward(gt + a * G, b - a, H, d.mode == RnnMode::Relu);
-        });
-        std::memcpy(yt, gt, sizeof(T) * rows * H);
+  run_team(team_size(d), [&](int tid, int nt) {
+    for (int64_t s = 0; s < d.T; ++s) {
+      const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
+      const PrevState<T> st = prev_state(d, s, y, h0, P);
+      T* gt = g + o * G;
+      for (int64_t b = d.hb.first(tid, nt); b < d.hb.last(tid, nt); ++b) {
+        const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng, n = w * ng;
+        const T* wb = ws + c0b * P;
+        if (gru) {
+          T* gh = sv.gh.data<T>() + (training ? o * G : 0);
+          for (int64_t r = 0; r < rows; ++r) std::memcpy(gh + r * G + c0b, bias_hh.data() + c0b, sizeof(T) * n);
+          state_product(st, rows, P, wb, n, n, T(1), gh + c0b, G);
+          k.gru_forward(gt + c0b, gh + c0b, G, st.prev + j0, y + o * P + j0, P, st.have, w);
+          k.gru_forward(gt + st.have * G + c0b, gh + st.have * G + c0b, G, st.init + st.have * P + j0,
+                        y + (o + st.have) * P + j0, P, rows - st.have, w);
+        } else {
+          state_product(st, rows, P, wb, n, n, T(1), gt + c0b, G);
+          if (lstm) {
+            T* hc = d.proj ? sv.hcell.data<T>() + (training ? o : 0) * H : y + o * P;
+            k.lstm_forward(gt + c0b, G, cstate + j0, H, hc + j0, d.proj ? H : P, rows, w);
+            if (training)
+              for (int64_t r = 0; r < rows; ++r)
+                std::memcpy(sv.cells.data<T>() + (o + r) * H + j0, cstate + r * H + j0, sizeof(T) * w);
+          } else {
+            k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, w, relu);
+          }
+        }
+        if (!d.proj)
+          for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * w);
       }
+      team_barrier(nt);
+      if (!d.proj) continue;
+      // Projection: every output unit reads all of o*tanh(c), so it waits for the barrier.
+      const T* hc = sv.hcell.data<T>() + (training ? o * H : 0);
+      for (int64_t b = d.pb.first(tid, nt); b < d.pb.last(tid, nt); ++b) {
+        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
+        gemm<T>(false, false, rows, w, H, hc, H, whr_t.data<T>() + p0, P, T(0), y + o * P + p0, P);
+        for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * w);
+      }
+      team_barrier(nt);
     }
-    std::memcpy(hstate, yt, sizeof(T) * rows * P);
-  }
+  });
   if (training) sv.gates = gates;
   else sv = Saved();
 }
@@ -181,6 +257,15 @@ void column_sums(const T* a, int64_t rows, int64_t cols, T* out) {
   });
 }
 
+// State rows of step t's predecessor as one (rows x width) block (see PrevState).
+template <class T>
+void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out) {
+  const PrevState<T> st = prev_state(d, s, seq, init, width);
+  const int64_t rows = d.bs[d.step(s)];
+  std::memcpy(out, st.prev, sizeof(T) * st.have * width);
+  std::memcpy(out + st.have * width, init + st.have * width, sizeof(T) * (rows - st.have) * width);
+}
+
 struct Grads {
   Tensor x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr;
 };
@@ -190,8 +275,8 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
                const T* y, const Saved& sv, const T* gy, const T* ghn, const T* gcn, const std::vector<bool>& needs) {
   const auto& k = kernels::rnn_ops<T>();
   const DType dt = dtype_of<T>();
-  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B;
-  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm;
+  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B, ng = d.ng;
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm, relu = d.mode == RnnMode::Relu;
   Tensor zeros_h0, zeros_c0;
   if (!h0) {
     zeros_h0 = zeros({B, P}, dt);
@@ -219,63 +304,84 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     dc = r.c0.data<T>();
     if (gcn) std::memcpy(dc, gcn, sizeof(T) * B * H);
   }
+  const Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
   Tensor dgx = Tensor::empty({N, G}, dt), dgh = gru ? Tensor::empty({N, G}, dt) : dgx;
   Tensor dht, dhc;  // projection: the total gradient of each step's output, and of o*tanh(c)
   if (d.proj) {
     dht = Tensor::empty({N, P}, dt);
     dhc = Tensor::empty({B, H}, dt);
   }
-  for (int64_t s = d.T - 1; s >= 0; --s) {
-    const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
-    if (gy)
-      for (int64_t i = 0; i < rows * P; ++i) dh[i] += gy[o * P + i];
-    T* dgxt = dgx.data<T>() + o * G;
-    T* dght = dgh.data<T>() + o * G;
-    const T* gt = sv.gates.data<T>() + o * G;
-    if (lstm) {
-      const T* dhct = dh;
-      if (d.proj) {
-        std::memcpy(dht.data<T>() + o * P, dh, sizeof(T) * rows * P);
-        gemm<T>(false, false, rows, H, P, dh, P, whr, H, T(0), dhc.data<T>(), H);
-        dhct = dhc.data<T>();
+  run_team(team_size(d), [&](int tid, int nt) {
+    for (int64_t s = d.T - 1; s >= 0; --s) {
+      const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
+      T* dgxt = dgx.data<T>() + o * G;
+      T* dght = dgh.data<T>() + o * G;
+      const T* gt = sv.gates.data<T>() + o * G;
+      // The output gradient joins the one from the step after (projection: over output units,
+      // then o*tanh(c)'s gradient over hidden units once all of them are in).
+      for (int64_t b = d.pb.first(tid, nt); b < d.pb.last(tid, nt); ++b) {  // without projection, pb == hb
+        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
+        for (int64_t r = 0; r < rows; ++r) {
+          T* dhr = dh + r * P + p0;
+          if (gy)
+            for (int64_t j = 0; j < w; ++j) dhr[j] += gy[(o + r) * P + p0 + j];
+          if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
+        }
       }
-      const T* ct = sv.cells.data<T>() + o * H;
-      const T* cpt = cprev.data<T>() + o * H;
-      for_rows(rows, G, [&](int64_t a, int64_t b) {
-        k.lstm_backward(gt + a * G, ct + a * H, cpt + a * H, dhct + a * H, dc + a * H, dgxt + a * G, b - a, H);
-      });
-    } else if (gru) {
-      const T* ght = sv.gh.data<T>() + o * G;
-      const T* hpt = hprev.data<T>() + o * P;
-      for_rows(rows, G, [&](int64_t a, int64_t b) {
-        k.gru_backward(gt + a * G, ght + a * G, hpt + a * P, dh + a * P, dgxt + a * G, dght + a * G, dh + a * P, b - a, H);
-      });
-    } else {
-      k.rnn_backward(y + o * P, dh, dgxt, rows, H, d.mode == RnnMode::Relu);
+      if (d.proj) team_barrier(nt);
+      for (int64_t b = d.hb.first(tid, nt); b < d.hb.last(tid, nt); ++b) {
+        const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
+        const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
+        int64_t ldh = P;
+        if (d.proj) {
+          gemm<T>(false, false, rows, w, P, dh, P, whr + j0, H, T(0), dhc.data<T>() + j0, H);
+          dhh = dhc.data<T>();
+          ldh = H;
+        }
+        if (lstm)
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, sv.cells.data<T>() + o * H + j0, cprev.data<T>() + o * H + j0,
+                          dc + j0, H, dhh + j0, ldh, rows, w);
+        else if (gru)
+          k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G,
+                         hprev.data<T>() + o * P + j0, dh + j0, dh + j0, P, rows, w);
+        else
+          k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
+      }
+      team_barrier(nt);
+      // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
+      for (int64_t b = d.pb.first(tid, nt); b < d.pb.last(tid, nt); ++b) {
+        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
+        gemm<T>(false, false, rows, w, G, dght, G, whh_b.data<T>() + p0, P, gru ? T(1) : T(0), dh + p0, P);
+      }
+      // No barrier: the next step starts on the blocks of dh this thread just wrote.
     }
-    gemm<T>(false, false, rows, P, G, dght, G, whh, P, gru ? T(1) : T(0), dh, P);
-  }
+  });
   const T* dgxp = dgx.data<T>();
   const T* dghp = dgh.data<T>();
   if (needs[0]) {
     r.x = Tensor::empty({N, d.I}, dt);
-    gemm<T>(false, false, N, d.I, G, dgxp, G, wih, d.I, T(0), r.x.data<T>(), d.I);
+    gemm<T>(false, false, N, d.I, G, dgxp, G, wih_b.data<T>(), d.I, T(0), r.x.data<T>(), d.I);
   }
   if (needs[3]) {
-    r.w_ih = Tensor::empty({G, d.I}, dt);
-    gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), r.w_ih.data<T>(), d.I);
+    Tensor dw = Tensor::empty({G, d.I}, dt);
+    gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), dw.data<T>(), d.I);
+    r.w_ih = unblocked_rows<T>(d, dw, d.I, {G, d.I});
   }
   if (needs[4]) {
-    r.w_hh = Tensor::empty({G, P}, dt);
-    gemm<T>(true, false, G, P, N, dghp, G, hprev.data<T>(), P, T(0), r.w_hh.data<T>(), P);
+    Tensor dw = Tensor::empty({G, P}, dt);
+    gemm<T>(true, false, G, P, N, dghp, G, hprev.data<T>(), P, T(0), dw.data<T>(), P);
+    r.w_hh = unblocked_rows<T>(d, dw, P, {G, P});
   }
-  if (needs[5]) {
-    r.b_ih = Tensor::empty({G}, dt);
-    column_sums(dgxp, N, G, r.b_ih.data<T>());
-  }
-  if (needs[6]) {
-    r.b_hh = Tensor::empty({G}, dt);
-    column_sums(dghp, N, G, r.b_hh.data<T>());
+  if (needs[5] || needs[6]) {
+    Tensor db = Tensor::empty({G}, dt);
+    if (needs[5]) {
+      column_sums(dgxp, N, G, db.data<T>());
+      r.b_ih = unblocked_rows<T>(d, db, 1, {G});
+    }
+    if (needs[6]) {
+      column_sums(dghp, N, G, db.data<T>());
+      r.b_hh = unblocked_rows<T>(d, db, 1, {G});
+    }
   }
   if (needs[7] && d.proj) {
     r.w_hr = Tensor::empty({P, H}, dt);
@@ -322,9 +428,12 @@ TensorList rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& 
   NC_CHECK(d.G % gates == 0 && d.G > 0, ValueError, "[", name, "] weight_ih has ", d.G, " rows, not a positive multiple of ",
            gates, " (weight_ih shape ", shape_str(w_ih.shape()), ")");
   d.H = d.G / gates;
+  d.ng = gates;
+  d.hb = Blocks(d.H);
   d.proj = w_hr.defined();
   NC_CHECK(!d.proj || mode == RnnMode::Lstm, ValueError, "[", name, "] only LSTM has a projection (weight_hr)");
   d.P = d.proj ? w_hr.shape()[0] : d.H;
+  d.pb = Blocks(d.P);
   NC_CHECK(d.I == w_ih.shape()[1], ValueError, "[", name, "] input has ", d.I, " features, expected ", w_ih.shape()[1],
            " (input shape ", shape_str(x.shape()), ")");
   check_shape(w_ih, {d.G, d.I}, "weight_ih", name, x.dtype());
