@@ -23,7 +23,7 @@ namespace {
 constexpr int64_t kUnits = 32;
 // Per-step multiply-adds below which the steps run on one thread (a team's barrier per step
 // costs more than it saves, e.g. batch-1 inference).
-constexpr double kMinStepWork = double(1 << 17);
+constexpr double kMinStepWork = double(1 << 15);
 
 struct Blocks {
   int64_t n = 0, count = 0;  // n units in blocks of kUnits
@@ -94,11 +94,14 @@ template <class T>
 Tensor step_weight(const Dims& d, const T* whh_blocked) {
   Tensor out = Tensor::empty({d.G * d.P}, dtype_of<T>());
   T* o = out.data<T>();
+  constexpr int64_t kTile = 16;  // transposed in tiles that stay in L1 on both sides
   for (int64_t b = 0; b < d.hb.count; ++b) {
     const int64_t c0 = d.hb.begin(b) * d.ng, n = d.hb.size(b) * d.ng;
     T* ob = o + c0 * d.P;
-    for (int64_t c = 0; c < n; ++c)
-      for (int64_t p = 0; p < d.P; ++p) ob[p * n + c] = whh_blocked[(c0 + c) * d.P + p];
+    for (int64_t cc = 0; cc < n; cc += kTile)
+      for (int64_t pp = 0; pp < d.P; pp += kTile)
+        for (int64_t p = pp; p < std::min(pp + kTile, d.P); ++p)
+          for (int64_t c = cc; c < std::min(cc + kTile, n); ++c) ob[p * n + c] = whh_blocked[(c0 + c) * d.P + p];
   }
   return out;
 }
