@@ -10,8 +10,13 @@
 #include "core/parallel.h"
 #include "kernels/gemm.h"
 #include "kernels/rnn.h"
+#include "ops/activation.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/index.h"
+#include "ops/linalg.h"
+#include "ops/math.h"
 
 namespace nc {
 
@@ -393,6 +398,49 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
   return r;
 }
 
+// The layer again from differentiable ops, one step at a time: what create_graph backward
+// differentiates, so that the gradient gets a graph of its own (double backward). Returns
+// {output, h_n, c_n (LSTM)}, as the fused forward does.
+TensorList composite_layer(const Dims& d, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                           const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& w_hr) {
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm;
+  const Tensor gx = linear(x, w_ih, b_ih);
+  Tensor h = h0.defined() ? h0 : zeros({d.B, d.P}, x.dtype());
+  Tensor c = lstm ? (c0.defined() ? c0 : zeros({d.B, d.H}, x.dtype())) : Tensor();
+  TensorList ys(d.T);
+  // Rows past this step's keep their state (sequences that ended, or in reverse have not begun).
+  auto with_rest = [&](const Tensor& top, const Tensor& all) {
+    const int64_t rows = top.shape()[0];
+    return rows == d.B ? top : cat({top, narrow(all, 0, rows, d.B - rows)}, 0);
+  };
+  auto gate = [&](const Tensor& g, int64_t q) { return narrow(g, 1, q * d.H, d.H); };
+  for (int64_t s = 0; s < d.T; ++s) {
+    const int64_t t = d.step(s), rows = d.bs[t];
+    const Tensor hp = narrow(h, 0, 0, rows), gxt = narrow(gx, 0, d.off[t], rows);
+    const Tensor gh = linear(hp, w_hh, b_hh);
+    Tensor hn;
+    if (lstm) {
+      const Tensor g = add(gxt, gh);
+      const Tensor cn = add(mul(sigmoid(gate(g, 1)), narrow(c, 0, 0, rows)), mul(sigmoid(gate(g, 0)), tanh(gate(g, 2))));
+      hn = mul(sigmoid(gate(g, 3)), tanh(cn));
+      if (d.proj) hn = linear(hn, w_hr, Tensor());
+      c = with_rest(cn, c);
+    } else if (gru) {
+      const Tensor r = sigmoid(add(gate(gxt, 0), gate(gh, 0))), z = sigmoid(add(gate(gxt, 1), gate(gh, 1)));
+      const Tensor n = tanh(add(gate(gxt, 2), mul(r, gate(gh, 2))));
+      hn = add(n, mul(z, sub(hp, n)));
+    } else {
+      const Tensor g = add(gxt, gh);
+      hn = d.mode == RnnMode::Relu ? relu(g) : tanh(g);
+    }
+    ys[t] = hn;
+    h = with_rest(hn, h);
+  }
+  TensorList out{cat(ys, 0), h};
+  if (lstm) out.push_back(c);
+  return out;
+}
+
 const char* mode_name(RnnMode m) {
   switch (m) {
     case RnnMode::Lstm: return "lstm";
@@ -482,11 +530,30 @@ TensorList rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& 
   if (cn.defined()) outputs.push_back(cn);
   if (training) {
     SavedTensor sx(x, false), sh0(h0c, false), sc0(c0c, false), swih(w_ih, false), swhh(w_hh, false),
-        swhr(w_hr, false), sy(y, true);
+        sbih(b_ih, false), sbhh(b_hh, false), swhr(w_hr, false), sy(y, true);
     set_history(name, inputs, outputs,
-                [d, sx, sh0, sc0, swih, swhh, swhr, sy, sv, name](const TensorList& g, const std::vector<bool>& needs) {
-                  NC_CHECK(!GradMode::is_enabled(), RuntimeError, "[", name,
-                           "] double backward (create_graph=True) through a recurrent layer is not supported");
+                [d, sx, sh0, sc0, swih, swhh, sbih, sbhh, swhr, sy, sv, name](const TensorList& g,
+                                                                             const std::vector<bool>& needs) {
+                  if (GradMode::is_enabled()) {
+                    // create_graph: differentiate the layer rebuilt from differentiable ops.
+                    const TensorList in{sx.unpack(name),   sh0.unpack(name),  sc0.unpack(name),
+                                        swih.unpack(name), swhh.unpack(name), sbih.unpack(name),
+                                        sbhh.unpack(name), swhr.unpack(name)};
+                    const TensorList out = composite_layer(d, in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]);
+                    TensorList roots, seeds, wanted;
+                    for (size_t i = 0; i < out.size() && i < g.size(); ++i)
+                      if (g[i].defined()) {
+                        roots.push_back(out[i]);
+                        seeds.push_back(g[i]);
+                      }
+                    for (size_t i = 0; i < in.size(); ++i)
+                      if (needs[i] && in[i].defined()) wanted.push_back(in[i]);
+                    const TensorList got = grad(roots, wanted, seeds, true, true, true);
+                    TensorList result(in.size());
+                    for (size_t i = 0, j = 0; i < in.size(); ++i)
+                      if (needs[i] && in[i].defined()) result[i] = got[j++];
+                    return result;
+                  }
                   Tensor x = contiguous(sx.unpack(name)), h0 = sh0.unpack(name), c0 = sc0.unpack(name);
                   Tensor wih = contiguous(swih.unpack(name)), whh = contiguous(swhh.unpack(name));
                   Tensor whr = swhr.unpack(name), y = sy.unpack(name);
