@@ -185,9 +185,14 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
     }
   Tensor gates = Tensor::empty({N, G}, dt);
   T* g = gates.data<T>();
-  for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);
   Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
-  gemm<T>(false, true, N, G, d.I, x, d.I, wih_b.data<T>(), d.I, T(1), g, G);
+  if constexpr (std::is_same_v<T, float>) {  // the bias added in the GEMM's store
+    kernels::gemm().sgemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, wih_b.data<T>(), d.I, 0.0f, g, G,
+                                   bias.data(), 0);
+  } else {
+    for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);
+    gemm<T>(false, true, N, G, d.I, x, d.I, wih_b.data<T>(), d.I, T(1), g, G);
+  }
   Tensor wstep = step_weight(d, whh_b.data<T>());
   const T* ws = wstep.data<T>();
   Tensor whr_t;  // W_hr^T (H x P): the right operand of the projection
