@@ -93,20 +93,23 @@ Tensor unblocked_rows(const Dims& d, const Tensor& blocked, int64_t width, const
   return out;
 }
 
-// W_hh (blocked rows, G x P) as the right operand of the per-step products: block b's columns
-// as one contiguous (P x ng*w) matrix, so each block's product streams only its own weights.
+// W_hh (PyTorch's layout, G x P) as the right operand of the per-step products: block b's
+// gate columns as one contiguous (P x ng*w) matrix, so each block's product streams only its
+// own weights.
 template <class T>
-Tensor step_weight(const Dims& d, const T* whh_blocked) {
+Tensor step_weight(const Dims& d, const T* whh) {
   Tensor out = Tensor::empty({d.G * d.P}, dtype_of<T>());
   T* o = out.data<T>();
   constexpr int64_t kTile = 16;  // transposed in tiles that stay in L1 on both sides
   for (int64_t b = 0; b < d.hb.count; ++b) {
-    const int64_t c0 = d.hb.begin(b) * d.ng, n = d.hb.size(b) * d.ng;
-    T* ob = o + c0 * d.P;
+    const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), n = w * d.ng;
+    T* ob = o + j0 * d.ng * d.P;
     for (int64_t cc = 0; cc < n; cc += kTile)
       for (int64_t pp = 0; pp < d.P; pp += kTile)
-        for (int64_t p = pp; p < std::min(pp + kTile, d.P); ++p)
-          for (int64_t c = cc; c < std::min(cc + kTile, n); ++c) ob[p * n + c] = whh_blocked[(c0 + c) * d.P + p];
+        for (int64_t c = cc; c < std::min(cc + kTile, n); ++c) {
+          const T* row = whh + ((c / w) * d.H + j0 + c % w) * d.P;  // gate c / w of unit j0 + c % w
+          for (int64_t p = pp; p < std::min(pp + kTile, d.P); ++p) ob[p * n + c] = row[p];
+        }
   }
   return out;
 }
@@ -185,7 +188,7 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
     }
   Tensor gates = Tensor::empty({N, G}, dt);
   T* g = gates.data<T>();
-  Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
+  Tensor wih_b = blocked_rows(d, wih, d.I);
   if constexpr (std::is_same_v<T, float>) {  // the bias added in the GEMM's store
     kernels::gemm().sgemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, wih_b.data<T>(), d.I, 0.0f, g, G,
                                    bias.data(), 0);
@@ -193,7 +196,7 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
     for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);
     gemm<T>(false, true, N, G, d.I, x, d.I, wih_b.data<T>(), d.I, T(1), g, G);
   }
-  Tensor wstep = step_weight(d, whh_b.data<T>());
+  Tensor wstep = step_weight(d, whh);
   const T* ws = wstep.data<T>();
   Tensor whr_t;  // W_hr^T (H x P): the right operand of the projection
   if (d.proj) {
