@@ -3,7 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <memory>
+#include <thread>
 #include <type_traits>
 
 #include "core/autograd.h"
@@ -35,9 +38,6 @@ struct Blocks {
   explicit Blocks(int64_t units = 0) : n(units), count((units + kUnits - 1) / kUnits) {}
   int64_t begin(int64_t b) const { return b * kUnits; }
   int64_t size(int64_t b) const { return std::min(kUnits, n - b * kUnits); }
-  // The blocks thread t of a team of nt owns.
-  int64_t first(int t, int nt) const { return count * t / nt; }
-  int64_t last(int t, int nt) const { return count * (t + 1) / nt; }
 };
 
 // Sizes of one layer-direction call.
@@ -119,19 +119,43 @@ const T* ptr(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// Runs body(t, nt) on a team of nt threads that meet at team_barrier(); nt 1 runs inline.
-template <class F>
-void run_team(int nt, const F& body) {
-  if (nt <= 1) return body(0, 1);
-#pragma omp parallel num_threads(nt)
-  body(omp_get_thread_num(), omp_get_num_threads());
-}
+// The steps of a layer run on a team of threads. Each phase of a step is a set of blocks that any
+// team thread may claim (work sharing), so a thread the scheduler has set aside (a busy machine)
+// holds nobody up unless it is inside a block; every thread leaves a phase once all its blocks
+// are done. Which thread ran a block never changes its result.
+class StepTeam {
+ public:
+  StepTeam(int threads, int64_t phases) : nt_(threads), phases_(new Phase[std::max<int64_t>(phases, 1)]) {}
 
-void team_barrier(int nt) {
-  if (nt > 1) {
-#pragma omp barrier
+  // Runs body() on every team thread (inline for one).
+  template <class F>
+  void run(const F& body) {
+    if (nt_ <= 1) return body();
+#pragma omp parallel num_threads(nt_)
+    body();
   }
-}
+
+  // The next phase of the calling thread (`phase` counts them; every thread passes through the
+  // same phases in the same order): fn(b) for the blocks b < count it claims, then it waits
+  // for the rest.
+  template <class F>
+  void share(int64_t& phase, int64_t count, const F& fn) {
+    Phase& p = phases_[phase++];
+    for (int64_t b; (b = p.next.fetch_add(1, std::memory_order_relaxed)) < count;) {
+      fn(b);
+      p.done.fetch_add(1, std::memory_order_release);
+    }
+    for (int spins = 0; p.done.load(std::memory_order_acquire) < count; ++spins)
+      if (spins > 64) std::this_thread::yield();  // let a set-aside team thread finish its block
+  }
+
+ private:
+  struct Phase {
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  int nt_;
+  std::unique_ptr<Phase[]> phases_;
+};
 
 int team_size(const Dims& d) {
   if (omp_in_parallel()) return 1;
@@ -217,12 +241,14 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   if (training && lstm) sv.cells = Tensor::empty({N, H}, dt);
   if (d.proj) sv.hcell = Tensor::empty({training ? N : B, H}, dt);
   if (gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
-  run_team(team_size(d), [&](int tid, int nt) {
+  StepTeam team(team_size(d), d.T * (d.proj ? 2 : 1));
+  team.run([&] {
+    int64_t phase = 0;
     for (int64_t s = 0; s < d.T; ++s) {
       const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
       const PrevState<T> st = prev_state(d, s, y, h0, P);
       T* gt = g + o * G;
-      for (int64_t b = d.hb.first(tid, nt); b < d.hb.last(tid, nt); ++b) {
+      team.share(phase, d.hb.count, [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng, n = w * ng;
         const T* wb = ws + c0b * P;
         if (gru) {
@@ -246,17 +272,15 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
         }
         if (!d.proj)
           for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * w);
-      }
-      team_barrier(nt);
+      });
       if (!d.proj) continue;
-      // Projection: every output unit reads all of o*tanh(c), so it waits for the barrier.
+      // Projection: every output unit reads all of o*tanh(c), so it is a phase of its own.
       const T* hc = sv.hcell.data<T>() + (training ? o * H : 0);
-      for (int64_t b = d.pb.first(tid, nt); b < d.pb.last(tid, nt); ++b) {
+      team.share(phase, d.pb.count, [&](int64_t b) {
         const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
         gemm<T>(false, false, rows, w, H, hc, H, whr_t.data<T>() + p0, P, T(0), y + o * P + p0, P);
         for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * w);
-      }
-      team_barrier(nt);
+      });
     }
   });
   if (training) sv.gates = gates;
@@ -327,26 +351,28 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     dht = Tensor::empty({N, P}, dt);
     dhc = Tensor::empty({B, H}, dt);
   }
-  run_team(team_size(d), [&](int tid, int nt) {
+  StepTeam team(team_size(d), d.T * (d.proj ? 3 : 2));
+  team.run([&] {
+    int64_t phase = 0;
     for (int64_t s = d.T - 1; s >= 0; --s) {
       const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
       T* dgxt = dgx.data<T>() + o * G;
       T* dght = dgh.data<T>() + o * G;
       const T* gt = sv.gates.data<T>() + o * G;
-      // The output gradient joins the one from the step after (projection: over output units,
-      // then o*tanh(c)'s gradient over hidden units once all of them are in).
-      for (int64_t b = d.pb.first(tid, nt); b < d.pb.last(tid, nt); ++b) {  // without projection, pb == hb
-        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
+      // The output gradient joins the one from the step after.
+      auto add_output_grad = [&](int64_t p0, int64_t w) {
         for (int64_t r = 0; r < rows; ++r) {
           T* dhr = dh + r * P + p0;
           if (gy)
             for (int64_t j = 0; j < w; ++j) dhr[j] += gy[(o + r) * P + p0 + j];
           if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
         }
-      }
-      if (d.proj) team_barrier(nt);
-      for (int64_t b = d.hb.first(tid, nt); b < d.hb.last(tid, nt); ++b) {
+      };
+      // Projection: o*tanh(c)'s gradient reads all output units, so they come first, as a phase.
+      if (d.proj) team.share(phase, d.pb.count, [&](int64_t b) { add_output_grad(d.pb.begin(b), d.pb.size(b)); });
+      team.share(phase, d.hb.count, [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
+        if (!d.proj) add_output_grad(j0, w);
         const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
         int64_t ldh = P;
         if (d.proj) {
@@ -362,14 +388,12 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
                          hprev.data<T>() + o * P + j0, dh + j0, dh + j0, P, rows, w);
         else
           k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
-      }
-      team_barrier(nt);
+      });
       // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
-      for (int64_t b = d.pb.first(tid, nt); b < d.pb.last(tid, nt); ++b) {
+      team.share(phase, d.pb.count, [&](int64_t b) {
         const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
         gemm<T>(false, false, rows, w, G, dght, G, whh_b.data<T>() + p0, P, gru ? T(1) : T(0), dh + p0, P);
-      }
-      // No barrier: the next step starts on the blocks of dh this thread just wrote.
+      });
     }
   });
   const T* dgxp = dgx.data<T>();
