@@ -82,6 +82,7 @@ class Layer(Module):
         self._weight_specs = []  # (attribute name, trainable, regularizer) in creation order
         self._inbound_nodes = []
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
+        self._call_takes_mask = "mask" in inspect.signature(self.call).parameters
         self._build_input_shape = None
         self._input_shape_arg = None
         if "input_shape" in kwargs:
@@ -213,7 +214,28 @@ class Layer(Module):
             self._maybe_build(map_structure(shape_of, inputs))
         if self._call_takes_training and kwargs.get("training") is None:
             kwargs["training"] = _backend.in_training()
-        return self.call(*args, **kwargs)
+        mask = kwargs.get("mask")
+        if mask is None and not isinstance(inputs, (list, tuple, dict)):
+            mask = _backend.mask_of(inputs)  # the mask an earlier layer (Embedding(mask_zero=True), ...) attached
+            if mask is not None and self._call_takes_mask:
+                kwargs["mask"] = mask
+        outputs = self.call(*args, **kwargs)
+        out_mask = self.compute_mask(inputs, mask)
+        if isinstance(outputs, (list, tuple)):
+            masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] + [None] * (len(outputs) - 1)
+            for t, m in zip(outputs, masks):
+                if t is not inputs:
+                    _backend.set_mask(t, m)
+        elif outputs is not inputs:
+            _backend.set_mask(outputs, out_mask)
+        return outputs
+
+    supports_masking = False
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output: the input's when the layer supports masking (acts per step), else
+        None, as Keras does."""
+        return mask if self.supports_masking else None
 
     def _symbolic_call(self, args, kwargs):
         real_args = map_structure(lambda t: _dummy(t) if isinstance(t, KerasTensor) else t, args)
