@@ -6,6 +6,7 @@ from .pooling import (MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Gl
                       AvgPool2D, GlobalAvgPool2D)
 from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import SimpleRNN, LSTM, GRU
+from .wrappers import Bidirectional, TimeDistributed
 from .merging import Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, add, concatenate
 
 Convolution2D = Conv2D
