@@ -7,6 +7,7 @@ from .pooling import (MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Gl
 from .normalization import BatchNormalization, LayerNormalization
 from .recurrent import SimpleRNN, LSTM, GRU
 from .wrappers import Bidirectional, TimeDistributed
+from .attention import MultiHeadAttention
 from .merging import Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, add, concatenate
 
 Convolution2D = Conv2D

@@ -297,14 +297,6 @@ class _RNN(Layer):
                     return_state=self.return_state, go_backwards=self.go_backwards, stateful=self.stateful,
                     unroll=self.unroll, zero_output_for_mask=self.zero_output_for_mask)
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "recurrent_initializer", "bias_initializer"):
-            if isinstance(config.get(key), dict):
-                config[key] = initializers.get(config[key])
-        return cls(**config)
-
 
 class SimpleRNN(_RNN):
     """Fully connected RNN: h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias).
