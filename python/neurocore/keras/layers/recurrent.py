@@ -262,7 +262,7 @@ class _RNN(Layer):
         with one dropout mask per gate (recurrent dropout in training), each gate sees its own."""
         u, k = self.units, self._gates
         bias = self._input_bias()
-        if len(dp) == 1:
+        if len(dp) == 1 or all(m is None for m in dp):
             xd = x if dp[0] is None else x * dp[0]
             proj = _core.linear(xd, self.kernel.transpose(0, 1), bias)
             return [proj[..., g * u:(g + 1) * u] for g in range(k)]
