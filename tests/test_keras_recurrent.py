@@ -318,6 +318,32 @@ def test_masks_flow_from_embedding_through_a_model(tf):
     np.testing.assert_allclose(b.predict(xf, verbose=0), a.predict(xf, verbose=0), **TOL)
 
 
+def test_fit_history_with_masked_recurrent_model_matches_keras(tf):
+    """Training follows Keras step by step: a padded-sequence classifier (Embedding(mask_zero) ->
+    Bidirectional(GRU) -> LSTM -> Dense) fitted with SGD gives the same History."""
+    def make(k):
+        return k.Sequential([k.Input((9,)), k.layers.Embedding(20, 6, mask_zero=True),
+                             k.layers.Bidirectional(k.layers.GRU(5, return_sequences=True)), k.layers.LSTM(4),
+                             k.layers.Dense(1, activation="sigmoid")])
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 20, (16, 9))
+    for i, length in enumerate(rng.integers(2, 10, 16)):
+        x[i, length:] = 0
+    y = (x[:, 0] > 10).astype(np.float32)
+    tfk = _tfk()
+    theirs, ours = make(tfk), make(keras)
+    ours.set_weights(theirs.get_weights())
+    for model, k in ((theirs, tfk), (ours, keras)):
+        model.compile(k.optimizers.SGD(0.5), "binary_crossentropy", metrics=["accuracy"])
+    ht = theirs.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0).history
+    ho = ours.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0).history
+    assert set(ho) == set(ht)
+    for key in ht:
+        np.testing.assert_allclose(ho[key], ht[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def _summary_text(model):
     buf = io.StringIO()
     with redirect_stdout(buf):
