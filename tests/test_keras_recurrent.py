@@ -318,6 +318,29 @@ def test_masks_flow_from_embedding_through_a_model(tf):
     np.testing.assert_allclose(b.predict(xf, verbose=0), a.predict(xf, verbose=0), **TOL)
 
 
+@pytest.mark.parametrize("causal,scores", [(False, False), (True, True)])
+def test_attention_takes_the_masks_of_its_inputs(tf, causal, scores):
+    """Embedding(mask_zero=True) -> self-attention: the query and value masks become the attention
+    mask (a fully padded sample included) and the query's mask reaches the LSTM after it."""
+    def make(k):
+        x = k.Input((8,))
+        e = k.layers.Embedding(20, 6, mask_zero=True)(x)
+        h = k.layers.MultiHeadAttention(2, 3)(e, e, use_causal_mask=causal, return_attention_scores=scores)
+        return k.Model(x, h[1] if scores else k.layers.LSTM(3)(h))
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 20, (4, 8))
+    x[0, 5:] = 0
+    x[1, 2] = 0
+    x[2, :] = 0
+    x[3, 0] = 0
+    tfk = _tfk()
+    theirs, ours = make(tfk), make(keras)
+    weights = [w + 0.2 * rng.standard_normal(w.shape).astype(np.float32) for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), **TOL)
+
+
 def test_fit_history_with_masked_recurrent_model_matches_keras(tf):
     """Training follows Keras step by step: a padded-sequence classifier (Embedding(mask_zero) ->
     Bidirectional(GRU) -> LSTM -> Dense) fitted with SGD gives the same History."""
