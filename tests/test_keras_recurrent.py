@@ -120,14 +120,12 @@ def test_recurrent_layers_match_keras(tf, make, args, mask):
 def test_initial_state_matches_keras(tf, kind):
     n_states = 2 if kind == "LSTM" else 1
     states = [np.random.default_rng(5 + i).standard_normal((3, 5)).astype(np.float32) for i in range(n_states)]
-    tfk = _tfk()
     theirs, ours = _build_pair(lambda k: getattr(k.layers, kind)(5, return_sequences=True, return_state=True), [X])
     for mask in (None, MASK):
         t = _flat(theirs(X, initial_state=[tf.constant(s) for s in states], mask=mask))
         o = _flat(ours(X, initial_state=[nc.tensor(s) for s in states], mask=mask))
         for a, b in zip(o, t):
             np.testing.assert_allclose(a.detach().numpy(), b.numpy(), **TOL)
-    assert tfk is not None
 
 
 def test_default_configuration_runs_one_fused_kernel_call(monkeypatch):
@@ -256,8 +254,6 @@ MHA_CASES = [
 @pytest.mark.parametrize("name,make,inputs,kwargs", MHA_CASES, ids=[c[0] for c in MHA_CASES])
 def test_multi_head_attention_matches_keras(tf, name, make, inputs, kwargs):
     theirs, ours = _compare(tf, make, inputs, **kwargs)
-    paths = [w.path.split("/", 1)[1] for w in theirs.weights]
-    assert paths[:2] == ["query/kernel", "query/bias"] or paths[0] == "query/kernel"
     assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
 
 
@@ -455,6 +451,12 @@ def test_stateful_layer_carries_its_state():
     np.testing.assert_allclose(stateful(X[:, :3]).detach().numpy(), parts[0], rtol=1e-6)
     with pytest.raises(ValueError, match=r"\[gru.*stateful RNN keeps states for batch size 3"):
         stateful(X[:2])
+    model = keras.Sequential([keras.Input(batch_shape=(3, 6, 4)),
+                              keras.layers.Bidirectional(keras.layers.LSTM(3, stateful=True))])
+    first = model.predict(X, verbose=0)  # the shape-inference dry run kept no state of batch 1
+    assert not np.allclose(model.predict(X, verbose=0), first)
+    model.layers[0].reset_states()
+    np.testing.assert_allclose(model.predict(X, verbose=0), first, rtol=1e-6)
 
 
 def test_sunspots_lstm_fit_beats_persistence():

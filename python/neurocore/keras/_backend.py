@@ -12,7 +12,7 @@ from .. import _core
 from .._tensor import from_numpy, float32
 
 _NAME_COUNTS = collections.defaultdict(int)
-_STATE = {"training": False, "track_logits": False}
+_STATE = {"training": False, "track_logits": False, "symbolic": False}
 _LOGITS = {}  # id(probabilities) -> (probabilities, logits, "softmax" | "sigmoid") while tracking
 _MASKS = {}  # id(tensor) -> (weak reference to the tensor, its Keras mask): entries die with the tensor
 
@@ -50,6 +50,21 @@ def phase(training, track_logits=False):
         _STATE.update(saved)
         if not track_logits:
             _LOGITS.clear()
+
+
+@contextlib.contextmanager
+def symbolic():
+    """Marks the dry runs on zero batches that infer output shapes (layers keep no state from them)."""
+    saved = _STATE["symbolic"]
+    _STATE["symbolic"] = True
+    try:
+        yield
+    finally:
+        _STATE["symbolic"] = saved
+
+
+def in_symbolic():
+    return _STATE["symbolic"]
 
 
 def remember_logits(probs, logits, kind):
@@ -90,7 +105,6 @@ def to_numpy(t):
 def float_tensor(x):
     t = to_tensor(x)
     return t if t.dtype == float32 else t.to(float32)
-
 
 
 def set_mask(t, mask):

@@ -70,6 +70,7 @@ class Layer(Module):
     dtype (float32 only), input_shape / input_dim / batch_size (create an Input for a Sequential)."""
 
     _KNOWN_KWARGS = ("input_shape", "input_dim", "batch_input_shape", "batch_size", "dtype", "autocast")
+    supports_masking = False  # True: the output keeps the input's Keras mask (see compute_mask)
 
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
         super().__init__()
@@ -230,8 +231,6 @@ class Layer(Module):
             _backend.set_mask(outputs, out_mask)
         return outputs
 
-    supports_masking = False
-
     def compute_mask(self, inputs, mask=None):
         """The mask of the output: the input's when the layer supports masking (acts per step), else
         None, as Keras does."""
@@ -239,7 +238,7 @@ class Layer(Module):
 
     def _symbolic_call(self, args, kwargs):
         real_args = map_structure(lambda t: _dummy(t) if isinstance(t, KerasTensor) else t, args)
-        with no_grad(), _backend.phase(False):
+        with no_grad(), _backend.phase(False), _backend.symbolic():
             if not self.built:
                 self._maybe_build(map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else t, args[0]))
             kw = dict(kwargs)

@@ -18,7 +18,7 @@ import numpy as np
 from ... import _core, _math
 from ..._creation import ones, zeros
 from ..._indexing import cat, stack
-from ..._tensor import int64, tensor
+from ..._tensor import tensor
 from .. import _backend, activations, initializers, regularizers
 from .base import Layer
 
@@ -96,7 +96,6 @@ class _RNN(Layer):
         self.go_backwards, self.stateful, self.unroll = bool(go_backwards), bool(stateful), bool(unroll)
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self._states = None
-        self._dry_run = False
 
     # --- weights ------------------------------------------------------------------------------
     def _bias_shape(self):
@@ -130,13 +129,6 @@ class _RNN(Layer):
         if "initial_state" in kwargs and len(args) == 1:  # positional, so the functional graph tracks it
             args = (args[0], kwargs.pop("initial_state"))
         return super().__call__(*args, **kwargs)
-
-    def _symbolic_call(self, args, kwargs):
-        self._dry_run = True
-        try:
-            return super()._symbolic_call(args, kwargs)
-        finally:
-            self._dry_run = False
 
     def _check_input(self, x):
         features = self.kernel.shape[0]
@@ -191,7 +183,7 @@ class _RNN(Layer):
             if training and self.dropout > 0:  # one mask per sequence, shared by every step and gate
                 x = x * _math.dropout(ones(x.shape[0], 1, x.shape[2]), self.dropout, True)
             outputs, last, states = self._run_fused(mode, x, states0, m)
-        if self.stateful and not self._dry_run:
+        if self.stateful and not _backend.in_symbolic():
             self._states = [s.detach() for s in states]
         output = outputs if self.return_sequences else last
         if self.return_state:
@@ -304,7 +296,9 @@ class SimpleRNN(_RNN):
     Args: units; activation ('tanh'); use_bias (True); kernel_initializer ('glorot_uniform');
     recurrent_initializer ('orthogonal'); bias_initializer ('zeros'); kernel/recurrent/bias
     regularizers (None); dropout, recurrent_dropout (0); return_sequences, return_state,
-    go_backwards, stateful (False). call(sequences, initial_state=None, mask=None, training=None)."""
+    go_backwards, stateful (False: True carries the final states into the next call until
+    reset_states()); unroll and seed are accepted (the results do not depend on them; draws come
+    from nc.manual_seed). call(sequences, initial_state=None, mask=None, training=None)."""
 
     def _fused_mode(self):
         if self.activation is activations.tanh:
