@@ -232,15 +232,15 @@ class _RNN(Layer):
         if training and self.recurrent_dropout > 0:
             rdp = [_math.dropout(ones(batch, self.units), self.recurrent_dropout, True) for _ in range(n_masks)]
         xg = self._project_inputs(x, dp)
-        m = tensor(mask.astype(np.float32)) if mask is not None else None
+        m = tensor(np.ascontiguousarray(mask)) if mask is not None else None
         prev = zeros(batch, self.units)
         outs = []
         for t in (range(steps - 1, -1, -1) if self.go_backwards else range(steps)):
             out, new = self._cell([g[:, t] for g in xg], states, rdp)
-            if m is not None:
+            if m is not None:  # a masked step keeps the states and repeats (or zeroes) the output
                 keep = m[:, t:t + 1]
-                new = [keep * n + (1.0 - keep) * s for n, s in zip(new, states)]
-                out = keep * out if self.zero_output_for_mask else keep * out + (1.0 - keep) * prev
+                new = [_core.where(keep, n, s) for n, s in zip(new, states)]
+                out = _core.where(keep, out, 0.0 if self.zero_output_for_mask else prev)
             states, prev = new, out
             outs.append(out)
         outputs = stack(outs, 1) if self.return_sequences else None
