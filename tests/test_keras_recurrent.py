@@ -167,13 +167,19 @@ def _capture_dropout(monkeypatch):
                                             ("GRU", 0.4), ("SimpleRNN", 0.4)])
 def test_dropout_masks_follow_keras(tf, monkeypatch, kind, recurrent):
     """Keras draws one input mask per sequence (one per gate with recurrent dropout) and one
-    recurrent mask per gate; given the masks neurocore drew, Keras gives the same outputs."""
+    recurrent mask per gate; given the masks neurocore drew, Keras gives the same outputs and
+    gradients."""
     make = lambda k: getattr(k.layers, kind)(5, dropout=0.3, recurrent_dropout=recurrent,  # noqa: E731
                                              return_sequences=True)
     theirs, ours = _build_pair(make, [X])
     masks = _capture_dropout(monkeypatch)
     nc.manual_seed(3)
-    out = ours(X, training=True).detach().numpy()
+    r = np.random.default_rng(4).standard_normal((3, 6, 5)).astype(np.float32)
+    xt = nc.tensor(X, requires_grad=True)
+    y = ours(xt, training=True)
+    (y * nc.tensor(r)).sum().backward()
+    out = y.detach().numpy()
+    grads = [xt.grad.numpy()] + [w.grad.numpy() for w in ours.trainable_weights]
     gates = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}[kind]
     n = gates if recurrent and kind != "SimpleRNN" else 1
     input_masks, rec_masks = masks[:n], masks[n:]
@@ -186,7 +192,14 @@ def test_dropout_masks_follow_keras(tf, monkeypatch, kind, recurrent):
         cell._recurrent_dropout_mask = [tf.constant(m) for m in rec_masks] if n > 1 else tf.constant(rec_masks[0])
     else:
         assert rec_masks == []
-    np.testing.assert_allclose(out, theirs(X, training=True).numpy(), **TOL)
+    xtf = tf.constant(X)
+    with tf.GradientTape() as tape:
+        tape.watch(xtf)
+        theirs_out = theirs(xtf, training=True)
+        loss = tf.reduce_sum(theirs_out * r)
+    np.testing.assert_allclose(out, theirs_out.numpy(), **TOL)
+    for a, b in zip(grads, tape.gradient(loss, [xtf] + list(theirs.trainable_weights))):
+        np.testing.assert_allclose(a, tf.convert_to_tensor(b).numpy(), rtol=1e-4, atol=1e-4)
     assert not np.allclose(out, ours(X, training=False).detach().numpy())
 
 
@@ -268,6 +281,17 @@ def test_multi_head_attention_runs_the_fused_kernel(monkeypatch):
     assert len(calls) == 3
     mha(Q, V, return_attention_scores=True)
     assert len(calls) == 3
+
+
+def test_multi_head_attention_dropout_only_in_training(tf):
+    theirs, ours = _build_pair(lambda k: k.layers.MultiHeadAttention(2, 3, dropout=0.5), [Q, V])
+    inference = ours(Q, V, training=False).detach().numpy()
+    np.testing.assert_allclose(inference, theirs(Q, V, training=False).numpy(), **TOL)
+    nc.manual_seed(0)
+    first = ours(Q, V, training=True).detach().numpy()
+    assert not np.allclose(first, inference) and not np.allclose(ours(Q, V, training=True).detach().numpy(), first)
+    nc.manual_seed(0)
+    np.testing.assert_array_equal(ours(Q, V, training=True).detach().numpy(), first)
 
 
 def test_multi_head_attention_keras_layouts():
