@@ -37,10 +37,13 @@ def cpu_model():
 
 
 def measure_peak(threads):
+    """The fp32 FMA peak of the kernel build in use (GFLOP/s), and that build's name."""
     code = ("import neurocore as nc; nc.set_num_threads(%d); "
-            "print(max(nc._core._fma_peak_gflops(%d, 20000000) for _ in range(3)))" % (threads, threads))
+            "print(max(nc._core._fma_peak_gflops(%d, 20000000) for _ in range(3)), nc.cpu_capability())"
+            % (threads, threads))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    peak, isa = out.stdout.split()
+    return float(peak), isa
 
 
 def available(framework):
@@ -74,8 +77,8 @@ def main(argv=None):
             p.error(f"unknown suite {s!r}; choose from {', '.join(SUITES)}")
 
     present = {fw: available(fw) for fw in FRAMEWORKS}
-    peak = measure_peak(args.threads)
-    print(f"# {datetime.date.today()} | {cpu_model()} | {args.threads} threads | "
+    peak, isa = measure_peak(args.threads)
+    print(f"# {datetime.date.today()} | {cpu_model()} | neurocore kernels: {isa} | {args.threads} threads | "
           f"measured fp32 FMA peak {peak:.1f} GFLOP/s")
     missing = [fw for fw, ok in present.items() if not ok]
     if missing:
@@ -132,7 +135,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": str(datetime.date.today()), "cpu": cpu_model(), "threads": args.threads,
-                       "peak_gflops": peak, "results": results}, f, indent=1)
+                       "peak_gflops": peak, "kernels": isa, "results": results}, f, indent=1)
 
 
 def _fmt_time(s):

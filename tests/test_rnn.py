@@ -202,6 +202,52 @@ def test_training_is_bit_identical_on_one_and_two_threads():
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("cls,kw", [("LSTM", dict(proj_size=50)), ("LSTM", {}), ("GRU", {}),
+                                     ("RNN", dict(nonlinearity="relu"))])
+def test_wide_layers_match_torch_on_any_thread_count(cls, kw):
+    """Hidden sizes spanning several 32-unit blocks with a ragged last block (70 units; lanes
+    past a multiple of 8), batches large enough for a thread team, packed sequences of unequal
+    lengths in both directions: PyTorch parity on 2 threads, and bit-identical results on 1."""
+    torch = require_torch()
+    theirs = getattr(torch.nn, cls)(12, 70, bidirectional=True, **kw)
+    ours = getattr(nn, cls)(12, 70, bidirectional=True, **kw)
+    ours.load_state_dict({k: nc.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    x = rand((6, 40, 12), np.float32, seed=8)
+    lengths = [6] * 10 + [5] * 10 + [3] * 10 + [1] * 10
+
+    def run(threads):
+        prev = nc.get_num_threads()
+        nc.set_num_threads(threads)
+        try:
+            nx = nc.tensor(x, requires_grad=True)
+            packed = nn.utils.rnn.pack_padded_sequence(nx, lengths)
+            out, state = ours(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out)
+            states = list(state) if cls == "LSTM" else [state]
+            loss = sum((t * nc.tensor(rand(tuple(t.shape), np.float32, seed=20 + i))).sum()
+                       for i, t in enumerate([out] + states))
+            ours.zero_grad()
+            loss.backward()
+            return [t.detach().numpy().copy() for t in [out] + states + [nx.grad]] + \
+                [p.grad.numpy().copy() for p in ours.parameters()]
+        finally:
+            nc.set_num_threads(prev)
+
+    two, one = run(2), run(1)
+    for a, b in zip(two, one):
+        assert np.array_equal(a, b)
+    tx = torch.tensor(x, requires_grad=True)
+    tout, tstate = theirs(torch.nn.utils.rnn.pack_padded_sequence(tx, lengths))
+    tout, _ = torch.nn.utils.rnn.pad_packed_sequence(tout)
+    tstates = list(tstate) if cls == "LSTM" else [tstate]
+    tloss = sum((t * torch.tensor(rand(tuple(t.shape), np.float32, seed=20 + i))).sum()
+                for i, t in enumerate([tout] + tstates))
+    tloss.backward()
+    want = [t.detach().numpy() for t in [tout] + tstates + [tx.grad]] + [p.grad.numpy() for p in theirs.parameters()]
+    for i, (a, b) in enumerate(zip(two, want)):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=5e-5, err_msg=f"{cls} result {i}")
+
+
 def test_inference_keeps_no_graph_and_matches_training_forward():
     nc.manual_seed(0)
     lstm = nn.LSTM(3, 4, proj_size=2)
@@ -280,9 +326,6 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match=r"batch_sizes must be positive and non-increasing"):
         nc._core._rnn_layer(2, nc.zeros(3, 2), [1, 2], False, None, None, nc.zeros(8, 2), nc.zeros(8, 2),
                             None, None, None, "lstm")
-    with pytest.raises(RuntimeError, match=r"double backward"):
-        x = nc.tensor(rand((2, 1, 2), np.float32), requires_grad=True)
-        (g,) = nc.autograd.grad([nn.RNN(2, 2)(x)[0].sum()], [x], create_graph=True)
 
 
 def _simple_rnn_classes(torch, nn):
@@ -355,3 +398,36 @@ def test_edge_values_saturate_or_propagate(kind):
         with nc.no_grad():
             out = layer(nc.tensor(x).to(dtype))[0].numpy()
         assert np.all(np.isnan(out[2:, 0])) and np.all(np.isfinite(out[:2])) and np.all(np.isfinite(out[:, 1]))
+
+
+@pytest.mark.parametrize("cls,kw", [("LSTM", {}), ("LSTM", dict(proj_size=3)), ("GRU", {}),
+                                     ("RNN", dict(nonlinearity="relu")), ("RNN", {})])
+@pytest.mark.parametrize("packed", [False, True])
+def test_double_backward_matches_torch(cls, kw, packed):
+    """create_graph=True through the layer (a gradient penalty), then backward again: the
+    second-order gradients of the input, the initial states and every weight match PyTorch."""
+    torch = require_torch()
+    torch.manual_seed(0)
+    theirs = getattr(torch.nn, cls)(3, 5, num_layers=2, bidirectional=True, **kw).double()
+    ours = getattr(nn, cls)(3, 5, num_layers=2, bidirectional=True, dtype=nc.float64, **kw)
+    ours.load_state_dict({k: nc.tensor(v.detach().numpy()) for k, v in theirs.state_dict().items()})
+    x = rand((4, 3, 3), np.float64, seed=11)
+    lengths = [4, 3, 2]
+    h_size = 3 if kw.get("proj_size") else 5
+    states = [rand((4, 3, h_size), np.float64, seed=12)] + ([rand((4, 3, 5), np.float64, seed=13)] if cls == "LSTM" else [])
+
+    def run(lib, mod):
+        xs = lib.tensor(x, requires_grad=True)
+        hs = [lib.tensor(a, requires_grad=True) for a in states]
+        inp = lib.nn.utils.rnn.pack_padded_sequence(xs, lengths) if packed else xs
+        out, _ = mod(inp, tuple(hs) if cls == "LSTM" else hs[0])
+        if packed:
+            out = lib.nn.utils.rnn.pad_packed_sequence(out)[0]
+        loss = (out * lib.tensor(rand(tuple(out.shape), np.float64, seed=14))).sum()
+        grads = lib.autograd.grad(loss, [xs] + hs + list(mod.parameters()), create_graph=True)
+        penalty = sum((g * g).sum() for g in grads)
+        second = lib.autograd.grad(penalty, [xs] + hs + list(mod.parameters()), allow_unused=True)
+        return [np.zeros(a.shape) if a is None else a.detach().numpy() for a in second]
+
+    for i, (a, b) in enumerate(zip(run(nc, ours), run(torch, theirs))):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11, err_msg=f"{cls} second-order gradient {i}")

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "ops/creation.h"
 #include "ops/elementwise.h"
@@ -395,11 +396,13 @@ TensorList run_backward(const std::vector<Edge>& root_edges, const TensorList& r
   for (const Edge& e : root_edges) {
     if (dependencies.emplace(e.fn.get(), 0).second) stack.push_back(e.fn.get());
   }
+  std::unordered_map<Node*, std::vector<Node*>> parents;  // only kept for captures
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->next_edges) {
       if (!e.valid()) continue;
+      if (captures) parents[e.fn.get()].push_back(n);
       auto it = dependencies.find(e.fn.get());
       if (it == dependencies.end()) {
         dependencies.emplace(e.fn.get(), 1);
@@ -407,6 +410,20 @@ TensorList run_backward(const std::vector<Edge>& root_edges, const TensorList& r
       } else {
         it->second++;
       }
+    }
+  }
+  // With captures (autograd.grad) only the nodes above a captured edge run, as in PyTorch: the
+  // graph below the requested inputs is neither computed nor released (a backward function
+  // may call grad on a subgraph while the outer backward still needs what lies below).
+  std::unordered_set<Node*> needed;
+  if (captures) {
+    std::vector<Node*> up;
+    for (const Edge& e : *captures) up.push_back(e.fn.get());
+    while (!up.empty()) {
+      Node* n = up.back();
+      up.pop_back();
+      for (Node* p : parents[n])
+        if (needed.insert(p).second) up.push_back(p);
     }
   }
   auto buffer_of = [&](Node* n) -> TensorList& {
@@ -450,7 +467,7 @@ TensorList run_backward(const std::vector<Edge>& root_edges, const TensorList& r
         if (e.fn.get() == node && grads[e.input_nr].defined()) captured[c] = grads[e.input_nr];
       }
     }
-    if (!(captures && is_accumulator)) {
+    if (!captures || needed.count(node)) {
       const bool anomaly = AnomalyMode::is_enabled() && !is_accumulator;
       const TensorList incoming = anomaly ? grads : TensorList{};
       outs = node->apply(std::move(grads));

@@ -1,134 +1,169 @@
-// Fused recurrent gate math (see rnn.h). float32 takes its sigmoid/tanh from this ISA's vecmath
-// kernels (AVX2 polynomials or the C library); float64 uses the C library.
+// Fused recurrent gate math (see rnn.h): one pass over a row's gates, every nonlinearity inline.
+// Each formula is written once over a lane type R: 8 floats (AVX2 polynomials of vecmath_avx2.h)
+// or one scalar (the C library), so the float32 AVX2 build and every other build share it.
 #include "kernels/rnn.h"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/isa.h"
-#include "kernels/vecmath.h"
+#if NC_HAVE_AVX2
+#include "kernels/vecmath_avx2.h"
+#endif
 
 namespace nc::kernels::NC_ISA {
 namespace {
 
-void sigmoid_inplace(float* x, int64_t n) { vecmath_table.sigmoid_f32(x, x, n); }
-void tanh_inplace(float* x, int64_t n) { vecmath_table.tanh_f32(x, x, n); }
-void sigmoid_inplace(double* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const double e = std::exp(-std::fabs(x[i]));
-    x[i] = x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+// One lane of T: the C library's functions.
+template <class T>
+struct Lane1 {
+  using R = T;
+  static constexpr int W = 1;
+  static R load(const T* p, int) { return *p; }
+  static void store(T* p, R v, int) { *p = v; }
+  static R set(T v) { return v; }
+  static R sigmoid(R x) {
+    const T e = std::exp(-std::fabs(x));
+    return x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
   }
-}
-void tanh_inplace(double* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
-}
+  static R tanh(R x) { return std::tanh(x); }
+};
 
-template <class T>
-void step_dots(const T* a, int64_t rows, int64_t k, const T* w, int64_t n, T* c) {
-  constexpr int L = 8;  // independent partial sums (vector lanes), added pairwise at the end
-  const int64_t kv = k / L * L;
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* ar = a + r * k;
-    T* cr = c + r * n;
-    for (int64_t j = 0; j < n; ++j) {
-      const T* wj = w + j * k;
-      T s[L] = {};
-      for (int64_t p = 0; p < kv; p += L)
-        for (int l = 0; l < L; ++l) s[l] += ar[p + l] * wj[p + l];
-      for (int64_t p = kv; p < k; ++p) s[p - kv] += ar[p] * wj[p];
-      cr[j] += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    }
+#if NC_HAVE_AVX2
+// Eight floats; a partial vector (n < 8 lanes, the end of a block) is loaded and stored masked,
+// so it takes the same arithmetic as a full one.
+struct Lane8 {
+  using R = __m256;
+  static constexpr int W = 8;
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   }
+  static R load(const float* p, int n) { return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask(n)); }
+  static void store(float* p, R v, int n) {
+    if (n == 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, mask(n), v);
+  }
+  static R set(float v) { return _mm256_set1_ps(v); }
+  static R sigmoid(R x) { return sigmoid8(x); }
+  static R tanh(R x) { return tanh8(x); }
+};
+template <class T>
+using Lanes = std::conditional_t<std::is_same_v<T, float>, Lane8, Lane1<T>>;
+#else
+template <class T>
+using Lanes = Lane1<T>;
+#endif
+
+// Calls f(j, n) for the lane groups of a row of h units: n = lanes in the group.
+template <class L, class F>
+inline void for_lanes(int64_t h, const F& f) {
+  for (int64_t j = 0; j < h; j += L::W) f(j, static_cast<int>(std::min<int64_t>(L::W, h - j)));
 }
 
 template <class T>
-void rnn_forward(T* g, int64_t rows, int64_t h, bool relu) {
-  const int64_t n = rows * h;
-  if (!relu) return tanh_inplace(g, n);
-  for (int64_t i = 0; i < n; ++i) g[i] = g[i] > T(0) ? g[i] : (g[i] != g[i] ? g[i] : T(0));
-}
-
-template <class T>
-void rnn_backward(const T* y, const T* dh, T* dg, int64_t rows, int64_t h, bool relu) {
-  const int64_t n = rows * h;
-  if (relu)
-    for (int64_t i = 0; i < n; ++i) dg[i] = y[i] > T(0) ? dh[i] : T(0);
-  else
-    for (int64_t i = 0; i < n; ++i) dg[i] = dh[i] * (T(1) - y[i] * y[i]);
-}
-
-template <class T>
-void lstm_forward(T* gates, T* c, T* hc, int64_t rows, int64_t h) {
+void rnn_forward(const T* g, int64_t ldg, T* y, int64_t ldh, int64_t rows, int64_t h, bool relu) {
+  using L = Lanes<T>;
   for (int64_t r = 0; r < rows; ++r) {
-    T* g = gates + r * 4 * h;
-    T* cr = c + r * h;
-    T* hr = hc + r * h;
-    sigmoid_inplace(g, 2 * h);  // i, f
-    tanh_inplace(g + 2 * h, h);
-    sigmoid_inplace(g + 3 * h, h);
-    const T *gi = g, *gf = g + h, *gg = g + 2 * h;
-    for (int64_t j = 0; j < h; ++j) {
-      cr[j] = gf[j] * cr[j] + gi[j] * gg[j];
-      hr[j] = cr[j];
-    }
-    tanh_inplace(hr, h);
-    const T* go = g + 3 * h;
-    for (int64_t j = 0; j < h; ++j) hr[j] *= go[j];
+    const T* gr = g + r * ldg;
+    T* yr = y + r * ldh;
+    if (relu)  // NaN passes through
+      for (int64_t j = 0; j < h; ++j) yr[j] = gr[j] > T(0) ? gr[j] : (gr[j] != gr[j] ? gr[j] : T(0));
+    else
+      for_lanes<L>(h, [&](int64_t j, int n) { L::store(yr + j, L::tanh(L::load(gr + j, n)), n); });
   }
 }
 
 template <class T>
-void lstm_backward(const T* gates, const T* c, const T* c_prev, const T* dhc, T* dc, T* dgates, int64_t rows,
-                   int64_t h) {
+void rnn_backward(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int64_t rows, int64_t h, bool relu) {
   for (int64_t r = 0; r < rows; ++r) {
-    const T* g = gates + r * 4 * h;
-    const T *gi = g, *gf = g + h, *gg = g + 2 * h, *go = g + 3 * h;
-    const T *cr = c + r * h, *cp = c_prev + r * h, *dh = dhc + r * h;
-    T* dcr = dc + r * h;
-    T* dg = dgates + r * 4 * h;
-    T* tc = dg + 3 * h;  // tanh(c) first, then the o gradient over it
-    for (int64_t j = 0; j < h; ++j) tc[j] = cr[j];
-    tanh_inplace(tc, h);
-    for (int64_t j = 0; j < h; ++j) {
-      const T t = tc[j], i = gi[j], f = gf[j], gv = gg[j], o = go[j];
-      const T dct = dcr[j] + dh[j] * o * (T(1) - t * t);
-      dg[j] = dct * gv * i * (T(1) - i);
-      dg[h + j] = dct * cp[j] * f * (T(1) - f);
-      dg[2 * h + j] = dct * i * (T(1) - gv * gv);
-      dg[3 * h + j] = dh[j] * t * o * (T(1) - o);
-      dcr[j] = dct * f;
-    }
+    const T *yr = y + r * ldh, *dr = dh + r * ldh;
+    T* gr = dg + r * ldg;
+    if (relu)
+      for (int64_t j = 0; j < h; ++j) gr[j] = yr[j] > T(0) ? dr[j] : T(0);
+    else
+      for (int64_t j = 0; j < h; ++j) gr[j] = dr[j] * (T(1) - yr[j] * yr[j]);
   }
 }
 
 template <class T>
-void gru_forward(T* gx, const T* gh, const T* h_prev, T* h_out, int64_t rows, int64_t h) {
+void lstm_forward(T* gates, int64_t ldg, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows, int64_t h) {
+  using L = Lanes<T>;
+  using R = typename L::R;
   for (int64_t r = 0; r < rows; ++r) {
-    T* x = gx + r * 3 * h;
-    const T* hh = gh + r * 3 * h;
-    const T* hp = h_prev + r * h;
-    T* ho = h_out + r * h;
-    for (int64_t j = 0; j < 2 * h; ++j) x[j] += hh[j];
-    sigmoid_inplace(x, 2 * h);  // r, z
-    for (int64_t j = 0; j < h; ++j) x[2 * h + j] += x[j] * hh[2 * h + j];
-    tanh_inplace(x + 2 * h, h);  // n
-    for (int64_t j = 0; j < h; ++j) {
-      const T z = x[h + j], n = x[2 * h + j];
-      ho[j] = n + z * (hp[j] - n);
-    }
+    T* g = gates + r * ldg;
+    T* cr = c + r * ldc;
+    T* hr = hc + r * ldh;
+    for_lanes<L>(h, [&](int64_t j, int n) {
+      const R i = L::sigmoid(L::load(g + j, n)), f = L::sigmoid(L::load(g + h + j, n));
+      const R gg = L::tanh(L::load(g + 2 * h + j, n)), o = L::sigmoid(L::load(g + 3 * h + j, n));
+      const R cv = f * L::load(cr + j, n) + i * gg;
+      L::store(g + j, i, n);
+      L::store(g + h + j, f, n);
+      L::store(g + 2 * h + j, gg, n);
+      L::store(g + 3 * h + j, o, n);
+      L::store(cr + j, cv, n);
+      L::store(hr + j, o * L::tanh(cv), n);
+    });
   }
 }
 
 template <class T>
-void gru_backward(const T* gates, const T* gh, const T* h_prev, const T* dh, T* dgx, T* dgh, T* dh_prev, int64_t rows,
-                  int64_t h) {
+void lstm_backward(const T* gates, T* dgates, int64_t ldg, const T* c, const T* c_prev, T* dc, int64_t ldc,
+                   const T* dhc, int64_t ldh, int64_t rows, int64_t h) {
+  using L = Lanes<T>;
+  using R = typename L::R;
+  const R one = L::set(T(1));
   for (int64_t r = 0; r < rows; ++r) {
-    const T* g = gates + r * 3 * h;
-    const T* hn = gh + r * 3 * h + 2 * h;
-    const T* hp = h_prev + r * h;
-    const T* d = dh + r * h;
-    T* dx = dgx + r * 3 * h;
-    T* dhh = dgh + r * 3 * h;
-    T* dp = dh_prev + r * h;
+    const T* g = gates + r * ldg;
+    T* dg = dgates + r * ldg;
+    const T *cr = c + r * ldc, *cp = c_prev + r * ldc, *dh = dhc + r * ldh;
+    T* dcr = dc + r * ldc;
+    for_lanes<L>(h, [&](int64_t j, int n) {
+      const R i = L::load(g + j, n), f = L::load(g + h + j, n), gv = L::load(g + 2 * h + j, n);
+      const R o = L::load(g + 3 * h + j, n), t = L::tanh(L::load(cr + j, n)), d = L::load(dh + j, n);
+      const R dct = L::load(dcr + j, n) + d * o * (one - t * t);
+      L::store(dg + j, dct * gv * i * (one - i), n);
+      L::store(dg + h + j, dct * L::load(cp + j, n) * f * (one - f), n);
+      L::store(dg + 2 * h + j, dct * i * (one - gv * gv), n);
+      L::store(dg + 3 * h + j, d * t * o * (one - o), n);
+      L::store(dcr + j, dct * f, n);
+    });
+  }
+}
+
+template <class T>
+void gru_forward(T* gx, const T* gh, int64_t ldg, const T* h_prev, T* h_out, int64_t ldh, int64_t rows, int64_t h) {
+  using L = Lanes<T>;
+  using R = typename L::R;
+  for (int64_t r = 0; r < rows; ++r) {
+    T* x = gx + r * ldg;
+    const T* hh = gh + r * ldg;
+    const T* hp = h_prev + r * ldh;
+    T* ho = h_out + r * ldh;
+    for_lanes<L>(h, [&](int64_t j, int n) {
+      const R rg = L::sigmoid(L::load(x + j, n) + L::load(hh + j, n));
+      const R z = L::sigmoid(L::load(x + h + j, n) + L::load(hh + h + j, n));
+      const R nv = L::tanh(L::load(x + 2 * h + j, n) + rg * L::load(hh + 2 * h + j, n));
+      L::store(x + j, rg, n);
+      L::store(x + h + j, z, n);
+      L::store(x + 2 * h + j, nv, n);
+      L::store(ho + j, nv + z * (L::load(hp + j, n) - nv), n);
+    });
+  }
+}
+
+template <class T>
+void gru_backward(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, const T* h_prev, const T* dh, T* dh_prev,
+                  int64_t ldh, int64_t rows, int64_t h) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* g = gates + r * ldg;
+    const T* hn = gh + r * ldg + 2 * h;
+    const T* hp = h_prev + r * ldh;
+    const T* d = dh + r * ldh;
+    T* dx = dgx + r * ldg;
+    T* dhh = dgh + r * ldg;
+    T* dp = dh_prev + r * ldh;
     for (int64_t j = 0; j < h; ++j) {
       const T rg = g[j], z = g[h + j], n = g[2 * h + j], dv = d[j];
       const T dn = dv * (T(1) - z) * (T(1) - n * n);
@@ -147,7 +182,7 @@ void gru_backward(const T* gates, const T* gh, const T* h_prev, const T* dh, T* 
 
 template <class T>
 constexpr RnnOps<T> ops() {
-  return {step_dots<T>, rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>};
+  return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>};
 }
 
 }  // namespace

@@ -1,27 +1,59 @@
 #include "ops/rnn.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <memory>
+#include <thread>
 #include <type_traits>
 
 #include "core/autograd.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
 #include "kernels/rnn.h"
+#include "ops/activation.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/index.h"
+#include "ops/linalg.h"
+#include "ops/math.h"
 
 namespace nc {
 
 namespace {
 
+// Hidden units are processed in blocks of kUnits; a block's gate columns sit side by side
+// (LSTM: i, f, g, o of units j0..j0+w), so one thread can run a block's recurrent product and
+// gate math alone. The block width never depends on the thread count, so neither does a result.
+constexpr int64_t kUnits = 32;
+// Per-step multiply-adds below which the steps run on one thread (a team's barrier per step
+// costs more than it saves, e.g. batch-1 inference).
+constexpr double kMinStepWork = double(1 << 15);
+
+struct Blocks {
+  int64_t n = 0, count = 0;  // n units in blocks of kUnits
+  explicit Blocks(int64_t units = 0) : n(units), count((units + kUnits - 1) / kUnits) {}
+  int64_t begin(int64_t b) const { return b * kUnits; }
+  int64_t size(int64_t b) const { return std::min(kUnits, n - b * kUnits); }
+};
+
 // Sizes of one layer-direction call.
 struct Dims {
   RnnMode mode;
-  int64_t N, I, B, T, H, P, G;  // rows, input, batch, steps, hidden, output (proj or H), gate width
+  int64_t N, I, B, T, H, P, G, ng;  // rows, input, batch, steps, hidden, output (proj or H), gate width, gates
   bool reverse, proj;
   std::vector<int64_t> bs, off;  // rows and first row of each step
+  Blocks hb, pb;                 // blocks of the hidden units and of the output (projection) units
   // Step processed s-th (time order, or reversed).
   int64_t step(int64_t s) const { return reverse ? T - 1 - s : s; }
+  // Column of gate q of hidden unit j in the blocked gate layout.
+  int64_t gate_column(int64_t q, int64_t j) const {
+    const int64_t j0 = j / kUnits * kUnits;
+    return j0 * ng + q * std::min(kUnits, H - j0) + (j - j0);
+  }
 };
 
 // c (m x n, row stride ldc) = op(a) op(b) + beta c.
@@ -35,59 +67,51 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
     kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
-// dst (cols x rows) = src (rows x cols)^T.
+// Rows (of `width` elements) of a gate-major matrix (PyTorch's layout, G rows) moved to the
+// blocked layout, or back when `to_blocked` is false.
 template <class T>
-void transpose_into(const T* src, int64_t rows, int64_t cols, T* dst) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+void permute_gate_rows(const Dims& d, const T* src, int64_t width, T* dst, bool to_blocked) {
+  for (int64_t q = 0; q < d.ng; ++q)
+    for (int64_t j = 0; j < d.H; ++j) {
+      const int64_t a = q * d.H + j, b = d.gate_column(q, j);
+      std::memcpy(dst + (to_blocked ? b : a) * width, src + (to_blocked ? a : b) * width, sizeof(T) * width);
+    }
 }
 
-// A weight W (n x k, row-major) as the right operand W^T of the per-step products. Below 8 rows
-// (GEMM's dot-product path) W is read in place, contiguous along k; otherwise W^T is formed once
-// per call so every step reads it row-major (the unpacked small-matrix path).
 template <class T>
-struct StepWeight {
-  Tensor keep;        // W^T (k x n) when formed
-  const T* w = nullptr;
-  bool transposed = false;  // w is W^T (row stride n), else W (row stride k)
-};
+Tensor blocked_rows(const Dims& d, const T* src, int64_t width) {
+  if (!src) return Tensor();
+  Tensor out = Tensor::empty({d.G, width}, dtype_of<T>());
+  permute_gate_rows(d, src, width, out.data<T>(), true);
+  return out;
+}
 
 template <class T>
-StepWeight<T> step_weight(const T* w, int64_t n, int64_t k, int64_t max_rows) {
-  StepWeight<T> s;
-  if (max_rows < 8) {
-    s.w = w;
-    return s;
+Tensor unblocked_rows(const Dims& d, const Tensor& blocked, int64_t width, const Shape& shape) {
+  Tensor out = Tensor::empty(shape, blocked.dtype());
+  permute_gate_rows(d, blocked.data<T>(), width, out.data<T>(), false);
+  return out;
+}
+
+// W_hh (PyTorch's layout, G x P) as the right operand of the per-step products: block b's
+// gate columns as one contiguous (P x ng*w) matrix, so each block's product streams only its
+// own weights.
+template <class T>
+Tensor step_weight(const Dims& d, const T* whh) {
+  Tensor out = Tensor::empty({d.G * d.P}, dtype_of<T>());
+  T* o = out.data<T>();
+  constexpr int64_t kTile = 16;  // transposed in tiles that stay in L1 on both sides
+  for (int64_t b = 0; b < d.hb.count; ++b) {
+    const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), n = w * d.ng;
+    T* ob = o + j0 * d.ng * d.P;
+    for (int64_t cc = 0; cc < n; cc += kTile)
+      for (int64_t pp = 0; pp < d.P; pp += kTile)
+        for (int64_t c = cc; c < std::min(cc + kTile, n); ++c) {
+          const T* row = whh + ((c / w) * d.H + j0 + c % w) * d.P;  // gate c / w of unit j0 + c % w
+          for (int64_t p = pp; p < std::min(pp + kTile, d.P); ++p) ob[p * n + c] = row[p];
+        }
   }
-  Tensor wt = Tensor::empty({k, n}, dtype_of<T>());
-  T* p = static_cast<T*>(wt.raw_data());
-  transpose_into(w, n, k, p);
-  s.keep = wt;
-  s.w = p;
-  s.transposed = true;
-  return s;
-}
-
-// c (rows x n) = a (rows x k) @ W^T + beta * c (beta 0 or 1). Few rows and little work (batch-1
-// inference): plain dot products on this thread, since a thread team per step costs more than
-// the step and stalls whenever a core is busy elsewhere.
-template <class T>
-void step_product(int64_t rows, int64_t n, int64_t k, const T* a, const StepWeight<T>& w, T beta, T* c) {
-  if (!w.transposed && rows * n * k <= (int64_t(1) << 18)) {
-    if (beta == T(0)) std::memset(c, 0, sizeof(T) * rows * n);
-    kernels::rnn_ops<T>().step_dots(a, rows, k, w.w, n, c);
-  } else if (w.transposed) {
-    gemm<T>(false, false, rows, n, k, a, k, w.w, n, beta, c, n);
-  } else {
-    gemm<T>(false, true, rows, n, k, a, k, w.w, k, beta, c, n);
-  }
-}
-
-// Runs fn(r0, r1) over row blocks of `rows` rows of `width` elements (elementwise work only, so
-// the split never changes a result).
-template <class F>
-void for_rows(int64_t rows, int64_t width, const F& fn) {
-  parallel_for(0, rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(width, 1)), fn);
+  return out;
 }
 
 template <class T>
@@ -95,23 +119,80 @@ const T* ptr(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// State rows of step t's predecessor (in processing order) as one (rows x width) block: rows
-// the previous step also ran come from `seq` (per-step states), the others (reverse direction of
-// a packed batch: sequences starting at this step) from `init`.
-template <class T>
-void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out) {
-  const int64_t t = d.step(s), rows = d.bs[t];
-  int64_t have = 0;
-  if (s > 0) {
-    const int64_t pt = d.step(s - 1);
-    have = std::min(rows, d.bs[pt]);
-    std::memcpy(out, seq + d.off[pt] * width, sizeof(T) * have * width);
+// The steps of a layer run on a team of threads. Each phase of a step is a set of blocks that any
+// team thread may claim (work sharing), so a thread the scheduler has set aside (a busy machine)
+// holds nobody up unless it is inside a block; every thread leaves a phase once all its blocks
+// are done. Which thread ran a block never changes its result.
+class StepTeam {
+ public:
+  StepTeam(int threads, int64_t phases) : nt_(threads), phases_(new Phase[std::max<int64_t>(phases, 1)]) {}
+
+  // Runs body() on every team thread (inline for one).
+  template <class F>
+  void run(const F& body) {
+    if (nt_ <= 1) return body();
+#pragma omp parallel num_threads(nt_)
+    body();
   }
-  std::memcpy(out + have * width, init + have * width, sizeof(T) * (rows - have) * width);
+
+  // The next phase of the calling thread (`phase` counts them; every thread passes through the
+  // same phases in the same order): fn(b) for the blocks b < count it claims, then it waits
+  // for the rest.
+  template <class F>
+  void share(int64_t& phase, int64_t count, const F& fn) {
+    Phase& p = phases_[phase++];
+    for (int64_t b; (b = p.next.fetch_add(1, std::memory_order_relaxed)) < count;) {
+      fn(b);
+      p.done.fetch_add(1, std::memory_order_release);
+    }
+    for (int spins = 0; p.done.load(std::memory_order_acquire) < count; ++spins)
+      if (spins > 64) std::this_thread::yield();  // let a set-aside team thread finish its block
+  }
+
+ private:
+  struct Phase {
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  int nt_;
+  std::unique_ptr<Phase[]> phases_;
+};
+
+int team_size(const Dims& d) {
+  if (omp_in_parallel()) return 1;
+  if (double(d.B) * double(d.G) * double(d.P) < kMinStepWork) return 1;
+  return static_cast<int>(std::min<int64_t>(get_num_threads(), d.hb.count));
+}
+
+// The predecessor state of step s (processing order): its first `have` rows are the previous
+// step's outputs `prev`, the rest (reverse direction of a packed batch: sequences starting at
+// this step) the initial state's rows.
+template <class T>
+struct PrevState {
+  const T* prev;
+  const T* init;
+  int64_t have;
+  const T* row(int64_t r, int64_t width) const { return r < have ? prev + r * width : init + r * width; }
+};
+
+template <class T>
+PrevState<T> prev_state(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width) {
+  if (s == 0) return {init, init, 0};
+  const int64_t pt = d.step(s - 1);
+  return {seq + d.off[pt] * width, init, std::min(d.bs[d.step(s)], d.bs[pt])};
+}
+
+// c (rows x n, ldc) = state (rows x k) @ b (k x n, ldb) + beta c, the state in its two parts.
+template <class T>
+void state_product(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, int64_t ldb, int64_t n, T beta, T* c,
+                   int64_t ldc) {
+  gemm<T>(false, false, st.have, n, k, st.prev, k, b, ldb, beta, c, ldc);
+  gemm<T>(false, false, rows - st.have, n, k, st.init + st.have * k, k, b, ldb, beta, c + st.have * ldc, ldc);
 }
 
 struct Saved {
-  Tensor gates, cells, hcell, gh;  // activations (N, G); LSTM c (N, H), o*tanh(c) before projection; GRU W_hh h + b_hh
+  // Blocked gate activations (N, G); LSTM c (N, H) and o*tanh(c) before the projection (N, H);
+  // GRU W_hh h + b_hh (N, G, blocked).
+  Tensor gates, cells, hcell, gh;
 };
 
 template <class T>
@@ -119,17 +200,40 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
              const T* bhh, const T* whr, bool training, T* y, T* hstate, T* cstate, Saved& sv) {
   const auto& k = kernels::rnn_ops<T>();
   const DType dt = dtype_of<T>();
-  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B;
-  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm;
+  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B, ng = d.ng;
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm, relu = d.mode == RnnMode::Relu;
   // Input projection of every step, biases included (b_hh too, except GRU's, which sits inside r * (...)).
+  std::vector<T> bias(G, T(0)), bias_hh(G, T(0));
+  for (int64_t q = 0; q < ng; ++q)
+    for (int64_t j = 0; j < H; ++j) {
+      const int64_t a = q * H + j, c = d.gate_column(q, j);
+      bias[c] = (bih ? bih[a] : T(0)) + (bhh && !gru ? bhh[a] : T(0));
+      bias_hh[c] = bhh ? bhh[a] : T(0);
+    }
   Tensor gates = Tensor::empty({N, G}, dt);
   T* g = gates.data<T>();
-  for (int64_t j = 0; j < G; ++j) g[j] = (bih ? bih[j] : T(0)) + (bhh && !gru ? bhh[j] : T(0));
-  for (int64_t r = 1; r < N; ++r) std::memcpy(g + r * G, g, sizeof(T) * G);
-  gemm<T>(false, true, N, G, d.I, x, d.I, wih, d.I, T(1), g, G);
-  const StepWeight<T> rec = step_weight(whh, G, P, B), out_proj = d.proj ? step_weight(whr, P, H, B) : StepWeight<T>();
-  if (h0) std::memcpy(hstate, h0, sizeof(T) * B * P);
-  else std::memset(hstate, 0, sizeof(T) * B * P);
+  Tensor wih_b = blocked_rows(d, wih, d.I);
+  if constexpr (std::is_same_v<T, float>) {  // the bias added in the GEMM's store
+    kernels::gemm().sgemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, wih_b.data<T>(), d.I, 0.0f, g, G,
+                                   bias.data(), 0);
+  } else {
+    for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);
+    gemm<T>(false, true, N, G, d.I, x, d.I, wih_b.data<T>(), d.I, T(1), g, G);
+  }
+  Tensor wstep = step_weight(d, whh);
+  const T* ws = wstep.data<T>();
+  Tensor whr_t;  // W_hr^T (H x P): the right operand of the projection
+  if (d.proj) {
+    whr_t = Tensor::empty({H, P}, dt);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t j = 0; j < H; ++j) whr_t.data<T>()[j * P + p] = whr[p * H + j];
+  }
+  Tensor zero_h;
+  if (!h0) {
+    zero_h = zeros({B, P}, dt);
+    h0 = zero_h.data<T>();
+  }
+  std::memcpy(hstate, h0, sizeof(T) * B * P);
   if (lstm) {
     if (c0) std::memcpy(cstate, c0, sizeof(T) * B * H);
     else std::memset(cstate, 0, sizeof(T) * B * H);
@@ -137,36 +241,48 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   if (training && lstm) sv.cells = Tensor::empty({N, H}, dt);
   if (d.proj) sv.hcell = Tensor::empty({training ? N : B, H}, dt);
   if (gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
-  for (int64_t s = 0; s < d.T; ++s) {
-    const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
-    T* gt = g + o * G;
-    T* yt = y + o * P;
-    if (gru) {
-      T* gh = sv.gh.data<T>() + (training ? o * G : 0);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = 0; j < G; ++j) gh[r * G + j] = bhh ? bhh[j] : T(0);
-      step_product(rows, G, P, hstate, rec, T(1), gh);
-      for_rows(rows, G, [&](int64_t a, int64_t b) {
-        k.gru_forward(gt + a * G, gh + a * G, hstate + a * P, yt + a * P, b - a, H);
+  StepTeam team(team_size(d), d.T * (d.proj ? 2 : 1));
+  team.run([&] {
+    int64_t phase = 0;
+    for (int64_t s = 0; s < d.T; ++s) {
+      const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
+      const PrevState<T> st = prev_state(d, s, y, h0, P);
+      T* gt = g + o * G;
+      team.share(phase, d.hb.count, [&](int64_t b) {
+        const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng, n = w * ng;
+        const T* wb = ws + c0b * P;
+        if (gru) {
+          T* gh = sv.gh.data<T>() + (training ? o * G : 0);
+          for (int64_t r = 0; r < rows; ++r) std::memcpy(gh + r * G + c0b, bias_hh.data() + c0b, sizeof(T) * n);
+          state_product(st, rows, P, wb, n, n, T(1), gh + c0b, G);
+          k.gru_forward(gt + c0b, gh + c0b, G, st.prev + j0, y + o * P + j0, P, st.have, w);
+          k.gru_forward(gt + st.have * G + c0b, gh + st.have * G + c0b, G, st.init + st.have * P + j0,
+                        y + (o + st.have) * P + j0, P, rows - st.have, w);
+        } else {
+          state_product(st, rows, P, wb, n, n, T(1), gt + c0b, G);
+          if (lstm) {
+            T* hc = d.proj ? sv.hcell.data<T>() + (training ? o : 0) * H : y + o * P;
+            k.lstm_forward(gt + c0b, G, cstate + j0, H, hc + j0, d.proj ? H : P, rows, w);
+            if (training)
+              for (int64_t r = 0; r < rows; ++r)
+                std::memcpy(sv.cells.data<T>() + (o + r) * H + j0, cstate + r * H + j0, sizeof(T) * w);
+          } else {
+            k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, w, relu);
+          }
+        }
+        if (!d.proj)
+          for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * w);
       });
-    } else {
-      step_product(rows, G, P, hstate, rec, T(1), gt);
-      if (lstm) {
-        T* hc = d.proj ? sv.hcell.data<T>() + (training ? o * H : 0) : yt;
-        for_rows(rows, G, [&](int64_t a, int64_t b) {
-          k.lstm_forward(gt + a * G, cstate + a * H, hc + a * H, b - a, H);
-        });
-        if (training) std::memcpy(sv.cells.data<T>() + o * H, cstate, sizeof(T) * rows * H);
-        if (d.proj) step_product(rows, P, H, hc, out_proj, T(0), yt);
-      } else {
-        for_rows(rows, G, [&](int64_t a, int64_t b) {
-          k.rnn_forward(gt + a * G, b - a, H, d.mode == RnnMode::Relu);
-        });
-        std::memcpy(yt, gt, sizeof(T) * rows * H);
-      }
+      if (!d.proj) continue;
+      // Projection: every output unit reads all of o*tanh(c), so it is a phase of its own.
+      const T* hc = sv.hcell.data<T>() + (training ? o * H : 0);
+      team.share(phase, d.pb.count, [&](int64_t b) {
+        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
+        gemm<T>(false, false, rows, w, H, hc, H, whr_t.data<T>() + p0, P, T(0), y + o * P + p0, P);
+        for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * w);
+      });
     }
-    std::memcpy(hstate, yt, sizeof(T) * rows * P);
-  }
+  });
   if (training) sv.gates = gates;
   else sv = Saved();
 }
@@ -181,6 +297,15 @@ void column_sums(const T* a, int64_t rows, int64_t cols, T* out) {
   });
 }
 
+// State rows of step t's predecessor as one (rows x width) block (see PrevState).
+template <class T>
+void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out) {
+  const PrevState<T> st = prev_state(d, s, seq, init, width);
+  const int64_t rows = d.bs[d.step(s)];
+  std::memcpy(out, st.prev, sizeof(T) * st.have * width);
+  std::memcpy(out + st.have * width, init + st.have * width, sizeof(T) * (rows - st.have) * width);
+}
+
 struct Grads {
   Tensor x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr;
 };
@@ -190,8 +315,8 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
                const T* y, const Saved& sv, const T* gy, const T* ghn, const T* gcn, const std::vector<bool>& needs) {
   const auto& k = kernels::rnn_ops<T>();
   const DType dt = dtype_of<T>();
-  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B;
-  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm;
+  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B, ng = d.ng;
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm, relu = d.mode == RnnMode::Relu;
   Tensor zeros_h0, zeros_c0;
   if (!h0) {
     zeros_h0 = zeros({B, P}, dt);
@@ -219,69 +344,133 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     dc = r.c0.data<T>();
     if (gcn) std::memcpy(dc, gcn, sizeof(T) * B * H);
   }
+  const Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
   Tensor dgx = Tensor::empty({N, G}, dt), dgh = gru ? Tensor::empty({N, G}, dt) : dgx;
   Tensor dht, dhc;  // projection: the total gradient of each step's output, and of o*tanh(c)
   if (d.proj) {
     dht = Tensor::empty({N, P}, dt);
     dhc = Tensor::empty({B, H}, dt);
   }
-  for (int64_t s = d.T - 1; s >= 0; --s) {
-    const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
-    if (gy)
-      for (int64_t i = 0; i < rows * P; ++i) dh[i] += gy[o * P + i];
-    T* dgxt = dgx.data<T>() + o * G;
-    T* dght = dgh.data<T>() + o * G;
-    const T* gt = sv.gates.data<T>() + o * G;
-    if (lstm) {
-      const T* dhct = dh;
-      if (d.proj) {
-        std::memcpy(dht.data<T>() + o * P, dh, sizeof(T) * rows * P);
-        gemm<T>(false, false, rows, H, P, dh, P, whr, H, T(0), dhc.data<T>(), H);
-        dhct = dhc.data<T>();
-      }
-      const T* ct = sv.cells.data<T>() + o * H;
-      const T* cpt = cprev.data<T>() + o * H;
-      for_rows(rows, G, [&](int64_t a, int64_t b) {
-        k.lstm_backward(gt + a * G, ct + a * H, cpt + a * H, dhct + a * H, dc + a * H, dgxt + a * G, b - a, H);
+  StepTeam team(team_size(d), d.T * (d.proj ? 3 : 2));
+  team.run([&] {
+    int64_t phase = 0;
+    for (int64_t s = d.T - 1; s >= 0; --s) {
+      const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
+      T* dgxt = dgx.data<T>() + o * G;
+      T* dght = dgh.data<T>() + o * G;
+      const T* gt = sv.gates.data<T>() + o * G;
+      // The output gradient joins the one from the step after.
+      auto add_output_grad = [&](int64_t p0, int64_t w) {
+        for (int64_t r = 0; r < rows; ++r) {
+          T* dhr = dh + r * P + p0;
+          if (gy)
+            for (int64_t j = 0; j < w; ++j) dhr[j] += gy[(o + r) * P + p0 + j];
+          if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
+        }
+      };
+      // Projection: o*tanh(c)'s gradient reads all output units, so they come first, as a phase.
+      if (d.proj) team.share(phase, d.pb.count, [&](int64_t b) { add_output_grad(d.pb.begin(b), d.pb.size(b)); });
+      team.share(phase, d.hb.count, [&](int64_t b) {
+        const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
+        if (!d.proj) add_output_grad(j0, w);
+        const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
+        int64_t ldh = P;
+        if (d.proj) {
+          gemm<T>(false, false, rows, w, P, dh, P, whr + j0, H, T(0), dhc.data<T>() + j0, H);
+          dhh = dhc.data<T>();
+          ldh = H;
+        }
+        if (lstm)
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, sv.cells.data<T>() + o * H + j0, cprev.data<T>() + o * H + j0,
+                          dc + j0, H, dhh + j0, ldh, rows, w);
+        else if (gru)
+          k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G,
+                         hprev.data<T>() + o * P + j0, dh + j0, dh + j0, P, rows, w);
+        else
+          k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
       });
-    } else if (gru) {
-      const T* ght = sv.gh.data<T>() + o * G;
-      const T* hpt = hprev.data<T>() + o * P;
-      for_rows(rows, G, [&](int64_t a, int64_t b) {
-        k.gru_backward(gt + a * G, ght + a * G, hpt + a * P, dh + a * P, dgxt + a * G, dght + a * G, dh + a * P, b - a, H);
+      // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
+      team.share(phase, d.pb.count, [&](int64_t b) {
+        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
+        gemm<T>(false, false, rows, w, G, dght, G, whh_b.data<T>() + p0, P, gru ? T(1) : T(0), dh + p0, P);
       });
-    } else {
-      k.rnn_backward(y + o * P, dh, dgxt, rows, H, d.mode == RnnMode::Relu);
     }
-    gemm<T>(false, false, rows, P, G, dght, G, whh, P, gru ? T(1) : T(0), dh, P);
-  }
+  });
   const T* dgxp = dgx.data<T>();
   const T* dghp = dgh.data<T>();
   if (needs[0]) {
     r.x = Tensor::empty({N, d.I}, dt);
-    gemm<T>(false, false, N, d.I, G, dgxp, G, wih, d.I, T(0), r.x.data<T>(), d.I);
+    gemm<T>(false, false, N, d.I, G, dgxp, G, wih_b.data<T>(), d.I, T(0), r.x.data<T>(), d.I);
   }
   if (needs[3]) {
-    r.w_ih = Tensor::empty({G, d.I}, dt);
-    gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), r.w_ih.data<T>(), d.I);
+    Tensor dw = Tensor::empty({G, d.I}, dt);
+    gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), dw.data<T>(), d.I);
+    r.w_ih = unblocked_rows<T>(d, dw, d.I, {G, d.I});
   }
   if (needs[4]) {
-    r.w_hh = Tensor::empty({G, P}, dt);
-    gemm<T>(true, false, G, P, N, dghp, G, hprev.data<T>(), P, T(0), r.w_hh.data<T>(), P);
+    Tensor dw = Tensor::empty({G, P}, dt);
+    gemm<T>(true, false, G, P, N, dghp, G, hprev.data<T>(), P, T(0), dw.data<T>(), P);
+    r.w_hh = unblocked_rows<T>(d, dw, P, {G, P});
   }
-  if (needs[5]) {
-    r.b_ih = Tensor::empty({G}, dt);
-    column_sums(dgxp, N, G, r.b_ih.data<T>());
-  }
-  if (needs[6]) {
-    r.b_hh = Tensor::empty({G}, dt);
-    column_sums(dghp, N, G, r.b_hh.data<T>());
+  if (needs[5] || needs[6]) {
+    Tensor db = Tensor::empty({G}, dt);
+    if (needs[5]) {
+      column_sums(dgxp, N, G, db.data<T>());
+      r.b_ih = unblocked_rows<T>(d, db, 1, {G});
+    }
+    if (needs[6]) {
+      column_sums(dghp, N, G, db.data<T>());
+      r.b_hh = unblocked_rows<T>(d, db, 1, {G});
+    }
   }
   if (needs[7] && d.proj) {
     r.w_hr = Tensor::empty({P, H}, dt);
     gemm<T>(true, false, P, H, N, dht.data<T>(), P, sv.hcell.data<T>(), H, T(0), r.w_hr.data<T>(), H);
   }
   return r;
+}
+
+// The layer again from differentiable ops, one step at a time: what create_graph backward
+// differentiates, so that the gradient gets a graph of its own (double backward). Returns
+// {output, h_n, c_n (LSTM)}, as the fused forward does.
+TensorList composite_layer(const Dims& d, const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                           const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh, const Tensor& w_hr) {
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm;
+  const Tensor gx = linear(x, w_ih, b_ih);
+  Tensor h = h0.defined() ? h0 : zeros({d.B, d.P}, x.dtype());
+  Tensor c = lstm ? (c0.defined() ? c0 : zeros({d.B, d.H}, x.dtype())) : Tensor();
+  TensorList ys(d.T);
+  // Rows past this step's keep their state (sequences that ended, or in reverse have not begun).
+  auto with_rest = [&](const Tensor& top, const Tensor& all) {
+    const int64_t rows = top.shape()[0];
+    return rows == d.B ? top : cat({top, narrow(all, 0, rows, d.B - rows)}, 0);
+  };
+  auto gate = [&](const Tensor& g, int64_t q) { return narrow(g, 1, q * d.H, d.H); };
+  for (int64_t s = 0; s < d.T; ++s) {
+    const int64_t t = d.step(s), rows = d.bs[t];
+    const Tensor hp = narrow(h, 0, 0, rows), gxt = narrow(gx, 0, d.off[t], rows);
+    const Tensor gh = linear(hp, w_hh, b_hh);
+    Tensor hn;
+    if (lstm) {
+      const Tensor g = add(gxt, gh);
+      const Tensor cn = add(mul(sigmoid(gate(g, 1)), narrow(c, 0, 0, rows)), mul(sigmoid(gate(g, 0)), tanh(gate(g, 2))));
+      hn = mul(sigmoid(gate(g, 3)), tanh(cn));
+      if (d.proj) hn = linear(hn, w_hr, Tensor());
+      c = with_rest(cn, c);
+    } else if (gru) {
+      const Tensor r = sigmoid(add(gate(gxt, 0), gate(gh, 0))), z = sigmoid(add(gate(gxt, 1), gate(gh, 1)));
+      const Tensor n = tanh(add(gate(gxt, 2), mul(r, gate(gh, 2))));
+      hn = add(n, mul(z, sub(hp, n)));
+    } else {
+      const Tensor g = add(gxt, gh);
+      hn = d.mode == RnnMode::Relu ? relu(g) : tanh(g);
+    }
+    ys[t] = hn;
+    h = with_rest(hn, h);
+  }
+  TensorList out{cat(ys, 0), h};
+  if (lstm) out.push_back(c);
+  return out;
 }
 
 const char* mode_name(RnnMode m) {
@@ -322,9 +511,12 @@ TensorList rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& 
   NC_CHECK(d.G % gates == 0 && d.G > 0, ValueError, "[", name, "] weight_ih has ", d.G, " rows, not a positive multiple of ",
            gates, " (weight_ih shape ", shape_str(w_ih.shape()), ")");
   d.H = d.G / gates;
+  d.ng = gates;
+  d.hb = Blocks(d.H);
   d.proj = w_hr.defined();
   NC_CHECK(!d.proj || mode == RnnMode::Lstm, ValueError, "[", name, "] only LSTM has a projection (weight_hr)");
   d.P = d.proj ? w_hr.shape()[0] : d.H;
+  d.pb = Blocks(d.P);
   NC_CHECK(d.I == w_ih.shape()[1], ValueError, "[", name, "] input has ", d.I, " features, expected ", w_ih.shape()[1],
            " (input shape ", shape_str(x.shape()), ")");
   check_shape(w_ih, {d.G, d.I}, "weight_ih", name, x.dtype());
@@ -370,11 +562,30 @@ TensorList rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& 
   if (cn.defined()) outputs.push_back(cn);
   if (training) {
     SavedTensor sx(x, false), sh0(h0c, false), sc0(c0c, false), swih(w_ih, false), swhh(w_hh, false),
-        swhr(w_hr, false), sy(y, true);
+        sbih(b_ih, false), sbhh(b_hh, false), swhr(w_hr, false), sy(y, true);
     set_history(name, inputs, outputs,
-                [d, sx, sh0, sc0, swih, swhh, swhr, sy, sv, name](const TensorList& g, const std::vector<bool>& needs) {
-                  NC_CHECK(!GradMode::is_enabled(), RuntimeError, "[", name,
-                           "] double backward (create_graph=True) through a recurrent layer is not supported");
+                [d, sx, sh0, sc0, swih, swhh, sbih, sbhh, swhr, sy, sv, name](const TensorList& g,
+                                                                             const std::vector<bool>& needs) {
+                  if (GradMode::is_enabled()) {
+                    // create_graph: differentiate the layer rebuilt from differentiable ops.
+                    const TensorList in{sx.unpack(name),   sh0.unpack(name),  sc0.unpack(name),
+                                        swih.unpack(name), swhh.unpack(name), sbih.unpack(name),
+                                        sbhh.unpack(name), swhr.unpack(name)};
+                    const TensorList out = composite_layer(d, in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]);
+                    TensorList roots, seeds, wanted;
+                    for (size_t i = 0; i < out.size() && i < g.size(); ++i)
+                      if (g[i].defined()) {
+                        roots.push_back(out[i]);
+                        seeds.push_back(g[i]);
+                      }
+                    for (size_t i = 0; i < in.size(); ++i)
+                      if (needs[i] && in[i].defined()) wanted.push_back(in[i]);
+                    const TensorList got = grad(roots, wanted, seeds, true, true, true);
+                    TensorList result(in.size());
+                    for (size_t i = 0, j = 0; i < in.size(); ++i)
+                      if (needs[i] && in[i].defined()) result[i] = got[j++];
+                    return result;
+                  }
                   Tensor x = contiguous(sx.unpack(name)), h0 = sh0.unpack(name), c0 = sc0.unpack(name);
                   Tensor wih = contiguous(swih.unpack(name)), whh = contiguous(swhh.unpack(name));
                   Tensor whr = swhr.unpack(name), y = sy.unpack(name);

@@ -5,10 +5,13 @@
 // The sequence is given as PyTorch's packed data: x is (N, input_size), the rows of step t being
 // the batch_sizes[t] rows starting at sum(batch_sizes[:t]); batch_sizes is non-increasing (a
 // padded batch of B sequences of length T is batch_sizes = [B] * T over x.reshape(T*B, I)).
-// Forward: the input projection of all steps is one GEMM; each step is one GEMM of the active
-// rows' state with W_hh^T (transposed once per call) and one fused pass over the gates. In
-// training the gate activations (and LSTM cell states) are kept; backward runs through time with
-// one GEMM per step and then forms the weight gradients as single GEMMs over all steps.
+// Forward: the input projection of all steps is one GEMM; then one thread team runs every step.
+// The hidden units are split into fixed 32-unit blocks whose gate columns sit together (weights
+// re-laid once per call); a thread owns whole blocks, and per step runs each block's recurrent
+// product and its fused gate pass, then meets the team at one barrier. In training the gate
+// activations (and LSTM cell states) are kept; backward runs through time the same way (dgates
+// per block, a barrier, then dh_prev per block) and forms the weight gradients as single GEMMs
+// over all steps. Blocks never depend on the thread count, so neither do results.
 #include <string>
 #include <vector>
 
