@@ -2,11 +2,11 @@
 
 Prints one JSON list of rows {name, seconds, flops or bytes, peak_rss_mb}. Every framework runs
 the same computation on the same data; the runner (bench/run.py) alternates the processes and
-takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only), and
+takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only),
 neurocore-runtime (inference workloads: the model exported with neurocore.export and run by the
-C++ runtime through its Python binding, NumPy in and out).
-takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only), tensorflow
-(Keras 3 on TensorFlow; the keras_*_fit_epoch workloads, which neurocore runs with neurocore.keras).
+C++ runtime through its Python binding, NumPy in and out) and tensorflow (Keras 3 on TensorFlow;
+the keras_*_fit_epoch workloads, which neurocore runs with neurocore.keras and, as the
+keras_*_fit_epoch_nn rows, with the same model and epoch written in neurocore.nn).
 """
 import argparse
 import json
@@ -782,7 +782,69 @@ def keras_cnn_fit_epoch(keras, repeat):
     return [{"name": "keras_cnn_fit_epoch", "seconds": seconds, "flops": 12000 * (3 * fwd - 2.0 * 26 * 26 * 32 * 9)}]
 
 
+def nn_fit_seconds(fw, model, X, y, repeat, validation_split=0.0):
+    """Median seconds of the epoch keras fit runs, written with neurocore.nn: the last
+    `validation_split` of the samples held out, the rest shuffled into batches of 32 (Adam,
+    cross-entropy, running loss and accuracy), then loss and accuracy on the held-out part."""
+    nc = fw.nc
+    n_train = len(X) - int(len(X) * validation_split)
+    opt = fw.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = fw.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+
+    def epoch():
+        model.train()
+        order = rng.permutation(n_train)
+        seen, loss_sum, correct = 0, 0.0, 0
+        for i in range(0, n_train, 32):
+            idx = order[i:i + 32]
+            xb, yb = nc.tensor(X[idx]), nc.tensor(y[idx])
+            opt.zero_grad()
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            opt.step()
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            correct += int((out.argmax(1) == yb).sum().item())
+        model.eval()
+        with nc.no_grad():
+            for i in range(n_train, len(X), 32):
+                xb, yb = nc.tensor(X[i:i + 32]), nc.tensor(y[i:i + 32])
+                out = model(xb)
+                loss_sum += loss_fn(out, yb).item()
+                correct += int((out.argmax(1) == yb).sum().item())
+        return loss_sum / seen, correct
+    epoch()  # warm-up
+    samples = []
+    for _ in range(max(1, repeat // 2)):
+        t0 = time.perf_counter()
+        epoch()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def keras_mlp_fit_epoch_nn(fw, repeat):
+    """keras_mlp_fit_epoch's model and epoch in neurocore.nn (the peer Keras must stay within 10% of)."""
+    X, y = mnist_48k()
+    X, y = np.concatenate([X, X[:12000]]), np.concatenate([y, y[:12000]])
+    fw.nc.manual_seed(0)
+    seconds = nn_fit_seconds(fw, fw.mlp(), X, y, repeat, validation_split=0.2)
+    flops = 2.0 * (784 * 128 + 128 * 64 + 64 * 10) * (48000 * 3 + 12000)
+    return [{"name": "keras_mlp_fit_epoch_nn", "seconds": seconds, "flops": flops}]
+
+
+def keras_cnn_fit_epoch_nn(fw, repeat):
+    """keras_cnn_fit_epoch's model and epoch in neurocore.nn (channels-first, as nn.Conv2d takes)."""
+    X, y = mnist_12k()
+    fw.nc.manual_seed(0)
+    seconds = nn_fit_seconds(fw, fw.keras_cnn(), X, y, repeat)
+    fwd = 2.0 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 32 * 9 + 1600 * 64 + 64 * 10)
+    return [{"name": "keras_cnn_fit_epoch_nn", "seconds": seconds, "flops": 12000 * (3 * fwd - 2.0 * 26 * 26 * 32 * 9)}]
+
+
 KERAS_WORKLOADS = {"keras_mlp_fit_epoch": keras_mlp_fit_epoch, "keras_cnn_fit_epoch": keras_cnn_fit_epoch}
+KERAS_NN_PEERS = {"keras_mlp_fit_epoch": keras_mlp_fit_epoch_nn, "keras_cnn_fit_epoch": keras_cnn_fit_epoch_nn}
 
 WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": mlp_infer_b1,
              "elementwise": elementwise, "cnn_train_b64": cnn_train_b64,
@@ -810,6 +872,8 @@ def main():
     if args.workload in KERAS_WORKLOADS:
         rows = [] if args.framework not in ("neurocore", "tensorflow") else \
             KERAS_WORKLOADS[args.workload](keras_module(args.framework, args.threads), args.repeat)
+        if args.framework == "neurocore":
+            rows += KERAS_NN_PEERS[args.workload](NeurocoreFW(args.threads), args.repeat)
     elif args.framework == "tensorflow":
         rows = []
     elif args.framework == "onnxruntime":

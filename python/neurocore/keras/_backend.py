@@ -4,6 +4,7 @@ cross-entropy on probabilities is computed from logits (as Keras on TensorFlow d
 import collections
 import contextlib
 import re
+import weakref
 
 import numpy as np
 
@@ -11,8 +12,9 @@ from .. import _core
 from .._tensor import from_numpy, float32
 
 _NAME_COUNTS = collections.defaultdict(int)
-_STATE = {"training": False, "track_logits": False}
+_STATE = {"training": False, "track_logits": False, "symbolic": False}
 _LOGITS = {}  # id(probabilities) -> (probabilities, logits, "softmax" | "sigmoid") while tracking
+_MASKS = {}  # id(tensor) -> (weak reference to the tensor, its Keras mask): entries die with the tensor
 
 
 def snake_case(name):
@@ -48,6 +50,21 @@ def phase(training, track_logits=False):
         _STATE.update(saved)
         if not track_logits:
             _LOGITS.clear()
+
+
+@contextlib.contextmanager
+def symbolic():
+    """Marks the dry runs on zero batches that infer output shapes (layers keep no state from them)."""
+    saved = _STATE["symbolic"]
+    _STATE["symbolic"] = True
+    try:
+        yield
+    finally:
+        _STATE["symbolic"] = saved
+
+
+def in_symbolic():
+    return _STATE["symbolic"]
 
 
 def remember_logits(probs, logits, kind):
@@ -89,3 +106,21 @@ def float_tensor(x):
     t = to_tensor(x)
     return t if t.dtype == float32 else t.to(float32)
 
+
+def set_mask(t, mask):
+    """Attaches a Keras mask (a bool tensor of the leading dims, True = step takes part) to `t`, as
+    Keras 3 sets `t._keras_mask`; held through a weak reference, so it lives as long as `t`."""
+    key = id(t)
+    if mask is None:
+        _MASKS.pop(key, None)
+        return t
+    _MASKS[key] = (weakref.ref(t, lambda _, k=key: _MASKS.pop(k, None)), mask)
+    return t
+
+
+def mask_of(t):
+    """The Keras mask attached to `t` by set_mask, or None."""
+    entry = _MASKS.get(id(t))
+    if entry is not None and entry[0]() is t:
+        return entry[1]
+    return None

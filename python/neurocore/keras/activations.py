@@ -67,13 +67,18 @@ def mish(x):
     return _math.mish(x)
 
 
+def hard_sigmoid(x):
+    """relu6(x + 3) / 6, Keras 3's piecewise-linear sigmoid."""
+    return _math.relu6(x + 3.0) * (1.0 / 6.0)
+
+
 def exponential(x):
     return x.exp()
 
 
 swish = silu
 _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, softmax, log_softmax, tanh, gelu, elu, selu, leaky_relu,
-                                     softplus, silu, relu6, mish, exponential)}
+                                     softplus, silu, relu6, mish, exponential, hard_sigmoid)}
 _BY_NAME["swish"] = silu
 
 

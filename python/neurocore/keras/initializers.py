@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .. import _core, _creation
+from .. import _core, _creation, _tensor
 
 
 def _fans(shape):
@@ -100,6 +100,30 @@ class VarianceScaling(Initializer):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution}
 
 
+class Orthogonal(Initializer):
+    """A random orthogonal matrix (times `gain`), Keras's recurrent_kernel default: the Q of a QR
+    decomposition of a normal (max(r, c), min(r, c)) draw, signs fixed by diag(R), transposed when
+    r < c; a kernel of rank > 2 is flattened to (prod(shape[:-1]), shape[-1])."""
+
+    def __init__(self, gain=1.0, seed=None):
+        self.gain = float(gain)
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < 2:
+            raise ValueError(f"[Orthogonal] the shape must have at least 2 dimensions, got {shape}")
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        draw = RandomNormal(0.0, 1.0)((max(rows, cols), min(rows, cols))).numpy().astype(np.float64)
+        q, r = np.linalg.qr(draw)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return _tensor.tensor((self.gain * q).reshape(shape).astype(np.float32))
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
 def _variance_scaling(name, scale, mode, distribution):
     cls = type(name, (VarianceScaling,), {
         "__init__": lambda self, seed=None: VarianceScaling.__init__(self, scale, mode, distribution),
@@ -118,7 +142,7 @@ _BY_NAME = {"zeros": Zeros, "ones": Ones, "constant": Constant, "random_uniform"
             "uniform": RandomUniform, "random_normal": RandomNormal, "normal": RandomNormal,
             "truncated_normal": TruncatedNormal, "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
             "he_uniform": HeUniform, "he_normal": HeNormal, "lecun_uniform": LecunUniform,
-            "lecun_normal": LecunNormal, "variance_scaling": VarianceScaling}
+            "lecun_normal": LecunNormal, "variance_scaling": VarianceScaling, "orthogonal": Orthogonal}
 _CLASSES = {cls.__name__: cls for cls in _BY_NAME.values()}
 
 

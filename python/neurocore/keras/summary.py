@@ -120,7 +120,8 @@ def _shape_text(model, layer, index):
     if not nodes:
         return "?"
     outs = flatten(nodes[0].outputs)
-    return _format_shape(outs[0].shape) if len(outs) == 1 else _format_shape([o.shape for o in outs])
+    # Keras prints a layer's several outputs as the list of their shapes: [(None, 5), (None, 5)]
+    return _format_shape(outs[0].shape) if len(outs) == 1 else "[" + _format_shape([o.shape for o in outs]) + "]"
 
 
 def _sequential_like(model):

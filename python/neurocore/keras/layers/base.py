@@ -70,6 +70,7 @@ class Layer(Module):
     dtype (float32 only), input_shape / input_dim / batch_size (create an Input for a Sequential)."""
 
     _KNOWN_KWARGS = ("input_shape", "input_dim", "batch_input_shape", "batch_size", "dtype", "autocast")
+    supports_masking = False  # True: the output keeps the input's Keras mask (see compute_mask)
 
     def __init__(self, trainable=True, name=None, dtype=None, **kwargs):
         super().__init__()
@@ -82,6 +83,7 @@ class Layer(Module):
         self._weight_specs = []  # (attribute name, trainable, regularizer) in creation order
         self._inbound_nodes = []
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
+        self._call_takes_mask = "mask" in inspect.signature(self.call).parameters
         self._build_input_shape = None
         self._input_shape_arg = None
         if "input_shape" in kwargs:
@@ -213,11 +215,30 @@ class Layer(Module):
             self._maybe_build(map_structure(shape_of, inputs))
         if self._call_takes_training and kwargs.get("training") is None:
             kwargs["training"] = _backend.in_training()
-        return self.call(*args, **kwargs)
+        mask = kwargs.get("mask")
+        if mask is None and not isinstance(inputs, (list, tuple, dict)):
+            mask = _backend.mask_of(inputs)  # the mask an earlier layer (Embedding(mask_zero=True), ...) attached
+            if mask is not None and self._call_takes_mask:
+                kwargs["mask"] = mask
+        outputs = self.call(*args, **kwargs)
+        out_mask = self.compute_mask(inputs, mask)
+        if isinstance(outputs, (list, tuple)):
+            masks = out_mask if isinstance(out_mask, (list, tuple)) else [out_mask] + [None] * (len(outputs) - 1)
+            for t, m in zip(outputs, masks):
+                if t is not inputs:
+                    _backend.set_mask(t, m)
+        elif outputs is not inputs:
+            _backend.set_mask(outputs, out_mask)
+        return outputs
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of the output: the input's when the layer supports masking (acts per step), else
+        None, as Keras does."""
+        return mask if self.supports_masking else None
 
     def _symbolic_call(self, args, kwargs):
         real_args = map_structure(lambda t: _dummy(t) if isinstance(t, KerasTensor) else t, args)
-        with no_grad(), _backend.phase(False):
+        with no_grad(), _backend.phase(False), _backend.symbolic():
             if not self.built:
                 self._maybe_build(map_structure(lambda t: t.shape if isinstance(t, KerasTensor) else t, args[0]))
             kw = dict(kwargs)

@@ -19,6 +19,8 @@ class Dense(Layer):
     use_bias (True), kernel_initializer ('glorot_uniform'), bias_initializer ('zeros'),
     kernel_regularizer (None), bias_regularizer (None)."""
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
@@ -57,6 +59,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    supports_masking = True
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -70,6 +74,8 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zeroes inputs with probability `rate` in training and scales the rest by 1/(1-rate)."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -113,14 +119,14 @@ class Reshape(Layer):
 
 class Embedding(Layer):
     """Integer indices (N, ...) -> rows of a (input_dim, output_dim) table. Args: input_dim,
-    output_dim, embeddings_initializer ('uniform' = U(-0.05, 0.05)), embeddings_regularizer."""
+    output_dim, embeddings_initializer ('uniform' = U(-0.05, 0.05)), embeddings_regularizer,
+    mask_zero (False: True makes index 0 padding, masked out of the recurrent layers downstream)."""
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", embeddings_regularizer=None,
                  mask_zero=False, **kwargs):
         kwargs.pop("input_length", None)
         super().__init__(**kwargs)
-        if mask_zero:
-            raise NotImplementedError("[Embedding] mask_zero is not supported")
+        self.mask_zero = bool(mask_zero)
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
@@ -138,7 +144,34 @@ class Embedding(Layer):
                                  f"an Embedding of input_dim {self.input_dim} (input shape {tuple(idx.shape)})")
         return self.embeddings[idx.reshape(-1)].reshape(*idx.shape, self.output_dim)
 
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        return inputs != 0
+
     def get_config(self):
         return dict(super().get_config(), input_dim=self.input_dim, output_dim=self.output_dim,
+                    mask_zero=self.mask_zero,
                     embeddings_initializer=initializers.serialize(self.embeddings_initializer),
                     embeddings_regularizer=regularizers.serialize(self.embeddings_regularizer))
+
+
+class Masking(Layer):
+    """Masks the time steps whose features all equal `mask_value` (default 0.0): they are skipped by
+    the recurrent layers downstream, and zeroed in the output, as Keras does."""
+
+    supports_masking = True
+
+    def __init__(self, mask_value=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_value = float(mask_value)
+
+    def compute_mask(self, inputs, mask=None):
+        return (inputs != self.mask_value).any(dim=-1)
+
+    def call(self, inputs):
+        keep = (inputs != self.mask_value).any(dim=-1, keepdim=True)
+        return inputs * keep.to(inputs.dtype)
+
+    def get_config(self):
+        return dict(super().get_config(), mask_value=self.mask_value)

@@ -23,6 +23,8 @@ class BatchNormalization(Layer):
     """Normalises the last axis with batch statistics in training and moving ones in inference.
     Args: axis (-1 only), momentum (0.99), epsilon (1e-3), center (True), scale (True)."""
 
+    supports_masking = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, **kwargs):
@@ -68,6 +70,8 @@ class BatchNormalization(Layer):
 class LayerNormalization(Layer):
     """Normalises each sample over the last axis. Args: axis (-1 only), epsilon (1e-3), center,
     scale."""
+
+    supports_masking = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", **kwargs):
