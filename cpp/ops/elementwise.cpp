@@ -10,7 +10,7 @@
 
 namespace nc {
 
-static int category(DType d) { return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : 2; }
+static int category(DType d) { return dtype_category(d); }
 
 DType result_type(const Tensor& a, const Tensor& b) {
   const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
@@ -139,6 +139,7 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, DType dt) {
   if (dt == DType::Bool && op != Arith::Mul && op != Arith::Add)
     throw TypeError(cat_str("[", name, "] not supported for two bool tensors; use logical ops"));
   if (dt == DType::Bool) dt = DType::Int64;  // torch: bool + bool is bool (logical or); we promote
+  if (is_storage_dtype(dt)) return to_dtype(arith_forward(op, a, b, compute_dtype(dt)), dt);  // no kernel of its own
   return dispatch_numeric(dt, name, [&](auto tag) {
     using T = typename decltype(tag)::type;
     switch (op) {
@@ -152,7 +153,7 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, DType dt) {
 
 DType arith_dtype(Arith op, const Tensor& a, const Tensor& b) {
   DType dt = result_type(a, b);
-  if (op == Arith::Div && !is_floating(dt)) dt = DType::Float32;
+  if (op == Arith::Div && !is_float_type(dt)) dt = DType::Float32;
   return dt;
 }
 
