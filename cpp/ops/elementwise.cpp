@@ -22,7 +22,12 @@ DType result_type(const Tensor& a, const Tensor& b) {
   return promote_types(a.dtype(), b.dtype());
 }
 
-Tensor scalar_tensor(Scalar s, DType like) { return full({}, s, result_type(like, s)); }
+// A number next to a float16/bfloat16 tensor is kept in float32: PyTorch computes x * 3.3 with 3.3
+// in float, not rounded to 16 bits first (the tensor's dtype still decides the result's).
+Tensor scalar_tensor(Scalar s, DType like) {
+  DType dt = result_type(like, s);
+  return full({}, s, is_storage_dtype(dt) && is_float_type(dt) ? DType::Float32 : dt);
+}
 
 namespace {
 

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <vector>
 
+#include "core/autograd.h"
 #include "core/parallel.h"
 #include "ops/copy.h"
 #include "ops/gather.h"

@@ -379,6 +379,18 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     return self
 
 
+def _random_(self, from_=0, to=None, *, generator=None):
+    """Integers drawn uniformly from [from_, to) (to defaults to 2**63 - 1 for int64 tensors and
+    to 2**24 / 2**53 + 1 for float32 / float64, as in PyTorch's random_())."""
+    if to is None:
+        from_, to = (0, from_) if from_ else (0, None)
+    if to is None:
+        to = {float32: (1 << 24) + 1, float64: (1 << 53) + 1}.get(self.dtype, (1 << 63) - 1)
+    _draw(generator, lambda: _core._random_int_(self, int(from_), int(to)))
+    return self
+
+
+Tensor.random_ = _random_
 Tensor.uniform_ = _uniform_
 Tensor.normal_ = _normal_
 Tensor.new_zeros = lambda self, *size, dtype=None, requires_grad=False: zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)

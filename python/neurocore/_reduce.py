@@ -183,7 +183,7 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     _check_tensor(input, "unique")
     arr = input.detach().numpy()
     if dim is not None:
-        nd = max(input.ndim, 1)
+        nd = input.ndim or 1
         if not -nd <= dim < nd:
             raise IndexError(f"[unique] dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
                              f"but got {dim})")
