@@ -221,7 +221,7 @@ def test_scatter_src_value_and_reduce(torch):
     tb.sum().backward()
     assert_close(a.grad, ta.grad, 0, 0)
     # scatter_add_ in place
-    y = nc.zeros(3, 5)
+    y = nc.zeros(3, 5, dtype=nc.float64)
     y.scatter_add_(0, nc.tensor(idx), nc.tensor(src))
     assert_close(y, torch.zeros(3, 5, dtype=torch.float64).scatter_add_(0, torch.tensor(idx), torch.tensor(src)), 1e-6, 1e-6)
 

@@ -40,13 +40,14 @@ void bind_sort(py::module_& m) {
   m.def("_sample_from_cdf", &sample_from_cdf, rel);
   m.def("_cumsum", [](const Tensor& x, int64_t dim) { return cumsum(x, dim); }, rel);
   m.def("_cumprod", &cumprod, rel);
-  m.def("_scatter", [](const Tensor& x, int64_t dim, const Tensor& index, py::handle src, py::handle reduce) {
+  m.def("_scatter", [](const Tensor& x, int64_t dim, const Tensor& index, py::handle src, py::handle reduce,
+                       const std::string& op) {
     const Tensor* st = tensor_ptr(src);
-    Tensor s = st ? *st : fill_operand(src, x.dtype(), "scatter");
+    Tensor s = st ? *st : fill_operand(src, x.dtype(), op.c_str());
     if (!st) s = to_dtype(s, x.dtype());
     const ScatterReduce r = reduce_arg(reduce);
     py::gil_scoped_release release;
-    return scatter(x, dim, index, s, st == nullptr, r);
+    return scatter(x, dim, index, s, st == nullptr, r, op.c_str());
   });
   // Runs fn() with this thread's draws taken from the generator state (key, counter); returns
   // (fn's result, the advanced counter).

@@ -257,6 +257,7 @@ void mul_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Mul, a, b); }
 void div_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Div, a, b); }
 
 Tensor neg(const Tensor& a) {
+  if (is_storage_dtype(a.dtype())) return to_dtype(neg(to_dtype(a, compute_dtype(a.dtype()))), a.dtype());
   Tensor out = dispatch_numeric(a.dtype(), "neg", [&](auto tag) {
     using T = typename decltype(tag)::type;
     return map1<T, T>(a, a.dtype(), [](T x) { return -x; });

@@ -158,13 +158,13 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         src = value
     if src is None:
         raise TypeError("[scatter] expected src (a tensor) or value (a number)")
-    return _core._scatter(input, dim, index, src, _reduce_arg(reduce))
+    return _core._scatter(input, dim, index, src, _reduce_arg(reduce), "scatter")
 
 
 def scatter_add(input, dim, index, src):
     """input + (src scattered along dim at index, repeated indices accumulating)."""
     _check_tensor(input, "scatter_add")
-    return _core._scatter(input, dim, index, src, "add")
+    return _core._scatter(input, dim, index, src, "add", "scatter_add")
 
 
 def _inplace_from(fn):
