@@ -119,6 +119,10 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
       .def("matmul", &matmul_op)
       .def("contiguous", &contiguous, rel)
       .def("clone", &clone, rel)
+      // clone(memory_format=...): a second overload, so the plain call stays one C++ call.
+      .def("clone", [](py::object self, py::object memory_format) {
+        return py::module_::import("neurocore._tensor").attr("_clone")(self, py::arg("memory_format") = memory_format);
+      }, py::kw_only(), py::arg("memory_format"))
       .def("copy_", [](py::object self, const Tensor& src) {
         const Tensor& t = self.cast<const Tensor&>();
         {

@@ -15,7 +15,6 @@ namespace {
 
 template <class T> struct Acc { using type = T; };
 template <> struct Acc<float> { using type = double; };
-template <> struct Acc<bool> { using type = int64_t; };
 
 // x viewed as (outer, n, inner) around dim: lines along dim are strided by `inner`.
 struct Lines {

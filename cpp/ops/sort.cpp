@@ -92,7 +92,7 @@ ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest) {
     std::partial_sort(order.begin(), order.begin() + k, order.end(), cmp);
     std::copy(order.begin(), order.begin() + k, out);
   });
-  if (x.dim() == 0) return {k == 0 ? Tensor::empty({}, x.dtype()) : clone(x), idx};
+  if (x.dim() == 0) return {clone(x), idx};
   return {gather(x, d, idx), idx};
 }
 
@@ -112,9 +112,11 @@ Tensor sample_from_cdf(const Tensor& cdf, const Tensor& u) {
       const T* row = cp + r * n;
       for (int64_t j = 0; j < k; ++j) {
         const T target = up[r * k + j] * row[n - 1];
-        // First i with row[i] > target; categories of weight 0 are never chosen (equal cdf values).
-        int64_t i = std::upper_bound(row, row + n, target) - row;
-        op[r * k + j] = std::min(i, n - 1);
+        // First i with row[i] > target; categories of weight 0 (equal cdf values) are never chosen,
+        // also when rounding puts the target at the total.
+        int64_t i = std::min<int64_t>(std::upper_bound(row, row + n, target) - row, n - 1);
+        while (i > 0 && row[i] == row[i - 1]) --i;
+        op[r * k + j] = i;
       }
     }
   });

@@ -423,7 +423,7 @@ _METHODS = {
     "is_floating_point": lambda self: self.dtype.is_floating_point,
     "element_size": lambda self: self.dtype.itemsize,
     "new_tensor": lambda self, data, dtype=None, requires_grad=False: tensor(data, dtype or self.dtype, requires_grad),
-    "__format__": _format, "nelement": lambda self: self.numel(), "clone": _clone,
+    "__format__": _format, "nelement": lambda self: self.numel(),
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
