@@ -15,9 +15,10 @@ float32 = _core.dtype.float32
 float64 = _core.dtype.float64
 int64 = _core.dtype.int64
 bool_ = _core.dtype.bool
-# Storage dtypes: made, converted, copied, viewed, indexed and shared with NumPy; arithmetic and
-# unary math read them as int64 (integers) or float32 (float16, bfloat16) and round the result
-# back; other ops (matmul, reductions, layers) ask for a .float() / .long() first.
+# Storage dtypes: made, converted, copied, viewed, indexed and shared with NumPy; arithmetic, unary
+# math, sum/mean and (float16, bfloat16) matmul read them as int64 (integers) or float32 and round
+# the result back to the dtype PyTorch gives; other ops (layers, most reductions) ask for a
+# .float() / .long() first (a TypeError naming the op and dtype).
 uint8 = _core.dtype.uint8
 int8 = _core.dtype.int8
 int16 = _core.dtype.int16
