@@ -40,6 +40,32 @@ py::object inplace_op(py::object self_obj, py::handle other) {
   return self_obj;
 }
 
+// other * alpha, for add/sub(other, alpha=...): a separate overload, so the common call without
+// alpha pays nothing for it.
+Tensor scaled_operand(const Tensor& self, py::handle other, py::handle alpha) {
+  Tensor o = to_operand(other, self.dtype(), "op");
+  Tensor a = to_operand(alpha, o.dtype(), "op");
+  NC_CHECK(is_floating(self.dtype()) || is_floating(o.dtype()) || !is_floating(a.dtype()), TypeError,
+           "[add] for integral input tensors, argument alpha must not be a floating point number");
+  return mul(o, a);
+}
+template <BinaryFn F>
+Tensor forward_alpha(const Tensor& self, py::handle other, py::handle alpha) {
+  Tensor o = scaled_operand(self, other, alpha);
+  GilRelease release(broadcast_numel(self, o));
+  return F(self, o);
+}
+template <InplaceFn F>
+py::object inplace_alpha(py::object self_obj, py::handle other, py::handle alpha) {
+  const Tensor& self = self_obj.cast<const Tensor&>();
+  Tensor o = scaled_operand(self, other, alpha);
+  {
+    GilRelease release(self.numel());
+    F(self, o);
+  }
+  return self_obj;
+}
+
 Shape dims_arg(py::handle dim, const char* op) {
   if (dim.is_none()) return {};
   return to_shape(dim, op);
@@ -84,11 +110,19 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
       .def("neg", &neg, rel)
       .def("add_", &inplace_op<add_>)
       .def("sub_", &inplace_op<sub_>)
+      .def("add", &forward_alpha<add>, py::arg("other"), py::kw_only(), py::arg("alpha"))
+      .def("sub", &forward_alpha<sub>, py::arg("other"), py::kw_only(), py::arg("alpha"))
+      .def("add_", &inplace_alpha<add_>, py::arg("other"), py::kw_only(), py::arg("alpha"))
+      .def("sub_", &inplace_alpha<sub_>, py::arg("other"), py::kw_only(), py::arg("alpha"))
       .def("mul_", &inplace_op<mul_>)
       .def("div_", &inplace_op<div_>)
       .def("matmul", &matmul_op)
       .def("contiguous", &contiguous, rel)
       .def("clone", &clone, rel)
+      // clone(memory_format=...): a second overload, so the plain call stays one C++ call.
+      .def("clone", [](py::object self, py::object memory_format) {
+        return py::module_::import("neurocore._tensor").attr("_clone")(self, py::arg("memory_format") = memory_format);
+      }, py::kw_only(), py::arg("memory_format"))
       .def("copy_", [](py::object self, const Tensor& src) {
         const Tensor& t = self.cast<const Tensor&>();
         {

@@ -81,17 +81,30 @@ DType numpy_dtype_to_nc(const py::dtype& dt, bool& ok) {
   size_t size = dt.itemsize();
   if (kind == 'f' && size == 4) return DType::Float32;
   if (kind == 'f' && size == 8) return DType::Float64;
+  if (kind == 'f' && size == 2) return DType::Float16;
   if (kind == 'i' && size == 8) return DType::Int64;
+  if (kind == 'i' && size == 4) return DType::Int32;
+  if (kind == 'i' && size == 2) return DType::Int16;
+  if (kind == 'i' && size == 1) return DType::Int8;
+  if (kind == 'u' && size == 1) return DType::UInt8;
   if (kind == 'b' && size == 1) return DType::Bool;
   ok = false;
   return DType::Float32;
 }
 
+// NumPy has no bfloat16: such tensors refuse numpy() as in PyTorch (convert with .float()).
 py::dtype nc_to_numpy_dtype(DType d) {
   switch (d) {
     case DType::Float32: return py::dtype::of<float>();
     case DType::Float64: return py::dtype::of<double>();
     case DType::Int64: return py::dtype::of<int64_t>();
+    case DType::Int32: return py::dtype::of<int32_t>();
+    case DType::Int16: return py::dtype::of<int16_t>();
+    case DType::Int8: return py::dtype::of<int8_t>();
+    case DType::UInt8: return py::dtype::of<uint8_t>();
+    case DType::Float16: return py::dtype("float16");
+    case DType::BFloat16:
+      throw nc::TypeError("[numpy] Got unsupported ScalarType BFloat16: NumPy has no bfloat16; use .float() first");
     default: return py::dtype::of<bool>();
   }
 }
@@ -100,7 +113,7 @@ DType checked_numpy_dtype(const py::array& arr) {
   bool ok;
   DType d = numpy_dtype_to_nc(arr.dtype(), ok);
   if (!ok) throw nc::TypeError(cat_str("[from_numpy] unsupported NumPy dtype ", std::string(py::str(arr.dtype())),
-                                       "; supported: float32, float64, int64, bool"));
+                                       "; supported: float16/32/64, int8/16/32/64, uint8, bool"));
   return d;
 }
 
@@ -183,7 +196,13 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
       .value("int64", DType::Int64)
       .value("float32", DType::Float32)
       .value("float64", DType::Float64)
-      .def_property_readonly("is_floating_point", [](DType d) { return is_floating(d); })
+      .value("uint8", DType::UInt8)
+      .value("int8", DType::Int8)
+      .value("int16", DType::Int16)
+      .value("int32", DType::Int32)
+      .value("float16", DType::Float16)
+      .value("bfloat16", DType::BFloat16)
+      .def_property_readonly("is_floating_point", [](DType d) { return is_float_type(d); })
       .def_property_readonly("itemsize", [](DType d) { return itemsize(d); })
       .def("__repr__", [](DType d) { return std::string("neurocore.") + dtype_name(d); })
       .def("__str__", [](DType d) { return std::string("neurocore.") + dtype_name(d); });

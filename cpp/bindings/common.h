@@ -81,5 +81,6 @@ void bind_rnn(py::module_& m, TensorClass& cls);
 void bind_autograd(py::module_& m, TensorClass& cls);
 void bind_runtime(py::module_& m);
 void bind_image(py::module_& m);
+void bind_sort(py::module_& m);
 
 }  // namespace nc::py_bindings

@@ -81,4 +81,5 @@ PYBIND11_MODULE(_core, m) {
   bind_autograd(m, cls);
   bind_runtime(m);
   bind_image(m);
+  bind_sort(m);
 }

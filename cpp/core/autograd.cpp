@@ -32,8 +32,8 @@ enum class NonFinite { None = 0, Inf = 1, NaN = 2 };
 
 // The worst non-finite value in t (NaN over Inf); None for integer tensors.
 NonFinite scan_nonfinite(const Tensor& t) {
-  if (!t.defined() || !is_floating(t.dtype())) return NonFinite::None;
-  Tensor c = contiguous(detach(t));
+  if (!t.defined() || !is_float_type(t.dtype())) return NonFinite::None;
+  Tensor c = is_storage_dtype(t.dtype()) ? to_dtype(detach(t), DType::Float32) : contiguous(detach(t));
   NonFinite worst = NonFinite::None;
   auto scan = [&](const auto* p) {
     for (int64_t i = 0; i < c.numel() && worst != NonFinite::NaN; ++i) {

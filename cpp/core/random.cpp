@@ -13,6 +13,7 @@ namespace {
 std::mutex rng_mutex;
 uint64_t rng_seed = 67280421310721ULL;
 uint64_t rng_counter = 0;
+thread_local PhiloxState* thread_generator = nullptr;  // set by GeneratorScope
 
 // 24 random bits -> float in [0, 1); 53 bits -> double in [0, 1).
 inline double unit(uint32_t a, uint32_t b, bool is_double) {
@@ -61,7 +62,15 @@ void manual_seed(uint64_t seed) {
 
 uint64_t initial_seed() { return rng_seed; }
 
+GeneratorScope::GeneratorScope(PhiloxState* state) : prev_(thread_generator) { thread_generator = state; }
+GeneratorScope::~GeneratorScope() { thread_generator = prev_; }
+
 PhiloxState reserve_random(uint64_t n) {
+  if (thread_generator) {
+    PhiloxState s = *thread_generator;
+    thread_generator->counter += n;
+    return s;
+  }
   std::lock_guard<std::mutex> lock(rng_mutex);
   PhiloxState s{rng_seed, rng_counter};
   rng_counter += n;

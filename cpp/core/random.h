@@ -19,6 +19,19 @@ PhiloxState reserve_random(uint64_t n);
 PhiloxState get_rng_state();
 void set_rng_state(PhiloxState s);
 
+// While alive, this thread's draws use (and advance) `state` instead of the global generator:
+// an nc.Generator passed as generator= to a random op.
+class GeneratorScope {
+ public:
+  explicit GeneratorScope(PhiloxState* state);
+  ~GeneratorScope();
+  GeneratorScope(const GeneratorScope&) = delete;
+  GeneratorScope& operator=(const GeneratorScope&) = delete;
+
+ private:
+  PhiloxState* prev_;
+};
+
 // Four 32-bit random words for (key, counter).
 void philox(uint64_t key, uint64_t counter, uint32_t out[4]);
 

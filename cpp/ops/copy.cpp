@@ -17,11 +17,11 @@ bool fill_from_single(const Tensor& dst, const Tensor& src, const Shape& src_str
   if (!dst.is_contiguous() || dst.numel() < 2) return false;
   for (int64_t st : src_strides)
     if (st != 0) return false;
-  dispatch_all(dst.dtype(), [&](auto dtag) {
+  dispatch_storage(dst.dtype(), [&](auto dtag) {
     using D = typename decltype(dtag)::type;
-    dispatch_all(src.dtype(), [&](auto stag) {
+    dispatch_storage(src.dtype(), [&](auto stag) {
       using S = typename decltype(stag)::type;
-      const D v = static_cast<D>(*src.data<S>());
+      const D v = convert_element<D>(*src.data<S>());
       D* d = dst.data<D>();
       parallel_for(0, dst.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) d[i] = v;
@@ -41,9 +41,9 @@ void copy_raw(const Tensor& dst, const Tensor& src) {
     return;
   }
   if (fill_from_single(dst, src, sst)) return;
-  dispatch_all(dst.dtype(), [&](auto dtag) {
+  dispatch_storage(dst.dtype(), [&](auto dtag) {
     using D = typename decltype(dtag)::type;
-    dispatch_all(src.dtype(), [&](auto stag) {
+    dispatch_storage(src.dtype(), [&](auto stag) {
       using S = typename decltype(stag)::type;
       strided_loop<2>(dst.shape(), {dst.strides(), sst}, {sizeof(D), sizeof(S)},
                       {static_cast<char*>(dst.raw_data()), static_cast<char*>(src.raw_data())},
@@ -51,7 +51,7 @@ void copy_raw(const Tensor& dst, const Tensor& src) {
                         char* d = p[0];
                         const char* s = p[1];
                         for (int64_t i = 0; i < n; ++i, d += st[0], s += st[1])
-                          *reinterpret_cast<D*>(d) = static_cast<D>(*reinterpret_cast<const S*>(s));
+                          *reinterpret_cast<D*>(d) = convert_element<D>(*reinterpret_cast<const S*>(s));
                       });
     });
   });
@@ -105,7 +105,7 @@ Tensor to_dtype(const Tensor& t, DType d) {
   if (t.dtype() == d) return t;
   Tensor out = Tensor::empty(t.shape(), d);
   copy_raw(out, t);
-  if (is_floating(d) && needs_history({t})) {
+  if (is_float_type(d) && needs_history({t})) {
     DType src = t.dtype();
     set_history("to", {t}, {out}, [src](const TensorList& g, const std::vector<bool>&) {
       return TensorList{to_dtype(g[0], src)};

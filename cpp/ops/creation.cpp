@@ -9,9 +9,9 @@
 namespace nc {
 
 static void fill_raw(const Tensor& t, Scalar value) {
-  dispatch_all(t.dtype(), [&](auto tag) {
+  dispatch_storage(t.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T v = static_cast<T>(value.value);
+    const T v = convert_element<T>(value.value);
     strided_loop<1>(t.shape(), {t.strides()}, {sizeof(T)}, {static_cast<char*>(t.raw_data())},
                     [v](const std::array<char*, 1>& p, const std::array<int64_t, 1>& st, int64_t n) {
                       if (st[0] == sizeof(T)) {

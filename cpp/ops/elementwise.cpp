@@ -10,7 +10,7 @@
 
 namespace nc {
 
-static int category(DType d) { return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : 2; }
+static int category(DType d) { return dtype_category(d); }
 
 DType result_type(const Tensor& a, const Tensor& b) {
   const bool a0 = a.dim() == 0, b0 = b.dim() == 0;
@@ -22,7 +22,12 @@ DType result_type(const Tensor& a, const Tensor& b) {
   return promote_types(a.dtype(), b.dtype());
 }
 
-Tensor scalar_tensor(Scalar s, DType like) { return full({}, s, result_type(like, s)); }
+// A number next to a float16/bfloat16 tensor is kept in float32: PyTorch computes x * 3.3 with 3.3
+// in float, not rounded to 16 bits first (the tensor's dtype still decides the result's).
+Tensor scalar_tensor(Scalar s, DType like) {
+  DType dt = result_type(like, s);
+  return full({}, s, is_storage_dtype(dt) && is_float_type(dt) ? DType::Float32 : dt);
+}
 
 namespace {
 
@@ -139,6 +144,7 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, DType dt) {
   if (dt == DType::Bool && op != Arith::Mul && op != Arith::Add)
     throw TypeError(cat_str("[", name, "] not supported for two bool tensors; use logical ops"));
   if (dt == DType::Bool) dt = DType::Int64;  // torch: bool + bool is bool (logical or); we promote
+  if (is_storage_dtype(dt)) return to_dtype(arith_forward(op, a, b, compute_dtype(dt)), dt);  // no kernel of its own
   return dispatch_numeric(dt, name, [&](auto tag) {
     using T = typename decltype(tag)::type;
     switch (op) {
@@ -152,7 +158,7 @@ Tensor arith_forward(Arith op, const Tensor& a, const Tensor& b, DType dt) {
 
 DType arith_dtype(Arith op, const Tensor& a, const Tensor& b) {
   DType dt = result_type(a, b);
-  if (op == Arith::Div && !is_floating(dt)) dt = DType::Float32;
+  if (op == Arith::Div && !is_float_type(dt)) dt = DType::Float32;
   return dt;
 }
 
@@ -251,6 +257,7 @@ void mul_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Mul, a, b); }
 void div_(const Tensor& a, const Tensor& b) { arith_inplace(Arith::Div, a, b); }
 
 Tensor neg(const Tensor& a) {
+  if (is_storage_dtype(a.dtype())) return to_dtype(neg(to_dtype(a, compute_dtype(a.dtype()))), a.dtype());
   Tensor out = dispatch_numeric(a.dtype(), "neg", [&](auto tag) {
     using T = typename decltype(tag)::type;
     return map1<T, T>(a, a.dtype(), [](T x) { return -x; });

@@ -3,6 +3,7 @@
 #include "core/autograd.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
+#include "ops/index.h"
 
 namespace nc {
 
@@ -83,6 +84,71 @@ Tensor scatter_add_new(const Shape& shape, int64_t dim, const Tensor& index, con
     Tensor saved_idx = idx;
     set_history("scatter_add", {src}, {out}, [dim, saved_idx](const TensorList& g, const std::vector<bool>&) {
       return TensorList{gather(g[0], dim, saved_idx)};
+    });
+  }
+  return out;
+}
+
+Tensor scatter(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, bool src_is_value,
+               ScatterReduce reduce, const char* op) {
+  dim = wrap_dim(dim, x.dim(), op);
+  const Shape& xs = x.shape();
+  const Shape& is = index.shape();
+  NC_CHECK(index.dtype() == DType::Int64, TypeError, "[", op, "] index must be an int64 tensor, got ",
+           dtype_name(index.dtype()));
+  NC_CHECK(index.dim() == x.dim() || (index.numel() == 0 && index.dim() <= 1), ValueError, "[", op, "] index has ",
+           index.dim(), " dims but the input has ", x.dim(), " (input shape ", shape_str(xs), ", index shape ",
+           shape_str(is), ")");
+  Tensor out = clone(detach(x));
+  if (index.numel() == 0) {
+    if (needs_history({x})) set_history(op, {x}, {out}, [](const TensorList& g, const std::vector<bool>&) {
+      return TensorList{g[0]};
+    });
+    return out;
+  }
+  for (int64_t d = 0; d < index.dim(); ++d)
+    NC_CHECK(d == dim || is[d] <= xs[d], ValueError, "[", op, "] index shape ", shape_str(is),
+             " is larger than the input shape ", shape_str(xs), " in dimension ", d);
+  // The part of src that index addresses, element for element.
+  Tensor s = src;
+  if (!src_is_value) {
+    NC_CHECK(src.dtype() == x.dtype(), TypeError, "[", op, "] expected src to have the input's dtype ",
+             dtype_name(x.dtype()), ", got ", dtype_name(src.dtype()));
+    NC_CHECK(src.dim() == index.dim(), ValueError, "[", op, "] index has ", index.dim(), " dims but src has ",
+             src.dim(), " (src shape ", shape_str(src.shape()), ", index shape ", shape_str(is), ")");
+    for (int64_t d = 0; d < index.dim(); ++d) {
+      NC_CHECK(is[d] <= src.shape()[d], ValueError, "[", op, "] index shape ", shape_str(is),
+               " is larger than the src shape ", shape_str(src.shape()), " in dimension ", d);
+      if (is[d] < s.shape()[d]) s = narrow(s, d, 0, is[d]);
+    }
+  }
+  Tensor idx = contiguous(index), sc = contiguous(detach(s));
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* dst = out.data<T>();
+    const T* sp = sc.data<T>();
+    const T value = *sp;
+    for_each_index(xs, dim, idx, op, [&](int64_t i, int64_t off) {
+      const T v = src_is_value ? value : sp[i];
+      if (reduce == ScatterReduce::None) dst[off] = v;
+      else if (reduce == ScatterReduce::Add) dst[off] = static_cast<T>(dst[off] + v);
+      else dst[off] = static_cast<T>(dst[off] * v);
+    });
+  });
+  const bool src_grad = !src_is_value && needs_history({s});
+  if (needs_history({x}) || src_grad) {
+    NC_CHECK(reduce != ScatterReduce::Multiply, RuntimeError,
+             "[", op, "] the derivative of scatter with reduce='multiply' is not implemented");
+    TensorList inputs{x};
+    if (src_grad) inputs.push_back(s);
+    set_history(op, inputs, {out}, [dim, idx, reduce, src_grad](const TensorList& g, const std::vector<bool>&) {
+      // Overwritten positions get no gradient into x; each src element gets the gradient of the
+      // position it was written to.
+      TensorList r{reduce == ScatterReduce::Add ? g[0]
+                                                : scatter(g[0], dim, idx, zeros({}, g[0].dtype()), true,
+                                                          ScatterReduce::None, "scatter")};
+      if (src_grad) r.push_back(gather(g[0], dim, idx));
+      return r;
     });
   }
   return out;

@@ -102,7 +102,7 @@ Tensor take(const Tensor& x, const Tensor& positions) {
   Tensor pos = checked_positions(positions, x.numel());
   Tensor xc = contiguous(x);
   Tensor out = Tensor::empty(pos.shape(), x.dtype());
-  dispatch_all(x.dtype(), [&](auto tag) {
+  dispatch_storage(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* src = xc.data<T>();
     T* dst = out.data<T>();
@@ -150,7 +150,7 @@ void put_(const Tensor& x, const Tensor& positions, const Tensor& value) {
   // Storage offset of each logical position of x (x may be a strided view).
   const Shape& shape = x.shape();
   const Shape& strides = x.strides();
-  dispatch_all(x.dtype(), [&](auto tag) {
+  dispatch_storage(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* base = static_cast<T*>(x.impl()->storage->data) + x.offset();
     const T* vp = v.data<T>();

@@ -111,6 +111,8 @@ Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& a, c
 }  // namespace
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  if (a_in.dtype() == b_in.dtype() && is_storage_dtype(a_in.dtype()) && is_float_type(a_in.dtype()))  // float16, bfloat16
+    return to_dtype(matmul(to_dtype(a_in, DType::Float32), to_dtype(b_in, DType::Float32)), a_in.dtype());
   check_float_pair(a_in, b_in, "matmul");
   NC_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, ValueError,
            "[matmul] both arguments need at least 1 dimension, got shapes ", shape_str(a_in.shape()), " and ",

@@ -107,7 +107,9 @@ Tensor erf(const Tensor& x) {
 namespace {
 template <class F, class D>
 Tensor dtype_preserving(const char* name, const Tensor& x, F f, D dfdx, CompositeDerivative composite) {
-  if (is_floating(x.dtype())) return pointwise(name, x, f, dfdx, composite);
+  if (is_float_type(x.dtype())) return pointwise(name, x, f, dfdx, composite);
+  if (is_storage_dtype(x.dtype()))  // int8 .. int32, uint8: computed in int64
+    return to_dtype(dtype_preserving(name, to_dtype(x, DType::Int64), f, dfdx, composite), x.dtype());
   return dispatch_numeric(x.dtype() == DType::Bool ? DType::Int64 : x.dtype(), name, [&](auto tag) {
     using T = typename decltype(tag)::type;
     return map1<T, T>(x, dtype_of<T>(), [&](T v) { return f(v); });

@@ -85,6 +85,8 @@ inline bool is_single_broadcast(const Tensor& t) {
 template <class F, class D>
 Tensor pointwise(const char* name, const Tensor& x, F f, D dfdx, CompositeDerivative composite,
                  PointwiseKernels fast = {}) {
+  if (is_storage_dtype(x.dtype()) && is_float_type(x.dtype()))  // float16 / bfloat16: computed in float32
+    return to_dtype(pointwise(name, to_dtype(x, DType::Float32), f, dfdx, composite, fast), x.dtype());
   DType dt = is_floating(x.dtype()) ? x.dtype() : DType::Float32;
   Tensor y;
   if (fast.f32 && x.dtype() == DType::Float32 && x.is_contiguous()) {

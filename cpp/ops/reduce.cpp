@@ -140,6 +140,10 @@ Tensor sum_raw(const Tensor& t, const std::vector<bool>& mask, bool keepdim) {
 }  // namespace
 
 Tensor sum(const Tensor& t, Shape dims, bool keepdim) {
+  if (is_storage_dtype(t.dtype())) {  // summed as int64 / float32; 16-bit floats round back, as in PyTorch
+    Tensor r = sum(to_dtype(t, compute_dtype(t.dtype())), dims, keepdim);
+    return is_float_type(t.dtype()) ? to_dtype(r, t.dtype()) : r;
+  }
   auto mask = reduced_mask(dims, t.dim(), "sum");
   Tensor out = sum_raw(t, mask, keepdim);
   if (needs_history({t})) {
@@ -152,6 +156,8 @@ Tensor sum(const Tensor& t, Shape dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& t, Shape dims, bool keepdim) {
+  if (is_storage_dtype(t.dtype()) && is_float_type(t.dtype()))
+    return to_dtype(mean(to_dtype(t, DType::Float32), dims, keepdim), t.dtype());
   NC_CHECK(is_floating(t.dtype()), TypeError, "[mean] could not infer output dtype: input dtype is ",
            dtype_name(t.dtype()), "; use a floating-point tensor");
   auto mask = reduced_mask(dims, t.dim(), "mean");

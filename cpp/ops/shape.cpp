@@ -38,22 +38,69 @@ static Tensor finish_view(const Tensor& t, Tensor out, const char* op, BackwardF
   return out;
 }
 
-Tensor view(const Tensor& t, Shape shape) {
-  shape = infer_shape(std::move(shape), t.numel(), t.shape(), "view");
-  NC_CHECK(t.is_contiguous(), ValueError, "[view] view size ", shape_str(shape),
-           " is not compatible with the input's size and stride (input shape ", shape_str(t.shape()),
-           " is not contiguous); use .reshape(...) instead");
+// PyTorch's computeStride: the strides under which `shape` views memory laid out as
+// (old_shape, old_strides), or false when no strides can. Memory splits into chunks of dims that
+// are contiguous with each other; a view may regroup the dims inside a chunk but not join chunks.
+static bool view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& shape, Shape& strides) {
+  strides.assign(shape.size(), 1);
+  if (old_shape.empty()) return true;
+  const int64_t numel = shape_numel(old_shape);
+  if (numel == 0 && old_shape == shape) {
+    strides = old_strides;
+    return true;
+  }
+  if (numel == 0) {
+    strides = contiguous_strides(shape);
+    return true;
+  }
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_base_stride = old_strides.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t tensor_d = static_cast<int64_t>(old_shape.size()) - 1; tensor_d >= 0; --tensor_d) {
+    tensor_numel *= old_shape[tensor_d];
+    // A chunk ends where the next dim out is not contiguous with this one.
+    if (tensor_d == 0 ||
+        (old_shape[tensor_d - 1] != 1 && old_strides[tensor_d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        strides[view_d] = view_numel * chunk_base_stride;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (tensor_d > 0) {
+        chunk_base_stride = old_strides[tensor_d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+static Tensor view_with_strides(const Tensor& t, const Shape& shape, const Shape& strides) {
   Shape in_shape = t.shape();
-  return finish_view(t, t.as_strided_alias(shape, contiguous_strides(shape), t.offset()), "view",
+  return finish_view(t, t.as_strided_alias(shape, strides, t.offset()), "view",
                      [in_shape](const TensorList& g, const std::vector<bool>&) {
                        return TensorList{reshape(g[0], in_shape)};
                      });
 }
 
+Tensor view(const Tensor& t, Shape shape) {
+  shape = infer_shape(std::move(shape), t.numel(), t.shape(), "view");
+  Shape strides;
+  NC_CHECK(view_strides(t.shape(), t.strides(), shape, strides), RuntimeError, "[view] view size ",
+           shape_str(shape), " is not compatible with input tensor's size and stride (at least one dimension spans "
+           "across two contiguous subspaces; input shape ", shape_str(t.shape()), ", strides ", shape_str(t.strides()),
+           "). Use .reshape(...) instead.");
+  return view_with_strides(t, shape, strides);
+}
+
 Tensor reshape(const Tensor& t, Shape shape) {
   shape = infer_shape(std::move(shape), t.numel(), t.shape(), "reshape");
-  if (t.is_contiguous()) return view(t, shape);
-  return view(clone(t), shape);
+  Shape strides;
+  if (view_strides(t.shape(), t.strides(), shape, strides)) return view_with_strides(t, shape, strides);
+  Tensor c = clone(t);
+  return view_with_strides(c, shape, contiguous_strides(shape));
 }
 
 Tensor expand(const Tensor& t, const Shape& shape) {

@@ -17,8 +17,10 @@ if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
 from . import _core  # noqa: E402
 from ._core import (Tensor, cpu_capability, get_num_threads, set_num_threads, manual_seed, initial_seed,
                     is_grad_enabled, get_rng_state, set_rng_state, empty_cache, set_cache_limit, memory_stats)
-from ._tensor import (float32, float64, int64, bool_, float, double, long, Size, tensor, as_tensor, from_numpy,
-                      no_grad, enable_grad, set_grad_enabled, inference_mode, set_default_dtype, get_default_dtype)
+from ._tensor import (float32, float64, int64, bool_, float, double, long, Size, uint8, int8, int16, int32, float16,
+                      bfloat16, half, short, int, tensor, as_tensor, from_numpy,
+                      no_grad, enable_grad, set_grad_enabled, inference_mode, set_default_dtype, get_default_dtype,
+                      memory_format, contiguous_format, preserve_format, channels_last)
 from ._functions import *  # noqa: F401,F403 - tensor functions: nc.matmul, nc.zeros, nc.exp, ...
 from . import autograd, _losses
 from .serialization import save, load

@@ -4,11 +4,11 @@ Each op family adds its functions in its own module (``_creation.py``, ``_math.p
 ``_reduce.py``, ``_indexing.py``) and they are re-exported here.
 """
 from . import _core
-from ._core import matmul, linear, neg, contiguous, clone, transpose, unsqueeze, flatten
-from ._tensor import _shape_args
+from ._core import matmul, linear, neg, contiguous, transpose, unsqueeze, flatten
+from ._tensor import _shape_args, _clone
 
 __all__ = ["matmul", "linear", "neg", "contiguous", "clone", "transpose", "unsqueeze", "flatten", "add", "sub",
-           "mul", "div", "sum", "mean", "reshape", "permute", "squeeze", "mm", "bmm"]
+           "mul", "div", "sum", "mean", "reshape", "permute", "squeeze", "mm", "numel"]
 
 
 def add(input, other, alpha=1):
@@ -22,7 +22,14 @@ def sub(input, other, alpha=1):
 mul = _core.mul
 div = _core.div
 mm = matmul
-bmm = matmul
+
+
+def clone(input, *, memory_format=None):
+    return _clone(input, memory_format=memory_format)
+
+
+def numel(input):
+    return input.numel()
 
 
 def sum(input, dim=None, keepdim=False):  # noqa: A001

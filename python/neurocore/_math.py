@@ -1,6 +1,7 @@
 """Elementwise math, comparisons and activation functions (``nc.exp``, ``x.relu()``, ...)."""
 from . import _core
 from ._core import Tensor
+from ._tensor import _check_dtype
 
 _UNARY = ["exp", "log", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid", "square",
           "reciprocal", "log1p", "expm1", "erf", "floor", "ceil", "round", "relu", "logical_not",
@@ -10,7 +11,7 @@ _BINARY = ["pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "log
 
 __all__ = _UNARY + _BINARY + ["where", "clamp", "clip", "clamp_min", "clamp_max", "leaky_relu", "elu", "selu",
                               "gelu", "silu", "softplus", "hardtanh", "relu6", "dropout", "negative", "absolute",
-                              "greater", "less", "equal"]
+                              "greater", "less", "equal", "masked_fill", "bmm", "baddbmm", "addmm", "einsum"]
 
 globals().update({name: getattr(_core, name) for name in _UNARY + _BINARY})
 where = _core.where
@@ -103,7 +104,7 @@ def _inplace(fn, name=None):
     return method
 
 
-_CATEGORY = {_core.dtype.bool: 0, _core.dtype.int64: 1, _core.dtype.float32: 2, _core.dtype.float64: 2}
+_CATEGORY = {d: 2 if d.is_floating_point else 0 if d == _core.dtype.bool else 1 for d in _core.dtype.__members__.values()}
 
 
 def _masked_fill(self, mask, value):
@@ -118,6 +119,52 @@ def _masked_fill(self, mask, value):
     return _core.where(mask, value, self)
 
 
+masked_fill = _masked_fill
+
+
+def _check_batch_matrices(op, *mats):
+    for name, m in mats:
+        if not isinstance(m, Tensor):
+            raise TypeError(f"[{op}] {name} must be a Tensor, got {type(m).__name__}")
+        if m.ndim != 3:
+            raise RuntimeError(f"[{op}] {name} must be a 3D tensor, got shape {tuple(m.shape)}")
+
+
+def bmm(input, mat2):
+    """Batched matrix product of (b, n, m) and (b, m, p) tensors (no broadcasting, as in PyTorch)."""
+    _check_batch_matrices("bmm", ("batch1", input), ("batch2", mat2))
+    if input.shape[0] != mat2.shape[0] or input.shape[2] != mat2.shape[1]:
+        raise RuntimeError(f"[bmm] expected size for first two dimensions of batch2 tensor to be "
+                           f"({input.shape[0]}, {input.shape[2]}) but got ({mat2.shape[0]}, {mat2.shape[1]}) "
+                           f"(shapes {tuple(input.shape)} and {tuple(mat2.shape)})")
+    return _core.matmul(input, mat2)
+
+
+def _scaled_sum(input, product, beta, alpha):
+    """beta * input + alpha * product, where beta = 0 ignores input (NaN and inf in it too)."""
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:  # the gradient into input is 0, as in PyTorch, and NaN/inf in input don't show
+        return product + _core.where(_core.isfinite(input), input, _core._full((), 0, input.dtype)) * 0
+    return product + (input if beta == 1 else input * beta)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
+    """beta * input + alpha * bmm(batch1, batch2) (input broadcasts to the product's shape)."""
+    return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    """beta * input + alpha * (mat1 @ mat2) for 2-D mat1 and mat2."""
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"[addmm] mat1 and mat2 must be matrices, got shapes {tuple(mat1.shape)} and "
+                           f"{tuple(mat2.shape)}")
+    return _scaled_sum(input, _core.matmul(mat1, mat2), beta, alpha)
+
+
+from ._einsum import einsum  # noqa: E402
+
+
 def _method(fn):
     def method(self, *args, **kwargs):
         return fn(self, *args, **kwargs)
@@ -130,7 +177,7 @@ _METHODS = {name: _method(getattr(_core, name)) for name in _BINARY if name != "
 _METHODS.update({
     "clamp": clamp, "clip": clamp, "clamp_min": clamp_min, "clamp_max": clamp_max,
     "where": lambda self, condition, other: _core.where(condition, self, other),
-    "masked_fill": _masked_fill,
+    "masked_fill": _masked_fill, "bmm": bmm, "baddbmm": baddbmm, "addmm": addmm,
     "greater": _method(_core.gt), "less": _method(_core.lt), "greater_equal": _method(_core.ge),
     "less_equal": _method(_core.le), "not_equal": _method(_core.ne), "equal": equal,
 })
@@ -176,4 +223,4 @@ __all__ += ["isclose", "allclose", "norm"]
 Tensor.isclose = isclose
 Tensor.allclose = allclose
 Tensor.norm = norm
-Tensor.type = lambda self, dtype=None: str(self.dtype) if dtype is None else self.to(dtype)
+Tensor.type = lambda self, dtype=None: str(self.dtype) if dtype is None else self.to(_check_dtype(dtype, "type"))

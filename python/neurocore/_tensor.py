@@ -15,15 +15,34 @@ float32 = _core.dtype.float32
 float64 = _core.dtype.float64
 int64 = _core.dtype.int64
 bool_ = _core.dtype.bool
+# Storage dtypes: made, converted, copied, viewed, indexed and shared with NumPy; arithmetic, unary
+# math, sum/mean and (float16, bfloat16) matmul read them as int64 (integers) or float32 and round
+# the result back to the dtype PyTorch gives; other ops (layers, most reductions) ask for a
+# .float() / .long() first (a TypeError naming the op and dtype).
+uint8 = _core.dtype.uint8
+int8 = _core.dtype.int8
+int16 = _core.dtype.int16
+int32 = _core.dtype.int32
+float16 = _core.dtype.float16
+bfloat16 = _core.dtype.bfloat16
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
 long = int64
+half = float16
+short = int16
+int = int32  # noqa: A001
 
 _default_dtype = [float32]
 
 _NUMPY_TO_DTYPE = {np.dtype(np.float32): float32, np.dtype(np.float64): float64,
-                   np.dtype(np.int64): int64, np.dtype(np.bool_): bool_}
-_DTYPE_TO_NUMPY = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.bool_}
+                   np.dtype(np.int64): int64, np.dtype(np.bool_): bool_, np.dtype(np.uint8): uint8,
+                   np.dtype(np.int8): int8, np.dtype(np.int16): int16, np.dtype(np.int32): int32,
+                   np.dtype(np.float16): float16}
+# NumPy arrays of these dtypes keep them in tensor(); others widen (int8 .. int32 -> int64,
+# float16 -> float32) so that every op has a kernel; from_numpy shares any of _NUMPY_TO_DTYPE.
+_INFERRED = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.bool_))
+_DTYPE_TO_NUMPY = {float32: np.float32, float64: np.float64, int64: np.int64, bool_: np.bool_, uint8: np.uint8,
+                   int8: np.int8, int16: np.int16, int32: np.int32, float16: np.float16}
 
 
 def set_default_dtype(d):
@@ -36,13 +55,28 @@ def get_default_dtype():
     return _default_dtype[0]
 
 
+_NAMES = {"torch.float32": float32, "torch.float": float32, "torch.float64": float64, "torch.double": float64,
+          "torch.int64": int64, "torch.long": int64, "torch.bool": bool_, "torch.uint8": uint8, "torch.int8": int8,
+          "torch.int16": int16, "torch.short": int16, "torch.int32": int32, "torch.int": int32,
+          "torch.float16": float16, "torch.half": float16, "torch.bfloat16": bfloat16,
+          "torch.FloatTensor": float32, "torch.DoubleTensor": float64, "torch.LongTensor": int64,
+          "torch.IntTensor": int32, "torch.BoolTensor": bool_, "torch.HalfTensor": float16,
+          "torch.BFloat16Tensor": bfloat16, "torch.ByteTensor": uint8, "torch.CharTensor": int8,
+          "torch.ShortTensor": int16}
+
+
 def _check_dtype(dtype, op):
     if dtype is None or isinstance(dtype, _core.dtype):
         return dtype
+    if isinstance(dtype, str) and dtype.replace("neurocore.", "torch.") in _NAMES:  # x.type("torch.FloatTensor")
+        return _NAMES[dtype.replace("neurocore.", "torch.")]
+    if isinstance(getattr(dtype, "_dtype", None), _core.dtype):  # nc.FloatTensor and friends
+        return dtype._dtype
     try:
         return _NUMPY_TO_DTYPE[np.dtype(dtype)]
     except (TypeError, KeyError):
-        raise TypeError(f"[{op}] unsupported dtype {dtype!r}; use neurocore.float32, float64, int64 or bool") from None
+        raise TypeError(f"[{op}] unsupported dtype {dtype!r}; use a neurocore dtype (float32, float64, int64, bool, "
+                        "uint8, int8, int16, int32, float16, bfloat16)") from None
 
 
 def _check_device(device, op):
@@ -69,8 +103,8 @@ def _to_numpy_array(data, dtype, op):
         if arr.dtype == np.float64 and dtype is None:
             arr = arr.astype(_DTYPE_TO_NUMPY[_default_dtype[0]])
     if dtype is not None:
-        arr = arr.astype(_DTYPE_TO_NUMPY[dtype], copy=False)
-    elif arr.dtype not in _NUMPY_TO_DTYPE:
+        arr = arr.astype(_DTYPE_TO_NUMPY.get(dtype, np.float32), copy=False)  # bfloat16 is converted after
+    elif arr.dtype not in _INFERRED:
         if arr.dtype.kind in "iu":
             arr = arr.astype(np.int64)
         elif arr.dtype.kind == "f":
@@ -102,6 +136,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None):
     dtype = _check_dtype(dtype, "tensor")
     arr = _to_numpy_array(data, dtype, "tensor")
     t = _core._from_numpy(arr, True)
+    if dtype is not None and t.dtype != dtype:  # bfloat16 (no NumPy dtype): from float32
+        t = _core_to(t, dtype)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -113,7 +149,7 @@ def as_tensor(data, dtype=None, device=None):
     dtype = _check_dtype(dtype, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == dtype else data.to(dtype)
-    if isinstance(data, np.ndarray) and data.dtype in _NUMPY_TO_DTYPE and (
+    if isinstance(data, np.ndarray) and data.dtype in _INFERRED and (
             dtype is None or _NUMPY_TO_DTYPE[data.dtype] == dtype):
         return _core._from_numpy(data, False)
     return tensor(data, dtype=dtype)
@@ -205,14 +241,21 @@ def _size(self, dim=None):
     return shape[dim]
 
 
+def _values(self):
+    """A NumPy array of the values (bfloat16, which NumPy lacks, as float32)."""
+    if self.dtype == bfloat16:
+        return _core_to(self, float32)._numpy_unchecked()
+    return self._numpy_unchecked()
+
+
 def _item(self):
     if self.numel() != 1:
         raise ValueError(f"[item] a Tensor with {self.numel()} elements cannot be converted to a Python number (shape {tuple(self.shape)})")
-    return self._numpy_unchecked().reshape(()).item()
+    return _values(self).reshape(()).item()
 
 
 def _tolist(self):
-    return self._numpy_unchecked().tolist()
+    return _values(self).tolist()
 
 
 def _len(self):
@@ -222,7 +265,7 @@ def _len(self):
 
 
 def _repr(self):
-    arr = self._numpy_unchecked()
+    arr = _values(self)
     prefix = "tensor("
     if arr.dtype.kind == "f":
         # As PyTorch prints: "1., 2." when every value is integral, else 4 fixed decimals
@@ -317,6 +360,44 @@ def _type_as(self, other):
     return _to_dtype(self, other.dtype)
 
 
+def _format(self, format_spec):
+    """f"{t:.4f}" formats a 0-d tensor's value; other tensors take only an empty spec (str(t)),
+    as in PyTorch."""
+    if self.ndim == 0 and type(self) is Tensor:
+        return self.item().__format__(format_spec)
+    return object.__format__(self, format_spec)
+
+
+class memory_format:
+    """The layout clone() / contiguous() are asked for (PyTorch's torch.memory_format)."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __repr__(self):
+        return f"neurocore.{self._name}"
+
+
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+channels_last = memory_format("channels_last")
+_core_clone = Tensor.clone
+
+
+def _clone(self, *, memory_format=None):
+    """A copy with its own storage. contiguous_format and preserve_format give a contiguous copy
+    (the same values; PyTorch's preserve_format would keep a dense non-contiguous layout),
+    channels_last a 4-D copy laid out as (N, H, W, C) in memory, as in PyTorch."""
+    if memory_format is channels_last:
+        if self.ndim != 4:
+            raise RuntimeError(f"[clone] required rank 4 tensor to use channels_last format, got shape "
+                               f"{tuple(self.shape)}")
+        return _core.permute(_core.contiguous(_core.permute(self, (0, 2, 3, 1))), (0, 3, 1, 2))
+    if memory_format not in (None, contiguous_format, preserve_format):
+        raise TypeError(f"[clone] memory_format must be a neurocore memory format, got {memory_format!r}")
+    return _core_clone(self)
+
+
 _METHODS = {
     "size": _size, "item": _item, "tolist": _tolist, "__len__": _len, "__repr__": _repr, "__str__": _repr,
     "__array__": _array, "__float__": _float_conv, "__int__": _int_conv, "__index__": _int_conv,
@@ -334,12 +415,16 @@ _METHODS = {
     "mean": lambda self, dim=None, keepdim=False: _core.mean(self, dim, keepdim),
     "to": _to, "type_as": _type_as,
     "float": lambda self: _to_dtype(self, float32), "double": lambda self: _to_dtype(self, float64),
+    "half": lambda self: _to_dtype(self, float16), "bfloat16": lambda self: _to_dtype(self, bfloat16),
+    "int": lambda self: _to_dtype(self, int32), "short": lambda self: _to_dtype(self, int16),
+    "char": lambda self: _to_dtype(self, int8), "byte": lambda self: _to_dtype(self, uint8),
     "long": lambda self: _to_dtype(self, int64), "bool": lambda self: _to_dtype(self, bool_),
     "cpu": lambda self: self,
     "cuda": lambda self, *args, **kwargs: _check_device("cuda", "cuda"),
     "is_floating_point": lambda self: self.dtype.is_floating_point,
     "element_size": lambda self: self.dtype.itemsize,
     "new_tensor": lambda self, data, dtype=None, requires_grad=False: tensor(data, dtype or self.dtype, requires_grad),
+    "__format__": _format, "nelement": lambda self: self.numel(),
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -8,6 +8,7 @@ from .._reduce import softmax, log_softmax  # noqa: F401
 from .._losses import (cross_entropy, nll_loss, mse_loss, l1_loss, huber_loss, smooth_l1_loss,  # noqa: F401
                        binary_cross_entropy, binary_cross_entropy_with_logits)
 from .sparse import embedding  # noqa: F401
+from .._indexing import pad  # noqa: F401
 from ._conv_functional import (conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa: F401
                                max_pool2d, avg_pool1d, avg_pool2d, adaptive_avg_pool1d, adaptive_avg_pool2d)
 from ._attention_functional import scaled_dot_product_attention, multi_head_attention_forward  # noqa: F401

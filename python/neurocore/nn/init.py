@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import _core
 from .._tensor import no_grad
+from .._creation import _draw
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "eye_", "xavier_uniform_",
            "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "trunc_normal_", "orthogonal_"]
@@ -62,11 +63,11 @@ def _fill_random(tensor, fill):
 
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
-    return _fill_random(tensor, lambda t: _core._uniform_(t, float(a), float(b)))
+    return _draw(generator, lambda: _fill_random(tensor, lambda t: _core._uniform_(t, float(a), float(b))))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
-    return _fill_random(tensor, lambda t: _core._normal_(t, float(mean), float(std)))
+    return _draw(generator, lambda: _fill_random(tensor, lambda t: _core._normal_(t, float(mean), float(std))))
 
 
 def constant_(tensor, val):
@@ -95,25 +96,25 @@ def eye_(tensor):
 def xavier_uniform_(tensor, gain=1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     a = gain * math.sqrt(6.0 / float(fan_in + fan_out))
-    return uniform_(tensor, -a, a)
+    return uniform_(tensor, -a, a, generator)
 
 
 def xavier_normal_(tensor, gain=1.0, generator=None):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
-    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)))
+    return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 
 
 def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     if 0 in tuple(tensor.shape):
         return tensor
     bound = math.sqrt(3.0) * calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode))
-    return uniform_(tensor, -bound, bound)
+    return uniform_(tensor, -bound, bound, generator)
 
 
 def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
     if 0 in tuple(tensor.shape):
         return tensor
-    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)), generator)
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
