@@ -19,6 +19,7 @@ from ._core import (Tensor, cpu_capability, get_num_threads, set_num_threads, ma
                     is_grad_enabled, get_rng_state, set_rng_state, empty_cache, set_cache_limit, memory_stats)
 from ._tensor import (float32, float64, int64, bool_, float, double, long, Size, tensor, as_tensor, from_numpy,
                       no_grad, enable_grad, set_grad_enabled, inference_mode, set_default_dtype, get_default_dtype)
+from ._device import device, set_default_device, get_default_device
 from ._functions import *  # noqa: F401,F403 - tensor functions: nc.matmul, nc.zeros, nc.exp, ...
 from . import autograd, _losses
 from .serialization import save, load
@@ -32,3 +33,9 @@ from . import optim
 from . import distributed
 from . import onnx  # imports the onnx package only when used
 from . import export  # noqa: E402
+from . import cuda, amp, backends, accelerator  # noqa: E402 - device plumbing CPU code calls
+from .amp import autocast  # noqa: E402
+
+
+def is_autocast_enabled(device_type=None):
+    return False
