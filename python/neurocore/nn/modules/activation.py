@@ -1,0 +1,5 @@
+"""``neurocore.nn.modules.activation``: the classes PyTorch defines in ``torch.nn.modules.activation``."""
+from ..activation import ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh, Softmax, LogSoftmax  # noqa: F401
+from ..attention import MultiheadAttention  # PyTorch defines it in nn/modules/activation.py
+
+__all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "MultiheadAttention"]
