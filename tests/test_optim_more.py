@@ -166,7 +166,7 @@ def test_lbfgs_trains_a_model_like_torch_float32():
             return loss
         for _ in range(3):
             opt.step(closure)
-        finals.append(float(closure()))
+        finals.append(float(closure().detach()))
     assert finals[1] < 1e-6 and finals[0] < 1e-6
 
 
