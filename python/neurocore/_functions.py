@@ -22,6 +22,7 @@ def sub(input, other, alpha=1):
 mul = _core.mul
 div = _core.div
 mm = matmul
+_core.Tensor.mm = lambda self, mat2: _core.matmul(self, mat2)  # x.mm(w), used by pytorch/examples regression
 bmm = matmul
 
 
