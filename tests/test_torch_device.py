@@ -274,3 +274,37 @@ def test_load_map_location_devices(tmp_path):
             nc.load(path, map_location=loc)
     nc.save({"w": nc.ones(2)}, tmp_path / "n.pt")
     assert nc.load(tmp_path / "n.pt", map_location=nc.device("cpu"))["w"].tolist() == [1.0, 1.0]
+
+
+# --- module paths code imports -----------------------------------------------------------------------
+
+def test_nn_modules_paths_match_torch():
+    torch = require_torch()
+    import importlib
+    import neurocore.nn.modules as ncm
+    subs = ["activation", "batchnorm", "container", "conv", "distance", "dropout", "flatten", "linear", "loss",
+            "module", "normalization", "pooling", "rnn", "sparse", "transformer"]
+    for sub in subs:
+        mine = importlib.import_module(f"neurocore.nn.modules.{sub}")
+        theirs = importlib.import_module(f"torch.nn.modules.{sub}")
+        for name in mine.__all__:
+            assert hasattr(theirs, name), f"torch.nn.modules.{sub} has no {name}"
+            assert getattr(mine, name) is getattr(nc.nn, name) is getattr(ncm, name)
+    from neurocore.nn.modules.loss import _Loss, _WeightedLoss  # noqa: F401 - base classes custom losses use
+    from neurocore.nn.modules.batchnorm import _BatchNorm  # noqa: F401
+    from neurocore.nn.parallel import DataParallel, DistributedDataParallel  # noqa: F401
+    from neurocore.utils.data.dataloader import DataLoader, default_collate  # noqa: F401
+    from neurocore.utils.data.distributed import DistributedSampler  # noqa: F401
+    import neurocore.onnx  # noqa: F401
+
+
+def test_data_parallel_is_a_pass_through():
+    torch = require_torch()
+    lin = nc.nn.Linear(3, 2)
+    dp = nc.nn.DataParallel(lin)
+    x = nc.randn(4, 3)
+    assert dp(x).tolist() == lin(x).tolist() == nc.nn.parallel.data_parallel(lin, x, [-1]).tolist()
+    t = torch.nn.DataParallel(torch.nn.Linear(3, 2))
+    assert list(dp.state_dict()) == list(t.state_dict()) == ["module.weight", "module.bias"]
+    with pytest.raises(RuntimeError, match="CPU only"):
+        nc.nn.parallel.DataParallel(lin, device_ids=[0])

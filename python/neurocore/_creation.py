@@ -54,7 +54,7 @@ def empty(*size, dtype=None, requires_grad=False, device=None):
 
 def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
     _check_device(device, "scalar_tensor")
-    return _finish( full((), s, dtype=dtype or get_default_dtype()), requires_grad)
+    return _finish(full((), s, dtype=dtype or get_default_dtype()), requires_grad)
 
 
 def _like(t, dtype):

@@ -20,4 +20,5 @@ from .loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, N
                    BCEWithLogitsLoss, KLDivLoss, MarginRankingLoss, CosineEmbeddingLoss, TripletMarginLoss,
                    PoissonNLLLoss, GaussianNLLLoss, CTCLoss)
 from .distance import PairwiseDistance, CosineSimilarity
+from .parallel import DataParallel
 from . import functional, init, utils, parallel, modules

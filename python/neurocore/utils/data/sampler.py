@@ -28,6 +28,9 @@ class SequentialSampler(Sampler):
     def __iter__(self):
         return iter(range(len(self.data_source)))
 
+    def _order(self):
+        return np.arange(len(self.data_source))
+
     def __len__(self):
         return len(self.data_source)
 
@@ -64,15 +67,18 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
+        return iter(self._order().tolist())
+
+    def _order(self):
+        """The epoch's indices as one array (what BatchSampler slices without a per-index loop)."""
         n = len(self.data_source)
         # Without a generator PyTorch seeds a fresh one from the global generator each epoch.
         rng = numpy_rng(self.generator) if self.generator is not None else np.random.default_rng(draw_seed(None))
         if self.replacement:
-            yield from rng.integers(0, n, self.num_samples).tolist()
-            return
-        for _ in range(self.num_samples // n):
-            yield from rng.permutation(n).tolist()
-        yield from rng.permutation(n)[:self.num_samples % n].tolist()
+            return rng.integers(0, n, self.num_samples)
+        parts = [rng.permutation(n) for _ in range(self.num_samples // n)]
+        parts.append(rng.permutation(n)[:self.num_samples % n])
+        return np.concatenate(parts)
 
     def __len__(self):
         return self.num_samples
@@ -132,6 +138,13 @@ class BatchSampler(Sampler):
         self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
 
     def __iter__(self):
+        order = getattr(self.sampler, "_order", None)
+        if order is not None:  # neurocore's sequential/random samplers: slice the epoch's index array
+            indices = order()
+            stop = len(indices) - len(indices) % self.batch_size if self.drop_last else len(indices)
+            for start in range(0, stop, self.batch_size):
+                yield indices[start:start + self.batch_size].tolist()
+            return
         batch = []
         for idx in self.sampler:
             batch.append(idx)
