@@ -35,6 +35,8 @@ def _no_dropout(model):
     for m in model.modules():
         if type(m).__name__.startswith("Dropout"):
             m.p = 0.0
+        elif type(m).__name__ == "MultiheadAttention":
+            m.dropout = 0.0
 
 
 def test_shim_maps_torch_to_neurocore(torch):
@@ -165,7 +167,7 @@ def test_word_language_model_lstm(torch):
     _close(runs[1], runs[0])
 
 
-@pytest.mark.xfail(strict=True, reason="needs tril (issue 14 tensor ops)")
+@pytest.mark.xfail(strict=True, reason="needs tril and Tensor.add_(other, alpha=) (issue 14 tensor ops)")
 def test_word_language_model_transformer(torch):
     t, n = both("word_language_model")
     rng = np.random.default_rng(5)
@@ -176,6 +178,7 @@ def test_word_language_model_transformer(torch):
     copy_weights(tm, nm, n.torch)
     runs = []
     for mod, model in ((t, tm), (n, nm)):
+        _no_dropout(model)  # nn.Transformer's own layers keep their default dropout of 0.1
         data = mod.batchify(mod.torch.tensor(ids), 4)
         runs.append(mod.train(model, data, 30, batch_size=4, bptt=8, lr=1.0, clip=0.25, max_batches=4))
     _close(runs[1], runs[0])
@@ -215,7 +218,8 @@ def test_nanogpt_training_steps(torch, bias):
     _close(runs[1][1], runs[0][1])
 
 
-@pytest.mark.xfail(strict=True, reason="needs topk and multinomial (issue 14 tensor ops)")
+@pytest.mark.xfail(strict=True, reason="needs view of split tensors, topk, multinomial "
+                                       "(issue 14 tensor ops, view semantics)")
 def test_nanogpt_generate_greedy_top1(torch):
     t, n = both("nanogpt_model")
     tm, nm = _gpt_pair(t, n, True)
