@@ -112,7 +112,7 @@ def _is_device_arg(a):
 
 
 def _parse_to(args, kwargs, op):
-    """(dtype or None, other tensor or None, copy) from the arguments of ``Tensor.to``/``Module.to``:
+    """(dtype or None, copy) from the arguments of ``Tensor.to``/``Module.to``:
     ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``, keywords ``device``, ``dtype``,
     ``non_blocking``, ``copy``, ``memory_format``. Checks the device."""
     kwargs = dict(kwargs)
@@ -123,8 +123,6 @@ def _parse_to(args, kwargs, op):
     kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"[{op}] unexpected keyword arguments {sorted(kwargs)}")
-    args = list(args)
-    other = None
     # A trailing positional bool is non_blocking (and a second one copy), as in PyTorch.
     bools = [a for a in args if isinstance(a, bool)]
     args = [a for a in args if not isinstance(a, bool)]
@@ -134,13 +132,13 @@ def _parse_to(args, kwargs, op):
         if isinstance(a, _core.dtype):
             dtype = a
         elif isinstance(a, _core.Tensor):
-            other, dtype = a, a.dtype
+            dtype = a.dtype
         elif _is_device_arg(a):
             dev = a
         elif a is not None:
             dtype = a  # a NumPy dtype or type, checked by the caller
     _check_device(dev, op)
-    return dtype, other, copy
+    return dtype, copy
 
 
 def _tensor_device(self):

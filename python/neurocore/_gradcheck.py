@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._tensor import tensor, no_grad
+from ._tensor import tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 

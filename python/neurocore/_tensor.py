@@ -282,7 +282,7 @@ def _permute(self, *dims):
 
 
 def _to(self, *args, **kwargs):
-    dtype, _, copy = _parse_to(args, kwargs, "to")
+    dtype, copy = _parse_to(args, kwargs, "to")
     out = self if dtype is None else _to_dtype(self, dtype)
     return out.clone() if copy and out._is_same(self) else out
 

@@ -441,7 +441,7 @@ class Module:
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts floating
         parameters and buffers to the dtype; the only device is the CPU."""
-        dtype, _, _ = _parse_to(args, kwargs, "Module.to")
+        dtype, _ = _parse_to(args, kwargs, "Module.to")
         if dtype is None:
             return self
         dtype = _check_dtype(dtype, "Module.to")

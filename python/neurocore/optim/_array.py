@@ -3,7 +3,6 @@
 order of operations of PyTorch's single-tensor implementation, on NumPy views of the state
 tensors; the new values are copied into the parameter with one ``copy_`` (which bumps its version
 counter, so autograd notices a parameter changed under a saved graph)."""
-import numpy as np
 
 from .._tensor import from_numpy, no_grad
 from .optimizer import Optimizer

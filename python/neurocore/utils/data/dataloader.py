@@ -10,7 +10,7 @@ import queue
 from ._collate import default_collate, default_convert
 from ._random import draw_seed
 from ._worker import (STATUS_CHECK_INTERVAL, ExceptionWrapper, Fetcher, IterableStop, ResumeIteration,
-                      get_worker_info, worker_loop)
+                      get_worker_info, worker_loop)  # noqa: F401 - get_worker_info: the module path PyTorch has
 from .dataset import IterableDataset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
