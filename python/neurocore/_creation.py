@@ -159,8 +159,9 @@ def empty(*size, dtype=None, requires_grad=False, device=None):
     return _finish(_core._empty(_size(size, "empty"), _float_dtype(dtype, "empty")), requires_grad)
 
 
-def scalar_tensor(s, dtype=None):
-    return full((), s, dtype=dtype or get_default_dtype())
+def scalar_tensor(s, dtype=None, device=None, requires_grad=False):
+    _check_device(device, "scalar_tensor")
+    return _finish(full((), s, dtype=dtype or get_default_dtype()), requires_grad)
 
 
 def _like(t, dtype):
@@ -393,7 +394,11 @@ def _random_(self, from_=0, to=None, *, generator=None):
 Tensor.random_ = _random_
 Tensor.uniform_ = _uniform_
 Tensor.normal_ = _normal_
-Tensor.new_zeros = lambda self, *size, dtype=None, requires_grad=False: zeros(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
-Tensor.new_ones = lambda self, *size, dtype=None, requires_grad=False: ones(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
-Tensor.new_full = lambda self, size, fill_value, dtype=None, requires_grad=False: full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
-Tensor.new_empty = lambda self, *size, dtype=None, requires_grad=False: empty(*size, dtype=dtype or self.dtype, requires_grad=requires_grad)
+Tensor.new_zeros = lambda self, *size, dtype=None, device=None, requires_grad=False: zeros(
+    *size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+Tensor.new_ones = lambda self, *size, dtype=None, device=None, requires_grad=False: ones(
+    *size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+Tensor.new_full = lambda self, size, fill_value, dtype=None, device=None, requires_grad=False: full(
+    size, fill_value, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+Tensor.new_empty = lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
+    *size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)

@@ -32,6 +32,9 @@ def numel(input):
     return input.numel()
 
 
+_core.Tensor.mm = lambda self, mat2: _core.matmul(self, mat2)  # x.mm(w), used by pytorch/examples regression
+
+
 def sum(input, dim=None, keepdim=False):  # noqa: A001
     return _core.sum(input, dim, keepdim)
 

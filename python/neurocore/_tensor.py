@@ -10,6 +10,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._device import _check_device, _parse_to
 
 float32 = _core.dtype.float32
 float64 = _core.dtype.float64
@@ -77,17 +78,6 @@ def _check_dtype(dtype, op):
     except (TypeError, KeyError):
         raise TypeError(f"[{op}] unsupported dtype {dtype!r}; use a neurocore dtype (float32, float64, int64, bool, "
                         "uint8, int8, int16, int32, float16, bfloat16)") from None
-
-
-def _check_device(device, op):
-    """Accepts the CPU (None, "cpu", "cpu:0", a torch.device-like object of type "cpu"); any other
-    device is an error instead of a tensor that silently stays on the CPU."""
-    if device is None:
-        return
-    kind = getattr(device, "type", None) or str(device)
-    if kind.split(":")[0] != "cpu":
-        raise RuntimeError(f"[{op}] device {str(device)!r} is not available: neurocore runs on the CPU only "
-                           "(use device='cpu')")
 
 
 def _to_numpy_array(data, dtype, op):
@@ -335,18 +325,9 @@ def _permute(self, *dims):
 
 
 def _to(self, *args, **kwargs):
-    dtype = kwargs.get("dtype")
-    _check_device(kwargs.get("device"), "to")
-    for a in args:
-        if isinstance(a, _core.dtype):
-            dtype = a
-        elif isinstance(a, Tensor):
-            dtype = a.dtype
-        elif isinstance(a, str) or isinstance(getattr(a, "type", None), str):  # "cpu", "cuda:0", a torch.device
-            _check_device(a, "to")
-        elif a is not None:
-            dtype = _check_dtype(a, "to")  # a NumPy dtype or type
-    return self if dtype is None else _to_dtype(self, dtype)
+    dtype, copy = _parse_to(args, kwargs, "to")
+    out = self if dtype is None else _to_dtype(self, dtype)
+    return out.clone() if copy and out._is_same(self) else out
 
 
 _core_to = Tensor.to
@@ -419,11 +400,11 @@ _METHODS = {
     "int": lambda self: _to_dtype(self, int32), "short": lambda self: _to_dtype(self, int16),
     "char": lambda self: _to_dtype(self, int8), "byte": lambda self: _to_dtype(self, uint8),
     "long": lambda self: _to_dtype(self, int64), "bool": lambda self: _to_dtype(self, bool_),
-    "cpu": lambda self: self,
-    "cuda": lambda self, *args, **kwargs: _check_device("cuda", "cuda"),
+    "cpu": lambda self, memory_format=None: self,
     "is_floating_point": lambda self: self.dtype.is_floating_point,
     "element_size": lambda self: self.dtype.itemsize,
-    "new_tensor": lambda self, data, dtype=None, requires_grad=False: tensor(data, dtype or self.dtype, requires_grad),
+    "new_tensor": lambda self, data, dtype=None, device=None, requires_grad=False: tensor(
+        data, dtype or self.dtype, requires_grad, device),
     "__format__": _format, "nelement": lambda self: self.numel(),
 }
 for _name, _fn in _METHODS.items():
@@ -431,8 +412,6 @@ for _name, _fn in _METHODS.items():
 Tensor.T = property(lambda self: _core.permute(self, tuple(range(self.ndim - 1, -1, -1))))
 Tensor.mT = property(lambda self: _core.transpose(self, -2, -1))
 Tensor.data = property(_data_get, _data_set)
-Tensor.device = property(lambda self: "cpu")
-Tensor.is_cuda = False
 Tensor.__array_priority__ = 1000  # numpy_array + tensor -> Tensor.__radd__
 Tensor.__hash__ = object.__hash__
 _core.dtype.__repr__ = lambda d: f"neurocore.{d.name}"

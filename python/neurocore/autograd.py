@@ -228,3 +228,6 @@ class detect_anomaly:
             with detect_anomaly(self.check_nan):
                 return fn(*args, **kwargs)
         return wrapper
+
+
+from ._gradcheck import gradcheck, gradgradcheck, GradcheckError  # noqa: E402,F401 - needs this module loaded

@@ -17,5 +17,8 @@ from .sparse import Embedding
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell
 from .sync_batchnorm import SyncBatchNorm
 from .loss import (MSELoss, L1Loss, HuberLoss, SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss,
-                   BCEWithLogitsLoss)
-from . import functional, init, utils, parallel
+                   BCEWithLogitsLoss, KLDivLoss, MarginRankingLoss, CosineEmbeddingLoss, TripletMarginLoss,
+                   PoissonNLLLoss, GaussianNLLLoss, CTCLoss)
+from .distance import PairwiseDistance, CosineSimilarity
+from .parallel import DataParallel
+from . import functional, init, utils, parallel, modules

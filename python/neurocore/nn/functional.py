@@ -7,6 +7,9 @@ from .._math import (relu, leaky_relu, elu, selu, gelu, silu, mish, softplus, ha
 from .._reduce import softmax, log_softmax  # noqa: F401
 from .._losses import (cross_entropy, nll_loss, mse_loss, l1_loss, huber_loss, smooth_l1_loss,  # noqa: F401
                        binary_cross_entropy, binary_cross_entropy_with_logits)
+from .._losses_more import (kl_div, margin_ranking_loss, cosine_embedding_loss, pairwise_distance,  # noqa: F401
+                            cosine_similarity, triplet_margin_loss, poisson_nll_loss, gaussian_nll_loss)
+from .._ctc import ctc_loss  # noqa: F401
 from .sparse import embedding  # noqa: F401
 from .._indexing import pad  # noqa: F401
 from ._conv_functional import (conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa: F401

@@ -11,6 +11,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from .._tensor import float32, float64, no_grad, _check_dtype
+from .._device import _check_device, _cuda_device, _parse_to
 from ..autograd import _anomaly_enabled
 from .parameter import Parameter, Buffer
 
@@ -440,30 +441,19 @@ class Module:
     def to(self, *args, **kwargs):
         """``to(dtype)``, ``to(device)``, ``to(device, dtype)`` or ``to(tensor)``: converts floating
         parameters and buffers to the dtype; the only device is the CPU."""
-        dtype = kwargs.pop("dtype", None)
-        device = kwargs.pop("device", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"[Module.to] unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, _core.dtype):
-                dtype = a
-            elif isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, bool):
-                continue
-            else:
-                device = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise RuntimeError(f"[Module.to] neurocore runs on the CPU only, got device {device!r}")
+        dtype, _ = _parse_to(args, kwargs, "Module.to")
         if dtype is None:
             return self
+        dtype = _check_dtype(dtype, "Module.to")
         if not dtype.is_floating_point:
             raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
         return self._convert_floating(dtype)
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        _check_device(_cuda_device(device), f"{type(self).__name__}.cuda")
 
     def share_memory(self):
         return self

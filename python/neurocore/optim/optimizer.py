@@ -150,7 +150,7 @@ class Optimizer:
             return value.to(param.dtype).clone()
         if hasattr(value, "detach") or isinstance(value, np.ndarray):  # torch tensor or NumPy array
             arr = value.detach().cpu().numpy() if hasattr(value, "detach") else value
-            return tensor(np.ascontiguousarray(arr), dtype=param.dtype)
+            return tensor(np.array(arr, order="C"), dtype=param.dtype)  # (ascontiguousarray makes 0-d 1-d)
         return value
 
     def __repr__(self):

@@ -15,3 +15,12 @@ class DataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         return self.module(*inputs, **kwargs)
+
+
+def data_parallel(module, inputs, device_ids=None, output_device=None, dim=0, module_kwargs=None):
+    """PyTorch's functional DataParallel: ``module(inputs)`` on the one device there is."""
+    for d in list(device_ids or []) + ([output_device] if output_device is not None else []):
+        if str(d) not in ("cpu", "-1"):
+            raise RuntimeError(f"[data_parallel] device {d!r} is not available: neurocore runs on the CPU only")
+    inputs = inputs if isinstance(inputs, tuple) else (inputs,)
+    return module(*inputs, **(module_kwargs or {}))

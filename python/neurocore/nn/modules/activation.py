@@ -1,0 +1,7 @@
+"""``neurocore.nn.modules.activation``: the classes PyTorch defines in ``torch.nn.modules.activation``."""
+from ..activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Softplus, Hardtanh, ReLU6,  # noqa: F401
+                          Sigmoid, Tanh, Softmax, LogSoftmax)
+from ..attention import MultiheadAttention  # noqa: F401 - PyTorch defines it in nn/modules/activation.py
+
+__all__ = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Mish", "Softplus", "Hardtanh", "ReLU6", "Sigmoid",
+           "Tanh", "Softmax", "LogSoftmax", "MultiheadAttention"]

@@ -1,0 +1,38 @@
+"""Loads a program file twice, once on PyTorch and once through the shim on neurocore, and moves
+weights between the two."""
+import contextlib
+import importlib.util
+import os
+
+import numpy as np
+
+from torch_shim import torch_is_neurocore
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load(name, backend):
+    """The program module `name` (a file in this folder) with ``torch`` bound to `backend`."""
+    path = os.path.join(HERE, name + ".py")
+    ctx = torch_is_neurocore() if backend == "neurocore" else contextlib.nullcontext()
+    with ctx:
+        spec = importlib.util.spec_from_file_location(f"program_{name}_{backend}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+def both(name):
+    import torch
+    torch.set_num_threads(1)
+    return load(name, "torch"), load(name, "neurocore")
+
+
+def copy_weights(src_module, dst_module, dst_lib):
+    """dst_module.load_state_dict(src_module.state_dict()) across the two libraries."""
+    state = {k: dst_lib.tensor(np.array(v.detach().numpy())) for k, v in src_module.state_dict().items()}
+    dst_module.load_state_dict(state)
+
+
+def to_numpy(x):
+    return np.asarray(x.detach().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
