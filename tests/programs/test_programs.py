@@ -4,10 +4,7 @@ torch_shim.py). Both runs start from the same weights (copied from the PyTorch m
 and their losses / outputs must agree.
 
 Test-side settings, not program changes: dropout probabilities are set to 0 and the VAE's noise
-is a shared array, because the two libraries' random generators differ.
-
-Programs that need tensor ops or view semantics of issue 14's other half (torchops branch) are
-strict xfails: they flip to failures (so the marker gets removed) once both branches are merged."""
+is a shared array, because the two libraries' random generators differ."""
 import os
 import sys
 
@@ -119,7 +116,6 @@ def test_time_sequence_prediction_lbfgs(torch):
     _close(n_y, t_y, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="needs Tensor.__format__ with format specs (issue 14 tensor ops)")
 def test_regression(torch):
     t, n = both("regression")
     copy_weights(t.fc, n.fc, n.torch)
@@ -152,7 +148,6 @@ def _corpus(lib, rng, ntokens=30, length=401):
     return lib.tensor(rng.integers(0, ntokens, length))
 
 
-@pytest.mark.xfail(strict=True, reason="needs Tensor.add_(other, alpha=) (issue 14 tensor ops)")
 def test_word_language_model_lstm(torch):
     t, n = both("word_language_model")
     rng = np.random.default_rng(4)
@@ -167,7 +162,6 @@ def test_word_language_model_lstm(torch):
     _close(runs[1], runs[0])
 
 
-@pytest.mark.xfail(strict=True, reason="needs tril and Tensor.add_(other, alpha=) (issue 14 tensor ops)")
 def test_word_language_model_transformer(torch):
     t, n = both("word_language_model")
     rng = np.random.default_rng(5)
@@ -192,7 +186,6 @@ def _gpt_pair(t, n, bias):
     return tm, nm
 
 
-@pytest.mark.xfail(strict=True, reason="needs view of split/non-contiguous tensors (issue 14 view semantics)")
 @pytest.mark.parametrize("bias", [True, False])
 def test_nanogpt_training_steps(torch, bias):
     t, n = both("nanogpt_model")
@@ -218,8 +211,6 @@ def test_nanogpt_training_steps(torch, bias):
     _close(runs[1][1], runs[0][1])
 
 
-@pytest.mark.xfail(strict=True, reason="needs view of split tensors, topk, multinomial "
-                                       "(issue 14 tensor ops, view semantics)")
 def test_nanogpt_generate_greedy_top1(torch):
     t, n = both("nanogpt_model")
     tm, nm = _gpt_pair(t, n, True)
