@@ -291,7 +291,7 @@ def _float_conv(self):
 
 
 def _int_conv(self):
-    return int(self.item())
+    return self.item().__int__()  # `int` is the dtype alias in this module
 
 
 def _bool_conv(self):
