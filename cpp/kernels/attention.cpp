@@ -239,7 +239,7 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
 
 template <class T>
 void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64_t go_rs, const T* lse, T* gq,
-              int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs) {
+              int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs, T* gm, int64_t gm_rs, int64_t gm_cs) {
   const int64_t L = h.L, S = h.S, E = h.E, Ev = h.Ev;
   const bool drop = h.dropout_p > 0.0;
   Scratch<T> p(Br * Bc), pd(drop ? Br * Bc : 1), dp(Br * Bc), keep(drop ? Br * Bc : 1), D(L);
@@ -284,6 +284,10 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
         } else {
           for (int64_t c = 0; c < bc; ++c) dr[c] = pr[c] * (dr[c] - di);
         }
+        if (gm) {  // d(score) is d(additive mask): tile entries the causal skip never visits are 0
+          T* gr = gm + (ib + r) * gm_rs + jb * gm_cs;
+          for (int64_t c = 0; c < bc; ++c) gr[c * gm_cs] += dr[c];
+        }
       }
       gemm(true, false, bc, E, br, h.scale, dp.p, Bc, h.q + ib * h.q_rs, h.q_rs, T(1), gk + jb * gk_rs, gk_rs);
       gemm(false, false, br, E, bc, h.scale, dp.p, Bc, h.k + jb * h.k_rs, h.k_rs, T(1), gq + ib * gq_rs, gq_rs);
@@ -292,8 +296,15 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
 }
 
 template <class T>
+void dropout_keep(const AttnHead<T>& h, T* keep, int64_t ld) {
+  Scratch<uint32_t> words(Bc + 16);
+  for (int64_t i = 0; i < h.L; ++i)
+    for (int64_t jb = 0; jb < h.S; jb += Bc) dropout_row(h, i, jb, std::min(Bc, h.S - jb), words.p, keep + i * ld + jb);
+}
+
+template <class T>
 constexpr AttentionOps<T> ops() {
-  return {forward<T>, backward<T>};
+  return {forward<T>, backward<T>, dropout_keep<T>};
 }
 
 }  // namespace

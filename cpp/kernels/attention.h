@@ -39,8 +39,14 @@ struct AttentionOps {
   void (*forward)(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T* lse);
   // Gradients of one head from its output o, output gradient go and lse: gq is overwritten,
   // gk and gv are accumulated into (heads that share keys and values add up in call order).
+  // gm (may be null): the gradient of an additive mask, dS_ij accumulated into
+  // gm[i * gm_rs + j * gm_cs] (strides 0 along the dims the mask broadcasts over).
   void (*backward)(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64_t go_rs, const T* lse,
-                   T* gq, int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs);
+                   T* gq, int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs, T* gm, int64_t gm_rs,
+                   int64_t gm_cs);
+  // The head's dropout factors as an L x S matrix (row stride ld): 1 / (1 - p) where kept, else 0;
+  // the same words as forward and backward draw (for the explicit create_graph backward).
+  void (*dropout_keep)(const AttnHead<T>& h, T* keep, int64_t ld);
 };
 
 struct AttentionKernels {
