@@ -282,3 +282,27 @@ def test_transformer_encoder_layer_gradient_penalty(norm_first):
         res.append([gx.detach().numpy()] + [g.numpy() for g in grads])
     for n, t in zip(*res):
         assert_close(n, t, what="gradient", **TOL64)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_multihead_attention_float_mask_gradient(need_weights):
+    """A learned additive attn_mask (L, S) gets PyTorch's gradient through both MHA paths."""
+    torch = require_torch()
+    E, H, L, S, N = 8, 2, 5, 6, 3
+    tm = torch.nn.MultiheadAttention(E, H, dtype=torch.float64)
+    nm = nn.MultiheadAttention(E, H, dtype=nc.float64)
+    nm.load_state_dict(tm.state_dict())
+    arrays = [rand((L, N, E), seed=1), rand((S, N, E), seed=2), rand((L, S), seed=3)]
+    res = []
+    for lib, mod in ((torch, tm), (nc, nm)):
+        q, kv, m = (lib.tensor(a, requires_grad=True) for a in arrays)
+        if lib is torch:
+            with math_backend(torch):
+                out, _ = mod(q, kv, kv, attn_mask=m, need_weights=need_weights)
+        else:
+            out, _ = mod(q, kv, kv, attn_mask=m, need_weights=need_weights)
+        (out * out).sum().backward()
+        res.append([out.detach().numpy()] + [t.grad.numpy() for t in (q, kv, m)])
+    for n, t in zip(*res):
+        assert_close(n, t, what="mha with a learned mask", **TOL64)
