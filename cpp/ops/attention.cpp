@@ -152,65 +152,62 @@ kernels::AttnHead<T> head(const Layout& g, int64_t b, const Tensor& q, const Ten
   return h;
 }
 
-// Groups of query heads that backward items own: heads sharing a key/value head (GQA) add into
-// the same gk/gv, heads sharing a slice of the mask gradient (gm_off, may be null) into the same
-// gm, so each group runs serially, in ascending head order, on one thread.
-std::vector<std::vector<int64_t>> backward_items(const Layout& g, const std::vector<int64_t>* gm_off) {
-  std::vector<int64_t> parent(static_cast<size_t>(g.nb));
-  for (int64_t b = 0; b < g.nb; ++b) parent[static_cast<size_t>(b)] = b;
-  const auto find = [&](int64_t b) {
-    while (parent[static_cast<size_t>(b)] != b) b = parent[static_cast<size_t>(b)] = parent[static_cast<size_t>(parent[static_cast<size_t>(b)])];
-    return b;
-  };
-  const auto unite = [&](std::map<int64_t, int64_t>& first, int64_t key, int64_t b) {
-    const auto [it, fresh] = first.emplace(key, b);
-    if (!fresh) parent[static_cast<size_t>(find(b))] = find(it->second);
-  };
-  std::map<int64_t, int64_t> by_kv, by_gm;
-  for (int64_t b = 0; b < g.nb; ++b) {
-    unite(by_kv, g.kv_head(b), b);
-    if (gm_off) unite(by_gm, (*gm_off)[static_cast<size_t>(b)], b);
-  }
-  std::vector<std::vector<int64_t>> items;
-  std::map<int64_t, size_t> item_of_root;
-  for (int64_t b = 0; b < g.nb; ++b) {
-    const auto [it, fresh] = item_of_root.emplace(find(b), items.size());
-    if (fresh) items.emplace_back();
-    items[it->second].push_back(b);
-  }
-  return items;
-}
+// Mask-gradient buffers when heads of different backward items share a slice of it (the mask
+// broadcasts over heads or batch): that many contiguous runs of items, each summing into its own
+// buffer, added up in order at the end. Fixed by the shapes, never by the thread count.
+constexpr int64_t kMaskGradChunks = 4;
 
 // First-order backward through the fused kernel: no L x S matrix (except the mask gradient when
-// an additive mask requires grad: it has the mask's shape).
+// an additive mask requires grad: it has the mask's shape, times up to kMaskGradChunks).
 TensorList backward_fused(const Layout& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                           const Tensor& o, const Tensor& lse, const Tensor& go, double sc, bool causal, double p,
                           PhiloxState rng, bool need_mask_grad) {
   const DType dt = q.dtype();
   Tensor gq = Tensor::empty(q.shape(), dt);
-  Tensor gk = zeros(k.shape(), dt), gv = zeros(v.shape(), dt), gm;
+  Tensor gk = zeros(k.shape(), dt), gv = zeros(v.shape(), dt);
+  // One item per key/value head, its query heads in ascending order (they add into its gk, gv).
+  const int64_t items = g.nb / g.group;
+  const auto item_head = [&](int64_t kvh, int64_t j) {
+    return (kvh / (g.Hq / g.group)) * g.Hq + (kvh % (g.Hq / g.group)) * g.group + j;
+  };
   std::vector<int64_t> gm_off;
-  int64_t gm_rs = 0, gm_cs = 0;
+  int64_t gm_rs = 0, gm_cs = 0, chunks = items;
+  std::vector<Tensor> gm_parts;
   if (need_mask_grad) {
-    gm = zeros(mask.shape(), dt);
-    gm_off = broadcast_offsets(gm, q.shape(), g.S, gm_rs, gm_cs);
+    gm_parts.push_back(zeros(mask.shape(), dt));
+    gm_off = broadcast_offsets(gm_parts[0], q.shape(), g.S, gm_rs, gm_cs);
+    std::map<int64_t, int64_t> owner;  // slice offset -> the item that first writes it
+    bool shared = false;
+    for (int64_t kvh = 0; kvh < items && !shared; ++kvh)
+      for (int64_t j = 0; j < g.group; ++j) {
+        const auto [it, fresh] = owner.emplace(gm_off[static_cast<size_t>(item_head(kvh, j))], kvh);
+        shared = shared || (!fresh && it->second != kvh);
+      }
+    if (shared) {
+      chunks = std::min(items, kMaskGradChunks);
+      for (int64_t c = 1; c < chunks; ++c) gm_parts.push_back(zeros(mask.shape(), dt));
+    }
   }
-  const auto items = backward_items(g, need_mask_grad ? &gm_off : nullptr);
-  const int64_t head_work = std::max<int64_t>(1, g.L * g.S * (g.E + g.Ev) * g.nb / static_cast<int64_t>(items.size()));
+  const int64_t chunk_work = std::max<int64_t>(1, g.L * g.S * (g.E + g.Ev) * g.nb / chunks);
   dispatch_floating(dt, kOp, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const auto& ops = kernels::attention_ops<T>();
-    for_each_item(static_cast<int64_t>(items.size()), std::max<int64_t>(1, (1 << 16) / head_work), [&](int64_t u) {
-      for (const int64_t b : items[static_cast<size_t>(u)]) {
-        const auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), causal, p, rng);
-        const int64_t ob = b * g.L, kvh = g.kv_head(b);
-        T* gmp = need_mask_grad ? gm.data<T>() + gm_off[static_cast<size_t>(b)] : nullptr;
-        ops.backward(h, o.data<T>() + ob * g.Ev, g.Ev, go.data<T>() + ob * g.Ev, g.Ev, lse.data<T>() + ob,
-                     gq.data<T>() + ob * g.E, g.E, gk.data<T>() + kvh * g.S * g.E, g.E,
-                     gv.data<T>() + kvh * g.S * g.Ev, g.Ev, gmp, gm_rs, gm_cs);
+    for_each_item(chunks, std::max<int64_t>(1, (1 << 16) / chunk_work), [&](int64_t c) {
+      T* gm = gm_parts.empty() ? nullptr : gm_parts[gm_parts.size() == 1 ? 0 : static_cast<size_t>(c)].data<T>();
+      for (int64_t kvh = c * items / chunks; kvh < (c + 1) * items / chunks; ++kvh) {
+        for (int64_t j = 0; j < g.group; ++j) {
+          const int64_t b = item_head(kvh, j), ob = b * g.L;
+          const auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), causal, p, rng);
+          ops.backward(h, o.data<T>() + ob * g.Ev, g.Ev, go.data<T>() + ob * g.Ev, g.Ev, lse.data<T>() + ob,
+                       gq.data<T>() + ob * g.E, g.E, gk.data<T>() + kvh * g.S * g.E, g.E,
+                       gv.data<T>() + kvh * g.S * g.Ev, g.Ev, gm ? gm + gm_off[static_cast<size_t>(b)] : nullptr,
+                       gm_rs, gm_cs);
+        }
       }
     });
   });
+  Tensor gm;
+  for (const Tensor& part : gm_parts) gm = gm.defined() ? add(gm, part) : part;
   return TensorList{gq, gk, gv, gm};
 }
 
