@@ -30,6 +30,10 @@ struct AttnHead {
   // values are scaled by 1 / (1 - dropout_p). Forward and backward draw the same words.
   double dropout_p = 0.0;
   uint64_t rng_key = 0, rng_counter = 0, rng_elem0 = 0;
+  // Optional: the keys already transposed (E x S, row stride kt_ld), shared by the forward calls
+  // of one head; null: each forward call transposes the keys it needs.
+  const T* kt = nullptr;
+  int64_t kt_ld = 0;
 };
 
 template <class T>
@@ -47,6 +51,8 @@ struct AttentionOps {
   // The head's dropout factors as an L x S matrix (row stride ld): 1 / (1 - p) where kept, else 0;
   // the same words as forward and backward draw (for the explicit create_graph backward).
   void (*dropout_keep)(const AttnHead<T>& h, T* keep, int64_t ld);
+  // kt (E x S, row stride ldt = attn_transposed_stride(S, sizeof(T))) = the head's keys transposed.
+  void (*transpose_keys)(const AttnHead<T>& h, T* kt, int64_t ldt);
 };
 
 struct AttentionKernels {
@@ -67,5 +73,13 @@ const AttentionOps<T>& attention_ops() {
 
 // Query rows per forward work item (callers split rows at multiples of this).
 constexpr int64_t kAttnRowTile = 64;
+
+// Row stride (elements of `itemsize` bytes) for n transposed keys: rows a multiple of 512 bytes
+// apart alias in L1 (and make the GEMM copy its operand), so such strides get one more cache line.
+inline int64_t attn_transposed_stride(int64_t n, int64_t itemsize) {
+  int64_t ld = (n + 15) / 16 * 16;
+  if ((ld * itemsize) % 512 == 0) ld += 64 / itemsize;
+  return ld;
+}
 
 }  // namespace nc::kernels

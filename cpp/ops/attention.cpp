@@ -90,6 +90,8 @@ struct Layout {
 
   // Flat index of the key/value head that query head b reads.
   int64_t kv_head(int64_t b) const { return (b / Hq) * (Hq / group) + (b % Hq) / group; }
+  // The first of the `group` consecutive query heads that read key/value head kvh.
+  int64_t first_head(int64_t kvh) const { return (kvh / (Hq / group)) * Hq + (kvh % (Hq / group)) * group; }
 };
 
 Layout make_layout(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool gqa) {
@@ -167,9 +169,7 @@ TensorList backward_fused(const Layout& g, const Tensor& q, const Tensor& k, con
   Tensor gk = zeros(k.shape(), dt), gv = zeros(v.shape(), dt);
   // One item per key/value head, its query heads in ascending order (they add into its gk, gv).
   const int64_t items = g.nb / g.group;
-  const auto item_head = [&](int64_t kvh, int64_t j) {
-    return (kvh / (g.Hq / g.group)) * g.Hq + (kvh % (g.Hq / g.group)) * g.group + j;
-  };
+  const auto item_head = [&](int64_t kvh, int64_t j) { return g.first_head(kvh) + j; };
   std::vector<int64_t> gm_off;
   int64_t gm_rs = 0, gm_cs = 0, chunks = items;
   std::vector<Tensor> gm_parts;
@@ -366,9 +366,24 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
     const auto& ops = kernels::attention_ops<T>();
     T* o = out.data<T>();
     T* l = lse.data<T>();
+    // With several row tiles per head, each key/value head's keys are transposed once here
+    // rather than by every tile (that copy cost as much as an eighth of the tile products).
+    const int64_t heads_kv = g.nb / g.group, ldt = kernels::attn_transposed_stride(g.S, sizeof(T));
+    Tensor kt;
+    if (tiles > 1) {
+      kt = Tensor::empty({heads_kv, g.E, ldt}, dt);
+      for_each_item(heads_kv, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, g.S * g.E)), [&](int64_t kvh) {
+        const auto h = head<T>(g, g.first_head(kvh), q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
+        ops.transpose_keys(h, kt.data<T>() + kvh * g.E * ldt, ldt);
+      });
+    }
     for_each_item(g.nb * tiles, std::max<int64_t>(1, (1 << 16) / item_work), [&](int64_t u) {
       const int64_t b = u / tiles, i0 = (u % tiles) * kernels::kAttnRowTile;
-      const auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
+      auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
+      if (kt.defined()) {
+        h.kt = kt.data<T>() + g.kv_head(b) * g.E * ldt;
+        h.kt_ld = ldt;
+      }
       ops.forward(h, i0, std::min(g.L, i0 + kernels::kAttnRowTile), o + b * g.L * g.Ev, g.Ev, l + b * g.L);
     });
   });
