@@ -76,6 +76,7 @@ PYBIND11_MODULE(_core, m) {
   bind_conv(m, cls);
   bind_norm(m, cls);
   bind_attention(m, cls);
+  bind_linear_act(m);
   bind_embedding(m, cls);
   bind_rnn(m, cls);
   bind_autograd(m, cls);

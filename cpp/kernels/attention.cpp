@@ -107,15 +107,11 @@ inline double row_max(const double* x, int64_t n) {
   return m;
 }
 
-// kt[e * ldt + j] = k[j * k_rs + e] for j < n, e < E: keys transposed once per call, so every
-// score tile is a plain (non-transposed) product.
-// Row stride for n transposed keys: rows a multiple of 512 bytes apart alias in L1 (and make the
-// GEMM copy its operand), so such strides get one more cache line.
+// kt[e * ldt + j] = k[j * k_rs + e] for j < n, e < E: keys transposed once per head, so every
+// score tile is a plain (non-transposed) product. Row stride: attn_transposed_stride (attention.h).
 template <class T>
 int64_t transposed_stride(int64_t n) {
-  int64_t ld = (n + 15) / 16 * 16;
-  if ((ld * static_cast<int64_t>(sizeof(T))) % 512 == 0) ld += 64 / static_cast<int64_t>(sizeof(T));
-  return ld;
+  return attn_transposed_stride(n, static_cast<int64_t>(sizeof(T)));
 }
 
 template <class T>
@@ -182,10 +178,12 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
   const int64_t Ev = h.Ev;
   Scratch<T> s(Br * Bc), acc(Br * Ev), keep(Bc);
   Scratch<uint32_t> words(Bc + 16);
+  // The caller's transposed keys, or this call's own copy of the keys it can see.
   const int64_t nkeys = key_end(h, i0, i1 - i0);
-  const int64_t ldt = transposed_stride<T>(nkeys);
-  Scratch<T> kt(h.E * ldt);
-  transpose_keys(h.k, h.k_rs, nkeys, h.E, kt.p, ldt);
+  const int64_t ldt = h.kt ? h.kt_ld : transposed_stride<T>(nkeys);
+  Scratch<T> own(h.kt ? 1 : h.E * ldt);
+  if (!h.kt) transpose_keys(h.k, h.k_rs, nkeys, h.E, own.p, ldt);
+  const T* kt = h.kt ? h.kt : own.p;
   T m[Br];
   double l[Br];
   for (int64_t ib = i0; ib < i1; ib += Br) {
@@ -198,7 +196,7 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
     const int64_t jend = key_end(h, ib, br);
     for (int64_t jb = 0; jb < jend; jb += Bc) {
       const int64_t bc = std::min(Bc, jend - jb);
-      gemm(false, false, br, bc, h.E, h.scale, h.q + ib * h.q_rs, h.q_rs, kt.p + jb, ldt, T(0), s.p, Bc);
+      gemm(false, false, br, bc, h.E, h.scale, h.q + ib * h.q_rs, h.q_rs, kt + jb, ldt, T(0), s.p, Bc);
       apply_mask(h, s.p, ib, br, jb, bc);
       for (int64_t r = 0; r < br; ++r) {
         T* sr = s.p + r * Bc;
@@ -239,7 +237,7 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
 
 template <class T>
 void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64_t go_rs, const T* lse, T* gq,
-              int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs) {
+              int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs, T* gm, int64_t gm_rs, int64_t gm_cs) {
   const int64_t L = h.L, S = h.S, E = h.E, Ev = h.Ev;
   const bool drop = h.dropout_p > 0.0;
   Scratch<T> p(Br * Bc), pd(drop ? Br * Bc : 1), dp(Br * Bc), keep(drop ? Br * Bc : 1), D(L);
@@ -284,6 +282,10 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
         } else {
           for (int64_t c = 0; c < bc; ++c) dr[c] = pr[c] * (dr[c] - di);
         }
+        if (gm) {  // d(score) is d(additive mask): tile entries the causal skip never visits are 0
+          T* gr = gm + (ib + r) * gm_rs + jb * gm_cs;
+          for (int64_t c = 0; c < bc; ++c) gr[c * gm_cs] += dr[c];
+        }
       }
       gemm(true, false, bc, E, br, h.scale, dp.p, Bc, h.q + ib * h.q_rs, h.q_rs, T(1), gk + jb * gk_rs, gk_rs);
       gemm(false, false, br, E, bc, h.scale, dp.p, Bc, h.k + jb * h.k_rs, h.k_rs, T(1), gq + ib * gq_rs, gq_rs);
@@ -292,8 +294,20 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
 }
 
 template <class T>
+void dropout_keep(const AttnHead<T>& h, T* keep, int64_t ld) {
+  Scratch<uint32_t> words(Bc + 16);
+  for (int64_t i = 0; i < h.L; ++i)
+    for (int64_t jb = 0; jb < h.S; jb += Bc) dropout_row(h, i, jb, std::min(Bc, h.S - jb), words.p, keep + i * ld + jb);
+}
+
+template <class T>
+void transpose_head_keys(const AttnHead<T>& h, T* kt, int64_t ldt) {
+  transpose_keys(h.k, h.k_rs, h.S, h.E, kt, ldt);
+}
+
+template <class T>
 constexpr AttentionOps<T> ops() {
-  return {forward<T>, backward<T>};
+  return {forward<T>, backward<T>, dropout_keep<T>, transpose_head_keys<T>};
 }
 
 }  // namespace

@@ -30,6 +30,10 @@ struct AttnHead {
   // values are scaled by 1 / (1 - dropout_p). Forward and backward draw the same words.
   double dropout_p = 0.0;
   uint64_t rng_key = 0, rng_counter = 0, rng_elem0 = 0;
+  // Optional: the keys already transposed (E x S, row stride kt_ld), shared by the forward calls
+  // of one head; null: each forward call transposes the keys it needs.
+  const T* kt = nullptr;
+  int64_t kt_ld = 0;
 };
 
 template <class T>
@@ -39,8 +43,16 @@ struct AttentionOps {
   void (*forward)(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T* lse);
   // Gradients of one head from its output o, output gradient go and lse: gq is overwritten,
   // gk and gv are accumulated into (heads that share keys and values add up in call order).
+  // gm (may be null): the gradient of an additive mask, dS_ij accumulated into
+  // gm[i * gm_rs + j * gm_cs] (strides 0 along the dims the mask broadcasts over).
   void (*backward)(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64_t go_rs, const T* lse,
-                   T* gq, int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs);
+                   T* gq, int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs, T* gm, int64_t gm_rs,
+                   int64_t gm_cs);
+  // The head's dropout factors as an L x S matrix (row stride ld): 1 / (1 - p) where kept, else 0;
+  // the same words as forward and backward draw (for the explicit create_graph backward).
+  void (*dropout_keep)(const AttnHead<T>& h, T* keep, int64_t ld);
+  // kt (E x S, row stride ldt = attn_transposed_stride(S, sizeof(T))) = the head's keys transposed.
+  void (*transpose_keys)(const AttnHead<T>& h, T* kt, int64_t ldt);
 };
 
 struct AttentionKernels {
@@ -61,5 +73,13 @@ const AttentionOps<T>& attention_ops() {
 
 // Query rows per forward work item (callers split rows at multiples of this).
 constexpr int64_t kAttnRowTile = 64;
+
+// Row stride (elements of `itemsize` bytes) for n transposed keys: rows a multiple of 512 bytes
+// apart alias in L1 (and make the GEMM copy its operand), so such strides get one more cache line.
+inline int64_t attn_transposed_stride(int64_t n, int64_t itemsize) {
+  int64_t ld = (n + 15) / 16 * 16;
+  if ((ld * itemsize) % 512 == 0) ld += 64 / itemsize;
+  return ld;
+}
 
 }  // namespace nc::kernels

@@ -3,6 +3,8 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
+#include <map>
 #include <vector>
 
 #include "core/autograd.h"
@@ -11,6 +13,12 @@
 #include "kernels/attention.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
+#include "ops/elementwise.h"
+#include "ops/linalg.h"
+#include "ops/math.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+#include "ops/softmax.h"
 
 namespace nc {
 
@@ -52,6 +60,24 @@ void for_each_item(int64_t n, int64_t min_items_per_thread, const F& body) {
   for (int64_t u = 0; u < n; ++u) body(u);
 }
 
+// Per query head, the element offset of the (L, S) slice of `t` (a mask, or its gradient) broadcast
+// to q's leading dims + (L, S); row_stride / col_stride get the strides of that slice (0 along
+// broadcast dims).
+std::vector<int64_t> broadcast_offsets(const Tensor& t, const Shape& q_shape, int64_t S, int64_t& row_stride,
+                                       int64_t& col_stride) {
+  const int64_t nd = static_cast<int64_t>(q_shape.size()), td = t.dim();
+  Shape target(q_shape.begin(), q_shape.end());
+  target[nd - 1] = S;
+  Shape st(static_cast<size_t>(nd), 0);
+  for (int64_t d = 0; d < nd; ++d) {
+    const int64_t src = d - (nd - td);
+    if (src >= 0 && t.shape()[src] != 1) st[d] = t.strides()[src];
+  }
+  row_stride = st[nd - 2];
+  col_stride = st[nd - 1];
+  return lead_offsets(target, st, nd - 2);
+}
+
 // Everything the kernels need about one call, shared by forward and backward.
 struct Layout {
   int64_t nb = 1;     // query heads (product of q's leading dims)
@@ -64,6 +90,8 @@ struct Layout {
 
   // Flat index of the key/value head that query head b reads.
   int64_t kv_head(int64_t b) const { return (b / Hq) * (Hq / group) + (b % Hq) / group; }
+  // The first of the `group` consecutive query heads that read key/value head kvh.
+  int64_t first_head(int64_t kvh) const { return (kvh / (Hq / group)) * Hq + (kvh % (Hq / group)) * group; }
 };
 
 Layout make_layout(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool gqa) {
@@ -90,18 +118,7 @@ Layout make_layout(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   }
   if (mask.defined()) {
     g.mask_kind = mask.dtype() == DType::Bool ? kernels::AttnMask::Bool : kernels::AttnMask::Additive;
-    // Strides of the mask broadcast to q's leading dims + (L, S): 0 along broadcast dims.
-    Shape target(q.shape().begin(), q.shape().end());
-    target[nd - 1] = g.S;
-    Shape st(static_cast<size_t>(nd), 0);
-    const int64_t md = mask.dim();
-    for (int64_t d = 0; d < nd; ++d) {
-      const int64_t src = d - (nd - md);
-      if (src >= 0 && mask.shape()[src] != 1) st[d] = mask.strides()[src];
-    }
-    g.m_off = lead_offsets(target, st, nlead);
-    g.m_rs = st[nd - 2];
-    g.m_cs = st[nd - 1];
+    g.m_off = broadcast_offsets(mask, q.shape(), g.S, g.m_rs, g.m_cs);
   }
   return g;
 }
@@ -135,6 +152,144 @@ kernels::AttnHead<T> head(const Layout& g, int64_t b, const Tensor& q, const Ten
   h.rng_counter = rng.counter;
   h.rng_elem0 = static_cast<uint64_t>(b) * static_cast<uint64_t>(g.L) * static_cast<uint64_t>(g.S);
   return h;
+}
+
+// Mask-gradient buffers when heads of different backward items share a slice of it (the mask
+// broadcasts over heads or batch): that many contiguous runs of items, each summing into its own
+// buffer, added up in order at the end. Fixed by the shapes, never by the thread count.
+constexpr int64_t kMaskGradChunks = 4;
+
+// First-order backward through the fused kernel: no L x S matrix (except the mask gradient when
+// an additive mask requires grad: it has the mask's shape, times up to kMaskGradChunks).
+TensorList backward_fused(const Layout& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                          const Tensor& o, const Tensor& lse, const Tensor& go, double sc, bool causal, double p,
+                          PhiloxState rng, bool need_mask_grad) {
+  const DType dt = q.dtype();
+  Tensor gq = Tensor::empty(q.shape(), dt);
+  Tensor gk = zeros(k.shape(), dt), gv = zeros(v.shape(), dt);
+  // One item per key/value head, its query heads in ascending order (they add into its gk, gv).
+  const int64_t items = g.nb / g.group;
+  const auto item_head = [&](int64_t kvh, int64_t j) { return g.first_head(kvh) + j; };
+  std::vector<int64_t> gm_off;
+  int64_t gm_rs = 0, gm_cs = 0, chunks = items;
+  std::vector<Tensor> gm_parts;
+  if (need_mask_grad) {
+    gm_parts.push_back(zeros(mask.shape(), dt));
+    gm_off = broadcast_offsets(gm_parts[0], q.shape(), g.S, gm_rs, gm_cs);
+    std::map<int64_t, int64_t> owner;  // slice offset -> the item that first writes it
+    bool shared = false;
+    for (int64_t kvh = 0; kvh < items && !shared; ++kvh)
+      for (int64_t j = 0; j < g.group; ++j) {
+        const auto [it, fresh] = owner.emplace(gm_off[static_cast<size_t>(item_head(kvh, j))], kvh);
+        shared = shared || (!fresh && it->second != kvh);
+      }
+    if (shared) {
+      chunks = std::min(items, kMaskGradChunks);
+      for (int64_t c = 1; c < chunks; ++c) gm_parts.push_back(zeros(mask.shape(), dt));
+    }
+  }
+  const int64_t chunk_work = std::max<int64_t>(1, g.L * g.S * (g.E + g.Ev) * g.nb / chunks);
+  dispatch_floating(dt, kOp, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const auto& ops = kernels::attention_ops<T>();
+    for_each_item(chunks, std::max<int64_t>(1, (1 << 16) / chunk_work), [&](int64_t c) {
+      T* gm = gm_parts.empty() ? nullptr : gm_parts[gm_parts.size() == 1 ? 0 : static_cast<size_t>(c)].data<T>();
+      for (int64_t kvh = c * items / chunks; kvh < (c + 1) * items / chunks; ++kvh) {
+        for (int64_t j = 0; j < g.group; ++j) {
+          const int64_t b = item_head(kvh, j), ob = b * g.L;
+          const auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), causal, p, rng);
+          ops.backward(h, o.data<T>() + ob * g.Ev, g.Ev, go.data<T>() + ob * g.Ev, g.Ev, lse.data<T>() + ob,
+                       gq.data<T>() + ob * g.E, g.E, gk.data<T>() + kvh * g.S * g.E, g.E,
+                       gv.data<T>() + kvh * g.S * g.Ev, g.Ev, gm ? gm + gm_off[static_cast<size_t>(b)] : nullptr,
+                       gm_rs, gm_cs);
+        }
+      }
+    });
+  });
+  Tensor gm;
+  for (const Tensor& part : gm_parts) gm = gm.defined() ? add(gm, part) : part;
+  return TensorList{gq, gk, gv, gm};
+}
+
+// The dropout factors of every head as a (..., Hq, L, S) tensor (the words the kernels draw).
+Tensor dropout_factors(const Layout& g, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       double sc, bool causal, double p, PhiloxState rng) {
+  Shape shape(q.shape().begin(), q.shape().end());
+  shape.back() = g.S;
+  Tensor keep = Tensor::empty(shape, q.dtype());
+  dispatch_floating(q.dtype(), kOp, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    for (int64_t b = 0; b < g.nb; ++b)
+      kernels::attention_ops<T>().dropout_keep(head<T>(g, b, q, k, v, mask, static_cast<T>(sc), causal, p, rng),
+                                              keep.data<T>() + b * g.L * g.S, g.S);
+  });
+  return keep;
+}
+
+// (..., Hk, S, E) -> (..., Hk * group, S, E), each key/value head repeated for its query heads.
+Tensor repeat_heads(const Tensor& t, int64_t group) {
+  if (group == 1) return t;
+  const int64_t nd = t.dim();
+  Shape wide(t.shape().begin(), t.shape().end());
+  wide.insert(wide.begin() + (nd - 2), group);
+  Shape flat(t.shape().begin(), t.shape().end());
+  flat[static_cast<size_t>(nd - 3)] *= group;
+  return reshape(expand(unsqueeze(t, nd - 2), wide), flat);
+}
+
+// Sums (..., Hk * group, S, E) over each group of query heads: the inverse of repeat_heads.
+Tensor sum_heads(const Tensor& t, int64_t group) {
+  if (group == 1) return t;
+  const int64_t nd = t.dim();
+  Shape wide(t.shape().begin(), t.shape().end());
+  wide[static_cast<size_t>(nd - 3)] /= group;
+  wide.insert(wide.begin() + (nd - 2), group);
+  return sum(reshape(t, wide), {nd - 2}, false);
+}
+
+// The attention backward from differentiable ops (create_graph): P = softmax(S) recomputed in
+// full, dV = Pd^T dO, dP = (dO V^T) * keep, dS = P (dP - rowsum(dP P)), dQ = dS K scale,
+// dK = dS^T Q scale, d(mask) = dS summed to the mask's shape. Rows whose keys are all masked out
+// get P = 0, as in the fused kernel.
+TensorList backward_graph(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& go,
+                          double sc, bool causal, const Tensor& keep, int64_t group, const std::vector<bool>& needs) {
+  const int64_t nd = q.dim(), L = q.shape()[nd - 2], S = k.shape()[nd - 2];
+  const DType dt = q.dtype();
+  const Tensor ninf = scalar_tensor(-std::numeric_limits<double>::infinity(), dt), zero = scalar_tensor(0.0, dt);
+  const Tensor kx = repeat_heads(k, group), vx = repeat_heads(v, group);
+  Tensor scores = mul(matmul(q, transpose(kx, nd - 2, nd - 1)), scalar_tensor(sc, dt));
+  Tensor excluded;  // bool, broadcasts to the scores: key j takes no part for query i
+  if (mask.defined() && mask.dtype() == DType::Bool) {
+    excluded = logical_not(mask);
+  } else if (mask.defined()) {
+    excluded = compare(Compare::Eq, mask, ninf);
+    scores = add(scores, where(excluded, zero, mask));
+  }
+  if (causal) {
+    Tensor upper = Tensor::empty({L, S}, DType::Bool);
+    auto* u = static_cast<uint8_t*>(upper.raw_data());
+    for (int64_t i = 0; i < L; ++i)
+      for (int64_t j = 0; j < S; ++j) u[i * S + j] = j > i;
+    excluded = excluded.defined() ? logical(Logical::Or, excluded, upper) : upper;
+  }
+  Tensor dead;  // rows with every key excluded: their scores stay finite, their P is set to 0
+  if (excluded.defined()) {
+    dead = all(excluded, {excluded.dim() - 1}, true);
+    scores = where(logical(Logical::And, excluded, logical_not(dead)), ninf, scores);
+  }
+  Tensor P = softmax(scores, nd - 1);
+  if (dead.defined()) P = where(dead, zero, P);
+  const Tensor Pd = keep.defined() ? mul(P, keep) : P;
+  Tensor dP = matmul(go, transpose(vx, nd - 2, nd - 1));
+  if (keep.defined()) dP = mul(dP, keep);
+  const Tensor dS = mul(P, sub(dP, sum(mul(dP, P), {nd - 1}, true)));
+  const Tensor scale = scalar_tensor(sc, dt);
+  TensorList r(4);
+  if (needs[0]) r[0] = mul(matmul(dS, kx), scale);
+  if (needs[1]) r[1] = sum_heads(mul(matmul(transpose(dS, nd - 2, nd - 1), q), scale), group);
+  if (needs[2]) r[2] = sum_heads(matmul(transpose(Pd, nd - 2, nd - 1), go), group);
+  if (needs[3]) r[3] = sum_to(dS, mask.shape());
+  return r;
 }
 
 void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double p, bool causal,
@@ -183,8 +338,6 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
   }
   NC_CHECK(ok, ValueError, "[", kOp, "] attn_mask of shape ", shape_str(mask.shape()),
            " does not broadcast to the attention shape ", shape_str(target), shapes());
-  NC_CHECK(!mask.requires_grad(), ValueError, "[", kOp,
-           "] gradients with respect to attn_mask are not supported (pass attn_mask.detach())");
 }
 
 }  // namespace
@@ -213,45 +366,44 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
     const auto& ops = kernels::attention_ops<T>();
     T* o = out.data<T>();
     T* l = lse.data<T>();
+    // With several row tiles per head, each key/value head's keys are transposed once here
+    // rather than by every tile (that copy cost as much as an eighth of the tile products).
+    const int64_t heads_kv = g.nb / g.group, ldt = kernels::attn_transposed_stride(g.S, sizeof(T));
+    Tensor kt;
+    if (tiles > 1) {
+      kt = Tensor::empty({heads_kv, g.E, ldt}, dt);
+      for_each_item(heads_kv, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, g.S * g.E)), [&](int64_t kvh) {
+        const auto h = head<T>(g, g.first_head(kvh), q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
+        ops.transpose_keys(h, kt.data<T>() + kvh * g.E * ldt, ldt);
+      });
+    }
     for_each_item(g.nb * tiles, std::max<int64_t>(1, (1 << 16) / item_work), [&](int64_t u) {
       const int64_t b = u / tiles, i0 = (u % tiles) * kernels::kAttnRowTile;
-      const auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
+      auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
+      if (kt.defined()) {
+        h.kt = kt.data<T>() + g.kv_head(b) * g.E * ldt;
+        h.kt_ld = ldt;
+      }
       ops.forward(h, i0, std::min(g.L, i0 + kernels::kAttnRowTile), o + b * g.L * g.Ev, g.Ev, l + b * g.L);
     });
   });
 
-  if (needs_history({query, key, value})) {
-    SavedTensor sq(q, false), sk(k, false), sv(v, false), so(out, true);
-    set_history(kOp, {query, key, value}, {out},
-                [sq, sk, sv, so, mask, lse, sc, is_causal, dropout_p, rng, enable_gqa](
-                    const TensorList& grads, const std::vector<bool>&) {
-                  NC_CHECK(!GradMode::is_enabled(), RuntimeError, "[", kOp,
-                           "] double backward (create_graph=True) is not supported by the fused kernel");
-                  const Tensor q = sq.unpack(kOp), k = sk.unpack(kOp), v = sv.unpack(kOp), o = so.unpack(kOp);
-                  const Tensor go = contiguous(grads[0]);
+  if (needs_history({query, key, value, mask})) {
+    SavedTensor sq(q, false), sk(k, false), sv(v, false), sm(mask, false), so(out, true);
+    set_history(kOp, {query, key, value, mask}, {out},
+                [sq, sk, sv, sm, so, lse, sc, is_causal, dropout_p, rng, enable_gqa](
+                    const TensorList& grads, const std::vector<bool>& needs) {
+                  const Tensor q = sq.unpack(kOp), k = sk.unpack(kOp), v = sv.unpack(kOp), mask = sm.unpack(kOp);
                   const Layout g = make_layout(q, k, v, mask, enable_gqa);
-                  const DType dt = q.dtype();
-                  Tensor gq = Tensor::empty(q.shape(), dt);
-                  Tensor gk = zeros(k.shape(), dt), gv = zeros(v.shape(), dt);
-                  const int64_t heads_kv = g.nb / g.group;
-                  const int64_t head_work = std::max<int64_t>(1, g.L * g.S * (g.E + g.Ev));
-                  dispatch_floating(dt, kOp, [&](auto tag) {
-                    using T = typename decltype(tag)::type;
-                    const auto& ops = kernels::attention_ops<T>();
-                    // One item per key/value head: its query heads run in order, so the sums into
-                    // gk and gv do not depend on the thread count.
-                    for_each_item(heads_kv, std::max<int64_t>(1, (1 << 16) / head_work), [&](int64_t kvh) {
-                      for (int64_t j = 0; j < g.group; ++j) {
-                        const int64_t b = (kvh / (g.Hq / g.group)) * g.Hq + (kvh % (g.Hq / g.group)) * g.group + j;
-                        const auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
-                        const int64_t ob = b * g.L;
-                        ops.backward(h, o.data<T>() + ob * g.Ev, g.Ev, go.data<T>() + ob * g.Ev, g.Ev,
-                                     lse.data<T>() + ob, gq.data<T>() + ob * g.E, g.E,
-                                     gk.data<T>() + kvh * g.S * g.E, g.E, gv.data<T>() + kvh * g.S * g.Ev, g.Ev);
-                      }
-                    });
-                  });
-                  return TensorList{gq, gk, gv};
+                  if (GradMode::is_enabled()) {
+                    // create_graph: the same gradients from differentiable ops (probabilities
+                    // recomputed explicitly), so that they have a graph of their own.
+                    const Tensor keep = dropout_p > 0.0 ? dropout_factors(g, q, k, v, mask, sc, is_causal, dropout_p, rng)
+                                                        : Tensor();
+                    return backward_graph(q, k, v, mask, grads[0], sc, is_causal, keep, g.group, needs);
+                  }
+                  return backward_fused(g, q, k, v, mask, so.unpack(kOp), lse, contiguous(grads[0]), sc, is_causal,
+                                        dropout_p, rng, needs[3]);
                 });
   }
   return out;

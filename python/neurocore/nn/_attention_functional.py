@@ -23,6 +23,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         enable_gqa: allow Hq a multiple of Hk (grouped-query attention).
 
     A query whose keys are all masked out gets a zero output (as PyTorch's CPU kernel gives).
+    An additive float mask that requires grad gets one (d(score) summed over its broadcast dims).
+    Backward with ``create_graph=True`` (double backward, gradient penalties) recomputes that call's
+    attention backward from differentiable ops, holding the L x S probabilities explicitly.
     """
     return _core._scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
 

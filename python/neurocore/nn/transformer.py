@@ -22,6 +22,19 @@ def _get_activation_fn(activation):
     raise RuntimeError(f"[Transformer] activation should be relu/gelu, not {activation}")
 
 
+# Activations the feed-forward step runs fused with linear1 (one op: ReLU in the GEMM's store).
+_FUSED_ACTIVATIONS = {F.relu: "relu", F.gelu: "gelu"}
+
+
+def _feed_forward_hidden(layer, x):
+    """activation(linear1(x)) of a Transformer layer, as one fused op when the activation is
+    F.relu or F.gelu and linear1 is a plain Linear with no hooks (same values either way)."""
+    lin, name = layer.linear1, _FUSED_ACTIVATIONS.get(layer.activation)
+    if name is None or type(lin) is not Linear or lin._forward_hooks or lin._forward_pre_hooks:
+        return layer.activation(lin(x))
+    return _core._linear_act(x, lin.weight, lin.bias, name)
+
+
 def _get_clones(module, n):
     return ModuleList([copy.deepcopy(module) for _ in range(n)])
 
@@ -93,7 +106,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout2(self.linear2(self.dropout(_feed_forward_hidden(self, x))))
 
 
 class TransformerDecoderLayer(Module):
@@ -147,7 +160,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout3(self.linear2(self.dropout(_feed_forward_hidden(self, x))))
 
 
 class TransformerEncoder(Module):

@@ -1,0 +1,101 @@
+"""The fused feed-forward op act(x W^T + b) (`_core._linear_act`, used by the Transformer layers'
+feed-forward step): the same values and gradients as linear followed by the activation (bit for
+bit), PyTorch parity, float64 finite differences, double backward, and bad input."""
+import numpy as np
+import pytest
+
+import neurocore as nc
+from neurocore import _core, nn
+from neurocore.nn import functional as F
+from helpers import require_torch, rand, assert_close, gradcheck
+
+UNFUSED = {"relu": F.relu, "gelu": F.gelu}
+
+
+def run(fn, arrays, g):
+    ts = [None if a is None else nc.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*ts)
+    out.backward(nc.tensor(g))
+    return [out.detach().numpy()] + [t.grad.numpy() for t in ts if t is not None]
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_shape,bias", [((37, 24), True), ((3, 5, 24), True), ((2, 24), False), ((0, 24), True)])
+def test_equals_linear_then_activation(act, dtype, x_shape, bias):
+    arrays = [rand(x_shape, dtype, seed=1, low=-3, high=3), rand((40, 24), dtype, seed=2),
+              rand((40,), dtype, seed=3) if bias else None]
+    g = rand(x_shape[:-1] + (40,), dtype, seed=4)
+    fused = run(lambda x, w, b=None: _core._linear_act(x, w, b, act), arrays, g)
+    plain = run(lambda x, w, b=None: UNFUSED[act](F.linear(x, w, b)), arrays, g)
+    for name, a, b in zip(("output", "input", "weight", "bias"), fused, plain):
+        assert np.array_equal(a, b), name
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vs_torch(act, dtype):
+    torch = require_torch()
+    arrays = [rand((2, 33, 48), dtype, seed=1, low=-2, high=2), rand((70, 48), dtype, seed=2), rand((70,), dtype, seed=3)]
+    g = rand((2, 33, 70), dtype, seed=4)
+    got = run(lambda x, w, b: _core._linear_act(x, w, b, act), arrays, g)
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = getattr(torch.nn.functional, act)(torch.nn.functional.linear(*ts))
+    out.backward(torch.tensor(g))
+    tol = dict(rtol=2e-5, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    for name, n, t in zip(("output", "input", "weight", "bias"), got, [out] + [t.grad for t in ts]):
+        assert_close(n, t, what=name, **tol)
+
+
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_gradcheck(act):
+    gradcheck(lambda x, w, b: _core._linear_act(x, w, b, act),
+              [rand((4, 5), seed=1, low=-2, high=2), rand((6, 5), seed=2), rand((6,), seed=3)])
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+def test_double_backward_vs_torch(act):
+    torch = require_torch()
+    arrays = [rand((5, 6), seed=1, low=-2, high=2), rand((7, 6), seed=2), rand((7,), seed=3)]
+    res = []
+    for lib, fn in ((torch, lambda x, w, b: getattr(torch.nn.functional, act)(torch.nn.functional.linear(x, w, b))),
+                    (nc, lambda x, w, b: _core._linear_act(x, w, b, act))):
+        ts = [lib.tensor(a, requires_grad=True) for a in arrays]
+        out = fn(*ts)
+        first = lib.autograd.grad((out * out).sum(), ts, create_graph=True)
+        second = lib.autograd.grad(sum((g * g).sum() for g in first), ts)
+        res.append([g.detach().numpy() for g in list(first) + list(second)])
+    for n, t in zip(*res):
+        np.testing.assert_allclose(n, t, rtol=1e-10, atol=1e-12)
+
+
+def test_relu_keeps_nan():
+    x = nc.tensor(np.array([[np.nan, 1.0], [-1.0, 2.0]], dtype=np.float32))
+    w = nc.tensor(np.eye(2, dtype=np.float32))
+    y = _core._linear_act(x, w, None, "relu").numpy()
+    assert np.isnan(y[0, 0]) and y[1, 0] == 0 and y[1, 1] == 2
+
+
+def test_transformer_layer_uses_it_and_hooks_still_run():
+    """The layer's result is the same with the fused step as with a hook-carrying linear1 (which
+    takes the unfused path so that the hook runs)."""
+    layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, activation="gelu")
+    x = nc.tensor(rand((5, 3, 16), np.float32))
+    fused = layer(x).detach().numpy()
+    seen = []
+    layer.linear1.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    hooked = layer(x).detach().numpy()
+    assert seen == [(5, 3, 32)]
+    assert np.array_equal(fused, hooked)
+
+
+def test_bad_input():
+    x, w = nc.zeros(3, 4), nc.zeros(5, 4)
+    with pytest.raises(ValueError, match=r"\[linear_act\] activation must be 'relu' or 'gelu'"):
+        _core._linear_act(x, w, None, "tanh")
+    with pytest.raises(ValueError, match=r"\[linear\] input has 3 features, weight expects 4"):
+        _core._linear_act(nc.zeros(2, 3), w, None, "relu")
+    with pytest.raises(ValueError, match=r"\[linear\] bias shape \(4,\) doesn't match out_features 5"):
+        _core._linear_act(x, w, nc.zeros(4), "relu")
