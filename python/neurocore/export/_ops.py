@@ -13,6 +13,7 @@ appends one node with the op's explicit attributes. Ops the runtime runs:
 
 contiguous, clone and eval-mode dropout record nothing: their result is the same value.
 """
+from .. import _core
 from .._core import Tensor
 
 
@@ -122,6 +123,16 @@ def _reduce(op):
 def _linear(tr, name, args, kwargs, result):
     x, w, b = args[0], _arg(args, kwargs, 1, "weight"), _arg(args, kwargs, 2, "bias")
     tr.record("linear", [x, w] + ([b] if b is not None else []), result, {"act": "none"})
+
+
+def _linear_act(tr, name, args, kwargs, result):
+    """The fused feed-forward op of the Transformer layers: linear, then the activation."""
+    from ._trace import _Suspend  # noqa: PLC0415 - _trace imports this module
+    x, w, b, act = args[:4]
+    with _Suspend(tr):
+        hidden = _core.linear(x, w, b)  # the value between the two recorded nodes
+    tr.record("linear", [x, w] + ([b] if b is not None else []), hidden, {"act": "none"})
+    tr.record(act, [hidden], result, {"approximate": "none"} if act == "gelu" else {})
 
 
 def _matmul(tr, name, args, kwargs, result):
@@ -269,7 +280,7 @@ HANDLERS = {
     "leaky_relu": _unary("leaky_relu", [("negative_slope", 0.01)]),
     "softplus": _unary("softplus", [("beta", 1.0), ("threshold", 20.0)]),
     "hardtanh": _unary("hardtanh", [("min_val", -1.0), ("max_val", 1.0)]),
-    "linear": _linear, "matmul": _matmul, "__matmul__": _matmul,
+    "linear": _linear, "_linear_act": _linear_act, "matmul": _matmul, "__matmul__": _matmul,
     "_conv2d": _conv2d, "_conv_transpose2d": _conv_transpose2d,
     "_max_pool2d": _max_pool2d, "_avg_pool2d": _avg_pool2d, "_adaptive_avg_pool2d": _adaptive_avg_pool2d,
     "_batch_norm": _batch_norm, "_layer_norm": _layer_norm,
