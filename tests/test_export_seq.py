@@ -13,27 +13,7 @@ import pytest
 import neurocore as nc
 from neurocore import nn
 from neurocore.nn import functional as F
-
-
-def _close(got, want, rtol=1e-5):
-    want = np.asarray(want)
-    scale = max(float(np.max(np.abs(want))), 1e-30) if want.size else 1.0
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
-
-
-def _flat(out):
-    if isinstance(out, nc.Tensor):
-        return [out.numpy()]
-    result = []
-    for o in out:
-        result += _flat(o)
-    return result
-
-
-def _eager(model, xs):
-    with nc.no_grad():
-        return _flat(model(*[nc.tensor(x) for x in xs]))
+from seq_models import Attention, Recurrent, close as _close, eager as _eager, flat as _flat
 
 
 def _inputs(rng, shapes, b, batch_dims, ints=()):
@@ -67,21 +47,6 @@ def _roundtrip(tmp_path, model, shapes, batch_dim=0, batches=(1, 4, 9), ints=Non
         for g, w in zip(got, want):
             _close(g, w)
     return session, path
-
-
-class Recurrent(nn.Module):
-    """A recurrent layer returning its output and final states, with or without given states."""
-
-    def __init__(self, layer, with_state):
-        super().__init__()
-        self.layer, self.with_state = layer, with_state
-
-    def forward(self, x, *state):
-        lstm = isinstance(self.layer, nn.LSTM)
-        if self.with_state:
-            hx = (state[0], state[1]) if lstm else state[0]
-            return self.layer(x, hx)
-        return self.layer(x)
 
 
 @pytest.mark.parametrize("kind,kwargs", [
@@ -162,19 +127,6 @@ def test_embedding_lstm_classifier_with_integer_input(tmp_path):
     assert inputs[0]["dtype"] == "int64"
     with pytest.raises(ValueError, match=r"\[embedding in module 'embed'\] index 50\.0.* not an integer in \[0, 50\)"):
         session(np.full((2, 7), 50, dtype=np.int64))
-
-
-class Attention(nn.Module):
-    def __init__(self, mode):
-        super().__init__()
-        self.mode = mode
-
-    def forward(self, q, k, v, mask):
-        if self.mode == "mask":
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        if self.mode == "causal":
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3) + mask.sum() * 0
-        return F.scaled_dot_product_attention(q, k[:, :1], v[:, :1], attn_mask=mask, enable_gqa=True)
 
 
 @pytest.mark.parametrize("mode", ["mask", "causal", "gqa"])

@@ -13,27 +13,7 @@ import neurocore as nc
 from neurocore import nn, optim
 from neurocore.nn import functional as F
 from test_onnx_export import require
-
-
-def _close(got, want, rtol=1e-5):
-    want = np.asarray(want)
-    scale = max(float(np.max(np.abs(want))), 1e-30) if want.size else 1.0
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * scale)
-
-
-def _flat(out):
-    if isinstance(out, nc.Tensor):
-        return [out.numpy()]
-    result = []
-    for o in out:
-        result += _flat(o)
-    return result
-
-
-def _eager(model, xs):
-    with nc.no_grad():
-        return _flat(model(*[nc.tensor(x) for x in xs]))
+from seq_models import Attention, Recurrent, close as _close, eager as _eager, flat as _flat
 
 
 def _make(rng, shape, b, dim, high=None):
@@ -67,20 +47,6 @@ def _check(model, shapes, batch_dims, opset=17, ints=None, batches=(1, 5), n_out
         for g, w in zip(got, want):
             _close(g, w)
     return f.getvalue(), proto
-
-
-class Recurrent(nn.Module):
-    def __init__(self, layer, with_state):
-        super().__init__()
-        self.layer, self.with_state = layer, with_state
-
-    def forward(self, x, *state):
-        lstm = isinstance(self.layer, nn.LSTM)
-        if self.with_state:
-            out = self.layer(x, (state[0], state[1]) if lstm else state[0])
-        else:
-            out = self.layer(x)
-        return out
 
 
 @pytest.mark.parametrize("kind,kwargs", [
@@ -140,19 +106,6 @@ def test_embedding_gru_classifier_round_trip():
     model = TextModel()
     data, proto = _check(model, [(6,)], [0], ints={0: 30})
     assert {"Gather", "GRU", "LayerNormalization", "Slice"} <= {n.op_type for n in proto.graph.node}
-
-
-class Attention(nn.Module):
-    def __init__(self, mode):
-        super().__init__()
-        self.mode = mode
-
-    def forward(self, q, k, v, mask):
-        if self.mode == "mask":
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        if self.mode == "causal":
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3) + mask.sum() * 0
-        return F.scaled_dot_product_attention(q, k[:, :1], v[:, :1], attn_mask=mask, enable_gqa=True)
 
 
 @pytest.mark.parametrize("opset", [17, 23])
