@@ -20,7 +20,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHILD = r"""
 import json, sys
-import numpy as np
 sys.path.insert(0, {root!r})
 from bench import workloads as W
 
@@ -32,31 +31,9 @@ def status_mib(field):
 
 fw = (W.NeurocoreFW if {framework!r} == "neurocore" else W.TorchFW)({threads})
 if {workload!r} == "gpt_char_step":
-    model = W.char_gpt(fw)
-    W.load_state(fw, model, W.random_state(model))
-    opt = fw.optim.AdamW(model.parameters(), lr=1e-4)
-    rng = np.random.default_rng(8)
-    B, T, V = W.GPT["batch"], W.GPT["context"], W.GPT["vocab"]
-    x = fw.tensor(rng.integers(0, V, (B, T)))
-    y = fw.tensor(rng.integers(0, V, (B * T,)))
-    loss_fn = fw.nn.CrossEntropyLoss()
-
-    def step():
-        opt.zero_grad()
-        loss_fn(model(x).reshape(B * T, V), y).backward()
-        opt.step()
+    step = W.gpt_char_train_step(fw)
 else:
-    L = {seq}
-    rng = np.random.default_rng(L)
-    q, k, v = (fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32)) for _ in range(3))
-    for t in (q, k, v):
-        t.requires_grad_(True)
-    g = fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32))
-
-    def step():
-        for t in (q, k, v):
-            t.grad = None
-        fw.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
+    step = W.sdpa_causal_step(fw, {seq})
 base = status_mib("VmRSS")
 step()
 step()

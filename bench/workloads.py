@@ -134,7 +134,12 @@ def epoch_seconds(fw, model, X, y, repeat):
             opt.zero_grad()
             loss_fn(model(xb), yb).backward()
             opt.step()
-    epoch()  # warm-up
+    return time_epochs(epoch, repeat)
+
+
+def time_epochs(epoch, repeat):
+    """Median seconds of max(1, repeat // 2) calls of epoch() after one warm-up call."""
+    epoch()
     samples = []
     for _ in range(max(1, repeat // 2)):
         t0 = time.perf_counter()
@@ -650,22 +655,28 @@ def ort_transformer_block_infer(threads, repeat):
 SDPA_SEQS = (512, 2048, 8192)
 
 
+def sdpa_causal_step(fw, L):
+    """Forward + backward of causal attention (batch 4, 8 heads, length L, head dim 64) on fixed
+    random inputs, as a function."""
+    rng = np.random.default_rng(L)
+    q, k, v = (fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32)) for _ in range(3))
+    for t in (q, k, v):
+        t.requires_grad_(True)
+    g = fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32))
+
+    def step():
+        for t in (q, k, v):
+            t.grad = None
+        fw.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
+    return step
+
+
 def sdpa_causal(fw, repeat, seqs=SDPA_SEQS):
     """Causal scaled-dot-product attention, batch 4, 8 heads, head dim 64: forward + backward per
     sequence length (increasing, so each row's peak RSS is the peak up to that length)."""
-    F = fw.nn.functional
     rows = []
     for L in seqs:
-        rng = np.random.default_rng(L)
-        q, k, v = (fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32)) for _ in range(3))
-        for t in (q, k, v):
-            t.requires_grad_(True)
-        g = fw.tensor(rng.standard_normal((4, 8, L, 64), dtype=np.float32))
-
-        def step():
-            for t in (q, k, v):
-                t.grad = None
-            F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
+        step = sdpa_causal_step(fw, L)
         seconds = timeit(step, repeat if L < 8192 else min(repeat, 3), min_time=0.0 if L >= 8192 else 0.2)
         # forward q k^T and p v over half the matrix, backward five such products: 7 L^2/2 d MACs
         flops = 2.0 * 4 * 8 * 7 * (L * L / 2) * 64
@@ -705,14 +716,13 @@ def char_gpt(fw):
     return CharGPT()
 
 
-def gpt_char_step(fw, repeat):
-    """One AdamW training step of the char GPT (6 layers, d_model 384, 6 heads, context 256,
-    batch 16): forward, cross-entropy, backward, update."""
+def gpt_char_train_step(fw):
+    """One AdamW training step of the char GPT on fixed random tokens, as a function."""
     model = char_gpt(fw)
     load_state(fw, model, random_state(model))
     opt = fw.optim.AdamW(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(8)
-    B, T, d = GPT["batch"], GPT["context"], GPT["d_model"]
+    B, T = GPT["batch"], GPT["context"]
     x = fw.tensor(rng.integers(0, GPT["vocab"], (B, T)))
     y = fw.tensor(rng.integers(0, GPT["vocab"], (B * T,)))
     loss_fn = fw.nn.CrossEntropyLoss()
@@ -721,9 +731,16 @@ def gpt_char_step(fw, repeat):
         opt.zero_grad()
         loss_fn(model(x).reshape(B * T, GPT["vocab"]), y).backward()
         opt.step()
+    return step
+
+
+def gpt_char_step(fw, repeat):
+    """One AdamW training step of the char GPT (6 layers, d_model 384, 6 heads, context 256,
+    batch 16): forward, cross-entropy, backward, update."""
+    B, T, d = GPT["batch"], GPT["context"], GPT["d_model"]
     tokens = B * T
     fwd = 2.0 * tokens * (GPT["layers"] * (12 * d * d + 2 * (T / 2) * d) + d * GPT["vocab"])
-    return [{"name": "gpt_char_step", "seconds": timeit(step, repeat), "flops": 3 * fwd}]
+    return [{"name": "gpt_char_step", "seconds": timeit(gpt_char_train_step(fw), repeat), "flops": 3 * fwd}]
 
 # ---- Keras fit (neurocore.keras against Keras 3 on TensorFlow) --------------------------------
 
@@ -815,13 +832,7 @@ def nn_fit_seconds(fw, model, X, y, repeat, validation_split=0.0):
                 loss_sum += loss_fn(out, yb).item()
                 correct += int((out.argmax(1) == yb).sum().item())
         return loss_sum / seen, correct
-    epoch()  # warm-up
-    samples = []
-    for _ in range(max(1, repeat // 2)):
-        t0 = time.perf_counter()
-        epoch()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return time_epochs(epoch, repeat)
 
 
 def keras_mlp_fit_epoch_nn(fw, repeat):
