@@ -55,3 +55,20 @@ class Attention(nn.Module):
         if self.mode == "causal":
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.3) + mask.sum() * 0
         return F.scaled_dot_product_attention(q, k[:, :1], v[:, :1], attn_mask=mask, enable_gqa=True)
+
+
+class SeedTransformerBlock(nn.Module):
+    """The seed guide's TransformerBlock (sequence-first MultiheadAttention returning its weights)."""
+
+    def __init__(self, d_model=16, num_heads=4, d_ff=32, dropout=0.1):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(d_model, num_heads)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        attn_output, _ = self.attention(x, x, x)
+        x = self.norm1(x + self.dropout(attn_output))
+        return self.norm2(x + self.dropout(self.feed_forward(x)))

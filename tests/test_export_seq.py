@@ -13,7 +13,7 @@ import pytest
 import neurocore as nc
 from neurocore import nn
 from neurocore.nn import functional as F
-from seq_models import Attention, Recurrent, close as _close, eager as _eager, flat as _flat
+from seq_models import Attention, Recurrent, SeedTransformerBlock, close as _close, eager as _eager, flat as _flat
 
 
 def _inputs(rng, shapes, b, batch_dims, ints=()):
@@ -347,23 +347,6 @@ class SeedSimpleRNN(nn.Module):
         h0 = nc.zeros(1, x.size(0), self.hidden_size)
         out, _ = self.rnn(x, (h0, h0) if self.kind == "LSTM" else h0)
         return self.fc(out[:, -1, :])
-
-
-class SeedTransformerBlock(nn.Module):
-    """The seed guide's TransformerBlock (sequence-first MultiheadAttention returning its weights)."""
-
-    def __init__(self, d_model=16, num_heads=4, d_ff=32, dropout=0.1):
-        super().__init__()
-        self.attention = nn.MultiheadAttention(d_model, num_heads)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x):
-        attn_output, _ = self.attention(x, x, x)
-        x = self.norm1(x + self.dropout(attn_output))
-        return self.norm2(x + self.dropout(self.feed_forward(x)))
 
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM"])

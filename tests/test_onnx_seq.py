@@ -13,7 +13,7 @@ import neurocore as nc
 from neurocore import nn, optim
 from neurocore.nn import functional as F
 from test_onnx_export import require
-from seq_models import Attention, Recurrent, close as _close, eager as _eager, flat as _flat
+from seq_models import Attention, Recurrent, SeedTransformerBlock, close as _close, eager as _eager, flat as _flat
 
 
 def _make(rng, shape, b, dim, high=None):
@@ -256,22 +256,7 @@ def test_seed_simple_rnn(kind):
 
 def test_seed_transformer_block():
     nc.manual_seed(8)
-
-    class TransformerBlock(nn.Module):
-        def __init__(self, d_model=16, num_heads=4, d_ff=32, dropout=0.1):
-            super().__init__()
-            self.attention = nn.MultiheadAttention(d_model, num_heads)
-            self.norm1 = nn.LayerNorm(d_model)
-            self.norm2 = nn.LayerNorm(d_model)
-            self.feed_forward = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))
-            self.dropout = nn.Dropout(dropout)
-
-        def forward(self, x):
-            attn_output, _ = self.attention(x, x, x)
-            x = self.norm1(x + self.dropout(attn_output))
-            return self.norm2(x + self.dropout(self.feed_forward(x)))
-
-    _check(TransformerBlock(), [(7, 16)], [1])
+    _check(SeedTransformerBlock(), [(7, 16)], [1])
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])

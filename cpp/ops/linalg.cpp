@@ -188,18 +188,23 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   if (needs_history({x, weight, bias})) {
     SavedTensor sx(x, false), sw(weight, false);
-    set_history("linear", {x, weight, bias}, {out},
-                [sx, sw, rows, in, out_f](const TensorList& g, const std::vector<bool>& needs) {
-                  Tensor x = sx.unpack("linear"), w = sw.unpack("linear");
-                  Tensor g2 = reshape(g[0], {rows, out_f});
-                  TensorList r(3);
-                  if (needs[0]) r[0] = reshape(matmul(g2, w), x.shape());
-                  if (needs[1]) r[1] = matmul(transpose(g2, 0, 1), reshape(x, {rows, in}));
-                  if (needs[2]) r[2] = sum(g2, {0}, false);
-                  return r;
-                });
+    set_history("linear", {x, weight, bias}, {out}, [sx, sw](const TensorList& g, const std::vector<bool>& needs) {
+      return linear_backward(g[0], sx.unpack("linear"), sw.unpack("linear"), needs);
+    });
   }
   return out;
+}
+
+TensorList linear_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight,
+                           const std::vector<bool>& needs) {
+  const int64_t in = weight.shape()[1], out_f = weight.shape()[0];
+  const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // also right when in == 0
+  const Tensor g2 = reshape(grad_out, {rows, out_f});
+  TensorList r(3);
+  if (needs[0]) r[0] = reshape(matmul(g2, weight), x.shape());
+  if (needs[1]) r[1] = matmul(transpose(g2, 0, 1), reshape(x, {rows, in}));
+  if (needs[2]) r[2] = sum(g2, {0}, false);
+  return r;
 }
 
 }  // namespace nc

@@ -63,7 +63,7 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (needs_history({x, weight, bias})) {
     SavedTensor sx(x, false), sw(weight, false), sb(bias, false), sy(y, true);
     set_history(kOp, {x, weight, bias}, {y},
-                [sx, sw, sb, sy, z, is_relu, out_f, in](const TensorList& grads, const std::vector<bool>& needs) {
+                [sx, sw, sb, sy, z, is_relu](const TensorList& grads, const std::vector<bool>& needs) {
                   const Tensor x = sx.unpack(kOp), w = sw.unpack(kOp);
                   const Tensor go = contiguous(grads[0]);
                   Tensor gz;  // gradient of the pre-activation
@@ -93,13 +93,7 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                   } else {  // create_graph: the pre-activation recomputed with its graph
                     gz = mul(go, gelu_derivative(linear(x, w, sb.unpack(kOp))));
                   }
-                  const int64_t rows = in > 0 ? x.numel() / in : 0;
-                  const Tensor gz2 = reshape(gz, {rows, out_f});
-                  TensorList r(3);
-                  if (needs[0]) r[0] = reshape(matmul(gz2, w), x.shape());
-                  if (needs[1]) r[1] = matmul(transpose(gz2, 0, 1), reshape(x, {rows, in}));
-                  if (needs[2]) r[2] = sum(gz2, {0}, false);
-                  return r;
+                  return linear_backward(gz, x, w, needs);
                 });
   }
   return y;
