@@ -6,7 +6,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <thread>
 
 namespace nc {
 
@@ -35,5 +38,44 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& body) {
     if (b < e) body(b, e);
   }
 }
+
+// A team of threads that runs a sequence of phases (e.g. the steps of a recurrent layer). Each
+// phase is a set of fixed blocks that any team thread may claim (work sharing), so a thread the
+// scheduler has set aside (a busy machine) holds nobody up unless it is inside a block; every
+// thread leaves a phase once all its blocks are done. Which thread ran a block never changes its
+// result, so results do not depend on the thread count when the blocks don't.
+class StepTeam {
+ public:
+  StepTeam(int threads, int64_t phases) : nt_(threads), phases_(new Phase[std::max<int64_t>(phases, 1)]) {}
+
+  // Runs body() on every team thread (inline for one).
+  template <class F>
+  void run(const F& body) {
+    if (nt_ <= 1) return body();
+#pragma omp parallel num_threads(nt_)
+    body();
+  }
+
+  // The next phase of the calling thread (`phase` counts them; every thread passes through the
+  // same phases in the same order): fn(b) for the blocks b < count it claims, then it waits
+  // for the rest.
+  template <class F>
+  void share(int64_t& phase, int64_t count, const F& fn) {
+    Phase& p = phases_[phase++];
+    for (int64_t b; (b = p.next.fetch_add(1, std::memory_order_relaxed)) < count;) {
+      fn(b);
+      p.done.fetch_add(1, std::memory_order_release);
+    }
+    for (int spins = 0; p.done.load(std::memory_order_acquire) < count; ++spins)
+      if (spins > 64) std::this_thread::yield();  // let a set-aside team thread finish its block
+  }
+
+ private:
+  struct Phase {
+    std::atomic<int64_t> next{0}, done{0};
+  };
+  int nt_;
+  std::unique_ptr<Phase[]> phases_;
+};
 
 }  // namespace nc

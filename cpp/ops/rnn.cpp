@@ -3,10 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <memory>
-#include <thread>
 #include <type_traits>
 
 #include "core/autograd.h"
@@ -118,44 +115,6 @@ template <class T>
 const T* ptr(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
-
-// The steps of a layer run on a team of threads. Each phase of a step is a set of blocks that any
-// team thread may claim (work sharing), so a thread the scheduler has set aside (a busy machine)
-// holds nobody up unless it is inside a block; every thread leaves a phase once all its blocks
-// are done. Which thread ran a block never changes its result.
-class StepTeam {
- public:
-  StepTeam(int threads, int64_t phases) : nt_(threads), phases_(new Phase[std::max<int64_t>(phases, 1)]) {}
-
-  // Runs body() on every team thread (inline for one).
-  template <class F>
-  void run(const F& body) {
-    if (nt_ <= 1) return body();
-#pragma omp parallel num_threads(nt_)
-    body();
-  }
-
-  // The next phase of the calling thread (`phase` counts them; every thread passes through the
-  // same phases in the same order): fn(b) for the blocks b < count it claims, then it waits
-  // for the rest.
-  template <class F>
-  void share(int64_t& phase, int64_t count, const F& fn) {
-    Phase& p = phases_[phase++];
-    for (int64_t b; (b = p.next.fetch_add(1, std::memory_order_relaxed)) < count;) {
-      fn(b);
-      p.done.fetch_add(1, std::memory_order_release);
-    }
-    for (int spins = 0; p.done.load(std::memory_order_acquire) < count; ++spins)
-      if (spins > 64) std::this_thread::yield();  // let a set-aside team thread finish its block
-  }
-
- private:
-  struct Phase {
-    std::atomic<int64_t> next{0}, done{0};
-  };
-  int nt_;
-  std::unique_ptr<Phase[]> phases_;
-};
 
 int team_size(const Dims& d) {
   if (omp_in_parallel()) return 1;
