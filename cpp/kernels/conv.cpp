@@ -264,8 +264,171 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
   }
 }
 
+// ---- direct convolution (few taps per output) ----------------------------------------------
+
+// Output positions per direct tile and output channels per tile: OB channels x NV vectors of
+// consecutive positions along one output row (OB * NV accumulators). A group with one output
+// channel (depthwise) takes OB = 1 and a longer run of positions.
+#if NC_HAVE_AVX2
+template <class T>
+constexpr int kLanes = V<T>::W;
+#else
+template <class T>
+constexpr int kLanes = 32 / int(sizeof(T));
+#endif
+
+// Weights of one group's output channel block b as [tap][OB], zero past og; all blocks of all
+// groups laid out [group][block].
+template <class T, int OB>
+void pack_direct_weights(const T* w, const ConvGeom& g, T* wp) {
+  const int64_t K = g.cg * g.kh * g.kw, blocks = ceil_div(g.og, OB);
+  for (int64_t gi = 0; gi < g.groups; ++gi)
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t t = 0; t < K; ++t)
+        for (int o = 0; o < OB; ++o) {
+          const int64_t oc = b * OB + o;
+          wp[((gi * blocks + b) * K + t) * OB + o] = oc < g.og ? w[(gi * g.og + oc) * K + t] : T(0);
+        }
+}
+
+// Output row oy, channels [o0, o0 + rows) (their packed weights wt, [tap][OB]), positions
+// [ox0, ox0 + np) with np <= NV * lanes. Taps sum in (channel, kernel row, kernel col) order; a
+// kernel row that falls in the top/bottom padding is skipped, a column in the left/right padding
+// reads a zero (masked load). `masks` ([kw][NV], lanes whose input column is inside the image)
+// is null when every tap of the run is inside.
+template <class T, int OB, int NV>
+struct DirectTile {
+#if NC_HAVE_AVX2
+  using VT = V<T>;
+  using Mask = typename VT::I;
+  static constexpr int W = VT::W;
+
+  static void masks_for(const ConvGeom& g, int64_t ox0, Mask* m) {
+    for (int64_t j = 0; j < g.kw; ++j)
+      for (int v = 0; v < NV; ++v) {
+        const int64_t x0 = ox0 + v * W - g.pl + j * g.dw;  // input column of lane 0
+        m[j * NV + v] = _mm256_andnot_si256(VT::mask(-x0), VT::mask(g.w - x0));
+      }
+  }
+
+  static void run(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np,
+                  const Mask* masks, T* yo, int64_t L, int rows, const T* bias, int act) {
+    typename VT::R acc[OB][NV];
+    for (int o = 0; o < OB; ++o)
+      for (int v = 0; v < NV; ++v) acc[o][v] = VT::zero();
+    for (int64_t c = 0; c < g.cg; ++c) {
+      const T* plane = xg + c * g.h * g.w;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+        if (iy < 0 || iy >= g.h) continue;
+        const T* xr = plane + iy * g.w + ox0 - g.pl;
+        const T* wi = wt + (c * g.kh + i) * g.kw * OB;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          typename VT::R xv[NV];
+          for (int v = 0; v < NV; ++v)
+            xv[v] = masks ? VT::loadm(xr + j * g.dw + v * W, masks[j * NV + v]) : VT::load(xr + j * g.dw + v * W);
+          for (int o = 0; o < OB; ++o) {
+            const typename VT::R wv = VT::bcast(wi + j * OB + o);
+            for (int v = 0; v < NV; ++v) acc[o][v] = VT::fma(wv, xv[v], acc[o][v]);
+          }
+        }
+      }
+    }
+    for (int o = 0; o < rows; ++o) {
+      T* yr = yo + o * L;
+      for (int v = 0; v < NV; ++v) {
+        typename VT::R r = acc[o][v];
+        if (bias) r = VT::add(r, VT::set1(bias[o]));
+        if (act == 1) r = VT::relu(r);
+        const int64_t cnt = np - v * W;
+        if (cnt >= W)
+          VT::store(yr + v * W, r);
+        else if (cnt > 0)
+          VT::storem(yr + v * W, VT::mask(cnt), r);
+      }
+    }
+  }
+#else
+  struct Mask {};
+  static constexpr int W = kLanes<T>;
+  static void masks_for(const ConvGeom&, int64_t, Mask*) {}
+
+  static void run(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np, const Mask*,
+                  T* yo, int64_t L, int rows, const T* bias, int act) {
+    constexpr int NP = NV * W;
+    T acc[OB][NP] = {};
+    for (int64_t c = 0; c < g.cg; ++c) {
+      const T* plane = xg + c * g.h * g.w;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+        if (iy < 0 || iy >= g.h) continue;
+        const T* wi = wt + (c * g.kh + i) * g.kw * OB;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          T xv[NP];
+          for (int l = 0; l < NP; ++l) {
+            const int64_t ix = ox0 + l - g.pl + j * g.dw;
+            xv[l] = ix >= 0 && ix < g.w ? plane[iy * g.w + ix] : T(0);
+          }
+          for (int o = 0; o < OB; ++o)
+            for (int l = 0; l < NP; ++l) acc[o][l] += wi[j * OB + o] * xv[l];
+        }
+      }
+    }
+    for (int o = 0; o < rows; ++o)
+      for (int64_t l = 0; l < np; ++l) {
+        T r = acc[o][l];
+        if (bias) r = r + bias[o];
+        if (act == 1) r = r < T(0) ? T(0) : r;  // NaN stays NaN
+        yo[o * L + l] = r;
+      }
+  }
+#endif
+};
+
+// Units of work: one output row of one image and group (all its channel blocks). Handed out in
+// fixed chunks to whichever thread is free; every output is computed the same way whatever
+// thread runs it.
+template <class T, int OB, int NV>
+void conv2d_direct_tiles(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
+  using Tile = DirectTile<T, OB, NV>;
+  constexpr int64_t NP = NV * Tile::W;
+  const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow, blocks = ceil_div(g.og, OB);
+  T* wp = static_cast<T*>(scratch<Scratch::kWeights>(sizeof(T) * g.groups * blocks * K * OB));
+  pack_direct_weights<T, OB>(w, g, wp);
+  const int64_t units = g.n * g.groups * g.oh;
+  const double work = double(units) * double(g.og * g.ow) * double(K);
+  const int nt = static_cast<int>(std::min<int64_t>(threads_for(work, double(1 << 17)), units));
+  const int64_t chunk = std::max<int64_t>(1, units / (8 * std::max(nt, 1)));
+  // At most kDirectMaxTaps kernel columns (kw <= cg*kh*kw).
+  typename Tile::Mask masks[kDirectMaxTaps * NV];
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) private(masks)
+  for (int64_t c0 = 0; c0 < units; c0 += chunk)
+    for (int64_t u = c0; u < std::min(units, c0 + chunk); ++u) {
+      const int64_t ig = u / g.oh, oy = u % g.oh, gi = ig % g.groups;
+      const T* xg = x + ig * g.cg * g.h * g.w;
+      T* yrow = y + ig * g.og * L + oy * g.ow;
+      for (int64_t ox0 = 0; ox0 < g.ow; ox0 += NP) {
+        const int64_t np = std::min(NP, g.ow - ox0);
+        const bool inside = ox0 - g.pl >= 0 && ox0 + NP - 1 - g.pl + (g.kw - 1) * g.dw < g.w;
+        if (!inside) Tile::masks_for(g, ox0, masks);
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int rows = static_cast<int>(std::min<int64_t>(OB, g.og - b * OB));
+          Tile::run(xg, wp + (gi * blocks + b) * K * OB, g, oy, ox0, np, inside ? nullptr : masks,
+                    yrow + b * OB * L + ox0, L, rows, bias ? bias + gi * g.og + b * OB : nullptr, act);
+        }
+      }
+    }
+}
+
 template <class T>
 void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
+  if (conv_direct(g)) {
+    if (g.og == 1)
+      conv2d_direct_tiles<T, 1, 6>(x, w, bias, y, g, act);
+    else
+      conv2d_direct_tiles<T, 6, 2>(x, w, bias, y, g, act);
+    return;
+  }
 #if NC_HAVE_AVX2
   conv2d_implicit<T, AvxKernel<T>>(x, w, bias, y, g, act);
 #else
@@ -273,9 +436,103 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
 #endif
 }
 
+// ---- direct weight gradient -------------------------------------------------------------------
+
+// gw[o][c][i][j] = sum over images, output rows and columns of gy[o] * x[c] at the tap's input
+// position. Per image, tiles of OB output channels x JB consecutive kernel columns of one
+// (channel, kernel row) hold one vector accumulator each over the image's positions; each is
+// reduced across lanes once per image and added to gw in image order.
+template <class T, int OB, int JB>
+void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1) {
+  const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow;
+  for (int64_t n = n0; n < n1; ++n)
+    for (int64_t gi = 0; gi < g.groups; ++gi) {
+      const T* xg = x + (n * g.groups + gi) * g.cg * g.h * g.w;
+      const T* gyg = gy + (n * g.groups + gi) * g.og * L;
+      T* gwg = gw + gi * g.og * K;
+      for (int64_t o0 = 0; o0 < g.og; o0 += OB) {
+        const int orows = static_cast<int>(std::min<int64_t>(OB, g.og - o0));
+        for (int64_t c = 0; c < g.cg; ++c)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j0 = 0; j0 < g.kw; j0 += JB) {
+              const int jn = static_cast<int>(std::min<int64_t>(JB, g.kw - j0));
+              T sums[OB][JB];
+#if NC_HAVE_AVX2
+              using VT = V<T>;
+              constexpr int W = VT::W;
+              typename VT::R acc[OB][JB];
+              for (int o = 0; o < OB; ++o)
+                for (int t = 0; t < JB; ++t) acc[o][t] = VT::zero();
+              for (int64_t oy = 0; oy < g.oh; ++oy) {
+                const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+                if (iy < 0 || iy >= g.h) continue;
+                const T* xr = xg + (c * g.h + iy) * g.w - g.pl + j0 * g.dw;
+                const T* gr = gyg + o0 * L + oy * g.ow;
+                for (int64_t ox = 0; ox < g.ow; ox += W) {
+                  const auto live = VT::mask(g.ow - ox);  // lanes inside the output row
+                  typename VT::R gv[OB], xv[JB];
+                  for (int o = 0; o < OB; ++o) gv[o] = o < orows ? VT::loadm(gr + o * L + ox, live) : VT::zero();
+                  for (int t = 0; t < JB; ++t) {
+                    const int64_t x0 = ox - g.pl + (j0 + t) * g.dw;  // input column of lane 0
+                    const auto m = _mm256_and_si256(live, _mm256_andnot_si256(VT::mask(-x0), VT::mask(g.w - x0)));
+                    xv[t] = t < jn ? VT::loadm(xr + t * g.dw + ox, m) : VT::zero();
+                  }
+                  for (int o = 0; o < OB; ++o)
+                    for (int t = 0; t < JB; ++t) acc[o][t] = VT::fma(gv[o], xv[t], acc[o][t]);
+                }
+              }
+              for (int o = 0; o < OB; ++o)
+                for (int t = 0; t < JB; ++t) sums[o][t] = VT::hsum(acc[o][t]);
+#else
+              for (int o = 0; o < OB; ++o)
+                for (int t = 0; t < JB; ++t) sums[o][t] = T(0);
+              for (int64_t oy = 0; oy < g.oh; ++oy) {
+                const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+                if (iy < 0 || iy >= g.h) continue;
+                const T* xr = xg + (c * g.h + iy) * g.w;
+                for (int o = 0; o < orows; ++o) {
+                  const T* gr = gyg + (o0 + o) * L + oy * g.ow;
+                  for (int t = 0; t < jn; ++t) {
+                    const int64_t x0 = -g.pl + (j0 + t) * g.dw;
+                    T s = T(0);
+                    for (int64_t ox = 0; ox < g.ow; ++ox) {
+                      const int64_t ix = x0 + ox;
+                      if (ix >= 0 && ix < g.w) s += gr[ox] * xr[ix];
+                    }
+                    sums[o][t] += s;
+                  }
+                }
+              }
+#endif
+              for (int o = 0; o < orows; ++o)
+                for (int t = 0; t < jn; ++t) {
+                  T& dst = gwg[(o0 + o) * K + (c * g.kh + i) * g.kw + j0 + t];
+                  dst = n == n0 ? sums[o][t] : dst + sums[o][t];
+                }
+            }
+      }
+    }
+}
+
+template <class T>
+void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1) {
+  if (n0 >= n1) {
+    std::fill(gw, gw + g.groups * g.og * g.cg * g.kh * g.kw, T(0));
+    return;
+  }
+  if (g.og == 1)
+    weight_grad_direct_tiles<T, 1, 3>(x, gy, gw, g, n0, n1);
+  else
+    weight_grad_direct_tiles<T, 4, 3>(x, gy, gw, g, n0, n1);
+}
+
+template <class T>
+constexpr ConvFns<T> fns() {
+  return {conv2d<T>, conv2d_weight_grad_direct<T>, im2col<T>, col2im<T>};
+}
+
 }  // namespace
 
-const ConvKernels conv_table = {conv2d<float>, conv2d<double>, im2col<float>, im2col<double>, col2im<float>,
-                                col2im<double>};
+const ConvKernels conv_table = {fns<float>(), fns<double>()};
 
 }  // namespace nc::kernels::NC_ISA

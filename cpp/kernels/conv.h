@@ -1,11 +1,19 @@
 #pragma once
 // Convolution kernels on raw contiguous NCHW buffers (compiled per ISA).
-//  * conv2d: implicit GEMM. Per group, Y (out channels x positions) = W (out x C*kh*kw) times
-//    the column matrix, which is never materialised: each 16-position panel of it is gathered
-//    from the input straight into the micro-kernel's packed layout, and the weights are packed
-//    once per call. Bias and ReLU are applied in the micro-kernel's store.
+//  * conv2d, two paths chosen by conv_direct() below:
+//    - direct, for layers with few taps per output (cg*kh*kw <= kDirectMaxTaps, stride 1 along
+//      rows): no packing of the input. Each tile is up to 6 output channels (1 when a group has
+//      a single output channel, as in a depthwise layer) times a run of consecutive output
+//      positions along one output row held in vector registers; every tap adds one broadcast
+//      weight times one (masked at the borders) load of an input row. Bias and ReLU in the store.
+//    - implicit GEMM otherwise. Per group, Y (out channels x positions) = W (out x C*kh*kw) times
+//      the column matrix, which is never materialised: each 16-position panel of it is gathered
+//      from the input straight into the micro-kernel's packed layout, and the weights are packed
+//      once per call. Bias and ReLU are applied in the micro-kernel's store.
+//  * conv2d_weight_grad_direct: the weight gradient of a direct-path layer read straight from
+//    the input and the output gradient (no column matrix).
 //  * im2col / col2im for one image: the column matrix has one row per (channel, kernel row,
-//    kernel col) and one column per output position (used by the backward passes).
+//    kernel col) and one column per output position (the backward of implicit-GEMM layers).
 #include <cstdint>
 
 namespace nc::kernels {
@@ -24,24 +32,48 @@ struct ConvGeom {
   int64_t sh, sw, pt, pl, dh, dw;  // stride, top/left padding, dilation
 };
 
-struct ConvKernels {
+// Taps per output (cg*kh*kw) up to which the direct path runs: the first layers of image models
+// (3 x 3x3 = 27, 1 x 3x3 = 9) and depthwise layers. Past it the implicit GEMM's packed panels
+// pay for themselves (its micro-kernel runs a longer k loop per store).
+constexpr int64_t kDirectMaxTaps = 32;
+
+// The rule that picks the forward path (and the weight gradient's): stride 1 along rows, so that
+// a run of output positions reads a contiguous stretch of each input row.
+inline bool conv_direct(const ConvGeom& g) { return g.sw == 1 && g.cg * g.kh * g.kw <= kDirectMaxTaps; }
+
+template <class T>
+struct ConvFns {
   // y (n, groups*og, oh, ow) = act(conv(x, w) + bias): x (n, groups*cg, h, w), w (groups*og, cg,
-  // kh, kw), bias (groups*og) or null; act 0 none, 1 ReLU. Threads split the output panels; each
-  // output element is computed the same way whatever the thread count.
-  void (*conv2d_f32)(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act);
-  void (*conv2d_f64)(const double* x, const double* w, const double* bias, double* y, const ConvGeom& g,
-                     int act);
+  // kh, kw), bias (groups*og) or null; act 0 none, 1 ReLU. Threads split the output; each output
+  // element is computed the same way whatever the thread count.
+  void (*conv2d)(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act);
+  // gw (groups*og, cg, kh, kw) = the weight gradient summed over images [n0, n1) of x and gy
+  // (n, groups*og, oh, ow), in image order; only for geometries where conv_direct(g) holds.
+  // Single-threaded (callers split the batch into fixed chunks).
+  void (*conv2d_weight_grad_direct)(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1);
   // col (channels*kh*kw, oh*ow) from x (channels, h, w); out-of-range taps are zero.
-  void (*im2col_f32)(const float* x, const Im2colGeom& g, float* col);
-  void (*im2col_f64)(const double* x, const Im2colGeom& g, double* col);
+  void (*im2col)(const T* x, const Im2colGeom& g, T* col);
   // Adds col back into gx (channels, h, w).
-  void (*col2im_f32)(const float* col, const Im2colGeom& g, float* gx);
-  void (*col2im_f64)(const double* col, const Im2colGeom& g, double* gx);
+  void (*col2im)(const T* col, const Im2colGeom& g, T* gx);
+};
+
+struct ConvKernels {
+  ConvFns<float> f32;
+  ConvFns<double> f64;
 };
 
 namespace generic { extern const ConvKernels conv_table; }
 namespace avx2 { extern const ConvKernels conv_table; }
 
 const ConvKernels& conv();
+
+// The table of element type T.
+template <class T>
+const ConvFns<T>& conv_fns() {
+  if constexpr (sizeof(T) == 4)
+    return conv().f32;
+  else
+    return conv().f64;
+}
 
 }  // namespace nc::kernels

@@ -49,22 +49,6 @@ kernels::Im2colGeom im2col_geom(const Geom& g, const Conv2dParams& p) {
   return {g.cg, g.h, g.w, g.kh, g.kw, g.oh, g.ow, p.sh, p.sw, p.pt, p.pl, p.dh, p.dw};
 }
 
-template <class T>
-void im2col(const T* x, const kernels::Im2colGeom& k, T* col) {
-  if constexpr (std::is_same_v<T, float>)
-    kernels::conv().im2col_f32(x, k, col);
-  else
-    kernels::conv().im2col_f64(x, k, col);
-}
-
-template <class T>
-void col2im(const T* col, const kernels::Im2colGeom& k, T* gx) {
-  if constexpr (std::is_same_v<T, float>)
-    kernels::conv().col2im_f32(col, k, gx);
-  else
-    kernels::conv().col2im_f64(col, k, gx);
-}
-
 int64_t out_size(int64_t in, int64_t pa, int64_t pb, int64_t d, int64_t k, int64_t s) {
   return (in + pa + pb - d * (k - 1) - 1) / s + 1;
 }
@@ -115,10 +99,7 @@ kernels::ConvGeom kernel_geom(const Geom& g, const Conv2dParams& p) {
 
 template <class T>
 void conv_forward_raw(const T* x, const T* w, const T* b, T* y, const Geom& g, const Conv2dParams& p, int act) {
-  if constexpr (std::is_same_v<T, float>)
-    kernels::conv().conv2d_f32(x, w, b, y, kernel_geom(g, p), act);
-  else
-    kernels::conv().conv2d_f64(x, w, b, y, kernel_geom(g, p), act);
+  kernels::conv_fns<T>().conv2d(x, w, b, y, kernel_geom(g, p), act);
 }
 
 // With stride 1 the input gradient is itself a convolution: of gy with the weights flipped in
@@ -142,10 +123,7 @@ void input_grad_by_conv(const T* gy, const T* w, T* gx, const Geom& g, const Con
       }
   const kernels::ConvGeom k{g.n, p.groups, g.og, g.oh, g.ow, g.cg, g.kh, g.kw, g.h, g.w,
                             1, 1, (g.kh - 1) * p.dh - p.pt, (g.kw - 1) * p.dw - p.pl, p.dh, p.dw};
-  if constexpr (std::is_same_v<T, float>)
-    kernels::conv().conv2d_f32(gy, wf.data(), nullptr, gx, k, 0);
-  else
-    kernels::conv().conv2d_f64(gy, wf.data(), nullptr, gx, k, 0);
+  kernels::conv_fns<T>().conv2d(gy, wf.data(), nullptr, gx, k, 0);
 }
 
 template <class T>
@@ -169,7 +147,7 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
         gemm<T>(true, false, CK, L, g.og, w + gi * g.og * CK, CK, gyn + gi * g.og * L, L, T(0), cm, L);
         if (!direct) {
           std::fill(gxg, gxg + g.cg * g.h * g.w, T(0));
-          col2im(col.data(), ig, gxg);
+          kernels::conv_fns<T>().col2im(col.data(), ig, gxg);
         }
       }
     }
@@ -181,10 +159,23 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
 template <class T>
 void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const Conv2dParams& p) {
   const int64_t L = g.l(), CK = g.ck(), wn = g.oc * CK;
-  const bool direct = g.direct(p);
-  const kernels::Im2colGeom ig = im2col_geom(g, p);
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kWeightGradChunks, g.n));
   const int64_t per = (g.n + chunks - 1) / chunks;
+  const kernels::ConvGeom kg = kernel_geom(g, p);
+  if (kernels::conv_direct(kg)) {  // few taps: read straight from x and gy, per chunk of images
+    std::vector<T> acc(static_cast<size_t>(chunks * wn));
+    parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ++ch)
+        kernels::conv_fns<T>().conv2d_weight_grad_direct(x, gy, acc.data() + ch * wn, kg, std::min(g.n, ch * per),
+                                                          std::min(g.n, (ch + 1) * per));
+    });
+    std::copy(acc.begin(), acc.begin() + wn, gw);
+    for (int64_t ch = 1; ch < chunks; ++ch)
+      for (int64_t i = 0; i < wn; ++i) gw[i] += acc[ch * wn + i];
+    return;
+  }
+  const bool direct = g.direct(p);
+  const kernels::Im2colGeom ig = im2col_geom(g, p);
   std::vector<T> acc_t(static_cast<size_t>(chunks * wn));  // per chunk: [group][CK][og]
   parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     std::vector<T> col(direct ? 0 : CK * L);
@@ -198,7 +189,7 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
           const T* xg = xn + gi * g.cg * g.h * g.w;
           const T* cm = xg;
           if (!direct) {
-            im2col(xg, ig, col.data());
+            kernels::conv_fns<T>().im2col(xg, ig, col.data());
             cm = col.data();
           }
           gemm<T>(false, true, CK, g.og, L, cm, L, gyn + gi * g.og * L, L, first ? T(0) : T(1), acc + gi * CK * g.og,

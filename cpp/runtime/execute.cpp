@@ -111,7 +111,7 @@ void conv2d(const Node& n, const Shape& xs, const Shape& ws, const Shape& ys, co
   g.dh = a.dilation[0];
   g.dw = a.dilation[1];
   if (numel_of(ys) == 0) return;
-  kn::conv().conv2d_f32(x, w, bias, y, g, static_cast<int>(a.act));
+  kn::conv().f32.conv2d(x, w, bias, y, g, static_cast<int>(a.act));
 }
 
 // Transposed convolution: per image and group, col = W_g^T x_g (GEMM), then col2im adds the
@@ -132,7 +132,7 @@ void conv_transpose2d(const Node& n, const Shape& xs, const Shape& ws, const Sha
       float* yg = y + (i * G * og + g * og) * ohw;
       if (cg > 0 && hw > 0 && rows > 0) {
         kn::gemm().sgemm(true, false, rows, hw, cg, 1.f, wg, rows, xg, hw, 0.f, col, hw);
-        kn::conv().col2im_f32(col, geo, yg);
+        kn::conv().f32.col2im(col, geo, yg);
       }
     }
   if (bias)
