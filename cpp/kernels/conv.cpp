@@ -313,8 +313,21 @@ struct DirectTile {
 
   static void run(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np,
                   const Mask* masks, T* yo, int64_t L, int rows, const T* bias, int act) {
-    typename VT::R acc[OB][NV];
+    if (masks)
+      run_impl<true>(xg, wt, g, oy, ox0, np, masks, yo, L, rows, bias, act);
+    else
+      run_impl<false>(xg, wt, g, oy, ox0, np, masks, yo, L, rows, bias, act);
+  }
+
+  // The accumulators stay in registers only if every loop over OB and NV is unrolled.
+  template <bool MASKED>
+  static void run_impl(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np,
+                       const Mask* masks, T* yo, int64_t L, int rows, const T* bias, int act) {
+    using R = typename VT::R;
+    R acc[OB][NV];
+#pragma GCC unroll 8
     for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[o][v] = VT::zero();
     for (int64_t c = 0; c < g.cg; ++c) {
       const T* plane = xg + c * g.h * g.w;
@@ -323,28 +336,36 @@ struct DirectTile {
         if (iy < 0 || iy >= g.h) continue;
         const T* xr = plane + iy * g.w + ox0 - g.pl;
         const T* wi = wt + (c * g.kh + i) * g.kw * OB;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          typename VT::R xv[NV];
-          for (int v = 0; v < NV; ++v)
-            xv[v] = masks ? VT::loadm(xr + j * g.dw + v * W, masks[j * NV + v]) : VT::load(xr + j * g.dw + v * W);
+        for (int64_t j = 0; j < g.kw; ++j, xr += g.dw, wi += OB) {
+          R xv[NV];
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) xv[v] = MASKED ? VT::loadm(xr + v * W, masks[j * NV + v]) : VT::load(xr + v * W);
+#pragma GCC unroll 8
           for (int o = 0; o < OB; ++o) {
-            const typename VT::R wv = VT::bcast(wi + j * OB + o);
+            const R wv = VT::bcast(wi + o);
+#pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) acc[o][v] = VT::fma(wv, xv[v], acc[o][v]);
           }
         }
       }
     }
-    for (int o = 0; o < rows; ++o) {
+#pragma GCC unroll 8
+    for (int o = 0; o < OB; ++o) {
+      if (o >= rows) break;
       T* yr = yo + o * L;
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
-        typename VT::R r = acc[o][v];
+        R r = acc[o][v];
         if (bias) r = VT::add(r, VT::set1(bias[o]));
         if (act == 1) r = VT::relu(r);
         const int64_t cnt = np - v * W;
-        if (cnt >= W)
+        if (cnt >= W) {
           VT::store(yr + v * W, r);
-        else if (cnt > 0)
-          VT::storem(yr + v * W, VT::mask(cnt), r);
+        } else if (cnt > 0) {  // a row's tail: masked stores are slow on Zen
+          alignas(32) T tmp[W];
+          VT::store(tmp, r);
+          for (int64_t l = 0; l < cnt; ++l) yr[v * W + l] = tmp[l];
+        }
       }
     }
   }
