@@ -418,8 +418,8 @@ void conv2d_direct_tiles(const T* x, const T* w, const T* bias, T* y, const Conv
   pack_direct_weights<T, OB>(w, g, wp);
   const int64_t units = g.n * g.groups * g.oh;
   const double work = double(units) * double(g.og * g.ow) * double(K);
-  const int nt = static_cast<int>(std::min<int64_t>(threads_for(work, double(1 << 17)), units));
-  const int64_t chunk = std::max<int64_t>(1, units / (8 * std::max(nt, 1)));
+  const int nt = static_cast<int>(std::clamp<int64_t>(threads_for(work, double(1 << 17)), 1, std::max<int64_t>(units, 1)));
+  const int64_t chunk = std::max<int64_t>(1, units / (8 * nt));
   // At most kDirectMaxTaps kernel columns (kw <= cg*kh*kw).
   typename Tile::Mask masks[kDirectMaxTaps * NV];
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) private(masks)

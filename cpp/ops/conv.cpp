@@ -1,7 +1,9 @@
-// conv2d forward and backward: im2col per image (kernels/conv) + the GEMM kernels; col2im for the input
-// gradient. Images are processed in parallel (each writes only its own output); the weight
-// gradient is summed over a fixed number of batch chunks, combined in chunk order, so the result
-// does not depend on the thread count.
+// conv2d forward and backward on the kernels of kernels/conv.h. The forward and, with stride 1, the
+// input gradient (a convolution of gy with the flipped weights) run on the conv2d kernel (direct
+// for few taps per output, implicit GEMM otherwise). Other input gradients: per image, a GEMM into
+// a column matrix and col2im. Weight gradient: for direct-path layers read straight from x and gy,
+// otherwise im2col per image + GEMM; either way summed over a fixed number of batch chunks,
+// combined in chunk order, so the result does not depend on the thread count.
 #include "ops/conv.h"
 
 #include <algorithm>

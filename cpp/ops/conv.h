@@ -1,6 +1,6 @@
 #pragma once
-// 2-D convolution (NCHW, weight (out, in/groups, kh, kw)) as im2col + GEMM per image, and 2-D
-// pooling. conv1d/pool1d are these with a unit height (done in Python).
+// 2-D convolution (NCHW, weight (out, in/groups, kh, kw)) on the kernels of kernels/conv.h, and
+// 2-D pooling. conv1d/pool1d are these with a unit height (done in Python).
 #include <string>
 #include <utility>
 
