@@ -462,7 +462,8 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
 // gw[o][c][i][j] = sum over images, output rows and columns of gy[o] * x[c] at the tap's input
 // position. Per image, tiles of OB output channels x JB consecutive kernel columns of one
 // (channel, kernel row) hold one vector accumulator each over the image's positions; each is
-// reduced across lanes once per image and added to gw in image order.
+// reduced across lanes once per image and added to gw in image order. 3 x 3 tiles: with the
+// three input vectors and a gradient vector they fill the 16 AVX2 registers without spilling.
 template <class T, int OB, int JB>
 void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1) {
   const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow;
@@ -481,8 +482,10 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
 #if NC_HAVE_AVX2
               using VT = V<T>;
               constexpr int W = VT::W;
-              typename VT::R acc[OB][JB];
+              typename VT::R acc[OB][JB];  // 9 accumulators, 3 input vectors, 1 gradient vector
+#pragma GCC unroll 4
               for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 4
                 for (int t = 0; t < JB; ++t) acc[o][t] = VT::zero();
               for (int64_t oy = 0; oy < g.oh; ++oy) {
                 const int64_t iy = oy * g.sh - g.pt + i * g.dh;
@@ -490,16 +493,28 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
                 const T* xr = xg + (c * g.h + iy) * g.w - g.pl + j0 * g.dw;
                 const T* gr = gyg + o0 * L + oy * g.ow;
                 for (int64_t ox = 0; ox < g.ow; ox += W) {
+                  typename VT::R xv[JB];
+                  const int64_t x0 = ox - g.pl + j0 * g.dw;  // input column of lane 0, first tap
+                  const bool full = ox + W <= g.ow && x0 >= 0 && x0 + (jn - 1) * g.dw + W <= g.w;
                   const auto live = VT::mask(g.ow - ox);  // lanes inside the output row
-                  typename VT::R gv[OB], xv[JB];
-                  for (int o = 0; o < OB; ++o) gv[o] = o < orows ? VT::loadm(gr + o * L + ox, live) : VT::zero();
+#pragma GCC unroll 4
                   for (int t = 0; t < JB; ++t) {
-                    const int64_t x0 = ox - g.pl + (j0 + t) * g.dw;  // input column of lane 0
-                    const auto m = _mm256_and_si256(live, _mm256_andnot_si256(VT::mask(-x0), VT::mask(g.w - x0)));
-                    xv[t] = t < jn ? VT::loadm(xr + t * g.dw + ox, m) : VT::zero();
+                    const int64_t xt = x0 + t * g.dw;
+                    if (t >= jn)
+                      xv[t] = VT::zero();
+                    else if (full)
+                      xv[t] = VT::load(xr + t * g.dw + ox);
+                    else
+                      xv[t] = VT::loadm(xr + t * g.dw + ox,
+                                        _mm256_and_si256(live, _mm256_andnot_si256(VT::mask(-xt), VT::mask(g.w - xt))));
                   }
-                  for (int o = 0; o < OB; ++o)
-                    for (int t = 0; t < JB; ++t) acc[o][t] = VT::fma(gv[o], xv[t], acc[o][t]);
+#pragma GCC unroll 4
+                  for (int o = 0; o < OB; ++o) {
+                    if (o >= orows) break;
+                    const typename VT::R gv = full ? VT::load(gr + o * L + ox) : VT::loadm(gr + o * L + ox, live);
+#pragma GCC unroll 4
+                    for (int t = 0; t < JB; ++t) acc[o][t] = VT::fma(gv, xv[t], acc[o][t]);
+                  }
                 }
               }
               for (int o = 0; o < OB; ++o)
@@ -544,12 +559,48 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, const ConvGeom& g
   if (g.og == 1)
     weight_grad_direct_tiles<T, 1, 3>(x, gy, gw, g, n0, n1);
   else
-    weight_grad_direct_tiles<T, 4, 3>(x, gy, gw, g, n0, n1);
+    weight_grad_direct_tiles<T, 3, 3>(x, gy, gw, g, n0, n1);
+}
+
+// Sum of one plane: 4 vector accumulators (generic: 4 scalar ones, 4 interleaved lanes apiece) combined
+// in a fixed order, then the tail.
+template <class T>
+T plane_sum(const T* p, int64_t len) {
+#if NC_HAVE_AVX2
+  using VT = V<T>;
+  constexpr int W = VT::W;
+  typename VT::R a0 = VT::zero(), a1 = VT::zero(), a2 = VT::zero(), a3 = VT::zero();
+  int64_t k = 0;
+  for (; k + 4 * W <= len; k += 4 * W) {
+    a0 = VT::add(a0, VT::load(p + k));
+    a1 = VT::add(a1, VT::load(p + k + W));
+    a2 = VT::add(a2, VT::load(p + k + 2 * W));
+    a3 = VT::add(a3, VT::load(p + k + 3 * W));
+  }
+  T s = VT::hsum(VT::add(VT::add(a0, a1), VT::add(a2, a3)));
+#else
+  T a[4] = {};
+  int64_t k = 0;
+  for (; k + 4 <= len; k += 4)
+    for (int l = 0; l < 4; ++l) a[l] += p[k + l];
+  T s = (a[0] + a[1]) + (a[2] + a[3]);
+#endif
+  for (; k < len; ++k) s += p[k];
+  return s;
+}
+
+template <class T>
+void bias_grad(const T* gy, int64_t n, int64_t channels, int64_t plane, int64_t c0, int64_t c1, T* gb) {
+  for (int64_t c = c0; c < c1; ++c) {
+    T s = T(0);
+    for (int64_t i = 0; i < n; ++i) s += plane_sum(gy + (i * channels + c) * plane, plane);
+    gb[c] = s;
+  }
 }
 
 template <class T>
 constexpr ConvFns<T> fns() {
-  return {conv2d<T>, conv2d_weight_grad_direct<T>, im2col<T>, col2im<T>};
+  return {conv2d<T>, conv2d_weight_grad_direct<T>, bias_grad<T>, im2col<T>, col2im<T>};
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 //      once per call. Bias and ReLU are applied in the micro-kernel's store.
 //  * conv2d_weight_grad_direct: the weight gradient of a direct-path layer read straight from
 //    the input and the output gradient (no column matrix).
+//  * bias_grad: per-channel sums of the output gradient.
 //  * im2col / col2im for one image: the column matrix has one row per (channel, kernel row,
 //    kernel col) and one column per output position (the backward of implicit-GEMM layers).
 #include <cstdint>
@@ -51,6 +52,9 @@ struct ConvFns {
   // (n, groups*og, oh, ow), in image order; only for geometries where conv_direct(g) holds.
   // Single-threaded (callers split the batch into fixed chunks).
   void (*conv2d_weight_grad_direct)(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1);
+  // The bias gradient: gb[c] = sum over images i (in order) of the sum of gy[i, c] (n, channels,
+  // plane); channels [c0, c1) only (callers split channels between threads).
+  void (*bias_grad)(const T* gy, int64_t n, int64_t channels, int64_t plane, int64_t c0, int64_t c1, T* gb);
   // col (channels*kh*kw, oh*ow) from x (channels, h, w); out-of-range taps are zero.
   void (*im2col)(const T* x, const Im2colGeom& g, T* col);
   // Adds col back into gx (channels, h, w).

@@ -249,11 +249,28 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
                   TensorList r(3);
                   if (needs[0]) r[0] = conv2d_input_grad(gr[0], sw.unpack(op), xs, p);
                   if (needs[1]) r[1] = conv2d_weight_grad(sx.unpack(op), gr[0], ws, p);
-                  if (needs[2]) r[2] = sum(gr[0], {0, 2, 3}, false);
+                  if (needs[2]) r[2] = conv2d_bias_grad(gr[0]);
                   return r;
                 });
   }
   return out;
+}
+
+Tensor conv2d_bias_grad(const Tensor& gy_in) {
+  if (needs_history({gy_in})) return sum(gy_in, {0, 2, 3}, false);  // differentiable (double backward)
+  const Shape& s = gy_in.shape();
+  Tensor gb = Tensor::empty({s[1]}, gy_in.dtype());
+  Tensor gy = contiguous(gy_in);
+  dispatch_floating(gy.dtype(), "conv2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t plane = s[2] * s[3];
+    // Channels split between threads; each channel's sum is the same whoever computes it.
+    parallel_for(0, s[1], std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, s[0] * plane)),
+                 [&](int64_t c0, int64_t c1) {
+                   kernels::conv_fns<T>().bias_grad(gy.data<T>(), s[0], s[1], plane, c0, c1, gb.data<T>());
+                 });
+  });
+  return gb;
 }
 
 Tensor conv2d_input_grad(const Tensor& gy_in, const Tensor& w_in, const Shape& xs, const Conv2dParams& p) {

@@ -24,6 +24,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
               const std::string& op = "conv2d", bool relu = false);
 // d(loss)/d(input) from gy; a transposed convolution of gy with weight.
 Tensor conv2d_input_grad(const Tensor& gy, const Tensor& weight, const Shape& x_shape, const Conv2dParams& p);
+// d(loss)/d(bias): gy summed over images and positions, per channel (a plain sum when gy has
+// autograd history).
+Tensor conv2d_bias_grad(const Tensor& gy);
 // d(loss)/d(weight) from the input and gy.
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const Conv2dParams& p);
 
