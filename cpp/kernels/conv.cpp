@@ -184,7 +184,7 @@ void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p
 // Per-thread buffers that outlive a call, one per purpose: allocating the packing buffers on
 // every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
 // come back page-faulted each time). They grow to the largest request and are kept.
-enum class Scratch { kWeights, kColumns, kTile, kPlan };
+enum class Scratch { kWeights, kColumns, kTile, kPlan, kMasks };
 
 template <Scratch S>
 void* scratch(size_t bytes) {
@@ -467,6 +467,20 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
 template <class T, int OB, int JB>
 void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1) {
   const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow;
+#if NC_HAVE_AVX2
+  using VT = V<T>;
+  constexpr int W = VT::W;
+  // masks[j * nvec + v]: the lanes of output vector v (columns v*W...) whose column is inside the
+  // output row and whose input column for kernel column j is inside the image.
+  const int64_t nvec = ceil_div(g.ow, W);
+  auto* masks = static_cast<typename VT::I*>(scratch<Scratch::kMasks>(sizeof(typename VT::I) * g.kw * nvec));
+  for (int64_t j = 0; j < g.kw; ++j)
+    for (int64_t v = 0; v < nvec; ++v) {
+      const int64_t xt = v * W - g.pl + j * g.dw;
+      masks[j * nvec + v] =
+          _mm256_and_si256(VT::mask(g.ow - v * W), _mm256_andnot_si256(VT::mask(-xt), VT::mask(g.w - xt)));
+    }
+#endif
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       const T* xg = x + (n * g.groups + gi) * g.cg * g.h * g.w;
@@ -480,8 +494,6 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
               const int jn = static_cast<int>(std::min<int64_t>(JB, g.kw - j0));
               T sums[OB][JB];
 #if NC_HAVE_AVX2
-              using VT = V<T>;
-              constexpr int W = VT::W;
               typename VT::R acc[OB][JB];  // 9 accumulators, 3 input vectors, 1 gradient vector
 #pragma GCC unroll 4
               for (int o = 0; o < OB; ++o)
@@ -496,18 +508,17 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
                   typename VT::R xv[JB];
                   const int64_t x0 = ox - g.pl + j0 * g.dw;  // input column of lane 0, first tap
                   const bool full = ox + W <= g.ow && x0 >= 0 && x0 + (jn - 1) * g.dw + W <= g.w;
-                  const auto live = VT::mask(g.ow - ox);  // lanes inside the output row
+                  const typename VT::I* mv = masks + j0 * nvec + ox / W;
 #pragma GCC unroll 4
                   for (int t = 0; t < JB; ++t) {
-                    const int64_t xt = x0 + t * g.dw;
                     if (t >= jn)
                       xv[t] = VT::zero();
                     else if (full)
                       xv[t] = VT::load(xr + t * g.dw + ox);
                     else
-                      xv[t] = VT::loadm(xr + t * g.dw + ox,
-                                        _mm256_and_si256(live, _mm256_andnot_si256(VT::mask(-xt), VT::mask(g.w - xt))));
+                      xv[t] = VT::loadm(xr + t * g.dw + ox, mv[t * nvec]);
                   }
+                  const auto live = VT::mask(g.ow - ox);  // lanes inside the output row
 #pragma GCC unroll 4
                   for (int o = 0; o < OB; ++o) {
                     if (o >= orows) break;

@@ -1,8 +1,8 @@
 // conv2d forward and backward on the kernels of kernels/conv.h. The forward and, with stride 1, the
 // input gradient (a convolution of gy with the flipped weights) run on the conv2d kernel (direct
 // for few taps per output, implicit GEMM otherwise). Other input gradients: per image, a GEMM into
-// a column matrix and col2im. Weight gradient: for direct-path layers read straight from x and gy,
-// otherwise im2col per image + GEMM; either way summed over a fixed number of batch chunks,
+// a column matrix and col2im. Weight gradient: read straight from x and gy for depthwise and
+// <= 9-tap direct-path layers (kernels::conv_weight_grad_direct), otherwise im2col per image + GEMM; either way summed over a fixed number of batch chunks,
 // combined in chunk order, so the result does not depend on the thread count.
 #include "ops/conv.h"
 
@@ -164,7 +164,7 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kWeightGradChunks, g.n));
   const int64_t per = (g.n + chunks - 1) / chunks;
   const kernels::ConvGeom kg = kernel_geom(g, p);
-  if (kernels::conv_direct(kg)) {  // few taps: read straight from x and gy, per chunk of images
+  if (kernels::conv_weight_grad_direct(kg)) {  // read straight from x and gy, per chunk of images
     std::vector<T> acc(static_cast<size_t>(chunks * wn));
     parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t ch = c0; ch < c1; ++ch)
