@@ -8,6 +8,8 @@
 //    kernel col) and one column per output position (used by the backward passes).
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 struct Im2colGeom {
@@ -39,9 +41,6 @@ struct ConvKernels {
   void (*col2im_f64)(const double* col, const Im2colGeom& g, double* gx);
 };
 
-namespace generic { extern const ConvKernels conv_table; }
-namespace avx2 { extern const ConvKernels conv_table; }
-
-const ConvKernels& conv();
+NC_KERNEL_FAMILY(ConvKernels, conv)
 
 }  // namespace nc::kernels
