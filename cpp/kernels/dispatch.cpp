@@ -28,6 +28,10 @@ bool cpu_supports(Isa isa) {
   switch (isa) {
     case Isa::generic: return true;
     case Isa::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::avx512:
+      // The avx512 build is compiled with -mavx512f -mavx512bw -mavx512dq -mavx512vl (and AVX2, FMA, F16C).
+      return cpu_supports(Isa::avx2) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
   }
   return false;
 #else
@@ -37,21 +41,32 @@ bool cpu_supports(Isa isa) {
 
 bool cpu_supports_avx2() { return cpu_supports(Isa::avx2); }
 
+bool avx512_emulated() {
+#ifdef NC_AVX512_EMULATED
+  return true;
+#else
+  return false;
+#endif
+}
+
 #define NC_ISA_NAME_(isa, ...) #isa,
 static const char* const kIsaNames[] = {NC_FOR_EACH_ISA(NC_ISA_NAME_, )};
 #undef NC_ISA_NAME_
-constexpr int kIsaCount = sizeof(kIsaNames) / sizeof(kIsaNames[0]);
 
 std::string isa_name(Isa isa) { return kIsaNames[static_cast<int>(isa)]; }
 
-// Whether this process may run an ISA's build.
-static bool can_run(Isa isa) { return cpu_supports(isa); }
+// Whether this process may run an ISA's build: the CPU has it, or (avx512 only) the build
+// emulates it with AVX2.
+static bool can_run(Isa isa) {
+  if (isa == Isa::avx512 && avx512_emulated()) return cpu_supports(Isa::avx2);
+  return cpu_supports(isa);
+}
 
 static Isa choose_isa() {
   const char* forced = std::getenv("NEUROCORE_CPU");
   const std::string f = forced ? forced : "";
   if (f.empty() || f == "auto") {
-    // The last (widest) build the CPU supports.
+    // The last (widest) build the CPU itself supports; an emulated build is never chosen.
     for (int i = kIsaCount - 1; i > 0; --i)
       if (cpu_supports(static_cast<Isa>(i))) return static_cast<Isa>(i);
     return Isa::generic;

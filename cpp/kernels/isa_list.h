@@ -6,7 +6,7 @@
 // dispatch.cpp picks one of them at run time. Adding an ISA: one X(...) here, its flags in
 // CMakeLists.txt, its CPUID test in dispatch.cpp (cpu_supports), then its kernels.
 // X(isa, ...) is called once per ISA, in order, with the caller's extra arguments.
-#define NC_FOR_EACH_ISA(X, ...) X(generic, __VA_ARGS__) X(avx2, __VA_ARGS__)
+#define NC_FOR_EACH_ISA(X, ...) X(generic, __VA_ARGS__) X(avx2, __VA_ARGS__) X(avx512, __VA_ARGS__)
 
 #define NC_DECLARE_ISA_TABLE_(isa, Table, name) \
   namespace isa {                               \
