@@ -236,12 +236,15 @@ struct IsaTable {
 static const IsaTable kTables[] = {NC_FOR_EACH_ISA(NC_TABLE_ENTRY_, )};
 #undef NC_TABLE_ENTRY_
 
+// The CPU has the ISA, or this is the emulated avx512 test build (CMake NC_AVX512_EMULATE).
+static bool can_run(k::Isa isa) { return k::cpu_supports(isa) || (isa == k::Isa::avx512 && k::avx512_emulated()); }
+
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "bench") {
     const std::string want = argc > 2 ? argv[2] : "avx2";
     for (const IsaTable& it : kTables) {
       if (want != it.name) continue;
-      if (!k::cpu_supports(it.isa)) { std::printf("this CPU cannot run the %s kernels\n", it.name); return 1; }
+      if (!can_run(it.isa)) { std::printf("this CPU cannot run the %s kernels\n", it.name); return 1; }
       return bench(*it.table);
     }
     std::printf("unknown ISA '%s'\n", want.c_str());
@@ -249,7 +252,7 @@ int main(int argc, char** argv) {
   }
   std::mt19937 rng(12345);
   for (const IsaTable& it : kTables) {
-    if (!k::cpu_supports(it.isa)) {
+    if (!can_run(it.isa)) {
       std::printf("note: this CPU cannot run the %s kernels, not tested\n", it.name);
       continue;
     }
