@@ -43,7 +43,16 @@ def test_cpu_capability_forced_by_env():
         r = _run("import neurocore as nc; print(nc.cpu_capability())", {"NEUROCORE_CPU": "avx2"})
         assert r.stdout.strip() == "avx2", r.stderr
     r = _run("import neurocore", {"NEUROCORE_CPU": "sse9"})
-    assert r.returncode != 0 and "NEUROCORE_CPU" in r.stderr
+    assert r.returncode != 0 and "NEUROCORE_CPU" in r.stderr and "avx512" in r.stderr
+    r = _run("import neurocore as nc; print(nc.cpu_capability())", {"NEUROCORE_CPU": "avx512"})
+    if nc._core._cpu_supports("avx512") or nc._core._avx512_emulated():
+        assert r.stdout.strip() == "avx512", r.stderr
+    else:  # a CPU without AVX-512 refuses the build clearly at import
+        assert r.returncode != 0 and "NEUROCORE_CPU=avx512 but this CPU cannot run the avx512 kernels" in r.stderr
+    # auto: the widest build this CPU has (never the emulated one)
+    r = _run("import neurocore as nc; print(nc.cpu_capability())", {"NEUROCORE_CPU": "auto"})
+    want = "avx512" if nc._core._cpu_supports("avx512") else "avx2" if nc._core.cpu_supports_avx2() else "generic"
+    assert r.stdout.strip() == want, r.stderr
 
 
 def test_threads_setting_and_omp_env():

@@ -1,6 +1,7 @@
 """Raw GEMM kernel (neurocore._core._gemm) against numpy float64.
 
-NEUROCORE_CPU=generic|avx2 selects the kernel path; CI runs this file under both.
+NEUROCORE_CPU=generic|avx2|avx512 selects the kernel path; CI runs this file under each build the CPU has (and
+an emulated avx512 build on a CPU without AVX-512, .ci/avx512_emulated).
 """
 import itertools
 

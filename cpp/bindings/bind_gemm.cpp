@@ -54,10 +54,10 @@ void run(bool ta, bool tb, double alpha, const py::array& a, const py::array& b,
   const auto& g = nc::kernels::gemm();
   py::gil_scoped_release release;
   if constexpr (sizeof(T) == 4)
-    g.sgemm(ta, tb, m, n, k, static_cast<float>(alpha), pa, lda, pb, ldb, static_cast<float>(beta),
+    g.f32.gemm(ta, tb, m, n, k, static_cast<float>(alpha), pa, lda, pb, ldb, static_cast<float>(beta),
             pc, ldc);
   else
-    g.dgemm(ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    g.f64.gemm(ta, tb, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
 }
 
 }  // namespace

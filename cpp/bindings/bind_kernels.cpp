@@ -12,10 +12,10 @@ void bind_kernels(py::module_& m) {
     return out;
   });
   m.def("_vecmath", [](const std::string& fn, py::array_t<float, py::array::c_style | py::array::forcecast> x) {
-    const auto& k = kernels::vecmath();
-    auto f = fn == "exp" ? k.exp_f32 : fn == "log" ? k.log_f32 : fn == "tanh" ? k.tanh_f32
-           : fn == "sigmoid" ? k.sigmoid_f32 : fn == "erf" ? k.erf_f32 : fn == "expm1" ? k.expm1_f32
-           : fn == "log1p" ? k.log1p_f32 : nullptr;
+    const auto& k = kernels::vecmath().f32;
+    auto f = fn == "exp" ? k.exp : fn == "log" ? k.log : fn == "tanh" ? k.tanh
+           : fn == "sigmoid" ? k.sigmoid : fn == "erf" ? k.erf : fn == "expm1" ? k.expm1
+           : fn == "log1p" ? k.log1p : nullptr;
     if (!f) throw nc::ValueError("[_vecmath] unknown function '" + fn + "'");
     py::array_t<float> y(x.size());
     {

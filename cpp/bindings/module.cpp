@@ -26,8 +26,17 @@ PYBIND11_MODULE(_core, m) {
     }
   });
   m.def("cpu_capability", [] { return nc::kernels::isa_name(nc::kernels::active_isa()); },
-        "The kernel build in use: 'avx2' or 'generic' (NEUROCORE_CPU forces one).");
+        "The kernel build in use: 'avx512', 'avx2' or 'generic' (NEUROCORE_CPU forces one).");
   m.def("cpu_supports_avx2", &nc::kernels::cpu_supports_avx2);
+  m.def("_cpu_supports", [](const std::string& isa) {
+    for (int i = 0; i < nc::kernels::kIsaCount; ++i) {
+      const auto k = static_cast<nc::kernels::Isa>(i);
+      if (nc::kernels::isa_name(k) == isa) return nc::kernels::cpu_supports(k);
+    }
+    throw nc::ValueError("[_cpu_supports] unknown kernel build '" + isa + "'");
+  }, "Whether this CPU has the instructions of a kernel build ('generic', 'avx2', 'avx512').");
+  m.def("_avx512_emulated", &nc::kernels::avx512_emulated,
+        "True in the test build that emulates the avx512 kernels with AVX2 (CMake NC_AVX512_EMULATE).");
   m.def("get_num_threads", &nc::get_num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw nc::ValueError("[set_num_threads] expected a positive number of threads, got " + std::to_string(n));

@@ -262,14 +262,14 @@ void backward(const float* g, const float* x, float* gx, int64_t n, double p0, d
 #endif
 
 template <class A>
-constexpr ActivationFns fns() {
+constexpr ActivationPair<float> fns() {
   return {forward<A>, backward<A>};
 }
 
 }  // namespace
 
 // In the order of the Activation enum.
-const ActivationKernels activation_table = {{fns<Gelu>(), fns<GeluTanh>(), fns<Silu>(), fns<Mish>(), fns<Elu>(),
-                                             fns<LeakyRelu>(), fns<Softplus>(), fns<Hardtanh>()}};
+const ActivationKernels activation_table = {{{fns<Gelu>(), fns<GeluTanh>(), fns<Silu>(), fns<Mish>(), fns<Elu>(),
+                                             fns<LeakyRelu>(), fns<Softplus>(), fns<Hardtanh>()}}};
 
 }  // namespace nc::kernels::NC_ISA

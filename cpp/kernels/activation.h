@@ -7,25 +7,32 @@
 // wherever a range starts, so splitting between threads never changes a result.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 // p0 and p1 are the function's parameters: ELU (alpha, scale), LeakyReLU (slope, -),
 // Softplus (beta, threshold), Hardtanh (min_val, max_val); unused by the others.
 enum class Activation : int { Gelu, GeluTanh, Silu, Mish, Elu, LeakyRelu, Softplus, Hardtanh, Count };
 
+template <class T>
+struct ActivationPair {
+  void (*forward)(const T* x, T* y, int64_t n, double p0, double p1);
+  void (*backward)(const T* g, const T* x, T* gx, int64_t n, double p0, double p1);
+};
+
+// One pair per Activation, in the enum's order.
+template <class T>
 struct ActivationFns {
-  void (*forward)(const float* x, float* y, int64_t n, double p0, double p1);
-  void (*backward)(const float* g, const float* x, float* gx, int64_t n, double p0, double p1);
+  ActivationPair<T> by_kind[static_cast<int>(Activation::Count)];
+  const ActivationPair<T>& operator[](Activation a) const { return by_kind[static_cast<int>(a)]; }
 };
 
+// Float32 only (other dtypes use the scalar formulas of activation_formulas.h in the ops).
 struct ActivationKernels {
-  ActivationFns fns[static_cast<int>(Activation::Count)];
-  const ActivationFns& operator[](Activation a) const { return fns[static_cast<int>(a)]; }
+  ActivationFns<float> f32;
 };
 
-namespace generic { extern const ActivationKernels activation_table; }
-namespace avx2 { extern const ActivationKernels activation_table; }
-
-const ActivationKernels& activation();
+NC_KERNEL_FAMILY(ActivationKernels, activation)
 
 }  // namespace nc::kernels

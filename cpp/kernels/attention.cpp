@@ -40,11 +40,11 @@ struct Scratch {
 // C = alpha * op(A) op(B) + beta * C on this ISA's GEMM.
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  gemm_table.sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_table.f32.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
                  const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  gemm_table.dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  gemm_table.f64.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // x[c] = exp(x[c] - shift) for c < n; returns the sum of the new values (in a fixed order).

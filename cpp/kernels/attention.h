@@ -7,6 +7,8 @@
 // results independent of the thread count.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 enum class AttnMask : int { None = 0, Bool = 1, Additive = 2 };
@@ -60,10 +62,7 @@ struct AttentionKernels {
   AttentionOps<double> f64;
 };
 
-namespace generic { extern const AttentionKernels attention_table; }
-namespace avx2 { extern const AttentionKernels attention_table; }
-
-const AttentionKernels& attention();
+NC_KERNEL_FAMILY(AttentionKernels, attention)
 
 template <class T>
 const AttentionOps<T>& attention_ops() {

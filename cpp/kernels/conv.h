@@ -17,6 +17,8 @@
 //    kernel col) and one column per output position (the backward of implicit-GEMM layers).
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 struct Im2colGeom {
@@ -74,10 +76,7 @@ struct ConvKernels {
   ConvFns<double> f64;
 };
 
-namespace generic { extern const ConvKernels conv_table; }
-namespace avx2 { extern const ConvKernels conv_table; }
-
-const ConvKernels& conv();
+NC_KERNEL_FAMILY(ConvKernels, conv)
 
 // The table of element type T.
 template <class T>

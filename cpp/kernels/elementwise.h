@@ -7,6 +7,8 @@
 // computed the same way wherever a range starts.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 enum class BinaryOp : int { Add = 0, Sub = 1, Mul = 2, Div = 3 };
@@ -34,9 +36,6 @@ struct ElementwiseKernels {
   ElementwiseFns<double> f64;
 };
 
-namespace generic { extern const ElementwiseKernels elementwise_table; }
-namespace avx2 { extern const ElementwiseKernels elementwise_table; }
-
-const ElementwiseKernels& elementwise();
+NC_KERNEL_FAMILY(ElementwiseKernels, elementwise)
 
 }  // namespace nc::kernels

@@ -4,14 +4,16 @@
 // Three paths:
 //  * packed (BLIS-style): B is packed into NR-column panels (KC x NC block, shared by the
 //    threads), A into MR-row panels (MC x KC block, one per thread); a register-blocked
-//    micro-kernel (AVX2: 6x16 floats / 6x8 doubles, 12 ymm accumulators; generic: 4x8 / 4x4
-//    plain C the compiler vectorises) applies alpha/beta/bias/act in its store. Threads split
-//    the rows of C; K is never split, so results do not depend on the number of threads.
-//  * direct (AVX2, small/skinny: m <= 64 or m*n*k <= 2^18): no packing of A, broadcast-FMA over
-//    rows of B; op(B) = B^T is transposed block by block (8x8 in registers) into a per-thread
-//    buffer, and B blocks whose row stride aliases in L1 are copied there. Threads split columns.
-//  * dot (AVX2, small, m < 8, op(A) = A, op(B) = B^T): both operands contiguous along K;
-//    vector dot products with a horizontal sum per element.
+//    micro-kernel (AVX-512: 12x32 floats / 12x16 doubles, 24 zmm accumulators; AVX2: 6x16 /
+//    6x8, 12 ymm accumulators; generic: 4x8 / 4x4 plain C the compiler vectorises) applies
+//    alpha/beta/bias/act in its store. Threads split the rows of C; K is never split, so results
+//    do not depend on the number of threads.
+//  * direct (AVX2 and AVX-512, in the vectors of the build; small/skinny: m <= 64 or
+//    m*n*k <= 2^18): no packing of A, broadcast-FMA over rows of B; op(B) = B^T is transposed
+//    block by block (8x8 in registers) into a per-thread buffer, and B blocks whose row stride
+//    aliases in L1 are copied there. Threads split columns.
+//  * dot (AVX2 and AVX-512, small, m < 8, op(A) = A, op(B) = B^T): both operands contiguous
+//    along K; vector dot products with a horizontal sum per element.
 // In every path the arithmetic of one C element does not depend on the tile it falls in or on
 // the thread that computes it (masked edge tiles do the same operations as full ones).
 #include "kernels/isa.h"
@@ -24,6 +26,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 namespace nc::kernels::NC_ISA {
 namespace {
@@ -74,6 +77,10 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
         int64_t p = 0;
 #if NC_HAVE_AVX2
         if constexpr (sizeof(T) == 4 && NR == 16) p = pack_b16_trans_avx(src, ldb, kc, d);
+        if constexpr (sizeof(T) == 4 && NR == 32) {
+          p = pack_b16_trans_avx(src, ldb, kc, d, 32);
+          pack_b16_trans_avx(src + 16 * ldb, ldb, p, d + 16, 32);
+        }
 #endif
         for (int j = 0; j < NR; ++j)
           for (int64_t q = p; q < kc; ++q) d[q * NR + j] = src[j * ldb + q];
@@ -85,12 +92,22 @@ void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0
   }
 }
 
+// K block of a micro-kernel: its own KC when it sets one (sized to its B panel), else Blocking's.
+template <class T, class K, class = void>
+struct KcOf {
+  static constexpr int64_t value = Blocking<T>::KC;
+};
+template <class T, class K>
+struct KcOf<T, K, std::void_t<decltype(K::KC)>> {
+  static constexpr int64_t value = K::KC;
+};
+
 template <class T, class K>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
                  int act, int nt) {
   constexpr int MR = K::MR, NR = K::NR;
-  constexpr int64_t MC = Blocking<T>::MC / MR * MR, KC = Blocking<T>::KC;
+  constexpr int64_t MC = Blocking<T>::MC / MR * MR, KC = KcOf<T, K>::value;
   constexpr int64_t NC = Blocking<T>::NC / NR * NR;
   const int64_t row_panels = ceil_div(m, MR);
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, row_panels)));
@@ -158,10 +175,9 @@ constexpr int64_t kDirectKC = NC_DIRECT_KC;
 constexpr int64_t kDirectNB = 256;   // columns per block (multiple of 64)
 constexpr int64_t kDirectUnit = 64;  // columns per thread-split unit
 
-template <class T, int M, int NV, bool MASK>
+template <class T, class VT, int M, int NV, bool MASK>
 __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
                 int64_t ldc, const Epi<T>& e, int64_t ncols) {
-  using VT = V<T>;
   using R = typename VT::R;
   constexpr int W = VT::W;
   R acc[M][NV];
@@ -199,20 +215,20 @@ __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, i
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) out[i][v] = acc[i][v];
   for (int i = 0; i < M; ++i)
-    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK>(c + i * ldc, out[i][v], e, v, ncols);
+    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c + i * ldc, out[i][v], e, v, ncols);
 }
 
-template <class T, int M, int NV>
+template <class T, class VT, int M, int NV>
 void direct_tiles(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
                   int64_t ldc, const Epi<T>& e, int64_t nb) {
-  constexpr int64_t TW = NV * V<T>::W;
+  constexpr int64_t TW = NV * VT::W;
   for (int64_t jr = 0; jr < nb; jr += TW) {
     Epi<T> ej = e;
     if (ej.bias) ej.bias += jr;
     if (jr + TW <= nb)
-      ukr_direct<T, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, TW);
+      ukr_direct<T, VT, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, TW);
     else
-      ukr_direct<T, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, nb - jr);
+      ukr_direct<T, VT, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, nb - jr);
   }
 }
 
@@ -238,7 +254,7 @@ void transpose_block(const T* src, int64_t lds, int64_t nb, int64_t kc, T* dst, 
 }
 
 // op(B) = B, or op(B) = B^T transposed block by block into a per-thread buffer.
-template <class T>
+template <class T, class VT>
 void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
                  int act, int nt) {
@@ -278,12 +294,12 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
           const T* ab = a + ir * rsa + pb * csa;
           T* cb = c + ir * ldc + jb;
           switch (std::min<int64_t>(6, m - ir)) {
-            case 6: direct_tiles<T, 6, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 5: direct_tiles<T, 5, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 4: direct_tiles<T, 4, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 3: direct_tiles<T, 3, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 2: direct_tiles<T, 2, 4>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            default: direct_tiles<T, 1, 8>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
+            default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
           }
         }
       }
@@ -306,10 +322,9 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 // ---------------------------------------------------------------------------------------------
 // Dot path, op(A) = A, op(B) = B^T: C(i, j) = sum_p a[i*lda + p] * b[j*ldb + p].
 
-template <class T, int M, int N>
+template <class T, class VT, int M, int N>
 __attribute__((noinline)) void ukr_dot(int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc,
              const Epi<T>& e) {
-  using VT = V<T>;
   using R = typename VT::R;
   constexpr int W = VT::W;
   R acc[M][N];
@@ -342,23 +357,23 @@ __attribute__((noinline)) void ukr_dot(int64_t k, const T* a, int64_t lda, const
     for (int j = 0; j < N; ++j) c[i * ldc + j] = epi_scalar(sums[i][j], c + i * ldc + j, e, j);
 }
 
-template <class T, int M, int NMAX>
+template <class T, class VT, int M, int NMAX>
 void dot_row_block(int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc,
                    const Epi<T>& e, int64_t j0, int64_t j1) {
   int64_t j = j0;
   for (; j + NMAX <= j1; j += NMAX) {
     Epi<T> ej = e;
     if (ej.bias) ej.bias += j;
-    ukr_dot<T, M, NMAX>(k, a, lda, b + j * ldb, ldb, c + j, ldc, ej);
+    ukr_dot<T, VT, M, NMAX>(k, a, lda, b + j * ldb, ldb, c + j, ldc, ej);
   }
   for (; j < j1; ++j) {
     Epi<T> ej = e;
     if (ej.bias) ej.bias += j;
-    ukr_dot<T, M, 1>(k, a, lda, b + j * ldb, ldb, c + j, ldc, ej);
+    ukr_dot<T, VT, M, 1>(k, a, lda, b + j * ldb, ldb, c + j, ldc, ej);
   }
 }
 
-template <class T>
+template <class T, class VT>
 void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
               int64_t ldb, T beta, T* c, int64_t ldc, const T* bias, int act, int nt) {
   // Columns in blocks whose rows of B stay in L2 while all rows of A pass over them.
@@ -371,8 +386,8 @@ void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
       const int64_t je = std::min(j1, jb + jblk);
       int64_t i = 0;
       for (; i + 2 <= m; i += 2)
-        dot_row_block<T, 2, 4>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, e, jb, je);
-      if (i < m) dot_row_block<T, 1, 8>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, e, jb, je);
+        dot_row_block<T, VT, 2, 4>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, e, jb, je);
+      if (i < m) dot_row_block<T, VT, 1, 8>(k, a + i * lda, lda, b, ldb, c + i * ldc, ldc, e, jb, je);
     }
   };
   if (nt <= 1) {
@@ -411,46 +426,44 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
   }
   const double work = double(m) * double(n) * double(k);
   const int nt = threads_for(work, kMinWorkPerThread);
+#if NC_HAVE_AVX512
+  using VT = V512<T>;
+  using Packed = Avx512Kernel<T>;
+#elif NC_HAVE_AVX2
+  using VT = V<T>;
+  using Packed = AvxKernel<T>;
+#endif
 #if NC_HAVE_AVX2
   const bool small = m <= 64 || work <= kSmallWork;
   if (small && !tb) {
-    gemm_direct<T>(ta, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
+    gemm_direct<T, VT>(ta, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
   if (small && !ta && k <= 16384 && m < kDotMaxM) {
     // Few rows (batch-1 inference): the time goes into streaming B from cache, so a second
     // thread pays off at a much smaller size than in the compute-bound paths.
-    gemm_dot<T>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, threads_for(work, kMinStreamWorkPerThread));
+    gemm_dot<T, VT>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, threads_for(work, kMinStreamWorkPerThread));
     return;
   }
   if (small) {
-    gemm_direct<T>(ta, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
+    gemm_direct<T, VT>(ta, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
-  gemm_packed<T, AvxKernel<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                               nt);
+  gemm_packed<T, Packed>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
 #else
   gemm_packed<T, GenericKernel<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
                                    nt);
 #endif
 }
 
-void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  gemm_impl<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, 0);
-}
-void dgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
-           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
-  gemm_impl<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, 0);
-}
-void sgemm_bias_act(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-                    const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                    int64_t ldc, const float* bias, int act) {
-  gemm_impl<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act);
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+          int64_t ldb, T beta, T* c, int64_t ldc) {
+  gemm_impl<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, 0);
 }
 
 }  // namespace
 
-const GemmKernels gemm_table = {sgemm, dgemm, sgemm_bias_act};
+const GemmKernels gemm_table = {{gemm<float>, gemm_impl<float>}, {gemm<double>, gemm_impl<double>}};
 
 }  // namespace nc::kernels::NC_ISA

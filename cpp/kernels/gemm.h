@@ -5,25 +5,31 @@
 // beta == 0 means C is write-only (its old contents, even NaN, are ignored).
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
-struct GemmKernels {
-  void (*sgemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                int64_t ldc);
-  void (*dgemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
-                int64_t ldc);
+template <class T>
+struct GemmFns {
+  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
   // C = act(alpha * op(A) * op(B) + beta * C + bias), bias[j] per column of C (may be null),
   // act 0: none, 1: ReLU (NaN passes through). The epilogue is fused into the store.
-  void (*sgemm_bias_act)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                         const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                         float* c, int64_t ldc, const float* bias, int act);
+  void (*gemm_bias_act)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                        int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias, int act);
 };
 
-namespace generic { extern const GemmKernels gemm_table; }
-namespace avx2 { extern const GemmKernels gemm_table; }
+struct GemmKernels {
+  GemmFns<float> f32;
+  GemmFns<double> f64;
+};
 
-const GemmKernels& gemm();
+NC_KERNEL_FAMILY(GemmKernels, gemm)
+
+template <class T>
+const GemmFns<T>& gemm_fns() {
+  if constexpr (sizeof(T) == 4) return gemm().f32;
+  else return gemm().f64;
+}
 
 }  // namespace nc::kernels

@@ -140,12 +140,67 @@ struct V<double> {
   }
 };
 
+#if NC_HAVE_AVX512
+// AVX-512 vector helpers: 16 floats / 8 doubles per zmm register; ragged edges use mask registers
+// (masked-off lanes are neither read nor written, and cannot fault).
+template <class T>
+struct V512;
+
+template <>
+struct V512<float> {
+  using R = __m512;
+  using I = __mmask16;
+  static constexpr int W = 16;
+  static R zero() { return _mm512_setzero_ps(); }
+  static R load(const float* p) { return _mm512_loadu_ps(p); }
+  static R loadm(const float* p, I m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
+  static void storem(float* p, I m, R v) { _mm512_mask_storeu_ps(p, m, v); }
+  static R bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static R set1(float x) { return _mm512_set1_ps(x); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
+  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
+  static R add(R a, R b) { return _mm512_add_ps(a, b); }
+  static R relu(R v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }  // NaN passes through
+  // The first n lanes (n clamped to [0, W]).
+  static I mask(int64_t n) { return n >= W ? I(0xFFFF) : n <= 0 ? I(0) : static_cast<I>((1u << n) - 1); }
+  // The two 8-lane halves added, then the AVX2 order (written out rather than
+  // _mm512_reduce_add_ps so that every build sums in the same order).
+  static float hsum(R v) {
+    const __m256 lo = _mm512_castps512_ps256(v);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    return V<float>::hsum(_mm256_add_ps(lo, hi));
+  }
+};
+
+template <>
+struct V512<double> {
+  using R = __m512d;
+  using I = __mmask8;
+  static constexpr int W = 8;
+  static R zero() { return _mm512_setzero_pd(); }
+  static R load(const double* p) { return _mm512_loadu_pd(p); }
+  static R loadm(const double* p, I m) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
+  static void storem(double* p, I m, R v) { _mm512_mask_storeu_pd(p, m, v); }
+  static R bcast(const double* p) { return _mm512_set1_pd(*p); }
+  static R set1(double x) { return _mm512_set1_pd(x); }
+  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
+  static R mul(R a, R b) { return _mm512_mul_pd(a, b); }
+  static R add(R a, R b) { return _mm512_add_pd(a, b); }
+  static R relu(R v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
+  static I mask(int64_t n) { return n >= W ? I(0xFF) : n <= 0 ? I(0) : static_cast<I>((1u << n) - 1); }
+  static double hsum(R v) {
+    return V<double>::hsum(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
+  }
+};
+#endif  // NC_HAVE_AVX512
+
 // Stores one accumulator vector: c = act(alpha*acc + beta*c + bias). With MASK only the first
 // `cnt` (1..W) lanes are touched; the arithmetic is the same either way.
-template <class T, bool MASK>
-__attribute__((always_inline)) inline void store_vec(T* c, typename V<T>::R acc, const Epi<T>& e,
+template <class T, bool MASK, class VT = V<T>>
+__attribute__((always_inline)) inline void store_vec(T* c, typename VT::R acc, const Epi<T>& e,
                                                      int64_t cnt) {
-  using VT = V<T>;
   typename VT::R x = VT::mul(acc, VT::set1(e.alpha));
   if (MASK) {
     const auto m = VT::mask(cnt);
@@ -164,27 +219,27 @@ __attribute__((always_inline)) inline void store_vec(T* c, typename V<T>::R acc,
 }
 
 // Vector v of a tile row with `ncols` valid columns.
-template <class T, bool MASK>
-__attribute__((always_inline)) inline void store_tile_vec(T* c, typename V<T>::R acc,
+template <class T, bool MASK, class VT = V<T>>
+__attribute__((always_inline)) inline void store_tile_vec(T* c, typename VT::R acc,
                                                           const Epi<T>& e, int v, int64_t ncols) {
-  constexpr int W = V<T>::W;
+  constexpr int W = VT::W;
   if (!MASK) {
     Epi<T> ev = e;
     if (ev.bias) ev.bias += v * W;
-    store_vec<T, false>(c + v * W, acc, ev, W);
+    store_vec<T, false, VT>(c + v * W, acc, ev, W);
     return;
   }
   const int64_t cnt = std::min<int64_t>(W, ncols - v * W);
   if (cnt <= 0) return;
   Epi<T> ev = e;
   if (ev.bias) ev.bias += v * W;
-  store_vec<T, true>(c + v * W, acc, ev, cnt);
+  store_vec<T, true, VT>(c + v * W, acc, ev, cnt);
 }
 
-template <class T, int NV, bool MASK>
-__attribute__((always_inline)) inline void store_row(T* c, const typename V<T>::R* acc,
+template <class T, int NV, bool MASK, class VT = V<T>>
+__attribute__((always_inline)) inline void store_row(T* c, const typename VT::R* acc,
                                                      const Epi<T>& e, int64_t ncols) {
-  for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK>(c, acc[v], e, v, ncols);
+  for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c, acc[v], e, v, ncols);
 }
 
 // ---- packed micro-kernel: MR x (2 vectors), A packed [p][MR], B packed [p][NR] --------------
@@ -259,6 +314,59 @@ struct AvxKernel {
     }
   }
 };
+
+#if NC_HAVE_AVX512
+// ---- AVX-512 packed micro-kernel: 12 rows x 2 zmm (12x32 floats / 12x16 doubles) ------------
+// Register budget: 24 accumulators + 2 vectors of B + 1 broadcast of A = 27 of the 32 zmm.
+// Zen 4 runs a 512-bit FMA as two 256-bit halves on its two FMA pipes (one zmm FMA per cycle,
+// 4 cycles latency) and loads 2 x 256 bits per cycle. Per k step this tile issues 24 FMAs
+// (24 cycles) against 2 zmm loads of B and 12 broadcasts of A (about 8 cycles of load slots), so
+// the FMA pipes stay the bottleneck, with 24 independent chains (>= the 4 Zen 4 needs, and the
+// 8 of Intel's two 512-bit pipes). 14 x 2 would leave one spare register (spills around the
+// broadcasts); 8 x 3 gives the same 24 FMAs per step but a 48-wide B panel (more zero padding
+// for the layer widths of the seed models) and 3 loads of B per step.
+// The B panel (KC x NR) is reused by every A panel of the block, so it should stay in L1:
+// KC = 192 makes it 24 KiB (of Zen 4's 32 KiB), for floats and doubles alike.
+// conv.cpp keeps AvxKernel (6 x 16 floats): its column panels are packed 16 positions wide.
+template <class T>
+struct Avx512Kernel {
+  using VT = V512<T>;
+  static constexpr int MR = 12;
+  static constexpr int NR = 2 * VT::W;
+  static constexpr int64_t KC = 24576 / (NR * int64_t(sizeof(T)));
+
+  __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
+                                            const T* __restrict bp, T* c, int64_t ldc,
+                                            const Epi<T>& e, int mr, int64_t ncols) {
+    using R = typename VT::R;
+    constexpr int W = VT::W;
+    for (int i = 0; i < mr; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+    }
+    R acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = VT::zero();
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; ++p) {
+      const R b0 = VT::load(bp), b1 = VT::load(bp + W);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        const R a = VT::bcast(ap + i);
+        acc[i][0] = VT::fma(a, b0, acc[i][0]);
+        acc[i][1] = VT::fma(a, b1, acc[i][1]);
+      }
+      ap += MR;
+      bp += NR;
+    }
+    if (mr == MR && ncols == NR) {
+      for (int i = 0; i < MR; ++i) store_row<T, 2, false, VT>(c + i * ldc, acc[i], row_epi(e, i), NR);
+    } else {
+      for (int i = 0; i < mr; ++i) store_row<T, 2, true, VT>(c + i * ldc, acc[i], row_epi(e, i), ncols);
+    }
+  }
+};
+#endif  // NC_HAVE_AVX512
 #endif  // NC_HAVE_AVX2
 
 // ---- generic micro-kernel: plain C over fixed-size arrays (auto-vectorised) ------------------
@@ -326,15 +434,16 @@ inline int64_t pack_a6_rows_avx(const float* src, int64_t lda, int64_t kc, float
   return p;
 }
 
-// Full 16-column panel of B^T (B(p, j) = src[j*ldb + p]) into [p][16]; returns p done.
-inline int64_t pack_b16_trans_avx(const float* src, int64_t ldb, int64_t kc, float* d) {
+// Full 16-column panel of B^T (B(p, j) = src[j*ldb + p]) into [p][ldd] (ldd = the panel width,
+// 16 or 32 with the second half at d + 16); returns p done.
+inline int64_t pack_b16_trans_avx(const float* src, int64_t ldb, int64_t kc, float* d, int64_t ldd = 16) {
   int64_t p = 0;
   for (; p + 8 <= kc; p += 8) {
     for (int h = 0; h < 2; ++h) {
       __m256 r[8];
       for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src + (h * 8 + j) * ldb + p);
       transpose8(r);
-      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(d + (p + q) * 16 + h * 8, r[q]);
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(d + (p + q) * ldd + h * 8, r[q]);
     }
   }
   return p;

@@ -74,6 +74,6 @@ void affine_sample_f32(const float* x, float* y, int64_t n, int64_t c, int64_t h
 
 }  // namespace
 
-const ImageKernels image_table = {affine_sample_f32};
+const ImageKernels image_table = {{affine_sample_f32}};
 
 }  // namespace nc::kernels::NC_ISA

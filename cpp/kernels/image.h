@@ -5,6 +5,8 @@
 // results never depend on how rows are split between threads.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 enum EdgeMode : int {
@@ -13,19 +15,22 @@ enum EdgeMode : int {
   kEdgeReflect = 2,  // the point is mirrored about the image borders (Keras fill_mode='reflect')
 };
 
-struct ImageKernels {
+template <class T>
+struct ImageFns {
   // x: (n, c, h, w), y: (n, c, oh, ow), both contiguous float32. theta: n x 6 floats; output
   // pixel (i, j) reads input point (sx, sy) = (t0 j + t1 i + t2, t3 j + t4 i + t5) in pixel
   // indices. bilinear: false = nearest (round half to even). edge: how a point outside the image
   // reads it (see EdgeMode). Computes output rows [row_begin, row_end) of the n * oh rows.
-  void (*affine_sample_f32)(const float* x, float* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
-                            int64_t ow, const float* theta, bool bilinear, int edge, const float* fill,
+  void (*affine_sample)(const T* x, T* y, int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh,
+                            int64_t ow, const float* theta, bool bilinear, int edge, const T* fill,
                             int64_t row_begin, int64_t row_end);
 };
 
-namespace generic { extern const ImageKernels image_table; }
-namespace avx2 { extern const ImageKernels image_table; }
+// Float32 only.
+struct ImageKernels {
+  ImageFns<float> f32;
+};
 
-const ImageKernels& image();
+NC_KERNEL_FAMILY(ImageKernels, image)
 
 }  // namespace nc::kernels

@@ -15,3 +15,16 @@
 #else
 #define NC_HAVE_AVX2 0
 #endif
+
+// The avx512 build (-mavx512f -mavx512bw -mavx512dq -mavx512vl on top of AVX2/FMA/F16C): its
+// hand-written paths use the 512-bit intrinsics (32 zmm registers, mask registers for ragged
+// edges); everything else in it is the AVX2 code plus what the compiler vectorises at 512 bits.
+// NC_AVX512_EMULATE (a test build) compiles the same lines for AVX2 through kernels/avx512_emulate.h.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+#define NC_HAVE_AVX512 1
+#elif defined(NC_AVX512_EMULATE) && NC_HAVE_AVX2
+#include "kernels/avx512_emulate.h"
+#define NC_HAVE_AVX512 1
+#else
+#define NC_HAVE_AVX512 0
+#endif

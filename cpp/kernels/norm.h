@@ -4,6 +4,8 @@
 // caller that fixes its chunking gets results independent of the thread count.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 template <class T>
@@ -28,10 +30,7 @@ struct NormKernels {
   NormOps<double> f64;
 };
 
-namespace generic { extern const NormKernels norm_table; }
-namespace avx2 { extern const NormKernels norm_table; }
-
-const NormKernels& norm();
+NC_KERNEL_FAMILY(NormKernels, norm)
 
 template <class T>
 const NormOps<T>& norm_ops() {

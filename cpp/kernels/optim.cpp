@@ -77,6 +77,6 @@ void sgd(const SgdArgs<T>& a, int64_t begin, int64_t end) {
 
 }  // namespace
 
-const OptimKernels optim_table = {adam<float>, adam<double>, sgd<float>, sgd<double>};
+const OptimKernels optim_table = {{adam<float>, sgd<float>}, {adam<double>, sgd<double>}};
 
 }  // namespace nc::kernels::NC_ISA

@@ -3,6 +3,8 @@
 // AVX2). The formulas and their order of operations follow PyTorch's single-tensor optimizers.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 template <class T>
@@ -27,16 +29,17 @@ struct SgdArgs {
   bool maximize, nesterov, first_step;
 };
 
-struct OptimKernels {
-  void (*adam_f32)(const AdamArgs<float>& a, int64_t begin, int64_t end);
-  void (*adam_f64)(const AdamArgs<double>& a, int64_t begin, int64_t end);
-  void (*sgd_f32)(const SgdArgs<float>& a, int64_t begin, int64_t end);
-  void (*sgd_f64)(const SgdArgs<double>& a, int64_t begin, int64_t end);
+template <class T>
+struct OptimFns {
+  void (*adam)(const AdamArgs<T>& a, int64_t begin, int64_t end);
+  void (*sgd)(const SgdArgs<T>& a, int64_t begin, int64_t end);
 };
 
-namespace generic { extern const OptimKernels optim_table; }
-namespace avx2 { extern const OptimKernels optim_table; }
+struct OptimKernels {
+  OptimFns<float> f32;
+  OptimFns<double> f64;
+};
 
-const OptimKernels& optim();
+NC_KERNEL_FAMILY(OptimKernels, optim)
 
 }  // namespace nc::kernels

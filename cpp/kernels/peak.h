@@ -3,6 +3,8 @@
 // with it, so "% of peak" is relative to what this CPU really sustains.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 struct PeakKernels {
@@ -10,9 +12,6 @@ struct PeakKernels {
   double (*fma_chains)(int64_t iterations, float* sink);
 };
 
-namespace generic { extern const PeakKernels peak_table; }
-namespace avx2 { extern const PeakKernels peak_table; }
-
-const PeakKernels& peak();
+NC_KERNEL_FAMILY(PeakKernels, peak)
 
 }  // namespace nc::kernels

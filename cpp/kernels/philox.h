@@ -3,15 +3,14 @@
 // counter0 + i under `key`. Identical results on every ISA.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 struct PhiloxKernels {
   void (*philox4x32)(uint64_t key, uint64_t counter0, int64_t n_counters, uint32_t* out);
 };
 
-namespace generic { extern const PhiloxKernels philox_table; }
-namespace avx2 { extern const PhiloxKernels philox_table; }
-
-const PhiloxKernels& philox();
+NC_KERNEL_FAMILY(PhiloxKernels, philox)
 
 }  // namespace nc::kernels

@@ -6,6 +6,8 @@
 // the thread count nor on which path ran.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 struct PoolGeometry {
@@ -50,10 +52,7 @@ struct PoolKernels {
   void (*max_tap_positions)(const uint8_t* tap, int64_t* idx, int64_t planes, const PoolGeometry& g);
 };
 
-namespace generic { extern const PoolKernels pool_table; }
-namespace avx2 { extern const PoolKernels pool_table; }
-
-const PoolKernels& pool();
+NC_KERNEL_FAMILY(PoolKernels, pool)
 
 template <class T>
 const PoolFns<T>& pool_fns() {

@@ -4,6 +4,8 @@
 // split the work between threads (callers split into fixed-size chunks, see ops/reduce.cpp).
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 template <class T>
@@ -23,9 +25,6 @@ struct ReduceKernels {
   ReduceFns<double> f64;
 };
 
-namespace generic { extern const ReduceKernels reduce_table; }
-namespace avx2 { extern const ReduceKernels reduce_table; }
-
-const ReduceKernels& reduce();
+NC_KERNEL_FAMILY(ReduceKernels, reduce)
 
 }  // namespace nc::kernels

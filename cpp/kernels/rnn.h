@@ -8,6 +8,8 @@
 // never changes a result.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
 template <class T>
@@ -40,10 +42,7 @@ struct RnnKernels {
   RnnOps<double> f64;
 };
 
-namespace generic { extern const RnnKernels rnn_table; }
-namespace avx2 { extern const RnnKernels rnn_table; }
-
-const RnnKernels& rnn();
+NC_KERNEL_FAMILY(RnnKernels, rnn)
 
 template <class T>
 const RnnOps<T>& rnn_ops() {

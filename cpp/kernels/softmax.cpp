@@ -152,6 +152,6 @@ void backward_rows_f32(const float* g, const float* y, float* gx, int64_t rows, 
 
 }  // namespace
 
-const SoftmaxKernels softmax_table = {rows_f32, backward_rows_f32};
+const SoftmaxKernels softmax_table = {{rows_f32, backward_rows_f32}};
 
 }  // namespace nc::kernels::NC_ISA

@@ -4,18 +4,23 @@
 // lanes, then a fixed reduction), so results never depend on how rows are split between threads.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
-struct SoftmaxKernels {
+template <class T>
+struct SoftmaxFns {
   // y[r, :] = (log_)softmax(x[r, :]) for `rows` rows of n elements; y must not alias x.
-  void (*rows_f32)(const float* x, float* y, int64_t rows, int64_t n, bool log);
+  void (*rows)(const T* x, T* y, int64_t rows, int64_t n, bool log);
   // softmax: gx = y * (g - sum(g * y)); log_softmax: gx = g - exp(y) * sum(g).
-  void (*backward_rows_f32)(const float* g, const float* y, float* gx, int64_t rows, int64_t n, bool log);
+  void (*backward_rows)(const T* g, const T* y, T* gx, int64_t rows, int64_t n, bool log);
 };
 
-namespace generic { extern const SoftmaxKernels softmax_table; }
-namespace avx2 { extern const SoftmaxKernels softmax_table; }
+// Float32 only (other dtypes take the portable op path).
+struct SoftmaxKernels {
+  SoftmaxFns<float> f32;
+};
 
-const SoftmaxKernels& softmax();
+NC_KERNEL_FAMILY(SoftmaxKernels, softmax)
 
 }  // namespace nc::kernels

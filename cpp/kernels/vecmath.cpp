@@ -49,6 +49,6 @@ constexpr auto log1p_f32 = map<log1p_1>;
 
 }  // namespace
 
-const VecMathKernels vecmath_table = {exp_f32, log_f32, tanh_f32, sigmoid_f32, erf_f32, expm1_f32, log1p_f32};
+const VecMathKernels vecmath_table = {{exp_f32, log_f32, tanh_f32, sigmoid_f32, erf_f32, expm1_f32, log1p_f32}};
 
 }  // namespace nc::kernels::NC_ISA

@@ -1,25 +1,31 @@
 #pragma once
 // Vectorised float32 math on contiguous buffers (y may alias x). The AVX2 build uses range
 // reduction + minimax polynomials (a few ULP, handling +-inf, NaN and denormals; see
-// vecmath_avx2.h); the generic build calls the C library. Every element is computed by the same
+// vecmath_avx2.h; the avx512 build runs the same 8-lane polynomials, bit-identical to avx2); the
+// generic build calls the C library. Every element is computed by the same
 // code whatever its position, so results never depend on how a range was split between threads.
 #include <cstdint>
 
+#include "kernels/isa_list.h"
+
 namespace nc::kernels {
 
-struct VecMathKernels {
-  void (*exp_f32)(const float* x, float* y, int64_t n);
-  void (*log_f32)(const float* x, float* y, int64_t n);
-  void (*tanh_f32)(const float* x, float* y, int64_t n);
-  void (*sigmoid_f32)(const float* x, float* y, int64_t n);
-  void (*erf_f32)(const float* x, float* y, int64_t n);
-  void (*expm1_f32)(const float* x, float* y, int64_t n);
-  void (*log1p_f32)(const float* x, float* y, int64_t n);
+template <class T>
+struct VecMathFns {
+  void (*exp)(const T* x, T* y, int64_t n);
+  void (*log)(const T* x, T* y, int64_t n);
+  void (*tanh)(const T* x, T* y, int64_t n);
+  void (*sigmoid)(const T* x, T* y, int64_t n);
+  void (*erf)(const T* x, T* y, int64_t n);
+  void (*expm1)(const T* x, T* y, int64_t n);
+  void (*log1p)(const T* x, T* y, int64_t n);
 };
 
-namespace generic { extern const VecMathKernels vecmath_table; }
-namespace avx2 { extern const VecMathKernels vecmath_table; }
+// Float32 only (float64 math goes through the C library in the ops).
+struct VecMathKernels {
+  VecMathFns<float> f32;
+};
 
-const VecMathKernels& vecmath();
+NC_KERNEL_FAMILY(VecMathKernels, vecmath)
 
 }  // namespace nc::kernels

@@ -38,7 +38,7 @@ namespace F = kernels::formulas;
 
 // The float32 kernels of one activation with its parameters bound.
 PointwiseKernels activation_kernels(kernels::Activation a, double p0 = 0, double p1 = 0) {
-  const kernels::ActivationFns k = kernels::activation()[a];
+  const kernels::ActivationPair<float> k = kernels::activation().f32[a];
   return {[f = k.forward, p0, p1](const float* x, float* y, int64_t n) { f(x, y, n, p0, p1); }, nullptr, nullptr,
           nullptr,
           [f = k.backward, p0, p1](const float* g, const float* x, float* gx, int64_t n) { f(g, x, gx, n, p0, p1); }};

@@ -42,9 +42,9 @@ template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
           T beta, T* c, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>)
-    kernels::gemm().sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+    kernels::gemm().f32.gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
   else
-    kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+    kernels::gemm().f64.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 kernels::Im2colGeom im2col_geom(const Geom& g, const Conv2dParams& p) {

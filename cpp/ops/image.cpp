@@ -39,7 +39,7 @@ Tensor affine_sample(const Tensor& x_in, const Tensor& theta_in, int64_t oh, int
   // Fixed-size chunks of output rows: any free thread takes the next one.
   const int64_t rows = n * oh, grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(ow * c, 1));
   parallel_for(0, rows, grain, [&](int64_t b, int64_t e) {
-    k.affine_sample_f32(xp, yp, n, c, h, w, oh, ow, tp, bilinear, edge, fill_c.data(), b, e);
+    k.f32.affine_sample(xp, yp, n, c, h, w, oh, ow, tp, bilinear, edge, fill_c.data(), b, e);
   });
   return y;
 }

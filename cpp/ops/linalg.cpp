@@ -36,11 +36,11 @@ void gemm_into(DType dt, const GemmOperand& A, const GemmOperand& B, int64_t m, 
   if (m == 0 || n == 0) return;
   const auto& g = kernels::gemm();
   if (dt == DType::Float32)
-    g.sgemm_bias_act(A.trans, B.trans, m, n, k, 1.0f, reinterpret_cast<const float*>(A.data), A.ld,
+    g.f32.gemm_bias_act(A.trans, B.trans, m, n, k, 1.0f, reinterpret_cast<const float*>(A.data), A.ld,
                      reinterpret_cast<const float*>(B.data), B.ld, static_cast<float>(beta), static_cast<float*>(c),
                      ldc, bias, 0);
   else
-    g.dgemm(A.trans, B.trans, m, n, k, 1.0, reinterpret_cast<const double*>(A.data), A.ld,
+    g.f64.gemm(A.trans, B.trans, m, n, k, 1.0, reinterpret_cast<const double*>(A.data), A.ld,
             reinterpret_cast<const double*>(B.data), B.ld, beta, static_cast<double*>(c), ldc);
 }
 

@@ -52,7 +52,7 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       y = Tensor::empty(out_shape, DType::Float32);
       const Tensor xc = contiguous(x), wc = contiguous(weight), bc = bias.defined() ? contiguous(bias) : bias;
       if (rows > 0 && out_f > 0)  // y = relu(x W^T + b) in the GEMM's store
-        kernels::gemm().sgemm_bias_act(false, true, rows, out_f, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in,
+        kernels::gemm().f32.gemm_bias_act(false, true, rows, out_f, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in,
                                        0.0f, y.data<float>(), out_f, bc.defined() ? bc.data<float>() : nullptr, 1);
     } else {
       z = linear(x, weight, bias);  // validates the arguments
@@ -82,7 +82,7 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                   } else if (!GradMode::is_enabled()) {  // the gelu op's own derivative formulas
                     gz = Tensor::empty(go.shape(), go.dtype());
                     if (go.dtype() == DType::Float32) {
-                      kernels::activation()[kernels::Activation::Gelu].backward(go.data<float>(), z.data<float>(),
+                      kernels::activation().f32[kernels::Activation::Gelu].backward(go.data<float>(), z.data<float>(),
                                                                                  gz.data<float>(), go.numel(), 0, 0);
                     } else {
                       const double* g = go.data<double>();

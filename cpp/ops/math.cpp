@@ -19,12 +19,12 @@ Tensor zeros_derivative(const Tensor& x) { return zeros_like(x); }
 
 Tensor exp(const Tensor& x) {
   return pointwise("exp", x, [](auto v) { return std::exp(v); }, [](auto, auto y) { return y; },
-                   [](const Tensor& x) { return exp(x); }, {kernels::vecmath().exp_f32});
+                   [](const Tensor& x) { return exp(x); }, {kernels::vecmath().f32.exp});
 }
 
 Tensor log(const Tensor& x) {
   return pointwise("log", x, [](auto v) { return std::log(v); }, [](auto v, auto) { return 1 / v; },
-                   [](const Tensor& x) { return reciprocal(x); }, {kernels::vecmath().log_f32});
+                   [](const Tensor& x) { return reciprocal(x); }, {kernels::vecmath().f32.log});
 }
 
 Tensor sqrt(const Tensor& x) {
@@ -58,7 +58,7 @@ Tensor tanh(const Tensor& x) {
                      Tensor y = tanh(x);
                      return sub(scalar_like(1.0, x), mul(y, y));
                    },
-                   {kernels::vecmath().tanh_f32, nullptr, kernels::elementwise().f32.tanh_backward,
+                   {kernels::vecmath().f32.tanh, nullptr, kernels::elementwise().f32.tanh_backward,
                     kernels::elementwise().f64.tanh_backward});
 }
 
@@ -74,7 +74,7 @@ Tensor sigmoid(const Tensor& x) {
                      Tensor y = sigmoid(x);
                      return mul(y, sub(scalar_like(1.0, x), y));
                    },
-                   {kernels::vecmath().sigmoid_f32, nullptr, kernels::elementwise().f32.sigmoid_backward,
+                   {kernels::vecmath().f32.sigmoid, nullptr, kernels::elementwise().f32.sigmoid_backward,
                     kernels::elementwise().f64.sigmoid_backward});
 }
 
@@ -88,19 +88,19 @@ Tensor reciprocal(const Tensor& x) {
 
 Tensor log1p(const Tensor& x) {
   return pointwise("log1p", x, [](auto v) { return std::log1p(v); }, [](auto v, auto) { return 1 / (1 + v); },
-                   [](const Tensor& x) { return reciprocal(add(x, scalar_like(1.0, x))); }, {kernels::vecmath().log1p_f32});
+                   [](const Tensor& x) { return reciprocal(add(x, scalar_like(1.0, x))); }, {kernels::vecmath().f32.log1p});
 }
 
 Tensor expm1(const Tensor& x) {
   return pointwise("expm1", x, [](auto v) { return std::expm1(v); }, [](auto, auto y) { return y + 1; },
-                   [](const Tensor& x) { return exp(x); }, {kernels::vecmath().expm1_f32});
+                   [](const Tensor& x) { return exp(x); }, {kernels::vecmath().f32.expm1});
 }
 
 Tensor erf(const Tensor& x) {
   return pointwise("erf", x, [](auto v) { return std::erf(v); },
                    [](auto v, auto) { return decltype(v)(kTwoOverSqrtPi) * std::exp(-v * v); },
                    [](const Tensor& x) { return mul(scalar_like(kTwoOverSqrtPi, x), exp(neg(mul(x, x)))); },
-                   {kernels::vecmath().erf_f32});
+                   {kernels::vecmath().f32.erf});
 }
 
 // Functions that keep integer dtypes and whose derivative is a simple expression of x.

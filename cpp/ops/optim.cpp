@@ -47,12 +47,12 @@ void for_each_param(const TensorList& params, const char* op, F body) {
 namespace {
 template <class T> struct KernelFor;
 template <> struct KernelFor<float> {
-  static auto adam() { return kernels::optim().adam_f32; }
-  static auto sgd() { return kernels::optim().sgd_f32; }
+  static auto adam() { return kernels::optim().f32.adam; }
+  static auto sgd() { return kernels::optim().f32.sgd; }
 };
 template <> struct KernelFor<double> {
-  static auto adam() { return kernels::optim().adam_f64; }
-  static auto sgd() { return kernels::optim().sgd_f64; }
+  static auto adam() { return kernels::optim().f64.adam; }
+  static auto sgd() { return kernels::optim().f64.sgd; }
 };
 }  // namespace
 

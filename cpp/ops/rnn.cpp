@@ -59,9 +59,9 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t
           T beta, T* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if constexpr (std::is_same_v<T, float>)
-    kernels::gemm().sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+    kernels::gemm().f32.gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
   else
-    kernels::gemm().dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+    kernels::gemm().f64.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 
 // Rows (of `width` elements) of a gate-major matrix (PyTorch's layout, G rows) moved to the
@@ -173,7 +173,7 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   T* g = gates.data<T>();
   Tensor wih_b = blocked_rows(d, wih, d.I);
   if constexpr (std::is_same_v<T, float>) {  // the bias added in the GEMM's store
-    kernels::gemm().sgemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, wih_b.data<T>(), d.I, 0.0f, g, G,
+    kernels::gemm().f32.gemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, wih_b.data<T>(), d.I, 0.0f, g, G,
                                    bias.data(), 0);
   } else {
     for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);

@@ -37,7 +37,7 @@ template <class T>
 void softmax_rows(const T* x, T* y, Rows g, bool log) {
   if constexpr (std::is_same_v<T, float>) {
     if (g.inner == 1) {  // contiguous rows: the per-ISA row kernel
-      const auto rows_f32 = kernels::softmax().rows_f32;
+      const auto rows_f32 = kernels::softmax().f32.rows;
       parallel_for(0, g.outer, row_grain(g), [&](int64_t b, int64_t e) { rows_f32(x + b * g.r, y + b * g.r, e - b, g.r, log); });
       return;
     }
@@ -68,7 +68,7 @@ template <class T>
 void softmax_backward_rows(const T* gy, const T* y, T* gx, Rows g, bool log) {
   if constexpr (std::is_same_v<T, float>) {
     if (g.inner == 1) {
-      const auto backward_f32 = kernels::softmax().backward_rows_f32;
+      const auto backward_f32 = kernels::softmax().f32.backward_rows;
       parallel_for(0, g.outer, row_grain(g), [&](int64_t b, int64_t e) {
         backward_f32(gy + b * g.r, y + b * g.r, gx + b * g.r, e - b, g.r, log);
       });

@@ -56,7 +56,7 @@ void linear(const Node& n, const Shape& xs, const Shape& ws, const float* x, con
       }
     return;
   }
-  kn::gemm().sgemm_bias_act(false, true, rows, out, in, 1.f, x, in, w, in, 0.f, y, out, bias,
+  kn::gemm().f32.gemm_bias_act(false, true, rows, out, in, 1.f, x, in, w, in, 0.f, y, out, bias,
                             static_cast<int>(n.attrs.act));
 }
 
@@ -85,7 +85,7 @@ void matmul(const Shape& as, const Shape& bs, const Shape& os, const float* a, c
     if (k == 0) {
       std::fill(ct, ct + m * nn, 0.f);
     } else if (m > 0 && nn > 0) {
-      kn::gemm().sgemm(false, false, m, nn, k, 1.f, a + oa, k, b + ob, nn, 0.f, ct, nn);
+      kn::gemm().f32.gemm(false, false, m, nn, k, 1.f, a + oa, k, b + ob, nn, 0.f, ct, nn);
     }
   }
 }
@@ -131,7 +131,7 @@ void conv_transpose2d(const Node& n, const Shape& xs, const Shape& ws, const Sha
       const float* wg = w + g * cg * rows;
       float* yg = y + (i * G * og + g * og) * ohw;
       if (cg > 0 && hw > 0 && rows > 0) {
-        kn::gemm().sgemm(true, false, rows, hw, cg, 1.f, wg, rows, xg, hw, 0.f, col, hw);
+        kn::gemm().f32.gemm(true, false, rows, hw, cg, 1.f, wg, rows, xg, hw, 0.f, col, hw);
         kn::conv().f32.col2im(col, geo, yg);
       }
     }
@@ -213,7 +213,7 @@ void softmax(const Node& n, const Shape& xs, const float* x, float* y, float* wo
   const int64_t L = xs[d], outer = prod(xs, 0, d), inner = prod(xs, d + 1, xs.size());
   const auto rows = [&](const float* src, float* dst, int64_t count) {
     nc::parallel_for(0, count, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)), [&](int64_t b, int64_t e) {
-      kn::softmax().rows_f32(src + b * L, dst + b * L, e - b, L, log);
+      kn::softmax().f32.rows(src + b * L, dst + b * L, e - b, L, log);
     });
   };
   if (L == 0) return;
@@ -294,17 +294,17 @@ void binary(const Node& n, const Shape& as, const Shape* bs, const Shape& os, co
 void unary(const Node& n, const float* x, float* y, int64_t total) {
   const Attrs& a = n.attrs;
   auto act = [&](kn::Activation kind) {
-    elementwise(total, [&](int64_t off, int64_t len) { kn::activation()[kind].forward(x + off, y + off, len, a.p0, a.p1); });
+    elementwise(total, [&](int64_t off, int64_t len) { kn::activation().f32[kind].forward(x + off, y + off, len, a.p0, a.p1); });
   };
   switch (n.op) {
     case Op::Relu:
       elementwise(total, [&](int64_t off, int64_t len) { kn::elementwise().f32.relu(x + off, y + off, len); });
       break;
     case Op::Sigmoid:
-      elementwise(total, [&](int64_t off, int64_t len) { kn::vecmath().sigmoid_f32(x + off, y + off, len); });
+      elementwise(total, [&](int64_t off, int64_t len) { kn::vecmath().f32.sigmoid(x + off, y + off, len); });
       break;
     case Op::Tanh:
-      elementwise(total, [&](int64_t off, int64_t len) { kn::vecmath().tanh_f32(x + off, y + off, len); });
+      elementwise(total, [&](int64_t off, int64_t len) { kn::vecmath().f32.tanh(x + off, y + off, len); });
       break;
     case Op::Gelu: act(kn::Activation::Gelu); break;
     case Op::GeluTanh: act(kn::Activation::GeluTanh); break;

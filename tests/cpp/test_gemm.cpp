@@ -1,7 +1,7 @@
 // Standalone GEMM test and benchmark: every ISA table, every transpose combination, odd sizes,
 // padded strides, alpha/beta (beta == 0 with NaN-filled C), fused bias/ReLU, thread-count
 // independence. Usage: test_gemm            -> runs the checks, last line "N passed, N failed"
-//                      test_gemm bench [isa] -> GFLOP/s (isa: avx2 (default) or generic)
+//                      test_gemm bench [isa] -> GFLOP/s (isa: a name of kernels/isa_list.h, default avx2)
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -40,11 +40,11 @@ void gemm_call(const k::GemmKernels& t, bool ta, bool tb, int64_t m, int64_t n, 
                const float* bias = nullptr, int act = 0) {
   if constexpr (sizeof(T) == 4) {
     if (bias || act)
-      t.sgemm_bias_act(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, bias, act);
+      t.f32.gemm_bias_act(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc, bias, act);
     else
-      t.sgemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
+      t.f32.gemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
   } else {
-    t.dgemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
+    t.f64.gemm(ta, tb, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 }
 
@@ -191,7 +191,7 @@ void run_table(const char* isa, const k::GemmKernels& t, std::mt19937& rng) {
 static double bench_one(const k::GemmKernels& t, bool ta, bool tb, int64_t m, int64_t n, int64_t kk) {
   std::mt19937 rng(1);
   Mat<float> A(ta ? kk : m, ta ? m : kk, 0, rng), B(tb ? n : kk, tb ? kk : n, 0, rng), C(m, n, 0, rng);
-  auto run = [&] { t.sgemm(ta, tb, m, n, kk, 1.0f, A.v.data(), A.ld, B.v.data(), B.ld, 0.0f, C.v.data(), C.ld); };
+  auto run = [&] { t.f32.gemm(ta, tb, m, n, kk, 1.0f, A.v.data(), A.ld, B.v.data(), B.ld, 0.0f, C.v.data(), C.ld); };
   run();
   const double flop = 2.0 * m * n * kk;
   int reps = std::max<int>(1, static_cast<int>(2e8 / flop));
@@ -227,21 +227,37 @@ static int bench(const k::GemmKernels& t) {
   return 0;
 }
 
+#define NC_TABLE_ENTRY_(isa, ...) {#isa, k::Isa::isa, &k::isa::gemm_table},
+struct IsaTable {
+  const char* name;
+  k::Isa isa;
+  const k::GemmKernels* table;
+};
+static const IsaTable kTables[] = {NC_FOR_EACH_ISA(NC_TABLE_ENTRY_, )};
+#undef NC_TABLE_ENTRY_
+
+// The CPU has the ISA, or this is the emulated avx512 test build (CMake NC_AVX512_EMULATE).
+static bool can_run(k::Isa isa) { return k::cpu_supports(isa) || (isa == k::Isa::avx512 && k::avx512_emulated()); }
+
 int main(int argc, char** argv) {
-  const bool avx2 = k::cpu_supports_avx2();
   if (argc > 1 && std::string(argv[1]) == "bench") {
-    const bool gen = argc > 2 && std::string(argv[2]) == "generic";
-    if (!gen && !avx2) { std::printf("no AVX2 on this CPU\n"); return 1; }
-    return bench(gen ? k::generic::gemm_table : k::avx2::gemm_table);
+    const std::string want = argc > 2 ? argv[2] : "avx2";
+    for (const IsaTable& it : kTables) {
+      if (want != it.name) continue;
+      if (!can_run(it.isa)) { std::printf("this CPU cannot run the %s kernels\n", it.name); return 1; }
+      return bench(*it.table);
+    }
+    std::printf("unknown ISA '%s'\n", want.c_str());
+    return 1;
   }
   std::mt19937 rng(12345);
-  run_table<float>("generic", k::generic::gemm_table, rng);
-  run_table<double>("generic", k::generic::gemm_table, rng);
-  if (avx2) {
-    run_table<float>("avx2", k::avx2::gemm_table, rng);
-    run_table<double>("avx2", k::avx2::gemm_table, rng);
-  } else {
-    std::printf("note: CPU has no AVX2+FMA, avx2 table not tested\n");
+  for (const IsaTable& it : kTables) {
+    if (!can_run(it.isa)) {
+      std::printf("note: this CPU cannot run the %s kernels, not tested\n", it.name);
+      continue;
+    }
+    run_table<float>(it.name, *it.table, rng);
+    run_table<double>(it.name, *it.table, rng);
   }
   std::printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;

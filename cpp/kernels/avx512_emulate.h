@@ -1,0 +1,45 @@
+#pragma once
+// Test-only layer (CMake -DNC_AVX512_EMULATE=ON): the avx512 kernel build compiled for AVX2, with
+// SIMDe (SIMD Everywhere, header-only, MIT) implementing the _mm512_* intrinsics and the AVX-512
+// types under their native names, so the very same source lines as the native avx512 build run on
+// a CPU without AVX-512 (NEUROCORE_CPU=avx512 is then allowed, see kernels/dispatch.cpp).
+// Included only from isa.h. Results match the native build lane for lane except where an
+// intrinsic's rounding is implementation-defined (none of those is used: only IEEE add, mul, fma,
+// max, compares, loads and stores).
+#include <immintrin.h>
+#include <cstring>
+
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+
+// SIMDe (0.7-0.8) emulates masked loads and stores with full 64-byte accesses: a masked store
+// writes zeros into the masked-off lanes and a masked load reads past the end of the buffer,
+// where native AVX-512 touches only the selected lanes (and takes no fault on the others). The
+// kernels rely on that for ragged edges, so these four are replaced with lane-exact versions.
+namespace nc_avx512_emulate {
+template <class R, class T, class M>
+inline R maskz_load(M k, const void* p) {
+  T lanes[sizeof(R) / sizeof(T)] = {};
+  for (unsigned i = 0; i < sizeof(R) / sizeof(T); ++i)
+    if ((k >> i) & 1) std::memcpy(&lanes[i], static_cast<const T*>(p) + i, sizeof(T));
+  R r;
+  std::memcpy(&r, lanes, sizeof(R));
+  return r;
+}
+template <class R, class T, class M>
+inline void mask_store(void* p, M k, R a) {
+  T lanes[sizeof(R) / sizeof(T)];
+  std::memcpy(lanes, &a, sizeof(R));
+  for (unsigned i = 0; i < sizeof(R) / sizeof(T); ++i)
+    if ((k >> i) & 1) std::memcpy(static_cast<T*>(p) + i, &lanes[i], sizeof(T));
+}
+}  // namespace nc_avx512_emulate
+
+#undef _mm512_maskz_loadu_ps
+#undef _mm512_maskz_loadu_pd
+#undef _mm512_mask_storeu_ps
+#undef _mm512_mask_storeu_pd
+#define _mm512_maskz_loadu_ps(k, p) (nc_avx512_emulate::maskz_load<simde__m512, float>((k), (p)))
+#define _mm512_maskz_loadu_pd(k, p) (nc_avx512_emulate::maskz_load<simde__m512d, double>((k), (p)))
+#define _mm512_mask_storeu_ps(p, k, a) (nc_avx512_emulate::mask_store<simde__m512, float>((p), (k), (a)))
+#define _mm512_mask_storeu_pd(p, k, a) (nc_avx512_emulate::mask_store<simde__m512d, double>((p), (k), (a)))
