@@ -28,10 +28,13 @@ static void run_once(const neurocore::Session& s) {
   std::vector<neurocore::Tensor> inputs;
   for (const auto& declared : s.input_shapes()) {
     std::vector<int64_t> shape = declared;
-    if (!shape.empty() && shape[0] == -1) shape[0] = 2;
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    if (n > (1 << 24)) return;
+    for (int64_t& d : shape) {
+      if (d == -1) d = 2;  // the dynamic batch dim
+      if (d < 0 || d > (1 << 24)) return;
+      n *= d;
+      if (n > (1 << 24)) return;
+    }
     data.emplace_back(static_cast<size_t>(n), 0.5f);
     inputs.emplace_back(data.back().data(), shape);
   }
