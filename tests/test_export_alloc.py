@@ -77,23 +77,24 @@ def models():
         "gru": (nn.GRU(4, 6, batch_first=True), (x(2, 3, 4),)),
         "packed": (Packed(), (x(2, 5, 4), np.array([5, 3]))),
         "attention": (Attention(), (x(2, 5, 8), np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], bool),
-                                    np.tril(np.ones((5, 5), bool)))),
+                                    np.tril(np.ones((5, 5), bool))), [0, 0, None]),
         "shapes": (Shapes(), (x(2, 3, 4),)),
     }
 
 
 @pytest.mark.parametrize("name", list(models()))
 def test_run_allocates_nothing_after_the_first_call(counter, tmp_path, name):
-    model, example = models()[name]
+    model, example, *batch_dim = models()[name]
     model.eval()
     path = tmp_path / f"{name}.ncm"
-    nc.export.save(model, path, example)
+    nc.export.save(model, path, example, batch_dim=batch_dim[0] if batch_dim else 0)
     session = nc.export.load(path)
     fill = 2.0 if name == "packed" else 0.25  # every input holds it (packed: lengths of 2)
     for batch, threads in ((1, 1), (4, 1), (4, 2)):
         out = subprocess.run([str(counter), str(path), str(batch), str(threads), str(fill)], capture_output=True,
                              text=True, check=True).stdout.split()
         assert out[:2] == ["allocations", "0"], (name, batch, threads, out)
+        assert out[4] == "first_call" and int(out[5]) > 0  # the counter does see the runtime's allocations
         xs = [np.full([batch if d == -1 else d for d in s], fill, np.float32) for s in session.input_shapes]
         first = session(*xs)
         first = first[0] if isinstance(first, tuple) else first

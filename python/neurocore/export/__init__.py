@@ -74,6 +74,9 @@ def _resize_batch(arrays, b, batch_dims):
     examples, so sorted examples stay sorted (pack_padded_sequence's lengths with enforce_sorted)."""
     out = []
     for a, d in zip(arrays, batch_dims):
+        if d is None:
+            out.append(a)
+            continue
         idx = np.arange(b) * a.shape[d] // b
         out.append(np.ascontiguousarray(np.take(a, idx, axis=d)))
     return out
@@ -84,10 +87,10 @@ def _batch_dims(batch_dim, arrays):
     if len(dims) != len(arrays):
         raise ValueError(f"[export] batch_dim has {len(dims)} entries for {len(arrays)} inputs")
     for i, (a, d) in enumerate(zip(arrays, dims)):
-        if not isinstance(d, int) or not 0 <= d < a.ndim:
+        if d is not None and (not isinstance(d, int) or not 0 <= d < a.ndim):
             raise ValueError(f"[export] batch_dim {d!r} of input {i} is not a dim of its shape {a.shape}")
-    sizes = {a.shape[d] for a, d in zip(arrays, dims)}
-    if len(sizes) != 1 or 0 in sizes:
+    sizes = {a.shape[d] for a, d in zip(arrays, dims) if d is not None}
+    if len(sizes) != 1 or 0 in sizes:  # also: no input has a batch dim
         raise ValueError("[export] dynamic_batch needs every example input to have the same non-zero size along its "
                          f"batch dim (shapes {[a.shape for a in arrays]}, batch dims {dims})")
     return dims
@@ -158,7 +161,8 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
         dynamic_batch: accept any batch size along the batch dim. Default: ``True``.
         input_names, output_names: names recorded in the file. Default: ``input0``, ``output0``, ...
         batch_dim: the batch dim of the inputs: an int for all, or one per input (a sequence-first
-            LSTM's (T, B, F) input and its (layers, B, H) h0 both have it at 1). Default: ``0``.
+            LSTM's (T, B, F) input and its (layers, B, H) h0 both have it at 1; None: an input
+            without one, such as an (L, S) attention mask). Default: ``0``.
     """
     from ..nn.module import Module
     if not isinstance(model, Module):
@@ -173,7 +177,7 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
     for m, _ in training:
         m.training = False
     try:
-        b = arrays[0].shape[dims[0]] if dynamic_batch else None
+        b = next(a.shape[d] for a, d in zip(arrays, dims) if d is not None) if dynamic_batch else None
         batches = [b, b + 1, b + 3] if dynamic_batch else [None]
         traces = [_trace_once(model, arrays if bb == b else _resize_batch(arrays, bb, dims)) for bb in batches]
     finally:
