@@ -279,3 +279,42 @@ def test_mask_computed_in_forward_is_an_error(tmp_path):
 
     with pytest.raises(nc.export.ExportError, match=r"op '\w+' is not supported by export"):
         nc.export.save(Computed(), tmp_path / "m.ncm", (np.ones((2, 3), np.float32),))
+
+
+class PaddedEncoderAndSdpa(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+
+    def forward(self, x, pad, keep):
+        y = self.layer(x, src_key_padding_mask=pad)
+        q = y.reshape(y.shape[0], y.shape[1], 2, 4).transpose(1, 2)
+        return F.scaled_dot_product_attention(q, q, q, attn_mask=keep)
+
+
+@pytest.mark.parametrize("opset", [17, 23])
+def test_onnx_export_of_bool_masks(opset):
+    """ONNX expresses the bool masks: Where for masked_fill, and for SDPA's bool attn_mask the
+    opset-23 Attention op's bool mask, or Where(mask, 0, -inf) added to the scores."""
+    import io
+    from test_onnx_export import require
+    onnx, ort = require("onnx"), require("onnxruntime")
+    nc.manual_seed(9)
+    rng = np.random.default_rng(9)
+    model = PaddedEncoderAndSdpa().eval()
+
+    def make(b):
+        x = rng.standard_normal((b, 5, 8)).astype(np.float32)
+        pad = np.zeros((b, 5), bool)
+        for i in range(b):
+            pad[i, rng.integers(2, 6):] = True
+        return [x, pad, bool_mask(rng, (b, 1, 5, 5))]
+    names = ["x", "pad", "keep"]
+    f = io.BytesIO()
+    proto = nc.onnx.export(model, tuple(nc.tensor(a) for a in make(3)), f, input_names=names, output_names=["y"],
+                           dynamic_axes={n: {0: "batch"} for n in names}, opset_version=opset)
+    onnx.checker.check_model(proto, full_check=True)
+    sess = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"])
+    for b in (1, 4):
+        xs = make(b)
+        close(sess.run(None, dict(zip(names, xs)))[0], eager(model, xs)[0])

@@ -308,6 +308,9 @@ def _attention(b, ins, attrs, shapes):
         # bool (True: takes part) as the additive mask 0 / -inf that the MatMul form adds
         mask = b.node("Where", [mask, b.const(np.float32(0), "zero"), b.const(np.float32(-np.inf), "neg_inf")])
     if b.opset >= 23 and nd == 4:
+        mr = len(shapes[3]) if mask is not None else 0
+        if mask is not None and (mr < 2 or shapes[3][-2] != L):  # ONNX Runtime's Attention doesn't broadcast it over L
+            mask = b.node("Expand", [mask, b.const([1] * max(mr - 2, 0) + [L, S], "mask_shape", np.int64)])
         inputs = [q, k, v] + ([mask] if mask else [])
         return b.node("Attention", inputs, is_causal=int(attrs["is_causal"]), scale=float(scale))
     group = qs[-3] // ks[-3] if attrs["enable_gqa"] and nd >= 3 else 1
