@@ -4,7 +4,9 @@ Prints one JSON list of rows {name, seconds, flops or bytes, peak_rss_mb}. Every
 the same computation on the same data; the runner (bench/run.py) alternates the processes and
 takes medians. Frameworks: neurocore, torch, onnxruntime (inference workloads only),
 neurocore-runtime (inference workloads: the model exported with neurocore.export and run by the
-C++ runtime through its Python binding, NumPy in and out) and tensorflow (Keras 3 on TensorFlow;
+C++ runtime through its Python binding, NumPy in and out), neurocore-cli (the same file timed by
+the C++ tool bench/runtime_cli, no Python in the loop; each row is the median of the tool's p50
+latencies) and tensorflow (Keras 3 on TensorFlow;
 the keras_*_fit_epoch workloads, which neurocore runs with neurocore.keras and, as the
 keras_*_fit_epoch_nn rows, with the same model and epoch written in neurocore.nn).
 """
@@ -873,9 +875,117 @@ ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r:
                  "transformer_block_infer": ort_transformer_block_infer}
 
 
+# ---- the embedded runtime on the sequence models, and from C++ (neurocore-cli) -------------------
+
+def rt_lstm_model(fw):
+    """lstm_infer_b1's model and weights as one module: the LSTM, then the head on h_n."""
+    nn = fw.nn
+
+    class LstmHead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(32, 128, batch_first=True), nn.Linear(128, 10)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)
+            return self.head(h[0])
+    model = LstmHead()
+    w, (hw, hb) = lstm_infer_weights()
+    with fw.no_grad():
+        for k, v in w.items():
+            getattr(model.lstm, k).copy_(fw.tensor(v))
+        model.head.weight.copy_(fw.tensor(hw))
+        model.head.bias.copy_(fw.tensor(hb))
+    return model
+
+
+def rt_block_model(fw):
+    """transformer_block_infer's block and weights."""
+    model = seed_block(fw.nn, BLOCK["d_model"], BLOCK["num_heads"], BLOCK["d_ff"])
+    load_state(fw, model, random_state(model))
+    return model
+
+
+def rt_models(fw):
+    """The inference workloads' models (weights loaded) with their inputs and forward flops."""
+    def mlp():
+        model = fw.mlp()
+        load_weights(fw, model, mlp_weights())
+        return model, np.random.default_rng(2).standard_normal((1, 784), dtype=np.float32), \
+            2.0 * (784 * 128 + 128 * 64 + 64 * 10)
+
+    def cnn(batch):
+        model = fw.simple_cnn()
+        load_weights(fw, model, cnn_weights())
+        return model, cnn_images(batch), batch * CNN_FWD_FLOPS
+    return {
+        "mlp_infer_b1": mlp,
+        "cnn_infer_b1": lambda: cnn(1),
+        "cnn_infer_b64": lambda: cnn(64),
+        "lstm_infer_b1": lambda: (rt_lstm_model(fw), lstm_infer_input(), rnn_flops("LSTM", 1, 100, 32, 128, train=False)),
+        "transformer_block_infer": lambda: (rt_block_model(fw), block_input(fw).numpy(), block_forward_flops()),
+    }
+
+
+def rt_sequence_row(name):
+    def run(fw, repeat):
+        model, x, flops = rt_models(fw)[name]()
+        session = runtime_session(model, x.shape)
+        return [{"name": name, "seconds": timeit(lambda: session(x), repeat), "flops": flops}]
+    return run
+
+
+RUNTIME_WORKLOADS.update({"lstm_infer_b1": rt_sequence_row("lstm_infer_b1"),
+                          "transformer_block_infer": rt_sequence_row("transformer_block_infer")})
+
+
+def cli_tool():
+    """bench/runtime_cli (the C++ timing tool) built against the package's CMake config, as an app
+    embedding the runtime is; kept in build/bench-cli and rebuilt when the package changed."""
+    import subprocess
+    import sys
+    build = os.path.join(HERE, os.pardir, "build", "bench-cli")
+    cmake_dir = subprocess.run([sys.executable, "-m", "neurocore.config", "--cmakedir"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    subprocess.run(["cmake", "-S", os.path.join(HERE, "runtime_cli"), "-B", build, "-DCMAKE_BUILD_TYPE=Release",
+                    f"-Dneurocore_DIR={cmake_dir}"], capture_output=True, check=True)
+    subprocess.run(["cmake", "--build", build], capture_output=True, check=True)
+    return os.path.join(build, "neurocore-run-cpp")
+
+
+def cli_p50(tool, path, threads, runs):
+    """Median latency (seconds) the C++ tool reports over `runs` calls."""
+    import subprocess
+    out = subprocess.run([tool, path, "--bench", str(runs), "--threads", str(threads)], capture_output=True,
+                         text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("latency over"))
+    return float(line.split("p50")[1].split()[0]) * 1e-6
+
+
+def cli_row(name, threads, repeat):
+    """The model exported at its bench input shape and timed by neurocore-run-cpp: the median over
+    `repeat` tool runs of each run's p50, each run lasting about 0.2 s."""
+    import tempfile
+    import neurocore as nc
+    model, x, flops = rt_models(NeurocoreFW(threads))[name]()
+    model.eval()
+    tool = cli_tool()
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "model.ncm")
+        nc.export.save(model, path, (x,), dynamic_batch=False)
+        guess = cli_p50(tool, path, threads, 20)
+        runs = int(min(max(0.2 / max(guess, 1e-7), 20), 200000))
+        seconds = statistics.median(cli_p50(tool, path, threads, runs) for _ in range(repeat))
+    return [{"name": name, "seconds": seconds, "flops": flops}]
+
+
+CLI_WORKLOADS = ("mlp_infer_b1", "cnn_infer_b1", "cnn_infer_b64", "lstm_infer_b1", "transformer_block_infer")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime", "tensorflow"])
+    p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime", "neurocore-cli",
+                                         "tensorflow"])
     p.add_argument("workload", choices=sorted(set(WORKLOADS) | set(RUNTIME_WORKLOADS) | set(KERAS_WORKLOADS)))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
@@ -893,6 +1003,8 @@ def main():
     elif args.framework == "neurocore-runtime":
         fn = RUNTIME_WORKLOADS.get(args.workload)
         rows = fn(NeurocoreFW(args.threads), args.repeat) if fn else []
+    elif args.framework == "neurocore-cli":
+        rows = cli_row(args.workload, args.threads, args.repeat) if args.workload in CLI_WORKLOADS else []
     else:
         fw = (NeurocoreFW if args.framework == "neurocore" else TorchFW)(args.threads)
         rows = WORKLOADS[args.workload](fw, args.repeat) if args.workload in WORKLOADS else []

@@ -30,22 +30,22 @@ void bind_runtime(py::module_& m) {
       .def("run", [](const neurocore::Session& s, const std::vector<Array>& inputs) {
         std::vector<neurocore::Tensor> in;
         std::vector<std::vector<int64_t>> shapes;
+        in.reserve(inputs.size());
+        shapes.reserve(inputs.size());
         for (const Array& a : inputs) {
-          std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
-          shapes.push_back(shape);
-          in.emplace_back(a.data(), std::move(shape));
+          shapes.emplace_back(a.shape(), a.shape() + a.ndim());
+          in.emplace_back(a.data(), shapes.back());
         }
-        std::vector<std::vector<int64_t>> out_shapes;
-        {
-          py::gil_scoped_release release;
-          out_shapes = s.output_shapes(shapes);
-        }
+        // With the GIL held: after the first call for these shapes this is a cached-plan lookup,
+        // cheaper than releasing and taking the GIL once more.
+        const std::vector<std::vector<int64_t>> out_shapes = s.output_shapes(shapes);
         std::vector<Array> outs;
         std::vector<neurocore::Tensor> out_views;
+        outs.reserve(out_shapes.size());
+        out_views.reserve(out_shapes.size());
         for (const auto& shape : out_shapes) {
-          Array a(std::vector<py::ssize_t>(shape.begin(), shape.end()));
-          out_views.emplace_back(a.mutable_data(), shape);
-          outs.push_back(std::move(a));
+          outs.emplace_back(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+          out_views.emplace_back(outs.back().mutable_data(), shape);
         }
         {
           py::gil_scoped_release release;

@@ -154,6 +154,40 @@ kernels::AttnHead<T> head(const Layout& g, int64_t b, const Tensor& q, const Ten
   return h;
 }
 
+// Elements of the transposed-keys buffer forward_heads needs (0 with a single row tile per head).
+int64_t transposed_keys_floats(const Layout& g, size_t itemsize) {
+  const int64_t tiles = (g.L + kernels::kAttnRowTile - 1) / kernels::kAttnRowTile;
+  if (tiles <= 1) return 0;
+  return g.nb / g.group * g.E * kernels::attn_transposed_stride(g.S, static_cast<int64_t>(itemsize));
+}
+
+// The forward of every head: o (nb, L, Ev) and lse (nb, L); head_of(b) describes query head b.
+// kt (transposed_keys_floats elements, or null when that is 0) receives each key/value head's
+// keys transposed once, rather than by every row tile (that copy cost as much as an eighth of the
+// tile products).
+template <class T, class HeadOf>
+void forward_heads(const Layout& g, const HeadOf& head_of, T* o, T* l, T* kt) {
+  const auto& ops = kernels::attention_ops<T>();
+  const int64_t tiles = (g.L + kernels::kAttnRowTile - 1) / kernels::kAttnRowTile;
+  // Work items of about a tile of rows against all keys; at least 2^16 multiply-adds per thread.
+  const int64_t item_work = std::min(g.L, kernels::kAttnRowTile) * std::max<int64_t>(1, g.S * (g.E + g.Ev));
+  const int64_t heads_kv = g.nb / g.group, ldt = kernels::attn_transposed_stride(g.S, sizeof(T));
+  if (kt) {
+    for_each_item(heads_kv, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, g.S * g.E)), [&](int64_t kvh) {
+      ops.transpose_keys(head_of(g.first_head(kvh)), kt + kvh * g.E * ldt, ldt);
+    });
+  }
+  for_each_item(g.nb * tiles, std::max<int64_t>(1, (1 << 16) / item_work), [&](int64_t u) {
+    const int64_t b = u / tiles, i0 = (u % tiles) * kernels::kAttnRowTile;
+    auto h = head_of(b);
+    if (kt) {
+      h.kt = kt + g.kv_head(b) * g.E * ldt;
+      h.kt_ld = ldt;
+    }
+    ops.forward(h, i0, std::min(g.L, i0 + kernels::kAttnRowTile), o + b * g.L * g.Ev, g.Ev, l + b * g.L);
+  });
+}
+
 // Mask-gradient buffers when heads of different backward items share a slice of it (the mask
 // broadcasts over heads or batch): that many contiguous runs of items, each summing into its own
 // buffer, added up in order at the end. Fixed by the shapes, never by the thread count.
@@ -358,34 +392,13 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
   Tensor lse = Tensor::empty({g.nb, g.L}, dt);
   PhiloxState rng{0, 0};
   if (dropout_p > 0.0) rng = reserve_random((static_cast<uint64_t>(g.nb) * g.L * g.S + 3) / 4);
-  const int64_t tiles = (g.L + kernels::kAttnRowTile - 1) / kernels::kAttnRowTile;
-  // Work items of about a tile of rows against all keys; at least 2^16 multiply-adds per thread.
-  const int64_t item_work = std::min(g.L, kernels::kAttnRowTile) * std::max<int64_t>(1, g.S * (g.E + g.Ev));
   dispatch_floating(dt, kOp, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const auto& ops = kernels::attention_ops<T>();
-    T* o = out.data<T>();
-    T* l = lse.data<T>();
-    // With several row tiles per head, each key/value head's keys are transposed once here
-    // rather than by every tile (that copy cost as much as an eighth of the tile products).
-    const int64_t heads_kv = g.nb / g.group, ldt = kernels::attn_transposed_stride(g.S, sizeof(T));
     Tensor kt;
-    if (tiles > 1) {
-      kt = Tensor::empty({heads_kv, g.E, ldt}, dt);
-      for_each_item(heads_kv, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, g.S * g.E)), [&](int64_t kvh) {
-        const auto h = head<T>(g, g.first_head(kvh), q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
-        ops.transpose_keys(h, kt.data<T>() + kvh * g.E * ldt, ldt);
-      });
-    }
-    for_each_item(g.nb * tiles, std::max<int64_t>(1, (1 << 16) / item_work), [&](int64_t u) {
-      const int64_t b = u / tiles, i0 = (u % tiles) * kernels::kAttnRowTile;
-      auto h = head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng);
-      if (kt.defined()) {
-        h.kt = kt.data<T>() + g.kv_head(b) * g.E * ldt;
-        h.kt_ld = ldt;
-      }
-      ops.forward(h, i0, std::min(g.L, i0 + kernels::kAttnRowTile), o + b * g.L * g.Ev, g.Ev, l + b * g.L);
-    });
+    if (transposed_keys_floats(g, sizeof(T)) > 0) kt = Tensor::empty({transposed_keys_floats(g, sizeof(T))}, dt);
+    forward_heads<T>(
+        g, [&](int64_t b) { return head<T>(g, b, q, k, v, mask, static_cast<T>(sc), is_causal, dropout_p, rng); },
+        out.data<T>(), lse.data<T>(), kt.defined() ? kt.data<T>() : nullptr);
   });
 
   if (needs_history({query, key, value, mask})) {
@@ -407,6 +420,71 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
                 });
   }
   return out;
+}
+
+namespace {
+
+Layout infer_layout(const SdpaInfer& a) {
+  Layout g;
+  g.nb = 1;
+  for (int d = 0; d < a.nlead; ++d) g.nb *= a.lead[d];
+  g.Hq = a.nlead ? a.lead[a.nlead - 1] : 1;
+  g.group = a.group;
+  g.L = a.L;
+  g.S = a.S;
+  g.E = a.E;
+  g.Ev = a.Ev;
+  g.q_rs = g.k_rs = a.E;
+  g.v_rs = a.Ev;
+  g.mask_kind = a.mask_kind;
+  return g;
+}
+
+int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
+
+}  // namespace
+
+int64_t sdpa_infer_scratch(const SdpaInfer& a) {
+  const Layout g = infer_layout(a);
+  return padded(g.nb * g.L) + transposed_keys_floats(g, sizeof(float));
+}
+
+void sdpa_infer(const SdpaInfer& a, const float* q, const float* k, const float* v, float* out, float* scratch) {
+  const Layout g = infer_layout(a);
+  if (g.nb == 0 || g.L == 0) return;
+  const float sc = static_cast<float>(a.scale > 0 ? a.scale : 1.0 / std::sqrt(static_cast<double>(g.E)));
+  float* lse = scratch;
+  float* kt = transposed_keys_floats(g, sizeof(float)) > 0 ? scratch + padded(g.nb * g.L) : nullptr;
+  const int64_t mask_item = a.mask_kind == kernels::AttnMask::Bool ? 1 : static_cast<int64_t>(sizeof(float));
+  const auto head_of = [&](int64_t b) {
+    kernels::AttnHead<float> h;
+    const int64_t kvh = g.kv_head(b);
+    h.q = q + b * g.L * g.E;
+    h.k = k + kvh * g.S * g.E;
+    h.v = v + kvh * g.S * g.Ev;
+    h.q_rs = g.q_rs;
+    h.k_rs = g.k_rs;
+    h.v_rs = g.v_rs;
+    h.L = g.L;
+    h.S = g.S;
+    h.E = g.E;
+    h.Ev = g.Ev;
+    h.scale = sc;
+    h.causal = a.causal;
+    h.mask_kind = a.mask_kind;
+    if (a.mask_kind != kernels::AttnMask::None) {
+      int64_t rem = b, off = 0;
+      for (int d = a.nlead - 1; d >= 0; --d) {
+        off += (rem % a.lead[d]) * a.mask_lead[d];
+        rem /= a.lead[d];
+      }
+      h.mask = static_cast<const char*>(a.mask) + off * mask_item;
+      h.m_rs = a.m_rs;
+      h.m_cs = a.m_cs;
+    }
+    return h;
+  };
+  forward_heads<float>(g, head_of, out, lse, kt);
 }
 
 }  // namespace nc

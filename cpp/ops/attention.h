@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/tensor.h"
+#include "kernels/attention.h"
 
 namespace nc {
 
@@ -18,5 +19,27 @@ namespace nc {
 // higher-order gradients exist; the first-order backward stays fused.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa);
+
+// Inference on contiguous float32 buffers, for the embedded runtime: the same kernel calls as
+// scaled_dot_product_attention on contiguous tensors (so the same results), nothing allocated.
+// q (..., Hq, L, E), k (..., Hq / group, S, E), v (..., Hq / group, S, Ev), out (..., Hq, L, Ev).
+struct SdpaInfer {
+  int nlead = 0;
+  int64_t lead[16] = {};  // q's leading dims (..., Hq)
+  int64_t group = 1;      // query heads per key/value head
+  int64_t L = 0, S = 0, E = 0, Ev = 0;
+  double scale = 0;       // 0: 1 / sqrt(E)
+  bool causal = false;
+  // Mask element (i, j) of query head b: mask[off(b) + i * m_rs + j * m_cs], off(b) summing
+  // index * mask_lead[d] over b's leading dims (strides 0 where the mask broadcasts).
+  kernels::AttnMask mask_kind = kernels::AttnMask::None;  // Bool: uint8, Additive: float
+  const void* mask = nullptr;
+  int64_t mask_lead[16] = {};
+  int64_t m_rs = 0, m_cs = 0;
+};
+
+// Floats of scratch sdpa_infer needs.
+int64_t sdpa_infer_scratch(const SdpaInfer& a);
+void sdpa_infer(const SdpaInfer& a, const float* q, const float* k, const float* v, float* out, float* scratch);
 
 }  // namespace nc

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 
 #include "core/autograd.h"
@@ -42,7 +43,9 @@ struct Dims {
   RnnMode mode;
   int64_t N, I, B, T, H, P, G, ng;  // rows, input, batch, steps, hidden, output (proj or H), gate width, gates
   bool reverse, proj;
-  std::vector<int64_t> bs, off;  // rows and first row of each step
+  const int64_t* bs = nullptr;   // rows of each step
+  const int64_t* off = nullptr;  // first row of each step
+  std::shared_ptr<const std::vector<int64_t>> steps;  // owns bs and off (tensor path; copies share it)
   Blocks hb, pb;                 // blocks of the hidden units and of the output (projection) units
   // Step processed s-th (time order, or reversed).
   int64_t step(int64_t s) const { return reverse ? T - 1 - s : s; }
@@ -94,9 +97,7 @@ Tensor unblocked_rows(const Dims& d, const Tensor& blocked, int64_t width, const
 // gate columns as one contiguous (P x ng*w) matrix, so each block's product streams only its
 // own weights.
 template <class T>
-Tensor step_weight(const Dims& d, const T* whh) {
-  Tensor out = Tensor::empty({d.G * d.P}, dtype_of<T>());
-  T* o = out.data<T>();
+void write_step_weight(const Dims& d, const T* whh, T* o) {
   constexpr int64_t kTile = 16;  // transposed in tiles that stay in L1 on both sides
   for (int64_t b = 0; b < d.hb.count; ++b) {
     const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), n = w * d.ng;
@@ -108,7 +109,26 @@ Tensor step_weight(const Dims& d, const T* whh) {
           for (int64_t p = pp; p < std::min(pp + kTile, d.P); ++p) ob[p * n + c] = row[p];
         }
   }
-  return out;
+}
+
+// W_hr^T (H x P): the right operand of the projection.
+template <class T>
+void write_projection(const Dims& d, const T* whr, T* o) {
+  for (int64_t p = 0; p < d.P; ++p)
+    for (int64_t j = 0; j < d.H; ++j) o[j * d.P + p] = whr[p * d.H + j];
+}
+
+// Biases in the blocked gate layout: `bias` joins the input projection (b_ih + b_hh, except GRU's
+// b_hh, which sits inside r * (...)); `bias_hh` is b_hh alone (GRU).
+template <class T>
+void write_biases(const Dims& d, const T* bih, const T* bhh, T* bias, T* bias_hh) {
+  const bool gru = d.mode == RnnMode::Gru;
+  for (int64_t q = 0; q < d.ng; ++q)
+    for (int64_t j = 0; j < d.H; ++j) {
+      const int64_t a = q * d.H + j, c = d.gate_column(q, j);
+      bias[c] = (bih ? bih[a] : T(0)) + (bhh && !gru ? bhh[a] : T(0));
+      bias_hh[c] = bhh ? bhh[a] : T(0);
+    }
 }
 
 template <class T>
@@ -154,94 +174,147 @@ struct Saved {
   Tensor gates, cells, hcell, gh;
 };
 
+// The weights in the layouts the steps read (blocked gate rows, per-block W_hh, W_hr^T, biases).
+template <class T>
+struct StepWeights {
+  const T* wih;      // (G, I), gate rows blocked
+  const T* wstep;    // per block of units, its (P x ng*w) slice of W_hh^T
+  const T* whr_t;    // (H, P); null without a projection
+  const T* bias;     // (G) blocked, joins the input projection
+  const T* bias_hh;  // (G) blocked, GRU's b_hh
+};
+
+// Buffers of one call: gates (N, G); hcell ((training ? N : B), H) with a projection; gh
+// ((training ? N : B), G) for GRU; cells (N, H) when training an LSTM.
+template <class T>
+struct StepBuffers {
+  T* gates = nullptr;
+  T* hcell = nullptr;
+  T* gh = nullptr;
+  T* cells = nullptr;
+};
+
+// The team of one thread: every block in order, no counters, nothing allocated.
+struct SerialTeam {
+  template <class F>
+  void run(const F& body) { body(); }
+  template <class F>
+  void share(int64_t& phase, int64_t count, const F& fn) {
+    ++phase;
+    for (int64_t b = 0; b < count; ++b) fn(b);
+  }
+};
+
+// body(team) on a team of `threads` (the serial one for a single thread).
+template <class F>
+void with_team(int threads, int64_t phases, const F& body) {
+  if (threads <= 1) {
+    SerialTeam team;
+    body(team);
+    return;
+  }
+  StepTeam team(threads, phases);
+  body(team);
+}
+
+// One layer-direction over all steps: x (rows at d.off / d.bs), h0 (B, P) (never null), c0 (B, H)
+// or null (LSTM: zeros); writes the steps' rows of y, and the final states.
+template <class T>
+void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWeights<T>& w, bool training, T* y,
+               T* hstate, T* cstate, const StepBuffers<T>& buf) {
+  const auto& k = kernels::rnn_ops<T>();
+  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B, ng = d.ng;
+  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm, relu = d.mode == RnnMode::Relu;
+  // Input projection of every step, biases included.
+  T* g = buf.gates;
+  if constexpr (std::is_same_v<T, float>) {  // the bias added in the GEMM's store
+    kernels::gemm().f32.gemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, w.wih, d.I, 0.0f, g, G, w.bias, 0);
+  } else {
+    for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, w.bias, sizeof(T) * G);
+    gemm<T>(false, true, N, G, d.I, x, d.I, w.wih, d.I, T(1), g, G);
+  }
+  const T* ws = w.wstep;
+  std::memcpy(hstate, h0, sizeof(T) * B * P);
+  if (lstm) {
+    if (c0) std::memcpy(cstate, c0, sizeof(T) * B * H);
+    else std::memset(cstate, 0, sizeof(T) * B * H);
+  }
+  with_team(team_size(d), d.T * (d.proj ? 2 : 1), [&](auto& team) {
+    team.run([&] {
+      int64_t phase = 0;
+      for (int64_t s = 0; s < d.T; ++s) {
+        const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
+        const PrevState<T> st = prev_state(d, s, y, h0, P);
+        T* gt = g + o * G;
+        team.share(phase, d.hb.count, [&](int64_t b) {
+          const int64_t j0 = d.hb.begin(b), bw = d.hb.size(b), c0b = j0 * ng, n = bw * ng;
+          const T* wb = ws + c0b * P;
+          if (gru) {
+            T* gh = buf.gh + (training ? o * G : 0);
+            for (int64_t r = 0; r < rows; ++r) std::memcpy(gh + r * G + c0b, w.bias_hh + c0b, sizeof(T) * n);
+            state_product(st, rows, P, wb, n, n, T(1), gh + c0b, G);
+            k.gru_forward(gt + c0b, gh + c0b, G, st.prev + j0, y + o * P + j0, P, st.have, bw);
+            k.gru_forward(gt + st.have * G + c0b, gh + st.have * G + c0b, G, st.init + st.have * P + j0,
+                          y + (o + st.have) * P + j0, P, rows - st.have, bw);
+          } else {
+            state_product(st, rows, P, wb, n, n, T(1), gt + c0b, G);
+            if (lstm) {
+              T* hc = d.proj ? buf.hcell + (training ? o : 0) * H : y + o * P;
+              k.lstm_forward(gt + c0b, G, cstate + j0, H, hc + j0, d.proj ? H : P, rows, bw);
+              if (training)
+                for (int64_t r = 0; r < rows; ++r)
+                  std::memcpy(buf.cells + (o + r) * H + j0, cstate + r * H + j0, sizeof(T) * bw);
+            } else {
+              k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, bw, relu);
+            }
+          }
+          if (!d.proj)
+            for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * bw);
+        });
+        if (!d.proj) continue;
+        // Projection: every output unit reads all of o*tanh(c), so it is a phase of its own.
+        const T* hc = buf.hcell + (training ? o * H : 0);
+        team.share(phase, d.pb.count, [&](int64_t b) {
+          const int64_t p0 = d.pb.begin(b), bw = d.pb.size(b);
+          gemm<T>(false, false, rows, bw, H, hc, H, w.whr_t + p0, P, T(0), y + o * P + p0, P);
+          for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * bw);
+        });
+      }
+    });
+  });
+}
+
 template <class T>
 void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, const T* whh, const T* bih,
              const T* bhh, const T* whr, bool training, T* y, T* hstate, T* cstate, Saved& sv) {
-  const auto& k = kernels::rnn_ops<T>();
   const DType dt = dtype_of<T>();
-  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B, ng = d.ng;
-  const bool gru = d.mode == RnnMode::Gru, lstm = d.mode == RnnMode::Lstm, relu = d.mode == RnnMode::Relu;
-  // Input projection of every step, biases included (b_hh too, except GRU's, which sits inside r * (...)).
-  std::vector<T> bias(G, T(0)), bias_hh(G, T(0));
-  for (int64_t q = 0; q < ng; ++q)
-    for (int64_t j = 0; j < H; ++j) {
-      const int64_t a = q * H + j, c = d.gate_column(q, j);
-      bias[c] = (bih ? bih[a] : T(0)) + (bhh && !gru ? bhh[a] : T(0));
-      bias_hh[c] = bhh ? bhh[a] : T(0);
-    }
-  Tensor gates = Tensor::empty({N, G}, dt);
-  T* g = gates.data<T>();
-  Tensor wih_b = blocked_rows(d, wih, d.I);
-  if constexpr (std::is_same_v<T, float>) {  // the bias added in the GEMM's store
-    kernels::gemm().f32.gemm_bias_act(false, true, N, G, d.I, 1.0f, x, d.I, wih_b.data<T>(), d.I, 0.0f, g, G,
-                                   bias.data(), 0);
-  } else {
-    for (int64_t r = 0; r < N; ++r) std::memcpy(g + r * G, bias.data(), sizeof(T) * G);
-    gemm<T>(false, true, N, G, d.I, x, d.I, wih_b.data<T>(), d.I, T(1), g, G);
-  }
-  Tensor wstep = step_weight(d, whh);
-  const T* ws = wstep.data<T>();
-  Tensor whr_t;  // W_hr^T (H x P): the right operand of the projection
+  const int64_t N = d.N, G = d.G, H = d.H, P = d.P, B = d.B;
+  std::vector<T> bias(G), bias_hh(G);
+  write_biases(d, bih, bhh, bias.data(), bias_hh.data());
+  const Tensor wih_b = blocked_rows(d, wih, d.I);
+  Tensor wstep = Tensor::empty({G * P}, dt), whr_t;
+  write_step_weight(d, whh, wstep.data<T>());
   if (d.proj) {
     whr_t = Tensor::empty({H, P}, dt);
-    for (int64_t p = 0; p < P; ++p)
-      for (int64_t j = 0; j < H; ++j) whr_t.data<T>()[j * P + p] = whr[p * H + j];
+    write_projection(d, whr, whr_t.data<T>());
   }
   Tensor zero_h;
   if (!h0) {
     zero_h = zeros({B, P}, dt);
     h0 = zero_h.data<T>();
   }
-  std::memcpy(hstate, h0, sizeof(T) * B * P);
-  if (lstm) {
-    if (c0) std::memcpy(cstate, c0, sizeof(T) * B * H);
-    else std::memset(cstate, 0, sizeof(T) * B * H);
-  }
-  if (training && lstm) sv.cells = Tensor::empty({N, H}, dt);
+  Tensor gates = Tensor::empty({N, G}, dt);
+  if (training && d.mode == RnnMode::Lstm) sv.cells = Tensor::empty({N, H}, dt);
   if (d.proj) sv.hcell = Tensor::empty({training ? N : B, H}, dt);
-  if (gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
-  StepTeam team(team_size(d), d.T * (d.proj ? 2 : 1));
-  team.run([&] {
-    int64_t phase = 0;
-    for (int64_t s = 0; s < d.T; ++s) {
-      const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
-      const PrevState<T> st = prev_state(d, s, y, h0, P);
-      T* gt = g + o * G;
-      team.share(phase, d.hb.count, [&](int64_t b) {
-        const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng, n = w * ng;
-        const T* wb = ws + c0b * P;
-        if (gru) {
-          T* gh = sv.gh.data<T>() + (training ? o * G : 0);
-          for (int64_t r = 0; r < rows; ++r) std::memcpy(gh + r * G + c0b, bias_hh.data() + c0b, sizeof(T) * n);
-          state_product(st, rows, P, wb, n, n, T(1), gh + c0b, G);
-          k.gru_forward(gt + c0b, gh + c0b, G, st.prev + j0, y + o * P + j0, P, st.have, w);
-          k.gru_forward(gt + st.have * G + c0b, gh + st.have * G + c0b, G, st.init + st.have * P + j0,
-                        y + (o + st.have) * P + j0, P, rows - st.have, w);
-        } else {
-          state_product(st, rows, P, wb, n, n, T(1), gt + c0b, G);
-          if (lstm) {
-            T* hc = d.proj ? sv.hcell.data<T>() + (training ? o : 0) * H : y + o * P;
-            k.lstm_forward(gt + c0b, G, cstate + j0, H, hc + j0, d.proj ? H : P, rows, w);
-            if (training)
-              for (int64_t r = 0; r < rows; ++r)
-                std::memcpy(sv.cells.data<T>() + (o + r) * H + j0, cstate + r * H + j0, sizeof(T) * w);
-          } else {
-            k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, w, relu);
-          }
-        }
-        if (!d.proj)
-          for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * w);
-      });
-      if (!d.proj) continue;
-      // Projection: every output unit reads all of o*tanh(c), so it is a phase of its own.
-      const T* hc = sv.hcell.data<T>() + (training ? o * H : 0);
-      team.share(phase, d.pb.count, [&](int64_t b) {
-        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
-        gemm<T>(false, false, rows, w, H, hc, H, whr_t.data<T>() + p0, P, T(0), y + o * P + p0, P);
-        for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * w);
-      });
-    }
-  });
+  if (d.mode == RnnMode::Gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
+  const StepWeights<T> w{wih_b.data<T>(), wstep.data<T>(), d.proj ? whr_t.data<T>() : nullptr, bias.data(),
+                         bias_hh.data()};
+  StepBuffers<T> buf;
+  buf.gates = gates.data<T>();
+  buf.hcell = sv.hcell.defined() ? sv.hcell.data<T>() : nullptr;
+  buf.gh = sv.gh.defined() ? sv.gh.data<T>() : nullptr;
+  buf.cells = sv.cells.defined() ? sv.cells.data<T>() : nullptr;
+  run_layer(d, x, h0, c0, w, training, y, hstate, cstate, buf);
   if (training) sv.gates = gates;
   else sv = Saved();
 }
@@ -485,13 +558,18 @@ TensorList rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& 
   check_shape(w_hr, {d.P, d.H}, "weight_hr", name, x.dtype());
   d.T = static_cast<int64_t>(batch_sizes.size());
   NC_CHECK(d.T > 0, ValueError, "[", name, "] the sequence has no time steps");
-  d.bs = batch_sizes;
-  d.off.resize(d.T);
+  auto steps = std::make_shared<std::vector<int64_t>>(batch_sizes);
+  steps->resize(static_cast<size_t>(2 * d.T));
+  d.bs = steps->data();
+  int64_t* off = steps->data() + d.T;
+  d.off = off;
+  d.steps = steps;
   int64_t total = 0;
   for (int64_t t = 0; t < d.T; ++t) {
     NC_CHECK(d.bs[t] > 0 && (t == 0 || d.bs[t] <= d.bs[t - 1]), ValueError, "[", name,
-             "] batch_sizes must be positive and non-increasing, got ", shape_str(Shape(d.bs.begin(), d.bs.end())));
-    d.off[t] = total;
+             "] batch_sizes must be positive and non-increasing, got ",
+             shape_str(Shape(batch_sizes.begin(), batch_sizes.end())));
+    off[t] = total;
     total += d.bs[t];
   }
   NC_CHECK(total == d.N, ValueError, "[", name, "] batch_sizes sum to ", total, " but the input has ", d.N,
@@ -563,6 +641,87 @@ TensorList rnn_layer(RnnMode mode, const Tensor& x, const std::vector<int64_t>& 
                 });
   }
   return outputs;
+}
+
+namespace {
+
+Dims layer_dims(RnnMode mode, int64_t I, int64_t H, int64_t P, bool proj) {
+  Dims d;
+  d.mode = mode;
+  d.reverse = false;
+  d.ng = mode == RnnMode::Lstm ? 4 : mode == RnnMode::Gru ? 3 : 1;
+  d.I = I;
+  d.H = H;
+  d.P = P;
+  d.G = d.ng * H;
+  d.proj = proj;
+  d.hb = Blocks(H);
+  d.pb = Blocks(P);
+  d.N = d.B = d.T = 0;
+  return d;
+}
+
+int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
+
+}  // namespace
+
+RnnWeights rnn_prepare(RnnMode mode, int64_t I, int64_t H, int64_t P, const float* w_ih, const float* w_hh,
+                       const float* b_ih, const float* b_hh, const float* w_hr) {
+  const Dims d = layer_dims(mode, I, H, P, w_hr != nullptr);
+  RnnWeights w;
+  w.mode = mode;
+  w.I = I;
+  w.H = H;
+  w.P = P;
+  w.proj = d.proj;
+  w.w_ih.resize(static_cast<size_t>(d.G * I));
+  permute_gate_rows(d, w_ih, I, w.w_ih.data(), true);
+  w.w_step.resize(static_cast<size_t>(d.G * P));
+  write_step_weight(d, w_hh, w.w_step.data());
+  if (d.proj) {
+    w.w_hr_t.resize(static_cast<size_t>(H * P));
+    write_projection(d, w_hr, w.w_hr_t.data());
+  }
+  w.bias.resize(static_cast<size_t>(d.G));
+  w.bias_hh.resize(static_cast<size_t>(d.G));
+  write_biases(d, b_ih, b_hh, w.bias.data(), w.bias_hh.data());
+  return w;
+}
+
+int64_t rnn_infer_scratch(const RnnWeights& w, int64_t N, int64_t B) {
+  const int64_t G = static_cast<int64_t>(w.bias.size());
+  return padded(N * G) + padded(B * w.P) + (w.proj ? padded(B * w.H) : 0) + (w.mode == RnnMode::Gru ? padded(B * G) : 0);
+}
+
+void rnn_infer(const RnnWeights& w, bool reverse, int64_t T, const int64_t* batch_sizes, const int64_t* offsets,
+               int64_t N, const float* x, const float* h0, const float* c0, float* y, float* h_n, float* c_n,
+               float* scratch) {
+  Dims d = layer_dims(w.mode, w.I, w.H, w.P, w.proj);
+  d.reverse = reverse;
+  d.N = N;
+  d.T = T;
+  d.B = T > 0 ? batch_sizes[0] : 0;
+  d.bs = batch_sizes;
+  d.off = offsets;
+  if (T <= 0 || d.B <= 0) return;
+  StepBuffers<float> buf;
+  float* at = scratch;
+  buf.gates = at;
+  at += padded(N * d.G);
+  float* zero_h = at;
+  at += padded(d.B * d.P);
+  if (d.proj) {
+    buf.hcell = at;
+    at += padded(d.B * d.H);
+  }
+  if (d.mode == RnnMode::Gru) buf.gh = at;
+  if (!h0) {
+    std::memset(zero_h, 0, sizeof(float) * d.B * d.P);
+    h0 = zero_h;
+  }
+  const StepWeights<float> sw{w.w_ih.data(), w.w_step.data(), w.proj ? w.w_hr_t.data() : nullptr, w.bias.data(),
+                              w.bias_hh.data()};
+  run_layer(d, x, h0, c0, sw, false, y, h_n, c_n, buf);
 }
 
 }  // namespace nc

@@ -1,11 +1,10 @@
 // One node on raw float32 buffers, calling the kernels of cpp/kernels/ through their dispatch
 // tables (no tensors, no autograd). Shapes were validated by the planner.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
-#include <optional>
 
-#include "core/autograd.h"
 #include "core/parallel.h"
 #include "kernels/activation.h"
 #include "kernels/conv.h"
@@ -33,8 +32,13 @@ int64_t prod(const Shape& s, size_t b, size_t e) {
   return n;
 }
 
-std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
+// Per-dim values of a shape (the planner bounds ranks by kMaxRank): fixed storage, so that a run
+// allocates nothing.
+using Dims = std::array<int64_t, kMaxRank>;
+
+Dims strides_of(const Shape& s) {
+  Dims st{};
+  if (!s.empty()) st[s.size() - 1] = 1;
   for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
   return st;
 }
@@ -65,7 +69,7 @@ void matmul(const Shape& as, const Shape& bs, const Shape& os, const float* a, c
   const size_t rank = os.size() - 2;
   const int64_t batches = prod(os, 0, rank);
   // Batch strides of a and b, 0 where broadcast.
-  std::vector<int64_t> sa(rank, 0), sb(rank, 0);
+  Dims sa{}, sb{};
   int64_t stride_a = m * k, stride_b = k * nn;
   for (size_t i = rank; i-- > 0;) {
     const size_t ia = i + (as.size() - 2) - rank, ib = i + (bs.size() - 2) - rank;
@@ -169,12 +173,13 @@ void pool(const Node& n, const Shape& xs, const Shape& ys, const float* x, float
   });
 }
 
-void batch_norm(const Node& n, const Shape& xs, const std::vector<const float*>& in, float* y) {
+void batch_norm(const Node& n, const Shape& xs, const std::vector<const float*>& in, float* y, float* work) {
   const int64_t N = xs[0], C = xs[1], S = prod(xs, 2, xs.size());
   size_t next = 3;
   const float* gamma = n.attrs.has_weight ? in[next++] : nullptr;
   const float* beta = n.attrs.has_bias ? in[next++] : nullptr;
-  std::vector<float> a(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  float* a = work;  // per channel: y = x * a + b
+  float* b = work + C;
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt(static_cast<double>(in[2][c]) + n.attrs.eps);
     const double scale = (gamma ? gamma[c] : 1.0) * invstd;
@@ -184,7 +189,7 @@ void batch_norm(const Node& n, const Shape& xs, const std::vector<const float*>&
   const float* x = in[0];
   nc::parallel_for(0, N * C, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, S)), [&](int64_t rb, int64_t re) {
     for (int64_t r = rb; r < re; ++r) {
-      const size_t c = static_cast<size_t>(r % C);
+      const int64_t c = r % C;
       if (S == 1) y[r] = x[r] * a[c] + b[c];
       else kn::norm_ops<float>().axpb(x + r * S, y + r * S, S, a[c], b[c]);
     }
@@ -266,8 +271,8 @@ void binary(const Node& n, const Shape& as, const Shape* bs, const Shape& os, co
   // General broadcast: per output row (last dim), each operand is a dense row or one repeated value.
   const size_t r = os.size();
   auto bstrides = [&](const Shape& s) {
-    std::vector<int64_t> st(r, 0);
-    const auto dense = strides_of(s);
+    Dims st{};
+    const Dims dense = strides_of(s);
     for (size_t i = 0; i < s.size(); ++i) {
       const size_t o = i + (r - s.size());
       st[o] = s[i] == 1 ? 0 : dense[i];
@@ -276,7 +281,7 @@ void binary(const Node& n, const Shape& as, const Shape* bs, const Shape& os, co
   };
   const auto sa = bstrides(as), sb = bstrides(*bs);
   const int64_t cols = r ? os.back() : 1, rows = cols ? total / cols : 0;
-  const int64_t ia = r ? sa.back() : 0, ib = r ? sb.back() : 0;
+  const int64_t ia = r ? sa[r - 1] : 0, ib = r ? sb[r - 1] : 0;
   nc::parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, cols)), [&](int64_t rb, int64_t re) {
     for (int64_t row = rb; row < re; ++row) {
       int64_t rem = row, oa = 0, ob = 0;
@@ -324,11 +329,11 @@ void permute(const Node& n, const Shape& xs, const Shape& ys, const float* x, fl
     y[0] = x[0];
     return;
   }
-  const auto xst = strides_of(xs);
-  std::vector<int64_t> st(r);  // input stride of each output dim
+  const Dims xst = strides_of(xs);
+  Dims st{};  // input stride of each output dim
   for (size_t i = 0; i < r; ++i) st[i] = xst[static_cast<size_t>(n.attrs.dims[i])];
   const int64_t total = numel_of(ys), cols = r ? ys.back() : 1, rows = cols ? total / cols : 0;
-  const int64_t inner = r ? st.back() : 0;
+  const int64_t inner = r ? st[r - 1] : 0;
   for (int64_t row = 0; row < rows; ++row) {
     int64_t rem = row, off = 0;
     for (size_t i = r - 1; i-- > 0;) {
@@ -340,13 +345,13 @@ void permute(const Node& n, const Shape& xs, const Shape& ys, const float* x, fl
   }
 }
 
-void cat(const Node& n, const std::vector<const Shape*>& shapes, const std::vector<const float*>& in, const Shape& ys,
+void cat(const Node& n, const std::vector<Shape>& shapes, const std::vector<const float*>& in, const Shape& ys,
          float* y) {
   const size_t d = static_cast<size_t>(n.attrs.dim);
   const int64_t outer = prod(ys, 0, d), inner = prod(ys, d + 1, ys.size()), out_row = ys[d] * inner;
   int64_t at = 0;
   for (size_t i = 0; i < in.size(); ++i) {
-    const int64_t chunk = (*shapes[i])[d] * inner;
+    const int64_t chunk = shapes[static_cast<size_t>(n.inputs[i])][d] * inner;
     for (int64_t o = 0; o < outer; ++o) std::memcpy(y + o * out_row + at, in[i] + o * chunk, sizeof(float) * chunk);
     at += chunk;
   }
@@ -354,25 +359,33 @@ void cat(const Node& n, const std::vector<const Shape*>& shapes, const std::vect
 
 void reduce(const Node& n, const Shape& xs, const float* x, float* y) {
   const size_t r = xs.size();
-  std::vector<bool> red(r, false);
+  std::array<bool, kMaxRank> red{};
   for (int64_t d : n.attrs.dims) red[static_cast<size_t>(d)] = true;
-  const auto st = strides_of(xs);
-  Shape kept, kept_st, rdims, rst;
+  const Dims st = strides_of(xs);
+  Dims kept{}, kept_st{}, rdims{}, rst{};
+  size_t nk = 0, nr = 0;
+  int64_t nout = 1, nred = 1;
   for (size_t i = 0; i < r; ++i) {
-    (red[i] ? rdims : kept).push_back(xs[i]);
-    (red[i] ? rst : kept_st).push_back(st[i]);
+    if (red[i]) {
+      rdims[nr] = xs[i];
+      rst[nr++] = st[i];
+      nred *= xs[i];
+    } else {
+      kept[nk] = xs[i];
+      kept_st[nk++] = st[i];
+      nout *= xs[i];
+    }
   }
-  const int64_t nout = prod(kept, 0, kept.size()), nred = prod(rdims, 0, rdims.size());
   for (int64_t o = 0; o < nout; ++o) {
     int64_t rem = o, base = 0;
-    for (size_t i = kept.size(); i-- > 0;) {
+    for (size_t i = nk; i-- > 0;) {
       base += (rem % kept[i]) * kept_st[i];
       rem /= kept[i];
     }
     double acc = 0;
     for (int64_t t = 0; t < nred; ++t) {
       int64_t rr = t, off = base;
-      for (size_t i = rdims.size(); i-- > 0;) {
+      for (size_t i = nr; i-- > 0;) {
         off += (rr % rdims[i]) * rst[i];
         rr /= rdims[i];
       }
@@ -382,70 +395,241 @@ void reduce(const Node& n, const Shape& xs, const float* x, float* y) {
   }
 }
 
-// The sequence ops run through the library's own ops (cpp/ops/rnn, cpp/ops/attention: the layer
-// loop around the fused gate kernels, the flash-attention driver), on tensors that view the
-// runtime's buffers; autograd is off so nothing is recorded.
-nc::Tensor view(const float* p, const Shape& s) {
-  auto impl = std::make_shared<nc::TensorImpl>();
-  const int64_t count = numel_of(s);
-  impl->storage = nc::Storage::wrap(const_cast<float*>(p), sizeof(float) * static_cast<size_t>(count), nullptr);
-  impl->shape = nc::Shape(s.begin(), s.end());
-  impl->strides = nc::contiguous_strides(impl->shape);
-  impl->dtype = nc::DType::Float32;
-  return nc::Tensor(std::move(impl));
+int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
+
+// rnn on a padded batch: x is (steps * B, I), step t its rows [t * B, (t + 1) * B). The weights
+// were laid out at load (Node::rnn); the step table (int64) and the layer's scratch sit in the
+// workspace.
+[[noreturn]] void node_error(const Node& n, const std::string& msg) {
+  throw Error(std::string("[") + op_name(n.op) + (n.module.empty() ? "" : " in module '" + n.module + "'") + "] " +
+              msg);
 }
 
-void copy_out(const nc::Tensor& t, float* dst) {
-  const int64_t count = t.numel();
-  if (count > 0) std::memcpy(dst, t.data<float>(), sizeof(float) * static_cast<size_t>(count));
+// Per-sample lengths of a packed sequence (floats holding integers), each checked to be an
+// integer in [1, steps]; returns the longest.
+int64_t check_lengths(const Node& n, const float* lengths, int64_t B, int64_t steps) {
+  int64_t longest = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const float f = lengths[b];
+    if (!(f >= 1 && f <= static_cast<float>(steps)) || f != std::floor(f))
+      node_error(n, "length " + std::to_string(f) + " of sample " + std::to_string(b) +
+                        " is not an integer in [1, " + std::to_string(steps) + "] (the padded batch has " +
+                        std::to_string(steps) + " steps)");
+    longest = std::max(longest, static_cast<int64_t>(f));
+  }
+  return longest;
 }
 
-template <class F>
-void through_op(const Node& n, const F& f) {
-  nc::NoGradGuard no_grad;
-  try {
-    f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(std::string("[") + op_name(n.op) + (n.module.empty() ? "" : " in module '" + n.module + "'") + "] " +
-                e.what());
+// pack: the padded batch as the time-major grid, in the caller's batch order, rows past each
+// sample's length zero.
+void pack(const Node& n, const Shape& xs, const float* x, const float* lengths, float* y) {
+  const bool bf = n.attrs.batch_first;
+  const int64_t T = bf ? xs[1] : xs[0], B = bf ? xs[0] : xs[1], F = xs[2];
+  check_lengths(n, lengths, B, T);
+  for (int64_t b = 1; n.attrs.enforce_sorted && b < B; ++b)
+    if (lengths[b] > lengths[b - 1])
+      node_error(n, "`lengths` array must be sorted in decreasing order when `enforce_sorted` is True");
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t b = 0; b < B; ++b) {
+      float* dst = y + (t * B + b) * F;
+      if (t < static_cast<int64_t>(lengths[b])) std::memcpy(dst, x + (bf ? b * T + t : t * B + b) * F, sizeof(float) * F);
+      else std::memset(dst, 0, sizeof(float) * F);
+    }
+}
+
+// unpack (pad_packed_sequence): the grid as a padded batch of total_length steps (0: the grid's,
+// which the longest sample must fill, as eager returns max(lengths) steps).
+void unpack(const Node& n, const Shape& gs, const Shape& ys, const float* grid, const float* lengths, float* y) {
+  const bool bf = n.attrs.batch_first;
+  const int64_t B = bf ? ys[0] : ys[1], Tout = bf ? ys[1] : ys[0], F = gs[1], Tin = gs[0] / B;
+  const int64_t longest = check_lengths(n, lengths, B, Tin);
+  if (n.attrs.total_length == 0 && longest != Tin)
+    node_error(n, "the longest sequence has " + std::to_string(longest) + " steps but the padded batch has " +
+                      std::to_string(Tin) + ": eager returns " + std::to_string(longest) +
+                      " steps; pass total_length when exporting, or trim the batch to its longest sequence");
+  if (longest > Tout)
+    node_error(n, "Expected total_length to be at least the length of the longest sequence in input, but got "
+                  "total_length=" + std::to_string(Tout) + " and max sequence length being " + std::to_string(longest));
+  for (int64_t t = 0; t < Tout; ++t)
+    for (int64_t b = 0; b < B; ++b) {
+      float* dst = y + (bf ? b * Tout + t : t * B + b) * F;
+      if (t < static_cast<int64_t>(lengths[b])) std::memcpy(dst, grid + (t * B + b) * F, sizeof(float) * F);
+      else std::fill(dst, dst + F, n.attrs.scalar);
+    }
+}
+
+// Sizes of a recurrent node: rows N, batch B, steps T (a packed grid's batch is its lengths').
+struct RnnSizes {
+  int64_t N, B, T;
+};
+
+RnnSizes rnn_sizes(const Node& n, const std::vector<Shape>& shapes) {
+  const int64_t N = shapes[static_cast<size_t>(n.inputs[0])][0];
+  const int64_t B = n.attrs.packed ? shapes[static_cast<size_t>(n.inputs[1])][0] : N / n.attrs.steps;
+  return {N, B, n.attrs.packed ? N / B : n.attrs.steps};
+}
+
+// Workspace of a packed rnn, in order: int64 order, lengths (B each), batch sizes and first rows
+// (T each); the sorted grid x (N, I) and y (N, P); sorted h0, c0, h_n, c_n; the layer's scratch.
+int64_t rnn_workspace(const Node& n, const std::vector<Shape>& shapes) {
+  if (!n.rnn) return 0;  // the load-time plan, before the weights are laid out
+  const auto [N, B, T] = rnn_sizes(n, shapes);
+  const nc::RnnWeights& w = *n.rnn;
+  const int64_t layer = nc::rnn_infer_scratch(w, N, B);
+  if (!n.attrs.packed) return padded(4 * T) + layer;
+  return padded(4 * B + 4 * T) + padded(N * w.I) + padded(N * w.P) + 2 * padded(B * w.P) + 2 * padded(B * w.H) +
+         layer;
+}
+
+// rnn over a packed sequence: the grid's valid rows gathered in the order of decreasing length
+// (stable, as pack_padded_sequence sorts), run as PyTorch's packed batch, and scattered back.
+void rnn_packed(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
+                const std::vector<float*>& extra, float* work) {
+  const Attrs& a = n.attrs;
+  const nc::RnnWeights& w = *n.rnn;
+  const auto [N, B, T] = rnn_sizes(n, plan.shapes);
+  const float* lengths = in[1];
+  const int64_t longest = check_lengths(n, lengths, B, T);
+  auto* order = reinterpret_cast<int64_t*>(work);
+  int64_t* len = order + B;
+  int64_t* bs = len + B;
+  int64_t* off = bs + T;
+  for (int64_t b = 0; b < B; ++b) {  // insertion sort: stable, and allocates nothing
+    len[b] = static_cast<int64_t>(lengths[b]);
+    int64_t r = b;
+    for (; r > 0 && len[order[r - 1]] < len[b]; --r) order[r] = order[r - 1];
+    order[r] = b;
+  }
+  for (int64_t t = 0; t < longest; ++t) {
+    int64_t count = 0;
+    while (count < B && len[order[count]] > t) ++count;
+    bs[t] = count;
+    off[t] = t * B;
+  }
+  float* f = work + padded(4 * B + 4 * T);
+  float* xs = f;
+  float* ys = xs + padded(N * w.I);
+  float* h0s = ys + padded(N * w.P);
+  float* hns = h0s + padded(B * w.P);
+  float* c0s = hns + padded(B * w.P);
+  float* cns = c0s + padded(B * w.H);
+  float* scratch = cns + padded(B * w.H);
+  size_t i = 2;
+  const float* h0 = a.has_h0 ? in[i++] : nullptr;
+  const float* c0 = a.has_c0 ? in[i++] : nullptr;
+  for (int64_t t = 0; t < longest; ++t)
+    for (int64_t r = 0; r < B; ++r) {
+      float* dst = xs + (t * B + r) * w.I;
+      if (r < bs[t]) std::memcpy(dst, in[0] + (t * B + order[r]) * w.I, sizeof(float) * w.I);
+      else std::memset(dst, 0, sizeof(float) * w.I);
+    }
+  for (int64_t r = 0; r < B; ++r) {
+    if (h0) std::memcpy(h0s + r * w.P, h0 + order[r] * w.P, sizeof(float) * w.P);
+    if (c0) std::memcpy(c0s + r * w.H, c0 + order[r] * w.H, sizeof(float) * w.H);
+  }
+  const bool lstm = a.mode == 2;
+  nc::rnn_infer(w, a.reverse, longest, bs, off, longest * B, xs, h0 ? h0s : nullptr, c0 ? c0s : nullptr, ys, hns,
+                lstm ? cns : nullptr, scratch);
+  std::memset(out, 0, sizeof(float) * N * w.P);
+  for (int64_t t = 0; t < longest; ++t)
+    for (int64_t r = 0; r < bs[t]; ++r)
+      std::memcpy(out + (t * B + order[r]) * w.P, ys + (t * B + r) * w.P, sizeof(float) * w.P);
+  for (int64_t r = 0; r < B; ++r) {
+    std::memcpy(extra[0] + order[r] * w.P, hns + r * w.P, sizeof(float) * w.P);
+    if (lstm) std::memcpy(extra[1] + order[r] * w.H, cns + r * w.H, sizeof(float) * w.H);
   }
 }
 
 void rnn(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out,
-         const std::vector<float*>& extra) {
+         const std::vector<float*>& extra, float* work) {
   const Attrs& a = n.attrs;
-  std::vector<nc::Tensor> t;
-  for (size_t i = 0; i < in.size(); ++i) t.push_back(view(in[i], plan.shapes[static_cast<size_t>(n.inputs[i])]));
+  if (!n.rnn) throw Error("[runtime] internal: recurrent weights not prepared");
+  if (a.packed) return rnn_packed(plan, n, in, out, extra, work);
+  const int64_t N = plan.shapes[static_cast<size_t>(n.inputs[0])][0], T = a.steps, B = N / T;
+  auto* steps = reinterpret_cast<int64_t*>(work);  // batch sizes, then first rows
+  for (int64_t t = 0; t < T; ++t) {
+    steps[t] = B;
+    steps[T + t] = t * B;
+  }
   size_t i = 1;
-  const nc::Tensor none;
-  const nc::Tensor& h0 = a.has_h0 ? t[i++] : none;
-  const nc::Tensor& c0 = a.has_c0 ? t[i++] : none;
-  const nc::Tensor& w_ih = t[i++];
-  const nc::Tensor& w_hh = t[i++];
-  const nc::Tensor& b_ih = a.has_bias ? t[i++] : none;
-  const nc::Tensor& b_hh = a.has_bias ? t[i++] : none;
-  const nc::Tensor& w_hr = a.has_proj ? t[i++] : none;
-  const int64_t N = plan.shapes[static_cast<size_t>(n.inputs[0])][0], B = N / a.steps;
-  const std::vector<int64_t> batch_sizes(static_cast<size_t>(a.steps), B);
-  through_op(n, [&] {
-    const nc::TensorList r = nc::rnn_layer(static_cast<nc::RnnMode>(a.mode), t[0], batch_sizes, a.reverse, h0, c0,
-                                           w_ih, w_hh, b_ih, b_hh, w_hr, op_name(n.op));
-    copy_out(r[0], out);
-    for (size_t o = 0; o < extra.size(); ++o) copy_out(r[o + 1], extra[o]);
-  });
+  const float* h0 = a.has_h0 ? in[i++] : nullptr;
+  const float* c0 = a.has_c0 ? in[i++] : nullptr;
+  nc::rnn_infer(*n.rnn, a.reverse, T, steps, steps + T, N, in[0], h0, c0, out, extra[0],
+                a.mode == 2 ? extra[1] : nullptr, work + padded(4 * T));
 }
 
-void attention(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out) {
-  std::vector<nc::Tensor> t;
-  for (size_t i = 0; i < in.size(); ++i) t.push_back(view(in[i], plan.shapes[static_cast<size_t>(n.inputs[i])]));
-  const nc::Tensor mask = n.attrs.has_mask ? t[3] : nc::Tensor();
-  std::optional<double> scale;
-  if (n.attrs.attn_scale > 0) scale = n.attrs.attn_scale;
-  through_op(n, [&] {
-    copy_out(nc::scaled_dot_product_attention(t[0], t[1], t[2], mask, 0.0, n.attrs.causal, scale, n.attrs.gqa), out);
-  });
+// The fused attention's description for these shapes (validated by the planner): q (..., Hq, L, E),
+// k (..., Hk, S, E), v (..., Hk, S, Ev), the mask broadcasting to (..., Hq, L, S).
+nc::SdpaInfer attention_call(const Node& n, const std::vector<Shape>& shapes) {
+  auto shape = [&](size_t i) -> const Shape& { return shapes[static_cast<size_t>(n.inputs[i])]; };
+  const Shape &q = shape(0), &k = shape(1), &v = shape(2);
+  const size_t nd = q.size();
+  nc::SdpaInfer c;
+  c.nlead = static_cast<int>(nd - 2);
+  for (size_t d = 0; d + 2 < nd; ++d) c.lead[d] = q[d];
+  c.group = n.attrs.gqa && nd >= 3 && k[nd - 3] > 0 ? q[nd - 3] / k[nd - 3] : 1;
+  c.L = q[nd - 2];
+  c.E = q[nd - 1];
+  c.S = k[nd - 2];
+  c.Ev = v[nd - 1];
+  c.scale = n.attrs.attn_scale;
+  c.causal = n.attrs.causal;
+  if (n.attrs.has_mask) {
+    const Shape& m = shape(3);
+    c.mask_kind = n.attrs.mask_bool ? nc::kernels::AttnMask::Bool : nc::kernels::AttnMask::Additive;
+    int64_t st[16] = {}, stride = 1;
+    for (size_t d = m.size(); d-- > 0;) {  // the mask's dims sit at the right of the target's
+      st[nd - m.size() + d] = m[d] == 1 ? 0 : stride;
+      stride *= m[d];
+    }
+    for (size_t d = 0; d + 2 < nd; ++d) c.mask_lead[d] = st[d];
+    c.m_rs = st[nd - 2];
+    c.m_cs = st[nd - 1];
+  }
+  return c;
+}
+
+int64_t attention_workspace(const Node& n, const std::vector<Shape>& shapes) {
+  const int64_t mask_bytes = n.attrs.mask_bool ? numel_of(shapes[static_cast<size_t>(n.inputs[3])]) : 0;
+  return nc::sdpa_infer_scratch(attention_call(n, shapes)) + padded((mask_bytes + 3) / 4);
+}
+
+void attention(const Plan& plan, const Node& n, const std::vector<const float*>& in, float* out, float* work) {
+  nc::SdpaInfer c = attention_call(n, plan.shapes);
+  if (n.attrs.mask_bool) {  // 0/1 floats to the kernel's bool bytes, after its own scratch
+    auto* bytes = reinterpret_cast<uint8_t*>(work + nc::sdpa_infer_scratch(c));
+    const int64_t count = numel_of(plan.shapes[static_cast<size_t>(n.inputs[3])]);
+    for (int64_t i = 0; i < count; ++i) bytes[i] = in[3][i] != 0.f;
+    c.mask = bytes;
+  } else if (n.attrs.has_mask) {
+    c.mask = in[3];
+  }
+  nc::sdpa_infer(c, in[0], in[1], in[2], out, work);
+}
+
+// where: y = cond != 0 ? a : b, each operand broadcast to the output (element offsets walked
+// along the output's index, strides 0 on broadcast dims).
+void where(const std::array<const Shape*, 3>& shapes, const Shape& ys, const std::vector<const float*>& in, float* y) {
+  const size_t r = ys.size();
+  const int64_t total = numel_of(ys);
+  if (total == 0) return;
+  std::array<Dims, 3> st{};
+  for (size_t k = 0; k < 3; ++k) {
+    const Shape& s = *shapes[k];
+    const Dims dense = strides_of(s);
+    for (size_t i = 0; i < s.size(); ++i) st[k][i + (r - s.size())] = s[i] == 1 ? 0 : dense[i];
+  }
+  Dims idx{};
+  int64_t off[3] = {0, 0, 0};
+  for (int64_t e = 0; e < total; ++e) {
+    y[e] = in[0][off[0]] != 0.f ? in[1][off[1]] : in[2][off[2]];
+    for (size_t i = r; i-- > 0;) {  // next output index, odometer style
+      for (size_t k = 0; k < 3; ++k) off[k] += st[k][i];
+      if (++idx[i] < ys[i]) break;
+      for (size_t k = 0; k < 3; ++k) off[k] -= st[k][i] * ys[i];
+      idx[i] = 0;
+    }
+  }
 }
 
 // Rows of the table picked by indices held as floats (exact integers below 2^24).
@@ -477,8 +661,8 @@ void rms_norm(const Node& n, const Shape& xs, const std::vector<const float*>& i
 // Broadcast copy: size-1 (or missing leading) dims of x repeat along the output.
 void expand(const Shape& xs, const Shape& ys, const float* x, float* y) {
   const size_t r = ys.size();
-  const auto xst = strides_of(xs);
-  std::vector<int64_t> st(r, 0);
+  const Dims xst = strides_of(xs);
+  Dims st{};
   for (size_t d = 0; d < xs.size(); ++d) st[r - xs.size() + d] = xs[d] == 1 ? 0 : xst[d];
   const int64_t total = numel_of(ys);
   if (total == 0) return;
@@ -486,7 +670,7 @@ void expand(const Shape& xs, const Shape& ys, const float* x, float* y) {
     y[0] = x[0];
     return;
   }
-  const int64_t cols = ys.back(), rows = total / cols, inner = st.back();
+  const int64_t cols = ys.back(), rows = total / cols, inner = st[r - 1];
   for (int64_t row = 0; row < rows; ++row) {
     int64_t rem = row, off = 0;
     for (size_t i = r - 1; i-- > 0;) {
@@ -500,27 +684,28 @@ void expand(const Shape& xs, const Shape& ys, const float* x, float* y) {
 // Basic indexing: each kept or indexed dim reads start + j * step.
 void slice(const Node& n, const Shape& xs, const Shape& ys, const float* x, float* y) {
   const Attrs& a = n.attrs;
-  const auto xst = strides_of(xs);
+  const Dims xst = strides_of(xs);
   int64_t base = 0;
-  Shape dims, st;  // kept dims (output order without new axes) and their input strides
+  Dims dims{}, st{};  // kept dims (output order without new axes) and their input strides
+  size_t nd = 0;
   for (size_t d = 0; d < xs.size(); ++d) {
     const int64_t start = a.starts[d] < 0 ? a.starts[d] + xs[d] : a.starts[d];
     base += start * xst[d];
     if (a.keep[d]) {
-      dims.push_back(a.lengths[d] < 0 ? xs[d] : a.lengths[d]);
-      st.push_back(a.slice_steps[d] * xst[d]);
+      dims[nd] = a.lengths[d] < 0 ? xs[d] : a.lengths[d];
+      st[nd++] = a.slice_steps[d] * xst[d];
     }
   }
   const int64_t total = numel_of(ys);
   if (total == 0) return;
-  if (dims.empty()) {
+  if (nd == 0) {
     y[0] = x[base];
     return;
   }
-  const int64_t cols = dims.back(), rows = total / cols, inner = st.back();
+  const int64_t cols = dims[nd - 1], rows = total / cols, inner = st[nd - 1];
   for (int64_t row = 0; row < rows; ++row) {
     int64_t rem = row, off = base;
-    for (size_t i = dims.size() - 1; i-- > 0;) {
+    for (size_t i = nd - 1; i-- > 0;) {
       off += (rem % dims[i]) * st[i];
       rem /= dims[i];
     }
@@ -541,6 +726,9 @@ int64_t workspace_floats(const Node& n, const std::vector<Shape>& shapes) {
   }
   if ((n.op == Op::Softmax || n.op == Op::LogSoftmax) && static_cast<size_t>(n.attrs.dim) + 1 != x.size())
     return 2 * numel_of(x);
+  if (n.op == Op::BatchNorm) return 2 * x[1];
+  if (n.op == Op::Rnn) return rnn_workspace(n, shapes);
+  if (n.op == Op::Attention) return attention_workspace(n, shapes);
   return 0;
 }
 
@@ -557,7 +745,7 @@ void execute(const Plan& plan, const Node& n, const std::vector<const float*>& i
     case Op::MaxPool2d:
     case Op::AvgPool2d:
     case Op::AdaptiveAvgPool2d: pool(n, shape(0), ys, in[0], out); break;
-    case Op::BatchNorm: batch_norm(n, shape(0), in, out); break;
+    case Op::BatchNorm: batch_norm(n, shape(0), in, out, work); break;
     case Op::LayerNorm: layer_norm(n, shape(0), in, out); break;
     case Op::Softmax:
     case Op::LogSoftmax: softmax(n, shape(0), in[0], out, work); break;
@@ -568,20 +756,21 @@ void execute(const Plan& plan, const Node& n, const std::vector<const float*>& i
     case Op::Reshape: break;  // shares its input's memory
     case Op::Permute: permute(n, shape(0), ys, in[0], out); break;
     case Op::Cat: {
-      std::vector<const Shape*> shapes;
-      for (size_t i = 0; i < in.size(); ++i) shapes.push_back(&shape(i));
-      cat(n, shapes, in, ys, out);
+      cat(n, plan.shapes, in, ys, out);
       break;
     }
     case Op::Mean:
     case Op::Sum: reduce(n, shape(0), in[0], out); break;
-    case Op::Rnn: rnn(plan, n, in, out, extra); break;
-    case Op::Attention: attention(plan, n, in, out); break;
+    case Op::Rnn: rnn(plan, n, in, out, extra, work); break;
+    case Op::Attention: attention(plan, n, in, out, work); break;
     case Op::Embedding: embedding(n, shape(0), shape(1), in[0], in[1], out); break;
     case Op::RmsNorm: rms_norm(n, shape(0), in, out); break;
     case Op::Slice: slice(n, shape(0), ys, in[0], out); break;
     case Op::Full: std::fill(out, out + numel_of(ys), n.attrs.scalar); break;
     case Op::Expand: expand(shape(0), ys, in[0], out); break;
+    case Op::Where: where({&shape(0), &shape(1), &shape(2)}, ys, in, out); break;
+    case Op::Pack: pack(n, shape(0), in[0], in[1], out); break;
+    case Op::Unpack: unpack(n, shape(0), ys, in[0], in[1], out); break;
     default: unary(n, in[0], out, numel_of(ys)); break;
   }
 }

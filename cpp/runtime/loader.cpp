@@ -4,6 +4,7 @@
 // defined once before use). Shape consistency is then checked by planning the recorded example.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -55,7 +56,8 @@ const std::map<std::string, Op>& op_names() {
       {"elu", Op::Elu}, {"leaky_relu", Op::LeakyRelu}, {"softplus", Op::Softplus}, {"hardtanh", Op::Hardtanh},
       {"reshape", Op::Reshape}, {"permute", Op::Permute}, {"cat", Op::Cat}, {"mean", Op::Mean}, {"sum", Op::Sum},
       {"rnn", Op::Rnn}, {"attention", Op::Attention}, {"embedding", Op::Embedding}, {"rms_norm", Op::RmsNorm},
-      {"slice", Op::Slice}, {"full", Op::Full}, {"expand", Op::Expand}};
+      {"slice", Op::Slice}, {"full", Op::Full}, {"expand", Op::Expand}, {"where", Op::Where}, {"pack", Op::Pack},
+      {"unpack", Op::Unpack}};
   return names;
 }
 
@@ -86,8 +88,17 @@ Act parse_act(const Json& attrs, const std::string& what) {
   throw Error("[load] " + what + ".act must be 'none' or 'relu', got '" + a + "'");
 }
 
+// A number attribute; JSON has no inf or NaN, so they come as the strings "inf", "-inf", "nan".
 double num(const Json& attrs, const char* key, const std::string& what) {
-  return attrs.at(key, what).as_double(what + "." + key);
+  const Json& v = attrs.at(key, what);
+  if (v.is(Json::Type::String)) {
+    const std::string& s = v.as_string(what + "." + key);
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    throw Error("[load] " + what + "." + key + " must be a number, got the string '" + s + "'");
+  }
+  return v.as_double(what + "." + key);
 }
 
 // Parses the attributes of one node; returns how many inputs the node must have (-1: at least 1).
@@ -206,17 +217,31 @@ int parse_attrs(Op& op, const Json& j, Attrs& a, const std::string& what) {
       a.has_proj = j.at("has_proj", what).as_bool(what + ".has_proj");
       if ((a.has_c0 && a.mode != 2) || (a.has_proj && a.mode != 2))
         throw Error("[load] " + what + ": c0 and a projection belong to LSTM only");
-      return 3 + a.has_h0 + a.has_c0 + 2 * a.has_bias + a.has_proj;
+      if (const Json* p = j.find("packed")) a.packed = p->as_bool(what + ".packed");
+      return 3 + a.packed + a.has_h0 + a.has_c0 + 2 * a.has_bias + a.has_proj;
     }
     case Op::Attention:
       a.causal = j.at("is_causal", what).as_bool(what + ".is_causal");
       a.has_mask = j.at("has_mask", what).as_bool(what + ".has_mask");
       a.gqa = j.at("enable_gqa", what).as_bool(what + ".enable_gqa");
+      if (const Json* b = j.find("mask_bool")) a.mask_bool = b->as_bool(what + ".mask_bool");  // absent: additive
+      if (a.mask_bool && !a.has_mask) throw Error("[load] " + what + ".mask_bool is set without a mask");
       a.attn_scale = num(j, "scale", what);
       if (!(a.attn_scale >= 0) || std::isinf(a.attn_scale))
         throw Error("[load] " + what + ".scale must be finite and non-negative (0: 1/sqrt(E))");
       return 3 + a.has_mask;
     case Op::Embedding:
+      return 2;
+    case Op::Where:
+      return 3;
+    case Op::Pack:
+      a.batch_first = j.at("batch_first", what).as_bool(what + ".batch_first");
+      a.enforce_sorted = j.at("enforce_sorted", what).as_bool(what + ".enforce_sorted");
+      return 2;
+    case Op::Unpack:
+      a.batch_first = j.at("batch_first", what).as_bool(what + ".batch_first");
+      a.scalar = static_cast<float>(num(j, "padding_value", what));
+      a.total_length = int_attr(j, "total_length", what, 0);
       return 2;
     case Op::RmsNorm:
       a.eps = num(j, "eps", what);
@@ -417,7 +442,7 @@ std::shared_ptr<Model> load_model(const std::string& path) {
         for (size_t idx = 1; idx < k; ++idx) need_const(idx);
         break;
       case Op::Rnn:
-        for (size_t idx = 1 + n.attrs.has_h0 + n.attrs.has_c0; idx < k; ++idx) need_const(idx);
+        for (size_t idx = 1 + n.attrs.packed + n.attrs.has_h0 + n.attrs.has_c0; idx < k; ++idx) need_const(idx);
         break;
       case Op::Embedding:
         need_const(0);

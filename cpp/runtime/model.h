@@ -12,15 +12,23 @@
 #include <vector>
 
 #include "neurocore/runtime.h"
+#include "ops/rnn.h"
 
 namespace neurocore::detail {
+
+constexpr size_t kMaxRank = 16;  // ranks above it are rejected when planning
 
 enum class Op {
   Linear, Matmul, Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, BatchNorm, LayerNorm,
   Softmax, LogSoftmax, Add, Sub, Mul, Div, Relu, Sigmoid, Tanh, Gelu, GeluTanh, Silu, Mish, Elu, LeakyRelu,
   Softplus, Hardtanh, Reshape, Permute, Cat, Mean, Sum,
   // sequence models
-  Rnn, Attention, Embedding, RmsNorm, Slice, Full, Expand
+  Rnn, Attention, Embedding, RmsNorm, Slice, Full, Expand,
+  Where,  // condition (0/1 floats: a bool input), a, b; broadcast
+  // packed sequences (pack_padded_sequence -> rnn -> pad_packed_sequence) with per-sample lengths
+  // as a model input: the packed data lives as a time-major (steps * batch, features) grid in the
+  // caller's batch order, rows past a sample's length zero
+  Pack, Unpack
 };
 
 const char* op_name(Op op);
@@ -54,8 +62,17 @@ struct Attrs {
   // which optional inputs are present (x, [h0], [c0], w_ih, w_hh, [b_ih, b_hh], [w_hr])
   int64_t mode = 0, steps = 1;
   bool has_h0 = false, has_c0 = false, has_proj = false;
-  // attention: q, k, v[, additive mask]; scale 0 = 1/sqrt(E)
-  bool causal = false, has_mask = false, gqa = false;
+  // rnn over a packed sequence: inputs x (grid), lengths, then as above; the steps follow the
+  // grid (rows / batch)
+  bool packed = false;
+  // pack: the input is (batch, steps, features) (else (steps, batch, features)); lengths must be
+  // non-increasing. unpack: the same layout for its output, which has total_length steps (0: as
+  // many as the grid, which the longest sample must fill), padded with `scalar`
+  bool batch_first = false, enforce_sorted = false;
+  int64_t total_length = 0;
+  // attention: q, k, v[, mask]; the mask is additive, or with mask_bool 0/1 values (1: takes
+  // part); scale 0 = 1/sqrt(E)
+  bool causal = false, has_mask = false, gqa = false, mask_bool = false;
   double attn_scale = 0;
   // slice: per input dim start, step, length (-1: the whole dim) and whether it is kept (an
   // integer index drops it); new size-1 axes at these output positions
@@ -71,6 +88,7 @@ struct Node {
   std::vector<int> extra_outputs;  // rnn: h_n (and c_n)
   Attrs attrs;
   std::string module;  // where it came from, for error messages
+  std::shared_ptr<const nc::RnnWeights> rnn;  // rnn: its weights in the step layouts (set at load)
 };
 
 // Where a value lives.
@@ -126,7 +144,7 @@ struct Model {
 
 // loader.cpp: reads and verifies a file.
 std::shared_ptr<Model> load_model(const std::string& path);
-// optimize.cpp: BatchNorm folding, activation fusion, dead node removal.
+// optimize.cpp: BatchNorm folding, activation fusion, dead node removal, recurrent weights laid out.
 void optimize(Model& m, const Plan& example);
 // planner.cpp: shape inference (validates everything a kernel relies on) and arena layout.
 std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);

@@ -4,6 +4,7 @@
 //  * A ReLU after a Conv2d or Linear whose output nothing else reads runs in the layer's GEMM/conv
 //    store (the kernels' fused epilogue).
 //  * Nodes whose outputs nothing reads (an LSTM's stacked h_n that the model drops) are removed.
+//  * Recurrent weights are laid out once in the layouts the step loop reads (nc::rnn_prepare).
 // Dropout and identity never reach the file (the trace records no node for them).
 #include <algorithm>
 #include <cmath>
@@ -54,6 +55,24 @@ void fold_batch_norm(Model& m, Node& layer, const Node& bn) {
   m.values.push_back(bv);
   if (layer.inputs.size() == 3) layer.inputs[2] = static_cast<int>(m.values.size() - 1);
   else layer.inputs.push_back(static_cast<int>(m.values.size() - 1));
+}
+
+// Inputs: x, [lengths], [h0], [c0], w_ih, w_hh, [b_ih, b_hh], [w_hr]; the weights are constants (the loader
+// checks) whose shapes the example plan validated.
+void prepare_rnn(const Model& m, Node& n) {
+  const Attrs& a = n.attrs;
+  size_t i = 1 + a.packed + a.has_h0 + a.has_c0;
+  auto next = [&]() -> const Value& { return m.values[static_cast<size_t>(n.inputs[i++])]; };
+  const Value& w_ih = next();
+  const Value& w_hh = next();
+  const float* b_ih = a.has_bias ? next().data : nullptr;
+  const float* b_hh = a.has_bias ? next().data : nullptr;
+  const Value* w_hr = a.has_proj ? &next() : nullptr;
+  const int64_t gates = a.mode == 2 ? 4 : a.mode == 3 ? 3 : 1;
+  const int64_t H = w_ih.shape[0] / gates, P = w_hh.shape[1];
+  n.rnn = std::make_shared<const nc::RnnWeights>(nc::rnn_prepare(static_cast<nc::RnnMode>(a.mode), w_ih.shape[1], H, P,
+                                                                 w_ih.data, w_hh.data, b_ih, b_hh,
+                                                                 w_hr ? w_hr->data : nullptr));
 }
 
 }  // namespace
@@ -108,6 +127,8 @@ void optimize(Model& m, const Plan& example) {
   }
   std::reverse(kept.begin(), kept.end());
   m.nodes = std::move(kept);
+  for (Node& n : m.nodes)
+    if (n.op == Op::Rnn) prepare_rnn(m, n);
 }
 
 }  // namespace neurocore::detail

@@ -40,6 +40,14 @@ std::vector<int64_t> broadcast(const Node& n, const std::vector<int64_t>& a, con
   return out;
 }
 
+// The batch of a packed-sequence grid (steps * batch, features): the size of its lengths input.
+int64_t grid_batch(const Node& n, const std::vector<int64_t>& grid, const std::vector<int64_t>& lengths) {
+  if (lengths.size() != 1 || lengths[0] <= 0 || grid.size() != 2 || grid[0] % lengths[0] != 0)
+    shape_error(n, "lengths of shape " + shape_str(lengths) + " don't match the packed data of shape " +
+                       shape_str(grid) + " (steps * batch rows)");
+  return lengths[0];
+}
+
 // rnn: checks x (steps * batch, I) against the weights; returns output (N, P), and h_n (B, P) and,
 // for LSTM, c_n (B, H) in `extra`.
 std::vector<int64_t> infer_rnn(const Node& n, const std::vector<const std::vector<int64_t>*>& in,
@@ -47,6 +55,7 @@ std::vector<int64_t> infer_rnn(const Node& n, const std::vector<const std::vecto
   const Attrs& a = n.attrs;
   const std::vector<int64_t>& x = *in[0];
   size_t i = 1;
+  const int64_t packed_batch = a.packed ? grid_batch(n, x, *in[i++]) : 0;
   const std::vector<int64_t>* h0 = a.has_h0 ? in[i++] : nullptr;
   const std::vector<int64_t>* c0 = a.has_c0 ? in[i++] : nullptr;
   const auto& w_ih = *in[i++];
@@ -67,9 +76,9 @@ std::vector<int64_t> infer_rnn(const Node& n, const std::vector<const std::vecto
   if (x.size() != 2 || x[1] != w_ih[1])
     shape_error(n, "input has " + std::to_string(x.empty() ? 0 : x.back()) + " features, expected " +
                        std::to_string(w_ih[1]) + " (input shape " + shape_str(x) + " as (steps * batch, features))");
-  if (x[0] % a.steps != 0)
+  if (!a.packed && x[0] % a.steps != 0)
     shape_error(n, "input of shape " + shape_str(x) + " doesn't hold " + std::to_string(a.steps) + " time steps");
-  const int64_t B = x[0] / a.steps;
+  const int64_t B = a.packed ? packed_batch : x[0] / a.steps;
   if (h0 && *h0 != std::vector<int64_t>{B, P})
     shape_error(n, "h0 has shape " + shape_str(*h0) + ", expected " + shape_str({B, P}));
   if (c0 && *c0 != std::vector<int64_t>{B, H})
@@ -297,7 +306,24 @@ std::vector<int64_t> infer(const Node& n, const std::vector<const std::vector<in
       if (!ok) shape_error(n, "can't expand " + shape_str(x) + " to " + shape_str(out));
       return out;
     }
+    case Op::Where:
+      if (x.size() > 16 || in[1]->size() > 16 || in[2]->size() > 16) shape_error(n, "rank too large");
+      return broadcast(n, broadcast(n, x, *in[1]), *in[2]);
     case Op::Rnn: return infer_rnn(n, in, extra);
+    case Op::Pack: {  // (T, B, F) or (B, T, F) -> (T * B, F)
+      const auto& len = *in[1];
+      if (x.size() != 3 || len.size() != 1 || len[0] != x[a.batch_first ? 0 : 1])
+        shape_error(n, "input of shape " + shape_str(x) + " and lengths of shape " + shape_str(len) +
+                           " are not a padded batch of " + (a.batch_first ? "(batch, steps, features)" :
+                                                            "(steps, batch, features)") + " and its lengths");
+      return {x[0] * x[1], x[2]};
+    }
+    case Op::Unpack: {  // (T * B, F) -> (T', B, F) or (B, T', F)
+      const int64_t B = grid_batch(n, x, *in[1]);
+      const int64_t T = a.total_length > 0 ? a.total_length : x[0] / B;
+      if (a.batch_first) return {B, T, x[1]};
+      return {T, B, x[1]};
+    }
     case Op::Attention: return infer_attention(n, in);
     case Op::Slice: return infer_slice(n, x);
     case Op::Embedding: {
@@ -385,6 +411,9 @@ std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vec
   if (batch < 0 && !input_shapes.empty() && !input_shapes[0].empty()) batch = input_shapes[0][0];
   for (size_t v = 0; v < nv; ++v)
     if (m.values[v].kind == ValueKind::Constant) plan->shapes[v] = m.values[v].shape;
+  for (size_t v = 0; v < nv; ++v)
+    if (plan->shapes[v].size() > kMaxRank)
+      throw Error("[run] a tensor of shape " + shape_str(plan->shapes[v]) + " has more than 16 dims");
 
   // Shapes, and the last node index using each root.
   const int64_t never = -1;
@@ -397,6 +426,7 @@ std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vec
     for (int v : n.inputs) in.push_back(&plan->shapes[static_cast<size_t>(v)]);
     extra.clear();
     plan->shapes[static_cast<size_t>(n.output)] = infer(n, in, batch, extra);
+    if (plan->shapes[static_cast<size_t>(n.output)].size() > kMaxRank) shape_error(n, "the result has more than 16 dims");
     numel_of(plan->shapes[static_cast<size_t>(n.output)]);
     workspace = std::max(workspace, workspace_floats(n, plan->shapes));
     if (n.op == Op::Reshape) plan->root[static_cast<size_t>(n.output)] = plan->root[static_cast<size_t>(n.inputs[0])];

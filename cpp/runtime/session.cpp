@@ -17,7 +17,7 @@ const char* op_name(Op op) {
                                 "sub", "mul", "div", "relu", "sigmoid", "tanh", "gelu", "gelu_tanh", "silu", "mish",
                                 "elu", "leaky_relu", "softplus", "hardtanh", "reshape", "permute", "cat", "mean",
                                 "sum", "rnn", "attention", "embedding", "rms_norm", "slice", "full",
-                                "expand"};
+                                "expand", "where", "pack", "unpack"};
   return names[static_cast<int>(op)];
 }
 

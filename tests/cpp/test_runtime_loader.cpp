@@ -1,8 +1,9 @@
 // Fuzz driver for the runtime's loader, meant to run under AddressSanitizer:
 //   test_runtime_loader model.ncm [iterations] [seed]
 // Loads the model, runs it once, then loads thousands of seeded mutations of the file (truncations,
-// bit flips, byte runs overwritten) and runs the ones that still load on a zero input of the
-// recorded example shape. Every failure must be a neurocore::Error; ASan reports any bad access.
+// bit flips, byte runs overwritten) and runs the ones that still load on inputs of 0.5 (1 when the
+// original rejects 0.5) of the recorded example shape. Every failure must be a neurocore::Error;
+// ASan reports any bad access.
 // Last line: "N loaded, N rejected".
 #include <cstdio>
 #include <fstream>
@@ -23,16 +24,19 @@ static void write(const std::string& path, const std::vector<unsigned char>& byt
   f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
-static void run_once(const neurocore::Session& s) {
+static void run_once(const neurocore::Session& s, float fill) {
   std::vector<std::vector<float>> data;
   std::vector<neurocore::Tensor> inputs;
   for (const auto& declared : s.input_shapes()) {
     std::vector<int64_t> shape = declared;
-    if (!shape.empty() && shape[0] == -1) shape[0] = 2;
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    if (n > (1 << 24)) return;
-    data.emplace_back(static_cast<size_t>(n), 0.5f);
+    for (int64_t& d : shape) {
+      if (d == -1) d = 2;  // the dynamic batch dim
+      if (d < 0 || d > (1 << 24)) return;
+      n *= d;
+      if (n > (1 << 24)) return;
+    }
+    data.emplace_back(static_cast<size_t>(n), fill);
     inputs.emplace_back(data.back().data(), shape);
   }
   s.run(inputs);
@@ -45,7 +49,14 @@ int main(int argc, char** argv) {
   const unsigned seed = argc > 3 ? static_cast<unsigned>(std::stoul(argv[3])) : 20261207u;
   std::printf("seed %u\n", seed);
   const std::vector<unsigned char> original = read(path);
-  run_once(neurocore::Session(path));
+  float fill = 0.5f;  // every input's value; a packed sequence's lengths need an integer
+  try {
+    run_once(neurocore::Session(path), fill);
+  } catch (const neurocore::Error& e) {
+    std::printf("inputs of 0.5 rejected (%s): inputs of 1\n", e.what());
+    fill = 1.0f;
+    run_once(neurocore::Session(path), fill);
+  }
   std::mt19937 rng(seed);
   size_t header_end = 8;  // mutations inside the JSON header reach the parser and the validation
   for (int k = 7; k >= 0; --k) header_end = (header_end - 8) * 256 + original[static_cast<size_t>(k)] + 8;
@@ -77,7 +88,7 @@ int main(int argc, char** argv) {
     try {
       neurocore::Session s(tmp);
       ++loaded;
-      run_once(s);
+      run_once(s, fill);
     } catch (const neurocore::Error&) {
       ++rejected;
     }

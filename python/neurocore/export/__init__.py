@@ -12,12 +12,17 @@ buffers planned once per input shape.
 Supported: Linear, Conv1d/2d, ConvTranspose1d/2d, max/avg/adaptive-avg pooling, BatchNorm1d/2d
 (eval), LayerNorm, RMSNorm, Dropout (removed), Flatten, Identity, the activations,
 Softmax/LogSoftmax, RNN/LSTM/GRU (layers, bidirectional, proj_size, batch_first, given or zero
-initial states, the returned states) and their cells, Embedding (integer inputs), scaled-dot-product
-attention (additive float masks, is_causal, scale, grouped-query), MultiheadAttention and the
-Transformer encoder/decoder layers, any nesting of modules, and between layers add/sub/mul/div
-(tensors or numbers, broadcasting), reshape/view/flatten/squeeze/unsqueeze, permute/transpose,
-basic indexing (ints, slices, None), matmul, cat/stack, sum/mean over dims. Anything else (packed
-sequences included), and any data-dependent Python control flow, is an error naming the module.
+initial states, the returned states) and their cells, packed sequences (``pack_padded_sequence`` of
+a padded batch with its per-sample lengths as a model input (int64), the recurrent layers, then
+``pad_packed_sequence``; without ``total_length`` the longest sample must fill the padded batch at
+run time, as eager returns max(lengths) steps), Embedding (integer inputs), scaled-dot-product
+attention (bool or additive float masks, is_causal, scale, grouped-query), MultiheadAttention and
+the Transformer encoder/decoder layers (bool or float key-padding and attention masks: bool masks
+are model inputs, passed to the runtime as bool arrays or 0/1 floats), any nesting of modules, and
+between layers add/sub/mul/div (tensors or numbers, broadcasting), reshape/view/flatten/squeeze/
+unsqueeze, permute/transpose, basic indexing (ints, slices, None), matmul, cat/stack, sum/mean over
+dims, where/masked_fill with a bool input as the condition. Anything else, and any data-dependent
+Python control flow, is an error naming the module.
 
 The batch dim is dim 0 of every input unless ``batch_dim`` says otherwise: a sequence-first LSTM's
 (T, B, F) input and its (layers, B, H) initial state both have it at 1.
@@ -36,6 +41,7 @@ from ._trace import ExportError, run_trace
 __all__ = ["save", "load", "Session", "ExportError"]
 
 
+_FLOAT32 = np.dtype(np.float32)
 # Integer inputs (Embedding indices) travel as float32, exact below 2**24.
 _MAX_EXACT_INDEX = 1 << 24
 
@@ -46,8 +52,10 @@ def _as_array(x, what, keep_int=False):
     arr = np.asarray(x)
     if keep_int and arr.dtype.kind in "iu":
         return np.ascontiguousarray(arr, dtype=np.int64)
+    if keep_int and arr.dtype.kind == "b":
+        return np.ascontiguousarray(arr)
     if arr.dtype != np.float32:
-        if arr.dtype.kind not in "fiu":
+        if arr.dtype.kind not in "fiub":
             raise TypeError(f"[export] {what} has dtype {arr.dtype}; expected float32 data")
         if arr.dtype.kind in "iu" and arr.size and int(np.max(np.abs(arr))) >= _MAX_EXACT_INDEX:
             raise ValueError(f"[export] {what} holds integers of magnitude 2**24 or more, which float32 can't "
@@ -63,10 +71,14 @@ def _trace_once(model, arrays):
 
 
 def _resize_batch(arrays, b, batch_dims):
-    """Each array with `b` entries along its batch dim (its entries repeated cyclically)."""
+    """Each array with `b` entries along its batch dim: entry i is entry floor(i * n / b) of the n
+    examples, so sorted examples stay sorted (pack_padded_sequence's lengths with enforce_sorted)."""
     out = []
     for a, d in zip(arrays, batch_dims):
-        idx = np.arange(b) % a.shape[d]
+        if d is None:
+            out.append(a)
+            continue
+        idx = np.arange(b) * a.shape[d] // b
         out.append(np.ascontiguousarray(np.take(a, idx, axis=d)))
     return out
 
@@ -76,10 +88,10 @@ def _batch_dims(batch_dim, arrays):
     if len(dims) != len(arrays):
         raise ValueError(f"[export] batch_dim has {len(dims)} entries for {len(arrays)} inputs")
     for i, (a, d) in enumerate(zip(arrays, dims)):
-        if not isinstance(d, int) or not 0 <= d < a.ndim:
+        if d is not None and (not isinstance(d, int) or not 0 <= d < a.ndim):
             raise ValueError(f"[export] batch_dim {d!r} of input {i} is not a dim of its shape {a.shape}")
-    sizes = {a.shape[d] for a, d in zip(arrays, dims)}
-    if len(sizes) != 1 or 0 in sizes:
+    sizes = {a.shape[d] for a, d in zip(arrays, dims) if d is not None}
+    if len(sizes) != 1 or 0 in sizes:  # also: no input has a batch dim
         raise ValueError("[export] dynamic_batch needs every example input to have the same non-zero size along its "
                          f"batch dim (shapes {[a.shape for a in arrays]}, batch dims {dims})")
     return dims
@@ -150,7 +162,8 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
         dynamic_batch: accept any batch size along the batch dim. Default: ``True``.
         input_names, output_names: names recorded in the file. Default: ``input0``, ``output0``, ...
         batch_dim: the batch dim of the inputs: an int for all, or one per input (a sequence-first
-            LSTM's (T, B, F) input and its (layers, B, H) h0 both have it at 1). Default: ``0``.
+            LSTM's (T, B, F) input and its (layers, B, H) h0 both have it at 1; None: an input
+            without one, such as an (L, S) attention mask). Default: ``0``.
     """
     from ..nn.module import Module
     if not isinstance(model, Module):
@@ -165,7 +178,7 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
     for m, _ in training:
         m.training = False
     try:
-        b = arrays[0].shape[dims[0]] if dynamic_batch else None
+        b = next(a.shape[d] for a, d in zip(arrays, dims) if d is not None) if dynamic_batch else None
         batches = [b, b + 1, b + 3] if dynamic_batch else [None]
         traces = [_trace_once(model, arrays if bb == b else _resize_batch(arrays, bb, dims)) for bb in batches]
     finally:
@@ -197,7 +210,7 @@ def save(model, path, example_inputs, dynamic_batch=True, input_names=None, outp
         return [s if all(o[i] == s for o in shapes) else -1 for i, s in enumerate(shapes[0])]
 
     in_shapes = [dyn(a.shape, d) for a, d in zip(arrays, dims)]
-    dtypes = ["int64" if a.dtype == np.int64 else "float32" for a in arrays]
+    dtypes = ["int64" if a.dtype == np.int64 else "bool" if a.dtype == np.bool_ else "float32" for a in arrays]
     inputs_meta = [{"name": n, "shape": sh, "dtype": dt} for n, sh, dt in zip(input_names, in_shapes, dtypes)]
     outputs_meta = [{"name": n, "shape": out_shape(k), "dtype": "float32"} for k, n in enumerate(output_names)]
     graph = {
@@ -255,8 +268,13 @@ class Session:
         if len(inputs) != len(self.input_names):
             raise ValueError(f"[export.Session] the model takes {len(self.input_names)} inputs "
                              f"({', '.join(self.input_names)}), got {len(inputs)}")
-        arrays = [_as_array(x, f"input '{n}'") for x, n in zip(inputs, self.input_names)]
-        outs = self._session.run(arrays)
+        # float32 C-contiguous arrays go to the runtime as they are (a batch-1 call is a few
+        # microseconds, so the checks and copies of the general path would dominate it)
+        for x in inputs:
+            if type(x) is not np.ndarray or x.dtype is not _FLOAT32 or not x.flags.c_contiguous:
+                inputs = [_as_array(x, f"input '{n}'") for x, n in zip(inputs, self.input_names)]
+                break
+        outs = self._session.run(inputs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     __call__ = run

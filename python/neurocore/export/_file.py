@@ -13,6 +13,7 @@ weights; the C++ runtime verifies everything before it runs anything.
 """
 import hashlib
 import json
+import math
 import struct
 
 import numpy as np
@@ -21,6 +22,18 @@ from ..serialization import atomic_write
 
 FORMAT = "neurocore-model"
 FORMAT_VERSION = 1
+
+
+def _json_numbers(obj):
+    """JSON has no inf or NaN: they are written as the strings "inf", "-inf" and "nan" (a
+    ``masked_fill(mask, -inf)`` fill value), which the runtime reads back as numbers."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _json_numbers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_numbers(v) for v in obj]
+    return obj
 
 
 def write(path, weights, graph, inputs, outputs):
@@ -36,7 +49,7 @@ def write(path, weights, graph, inputs, outputs):
     header["__metadata__"] = {
         "neurocore.format": FORMAT,
         "neurocore.format_version": str(FORMAT_VERSION),
-        "neurocore.graph": json.dumps(graph, separators=(",", ":")),
+        "neurocore.graph": json.dumps(_json_numbers(graph), separators=(",", ":"), allow_nan=False),
         "neurocore.inputs": json.dumps(inputs, separators=(",", ":")),
         "neurocore.outputs": json.dumps(outputs, separators=(",", ":")),
         "neurocore.data_sha256": hashlib.sha256(data).hexdigest(),

@@ -7,9 +7,10 @@ appends one node with the op's explicit attributes. Ops the runtime runs:
   batch_norm, layer_norm, softmax, log_softmax, add, sub, mul, div (tensor or scalar operand),
   relu, sigmoid, tanh, gelu, silu, mish, elu, leaky_relu, softplus, hardtanh, reshape, permute,
   cat, mean, sum, and for sequence models rnn (one layer and direction of RNN/LSTM/GRU or a cell:
-  outputs y, h_n and for LSTM c_n), attention (scaled_dot_product_attention), embedding (indices
+  outputs y, h_n and for LSTM c_n; with ``packed``, over pack_padded_sequence's data, see _packed), attention (scaled_dot_product_attention), embedding (indices
   as a float input), rms_norm, slice (basic indexing), full (zeros/ones/full made in forward, recorded
-  when an op uses them; the shape may follow the batch size), expand (broadcast copy).
+  when an op uses them; the shape may follow the batch size), expand (broadcast copy), where (a bool
+  condition: a bool model input, passed to the runtime as 0/1 floats; masked_fill records it).
 
 contiguous, clone and eval-mode dropout record nothing: their result is the same value.
 """
@@ -201,15 +202,19 @@ def _softmax(op):
 
 def _rnn_layer(tr, name, args, kwargs, result):
     mode, x, batch_sizes, reverse, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr = args[:11]
-    if len(set(batch_sizes)) > 1:
-        tr.fail(f"a packed sequence (batch sizes {list(batch_sizes)}) can't be exported; pass a padded batch")
+    lengths = tr.packed.get(tr.values.get(id(x)))  # data of pack_padded_sequence (see _packed)
+    if lengths is None and len(set(batch_sizes)) > 1:
+        tr.fail(f"a packed sequence (batch sizes {list(batch_sizes)}) can be exported only when it is made by "
+                "pack_padded_sequence from model inputs (the padded batch and its lengths)")
     if (b_ih is None) != (b_hh is None):
         tr.fail("a recurrent layer with only one of bias_ih and bias_hh can't be exported")
-    inputs = [x] + [t for t in (h0, c0) if t is not None] + [w_ih, w_hh]
-    inputs += [t for t in (b_ih, b_hh, w_hr) if t is not None]
+    inputs = [x] + ([lengths] if lengths is not None else []) + [t for t in (h0, c0) if t is not None]
+    inputs += [w_ih, w_hh] + [t for t in (b_ih, b_hh, w_hr) if t is not None]
+    # Packed: the steps follow the grid at run time (the trace's batch sizes follow its lengths).
     tr.record_multi("rnn", inputs, list(result),
-                    {"mode": int(mode), "steps": len(batch_sizes), "reverse": bool(reverse), "has_h0": h0 is not None,
-                     "has_c0": c0 is not None, "has_bias": b_ih is not None, "has_proj": w_hr is not None})
+                    {"mode": int(mode), "steps": 1 if lengths is not None else len(batch_sizes),
+                     "reverse": bool(reverse), "has_h0": h0 is not None, "has_c0": c0 is not None,
+                     "has_bias": b_ih is not None, "has_proj": w_hr is not None, "packed": lengths is not None})
 
 
 def _attention(tr, name, args, kwargs, result):
@@ -218,12 +223,26 @@ def _attention(tr, name, args, kwargs, result):
     q, k, v, mask, p, causal, scale, gqa = (_arg(args, kwargs, i, n, d) for i, (n, d) in enumerate(zip(names, defaults)))
     if p:
         tr.fail(f"scaled_dot_product_attention with dropout_p={p} can't be exported (pass dropout_p=0.0 in eval mode)")
-    if mask is not None and mask.dtype != q.dtype:
-        tr.fail(f"scaled_dot_product_attention with a {mask.dtype} attn_mask can't be exported; use an additive "
-                "float32 mask (0 where attending, -inf where masked)")
-    tr.record("attention", [q, k, v] + ([mask] if mask is not None else []), result,
-              {"is_causal": bool(causal), "has_mask": mask is not None, "enable_gqa": bool(gqa),
-               "scale": 0.0 if scale is None else float(scale)})
+    is_bool = mask is not None and mask.dtype == _core.dtype.bool
+    if mask is not None and mask.dtype != q.dtype and not is_bool:
+        tr.fail(f"scaled_dot_product_attention with a {mask.dtype} attn_mask can't be exported; use a bool mask "
+                "(True: takes part) or an additive float32 mask (0 where attending, -inf where masked)")
+    attrs = {"is_causal": bool(causal), "has_mask": mask is not None, "enable_gqa": bool(gqa),
+             "scale": 0.0 if scale is None else float(scale)}
+    if is_bool:
+        attrs["mask_bool"] = True
+    tr.record("attention", [q, k, v] + ([mask] if mask is not None else []), result, attrs)
+
+
+def _where(tr, name, args, kwargs, result):
+    """where(condition, a, b) with a bool condition that is a model input (a padding mask), as
+    masked_fill (and so MultiheadAttention's bool masks) computes it."""
+    cond, a, b = args[0], _arg(args, kwargs, 1, "input"), _arg(args, kwargs, 2, "other")
+    if not all(isinstance(t, Tensor) for t in (cond, a, b)):
+        tr.fail("where with a number operand can't be exported; pass tensors")
+    if cond.dtype != _core.dtype.bool:
+        tr.fail(f"where with a {cond.dtype} condition can't be exported; the condition must be bool")
+    tr.record("where", [cond, a, b], result)
 
 
 def _embedding(tr, name, args, kwargs, result):
@@ -293,5 +312,5 @@ HANDLERS = {
     "mean": _reduce("mean"), "sum": _reduce("sum"),
     "_rnn_layer": _rnn_layer, "_scaled_dot_product_attention": _attention, "_embedding": _embedding,
     "_rms_norm": _rms_norm, "_basic_index": _basic_index, "_full": _full,
-    "expand": _expand,
+    "expand": _expand, "where": _where,
 }

@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import _core
 from .._core import Tensor
+from . import _packed
 
 
 class ExportError(RuntimeError):
@@ -49,6 +50,7 @@ _state = threading.local()
 _install_lock = threading.Lock()
 _installed = [0]
 _saved = []
+_packed_saved = []
 _wrapped = {}  # id(core function) -> (function, its tracing wrapper), while installed
 
 
@@ -139,6 +141,7 @@ def _install():
             _saved.append((Tensor, name, value))
             setattr(Tensor, name, _wrap_function(name, value))
         from ..nn.module import Module
+        _packed_saved[:] = [_packed.install(_tracer)]
         _saved.append((Module, "__call__", Module.__call__))
         Module.__call__ = _module_call(Module.__call__)
         for name in ("data",):  # property: reading gives an untraced alias, writing replaces the data
@@ -155,6 +158,7 @@ def _uninstall():
         for owner, name, value in reversed(_saved):
             setattr(owner, name, value)
         _saved.clear()
+        _packed.uninstall(_packed_saved.pop())
         _wrapped.clear()
 
 
@@ -192,6 +196,8 @@ class Tracer:
             self.params.setdefault(id(p), (name, p))
         self.module_names = {id(m): (name or type(model).__name__) for name, m in model.named_modules()}
         self.module_stack = []
+        self.packed = {}      # value number of packed-sequence data -> its lengths tensor (see _packed)
+        self.readable = set()  # ids of tensors of trace-time metadata whose data may be read
 
     # -- values --
     def new_value(self, t, name=None):
@@ -255,6 +261,9 @@ class Tracer:
 
     # -- ops --
     def call(self, name, fn, args, kwargs):
+        if name in _CONVERSIONS and args and id(args[0]) in self.readable:
+            with _Suspend(self):
+                return fn(*args, **kwargs)
         if name in _CONVERSIONS:
             self.fail(f"'{name}' reads tensor data into Python while tracing; data-dependent control flow and "
                       "values computed outside the graph can't be exported")
@@ -299,9 +308,12 @@ class Tracer:
             with _Suspend(self):
                 self.derived[name] = np.array(result.detach()._numpy_unchecked(), dtype=np.float32)
             return out
+        lengths = _packed.check(self, op, ids, attrs or {})
         out = self.new_value(result)
         self.nodes.append({"op": op, "inputs": ids, "outputs": [out], "attrs": dict(attrs or {}),
                            "module": self.where()})
+        if lengths is not None and op == "cat":
+            self.packed[out] = lengths
         return out
 
     def record_multi(self, op, inputs, results, attrs):
@@ -311,7 +323,10 @@ class Tracer:
                 self.fail(f"op '{op}' produced a {getattr(r, 'dtype', type(r).__name__)} output; export supports "
                           "float32 only")
         ids = [self.value_of(t, op) for t in inputs]
+        lengths = _packed.check(self, op, ids, attrs)
         outs = [self.new_value(r) for r in results]
+        if lengths is not None:
+            self.packed[outs[0]] = lengths
         self.nodes.append({"op": op, "inputs": ids, "outputs": outs, "attrs": dict(attrs), "module": self.where()})
         return outs
 

@@ -19,7 +19,7 @@ from .._tensor import tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
-from .utils.rnn import PackedSequence
+from .utils.rnn import PackedSequence, _export_hooks
 
 _MODES = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -29,6 +29,13 @@ def _permute_batch(h, permutation, dim=1):
     """h with its batch dim reordered (rows of a PackedSequence's sorted batch), differentiably."""
     if permutation is None or h is None:
         return h
+    hook = _export_hooks.get("permute_batch")
+    if hook is not None:
+        return hook(_permute_rows, h, permutation, dim)
+    return _permute_rows(h, permutation, dim)
+
+
+def _permute_rows(h, permutation, dim):
     idx = permutation.numpy().astype(np.int64)
     moved = h.transpose(0, dim) if dim else h
     out = _core._embedding(moved.reshape(moved.shape[0], -1), tensor(idx), -1, False).reshape(tuple(moved.shape))

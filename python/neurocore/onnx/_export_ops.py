@@ -304,7 +304,13 @@ def _attention(b, ins, attrs, shapes):
     nd, L, S, E = len(qs), qs[-2], ks[-2], qs[-1]
     scale = attrs["scale"] or 1.0 / math.sqrt(E)
     mask = ins[3] if attrs["has_mask"] else None
+    if mask is not None and attrs.get("mask_bool") and not (b.opset >= 23 and nd == 4):
+        # bool (True: takes part) as the additive mask 0 / -inf that the MatMul form adds
+        mask = b.node("Where", [mask, b.const(np.float32(0), "zero"), b.const(np.float32(-np.inf), "neg_inf")])
     if b.opset >= 23 and nd == 4:
+        mr = len(shapes[3]) if mask is not None else 0
+        if mask is not None and (mr < 2 or shapes[3][-2] != L):  # ONNX Runtime's Attention doesn't broadcast it over L
+            mask = b.node("Expand", [mask, b.const([1] * max(mr - 2, 0) + [L, S], "mask_shape", np.int64)])
         inputs = [q, k, v] + ([mask] if mask else [])
         return b.node("Attention", inputs, is_causal=int(attrs["is_causal"]), scale=float(scale))
     group = qs[-3] // ks[-3] if attrs["enable_gqa"] and nd >= 3 else 1
@@ -331,6 +337,15 @@ def _attention(b, ins, attrs, shapes):
     if group > 1:
         out = b.node("Reshape", [out, b.const([0] * (nd - 3) + [qs[-3], L, shapes[2][-1]], "shape", np.int64)])
     return out
+
+
+def _where(b, ins, attrs, shapes):
+    return b.node("Where", list(ins[:3]))
+
+
+def _packed(b, ins, attrs, shapes):
+    raise OnnxError("[onnx.export] packed sequences (pack_padded_sequence with the lengths as an input) have no ONNX "
+                    "export here; export the padded batch instead, or use neurocore.export, whose runtime runs them")
 
 
 def _embedding(b, ins, attrs, shapes):
@@ -407,4 +422,5 @@ EMITTERS = {
     "log_softmax": _softmax("LogSoftmax"), "reshape": _reshape, "permute": _permute, "cat": _cat,
     "mean": _reduce("ReduceMean"), "sum": _reduce("ReduceSum"),
     "rnn": _rnn, "attention": _attention, "embedding": _embedding, "rms_norm": _rms_norm, "slice": _slice, "full": _full, "expand": _expand,
+    "where": _where, "pack": _packed, "unpack": _packed,
 }

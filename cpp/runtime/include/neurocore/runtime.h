@@ -11,8 +11,8 @@
 // offsets, the graph's ops, attributes and shapes) before anything runs; it never executes code
 // from the file. `run` may be called from many threads at once on one session: the weights are
 // immutable after load and each call works in its own arena. Errors are neurocore::Error.
-// Integer inputs (Embedding indices, recorded as "int64" in the file's metadata) are passed as
-// float32 values holding the integers. The dynamic batch dim (-1 in input_shapes()) may be any one
+// Integer inputs (Embedding indices, a packed sequence's lengths: "int64" in the file's metadata)
+// are passed as float32 values holding the integers, bool inputs (attention masks: "bool") as 0/1. The dynamic batch dim (-1 in input_shapes()) may be any one
 // dim of each input (a sequence-first LSTM's (T, B, F) input and (layers, B, H) state: dim 1).
 #include <cstdint>
 #include <memory>

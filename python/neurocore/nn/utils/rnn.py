@@ -62,6 +62,13 @@ class PackedSequence(NamedTuple):
         return False
 
 
+# While neurocore.export traces a model it puts tracing versions of pack_padded_sequence,
+# pad_packed_sequence and the RNN layers' batch permutation here (keys "pack", "pad",
+# "permute_batch"; each called with the real function first): packed sequences become graph nodes
+# that read the lengths at run time.
+_export_hooks = {}
+
+
 def _batch_sizes_of(lengths):
     """batch_sizes[t] = how many (descending) lengths exceed t."""
     t = np.arange(int(lengths[0]) if len(lengths) else 0)
@@ -72,6 +79,13 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     """Packs a padded batch (T, B, *) (or (B, T, *) with batch_first) of sequences with the given
     lengths. With enforce_sorted=True the lengths must be non-increasing; otherwise the batch is
     sorted here and the permutation kept in the result."""
+    hook = _export_hooks.get("pack")
+    if hook is not None:
+        return hook(_pack_padded_sequence, input, lengths, batch_first, enforce_sorted)
+    return _pack_padded_sequence(input, lengths, batch_first, enforce_sorted)
+
+
+def _pack_padded_sequence(input, lengths, batch_first, enforce_sorted):
     op = "pack_padded_sequence"
     lengths = _as_lengths(lengths, op)
     if input.dim() < 2:
@@ -112,6 +126,13 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
     """The inverse of pack_padded_sequence: returns (padded (T, B, *) or (B, T, *), lengths int64),
     in the batch order the sequences were packed from."""
+    hook = _export_hooks.get("pad")
+    if hook is not None:
+        return hook(_pad_packed_sequence, sequence, batch_first, padding_value, total_length)
+    return _pad_packed_sequence(sequence, batch_first, padding_value, total_length)
+
+
+def _pad_packed_sequence(sequence, batch_first, padding_value, total_length):
     op = "pad_packed_sequence"
     data, batch_sizes = sequence.data, sequence.batch_sizes.numpy().astype(np.int64)
     T, B = len(batch_sizes), int(batch_sizes[0])
