@@ -22,6 +22,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -157,6 +158,14 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 constexpr int64_t kDirectKC = NC_DIRECT_KC;
 constexpr int64_t kDirectNB = 256;   // columns per block (multiple of 64)
 constexpr int64_t kDirectUnit = 64;  // columns per thread-split unit
+// Multiply-adds per chunk of columns at least, in the direct and dot paths: the chunks (fixed by
+// the shape, whatever the thread count) go to whichever thread is free, see nc::parallel_for.
+constexpr double kMinChunkWork = double(1 << 15);
+
+// Units of `unit_work` multiply-adds each that make up at least `min_work`.
+inline int64_t min_units(double min_work, double unit_work) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(min_work / std::max(unit_work, 1.0))));
+}
 
 template <class T, int M, int NV, bool MASK>
 __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
@@ -294,13 +303,9 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
     body(0, n);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    int64_t u0, u1;
-    split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
-    const int64_t j0 = u0 * kDirectUnit, j1 = std::min(n, u1 * kDirectUnit);
-    if (j0 < j1) body(j0, j1);
-  }
+  // Column units in chunks of at least kMinChunkWork multiply-adds, claimed by any free thread.
+  nc::parallel_for(0, units, min_units(kMinChunkWork, double(m) * double(k) * kDirectUnit),
+                   [&](int64_t u0, int64_t u1) { body(u0 * kDirectUnit, std::min(n, u1 * kDirectUnit)); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,13 +384,8 @@ void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
     body(0, n);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    int64_t u0, u1;
-    split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
-    const int64_t j0 = u0 * 8, j1 = std::min(n, u1 * 8);
-    if (j0 < j1) body(j0, j1);
-  }
+  nc::parallel_for(0, units, min_units(kMinChunkWork, double(m) * double(k) * 8),
+                   [&](int64_t u0, int64_t u1) { body(u0 * 8, std::min(n, u1 * 8)); });
 }
 #endif  // NC_HAVE_AVX2
 
