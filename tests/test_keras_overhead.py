@@ -1,9 +1,15 @@
-"""fit keeps the trainable weights and the regularisation plan of an epoch after its first step
+"""What keras fit does to save per-batch work must not change its results.
+
+fit keeps the trainable weights and the regularisation plan of an epoch after its first step
 (instead of walking the layers every batch): the results must be those of a step-by-step loop
 that walks them each time (train_on_batch), and a change to `trainable` between epochs must
-take effect."""
+take effect. Dense's (in, out) kernel reaches linear as a transposed view, whose gradient is
+computed in the kernel's own layout: checked against float64 NumPy and against the (out, in)
+layout."""
 import numpy as np
+import pytest
 
+import neurocore as nc
 from neurocore import keras
 
 
@@ -55,3 +61,22 @@ def test_trainable_change_between_epochs_takes_effect():
     m.fit(x, y, batch_size=16, epochs=1, verbose=0)  # still frozen
     assert all(np.array_equal(a, b) for a, b in zip(frozen, m.layers[0].get_weights()))
     assert not np.array_equal(last, m.layers[1].get_weights()[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 32, 300])
+def test_linear_gradient_of_a_transposed_kernel(dtype, rows):
+    rng = np.random.default_rng(rows)
+    x0, k0 = rng.standard_normal((rows, 70)).astype(dtype), rng.standard_normal((70, 40)).astype(dtype)
+    g0 = rng.standard_normal((rows, 40)).astype(dtype)
+    x, k, w = nc.tensor(x0, requires_grad=True), nc.tensor(k0, requires_grad=True), nc.tensor(k0.T.copy(), requires_grad=True)
+    b = nc.tensor(np.zeros(40, dtype), requires_grad=True)
+    nc.nn.functional.linear(x, k.transpose(0, 1), b).backward(nc.tensor(g0))
+    gx = x.grad.numpy().copy()
+    x.grad = None
+    nc.nn.functional.linear(x, w, b).backward(nc.tensor(g0))
+    assert k.grad.shape == (70, 40)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(k.grad.numpy(), x0.astype(np.float64).T @ g0, rtol=tol, atol=tol)
+    np.testing.assert_allclose(k.grad.numpy(), w.grad.numpy().T, rtol=tol, atol=tol)
+    np.testing.assert_allclose(gx, x.grad.numpy(), rtol=tol, atol=tol)
