@@ -913,9 +913,9 @@ WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": m
              "charlm_epoch": charlm_epoch,
              "transformer_block_train": transformer_block_train, "transformer_block_infer": transformer_block_infer,
              "sdpa_causal": sdpa_causal, "gpt_char_step": gpt_char_step, "contention": contention}
-ORT_WORKLOADS = {"contention": ort_contention, "mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
+ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
                  "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1), "lstm_infer_b1": ort_lstm_infer_b1,
-                 "transformer_block_infer": ort_transformer_block_infer}
+                 "transformer_block_infer": ort_transformer_block_infer, "contention": ort_contention}
 
 
 def main():
