@@ -115,8 +115,9 @@ def main(argv=None):
 
     header = (f"{'workload':<24}{'neurocore':>12}{'torch':>12}{'onnxrt':>12}{'nc-runtime':>12}{'tf-keras':>12}"
               f"{'peer/nc':>10}{'GFLOP/s':>10}{'% peak':>8}{'GB/s':>8}")
-    print(header)
-    print("-" * len(header))
+    if results:  # (a contention-only run has just its own table)
+        print(header)
+        print("-" * len(header))
     for r in results:
         def fmt(fw):
             if fw in r:
