@@ -8,10 +8,11 @@
 // busy) holds nobody up unless it is inside a chunk, and one that wakes up late finds the work
 // done and leaves, where a statically partitioned OpenMP loop would wait at its barrier for every
 // thread to arrive (measured: batch-1 CNN inference 15x slower beside two busy processes).
-// Ranges up to `grain` items run on the calling thread, as do calls from inside a chunk (no
-// nested parallelism) and calls from a thread while another one is using the pool. The body is
-// called once per chunk, so results do not depend on which thread ran which chunk nor on how
-// many threads there are, as long as it computes each item from its own inputs.
+// A range of up to `grain` items is one call on the calling thread. Larger ones are always cut
+// into the same chunks, which run on the calling thread alone with one thread, inside a chunk
+// (no nested parallelism) or while another thread is using the pool. The body is called once per
+// chunk, so results do not depend on which thread ran which chunk nor on how many threads there
+// are.
 #include <omp.h>
 
 #include <algorithm>
@@ -54,12 +55,17 @@ template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& body) {
   const int64_t n = end - begin;
   if (n <= 0) return;
-  const int threads = get_num_threads();
-  if (threads <= 1 || n <= grain || omp_in_parallel()) {
+  if (n <= grain) {
     body(begin, end);
     return;
   }
-  detail::run_chunks(begin, end, detail::chunk_size(n, grain), threads,
+  const int64_t chunk = detail::chunk_size(n, grain);
+  const int threads = get_num_threads();
+  if (threads <= 1 || omp_in_parallel()) {  // the same chunks, in order, on this thread
+    for (int64_t b = begin; b < end; b += chunk) body(b, std::min(end, b + chunk));
+    return;
+  }
+  detail::run_chunks(begin, end, chunk, threads,
                      [](const void* ctx, int64_t b, int64_t e) { (*static_cast<const F*>(ctx))(b, e); }, &body);
 }
 
