@@ -1,6 +1,5 @@
 #include "kernels/conv.h"
 
-
 #include <algorithm>
 #include <cstring>
 
