@@ -22,7 +22,8 @@ FRAMEWORKS = ["neurocore", "torch", "onnxruntime", "neurocore-runtime", "neuroco
 SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise", "cnn_train_b64", "cnn_infer_b64", "cnn_infer_b1",
           "keras_cnn_epoch", "conv_layer", "runtime_concurrent", "rnn_train", "lstm_train", "gru_train",
           "lstm_infer_b1", "lstm_2layer_bidir_train", "charlm_epoch", "transformer_block_train",
-          "transformer_block_infer", "sdpa_causal", "gpt_char_step", "keras_mlp_fit_epoch", "keras_cnn_fit_epoch"]
+          "transformer_block_infer", "sdpa_causal", "gpt_char_step", "keras_mlp_fit_epoch", "keras_cnn_fit_epoch",
+          "contention"]
 
 
 def cpu_model():
@@ -85,12 +86,15 @@ def main(argv=None):
     if missing:
         print(f"# missing peers (not installed): {', '.join(missing)}")
 
-    results = []
+    results, contention = [], None
     for suite in suites:
         per_fw = {fw: [] for fw in FRAMEWORKS if present[fw]}
         for _ in range(args.rounds):
             for fw in per_fw:  # A B A B: frameworks alternate within every round
                 per_fw[fw].append(run_one(fw, suite, args.threads, args.repeat))
+        if suite == "contention":
+            contention = contention_summary(per_fw)
+            continue
         names = []
         for runs in per_fw.values():
             for run in runs:
@@ -113,8 +117,9 @@ def main(argv=None):
     header = (f"{'workload':<24}{'neurocore':>12}{'torch':>12}{'onnxrt':>12}{'nc-runtime':>12}{'nc-cli':>12}"
               f"{'tf-keras':>12}"
               f"{'peer/nc':>10}{'GFLOP/s':>10}{'% peak':>8}{'GB/s':>8}")
-    print(header)
-    print("-" * len(header))
+    if results:  # (a contention-only run has just its own table)
+        print(header)
+        print("-" * len(header))
     for r in results:
         def fmt(fw):
             if fw in r:
@@ -134,10 +139,40 @@ def main(argv=None):
         for fw in FRAMEWORKS:
             if fw + "_error" in r:
                 print(f"    {fw} error: {r[fw + '_error']}")
+    if contention:
+        print_contention(contention)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": str(datetime.date.today()), "cpu": cpu_model(), "threads": args.threads,
-                       "peak_gflops": peak, "kernels": isa, "results": results}, f, indent=1)
+                       "peak_gflops": peak, "kernels": isa, "results": results, "contention": contention}, f,
+                      indent=1)
+
+
+def contention_summary(per_fw, name="cnn_infer_b1"):
+    """Per framework: medians over rounds of the quiet and busy times and of the busy/quiet ratio
+    (the `contention` workload's rows), or the error."""
+    out = {}
+    for fw, runs in per_fw.items():
+        ok = [run for run in runs if f"{name} busy/quiet" in run]
+        if ok:
+            out[fw] = {"quiet": statistics.median(run[f"{name} quiet"]["seconds"] for run in ok),
+                       "busy": statistics.median(run[f"{name} busy"]["seconds"] for run in ok),
+                       "ratio": statistics.median(run[f"{name} busy/quiet"]["ratio"] for run in ok),
+                       "neighbours": ok[0][f"{name} busy"]["neighbours"]}
+        elif any("error" in run for run in runs):
+            out[fw] = {"error": next(run["error"] for run in runs if "error" in run)}
+    return out
+
+
+def print_contention(summary):
+    neighbours = next((r["neighbours"] for r in summary.values() if "neighbours" in r), "?")
+    print(f"\ncontention: cnn_infer_b1 quiet and beside {neighbours} busy-loop processes")
+    print(f"{'framework':<20}{'quiet':>12}{'busy':>12}{'busy/quiet':>12}")
+    for fw, r in summary.items():
+        if "error" in r:
+            print(f"{fw:<20}{'error':>12}    {r['error']}")
+        else:
+            print(f"{fw:<20}{_fmt_time(r['quiet']):>12}{_fmt_time(r['busy']):>12}{r['ratio']:>11.2f}x")
 
 
 def _fmt_time(s):

@@ -15,6 +15,8 @@ import json
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -344,6 +346,49 @@ def ort_cnn_infer(threads, repeat, batch):
     x = cnn_images(batch)
     return [{"name": f"cnn_infer_b{batch}", "seconds": timeit(lambda: sess.run(None, {"x": x}), repeat),
              "flops": batch * CNN_FWD_FLOPS}]
+
+
+# ---- busy neighbours ------------------------------------------------------------------------------
+
+BUSY_NEIGHBOURS = 2  # busy-loop processes beside the contention rows (one per core of a 2-core machine)
+# A neighbour spins until killed, and leaves by itself if its parent (this process) goes away.
+BUSY_LOOP = ("import os\nparent = os.getppid()\ni = 0\nwhile True:\n    i += 1\n"
+             "    if i % 1000000 == 0 and os.getppid() != parent:\n        break\n")
+
+
+def beside_busy_neighbours(measure, count=BUSY_NEIGHBOURS):
+    """measure() run once while `count` busy-loop processes keep the cores busy; they are always
+    stopped afterwards."""
+    procs = []
+    try:
+        for _ in range(count):
+            procs.append(subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdin=subprocess.DEVNULL))
+        time.sleep(0.3)  # the neighbours are up and spinning
+        return measure()
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
+
+
+def contention_rows(measure):
+    """`cnn_infer_b1` timed quietly, then beside the busy neighbours: rows "<name> quiet" and
+    "<name> busy", and "<name> busy/quiet" whose `ratio` is the slowdown."""
+    quiet = measure()[0]
+    busy = beside_busy_neighbours(measure)[0]
+    name = quiet["name"]
+    return [dict(quiet, name=f"{name} quiet"), dict(busy, name=f"{name} busy", neighbours=BUSY_NEIGHBOURS),
+            {"name": f"{name} busy/quiet", "ratio": busy["seconds"] / quiet["seconds"]}]
+
+
+def contention(fw, repeat):
+    """The batch-1 SimpleCNN (cnn_infer_b1), quietly and beside BUSY_NEIGHBOURS busy processes."""
+    return contention_rows(lambda: cnn_infer(fw, repeat, 1))
+
+
+def ort_contention(threads, repeat):
+    return contention_rows(lambda: ort_cnn_infer(threads, repeat, 1))
 
 
 # ---- the embedded runtime (neurocore.export) ----------------------------------------------------
@@ -869,10 +914,10 @@ WORKLOADS = {"gemm": gemm, "mlp_train_epoch": mlp_train_epoch, "mlp_infer_b1": m
                                                       hidden=256, layers=2, bidirectional=True),
              "charlm_epoch": charlm_epoch,
              "transformer_block_train": transformer_block_train, "transformer_block_infer": transformer_block_infer,
-             "sdpa_causal": sdpa_causal, "gpt_char_step": gpt_char_step}
+             "sdpa_causal": sdpa_causal, "gpt_char_step": gpt_char_step, "contention": contention}
 ORT_WORKLOADS = {"mlp_infer_b1": ort_mlp_infer_b1, "cnn_infer_b64": lambda t, r: ort_cnn_infer(t, r, 64),
                  "cnn_infer_b1": lambda t, r: ort_cnn_infer(t, r, 1), "lstm_infer_b1": ort_lstm_infer_b1,
-                 "transformer_block_infer": ort_transformer_block_infer}
+                 "transformer_block_infer": ort_transformer_block_infer, "contention": ort_contention}
 
 
 # ---- the embedded runtime on the sequence models, and from C++ (neurocore-cli) -------------------

@@ -99,3 +99,48 @@ def test_bad_input():
         _core._linear_act(nc.zeros(2, 3), w, None, "relu")
     with pytest.raises(ValueError, match=r"\[linear\] bias shape \(4,\) doesn't match out_features 5"):
         _core._linear_act(x, w, nc.zeros(4), "relu")
+
+
+@pytest.mark.parametrize("dtype", [nc.float32, nc.float64])
+@pytest.mark.parametrize("batch", [1, 7, 300])
+def test_sequential_inference_fuses_linear_relu_exactly(dtype, batch):
+    # Under no_grad, Sequential runs Linear+ReLU as one _linear_act call (ReLU in the GEMM's
+    # store): the same bits as the modules one by one, with and without bias, 1-D and 3-D input.
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Linear(50, 33), nn.ReLU(), nn.Dropout(0.2), nn.Linear(33, 17, bias=False), nn.ReLU(),
+                          nn.Linear(17, 5)).to(dtype)
+    model.eval()
+    for x in (nc.randn(batch, 50, dtype=dtype), nc.randn(2, batch, 50, dtype=dtype), nc.randn(50, dtype=dtype)):
+        with nc.no_grad():
+            fused = model(x)
+            stepwise = x
+            for m in model:
+                stepwise = m(stepwise)
+        assert np.array_equal(fused.numpy(), stepwise.numpy())
+        assert np.array_equal(model(x).detach().numpy(), stepwise.numpy())
+
+
+def test_sequential_linear_relu_fusion_only_when_unobservable(monkeypatch):
+    # The fused call is taken under no_grad for plain modules only: not with autograd on, not
+    # when either module has a hook (the hook must see the intermediate output).
+    calls = []
+    real = _core._linear_act
+    monkeypatch.setattr(_core, "_linear_act", lambda *a: calls.append(a[-1]) or real(*a))
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU())
+    x = nc.randn(3, 6)
+    with nc.no_grad():
+        model(x)
+    assert calls == ["relu"]
+    model(x)  # autograd on: Linear then ReLU
+    assert calls == ["relu"]
+    seen = []
+    model[0].register_forward_hook(lambda m, i, o: seen.append(o.min().item()))
+    with nc.no_grad():
+        y = model(x)
+    assert calls == ["relu"] and len(seen) == 1 and (y.numpy() >= 0).all()
+    assert seen[0] == F.linear(x, model[0].weight, model[0].bias).min().item()
+    pre = nn.Sequential(nn.Linear(6, 4), nn.ReLU())
+    pre[1].register_forward_pre_hook(lambda m, i: seen.append("pre"))
+    with nc.no_grad():
+        pre(x)
+    assert calls == ["relu"] and seen[-1] == "pre"

@@ -1,8 +1,18 @@
 #pragma once
-// Intra-op parallelism on OpenMP. Work below `grain` items runs on the calling thread, so tiny
-// ops never pay thread start-up; nested calls run serially (no nested parallel regions).
-// Each thread gets one contiguous block, so results never depend on how many threads ran as
-// long as the body writes disjoint outputs (reductions use fixed-size chunks, see reduce ops).
+// Intra-op parallelism on neurocore's own work-sharing pool (not OpenMP teams).
+//
+// parallel_for cuts [begin, end) into fixed chunks, whose size follows from the range and the
+// grain only (never from the thread count), and any thread of the pool, the calling thread
+// included, claims the next chunk from an atomic counter. The caller waits only for chunks that
+// were claimed: a pool thread the scheduler has put aside (other processes keeping the cores
+// busy) holds nobody up unless it is inside a chunk, and one that wakes up late finds the work
+// done and leaves, where a statically partitioned OpenMP loop would wait at its barrier for every
+// thread to arrive (measured: batch-1 CNN inference 15x slower beside two busy processes).
+// A range of up to `grain` items is one call on the calling thread. Larger ones are always cut
+// into the same chunks, which run on the calling thread alone with one thread, inside a chunk
+// (no nested parallelism) or while another thread is using the pool. The body is called once per
+// chunk, so results do not depend on which thread ran which chunk nor on how many threads there
+// are.
 #include <omp.h>
 
 #include <algorithm>
@@ -13,30 +23,50 @@
 
 namespace nc {
 
-int get_num_threads();
+int get_num_threads();  // 1 inside a parallel_for chunk or a StepTeam (no nested parallelism)
 void set_num_threads(int n);
 // Cores this process may use: sched affinity, capped by a cgroup CPU quota, or OMP_NUM_THREADS.
 int default_num_threads();
+
+namespace detail {
+
+constexpr int64_t kMaxChunks = 64;  // chunks per parallel_for at most: enough to balance load
+
+// Items per chunk of a range of n items with the given grain.
+inline int64_t chunk_size(int64_t n, int64_t grain) {
+  return std::max<int64_t>(std::max<int64_t>(grain, 1), (n + kMaxChunks - 1) / kMaxChunks);
+}
+
+using ChunkFn = void (*)(const void* ctx, int64_t begin, int64_t end);
+
+// Runs fn(ctx, b, e) for the chunks [begin + i*chunk, ...) of [begin, end) on the pool with up to
+// `threads` threads (the caller one of them); returns when every chunk is done. Rethrows the
+// first exception a chunk threw.
+void run_chunks(int64_t begin, int64_t end, int64_t chunk, int threads, ChunkFn fn, const void* ctx);
+
+// Runs fn(ctx) on the calling thread and on up to threads-1 pool threads that join while the
+// caller's own call runs (a team for StepTeam); returns once the caller's call and those of every
+// pool thread that joined have returned.
+void run_team(int threads, void (*fn)(const void* ctx), const void* ctx);
+
+}  // namespace detail
 
 template <class F>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& body) {
   const int64_t n = end - begin;
   if (n <= 0) return;
-  const int threads = get_num_threads();
-  if (threads <= 1 || n <= grain || omp_in_parallel()) {
+  if (n <= grain) {
     body(begin, end);
     return;
   }
-  const int64_t blocks = std::min<int64_t>(threads, (n + grain - 1) / std::max<int64_t>(grain, 1));
-#pragma omp parallel num_threads(static_cast<int>(blocks))
-  {
-    const int64_t t = omp_get_thread_num();
-    const int64_t team = omp_get_num_threads();
-    const int64_t per = (n + team - 1) / team;
-    const int64_t b = begin + t * per;
-    const int64_t e = std::min(end, b + per);
-    if (b < e) body(b, e);
+  const int64_t chunk = detail::chunk_size(n, grain);
+  const int threads = get_num_threads();
+  if (threads <= 1 || omp_in_parallel()) {  // the same chunks, in order, on this thread
+    for (int64_t b = begin; b < end; b += chunk) body(b, std::min(end, b + chunk));
+    return;
   }
+  detail::run_chunks(begin, end, chunk, threads,
+                     [](const void* ctx, int64_t b, int64_t e) { (*static_cast<const F*>(ctx))(b, e); }, &body);
 }
 
 // A team of threads that runs a sequence of phases (e.g. the steps of a recurrent layer). Each
@@ -48,12 +78,12 @@ class StepTeam {
  public:
   StepTeam(int threads, int64_t phases) : nt_(threads), phases_(new Phase[std::max<int64_t>(phases, 1)]) {}
 
-  // Runs body() on every team thread (inline for one).
+  // Runs body() on the calling thread and on the team threads that join in time (inline for
+  // one): blocks are claimed, so a team member that never shows up is not waited for.
   template <class F>
   void run(const F& body) {
-    if (nt_ <= 1) return body();
-#pragma omp parallel num_threads(nt_)
-    body();
+    if (nt_ <= 1 || omp_in_parallel()) return body();
+    detail::run_team(nt_, [](const void* ctx) { (*static_cast<const F*>(ctx))(); }, &body);
   }
 
   // The next phase of the calling thread (`phase` counts them; every thread passes through the

@@ -1,7 +1,5 @@
 #include "kernels/conv.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -213,21 +211,17 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
   const int64_t per_block = std::clamp<int64_t>(images * lpanels / (4 * nt_max), 1, kBlockCols / NR);
   const int64_t blocks = ceil_div(lpanels, per_block), units = images * blocks, LB = per_block * NR;
   const int nt = static_cast<int>(std::min<int64_t>(nt_max, units));
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-    int64_t q0, q1;
-    split(wpanels, tid, team, q0, q1);
-    if (q0 < q1)
-      for (int64_t gi = 0; gi < g.groups; ++gi)
-        for (int64_t pb = 0; pb < CK; pb += KC) {
-          const int64_t kc = std::min(KC, CK - pb);
-          pack_a<T, MR>(false, w + gi * g.og * CK, CK, q0 * MR, std::min(g.og, q1 * MR) - q0 * MR, pb, kc,
-                        wp + gi * wgroup + pb * wpanels * MR + q0 * MR * kc);
-        }
-#pragma omp barrier
-    int64_t u0, u1;
-    split(units, tid, team, u0, u1);
+  // Weight panels, then blocks of output columns, in fixed chunks that whichever thread is free
+  // claims (nc::parallel_for): a thread the scheduler has set aside holds nobody up.
+  const auto pack = [&](int64_t q0, int64_t q1) {
+    for (int64_t gi = 0; gi < g.groups; ++gi)
+      for (int64_t pb = 0; pb < CK; pb += KC) {
+        const int64_t kc = std::min(KC, CK - pb);
+        pack_a<T, MR>(false, w + gi * g.og * CK, CK, q0 * MR, std::min(g.og, q1 * MR) - q0 * MR, pb, kc,
+                      wp + gi * wgroup + pb * wpanels * MR + q0 * MR * kc);
+      }
+  };
+  const auto compute = [&](int64_t u0, int64_t u1) {
     T* bp = static_cast<T*>(scratch<Scratch::kColumns>(sizeof(T) * std::min(KC, CK) * LB));
     // Output rows of a block are written through a buffer whose row stride is not a multiple of
     // 4 KiB: the planes of y are (for 32x32 images exactly) 4 KiB apart, so a tile's rows would
@@ -261,7 +255,15 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
       }
       for (int64_t o = 0; o < g.og; ++o) std::memcpy(yg + o * L, cb + o * ldcb, static_cast<size_t>(nl) * sizeof(T));
     }
+  };
+  if (nt <= 1) {
+    pack(0, wpanels);
+    compute(0, units);
+    return;
   }
+  // Packing is parallel only where a chunk copies at least ~16k values.
+  nc::parallel_for(0, wpanels, ceil_div(int64_t(1) << 14, MR * CK * g.groups), pack);
+  nc::parallel_for(0, units, 1, compute);
 }
 
 // ---- direct convolution (few taps per output) ----------------------------------------------

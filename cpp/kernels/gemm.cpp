@@ -6,12 +6,12 @@
 //    threads), A into MR-row panels (MC x KC block, one per thread); a register-blocked
 //    micro-kernel (AVX-512: 12x32 floats / 12x16 doubles, 24 zmm accumulators; AVX2: 6x16 /
 //    6x8, 12 ymm accumulators; generic: 4x8 / 4x4 plain C the compiler vectorises) applies
-//    alpha/beta/bias/act in its store. Threads split the rows of C; K is never split, so results
-//    do not depend on the number of threads.
+//    alpha/beta/bias/act in its store. Blocks of rows of C go to whichever thread is free
+//    (nc::parallel_for); K is never split, so results do not depend on the number of threads.
 //  * direct (AVX2 and AVX-512, in the vectors of the build; small/skinny: m <= 64 or
 //    m*n*k <= 2^18): no packing of A, broadcast-FMA over rows of B; op(B) = B^T is transposed
 //    block by block (8x8 in registers) into a per-thread buffer, and B blocks whose row stride
-//    aliases in L1 are copied there. Threads split columns.
+//    aliases in L1 are copied there. Chunks of columns go to whichever thread is free.
 //  * dot (AVX2 and AVX-512, small, m < 8, op(A) = A, op(B) = B^T): both operands contiguous
 //    along K; vector dot products with a horizontal sum per element.
 // In every path the arithmetic of one C element does not depend on the tile it falls in or on
@@ -21,9 +21,8 @@
 #include "kernels/gemm_micro.h"
 #include "core/parallel.h"
 
-#include <omp.h>
-
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -102,6 +101,20 @@ struct KcOf<T, K, std::void_t<decltype(K::KC)>> {
   static constexpr int64_t value = K::KC;
 };
 
+// The packing buffer of A of the calling thread, kept between calls (grown to the largest
+// request): row blocks run on whichever pool thread claims them.
+template <class T>
+T* a_pack_buffer(int64_t elems) {
+  thread_local T* buf = nullptr;
+  thread_local int64_t cap = 0;
+  if (elems > cap) {
+    std::free(buf);
+    buf = alloc_buf<T>(elems);
+    cap = elems;
+  }
+  return buf;
+}
+
 template <class T, class K>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
@@ -115,35 +128,23 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   const int64_t ncmax = std::min(NC, ceil_div(n, NR) * NR);
   const int64_t mcmax = std::min(MC, ceil_div(m, MR) * MR);
   T* bbuf = alloc_buf<T>(kcmax * ncmax);
-  T* abuf = alloc_buf<T>(static_cast<int64_t>(nt) * mcmax * kcmax);
-
-#pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int tid = omp_get_thread_num();
-    const int team = omp_get_num_threads();
-    int64_t rp0, rp1;
-    split(row_panels, tid, team, rp0, rp1);
-    const int64_t r0 = rp0 * MR, r1 = std::min(m, rp1 * MR);
-    T* ap = abuf + tid * mcmax * kcmax;
-    for (int64_t jc = 0; jc < n; jc += NC) {
-      const int64_t nc = std::min(NC, n - jc);
-      const int64_t npanels = ceil_div(nc, NR);
-      for (int64_t pc = 0; pc < k; pc += KC) {
-        const int64_t kc = std::min(KC, k - pc);
-        const bool last = pc + KC >= k;
-        if (team > 1) {
-#pragma omp barrier
-        }
-        int64_t q0, q1;
-        split(npanels, tid, team, q0, q1);
-        pack_b<T, NR>(tb, b, ldb, pc, kc, jc, nc, q0, q1, bbuf);
-        if (team > 1) {
-#pragma omp barrier
-        }
-        Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr,
-                 last ? act : 0};
-        for (int64_t ic = r0; ic < r1; ic += MC) {
-          const int64_t mc = std::min(MC, r1 - ic);
+  // Rows in blocks of whole panels, about 16 per matrix (fixed by m, whatever the thread count),
+  // which whichever thread is free claims (nc::parallel_for): a thread set aside by a busy
+  // machine holds nobody up, where a static split would wait for it at every barrier.
+  const int64_t rows_per_block = std::clamp<int64_t>(ceil_div(ceil_div(m, 16), MR) * MR, MR, MC);
+  const int64_t row_blocks = ceil_div(m, rows_per_block);
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    const int64_t nc = std::min(NC, n - jc);
+    const int64_t npanels = ceil_div(nc, NR);
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      const int64_t kc = std::min(KC, k - pc);
+      const bool last = pc + KC >= k;
+      const auto pack = [&](int64_t q0, int64_t q1) { pack_b<T, NR>(tb, b, ldb, pc, kc, jc, nc, q0, q1, bbuf); };
+      Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
+      const auto compute = [&](int64_t u0, int64_t u1) {
+        T* ap = a_pack_buffer<T>(mcmax * kcmax);
+        for (int64_t ic = u0 * rows_per_block; ic < std::min(m, u1 * rows_per_block); ic += MC) {
+          const int64_t mc = std::min({MC, m - ic, u1 * rows_per_block - ic});
           pack_a<T, MR>(ta, a, lda, ic, mc, pc, kc, ap);
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const int64_t ncols = std::min<int64_t>(NR, nc - jr);
@@ -156,10 +157,16 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
             }
           }
         }
+      };
+      if (nt <= 1) {
+        pack(0, npanels);
+        compute(0, row_blocks);
+      } else {
+        nc::parallel_for(0, npanels, 4, pack);
+        nc::parallel_for(0, row_blocks, 1, compute);
       }
     }
   }
-  std::free(abuf);
   std::free(bbuf);
 }
 
@@ -174,6 +181,14 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 constexpr int64_t kDirectKC = NC_DIRECT_KC;
 constexpr int64_t kDirectNB = 256;   // columns per block (multiple of 64)
 constexpr int64_t kDirectUnit = 64;  // columns per thread-split unit
+// Multiply-adds per chunk of columns at least, in the direct and dot paths: the chunks (fixed by
+// the shape, whatever the thread count) go to whichever thread is free, see nc::parallel_for.
+constexpr double kMinChunkWork = double(1 << 15);
+
+// Units of `unit_work` multiply-adds each that make up at least `min_work`.
+inline int64_t min_units(double min_work, double unit_work) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(min_work / std::max(unit_work, 1.0))));
+}
 
 template <class T, class VT, int M, int NV, bool MASK>
 __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
@@ -310,13 +325,9 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
     body(0, n);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    int64_t u0, u1;
-    split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
-    const int64_t j0 = u0 * kDirectUnit, j1 = std::min(n, u1 * kDirectUnit);
-    if (j0 < j1) body(j0, j1);
-  }
+  // Column units in chunks of at least kMinChunkWork multiply-adds, claimed by any free thread.
+  nc::parallel_for(0, units, min_units(kMinChunkWork, double(m) * double(k) * kDirectUnit),
+                   [&](int64_t u0, int64_t u1) { body(u0 * kDirectUnit, std::min(n, u1 * kDirectUnit)); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,13 +405,8 @@ void gemm_dot(int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
     body(0, n);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    int64_t u0, u1;
-    split(units, omp_get_thread_num(), omp_get_num_threads(), u0, u1);
-    const int64_t j0 = u0 * 8, j1 = std::min(n, u1 * 8);
-    if (j0 < j1) body(j0, j1);
-  }
+  nc::parallel_for(0, units, min_units(kMinChunkWork, double(m) * double(k) * 8),
+                   [&](int64_t u0, int64_t u1) { body(u0 * 8, std::min(n, u1 * 8)); });
 }
 #endif  // NC_HAVE_AVX2
 

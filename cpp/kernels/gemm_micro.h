@@ -73,12 +73,6 @@ inline int threads_for(double work, double min_work_per_thread) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, by_work)));
 }
 
-// Work split [t*n/nt, (t+1)*n/nt) in units.
-inline void split(int64_t units, int t, int nt, int64_t& u0, int64_t& u1) {
-  u0 = units * t / nt;
-  u1 = units * (t + 1) / nt;
-}
-
 // ---------------------------------------------------------------------------------------------
 // AVX2 vector helpers
 

@@ -1,7 +1,5 @@
 #include "ops/attention.h"
 
-#include <omp.h>
-
 #include <cmath>
 #include <limits>
 #include <map>
@@ -51,13 +49,11 @@ Tensor rows_contiguous(const Tensor& t) {
 // does not stall the others); results depend only on u, never on the thread that ran it.
 template <class F>
 void for_each_item(int64_t n, int64_t min_items_per_thread, const F& body) {
-  const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), n / std::max<int64_t>(1, min_items_per_thread)));
-  if (threads <= 1 || omp_in_parallel()) {
-    for (int64_t u = 0; u < n; ++u) body(u);
-    return;
-  }
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-  for (int64_t u = 0; u < n; ++u) body(u);
+  const auto run = [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) body(u);
+  };
+  if (n < 2 * std::max<int64_t>(1, min_items_per_thread)) return run(0, n);
+  parallel_for(0, n, 1, run);
 }
 
 // Per query head, the element offset of the (L, S) slice of `t` (a mask, or its gradient) broadcast

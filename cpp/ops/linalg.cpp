@@ -202,7 +202,15 @@ TensorList linear_backward(const Tensor& grad_out, const Tensor& x, const Tensor
   const Tensor g2 = reshape(grad_out, {rows, out_f});
   TensorList r(3);
   if (needs[0]) r[0] = reshape(matmul(g2, weight), x.shape());
-  if (needs[1]) r[1] = matmul(transpose(g2, 0, 1), reshape(x, {rows, in}));
+  if (needs[1]) {
+    const Tensor x2 = reshape(x, {rows, in});
+    // A weight that is the transpose of a contiguous (in, out) tensor (Keras's Dense kernel)
+    // gets its gradient computed in that layout, x^T g, and handed back as its transpose: the
+    // transpose's backward then returns it as is instead of copying it through strides.
+    const bool transposed = weight.dim() == 2 && out_f > 1 && in > 1 && weight.strides()[0] == 1 &&
+                            weight.strides()[1] == out_f;
+    r[1] = transposed ? transpose(matmul(transpose(x2, 0, 1), g2), 0, 1) : matmul(transpose(g2, 0, 1), x2);
+  }
   if (needs[2]) r[2] = sum(g2, {0}, false);
   return r;
 }

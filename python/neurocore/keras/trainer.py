@@ -156,8 +156,9 @@ class Trainer:
             table[int(k)] = w
         return table[labels]
 
-    def _compute_loss(self, ys, preds, sw):
-        """(total loss with the weight penalties, the per-output losses)."""
+    def _compute_loss(self, ys, preds, sw, plan=None):
+        """(total loss with the weight penalties, the per-output losses). `plan`: the model's
+        _penalty_plan() (None: walk the layers for `losses`)."""
         if self._losses is None:
             self._resolve(ys, preds)
         if ys is None or len(ys) != len(preds):
@@ -169,7 +170,7 @@ class Trainer:
             if value is not None:
                 term = value * weight if weight != 1.0 else value
                 total = term if total is None else total + term
-        for penalty in self.losses:
+        for penalty in self.losses if plan is None else [reg(getattr(layer, attr)) for layer, attr, reg in plan]:
             total = total + penalty
         return total, per_output
 
@@ -193,23 +194,31 @@ class Trainer:
     def _accepts_training(self):
         return self._call_takes_training
 
-    def _train_step(self, xs, ys, sw):
-        params = self.trainable_weights
+    def _step_cache(self):
+        """What each step would otherwise find by walking the layers: the trainable weights and
+        the penalty plan. fit and evaluate take it after their first step of an epoch (lazily
+        built layers exist by then) and keep it for the rest of the epoch; like Keras, which
+        fixes them when it builds its train function, a change to `trainable` takes effect at the
+        next epoch (or fit)."""
+        return self.trainable_weights, self._penalty_plan()
+
+    def _train_step(self, xs, ys, sw, cache=None):
+        params, plan = cache if cache is not None else (self.trainable_weights, None)
         for p in params:
             p.grad = None
         with _backend.phase(True, track_logits=True):
             preds = self._forward(xs, True)
-            total, per_output = self._compute_loss(ys, preds, sw)
+            total, per_output = self._compute_loss(ys, preds, sw, plan)
         if not total.requires_grad:
             raise RuntimeError("[fit] the loss does not depend on any trainable weight")
         total.backward()
         self.optimizer.apply(params)
         self._update_metrics(ys, preds, total, per_output, len(xs[0]))
 
-    def _test_step(self, xs, ys, sw):
+    def _test_step(self, xs, ys, sw, plan=None):
         with no_grad(), _backend.phase(False, track_logits=True):
             preds = self._forward(xs, False)
-            total, per_output = self._compute_loss(ys, preds, sw)
+            total, per_output = self._compute_loss(ys, preds, sw, plan)
             self._update_metrics(ys, preds, total, per_output, len(xs[0]))
 
     # --- public loops ---------------------------------------------------------------------------
@@ -273,11 +282,14 @@ class Trainer:
             self.reset_metrics()
             cbl.on_epoch_begin(epoch)
             order = rng.permutation(data.n) if shuffle else np.arange(data.n)
+            cache = None
             for step in range(steps):
                 idx = order[(step * batch_size) % data.n:][:batch_size]
                 cbl.on_train_batch_begin(step)
                 xs, ys, sw = data.batch(idx)
-                self._train_step(xs, ys, sw)
+                self._train_step(xs, ys, sw, cache)
+                if cache is None:
+                    cache = self._step_cache()
                 cbl.on_train_batch_end(step, self._logs())
                 if self.stop_training:
                     break
@@ -296,11 +308,14 @@ class Trainer:
         self.reset_metrics()
         cbl.on_test_begin()
         n_steps = steps or int(math.ceil(data.n / batch_size))
+        plan = None
         for step in range(n_steps):
             idx = np.arange(step * batch_size, min((step + 1) * batch_size, data.n))
             cbl.on_test_batch_begin(step)
             xs, ys, sw = data.batch(idx)
-            self._test_step(xs, ys, sw)
+            self._test_step(xs, ys, sw, plan)
+            if step == 0:
+                plan = self._penalty_plan()
             cbl.on_test_batch_end(step, self._logs())
         logs = self._logs()
         cbl.on_test_end(logs)

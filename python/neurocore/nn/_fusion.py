@@ -1,8 +1,9 @@
 """Inference fusion inside Sequential.
 
-With autograd off, a convolution directly followed by a ReLU runs as one kernel call: the ReLU is
-applied in the convolution's store instead of in a second pass over the output, as inference
-engines fuse them, and Dropout in eval mode (the identity) is not called at all. Only plain modules
+With autograd off, a convolution or a Linear layer directly followed by a ReLU runs as one kernel
+call: the ReLU is applied in the convolution's or the GEMM's store instead of in a second pass over
+the output, as inference engines fuse them, and Dropout in eval mode (the identity) is not called
+at all. Only plain modules
 take part (exact classes, no hooks), so what a user can observe does not change; with autograd on,
 every module runs as usual.
 """
@@ -10,7 +11,7 @@ from .. import _core
 from .activation import ReLU
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
-from .linear import Identity
+from .linear import Identity, Linear
 
 
 def _plain(module):
@@ -18,7 +19,17 @@ def _plain(module):
 
 
 def _fuses(first, second):
-    return type(first) in (Conv1d, Conv2d) and type(second) is ReLU and _plain(first) and _plain(second)
+    return type(first) in (Conv1d, Conv2d, Linear) and type(second) is ReLU and _plain(first) and _plain(second)
+
+
+def _linear_relu(linear, input):
+    """relu(linear(input)) as one call: the same GEMM with the ReLU in its store (same values)."""
+    params = linear._parameters
+    try:
+        weight, bias = params["weight"], params["bias"]
+    except KeyError:  # a parameter was deleted (and maybe replaced by a plain attribute)
+        weight, bias = linear.weight, linear.bias
+    return _core._linear_act(input, weight, bias, "relu")
 
 
 def _is_identity(module):
@@ -26,7 +37,7 @@ def _is_identity(module):
 
 
 def run_sequence(modules, input):
-    """Applies `modules` in order to `input`, fusing Conv+ReLU pairs when autograd is off."""
+    """Applies `modules` in order to `input`, fusing Conv+ReLU and Linear+ReLU pairs when autograd is off."""
     if _core.is_grad_enabled():
         for module in modules:
             input = module(input)
@@ -36,7 +47,8 @@ def run_sequence(modules, input):
         if _is_identity(modules[i]):
             i += 1
         elif i + 1 < n and _fuses(modules[i], modules[i + 1]):
-            input = modules[i]._conv_forward(input, relu=True)
+            first = modules[i]
+            input = _linear_relu(first, input) if type(first) is Linear else first._conv_forward(input, relu=True)
             i += 2
         else:
             input = modules[i](input)

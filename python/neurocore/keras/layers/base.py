@@ -180,6 +180,20 @@ class Layer(Module):
             out += layer.losses
         return out
 
+    def _penalty_plan(self):
+        """(layer, weight name, regularizer) for each penalty `losses` computes, in its order, so a
+        training loop can compute them without walking the layers each step; None when a layer
+        overrides `losses` (then only `losses` itself knows)."""
+        if type(self).losses is not Layer.losses:
+            return None
+        plan = [(self, attr, reg) for attr, _, reg in self._weight_specs if reg is not None]
+        for layer in self._sublayers():
+            sub = layer._penalty_plan()
+            if sub is None:
+                return None
+            plan += sub
+        return plan
+
     def count_params(self):
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
@@ -203,9 +217,11 @@ class Layer(Module):
         inputs = args[0] if args else kwargs.get("inputs")
         if not self._call_takes_training:
             kwargs.pop("training", None)  # Keras passes it only to layers whose call takes it
-        if any(isinstance(t, KerasTensor) for t in flatten(inputs)):
+        if type(inputs) is _core.Tensor:  # the common eager case: neither symbolic nor NumPy
+            pass
+        elif any(isinstance(t, KerasTensor) for t in flatten(inputs)):
             return self._symbolic_call(args, kwargs)
-        if any(isinstance(t, (np.ndarray, np.generic)) for t in flatten(inputs)):  # NumPy in, as Keras allows
+        elif any(isinstance(t, (np.ndarray, np.generic)) for t in flatten(inputs)):  # NumPy in, as Keras allows
             inputs = map_structure(lambda t: _backend.to_tensor(t) if isinstance(t, (np.ndarray, np.generic)) else t,
                                    inputs)
             args = (inputs,) + tuple(args[1:]) if args else args

@@ -1,0 +1,179 @@
+"""The work-sharing pool behind parallel_for (cpp/core/parallel.{h,cpp}) seen through ops.
+
+Ranges are cut into chunks fixed by the range and the grain; any thread claims the next chunk.
+So every op must give the same bits whatever the thread count (1, 2, more threads than cores)
+and however the chunks were shared out, including when busy neighbour processes keep the cores
+busy and pool threads run late. Sizes sit around the chunk boundaries (the grain, the 64-chunk
+cap). No timing is asserted: a neighbour only changes who runs which chunk, never the result,
+and a hang fails through the timeout of the subprocess that runs the busy case.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import neurocore as nc
+from neurocore import nn
+from neurocore.nn import functional as F
+
+GRAIN = 32768  # kElementwiseGrain (cpp/core/iter.h)
+SIZES = [GRAIN, GRAIN + 1, 2 * GRAIN + 7, 64 * GRAIN + 5, 131 * GRAIN + 3]
+THREADS = [1, 2, 3, 5]
+
+
+def with_threads(n, fn):
+    old = nc.get_num_threads()
+    nc.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        nc.set_num_threads(old)
+
+
+def same_for_all_thread_counts(fn):
+    results = [with_threads(n, fn) for n in THREADS]
+    for n, r in zip(THREADS[1:], results[1:]):
+        for a, b in zip(results[0], r):
+            assert np.array_equal(a, b, equal_nan=True), f"{n} threads differ from 1"
+    return results[0]
+
+
+def _arrays(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_elementwise_chunks(n):
+    a, b = _arrays(n)
+    x, y = nc.tensor(a), nc.tensor(b)
+    out = same_for_all_thread_counts(lambda: [(x + y).numpy(), nc.exp(x).numpy(), nc.relu(x).numpy(),
+                                              nc.tanh(x).numpy()])
+    assert np.array_equal(out[0], a + b) and np.array_equal(out[2], np.maximum(a, 0))
+    np.testing.assert_allclose(out[1], np.exp(a), rtol=1e-6)
+
+
+@pytest.mark.parametrize("rows,cols", [(1, 3 * GRAIN + 1), (4099, 33), (64 * 8 + 3, 1024)])
+def test_reductions_and_softmax(rows, cols):
+    a = np.random.default_rng(1).standard_normal((rows, cols)).astype(np.float32)
+    x = nc.tensor(a)
+    out = same_for_all_thread_counts(lambda: [x.sum().numpy(), x.sum(dim=1).numpy(), x.amax(dim=0).numpy(),
+                                              nc.softmax(x, dim=1).numpy(), F.layer_norm(x, (cols,)).numpy()])
+    np.testing.assert_allclose(out[0], a.astype(np.float64).sum(), rtol=1e-5, atol=1e-3)
+    assert np.array_equal(out[2], a.max(axis=0))
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_conv_pool_linear_forward_and_backward(batch):
+    # conv2d's implicit GEMM (weight panels and column blocks claimed by any thread), max pooling
+    # and the GEMM's direct and dot paths (batch 1: few rows); forward and all gradients.
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
+                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 8 * 8, 128), nn.ReLU(),
+                          nn.Linear(128, 10))
+    x0 = np.random.default_rng(2).standard_normal((batch, 3, 32, 32)).astype(np.float32)
+
+    def run():
+        x = nc.tensor(x0, requires_grad=True)
+        for p in model.parameters():
+            p.grad = None
+        with nc.no_grad():
+            fused = model(x).numpy()  # Conv+ReLU and Linear+ReLU fused
+        out = model(x)
+        out.square().sum().backward()
+        return [fused, out.detach().numpy(), x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    out = same_for_all_thread_counts(run)
+    assert np.array_equal(out[0], out[1])
+
+
+def test_random_fill_and_optimizer_step():
+    def run():
+        nc.manual_seed(7)
+        r = [nc.randn(3 * GRAIN + 11).numpy(), nc.rand(5, GRAIN + 1).numpy()]
+        lin = nn.Linear(700, 300)
+        opt = nc.optim.Adam(lin.parameters(), lr=1e-2)
+        for _ in range(3):
+            opt.zero_grad()
+            lin(nc.ones(4, 700)).sum().backward()
+            opt.step()
+        return r + [lin.weight.detach().numpy(), lin.bias.detach().numpy()]
+    same_for_all_thread_counts(run)
+
+
+def test_errors_in_parallel_ops_still_raise():
+    # Bad input is refused before any chunk runs; the pool must stay usable afterwards.
+    x = nc.randn(4 * GRAIN)
+    with pytest.raises(Exception):
+        x.take(nc.tensor(np.array([0, 4 * GRAIN], dtype=np.int64)))
+    assert np.array_equal(with_threads(2, lambda: (x + x).numpy()), (x.numpy() * 2))
+
+
+BUSY_CASE = r"""
+import subprocess, sys
+import numpy as np
+import neurocore as nc
+from neurocore import nn
+
+def outputs():
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(),
+                          nn.Linear(128, 10)).eval()
+    x = nc.tensor(np.random.default_rng(5).standard_normal((1, 3, 32, 32)).astype(np.float32))
+    big = nc.tensor(np.random.default_rng(6).standard_normal(40 * 32768).astype(np.float32))
+    with nc.no_grad():
+        return [model(x).numpy() for _ in range(50)] + [nc.exp(big).numpy(), nc.softmax(big.reshape(1280, 1024), dim=1).numpy()]
+
+nc.set_num_threads(1)
+reference = outputs()
+nc.set_num_threads(2)
+spin = "import os\nparent = os.getppid()\ni = 0\nwhile True:\n    i += 1\n    if i % 1000000 == 0 and os.getppid() != parent:\n        break\n"
+busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+try:
+    got = outputs()
+finally:
+    for p in busy:
+        p.kill()
+        p.wait()
+assert all(np.array_equal(a, b) for a, b in zip(reference, got)), "results changed beside busy neighbours"
+print("ok")
+"""
+
+
+def test_same_results_beside_busy_neighbours():
+    # Two busy-loop processes on a 2-core machine make the scheduler set pool threads aside, so
+    # chunks are claimed in varying orders (often all by the caller): same bits, no hang.
+    r = subprocess.run([sys.executable, "-c", BUSY_CASE], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="2"))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+def test_pool_from_several_python_threads_and_after_fork():
+    # One caller at a time holds the pool, the others run their chunks inline; a forked child
+    # runs its ops on its own thread. Same results in every case.
+    code = textwrap.dedent("""
+        import os, threading
+        import numpy as np
+        import neurocore as nc
+        nc.set_num_threads(2)
+        x = nc.tensor(np.random.default_rng(0).standard_normal(50 * 32768).astype(np.float32))
+        ref = nc.exp(x).numpy()
+        bad = []
+        def work():
+            for _ in range(20):
+                if not np.array_equal(nc.exp(x).numpy(), ref):
+                    bad.append(1)
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if np.array_equal(nc.exp(x).numpy(), ref) else 3)
+        _, status = os.waitpid(pid, 0)
+        print("ok" if not bad and os.WEXITSTATUS(status) == 0 else f"bad {bad} {status}")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
