@@ -421,12 +421,9 @@ void conv2d_direct_tiles(const T* x, const T* w, const T* bias, T* y, const Conv
   const int64_t units = g.n * g.groups * g.oh;
   const double work = double(units) * double(g.og * g.ow) * double(K);
   const int nt = static_cast<int>(std::clamp<int64_t>(threads_for(work, double(1 << 17)), 1, std::max<int64_t>(units, 1)));
-  const int64_t chunk = std::max<int64_t>(1, units / (8 * nt));
-  // At most kDirectMaxTaps kernel columns (kw <= cg*kh*kw).
-  typename Tile::Mask masks[kDirectMaxTaps * NV];
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1) private(masks)
-  for (int64_t c0 = 0; c0 < units; c0 += chunk)
-    for (int64_t u = c0; u < std::min(units, c0 + chunk); ++u) {
+  const auto run_units = [&](int64_t u0, int64_t u1) {
+    typename Tile::Mask masks[kDirectMaxTaps * NV];  // at most kDirectMaxTaps kernel columns (kw <= K)
+    for (int64_t u = u0; u < u1; ++u) {
       const int64_t ig = u / g.oh, oy = u % g.oh, gi = ig % g.groups;
       const T* xg = x + ig * g.cg * g.h * g.w;
       T* yrow = y + ig * g.og * L + oy * g.ow;
@@ -441,6 +438,11 @@ void conv2d_direct_tiles(const T* x, const T* w, const T* bias, T* y, const Conv
         }
       }
     }
+  };
+  if (nt <= 1)
+    run_units(0, units);
+  else
+    nc::parallel_for(0, units, std::max<int64_t>(1, units / (8 * nt)), run_units);
 }
 
 template <class T>
