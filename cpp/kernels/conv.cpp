@@ -179,23 +179,6 @@ void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p
   }
 }
 
-// Per-thread buffers that outlive a call, one per purpose: allocating the packing buffers on
-// every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
-// come back page-faulted each time). They grow to the largest request and are kept.
-enum class Scratch { kWeights, kColumns, kTile, kPlan, kMasks };
-
-template <Scratch S>
-void* scratch(size_t bytes) {
-  thread_local void* buf = nullptr;
-  thread_local size_t cap = 0;
-  if (bytes > cap) {
-    std::free(buf);
-    cap = (bytes + 4095) / 4096 * 4096;
-    buf = std::aligned_alloc(64, cap);
-  }
-  return buf;
-}
-
 template <class T, class K>
 void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
   constexpr int MR = K::MR, NR = K::NR;

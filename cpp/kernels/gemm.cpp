@@ -101,20 +101,6 @@ struct KcOf<T, K, std::void_t<decltype(K::KC)>> {
   static constexpr int64_t value = K::KC;
 };
 
-// The packing buffer of A of the calling thread, kept between calls (grown to the largest
-// request): row blocks run on whichever pool thread claims them.
-template <class T>
-T* a_pack_buffer(int64_t elems) {
-  thread_local T* buf = nullptr;
-  thread_local int64_t cap = 0;
-  if (elems > cap) {
-    std::free(buf);
-    buf = alloc_buf<T>(elems);
-    cap = elems;
-  }
-  return buf;
-}
-
 template <class T, class K>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
@@ -142,7 +128,7 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
       const auto pack = [&](int64_t q0, int64_t q1) { pack_b<T, NR>(tb, b, ldb, pc, kc, jc, nc, q0, q1, bbuf); };
       Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
       const auto compute = [&](int64_t u0, int64_t u1) {
-        T* ap = a_pack_buffer<T>(mcmax * kcmax);
+        T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * mcmax * kcmax));
         for (int64_t ic = u0 * rows_per_block; ic < std::min(m, u1 * rows_per_block); ic += MC) {
           const int64_t mc = std::min({MC, m - ic, u1 * rows_per_block - ic});
           pack_a<T, MR>(ta, a, lda, ic, mc, pc, kc, ap);

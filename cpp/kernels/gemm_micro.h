@@ -55,6 +55,24 @@ T* alloc_buf(int64_t elems) {
   return static_cast<T*>(std::aligned_alloc(64, bytes));
 }
 
+// Per-thread buffers that outlive a call, one per purpose: allocating the packing buffers on
+// every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
+// come back page-faulted each time). They grow to the largest request and are kept. Chunks of a
+// parallel loop run on whichever pool thread claims them, so each thread has its own.
+enum class Scratch { kGemmA, kWeights, kColumns, kTile, kPlan, kMasks };
+
+template <Scratch S>
+void* scratch(size_t bytes) {
+  thread_local void* buf = nullptr;
+  thread_local size_t cap = 0;
+  if (bytes > cap) {
+    std::free(buf);
+    cap = (bytes + 4095) / 4096 * 4096;
+    buf = std::aligned_alloc(64, cap);
+  }
+  return buf;
+}
+
 // C = act(beta*C + bias) (k == 0 or alpha == 0: A and B are not read).
 template <class T>
 void scale_only(int64_t m, int64_t n, T beta, T* c, int64_t ldc, const T* bias, int act) {
