@@ -119,14 +119,14 @@ Layout make_layout(const Tensor& q, const Tensor& k, const Tensor& v, const Tens
   return g;
 }
 
+// The fields of a head that come from the layout alone (tensor and raw-pointer paths alike).
 template <class T>
-kernels::AttnHead<T> head(const Layout& g, int64_t b, const Tensor& q, const Tensor& k, const Tensor& v,
-                          const Tensor& mask, T scale, bool causal, double p, PhiloxState rng) {
+kernels::AttnHead<T> layout_head(const Layout& g, const T* q, const T* k, const T* v, T scale, bool causal,
+                                 kernels::AttnMask mask_kind) {
   kernels::AttnHead<T> h;
-  const size_t i = static_cast<size_t>(b);
-  h.q = q.data<T>() + g.q_off[i];
-  h.k = k.data<T>() + g.k_off[i];
-  h.v = v.data<T>() + g.v_off[i];
+  h.q = q;
+  h.k = k;
+  h.v = v;
   h.q_rs = g.q_rs;
   h.k_rs = g.k_rs;
   h.v_rs = g.v_rs;
@@ -135,14 +135,23 @@ kernels::AttnHead<T> head(const Layout& g, int64_t b, const Tensor& q, const Ten
   h.E = g.E;
   h.Ev = g.Ev;
   h.scale = scale;
-  h.mask_kind = g.mask_kind;
+  h.causal = causal;
+  h.mask_kind = mask_kind;
+  return h;
+}
+
+template <class T>
+kernels::AttnHead<T> head(const Layout& g, int64_t b, const Tensor& q, const Tensor& k, const Tensor& v,
+                          const Tensor& mask, T scale, bool causal, double p, PhiloxState rng) {
+  const size_t i = static_cast<size_t>(b);
+  kernels::AttnHead<T> h = layout_head<T>(g, q.data<T>() + g.q_off[i], k.data<T>() + g.k_off[i],
+                                          v.data<T>() + g.v_off[i], scale, causal, g.mask_kind);
   if (mask.defined()) {
     const char* base = static_cast<const char*>(mask.raw_data());
     h.mask = base + g.m_off[i] * static_cast<int64_t>(mask.itemsize());
     h.m_rs = g.m_rs;
     h.m_cs = g.m_cs;
   }
-  h.causal = causal;
   h.dropout_p = p;
   h.rng_key = rng.key;
   h.rng_counter = rng.counter;
@@ -453,21 +462,9 @@ void sdpa_infer(const SdpaInfer& a, const float* q, const float* k, const float*
   float* kt = transposed_keys_floats(g, sizeof(float)) > 0 ? scratch + padded(g.nb * g.L) : nullptr;
   const int64_t mask_item = a.mask_kind == kernels::AttnMask::Bool ? 1 : static_cast<int64_t>(sizeof(float));
   const auto head_of = [&](int64_t b) {
-    kernels::AttnHead<float> h;
     const int64_t kvh = g.kv_head(b);
-    h.q = q + b * g.L * g.E;
-    h.k = k + kvh * g.S * g.E;
-    h.v = v + kvh * g.S * g.Ev;
-    h.q_rs = g.q_rs;
-    h.k_rs = g.k_rs;
-    h.v_rs = g.v_rs;
-    h.L = g.L;
-    h.S = g.S;
-    h.E = g.E;
-    h.Ev = g.Ev;
-    h.scale = sc;
-    h.causal = a.causal;
-    h.mask_kind = a.mask_kind;
+    kernels::AttnHead<float> h = layout_head<float>(g, q + b * g.L * g.E, k + kvh * g.S * g.E, v + kvh * g.S * g.Ev,
+                                                    sc, a.causal, a.mask_kind);
     if (a.mask_kind != kernels::AttnMask::None) {
       int64_t rem = b, off = 0;
       for (int d = a.nlead - 1; d >= 0; --d) {

@@ -11,7 +11,7 @@ from .. import _core
 from .activation import ReLU
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
-from .linear import Identity, Linear
+from .linear import Identity, Linear, _weight_and_bias
 
 
 def _plain(module):
@@ -24,11 +24,7 @@ def _fuses(first, second):
 
 def _linear_relu(linear, input):
     """relu(linear(input)) as one call: the same GEMM with the ReLU in its store (same values)."""
-    params = linear._parameters
-    try:
-        weight, bias = params["weight"], params["bias"]
-    except KeyError:  # a parameter was deleted (and maybe replaced by a plain attribute)
-        weight, bias = linear.weight, linear.bias
+    weight, bias = _weight_and_bias(linear)
     return _core._linear_act(input, weight, bias, "relu")
 
 

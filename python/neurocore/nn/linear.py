@@ -18,6 +18,17 @@ class Identity(Module):
         return input
 
 
+def _weight_and_bias(linear):
+    """A Linear's weight and bias, read from the parameter registry directly: `linear.weight` finds
+    nothing in the instance dict and goes through Module.__getattr__ after a failed lookup, which
+    costs as much as a batch-1 layer."""
+    params = linear._parameters
+    try:
+        return params["weight"], params["bias"]
+    except KeyError:  # a parameter was deleted (and maybe replaced by a plain attribute)
+        return linear.weight, linear.bias
+
+
 class Linear(Module):
     r"""Applies an affine map :math:`y = x W^T + b`.
 
@@ -48,13 +59,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input):
-        # The registry is read directly: `self.weight` finds nothing in the instance dict and goes
-        # through Module.__getattr__ after a failed lookup, which costs as much as a batch-1 layer.
-        params = self._parameters
-        try:
-            weight, bias = params["weight"], params["bias"]
-        except KeyError:  # a parameter was deleted (and maybe replaced by a plain attribute)
-            weight, bias = self.weight, self.bias
+        weight, bias = _weight_and_bias(self)
         return _core.linear(input, weight, bias)
 
     def extra_repr(self):
