@@ -1,6 +1,9 @@
 #include "ops/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
+#include <vector>
 
 #include "core/parallel.h"
 #include "kernels/optim.h"
@@ -40,6 +43,27 @@ void for_each_param(const TensorList& params, const char* op, F body) {
     });
     params[i].bump_version();
   }
+}
+
+// Runs body(param, begin, end) over every element of every parameter as one parallel_for over
+// the parameters' chunks of kChunk elements (a multi-tensor apply): small parameters do not each
+// pay a trip through the pool, and the chunks of all of them are shared among the threads. Chunk
+// boundaries depend on the sizes alone, and every update is elementwise.
+constexpr int64_t kChunk = 8192;
+
+template <class F>
+void for_each_chunk(const TensorList& params, F body) {
+  struct Chunk {
+    size_t param;
+    int64_t begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (size_t i = 0; i < params.size(); ++i)
+    for (int64_t b = 0; b < params[i].numel(); b += kChunk)
+      chunks.push_back({i, b, std::min(params[i].numel(), b + kChunk)});
+  parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t s, int64_t e) {
+    for (int64_t c = s; c < e; ++c) body(chunks[c].param, chunks[c].begin, chunks[c].end);
+  });
 }
 
 }  // namespace
@@ -82,18 +106,32 @@ void adam_step(const TensorList& params, const TensorList& grads, const TensorLi
   if (o.amsgrad) check_matching(op, params, max_exp_avg_sqs, "max_exp_avg_sq");
   NC_CHECK(steps.size() == params.size(), ValueError, "[", op, "] got ", steps.size(), " step counts for ",
            params.size(), " params");
-  for_each_param(params, op, [&](size_t i, auto zero) {
-    using T = decltype(zero);
-    Tensor g = contiguous_grad(grads[i]);
-    const double step = static_cast<double>(steps[i]);
-    const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
-    kernels::AdamArgs<T> a{params[i].data<T>(), g.data<T>(), exp_avgs[i].data<T>(), exp_avg_sqs[i].data<T>(),
-                           o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr, params[i].numel(),
-                           T(o.lr / bc1), T(std::sqrt(bc2)), T(1 - o.beta1), T(o.beta2), T(1 - o.beta2), T(o.eps),
-                           T(o.weight_decay), T(1 - o.lr * o.weight_decay), o.maximize, o.decoupled_weight_decay};
-    auto kernel = KernelFor<T>::adam();
-    parallel_for(0, a.n, kGrain, [&](int64_t s, int64_t e) { kernel(a, s, e); });
+  // Every parameter's arguments first, then one multi-tensor pass over all of them.
+  const size_t n = params.size();
+  TensorList g(n);
+  std::vector<kernels::AdamArgs<float>> f32(n);
+  std::vector<kernels::AdamArgs<double>> f64(n);
+  for (size_t i = 0; i < n; ++i) {
+    dispatch_floating(params[i].dtype(), op, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      g[i] = contiguous_grad(grads[i]);
+      const double step = static_cast<double>(steps[i]);
+      const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
+      kernels::AdamArgs<T> a{params[i].data<T>(), g[i].data<T>(), exp_avgs[i].data<T>(), exp_avg_sqs[i].data<T>(),
+                             o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr, params[i].numel(),
+                             T(o.lr / bc1), T(std::sqrt(bc2)), T(1 - o.beta1), T(o.beta2), T(1 - o.beta2), T(o.eps),
+                             T(o.weight_decay), T(1 - o.lr * o.weight_decay), o.maximize, o.decoupled_weight_decay};
+      if constexpr (std::is_same_v<T, float>) f32[i] = a;
+      else f64[i] = a;
+    });
+  }
+  const auto f32_kernel = KernelFor<float>::adam();
+  const auto f64_kernel = KernelFor<double>::adam();
+  for_each_chunk(params, [&](size_t i, int64_t s, int64_t e) {
+    if (params[i].dtype() == DType::Float32) f32_kernel(f32[i], s, e);
+    else f64_kernel(f64[i], s, e);
   });
+  for (const Tensor& p : params) p.bump_version();
 }
 
 void rmsprop_step(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
