@@ -86,3 +86,44 @@ def test_adam_multi_tensor_thread_independent():
         nc.set_num_threads(saved)
     for a, b in zip(*results):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_class_indices_matches_torch(reduction, dtype):
+    # The one-node path of (N, C) logits and int64 targets, with ignored rows; first and second
+    # derivatives (create_graph) against torch.
+    torch = require_torch()
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((9, 6)).astype(dtype) * 3
+    target = rng.integers(0, 6, 9)
+    target[[2, 5]] = -100
+    x, tx = nc.tensor(logits, requires_grad=True), torch.tensor(logits, requires_grad=True)
+    loss = nc.nn.functional.cross_entropy(x, nc.tensor(target), reduction=reduction)
+    tloss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction=reduction)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(loss.item(), tloss.item(), **tol)
+    (g,) = nc.autograd.grad(loss, [x], create_graph=True)
+    (tg,) = torch.autograd.grad(tloss, [tx], create_graph=True)
+    np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), **tol)
+    v = rng.standard_normal((9, 6)).astype(dtype)
+    (gg,) = nc.autograd.grad((g * nc.tensor(v)).sum(), [x])
+    (tgg,) = torch.autograd.grad((tg * torch.tensor(v)).sum(), [tx])
+    np.testing.assert_allclose(gg.numpy(), tgg.numpy(), **tol)
+
+
+def test_cross_entropy_all_ignored_is_nan_with_zero_grad():
+    x = nc.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    loss = nc.nn.functional.cross_entropy(x, nc.tensor(np.full(3, -100)))
+    assert np.isnan(loss.item())
+    loss.backward()
+    assert np.array_equal(x.grad.numpy(), np.zeros((3, 4), np.float32))
+
+
+def test_cross_entropy_bad_target_names_the_loss():
+    x = nc.tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    with pytest.raises((IndexError, ValueError), match="nll_loss"):
+        nc.nn.functional.cross_entropy(x, nc.tensor(np.array([0, 4, 1])))
+    with pytest.raises(ValueError, match="target of shape"):
+        nc.nn.functional.cross_entropy(x, nc.tensor(np.array([0, 1])))

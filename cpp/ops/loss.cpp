@@ -109,9 +109,64 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
   return weighted_mean(total, sum(w, {}, false));
 }
 
+namespace {
+
+// cross_entropy of (N, C) logits against class indices, without class weights or label smoothing,
+// reduced by mean or sum (the training loop's loss): one node instead of the ~25 ops of the
+// general formula. The forward sums the picked log-probabilities in double; the backward is
+// (softmax(x) - onehot(target)) * g * row_weight (row_weight: 1/count, or 1 for sum, and 0 on
+// ignored rows), written with differentiable ops so that create_graph gives higher derivatives.
+Tensor cross_entropy_indices(const Tensor& input, const Tensor& target, int64_t ignore_index, Reduction reduction) {
+  check_class_targets(input, target, ignore_index, "nll_loss");
+  const int64_t n = input.shape()[0], c = input.shape()[1];
+  const DType dt = input.dtype();
+  Tensor lp;
+  {
+    NoGradGuard no_grad;
+    lp = contiguous(log_softmax(input, 1));
+  }
+  const Tensor t = contiguous(target);
+  const int64_t* tp = t.data<int64_t>();
+  Tensor onehot = zeros({n, c}, dt), row_weight = Tensor::empty({n, 1}, dt);
+  double total = 0;
+  int64_t count = 0;
+  dispatch_floating(dt, "cross_entropy", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* l = lp.data<T>();
+    T* oh = onehot.data<T>();
+    T* rw = row_weight.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      const bool valid = tp[i] != ignore_index;
+      rw[i] = T(valid);
+      if (!valid) continue;
+      total += static_cast<double>(l[i * c + tp[i]]);
+      oh[i * c + tp[i]] = T(1);
+      ++count;
+    }
+    if (reduction == Reduction::Mean && count > 0)
+      for (int64_t i = 0; i < n; ++i) rw[i] = rw[i] / static_cast<T>(count);
+  });
+  // An all-ignored batch: the mean is NaN (0/0) and the gradient zero, as PyTorch gives.
+  const double value = reduction == Reduction::Sum ? -total : (count > 0 ? -total / count : NAN);
+  Tensor out = scalar(value, dt);
+  if (needs_history({input})) {
+    SavedTensor sx(input, false);
+    set_history("cross_entropy", {input}, {out}, [sx, onehot, row_weight](const TensorList& g, const std::vector<bool>&) {
+      const Tensor x = sx.unpack("cross_entropy");
+      return TensorList{mul(sub(softmax(x, 1), onehot), mul(row_weight, g[0]))};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      Reduction reduction, double label_smoothing) {
   check_float(input, "cross_entropy", "input");
+  if (input.dim() == 2 && target.dtype() == DType::Int64 && !weight.defined() && label_smoothing == 0 &&
+      reduction != Reduction::None && (input.dtype() == DType::Float32 || input.dtype() == DType::Float64))
+    return cross_entropy_indices(input, target, ignore_index, reduction);
   NC_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, ValueError,
            "[cross_entropy] label_smoothing must be in [0, 1], got ", label_smoothing);
   NC_CHECK(input.dim() >= 1, ValueError, "[cross_entropy] input must have at least 1 dimension (classes)");
