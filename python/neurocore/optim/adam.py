@@ -21,10 +21,16 @@ class Adam(Optimizer):
                                       differentiable=differentiable, fused=fused))
 
     def _update_group(self, group, params, grads):
-        exp_avgs = [self._state_tensor(p, "exp_avg") for p in params]
-        exp_avg_sqs = [self._state_tensor(p, "exp_avg_sq") for p in params]
-        max_sqs = [self._state_tensor(p, "max_exp_avg_sq") if group["amsgrad"] else None for p in params]
-        steps = self._advance_step(params)
+        amsgrad, state, new = group["amsgrad"], self.state, self._state_tensor
+        exp_avgs, exp_avg_sqs, max_sqs, steps = [], [], [], []
+        for p in params:  # one pass over the state: this runs at every training step
+            st = state[p]
+            exp_avgs.append(st["exp_avg"] if "exp_avg" in st else new(p, "exp_avg"))
+            exp_avg_sqs.append(st["exp_avg_sq"] if "exp_avg_sq" in st else new(p, "exp_avg_sq"))
+            max_sqs.append((st["max_exp_avg_sq"] if "max_exp_avg_sq" in st else new(p, "max_exp_avg_sq"))
+                           if amsgrad else None)
+            st["step"] = step = st.get("step", 0) + 1
+            steps.append(int(step))
         beta1, beta2 = group["betas"]
         _core._adam_step(params, grads, exp_avgs, exp_avg_sqs, max_sqs, steps, group["lr"], beta1, beta2,
                          group["eps"], group["weight_decay"], group["amsgrad"], group["maximize"], self._decoupled)

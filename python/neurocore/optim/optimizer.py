@@ -76,9 +76,14 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
+            params, grads = [], []
+            for p in group["params"]:  # reads each .grad once (every read makes a Python wrapper)
+                g = p.grad
+                if g is not None:
+                    params.append(p)
+                    grads.append(g)
             if params:
-                self._update_group(group, params, [p.grad for p in params])
+                self._update_group(group, params, grads)
         return loss
 
     def _update_group(self, group, params, grads):
