@@ -104,6 +104,10 @@ def test_cross_entropy_class_indices_matches_torch(reduction, dtype):
     tloss = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction=reduction)
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(loss.item(), tloss.item(), **tol)
+    # Plain backward (the one-pass formula) and create_graph (the differentiable one).
+    loss.backward(retain_graph=True)
+    tloss.backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), **tol)
     (g,) = nc.autograd.grad(loss, [x], create_graph=True)
     (tg,) = torch.autograd.grad(tloss, [tx], create_graph=True)
     np.testing.assert_allclose(g.detach().numpy(), tg.detach().numpy(), **tol)

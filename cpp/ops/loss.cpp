@@ -151,9 +151,28 @@ Tensor cross_entropy_indices(const Tensor& input, const Tensor& target, int64_t 
   Tensor out = scalar(value, dt);
   if (needs_history({input})) {
     SavedTensor sx(input, false);
-    set_history("cross_entropy", {input}, {out}, [sx, onehot, row_weight](const TensorList& g, const std::vector<bool>&) {
+    set_history("cross_entropy", {input}, {out},
+                [sx, lp, onehot, row_weight](const TensorList& g, const std::vector<bool>&) {
       const Tensor x = sx.unpack("cross_entropy");
-      return TensorList{mul(sub(softmax(x, 1), onehot), mul(row_weight, g[0]))};
+      if (GradMode::is_enabled())  // create_graph: the same formula with its own graph
+        return TensorList{mul(sub(softmax(x, 1), onehot), mul(row_weight, g[0]))};
+      // Otherwise one pass over the saved log-probabilities: (exp(lp) - onehot) * row_weight * g.
+      Tensor gx = Tensor::empty(lp.shape(), lp.dtype());
+      const Tensor go = contiguous(g[0]);
+      dispatch_floating(lp.dtype(), "cross_entropy", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        const int64_t rows = lp.shape()[0], cols = lp.shape()[1];
+        const T* l = lp.data<T>();
+        const T* oh = onehot.data<T>();
+        const T* rw = row_weight.data<T>();
+        T* out = gx.data<T>();
+        const T gv = go.data<T>()[0];
+        for (int64_t i = 0; i < rows; ++i) {
+          const T scale = rw[i] * gv;
+          for (int64_t j = 0; j < cols; ++j) out[i * cols + j] = (std::exp(l[i * cols + j]) - oh[i * cols + j]) * scale;
+        }
+      });
+      return TensorList{gx};
     });
   }
   return out;

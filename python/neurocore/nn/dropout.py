@@ -1,5 +1,5 @@
 """Dropout: zeroes elements with probability p during training and scales the rest by 1/(1-p)."""
-from .. import _math
+from .. import _core, _math
 from .module import Module
 
 
@@ -13,6 +13,8 @@ class Dropout(Module):
         self.p, self.inplace = p, inplace
 
     def forward(self, input):
+        if self.training and not self.inplace and self.p != 0.0:  # the training step: one binding call
+            return _core.dropout(input, self.p, True)
         return _math.dropout(input, self.p, self.training, self.inplace)
 
     def extra_repr(self):
