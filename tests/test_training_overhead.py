@@ -131,3 +131,11 @@ def test_cross_entropy_bad_target_names_the_loss():
         nc.nn.functional.cross_entropy(x, nc.tensor(np.array([0, 4, 1])))
     with pytest.raises(ValueError, match="target of shape"):
         nc.nn.functional.cross_entropy(x, nc.tensor(np.array([0, 1])))
+
+
+def test_dropout_nan_p_raises():
+    x = nc.ones((2, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"\[dropout\] p must be in \[0, 1\]"):
+        nc.nn.functional.dropout(x, float("nan"), training=True)
+    with pytest.raises(ValueError, match=r"\[dropout\] p must be in \[0, 1\]"):
+        nc.nn.functional.dropout2d(x, float("nan"), training=True)

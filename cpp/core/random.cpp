@@ -161,6 +161,7 @@ void random_int_(const Tensor& t, int64_t low, int64_t high) {
 
 void bernoulli_scaled_(const Tensor& t, double p) {
   require_contiguous(t, "dropout");
+  NC_CHECK(p >= 0.0 && p <= 1.0, ValueError, "[dropout] p must be in [0, 1], got ", p);  // NaN included
   dispatch_floating(t.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);

@@ -45,12 +45,12 @@ void for_each_param(const TensorList& params, const char* op, F body) {
   }
 }
 
+constexpr int64_t kChunk = 8192;  // elements per chunk of a multi-tensor pass
+
 // Runs body(param, begin, end) over every element of every parameter as one parallel_for over
 // the parameters' chunks of kChunk elements (a multi-tensor apply): small parameters do not each
 // pay a trip through the pool, and the chunks of all of them are shared among the threads. Chunk
 // boundaries depend on the sizes alone, and every update is elementwise.
-constexpr int64_t kChunk = 8192;
-
 template <class F>
 void for_each_chunk(const TensorList& params, F body) {
   struct Chunk {
