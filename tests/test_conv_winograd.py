@@ -8,8 +8,9 @@ Winograd rounds differently from direct summation (the transforms add and subtra
 different sizes), so results are compared with an error bound per output, normalised by the sum of
 |products| that output adds (conv(|x|, |w|)): |y - y_ref| <= TOL * conv(|x|, |w|) (+ the bias and
 the float32 rounding of a direct sum). Measured with F(4x4, 3x3) on the points 0, +-1, +-2 on
-normally distributed data, 16..256 channels, 5..33 pixels: the largest normalised error was
-MEASURED (float32 direct summation: about 1e-7). TOL = 2e-5 leaves a margin of about 4x; an
+normally distributed data, 12..256 channels, 5..33 pixels, batch 1..8: the largest normalised
+error was 3.4e-6 forward and 4.0e-6 for the input gradient (torch's float32 convolution: 3e-7, so
+about 10x). TOL = 2e-5 leaves a margin of about 5x; an
 error in a transform matrix, a tile edge or a channel offset gives errors of order 1 in these units.
 """
 import os

@@ -19,7 +19,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 
 #include "kernels/gemm_micro.h"
 
@@ -44,8 +43,8 @@ constexpr int MR = Kern::MR, NR = Kern::NR;
 // multiplies instead of 4x, and 4x as many tiles to transform) for 4x to 15x less error.
 // NR lanes as one GCC vector (split into the ISA's registers), loaded and stored unaligned.
 typedef float VN __attribute__((vector_size(NR * sizeof(float)), aligned(4), may_alias));
-inline VN ld(const float* p) { return *reinterpret_cast<const VN*>(p); }
-inline void st(float* p, VN v) { *reinterpret_cast<VN*>(p) = v; }
+inline const VN& ld(const float* p) { return *reinterpret_cast<const VN*>(p); }  // references: no vector passes by value
+inline void st(float* p, const VN& v) { *reinterpret_cast<VN*>(p) = v; }
 
 struct F4 {
   static constexpr int M = 4, A = 6;
