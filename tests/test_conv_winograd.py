@@ -175,10 +175,21 @@ def test_exported_runtime_matches_eager(tmp_path):
         assert np.array_equal(got, want)
 
 
-def test_inf_and_nan_inputs_propagate():
-    # A NaN reaches the outputs whose window holds it and no others (tiles are independent).
+def test_inf_and_nan_inputs_give_the_mathematical_result():
+    # A NaN or inf reaches exactly the outputs whose 3x3 window holds it (the Winograd transforms
+    # would spread it over the whole 4x4 tile, inf - inf: such inputs take the other paths).
     x0, w0 = rand((1, 32, 12, 12), 15), rand((32, 32, 3, 3), 16)
-    x0[0, 3, 5, 6] = np.nan
-    y = F.conv2d(nc.tensor(x0), nc.tensor(w0), padding=1).numpy()
-    nan = np.isnan(y)
-    assert nan[:, :, 4:7, 5:8].all()
+    window = np.zeros((1, 32, 12, 12), bool)
+    window[:, :, 4:7, 5:8] = True
+    for bad in (np.nan, np.inf):
+        x = x0.copy()
+        x[0, 3, 5, 6] = bad
+        y = F.conv2d(nc.tensor(x), nc.tensor(w0), padding=1).numpy()
+        assert np.array_equal(~np.isfinite(y), window)
+        if bad == np.inf:  # w * inf, the sign of the weight that meets it
+            want = np.sign(w0[:, 3, ::-1, ::-1])[None] * np.inf
+            assert np.array_equal(y[:, :, 4:7, 5:8], want)
+    w = w0.copy()
+    w[2, 1, 0, 0] = np.nan
+    y = F.conv2d(nc.tensor(x0), nc.tensor(w), padding=1).numpy()
+    assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
