@@ -306,9 +306,7 @@ bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, co
     else
       body(begin, end);
   };
-  run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)),
-      [&](int64_t q0, int64_t q1) { transform_weights<F>(w, g, pl, q0, q1, u); });
-
+  const auto weights = [&](int64_t q0, int64_t q1) { transform_weights<F>(w, g, pl, q0, q1, u); };
   const int64_t units = g.groups * pl.panels;
   const int64_t oblocks = units >= kMinUnits ? 1 : std::min(pl.opan, ceil_div(kMinUnits, units));
   const int64_t per_block = ceil_div(pl.opan, oblocks);
@@ -316,6 +314,7 @@ bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, co
   const int64_t msize = A * A * per_block * MR * NR;
   std::atomic<bool> finite{true};
   if (oblocks == 1) {
+    run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
     run(0, units, 1, [&](int64_t u0, int64_t u1) {
       float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * vsize));
       float* mx = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * msize));
@@ -330,14 +329,19 @@ bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, co
     });
     return finite.load();
   }
-  // Few panels: their input transforms first (blocks of channels), then the out-channel blocks.
+  // Few panels: the weight transforms (one item per out panel) and the panels' input transforms
+  // (one per block of channels) in one parallel loop, then the out-channel blocks.
   float* vall = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * units * vsize));
   constexpr int64_t kCb = 8;
   const int64_t cblocks = ceil_div(g.cg, kCb);
-  run(0, units * cblocks, 1, [&](int64_t a0, int64_t a1) {
+  run(0, pl.opan + units * cblocks, 1, [&](int64_t a0, int64_t a1) {
     LaneTile lt[NR];
     for (int64_t a = a0; a < a1; ++a) {
-      const int64_t un = a / cblocks, cb = a % cblocks, gi = un / pl.panels, panel = un % pl.panels;
+      if (a < pl.opan) {
+        weights(a, a + 1);
+        continue;
+      }
+      const int64_t un = (a - pl.opan) / cblocks, cb = (a - pl.opan) % cblocks, gi = un / pl.panels, panel = un % pl.panels;
       pl.lanes(g, panel, lt);
       const int64_t c0 = cb * kCb, c1 = std::min(g.cg, c0 + kCb);
       transform_input<F>(x, g, gi, lt, c0, c1, vall + un * vsize);
