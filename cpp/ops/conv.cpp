@@ -130,10 +130,11 @@ void input_grad_by_conv(const T* gy, const T* w, T* gx, const Geom& g, const Con
 
 template <class T>
 void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
-  // Winograd: for a 3x3 stride-1 dilation-1 float32 layer the input gradient (the convolution of
-  // gy with the flipped weights, padding 2 - p) meets kernels::conv_winograd's rule as well.
-  if (std::is_same_v<T, float> && g.kh == 3 && g.kw == 3 && p.dh == 1 && p.dw == 1 && input_grad_as_conv(g, p) &&
-      kernels::conv_winograd({g.n, p.groups, g.og, g.oh, g.ow, g.cg, 3, 3, g.h, g.w, 1, 1, 2 - p.pt, 2 - p.pl, 1, 1})) {
+  // Winograd (kernels/conv_winograd.h): the input gradient of a float32 3x3 stride-1 dilation-1
+  // layer, the convolution of gy with the flipped weights padded by 2 - p, runs on it via conv2d.
+  if (std::is_same_v<T, float> && input_grad_as_conv(g, p) &&
+      kernels::conv_winograd({g.n, p.groups, g.og, g.oh, g.ow, g.cg, g.kh, g.kw, g.h, g.w, 1, 1,
+                              (g.kh - 1) * p.dh - p.pt, (g.kw - 1) * p.dw - p.pl, p.dh, p.dw})) {
     input_grad_by_conv(gy, w, gx, g, p);
     return;
   }
