@@ -14,7 +14,7 @@
 //      stride 1, dilation 1, enough channels): each output tile of 4x4 is A^T [U . V] A with
 //      U = G w G^T (weights, 6x6 per channel pair) and V = B^T d B (the 6x6 input tile d), so the
 //      36 element-wise products summed over input channels are 36 GEMMs (out x in channels) x
-//      (in channels x tiles) on the packed micro-kernel (2.25 multiplies per output and tap
+//      (in channels x tiles) on the packed micro-kernel (2.25 multiplies per output and channel pair
 //      instead of 9). Tiles are numbered across the batch and taken 16 at a time (one per lane of
 //      the micro-kernel's packed B panel, which the input transform writes directly); the output
 //      transform adds the bias, applies the ReLU and stores. Its rounding differs from direct
