@@ -13,18 +13,14 @@ error was 3.4e-6 forward and 4.0e-6 for the input gradient (torch's float32 conv
 about 10x). TOL = 2e-5 leaves a margin of about 5x; an
 error in a transform matrix, a tile edge or a channel offset gives errors of order 1 in these units.
 """
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
-import torch
 
 import neurocore as nc
+from helpers import require_torch
 from neurocore import nn
 from neurocore.nn import functional as F
+
 
 TOL = 2e-5
 MIN_CH = 16  # kWinogradMinChannels
@@ -52,6 +48,7 @@ def check_bound(got, want64, scale64, what):
 
 
 def torch_conv(x, w, b, pad, groups):
+    torch = require_torch()
     tb = None if b is None else torch.tensor(b, dtype=torch.float64)
     return torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64), tb,
                                       padding=pad, groups=groups).numpy()
@@ -76,6 +73,7 @@ GEOMS = [
 
 @pytest.mark.parametrize("geom", GEOMS, ids=lambda g: "n{}_c{}_o{}_{}x{}_p{}_g{}_b{}".format(*g))
 def test_forward_and_input_grad_against_float64(geom):
+    torch = require_torch()
     n, c, o, h, w, pad, groups, has_bias = geom
     x0, w0 = rand((n, c, h, w), 1), rand((o, c // groups, 3, 3), 2) * np.float32(1 / np.sqrt(9 * c / groups))
     b0 = rand((o,), 3) if has_bias else None
@@ -107,6 +105,7 @@ def test_forward_and_input_grad_against_float64(geom):
 
 
 def test_against_torch_float32():
+    torch = require_torch()
     # torch's own float32 result is within the same bound of the float64 one as ours.
     x0, w0, b0 = rand((5, 32, 17, 17), 5), rand((64, 32, 3, 3), 6) * np.float32(1 / 17), rand((64,), 7)
     got = F.conv2d(nc.tensor(x0), nc.tensor(w0), nc.tensor(b0), padding=1).numpy()
@@ -116,6 +115,7 @@ def test_against_torch_float32():
 
 
 def test_fused_relu_and_non_contiguous_input():
+    torch = require_torch()
     nc.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 32, 3), nn.ReLU())
     a = rand((3, 14, 15, 32), 8)  # channels-last storage, a permuted (non-contiguous) view
