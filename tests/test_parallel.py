@@ -89,6 +89,25 @@ def test_conv_pool_linear_forward_and_backward(batch):
     assert np.array_equal(out[0], out[1])
 
 
+@pytest.mark.parametrize("batch,padding", [(1, 1), (5, 0), (2, 2)])
+def test_winograd_conv_forward_and_input_grad(batch, padding):
+    # 3x3 stride-1 layers with >= 16 channels run on the Winograd kernel (tiles across the batch in
+    # fixed panels; out-channel blocks for batch 1), forward, fused ReLU and input gradient.
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(32, 48, 3, padding=padding), nn.ReLU())
+    x0 = np.random.default_rng(3).standard_normal((batch, 32, 15, 13)).astype(np.float32)
+
+    def run():
+        x = nc.tensor(x0, requires_grad=True)
+        with nc.no_grad():
+            fused = model(x).numpy()
+        out = model[0](x)
+        out.square().sum().backward()
+        return [fused, out.detach().numpy(), x.grad.numpy()]
+    out = same_for_all_thread_counts(run)
+    assert np.array_equal(out[0], np.maximum(out[1], 0))
+
+
 def test_random_fill_and_optimizer_step():
     def run():
         nc.manual_seed(7)

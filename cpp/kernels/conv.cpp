@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/conv_winograd.h"
 #include "kernels/gemm_micro.h"
 
 namespace nc::kernels::NC_ISA {
@@ -430,6 +431,9 @@ void conv2d_direct_tiles(const T* x, const T* w, const T* bias, T* y, const Conv
 
 template <class T>
 void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
+  if constexpr (sizeof(T) == 4) {
+    if (conv_winograd(g) && winograd_table.conv2d_f32(x, w, bias, y, g, act)) return;
+  }
   if (conv_direct(g)) {
     if (g.og == 1)
       conv2d_direct_tiles<T, 1, 6>(x, w, bias, y, g, act);

@@ -10,6 +10,17 @@
 //      the column matrix, which is never materialised: each 16-position panel of it is gathered
 //      from the input straight into the micro-kernel's packed layout, and the weights are packed
 //      once per call. Bias and ReLU are applied in the micro-kernel's store.
+//    - Winograd (conv_winograd.{h,cpp}), float32 only, where conv_winograd() below holds (3x3,
+//      stride 1, dilation 1, enough channels): each output tile of 4x4 is A^T [U . V] A with
+//      U = G w G^T (weights, 6x6 per channel pair) and V = B^T d B (the 6x6 input tile d), so the
+//      36 element-wise products summed over input channels are 36 GEMMs (out x in channels) x
+//      (in channels x tiles) on the packed micro-kernel (2.25 multiplies per output and channel pair
+//      instead of 9). Tiles are numbered across the batch and taken 16 at a time (one per lane of
+//      the micro-kernel's packed B panel, which the input transform writes directly); the output
+//      transform adds the bias, applies the ReLU and stores. Its rounding differs from direct
+//      summation (relative to the sum of |products|, about 10x larger; see
+//      tests/test_conv_winograd.py); inputs holding inf or NaN take the other paths, which give
+//      the mathematical result. The input gradient of such a layer (ops/conv.cpp) runs on it too.
 //  * conv2d_weight_grad_direct: the weight gradient of a direct-path layer read straight from
 //    the input and the output gradient (no column matrix), where conv_weight_grad_direct() says.
 //  * bias_grad: per-channel sums of the output gradient.
@@ -43,6 +54,19 @@ constexpr int64_t kDirectMaxTaps = 32;
 // The rule that picks the forward path (and the weight gradient's): stride 1 along rows, so that
 // a run of output positions reads a contiguous stretch of each input row.
 inline bool conv_direct(const ConvGeom& g) { return g.sw == 1 && g.cg * g.kh * g.kw <= kDirectMaxTaps; }
+
+// Winograd (conv_winograd.{h,cpp}, float32 only) for 3x3 kernels, stride 1, dilation 1, any padding,
+// with at least kWinogradMinChannels input and output channels per group. Measured on Zen 3 (2
+// threads, 16x16 images, padding 1, Winograd vs implicit GEMM): batch 64 with 8 channels in and
+// out 0.86x, 12: 1.7x, 16: 1.8x, 32: 2.4x-3.8x; batch 8 on 32x32, 8 channels: 1.4x, 12: 1.5x,
+// 16: 1.5x; batch 1, 8..64 channels: 0.93x-1.2x (32 -> 64: 81 -> 72 us). The break-even lies
+// near 8-12 channels; 16 keeps every measured batch-8+ case at >= 1.5x (and narrower layers on
+// the implicit GEMM, whose rounding the float32 tests of test_conv.py were tuned for).
+constexpr int64_t kWinogradMinChannels = 16;
+inline bool conv_winograd(const ConvGeom& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         g.cg >= kWinogradMinChannels && g.og >= kWinogradMinChannels;
+}
 
 // The weight gradient reads x and gy directly (conv2d_weight_grad_direct) for direct-path layers
 // with a single output channel per group (depthwise: a GEMM with one column) or at most 9 taps; at

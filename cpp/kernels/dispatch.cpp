@@ -7,6 +7,7 @@
 #include "kernels/activation.h"
 #include "kernels/attention.h"
 #include "kernels/conv.h"
+#include "kernels/conv_winograd.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/image.h"
@@ -105,6 +106,7 @@ NC_KERNEL_SELECTOR(VecMathKernels, vecmath)
 NC_KERNEL_SELECTOR(NormKernels, norm)
 NC_KERNEL_SELECTOR(OptimKernels, optim)
 NC_KERNEL_SELECTOR(ConvKernels, conv)
+NC_KERNEL_SELECTOR(WinogradKernels, winograd)
 NC_KERNEL_SELECTOR(PhiloxKernels, philox)
 NC_KERNEL_SELECTOR(ElementwiseKernels, elementwise)
 NC_KERNEL_SELECTOR(SoftmaxKernels, softmax)

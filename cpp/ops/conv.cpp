@@ -130,6 +130,14 @@ void input_grad_by_conv(const T* gy, const T* w, T* gx, const Geom& g, const Con
 
 template <class T>
 void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
+  // Winograd (kernels/conv_winograd.h): the input gradient of a float32 3x3 stride-1 dilation-1
+  // layer, the convolution of gy with the flipped weights padded by 2 - p, runs on it via conv2d.
+  if (std::is_same_v<T, float> && input_grad_as_conv(g, p) &&
+      kernels::conv_winograd({g.n, p.groups, g.og, g.oh, g.ow, g.cg, g.kh, g.kw, g.h, g.w, 1, 1,
+                              (g.kh - 1) * p.dh - p.pt, (g.kw - 1) * p.dw - p.pl, p.dh, p.dw})) {
+    input_grad_by_conv(gy, w, gx, g, p);
+    return;
+  }
   if (input_grad_as_conv(g, p)) {
     input_grad_by_conv(gy, w, gx, g, p);
     return;

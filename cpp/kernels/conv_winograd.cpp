@@ -1,0 +1,384 @@
+// Winograd F(m x m, 3x3) convolution (float32), m = 4: y = A^T [ (G w G^T) . (B^T d B) ] A per output
+// tile of m x m, input tile d of (m+2) x (m+2). The (m+2)^2 element-wise products, summed over
+// input channels, are (m+2)^2 GEMMs (out channels x in channels) x (in channels x tiles) run on
+// the packed micro-kernel of gemm_micro.h:
+//  * weights: U[group][xi][out panel][c][MR] = (G w G^T)[xi], packed once per call as the
+//    micro-kernel's A panels (rows past og zero);
+//  * input: tiles are numbered across the images of the batch (tile t: image t / tiles per
+//    image), so that small images still fill whole panels; a panel of NR consecutive tiles is
+//    transformed with one tile per lane, straight into the micro-kernel's packed B layout
+//    V[xi][c][NR] (tiles past the end are zero);
+//  * per panel and transform point xi, Mx[xi] (out channels x NR) = U[xi] V[xi]; the output
+//    transform A^T Mx A then adds the bias, applies the ReLU and stores the m x m outputs of each
+//    tile that lie inside the output.
+// Work units: (group, panel, block of out panels). Blocks of out channels only when there are
+// too few panels to share (batch 1); the input transform of a panel is then done once, before.
+// Every output is computed the same way whatever the unit split and the thread count: the sums
+// over channels run whole in one micro-kernel call.
+#include "kernels/conv_winograd.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "kernels/gemm_micro.h"
+
+namespace nc::kernels::NC_ISA {
+namespace {
+
+using namespace micro;
+
+#if NC_HAVE_AVX2
+using Kern = AvxKernel<float>;
+#else
+using Kern = GenericKernel<float>;
+#endif
+constexpr int MR = Kern::MR, NR = Kern::NR;
+
+// F(4x4, 3x3) on the points 0, 1, -1, 2, -2 (and infinity):
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// Each function applies its matrix to vectors of LN lanes, out[i*os + l] = sum_k C[i][k] in[k*is + l],
+// with the common subexpressions shared (bt and at on NR lanes, g on the MR rows of a weight panel).
+// F(2x2, 3x3) (2.25x fewer multiplies than direct instead of 4x, and 4x as many tiles to transform)
+// measured about half as fast on Zen 3 for a batch of 64 (32 -> 64 channels, 16x16), with about
+// 15x less rounding error.
+// NR lanes as one GCC vector (split into the ISA's registers), loaded and stored unaligned.
+typedef float VN __attribute__((vector_size(NR * sizeof(float)), aligned(4), may_alias));
+// (By reference: a vector passed by value would change the ABI between the ISA builds.)
+inline const VN& ld(const float* p) { return *reinterpret_cast<const VN*>(p); }
+inline void st(float* p, const VN& v) { *reinterpret_cast<VN*>(p) = v; }
+
+struct F4 {
+  static constexpr int M = 4, A = 6;
+  template <int LN>
+  static void bt(const float* in, int64_t is, float* out, int64_t os) {
+    static_assert(LN == NR, "one vector of NR lanes");
+    const VN d0 = ld(in), d1 = ld(in + is), d2 = ld(in + 2 * is), d3 = ld(in + 3 * is), d4 = ld(in + 4 * is),
+             d5 = ld(in + 5 * is);
+    const VN s12 = d1 + d2, s34 = d3 + d4, t42 = d4 - d2, t31 = d3 - d1;
+    st(out, (4.f * d0 - 5.f * d2) + d4);
+    st(out + os, s34 - 4.f * s12);
+    st(out + 2 * os, (d4 - d3) + 4.f * (d1 - d2));
+    st(out + 3 * os, t42 + 2.f * t31);
+    st(out + 4 * os, t42 - 2.f * t31);
+    st(out + 5 * os, (4.f * d1 - 5.f * d3) + d5);
+  }
+  template <int LN>
+  static void g(const float* __restrict in, int64_t is, float* __restrict out, int64_t os) {
+    for (int l = 0; l < LN; ++l) {
+      const float g0 = in[l], g1 = in[is + l], g2 = in[2 * is + l];
+      const float s02 = g0 + g2, h02 = g0 * (1.f / 24) + g2 * (1.f / 6);
+      out[l] = g0 * (1.f / 4);
+      out[os + l] = -(s02 + g1) * (1.f / 6);
+      out[2 * os + l] = -(s02 - g1) * (1.f / 6);
+      out[3 * os + l] = h02 + g1 * (1.f / 12);
+      out[4 * os + l] = h02 - g1 * (1.f / 12);
+      out[5 * os + l] = g2;
+    }
+  }
+  template <int LN>
+  static void at(const float* in, int64_t is, float* out, int64_t os) {
+    static_assert(LN == NR, "one vector of NR lanes");
+    const VN m0 = ld(in), m1 = ld(in + is), m2 = ld(in + 2 * is), m3 = ld(in + 3 * is), m4 = ld(in + 4 * is),
+             m5 = ld(in + 5 * is);
+    const VN s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+    st(out, (m0 + s12) + s34);
+    st(out + os, d12 + 2.f * d34);
+    st(out + 2 * os, s12 + 4.f * s34);
+    st(out + 3 * os, (d12 + 8.f * d34) + m5);
+  }
+};
+
+// The matrix's two-sided product C in C^T: in (K x K) element (k, l) at in + (k*K + l)*is, out
+// (R x R) element (i, j) at out + (i*R + j)*os, each a vector of LN lanes; Col applies C.
+template <int R, int K, int LN, void (*Col)(const float*, int64_t, float*, int64_t)>
+__attribute__((always_inline)) inline void transform2d(const float* in, int64_t is, float* out, int64_t os) {
+  alignas(64) float tmp[R * K * LN];  // tmp(i, l) = sum_k C[i][k] in(k, l), at (i*K + l)*LN
+  for (int l = 0; l < K; ++l) Col(in + l * is, K * is, tmp + l * LN, K * LN);
+  for (int i = 0; i < R; ++i) Col(tmp + i * K * LN, LN, out + i * R * os, os);
+}
+
+// Where the tiles of a panel are: per lane, the image (times groups), the top-left input
+// position of its (m+2)^2 tile and its top-left output position; img < 0 past the last tile.
+struct LaneTile {
+  int64_t img, iy, ix, oy, ox;
+};
+
+template <class F>
+struct Plan {
+  int64_t th, tw, tiles, panels, opan;
+  Plan(const ConvGeom& g) {
+    th = ceil_div(g.oh, F::M), tw = ceil_div(g.ow, F::M);
+    tiles = g.n * th * tw, panels = ceil_div(tiles, NR);
+    opan = ceil_div(g.og, MR);
+  }
+  void lanes(const ConvGeom& g, int64_t panel, LaneTile* lt) const {
+    for (int l = 0; l < NR; ++l) {
+      const int64_t t = panel * NR + l;
+      if (t >= tiles) {
+        lt[l] = {-1, 0, 0, 0, 0};
+        continue;
+      }
+      const int64_t img = t / (th * tw), r = t % (th * tw), ty = r / tw, tx = r % tw;
+      lt[l] = {img, ty * F::M - g.pt, tx * F::M - g.pl, ty * F::M, tx * F::M};
+    }
+  }
+};
+
+// U (see the file comment) for out panels [q0, q1) of every group.
+template <class F>
+void transform_weights(const float* w, const ConvGeom& g, const Plan<F>& pl, int64_t q0, int64_t q1, float* u) {
+  constexpr int A = F::A;
+  const int64_t xi_stride = pl.opan * g.cg * MR;  // between transform points of one group
+  alignas(64) float in[9 * MR];
+  for (int64_t gi = 0; gi < g.groups; ++gi)
+    for (int64_t q = q0; q < q1; ++q)
+      for (int64_t c = 0; c < g.cg; ++c) {
+        for (int l = 0; l < MR; ++l) {
+          const int64_t o = q * MR + l;
+          for (int t = 0; t < 9; ++t) in[t * MR + l] = o < g.og ? w[((gi * g.og + o) * g.cg + c) * 9 + t] : 0.f;
+        }
+        transform2d<A, 3, MR, F::template g<MR>>(in, MR, u + gi * A * A * xi_stride + (q * g.cg + c) * MR, xi_stride);
+      }
+}
+
+// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at v + (xi*cg + c)*NR).
+template <class F>
+void transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTile* lt, int64_t c0, int64_t c1,
+                     float* v) {
+  constexpr int A = F::A;
+  const int64_t plane = g.h * g.w;
+  alignas(64) float d[A * A * NR];
+#if NC_HAVE_AVX2
+  // Per tile, one masked load of each input row (its A columns inside the image; nothing is read
+  // outside), then an 8x8 transpose turns 8 tiles' rows into the lanes of d.
+  static_assert(A <= 8 && NR % 8 == 0, "tile rows must fit one vector");
+  __m256i cols[NR];
+  const float* base[NR];  // the tile's top-left input position in channel c0 (rows in range only)
+  unsigned rows_in[NR];   // bit r: input row iy + r lies inside the image
+  for (int l = 0; l < NR; ++l) {
+    const LaneTile& t = lt[l];
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i lo = _mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(-t.ix, 0, A)));
+    const __m256i hi = _mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(g.w - t.ix, 0, A)));
+    cols[l] = _mm256_andnot_si256(_mm256_cmpgt_epi32(lo, lanes), _mm256_cmpgt_epi32(hi, lanes));
+    rows_in[l] = 0;
+    base[l] = x;
+    if (t.img < 0) continue;
+    for (int r = 0; r < A; ++r) rows_in[l] |= unsigned(t.iy + r >= 0 && t.iy + r < g.h) << r;
+    base[l] = x + ((t.img * g.groups + gi) * g.cg + c0) * plane + t.iy * g.w + t.ix;
+  }
+  for (int64_t c = c0; c < c1; ++c) {
+    const int64_t coff = (c - c0) * plane;
+    for (int l0 = 0; l0 < NR; l0 += 8) {
+      for (int r = 0; r < A; ++r) {
+        __m256 rows[8];
+        for (int k = 0; k < 8; ++k)
+          rows[k] = rows_in[l0 + k] >> r & 1 ? _mm256_maskload_ps(base[l0 + k] + coff + r * g.w, cols[l0 + k])
+                                             : _mm256_setzero_ps();
+        transpose8(rows);
+        for (int q = 0; q < A; ++q) _mm256_store_ps(d + (r * A + q) * NR + l0, rows[q]);
+      }
+    }
+    transform2d<A, A, NR, F::template bt<NR>>(d, NR, v + c * NR, g.cg * NR);
+  }
+#else
+  for (int64_t c = c0; c < c1; ++c) {
+    for (int l = 0; l < NR; ++l) {
+      const LaneTile& t = lt[l];
+      if (t.img < 0) {
+        for (int e = 0; e < A * A; ++e) d[e * NR + l] = 0.f;
+        continue;
+      }
+      const float* p = x + ((t.img * g.groups + gi) * g.cg + c) * plane;
+      if (t.iy >= 0 && t.ix >= 0 && t.iy + A <= g.h && t.ix + A <= g.w) {
+        const float* s = p + t.iy * g.w + t.ix;
+        for (int r = 0; r < A; ++r)
+          for (int q = 0; q < A; ++q) d[(r * A + q) * NR + l] = s[r * g.w + q];
+      } else {
+        for (int r = 0; r < A; ++r) {
+          const int64_t iy = t.iy + r;
+          for (int q = 0; q < A; ++q) {
+            const int64_t ix = t.ix + q;
+            d[(r * A + q) * NR + l] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? p[iy * g.w + ix] : 0.f;
+          }
+        }
+      }
+    }
+    transform2d<A, A, NR, F::template bt<NR>>(d, NR, v + c * NR, g.cg * NR);
+  }
+#endif
+}
+
+// Out panels [q0, q1) of one panel of group gi: the GEMMs, then the output transform, bias, ReLU
+// and the store of every output of the panel's tiles inside the output.
+template <class F>
+void multiply_and_store(const float* u, const float* v, const float* bias, float* y, const ConvGeom& g,
+                        const Plan<F>& pl, int64_t gi, const LaneTile* lt, int64_t q0, int64_t q1, int act, float* mx) {
+  constexpr int A = F::A, M = F::M;
+  const int64_t rows = std::min(g.og, q1 * MR) - q0 * MR, rows_pad = (q1 - q0) * MR;
+  const int64_t xi_stride = pl.opan * g.cg * MR;
+  const Epi<float> e{1.f, 0.f, nullptr, 0};
+  // mx[xi][o][NR] (o relative to q0 * MR)
+  for (int xi = 0; xi < A * A; ++xi) {
+    const float* ux = u + gi * A * A * xi_stride + xi * xi_stride;
+    for (int64_t q = q0; q < q1; ++q)
+      Kern::ukr(g.cg, ux + q * g.cg * MR, v + xi * g.cg * NR, mx + (xi * rows_pad + (q - q0) * MR) * NR, NR, e,
+                static_cast<int>(std::min<int64_t>(MR, g.og - q * MR)), NR);
+  }
+  const int64_t L = g.oh * g.ow;
+  // Per lane: the output of its tile's top-left position in out channel 0 of the group, and
+  // whether its whole tile lies inside the output.
+  float* ybase[NR];
+  bool whole[NR];
+  for (int l = 0; l < NR; ++l) {
+    const LaneTile& t = lt[l];
+    whole[l] = t.img >= 0 && t.oy + M <= g.oh && t.ox + M <= g.ow;
+    ybase[l] = t.img < 0 ? y : y + (t.img * g.groups + gi) * g.og * L + t.oy * g.ow + t.ox;
+  }
+  alignas(64) float out[M * M * NR];
+  for (int64_t o = 0; o < rows; ++o) {
+    transform2d<M, A, NR, F::template at<NR>>(mx + o * NR, rows_pad * NR, out, NR);
+    const int64_t oc = q0 * MR + o;
+    const VN b = VN{} + (bias ? bias[gi * g.og + oc] : 0.f);
+    for (int e2 = 0; e2 < M * M; ++e2) {
+      VN r = ld(out + e2 * NR) + b;
+      if (act == 1) r = r < 0.f ? VN{} : r;  // NaN stays NaN
+      st(out + e2 * NR, r);
+    }
+    int l = 0;
+#if NC_HAVE_AVX2
+    if constexpr (M == 4) {  // 4 whole tiles at a time: a 4x4 transpose per output row
+      for (; l + 4 <= NR && whole[l] && whole[l + 1] && whole[l + 2] && whole[l + 3]; l += 4) {
+        float* y0 = ybase[l] + oc * L;
+        float* y1 = ybase[l + 1] + oc * L;
+        float* y2 = ybase[l + 2] + oc * L;
+        float* y3 = ybase[l + 3] + oc * L;
+        for (int r = 0; r < M; ++r) {
+          __m128 a0 = _mm_load_ps(out + (r * M + 0) * NR + l), a1 = _mm_load_ps(out + (r * M + 1) * NR + l);
+          __m128 a2 = _mm_load_ps(out + (r * M + 2) * NR + l), a3 = _mm_load_ps(out + (r * M + 3) * NR + l);
+          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+          _mm_storeu_ps(y0 + r * g.ow, a0);
+          _mm_storeu_ps(y1 + r * g.ow, a1);
+          _mm_storeu_ps(y2 + r * g.ow, a2);
+          _mm_storeu_ps(y3 + r * g.ow, a3);
+        }
+      }
+    }
+#endif
+    for (; l < NR; ++l) {
+      const LaneTile& t = lt[l];
+      if (t.img < 0) break;
+      float* yo = ybase[l] + oc * L;
+      const int64_t nr = std::min<int64_t>(M, g.oh - t.oy), nc = std::min<int64_t>(M, g.ow - t.ox);
+      for (int64_t r = 0; r < nr; ++r)
+        for (int64_t q = 0; q < nc; ++q) yo[r * g.ow + q] = out[(r * M + q) * NR + l];
+    }
+  }
+}
+
+// Whether every value of p[0, n) is finite (x - x is 0 for finite x, NaN for inf and NaN).
+bool all_finite(const float* p, int64_t n) {
+  constexpr int64_t kLanes = 16;
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] *= p[i + l] - p[i + l];  // 0 * NaN is NaN
+  float r = 0.f;
+  for (; i < n; ++i) r *= p[i] - p[i];
+  for (int64_t l = 0; l < kLanes; ++l) r += acc[l];
+  return r == 0.f;
+}
+
+// Units of (group, panel) below which out channels are split into blocks too (batch 1).
+constexpr int64_t kMinUnits = 8;
+
+// Returns false when an input tile transform is not finite (an inf or NaN in x, or an overflow).
+template <class F>
+bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act) {
+  constexpr int A = F::A;
+  const Plan<F> pl(g);
+  const int64_t xi_stride = pl.opan * g.cg * MR;
+  float* u = static_cast<float*>(scratch<Scratch::kWeights>(sizeof(float) * g.groups * A * A * xi_stride));
+  const double work = double(g.n) * double(g.groups * g.og) * double(g.oh * g.ow) * double(g.cg * 9);
+  const bool par = threads_for(work, double(1 << 17)) > 1;
+  const auto run = [&](int64_t begin, int64_t end, int64_t grain, const auto& body) {
+    if (par)
+      nc::parallel_for(begin, end, grain, body);
+    else
+      body(begin, end);
+  };
+  const auto weights = [&](int64_t q0, int64_t q1) { transform_weights<F>(w, g, pl, q0, q1, u); };
+  const int64_t units = g.groups * pl.panels;
+  const int64_t oblocks = units >= kMinUnits ? 1 : std::min(pl.opan, ceil_div(kMinUnits, units));
+  const int64_t per_block = ceil_div(pl.opan, oblocks);
+  const int64_t vsize = A * A * g.cg * NR;  // floats of one panel's V
+  const int64_t msize = A * A * per_block * MR * NR;
+  std::atomic<bool> finite{true};
+  if (oblocks == 1) {
+    run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
+    run(0, units, 1, [&](int64_t u0, int64_t u1) {
+      float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * vsize));
+      float* mx = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * msize));
+      LaneTile lt[NR];
+      for (int64_t un = u0; un < u1; ++un) {
+        const int64_t gi = un / pl.panels, panel = un % pl.panels;
+        pl.lanes(g, panel, lt);
+        transform_input<F>(x, g, gi, lt, 0, g.cg, v);
+        if (!all_finite(v, vsize)) finite.store(false, std::memory_order_relaxed);
+        multiply_and_store<F>(u, v, bias, y, g, pl, gi, lt, 0, pl.opan, act, mx);
+      }
+    });
+    return finite.load();
+  }
+  // Few panels: the weight transforms (one item per out panel) and the panels' input transforms
+  // (one per block of channels) in one parallel loop, then the out-channel blocks.
+  float* vall = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * units * vsize));
+  constexpr int64_t kCb = 8;
+  const int64_t cblocks = ceil_div(g.cg, kCb);
+  run(0, pl.opan + units * cblocks, 1, [&](int64_t a0, int64_t a1) {
+    LaneTile lt[NR];
+    for (int64_t a = a0; a < a1; ++a) {
+      if (a < pl.opan) {
+        weights(a, a + 1);
+        continue;
+      }
+      const int64_t un = (a - pl.opan) / cblocks, cb = (a - pl.opan) % cblocks;
+      const int64_t gi = un / pl.panels, panel = un % pl.panels;
+      pl.lanes(g, panel, lt);
+      const int64_t c0 = cb * kCb, c1 = std::min(g.cg, c0 + kCb);
+      transform_input<F>(x, g, gi, lt, c0, c1, vall + un * vsize);
+      for (int xi = 0; xi < A * A; ++xi)
+        if (!all_finite(vall + un * vsize + (xi * g.cg + c0) * NR, (c1 - c0) * NR))
+          finite.store(false, std::memory_order_relaxed);
+    }
+  });
+  if (!finite.load()) return false;
+  run(0, units * oblocks, 1, [&](int64_t b0, int64_t b1) {
+    float* mx = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * msize));
+    LaneTile lt[NR];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t un = b / oblocks, ob = b % oblocks, gi = un / pl.panels, panel = un % pl.panels;
+      const int64_t q0 = ob * per_block, q1 = std::min(pl.opan, q0 + per_block);
+      if (q0 >= q1) continue;
+      pl.lanes(g, panel, lt);
+      multiply_and_store<F>(u, vall + un * vsize, bias, y, g, pl, gi, lt, q0, q1, act, mx);
+    }
+  });
+  return true;
+}
+
+bool conv2d_f32(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act) {
+  // The transforms add and subtract the values of a tile: one inf or NaN would spread to outputs
+  // whose window does not hold it (inf - inf). Such inputs take the other paths (checked on the
+  // weights, and on the transformed input tiles, in cache, as they are made).
+  if (!all_finite(w, g.groups * g.og * g.cg * 9)) return false;
+  return conv2d_wino<F4>(x, w, bias, y, g, act);
+}
+
+}  // namespace
+
+const WinogradKernels winograd_table = {conv2d_f32};
+
+}  // namespace nc::kernels::NC_ISA

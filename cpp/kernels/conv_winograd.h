@@ -1,0 +1,19 @@
+#pragma once
+// Winograd convolution for 3x3, stride-1, dilation-1 layers (float32), compiled per ISA. The
+// kernel-level conv2d (conv.cpp) hands it the geometries where conv_winograd() (conv.h) holds;
+// the method and its layout are described in conv.h's header comment and in conv_winograd.cpp.
+#include "kernels/conv.h"
+#include "kernels/isa_list.h"
+
+namespace nc::kernels {
+
+struct WinogradKernels {
+  // The contract of ConvFns<float>::conv2d (same arguments, same result up to rounding) for a
+  // geometry with kh = kw = 3, stride 1 and dilation 1; any padding, size, groups and batch.
+  // Returns false when x or w holds an inf or NaN (see the .cpp); y is then to be overwritten.
+  bool (*conv2d_f32)(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act);
+};
+
+NC_KERNEL_FAMILY(WinogradKernels, winograd)
+
+}  // namespace nc::kernels

@@ -1,0 +1,195 @@
+"""Winograd convolution (cpp/kernels/conv_winograd.cpp): float32 3x3, stride-1, dilation-1 layers
+with at least kWinogradMinChannels (cpp/kernels/conv.h) input and output channels per group, and
+the input gradient of such layers (a convolution of the output gradient with the flipped weights,
+padding 2 - p). Float64 keeps the direct/implicit-GEMM paths, so neurocore's own float64 result is an
+independent reference.
+
+Winograd rounds differently from direct summation (the transforms add and subtract terms of
+different sizes), so results are compared with an error bound per output, normalised by the sum of
+|products| that output adds (conv(|x|, |w|)): |y - y_ref| <= TOL * conv(|x|, |w|) (+ the bias and
+the float32 rounding of a direct sum). Measured with F(4x4, 3x3) on the points 0, +-1, +-2 on
+normally distributed data, 12..256 channels, 5..33 pixels, batch 1..8: the largest normalised
+error was 3.4e-6 forward and 4.0e-6 for the input gradient (torch's float32 convolution: 3e-7, so
+about 10x). TOL = 2e-5 leaves a margin of about 5x; an
+error in a transform matrix, a tile edge or a channel offset gives errors of order 1 in these units.
+"""
+import numpy as np
+import pytest
+
+import neurocore as nc
+from helpers import require_torch
+from neurocore import nn
+from neurocore.nn import functional as F
+
+
+TOL = 2e-5
+MIN_CH = 16  # kWinogradMinChannels
+
+
+def with_threads(n, fn):
+    old = nc.get_num_threads()
+    nc.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        nc.set_num_threads(old)
+
+
+def rand(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def check_bound(got, want64, scale64, what):
+    """got (float32) against the float64 value want64 with |error| <= TOL * scale64."""
+    err = np.abs(got.astype(np.float64) - want64)
+    ratio = err / (scale64 + 1e-30)
+    assert np.isfinite(got).all(), what
+    assert ratio.max() <= TOL, f"{what}: max normalised error {ratio.max():.3g} > {TOL}"
+
+
+def torch_conv(x, w, b, pad, groups):
+    torch = require_torch()
+    tb = None if b is None else torch.tensor(b, dtype=torch.float64)
+    return torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64), torch.tensor(w, dtype=torch.float64), tb,
+                                      padding=pad, groups=groups).numpy()
+
+
+# (batch, in channels, out channels, height, width, padding, groups, bias)
+GEOMS = [
+    (7, 32, 64, 16, 16, 1, 1, True),      # the seed CNN's second layer
+    (1, 32, 64, 16, 16, 1, 1, True),      # batch 1
+    (3, 32, 64, 13, 13, 0, 1, False),     # the Keras CNN's second layer (valid)
+    (2, MIN_CH, MIN_CH, 5, 5, 2, 1, True),  # at the thresholds; padding 2 (the input gradient's)
+    (2, MIN_CH - 1, 40, 9, 11, 1, 1, True),  # below: implicit GEMM, same tolerance holds
+    (1, 40, MIN_CH - 1, 9, 7, 1, 1, False),
+    (2, 17, 23, 33, 19, 1, 1, True),      # odd channel counts: partial micro-kernel rows
+    (1, 24, 30, 31, 6, 0, 1, True),       # partial tiles along both axes
+    (2, 64, 48, 7, 29, 2, 1, False),
+    (2, 64, 64, 12, 10, 1, 2, True),      # groups (32 channels each)
+    (1, 96, 96, 8, 8, 1, 3, True),
+    (1, 128, 256, 6, 6, 1, 1, True),
+]
+
+
+@pytest.mark.parametrize("geom", GEOMS, ids=lambda g: "n{}_c{}_o{}_{}x{}_p{}_g{}_b{}".format(*g))
+def test_forward_and_input_grad_against_float64(geom):
+    torch = require_torch()
+    n, c, o, h, w, pad, groups, has_bias = geom
+    x0, w0 = rand((n, c, h, w), 1), rand((o, c // groups, 3, 3), 2) * np.float32(1 / np.sqrt(9 * c / groups))
+    b0 = rand((o,), 3) if has_bias else None
+    x = nc.tensor(x0, requires_grad=True)
+    wt = nc.tensor(w0, requires_grad=True)
+    bt = nc.tensor(b0) if has_bias else None
+    y = F.conv2d(x, wt, bt, padding=pad, groups=groups)
+    want = torch_conv(x0, w0, b0, pad, groups)
+    scale = torch_conv(np.abs(x0), np.abs(w0), None if b0 is None else np.abs(b0), pad, groups)
+    check_bound(y.detach().numpy(), want, scale, "forward")
+    # neurocore's float64 path (no Winograd) agrees with torch's float64 result
+    y64 = F.conv2d(nc.tensor(x0.astype(np.float64)), nc.tensor(w0.astype(np.float64)),
+                   None if b0 is None else nc.tensor(b0.astype(np.float64)), padding=pad, groups=groups)
+    np.testing.assert_allclose(y64.numpy(), want, rtol=1e-12, atol=1e-12)
+
+    gy0 = rand(y.shape, 4)
+    y.backward(nc.tensor(gy0))
+    tx = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.conv2d(tx, torch.tensor(w0, dtype=torch.float64), padding=pad,
+                               groups=groups).backward(torch.tensor(gy0, dtype=torch.float64))
+    ax = torch.tensor(np.abs(x0), dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.conv2d(ax, torch.tensor(np.abs(w0), dtype=torch.float64), padding=pad,
+                               groups=groups).backward(torch.tensor(np.abs(gy0), dtype=torch.float64))
+    check_bound(x.grad.numpy(), tx.grad.numpy(), ax.grad.numpy(), "input gradient")
+    # the weight gradient does not go through Winograd: plain float32 closeness
+    tw = torch.tensor(w0, requires_grad=True)
+    torch.nn.functional.conv2d(torch.tensor(x0), tw, padding=pad, groups=groups).backward(torch.tensor(gy0))
+    np.testing.assert_allclose(wt.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_against_torch_float32():
+    torch = require_torch()
+    # torch's own float32 result is within the same bound of the float64 one as ours.
+    x0, w0, b0 = rand((5, 32, 17, 17), 5), rand((64, 32, 3, 3), 6) * np.float32(1 / 17), rand((64,), 7)
+    got = F.conv2d(nc.tensor(x0), nc.tensor(w0), nc.tensor(b0), padding=1).numpy()
+    t32 = torch.nn.functional.conv2d(torch.tensor(x0), torch.tensor(w0), torch.tensor(b0), padding=1).numpy()
+    scale = torch_conv(np.abs(x0), np.abs(w0), np.abs(b0), 1, 1)
+    check_bound(got, t32.astype(np.float64), scale, "against torch float32")
+
+
+def test_fused_relu_and_non_contiguous_input():
+    torch = require_torch()
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(32, 48, 3, padding=1), nn.ReLU(), nn.Conv2d(48, 32, 3), nn.ReLU())
+    a = rand((3, 14, 15, 32), 8)  # channels-last storage, a permuted (non-contiguous) view
+    x = nc.tensor(a).permute(0, 3, 1, 2)
+    with nc.no_grad():
+        fused = model(x).numpy()
+        stepwise = x
+        for m in model:
+            stepwise = m(stepwise)
+    assert np.array_equal(fused, stepwise.numpy())
+    assert np.array_equal(fused, model(nc.tensor(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))).detach().numpy())
+    tm = torch.nn.Sequential(torch.nn.Conv2d(32, 48, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(48, 32, 3),
+                             torch.nn.ReLU()).double()
+    with torch.no_grad():
+        for tp, p in zip(tm.parameters(), model.parameters()):
+            tp.copy_(torch.tensor(p.detach().numpy(), dtype=torch.float64))
+        want = tm(torch.tensor(a.transpose(0, 3, 1, 2), dtype=torch.float64)).numpy()
+    assert (fused == 0).any() and (fused >= 0).all()
+    np.testing.assert_allclose(fused, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("batch", [1, 7])
+def test_same_bits_for_any_thread_count(batch):
+    x0, w0, b0 = rand((batch, 32, 16, 16), 9), rand((64, 32, 3, 3), 10), rand((64,), 11)
+    gy0 = rand((batch, 64, 16, 16), 12)
+    nc.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(32, 64, 3, padding=2, groups=2), nn.ReLU())
+
+    def run():
+        x = nc.tensor(x0, requires_grad=True)
+        y = F.conv2d(x, nc.tensor(w0), nc.tensor(b0), padding=1)
+        y.backward(nc.tensor(gy0))
+        with nc.no_grad():
+            fused = model(nc.tensor(x0))  # Conv+ReLU in one kernel call, padding 2, groups 2
+        return [y.detach().numpy(), x.grad.numpy(), fused.numpy()]
+
+    results = [with_threads(t, run) for t in (1, 2, 3)]
+    for r in results[1:]:
+        for a, b in zip(results[0], r):
+            assert np.array_equal(a, b)
+
+
+def test_exported_runtime_matches_eager(tmp_path):
+    nc.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(64, 32, 3), nn.Flatten(), nn.Linear(32 * 6 * 6, 10)).eval()
+    x = rand((2, 3, 16, 16), 13)
+    path = tmp_path / "m.ncm"
+    nc.export.save(model, path, (x,))
+    session = nc.export.load(path)
+    for b in (1, 2, 5):
+        xb = rand((b, 3, 16, 16), 14 + b)
+        with nc.no_grad():
+            want = model(nc.tensor(xb)).numpy()
+        got = session(xb)
+        got = got.numpy() if isinstance(got, nc.Tensor) else np.asarray(got)
+        assert np.array_equal(got, want)
+
+
+def test_inf_and_nan_inputs_give_the_mathematical_result():
+    # A NaN or inf reaches exactly the outputs whose 3x3 window holds it (the Winograd transforms
+    # would spread it over the whole 4x4 tile, inf - inf: such inputs take the other paths).
+    x0, w0 = rand((1, 32, 12, 12), 15), rand((32, 32, 3, 3), 16)
+    window = np.zeros((1, 32, 12, 12), bool)
+    window[:, :, 4:7, 5:8] = True
+    for bad in (np.nan, np.inf):
+        x = x0.copy()
+        x[0, 3, 5, 6] = bad
+        y = F.conv2d(nc.tensor(x), nc.tensor(w0), padding=1).numpy()
+        assert np.array_equal(~np.isfinite(y), window)
+        if bad == np.inf:  # w * inf, the sign of the weight that meets it
+            want = np.sign(w0[:, 3, ::-1, ::-1])[None] * np.inf
+            assert np.array_equal(y[:, :, 4:7, 5:8], want)
+    w = w0.copy()
+    w[2, 1, 0, 0] = np.nan
+    y = F.conv2d(nc.tensor(x0), nc.tensor(w), padding=1).numpy()
+    assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
