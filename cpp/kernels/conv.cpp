@@ -251,9 +251,6 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
 
 // ---- direct convolution (few taps per output) ----------------------------------------------
 
-// Output positions per direct tile and output channels per tile: OB channels x NV vectors of
-// consecutive positions along one output row (OB * NV accumulators). A group with one output
-// channel (depthwise) takes OB = 1 and a longer run of positions.
 #if NC_HAVE_AVX2
 template <class T>
 constexpr int kLanes = V<T>::W;
@@ -276,62 +273,38 @@ void pack_direct_weights(const T* w, const ConvGeom& g, T* wp) {
         }
 }
 
-// Output row oy, channels [o0, o0 + rows) (their packed weights wt, [tap][OB]), positions
-// [ox0, ox0 + np) with np <= NV * lanes. Taps sum in (channel, kernel row, kernel col) order; a
-// kernel row that falls in the top/bottom padding is skipped, a column in the left/right padding
-// reads a zero (masked load). `masks` ([kw][NV], lanes whose input column is inside the image)
-// is null when every tap of the run is inside.
+// One tile: OB output channels (packed weights wt, [tap][OB]) times NV vectors of consecutive
+// positions [ox0, ox0 + np) of one output row, np <= NV * lanes. The input rows under the row's
+// taps were copied into a zero-padded strip (rows laid out so that tap t of output column ox reads
+// strip[off[t] + ox]), so every load is a plain full-width load: no masks at the image borders
+// (with padding 1 every run of a 32-wide row touches a border) nor at a row's tail (its extra
+// lanes read the strip's zero margin and are not stored). Taps sum in (channel, kernel row,
+// kernel col) order.
 template <class T, int OB, int NV>
 struct DirectTile {
+  static constexpr int W = kLanes<T>;
 #if NC_HAVE_AVX2
   using VT = V<T>;
-  using Mask = typename VT::I;
-  static constexpr int W = VT::W;
-
-  static void masks_for(const ConvGeom& g, int64_t ox0, Mask* m) {
-    for (int64_t j = 0; j < g.kw; ++j)
-      for (int v = 0; v < NV; ++v) {
-        const int64_t x0 = ox0 + v * W - g.pl + j * g.dw;  // input column of lane 0
-        m[j * NV + v] = _mm256_andnot_si256(VT::mask(-x0), VT::mask(g.w - x0));
-      }
-  }
-
-  static void run(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np,
-                  const Mask* masks, T* yo, int64_t L, int rows, const T* bias, int act) {
-    if (masks)
-      run_impl<true>(xg, wt, g, oy, ox0, np, masks, yo, L, rows, bias, act);
-    else
-      run_impl<false>(xg, wt, g, oy, ox0, np, masks, yo, L, rows, bias, act);
-  }
+  using R = typename VT::R;
 
   // The accumulators stay in registers only if every loop over OB and NV is unrolled.
-  template <bool MASKED>
-  static void run_impl(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np,
-                       const Mask* masks, T* yo, int64_t L, int rows, const T* bias, int act) {
-    using R = typename VT::R;
+  static void run(const T* strip, const int64_t* off, int64_t K, const T* wt, int64_t np, T* yo, int64_t L,
+                  int rows, const T* bias, int act) {
     R acc[OB][NV];
 #pragma GCC unroll 8
     for (int o = 0; o < OB; ++o)
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[o][v] = VT::zero();
-    for (int64_t c = 0; c < g.cg; ++c) {
-      const T* plane = xg + c * g.h * g.w;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const int64_t iy = oy * g.sh - g.pt + i * g.dh;
-        if (iy < 0 || iy >= g.h) continue;
-        const T* xr = plane + iy * g.w + ox0 - g.pl;
-        const T* wi = wt + (c * g.kh + i) * g.kw * OB;
-        for (int64_t j = 0; j < g.kw; ++j, xr += g.dw, wi += OB) {
-          R xv[NV];
+    for (int64_t t = 0; t < K; ++t, wt += OB) {
+      const T* xr = strip + off[t];
+      R xv[NV];
 #pragma GCC unroll 8
-          for (int v = 0; v < NV; ++v) xv[v] = MASKED ? VT::loadm(xr + v * W, masks[j * NV + v]) : VT::load(xr + v * W);
+      for (int v = 0; v < NV; ++v) xv[v] = VT::load(xr + v * W);
 #pragma GCC unroll 8
-          for (int o = 0; o < OB; ++o) {
-            const R wv = VT::bcast(wi + o);
+      for (int o = 0; o < OB; ++o) {
+        const R wv = VT::bcast(wt + o);
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) acc[o][v] = VT::fma(wv, xv[v], acc[o][v]);
-          }
-        }
+        for (int v = 0; v < NV; ++v) acc[o][v] = VT::fma(wv, xv[v], acc[o][v]);
       }
     }
 #pragma GCC unroll 8
@@ -355,30 +328,14 @@ struct DirectTile {
     }
   }
 #else
-  struct Mask {};
-  static constexpr int W = kLanes<T>;
-  static void masks_for(const ConvGeom&, int64_t, Mask*) {}
-
-  static void run(const T* xg, const T* wt, const ConvGeom& g, int64_t oy, int64_t ox0, int64_t np, const Mask*,
-                  T* yo, int64_t L, int rows, const T* bias, int act) {
+  static void run(const T* strip, const int64_t* off, int64_t K, const T* wt, int64_t np, T* yo, int64_t L,
+                  int rows, const T* bias, int act) {
     constexpr int NP = NV * W;
     T acc[OB][NP] = {};
-    for (int64_t c = 0; c < g.cg; ++c) {
-      const T* plane = xg + c * g.h * g.w;
-      for (int64_t i = 0; i < g.kh; ++i) {
-        const int64_t iy = oy * g.sh - g.pt + i * g.dh;
-        if (iy < 0 || iy >= g.h) continue;
-        const T* wi = wt + (c * g.kh + i) * g.kw * OB;
-        for (int64_t j = 0; j < g.kw; ++j) {
-          T xv[NP];
-          for (int l = 0; l < NP; ++l) {
-            const int64_t ix = ox0 + l - g.pl + j * g.dw;
-            xv[l] = ix >= 0 && ix < g.w ? plane[iy * g.w + ix] : T(0);
-          }
-          for (int o = 0; o < OB; ++o)
-            for (int l = 0; l < NP; ++l) acc[o][l] += wi[j * OB + o] * xv[l];
-        }
-      }
+    for (int64_t t = 0; t < K; ++t, wt += OB) {
+      const T* xr = strip + off[t];
+      for (int o = 0; o < OB; ++o)
+        for (int l = 0; l < NP; ++l) acc[o][l] += wt[o] * xr[l];
     }
     for (int o = 0; o < rows; ++o)
       for (int64_t l = 0; l < np; ++l) {
@@ -393,31 +350,50 @@ struct DirectTile {
 
 // Units of work: one output row of one image and group (all its channel blocks). Handed out in
 // fixed chunks to whichever thread is free; every output is computed the same way whatever
-// thread runs it.
+// thread runs it. Per unit the input rows under its taps are copied into a strip: per (channel,
+// kernel row) the input row (zeros for a row in the padding) with pl zeros before it and zeros
+// after it, wide enough for the last run's full vectors.
 template <class T, int OB, int NV>
 void conv2d_direct_tiles(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
   using Tile = DirectTile<T, OB, NV>;
   constexpr int64_t NP = NV * Tile::W;
   const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow, blocks = ceil_div(g.og, OB);
+  // Strip row width: every tap column of every run, past the input row's right edge too.
+  const int64_t sw_len = ceil_div(g.ow, NP) * NP + (g.kw - 1) * g.dw;
   T* wp = static_cast<T*>(scratch<Scratch::kWeights>(sizeof(T) * g.groups * blocks * K * OB));
   pack_direct_weights<T, OB>(w, g, wp);
+  int64_t off[kDirectMaxTaps];  // tap t = (c, i, j) of output column 0 in the strip
+  for (int64_t t = 0; t < K; ++t) off[t] = (t / g.kw) * sw_len + (t % g.kw) * g.dw;
   const int64_t units = g.n * g.groups * g.oh;
   const double work = double(units) * double(g.og * g.ow) * double(K);
   const int nt = static_cast<int>(std::clamp<int64_t>(threads_for(work, double(1 << 17)), 1, std::max<int64_t>(units, 1)));
   const auto run_units = [&](int64_t u0, int64_t u1) {
-    typename Tile::Mask masks[kDirectMaxTaps * NV];  // at most kDirectMaxTaps kernel columns (kw <= K)
+    T* strip = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * g.cg * g.kh * sw_len));
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t ig = u / g.oh, oy = u % g.oh, gi = ig % g.groups;
       const T* xg = x + ig * g.cg * g.h * g.w;
+      for (int64_t c = 0; c < g.cg; ++c)
+        for (int64_t i = 0; i < g.kh; ++i) {
+          T* r = strip + (c * g.kh + i) * sw_len;
+          const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+          if (iy < 0 || iy >= g.h) {
+            std::fill(r, r + sw_len, T(0));
+            continue;
+          }
+          // Strip column e holds input column e - pl; a negative pl (an input gradient's phase)
+          // drops the row's first -pl columns.
+          const int64_t e0 = std::clamp<int64_t>(g.pl, 0, sw_len), e1 = std::clamp<int64_t>(g.pl + g.w, e0, sw_len);
+          std::fill(r, r + e0, T(0));
+          std::memcpy(r + e0, xg + (c * g.h + iy) * g.w + e0 - g.pl, static_cast<size_t>(e1 - e0) * sizeof(T));
+          std::fill(r + e1, r + sw_len, T(0));
+        }
       T* yrow = y + ig * g.og * L + oy * g.ow;
       for (int64_t ox0 = 0; ox0 < g.ow; ox0 += NP) {
         const int64_t np = std::min(NP, g.ow - ox0);
-        const bool inside = ox0 - g.pl >= 0 && ox0 + NP - 1 - g.pl + (g.kw - 1) * g.dw < g.w;
-        if (!inside) Tile::masks_for(g, ox0, masks);
         for (int64_t b = 0; b < blocks; ++b) {
           const int rows = static_cast<int>(std::min<int64_t>(OB, g.og - b * OB));
-          Tile::run(xg, wp + (gi * blocks + b) * K * OB, g, oy, ox0, np, inside ? nullptr : masks,
-                    yrow + b * OB * L + ox0, L, rows, bias ? bias + gi * g.og + b * OB : nullptr, act);
+          Tile::run(strip + ox0, off, K, wp + (gi * blocks + b) * K * OB, np, yrow + b * OB * L + ox0, L, rows,
+                    bias ? bias + gi * g.og + b * OB : nullptr, act);
         }
       }
     }
@@ -560,6 +536,102 @@ void conv2d_weight_grad_direct(const T* x, const T* gy, T* gw, const ConvGeom& g
     weight_grad_direct_tiles<T, 3, 3>(x, gy, gw, g, n0, n1);
 }
 
+// ---- implicit-GEMM weight gradient ------------------------------------------------------------
+
+// Positions per K block of the weight gradient's GEMM (its k dimension runs over the output
+// positions of every image): the packed gy^T block (og x KB) of a 64-channel layer is 32 KiB
+// for floats and stays near L1 while every 6-row panel of the column matrix streams past it.
+template <class T>
+constexpr int64_t wgrad_kb() { return 512 / int64_t(sizeof(T)); }
+
+// Row r (channel, kernel row, kernel col) of one image's column matrix at positions
+// [l0, l0 + nl) into out: the input values under tap r, zero where the tap is in the padding.
+template <class T>
+void gather_col_row(const T* xg, const ConvGeom& g, int64_t r, int64_t l0, int64_t nl, T* out) {
+  const int64_t khw = g.kh * g.kw, c = r / khw, i = (r % khw) / g.kw, j = r % g.kw;
+  const T* plane = xg + c * g.h * g.w;
+  const int64_t x0 = -g.pl + j * g.dw;  // input column of output column 0
+  int64_t lo, hi;                       // output columns whose input column is inside the image
+  valid_range(x0, g.sw, g.w, g.ow, lo, hi);
+  for (int64_t t = 0; t < nl;) {
+    const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
+    T* o = out + t;  // o[q - ox] for the output columns q in [ox, ox + len)
+    const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+    if (iy < 0 || iy >= g.h) {
+      std::fill(o, o + len, T(0));
+    } else {
+      const int64_t a = std::clamp(lo, ox, ox + len), b = std::clamp(hi, a, ox + len);
+      const T* src = plane + iy * g.w + x0;
+      std::fill(o, o + (a - ox), T(0));
+      if (g.sw == 1)
+        std::memcpy(o + (a - ox), src + a, static_cast<size_t>(b - a) * sizeof(T));
+      else
+        for (int64_t q = a; q < b; ++q) o[q - ox] = src[q * g.sw];
+      std::fill(o + (b - ox), o + len, T(0));
+    }
+    t += len;
+  }
+}
+
+// gwt rows [r0, r1) of group gi ([group][CK][og]: the weight gradient transposed) = the sum over
+// images [n0, n1), in order, of col (CK x L) x gy_g^T (L x og). The GEMM's k dimension runs over
+// the positions of each image in blocks of KB; per block gy_g^T is packed once into NR-column
+// panels and each MR-row panel of the column matrix is gathered from the input (a row at a time,
+// then transposed by pack_a) straight into the micro-kernel's layout, so no column matrix is
+// ever built. Every element sums images, then blocks, then positions in order: the split into
+// row ranges does not change it.
+template <class T, class K>
+void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1, int64_t gi,
+                          int64_t r0, int64_t r1) {
+  constexpr int MR = K::MR, NR = K::NR;
+  constexpr int64_t KB = wgrad_kb<T>();
+  const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow, og = g.og, opanels = ceil_div(og, NR);
+  T* bp = static_cast<T*>(scratch<Scratch::kColumns>(sizeof(T) * opanels * NR * KB));
+  T* ap = static_cast<T*>(scratch<Scratch::kTile>(sizeof(T) * MR * KB));
+  T* rows = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * MR * KB));
+  T* gw = gwt + gi * CK * og;
+  for (int64_t r = r0; r < r1; ++r) std::fill(gw + r * og, gw + (r + 1) * og, T(0));
+  const Epi<T> acc{T(1), T(1), nullptr, 0};
+  for (int64_t n = n0; n < n1; ++n) {
+    const T* xg = x + (n * g.groups + gi) * g.cg * g.h * g.w;
+    const T* gyg = gy + (n * g.groups + gi) * og * L;
+    for (int64_t l0 = 0; l0 < L; l0 += KB) {
+      const int64_t nl = std::min(KB, L - l0);
+      // gy_g^T block: panel q holds channels [q*NR, q*NR + NR) as [position][NR], zero past og.
+      for (int64_t q = 0; q < opanels; ++q) {
+        T* d = bp + q * nl * NR;
+        for (int e = 0; e < NR; ++e) {
+          const int64_t o = q * NR + e;
+          if (o < og) {
+            const T* src = gyg + o * L + l0;
+            for (int64_t p = 0; p < nl; ++p) d[p * NR + e] = src[p];
+          } else {
+            for (int64_t p = 0; p < nl; ++p) d[p * NR + e] = T(0);
+          }
+        }
+      }
+      for (int64_t rp = r0; rp < r1; rp += MR) {
+        const int64_t mr = std::min<int64_t>(MR, r1 - rp);
+        for (int64_t i = 0; i < mr; ++i) gather_col_row(xg, g, rp + i, l0, nl, rows + i * nl);
+        pack_a<T, MR>(false, rows, nl, 0, mr, 0, nl, ap);
+        for (int64_t q = 0; q < opanels; ++q)
+          K::ukr(nl, ap, bp + q * nl * NR, gw + rp * og + q * NR, og, acc, static_cast<int>(mr),
+                 std::min<int64_t>(NR, og - q * NR));
+      }
+    }
+  }
+}
+
+template <class T>
+void conv2d_weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
+                                 int64_t gi, int64_t r0, int64_t r1) {
+#if NC_HAVE_AVX2
+  weight_grad_implicit<T, AvxKernel<T>>(x, gy, gwt, g, n0, n1, gi, r0, r1);
+#else
+  weight_grad_implicit<T, GenericKernel<T>>(x, gy, gwt, g, n0, n1, gi, r0, r1);
+#endif
+}
+
 // Sum of one plane: 4 vector accumulators (generic: 4 scalar ones, 4 interleaved lanes apiece) combined
 // in a fixed order, then the tail.
 template <class T>
@@ -598,7 +670,7 @@ void bias_grad(const T* gy, int64_t n, int64_t channels, int64_t plane, int64_t 
 
 template <class T>
 constexpr ConvFns<T> fns() {
-  return {conv2d<T>, conv2d_weight_grad_direct<T>, bias_grad<T>, im2col<T>, col2im<T>};
+  return {conv2d<T>, conv2d_weight_grad_direct<T>, conv2d_weight_grad_implicit<T>, bias_grad<T>, im2col<T>, col2im<T>};
 }
 
 }  // namespace

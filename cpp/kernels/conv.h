@@ -62,6 +62,13 @@ struct ConvFns {
   // (n, groups*og, oh, ow), in image order; for geometries where conv_direct(g) holds.
   // Single-threaded (callers split the batch into fixed chunks).
   void (*conv2d_weight_grad_direct)(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1);
+  // gwt ([group][cg*kh*kw][og]: the weight gradient transposed), rows [r0, r1) of group gi only,
+  // = the sum over images [n0, n1), in image order, of the column matrix times gy^T, for any
+  // geometry: the column panels are gathered from x straight into the GEMM micro-kernel's packed
+  // layout (no column matrix). The rows are overwritten; each row's sum does not depend on the
+  // row range, so callers may split rows between threads freely. Single-threaded.
+  void (*conv2d_weight_grad_implicit)(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
+                                      int64_t gi, int64_t r0, int64_t r1);
   // The bias gradient: gb[c] = sum over images i (in order) of the sum of gy[i, c] (n, channels,
   // plane); channels [c0, c1) only (callers split channels between threads).
   void (*bias_grad)(const T* gy, int64_t n, int64_t channels, int64_t plane, int64_t c0, int64_t c1, T* gb);
