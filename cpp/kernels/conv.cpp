@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/gemm_micro.h"
 
@@ -573,6 +574,67 @@ void gather_col_row(const T* xg, const ConvGeom& g, int64_t r, int64_t l0, int64
   }
 }
 
+// A zero-padded copy of one image's channels (cg planes of hp x wp): the column matrix's row
+// (c, i, j) at output (oy, ox) is at c * plane + (oy * sh + i * dh) * wp + ox + j * dw (column
+// stride 1). It is wide and long enough for 8-lane loads past a row's last output.
+struct PadGeom {
+  int64_t hp, wp, plane, size;
+};
+
+inline PadGeom pad_geom(const ConvGeom& g) {
+  PadGeom p;
+  p.hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  p.wp = g.ow + (g.kw - 1) * g.dw + 8;
+  p.plane = p.hp * p.wp;
+  p.size = g.cg * p.plane + 8;
+  return p;
+}
+
+template <class T>
+void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
+  std::fill(xp, xp + p.size, T(0));
+  for (int64_t c = 0; c < g.cg; ++c)
+    for (int64_t y = 0; y < p.hp; ++y) {
+      const int64_t iy = y - g.pt;
+      if (iy < 0 || iy >= g.h) continue;
+      const int64_t e0 = std::clamp<int64_t>(g.pl, 0, p.wp), e1 = std::clamp<int64_t>(g.pl + g.w, e0, p.wp);
+      std::memcpy(xp + c * p.plane + y * p.wp + e0, xg + (c * g.h + iy) * g.w + e0 - g.pl,
+                  static_cast<size_t>(e1 - e0) * sizeof(T));
+    }
+}
+
+#if NC_HAVE_AVX2
+// Rows [r, r + mr) (mr <= 6) x positions [l0, l0 + nl) of the column matrix into [position][6]
+// (rows past mr zero), from the padded image: per output row, 8 positions of the 6 taps loaded
+// and transposed at a time.
+inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g, int64_t r, int64_t mr, int64_t l0,
+                           int64_t nl, float* d) {
+  const int64_t khw = g.kh * g.kw;
+  int64_t off[6];
+  for (int64_t k = 0; k < mr; ++k) {
+    const int64_t t = r + k, c = t / khw, i = (t % khw) / g.kw, j = t % g.kw;
+    off[k] = c * p.plane + i * g.dh * p.wp + j * g.dw;
+  }
+  for (int64_t t = 0; t < nl;) {
+    const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
+    const float* base = xp + oy * g.sh * p.wp + ox;
+    for (int64_t s = 0; s < len; s += 8) {
+      __m256 v[8];
+      for (int k = 0; k < 6; ++k) v[k] = k < mr ? _mm256_loadu_ps(base + off[k] + s) : _mm256_setzero_ps();
+      v[6] = v[7] = _mm256_setzero_ps();
+      transpose8(v);
+      const int64_t n = std::min<int64_t>(8, len - s);
+      float* o = d + (t + s) * 6;
+      for (int q = 0; q < n; ++q, o += 6) {
+        _mm_storeu_ps(o, _mm256_castps256_ps128(v[q]));
+        _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(v[q], 1));
+      }
+    }
+    t += len;
+  }
+}
+#endif
+
 // gwt rows [r0, r1) of group gi ([group][CK][og]: the weight gradient transposed) = the sum over
 // images [n0, n1), in order, of col (CK x L) x gy_g^T (L x og). The GEMM's k dimension runs over
 // the positions of each image in blocks of KB; per block gy_g^T is packed once into NR-column
@@ -590,16 +652,41 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
   T* ap = static_cast<T*>(scratch<Scratch::kTile>(sizeof(T) * MR * KB));
   T* rows = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * MR * KB));
   T* gw = gwt + gi * CK * og;
+  // AVX2 float, column stride 1: the panels are transposed straight out of a zero-padded copy of
+  // the image (8 positions x 6 taps per transpose) instead of gathered row by row.
+  PadGeom pg{};
+  T* xp = nullptr;
+  bool padded = false;
+#if NC_HAVE_AVX2
+  if constexpr (std::is_same_v<T, float> && MR == 6) {
+    padded = g.sw == 1;
+    if (padded) {
+      pg = pad_geom(g);
+      xp = static_cast<T*>(scratch<Scratch::kMasks>(sizeof(T) * pg.size));
+    }
+  }
+#endif
   for (int64_t r = r0; r < r1; ++r) std::fill(gw + r * og, gw + (r + 1) * og, T(0));
   const Epi<T> acc{T(1), T(1), nullptr, 0};
   for (int64_t n = n0; n < n1; ++n) {
     const T* xg = x + (n * g.groups + gi) * g.cg * g.h * g.w;
     const T* gyg = gy + (n * g.groups + gi) * og * L;
+    if (padded) pad_image(xg, g, pg, xp);
     for (int64_t l0 = 0; l0 < L; l0 += KB) {
       const int64_t nl = std::min(KB, L - l0);
       // gy_g^T block: panel q holds channels [q*NR, q*NR + NR) as [position][NR], zero past og.
       for (int64_t q = 0; q < opanels; ++q) {
         T* d = bp + q * nl * NR;
+#if NC_HAVE_AVX2
+        if constexpr (std::is_same_v<T, float> && NR == 16) {
+          if (q * NR + NR <= og) {  // a full panel: 8x8 transposes, then the ragged positions
+            const int64_t done = pack_b16_trans_avx(gyg + q * NR * L + l0, L, nl, d);
+            for (int e = 0; e < NR; ++e)
+              for (int64_t p = done; p < nl; ++p) d[p * NR + e] = gyg[(q * NR + e) * L + l0 + p];
+            continue;
+          }
+        }
+#endif
         for (int e = 0; e < NR; ++e) {
           const int64_t o = q * NR + e;
           if (o < og) {
@@ -612,8 +699,19 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
       }
       for (int64_t rp = r0; rp < r1; rp += MR) {
         const int64_t mr = std::min<int64_t>(MR, r1 - rp);
-        for (int64_t i = 0; i < mr; ++i) gather_col_row(xg, g, rp + i, l0, nl, rows + i * nl);
-        pack_a<T, MR>(false, rows, nl, 0, mr, 0, nl, ap);
+        bool packed = false;
+#if NC_HAVE_AVX2
+        if constexpr (std::is_same_v<T, float> && MR == 6) {
+          if (padded) {
+            pack_taps6_avx(xp, pg, g, rp, mr, l0, nl, ap);
+            packed = true;
+          }
+        }
+#endif
+        if (!packed) {
+          for (int64_t i = 0; i < mr; ++i) gather_col_row(xg, g, rp + i, l0, nl, rows + i * nl);
+          pack_a<T, MR>(false, rows, nl, 0, mr, 0, nl, ap);
+        }
         for (int64_t q = 0; q < opanels; ++q)
           K::ukr(nl, ap, bp + q * nl * NR, gw + rp * og + q * NR, og, acc, static_cast<int>(mr),
                  std::min<int64_t>(NR, og - q * NR));
