@@ -21,35 +21,6 @@ inline void valid_range(int64_t x0, int64_t s, int64_t w, int64_t ow, int64_t& l
 }
 
 template <class T>
-void im2col(const T* x, const Im2colGeom& g, T* col) {
-  const int64_t L = g.oh * g.ow;
-  for (int64_t c = 0; c < g.channels; ++c)
-    for (int64_t i = 0; i < g.kh; ++i)
-      for (int64_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * L;
-        const T* plane = x + c * g.h * g.w;
-        const int64_t x0 = -g.pl + j * g.dw;
-        int64_t lo, hi;
-        valid_range(x0, g.sw, g.w, g.ow, lo, hi);
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          T* r = row + oy * g.ow;
-          const int64_t iy = oy * g.sh - g.pt + i * g.dh;
-          if (iy < 0 || iy >= g.h) {
-            std::fill(r, r + g.ow, T(0));
-            continue;
-          }
-          const T* src = plane + iy * g.w + x0;
-          std::fill(r, r + lo, T(0));
-          if (g.sw == 1)
-            std::memcpy(r + lo, src + lo, (hi - lo) * sizeof(T));
-          else
-            for (int64_t ox = lo; ox < hi; ++ox) r[ox] = src[ox * g.sw];
-          std::fill(r + hi, r + g.ow, T(0));
-        }
-      }
-}
-
-template <class T>
 void col2im(const T* col, const Im2colGeom& g, T* gx) {
   const int64_t L = g.oh * g.ow;
   for (int64_t c = 0; c < g.channels; ++c)
@@ -421,6 +392,35 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
 #endif
 }
 
+// A zero-padded copy of one image's channels (cg planes of hp x wp): the column matrix's row
+// (c, i, j) at output (oy, ox) is at c * plane + (oy * sh + i * dh) * wp + ox + j * dw (column
+// stride 1). It is wide and long enough for 8-lane loads past a row's last output.
+struct PadGeom {
+  int64_t hp, wp, plane, size;
+};
+
+inline PadGeom pad_geom(const ConvGeom& g) {
+  PadGeom p;
+  p.hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  p.wp = g.ow + (g.kw - 1) * g.dw + 8;
+  p.plane = p.hp * p.wp;
+  p.size = g.cg * p.plane + 8;
+  return p;
+}
+
+template <class T>
+void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
+  std::fill(xp, xp + p.size, T(0));
+  for (int64_t c = 0; c < g.cg; ++c)
+    for (int64_t y = 0; y < p.hp; ++y) {
+      const int64_t iy = y - g.pt;
+      if (iy < 0 || iy >= g.h) continue;
+      const int64_t e0 = std::clamp<int64_t>(g.pl, 0, p.wp), e1 = std::clamp<int64_t>(g.pl + g.w, e0, p.wp);
+      std::memcpy(xp + c * p.plane + y * p.wp + e0, xg + (c * g.h + iy) * g.w + e0 - g.pl,
+                  static_cast<size_t>(e1 - e0) * sizeof(T));
+    }
+}
+
 // ---- direct weight gradient -------------------------------------------------------------------
 
 // gw[o][c][i][j] = sum over images, output rows and columns of gy[o] * x[c] at the tap's input
@@ -428,28 +428,26 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
 // (channel, kernel row) hold one vector accumulator each over the image's positions; each is
 // reduced across lanes once per image and added to gw in image order. 3 x 3 tiles: with the
 // three input vectors and a gradient vector they fill the 16 AVX2 registers without spilling.
+// The AVX2 build reads x from a zero-padded copy of the image (pad_image), so the input loads
+// need no masks at the borders; only a row's last gradient vector is masked when the row is
+// not a whole number of vectors. Kernel rows in the top/bottom padding are skipped.
 template <class T, int OB, int JB>
 void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1) {
   const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow;
 #if NC_HAVE_AVX2
   using VT = V<T>;
   constexpr int W = VT::W;
-  // masks[j * nvec + v]: the lanes of output vector v (columns v*W...) whose column is inside the
-  // output row and whose input column for kernel column j is inside the image.
-  const int64_t nvec = ceil_div(g.ow, W);
-  auto* masks = static_cast<typename VT::I*>(scratch<Scratch::kMasks>(sizeof(typename VT::I) * g.kw * nvec));
-  for (int64_t j = 0; j < g.kw; ++j)
-    for (int64_t v = 0; v < nvec; ++v) {
-      const int64_t xt = v * W - g.pl + j * g.dw;
-      masks[j * nvec + v] =
-          _mm256_and_si256(VT::mask(g.ow - v * W), _mm256_andnot_si256(VT::mask(-xt), VT::mask(g.w - xt)));
-    }
+  const PadGeom pg = pad_geom(g);
+  T* xp = static_cast<T*>(scratch<Scratch::kMasks>(sizeof(T) * pg.size));
 #endif
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t gi = 0; gi < g.groups; ++gi) {
       const T* xg = x + (n * g.groups + gi) * g.cg * g.h * g.w;
       const T* gyg = gy + (n * g.groups + gi) * g.og * L;
       T* gwg = gw + gi * g.og * K;
+#if NC_HAVE_AVX2
+      pad_image(xg, g, pg, xp);
+#endif
       for (int64_t o0 = 0; o0 < g.og; o0 += OB) {
         const int orows = static_cast<int>(std::min<int64_t>(OB, g.og - o0));
         for (int64_t c = 0; c < g.cg; ++c)
@@ -466,23 +464,16 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
               for (int64_t oy = 0; oy < g.oh; ++oy) {
                 const int64_t iy = oy * g.sh - g.pt + i * g.dh;
                 if (iy < 0 || iy >= g.h) continue;
-                const T* xr = xg + (c * g.h + iy) * g.w - g.pl + j0 * g.dw;
+                const T* xr = xp + c * pg.plane + (oy * g.sh + i * g.dh) * pg.wp + j0 * g.dw;
                 const T* gr = gyg + o0 * L + oy * g.ow;
                 for (int64_t ox = 0; ox < g.ow; ox += W) {
-                  typename VT::R xv[JB];
-                  const int64_t x0 = ox - g.pl + j0 * g.dw;  // input column of lane 0, first tap
-                  const bool full = ox + W <= g.ow && x0 >= 0 && x0 + (jn - 1) * g.dw + W <= g.w;
-                  const typename VT::I* mv = masks + j0 * nvec + ox / W;
-#pragma GCC unroll 4
-                  for (int t = 0; t < JB; ++t) {
-                    if (t >= jn)
-                      xv[t] = VT::zero();
-                    else if (full)
-                      xv[t] = VT::load(xr + t * g.dw + ox);
-                    else
-                      xv[t] = VT::loadm(xr + t * g.dw + ox, mv[t * nvec]);
-                  }
+                  // Past the row's end both operands are masked: an input there may be inf.
+                  const bool full = ox + W <= g.ow;
                   const auto live = VT::mask(g.ow - ox);  // lanes inside the output row
+                  typename VT::R xv[JB];
+#pragma GCC unroll 4
+                  for (int t = 0; t < JB; ++t)
+                    xv[t] = t >= jn ? VT::zero() : full ? VT::load(xr + t * g.dw + ox) : VT::loadm(xr + t * g.dw + ox, live);
 #pragma GCC unroll 4
                   for (int o = 0; o < OB; ++o) {
                     if (o >= orows) break;
@@ -572,35 +563,6 @@ void gather_col_row(const T* xg, const ConvGeom& g, int64_t r, int64_t l0, int64
     }
     t += len;
   }
-}
-
-// A zero-padded copy of one image's channels (cg planes of hp x wp): the column matrix's row
-// (c, i, j) at output (oy, ox) is at c * plane + (oy * sh + i * dh) * wp + ox + j * dw (column
-// stride 1). It is wide and long enough for 8-lane loads past a row's last output.
-struct PadGeom {
-  int64_t hp, wp, plane, size;
-};
-
-inline PadGeom pad_geom(const ConvGeom& g) {
-  PadGeom p;
-  p.hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
-  p.wp = g.ow + (g.kw - 1) * g.dw + 8;
-  p.plane = p.hp * p.wp;
-  p.size = g.cg * p.plane + 8;
-  return p;
-}
-
-template <class T>
-void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
-  std::fill(xp, xp + p.size, T(0));
-  for (int64_t c = 0; c < g.cg; ++c)
-    for (int64_t y = 0; y < p.hp; ++y) {
-      const int64_t iy = y - g.pt;
-      if (iy < 0 || iy >= g.h) continue;
-      const int64_t e0 = std::clamp<int64_t>(g.pl, 0, p.wp), e1 = std::clamp<int64_t>(g.pl + g.w, e0, p.wp);
-      std::memcpy(xp + c * p.plane + y * p.wp + e0, xg + (c * g.h + iy) * g.w + e0 - g.pl,
-                  static_cast<size_t>(e1 - e0) * sizeof(T));
-    }
 }
 
 #if NC_HAVE_AVX2
@@ -768,7 +730,7 @@ void bias_grad(const T* gy, int64_t n, int64_t channels, int64_t plane, int64_t 
 
 template <class T>
 constexpr ConvFns<T> fns() {
-  return {conv2d<T>, conv2d_weight_grad_direct<T>, conv2d_weight_grad_implicit<T>, bias_grad<T>, im2col<T>, col2im<T>};
+  return {conv2d<T>, conv2d_weight_grad_direct<T>, conv2d_weight_grad_implicit<T>, bias_grad<T>, col2im<T>};
 }
 
 }  // namespace

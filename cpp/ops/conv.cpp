@@ -3,7 +3,7 @@
 // otherwise). The input gradient is split by the phase of the input positions modulo the stride,
 // each phase a stride-1 convolution of gy with a subset of the flipped weights on that same
 // kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for depthwise and
-// <= 9-tap direct-path layers (kernels::conv_weight_grad_direct) and otherwise gathers the column
+// direct-path layers with <= 3 output channels per group (kernels::conv_weight_grad_direct) and otherwise gathers the column
 // panels from x into the GEMM micro-kernel's layout (conv2d_weight_grad_implicit); either way it
 // is summed over a fixed number of batch chunks, combined in chunk order, so the result does not
 // depend on the thread count.
