@@ -91,3 +91,58 @@ def test_input_grad_of_unreached_phase_is_zero():
     # output positions 0..2 (3x3 output); input row 2r is reached by the taps i with 2*oy + 2*i = 2r
     counts = np.array([sum(1 for oy in range(3) for i in range(3) if oy + i == r) for r in range(5)], np.float32)
     assert np.array_equal(g[::2, ::2], np.outer(counts, counts))
+
+
+# ---- pooling: the 2x2 / stride-2 fast path (kernels/pool.cpp, float32 AVX2, rows of >= 8 outputs) ----
+POOL_2X2 = [(1, 32, 32, 32), (5, 3, 16, 16), (2, 2, 17, 19), (1, 3, 26, 26), (2, 1, 9, 33)]  # 16/8/9/13/16 outputs a row
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", POOL_2X2)
+def test_max_pool_2x2_nan_inf_ties(shape, dtype):
+    from test_pool_fast import assert_same_bits, nan_ties_input
+    import torch
+    x = nan_ties_input(shape, dtype, 21)
+    ty = torch.nn.functional.max_pool2d(torch.tensor(x), 2)
+    with nc.no_grad():
+        assert_same_bits(F.max_pool2d(nc.tensor(x), 2, 2), ty, "inference")
+    xg, txg = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    y = F.max_pool2d(xg, 2)
+    assert_same_bits(y, ty, "recording taps")
+    g = rand(tuple(ty.shape), dtype, 22)
+    (y * nc.tensor(g)).sum().backward()
+    (torch.nn.functional.max_pool2d(txg, 2) * torch.tensor(g)).sum().backward()
+    np.testing.assert_array_equal(xg.grad.numpy(), txg.grad.numpy())
+
+
+@pytest.mark.parametrize("divisor", [None, 3])
+@pytest.mark.parametrize("shape", POOL_2X2)
+def test_avg_pool_2x2_matches_torch(shape, divisor):
+    import torch
+    x = rand(shape, np.float32, 23)
+    with nc.no_grad():
+        y = F.avg_pool2d(nc.tensor(x), 2, divisor_override=divisor).numpy()
+    ty = torch.nn.functional.avg_pool2d(torch.tensor(x), 2, divisor_override=divisor).numpy()
+    np.testing.assert_allclose(y, ty, rtol=1e-6, atol=1e-7)
+    # Each output is ((((0 + a) + b) + c) + d) / divisor in float32, exactly.
+    w = x[..., : 2 * y.shape[-2], : 2 * y.shape[-1]]
+    s = np.float32(0) + w[..., 0::2, 0::2]
+    s = s + w[..., 0::2, 1::2]
+    s = s + w[..., 1::2, 0::2]
+    s = s + w[..., 1::2, 1::2]
+    np.testing.assert_array_equal(y, s / np.float32(divisor or 4))
+
+
+def test_pool_2x2_thread_count_independent():
+    x = rand((6, 16, 32, 32), np.float32, 24)
+    prev = nc.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            nc.set_num_threads(threads)
+            with nc.no_grad():
+                out.append((F.max_pool2d(nc.tensor(x), 2).numpy(), F.avg_pool2d(nc.tensor(x), 2).numpy()))
+    finally:
+        nc.set_num_threads(prev)
+    for a, b in zip(*out):
+        assert np.array_equal(a, b)
