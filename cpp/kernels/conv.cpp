@@ -396,8 +396,8 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
 }
 
 // A zero-padded copy of one image's channels (cg planes of hp x wp): the column matrix's row
-// (c, i, j) at output (oy, ox) is at c * plane + (oy * sh + i * dh) * wp + ox + j * dw (column
-// stride 1). It is wide and long enough for 8-lane loads past a row's last output.
+// (c, i, j) at output (oy, ox) is at c * plane + (oy * sh + i * dh) * wp + ox * sw + j * dw. It is
+// wide enough for loads of 8 outputs (8 * sw elements) past a row's last output.
 struct PadGeom {
   int64_t hp, wp, plane, size;
 };
@@ -405,7 +405,7 @@ struct PadGeom {
 inline PadGeom pad_geom(const ConvGeom& g) {
   PadGeom p;
   p.hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
-  p.wp = g.ow + (g.kw - 1) * g.dw + 8;
+  p.wp = (g.ow - 1) * g.sw + (g.kw - 1) * g.dw + 1 + 8 * g.sw;
   p.plane = p.hp * p.wp;
   p.size = g.cg * p.plane + 8;
   return p;
@@ -570,8 +570,9 @@ void gather_col_row(const T* xg, const ConvGeom& g, int64_t r, int64_t l0, int64
 
 #if NC_HAVE_AVX2
 // Rows [r, r + mr) (mr <= 6) x positions [l0, l0 + nl) of the column matrix into [position][6]
-// (rows past mr zero), from the padded image: per output row, 8 positions of the 6 taps loaded
-// and transposed at a time.
+// (rows past mr zero), from the padded image (column stride 1 or 2): per output row, 8 positions
+// of the 6 taps loaded (with stride 2, 16 elements and their even ones kept) and transposed at a
+// time.
 inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g, int64_t r, int64_t mr, int64_t l0,
                            int64_t nl, float* d) {
   const int64_t khw = g.kh * g.kw;
@@ -582,10 +583,20 @@ inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g,
   }
   for (int64_t t = 0; t < nl;) {
     const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
-    const float* base = xp + oy * g.sh * p.wp + ox;
+    const float* base = xp + oy * g.sh * p.wp + ox * g.sw;
     for (int64_t s = 0; s < len; s += 8) {
       __m256 v[8];
-      for (int k = 0; k < 6; ++k) v[k] = k < mr ? _mm256_loadu_ps(base + off[k] + s) : _mm256_setzero_ps();
+      for (int k = 0; k < 6; ++k) {
+        if (k >= mr) {
+          v[k] = _mm256_setzero_ps();
+        } else if (g.sw == 1) {
+          v[k] = _mm256_loadu_ps(base + off[k] + s);
+        } else {  // [e0 e2 e8 e10 | e4 e6 e12 e14], then the 64-bit pairs in order
+          const float* q = base + off[k] + 2 * s;
+          const __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(q + 8), _MM_SHUFFLE(2, 0, 2, 0));
+          v[k] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+        }
+      }
       v[6] = v[7] = _mm256_setzero_ps();
       transpose8(v);
       const int64_t n = std::min<int64_t>(8, len - s);
@@ -617,14 +628,14 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
   T* ap = static_cast<T*>(scratch<Scratch::kTile>(sizeof(T) * MR * KB));
   T* rows = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * MR * KB));
   T* gw = gwt + gi * CK * og;
-  // AVX2 float, column stride 1: the panels are transposed straight out of a zero-padded copy of
-  // the image (8 positions x 6 taps per transpose) instead of gathered row by row.
+  // AVX2 float, column stride 1 or 2: the panels are transposed straight out of a zero-padded
+  // copy of the image (8 positions x 6 taps per transpose) instead of gathered row by row.
   PadGeom pg{};
   T* xp = nullptr;
   bool padded = false;
 #if NC_HAVE_AVX2
   if constexpr (std::is_same_v<T, float> && MR == 6) {
-    padded = g.sw == 1;
+    padded = g.sw <= 2;
     if (padded) {
       pg = pad_geom(g);
       xp = static_cast<T*>(scratch<Scratch::kMasks>(sizeof(T) * pg.size));
