@@ -121,46 +121,55 @@ template <class T>
 void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
   const int64_t khw = g.kh * g.kw, hw = g.h * g.w, planes = g.n * g.c;
   const bool strided = p.sh > 1 || p.sw > 1;
-  std::vector<T> sub, wf;
+  std::vector<Phase> rows(p.sh), cols(p.sw);
+  for (int64_t a = 0; a < p.sh; ++a) rows[a] = phase_of(a, g.h, g.kh, p.sh, p.pt, p.dh);
+  for (int64_t b = 0; b < p.sw; ++b) cols[b] = phase_of(b, g.w, g.kw, p.sw, p.pl, p.dw);
+  // With a stride, every phase's sub-grids go into one buffer ([phase][plane][qh][qw]), then gx is
+  // written row by row from them in one pass.
+  std::vector<int64_t> at(static_cast<size_t>(p.sh * p.sw) + 1, 0);
+  for (int64_t ph = 0; ph < p.sh * p.sw; ++ph) at[ph + 1] = at[ph] + planes * rows[ph / p.sw].size * cols[ph % p.sw].size;
+  Tensor buf = strided ? Tensor::empty({at.back()}, dtype_of<T>()) : Tensor();
+  std::vector<T> wf;
   for (int64_t a = 0; a < p.sh; ++a)
     for (int64_t b = 0; b < p.sw; ++b) {
-      const Phase ph = phase_of(a, g.h, g.kh, p.sh, p.pt, p.dh), pw = phase_of(b, g.w, g.kw, p.sw, p.pl, p.dw);
+      const Phase& ph = rows[a];
+      const Phase& pw = cols[b];
       if (ph.size == 0 || pw.size == 0) continue;
-      const int64_t qhw = ph.size * pw.size;
-      T* out = gx;
-      if (strided) {
-        sub.resize(static_cast<size_t>(planes * qhw));
-        out = sub.data();
-      }
+      T* out = strided ? buf.data<T>() + at[a * p.sw + b] : gx;
       if (ph.count == 0 || pw.count == 0) {
-        std::fill(out, out + planes * qhw, T(0));
-      } else {
-        // wf (groups*cg, og, mh, mw): wf[gi*cg + c][o][u][v] = w[gi*og + o][c][tap row mh-1-u][tap col mw-1-v]
-        const int64_t mh = ph.count, mw = pw.count;
-        wf.resize(static_cast<size_t>(g.oc * g.cg * mh * mw));
-        for (int64_t gi = 0; gi < p.groups; ++gi)
-          for (int64_t o = 0; o < g.og; ++o)
-            for (int64_t c = 0; c < g.cg; ++c) {
-              const T* src = w + ((gi * g.og + o) * g.cg + c) * khw;
-              T* dst = wf.data() + ((gi * g.cg + c) * g.og + o) * mh * mw;
-              for (int64_t u = 0; u < mh; ++u)
-                for (int64_t v = 0; v < mw; ++v)
-                  dst[u * mw + v] = src[(ph.first + (mh - 1 - u) * ph.step) * g.kw + pw.first + (mw - 1 - v) * pw.step];
-            }
-        const kernels::ConvGeom k{g.n, p.groups, g.og, g.oh, g.ow, g.cg, mh, mw, ph.size, pw.size,
-                                  1, 1, ph.pad, pw.pad, ph.dil, pw.dil};
-        kernels::conv_fns<T>().conv2d(gy, wf.data(), nullptr, out, k, 0);
+        std::fill(out, out + planes * ph.size * pw.size, T(0));
+        continue;
       }
-      if (!strided) return;
-      parallel_for(0, planes, std::max<int64_t>(1, kScatterGrain / std::max<int64_t>(1, qhw)), [&](int64_t c0, int64_t c1) {
-        for (int64_t pl = c0; pl < c1; ++pl) {
-          const T* src = sub.data() + pl * qhw;
-          T* dst = gx + pl * hw + a * g.w + b;
-          for (int64_t qy = 0; qy < ph.size; ++qy)
-            for (int64_t qx = 0; qx < pw.size; ++qx) dst[qy * p.sh * g.w + qx * p.sw] = src[qy * pw.size + qx];
-        }
-      });
+      // wf (groups*cg, og, mh, mw): wf[gi*cg + c][o][u][v] = w[gi*og + o][c][tap row mh-1-u][tap col mw-1-v]
+      const int64_t mh = ph.count, mw = pw.count;
+      wf.resize(static_cast<size_t>(g.oc * g.cg * mh * mw));
+      for (int64_t gi = 0; gi < p.groups; ++gi)
+        for (int64_t o = 0; o < g.og; ++o)
+          for (int64_t c = 0; c < g.cg; ++c) {
+            const T* src = w + ((gi * g.og + o) * g.cg + c) * khw;
+            T* dst = wf.data() + ((gi * g.cg + c) * g.og + o) * mh * mw;
+            for (int64_t u = 0; u < mh; ++u)
+              for (int64_t v = 0; v < mw; ++v)
+                dst[u * mw + v] = src[(ph.first + (mh - 1 - u) * ph.step) * g.kw + pw.first + (mw - 1 - v) * pw.step];
+          }
+      const kernels::ConvGeom k{g.n, p.groups, g.og, g.oh, g.ow, g.cg, mh, mw, ph.size, pw.size,
+                                1, 1, ph.pad, pw.pad, ph.dil, pw.dil};
+      kernels::conv_fns<T>().conv2d(gy, wf.data(), nullptr, out, k, 0);
     }
+  if (!strided) return;
+  const T* src = buf.data<T>();
+  parallel_for(0, planes, std::max<int64_t>(1, kScatterGrain / std::max<int64_t>(1, hw)), [&](int64_t c0, int64_t c1) {
+    for (int64_t pl = c0; pl < c1; ++pl)
+      for (int64_t iy = 0; iy < g.h; ++iy) {
+        const int64_t a = iy % p.sh, qy = iy / p.sh;
+        T* dst = gx + pl * hw + iy * g.w;
+        for (int64_t b = 0; b < p.sw; ++b) {
+          const int64_t qw = cols[b].size;
+          const T* r = src + at[a * p.sw + b] + (pl * rows[a].size + qy) * qw;
+          for (int64_t qx = 0; qx < qw; ++qx) dst[b + qx * p.sw] = r[qx];
+        }
+      }
+  });
 }
 
 // The weight gradient is accumulated transposed, gw_g^T (CK x og) += col (CK x L) @ gy_g^T (L x og):
