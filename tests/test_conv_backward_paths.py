@@ -52,11 +52,14 @@ def test_backward_matches_torch(case, dtype):
     check_op(lambda t, *a: run_conv(t, *a, case), lambda n, *a: run_conv(n, *a, case), arrays, dtype=dtype, **tol)
 
 
-@pytest.mark.parametrize("case", [((1, 2, 7, 8), (3, 2, 3, 3), 2, 1, 1, 1), ((2, 2, 9, 7), (4, 1, 3, 2), (3, 2), (1, 0), (2, 1), 2),
-                                  ((1, 3, 5, 6), (2, 3, 1, 1), 1, 1, 1, 1), ((1, 5, 6, 6), (3, 5, 3, 3), 1, 1, 1, 1)])
+@pytest.mark.parametrize("case", [((1, 2, 7, 8), (3, 2, 3, 3), 2, 1, 1, 1),
+                                  ((2, 2, 9, 7), (4, 1, 3, 2), (3, 2), (1, 0), (2, 1), 2),
+                                  ((1, 3, 5, 6), (2, 3, 1, 1), 1, 1, 1, 1),
+                                  ((1, 5, 6, 6), (3, 5, 3, 3), 1, 1, 1, 1)])
 def test_backward_gradcheck(case):
     xs, ws = case[:2]
-    gradcheck(lambda x, w, b: F.conv2d(x, w, b, *case[2:]), [rand(xs, seed=1), rand(ws, seed=2), rand((ws[0],), seed=3)])
+    gradcheck(lambda x, w, b: F.conv2d(x, w, b, *case[2:]),
+              [rand(xs, seed=1), rand(ws, seed=2), rand((ws[0],), seed=3)])
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[9], CASES[14]])
@@ -94,7 +97,8 @@ def test_input_grad_of_unreached_phase_is_zero():
 
 
 # ---- pooling: the 2x2 / stride-2 fast path (kernels/pool.cpp, float32 AVX2, rows of >= 8 outputs) ----
-POOL_2X2 = [(1, 32, 32, 32), (5, 3, 16, 16), (2, 2, 17, 19), (1, 3, 26, 26), (2, 1, 9, 33)]  # 16/8/9/13/16 outputs a row
+# 16, 8, 9, 13 and 16 outputs a row (odd sizes leave a row / column out)
+POOL_2X2 = [(1, 32, 32, 32), (5, 3, 16, 16), (2, 2, 17, 19), (1, 3, 26, 26), (2, 1, 9, 33)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -411,6 +411,7 @@ inline PadGeom pad_geom(const ConvGeom& g) {
   return p;
 }
 
+// The copy lives in the kMasks scratch slot (the one the masks of the old border loads used).
 template <class T>
 void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
   std::fill(xp, xp + p.size, T(0));
@@ -476,7 +477,9 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
                   typename VT::R xv[JB];
 #pragma GCC unroll 4
                   for (int t = 0; t < JB; ++t)
-                    xv[t] = t >= jn ? VT::zero() : full ? VT::load(xr + t * g.dw + ox) : VT::loadm(xr + t * g.dw + ox, live);
+                    xv[t] = t >= jn ? VT::zero()
+                            : full  ? VT::load(xr + t * g.dw + ox)
+                                    : VT::loadm(xr + t * g.dw + ox, live);
 #pragma GCC unroll 4
                   for (int o = 0; o < OB; ++o) {
                     if (o >= orows) break;

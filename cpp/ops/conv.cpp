@@ -2,11 +2,11 @@
 // matrix. The forward runs on the conv2d kernel (direct for few taps per output, implicit GEMM
 // otherwise). The input gradient is split by the phase of the input positions modulo the stride,
 // each phase a stride-1 convolution of gy with a subset of the flipped weights on that same
-// kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for depthwise and
-// direct-path layers with <= 3 output channels per group (kernels::conv_weight_grad_direct) and otherwise gathers the column
-// panels from x into the GEMM micro-kernel's layout (conv2d_weight_grad_implicit); either way it
-// is summed over a fixed number of batch chunks, combined in chunk order, so the result does not
-// depend on the thread count.
+// kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for direct-path
+// layers with <= 3 output channels per group, i.e. depthwise ones (kernels::conv_weight_grad_direct),
+// and otherwise gathers the column panels from x into the GEMM micro-kernel's layout
+// (conv2d_weight_grad_implicit); either way it is summed over a fixed number of batch chunks,
+// combined in chunk order, so the result does not depend on the thread count.
 #include "ops/conv.h"
 
 #include <algorithm>
@@ -127,7 +127,8 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
   // With a stride, every phase's sub-grids go into one buffer ([phase][plane][qh][qw]), then gx is
   // written row by row from them in one pass.
   std::vector<int64_t> at(static_cast<size_t>(p.sh * p.sw) + 1, 0);
-  for (int64_t ph = 0; ph < p.sh * p.sw; ++ph) at[ph + 1] = at[ph] + planes * rows[ph / p.sw].size * cols[ph % p.sw].size;
+  for (int64_t ph = 0; ph < p.sh * p.sw; ++ph)
+    at[ph + 1] = at[ph] + planes * rows[ph / p.sw].size * cols[ph % p.sw].size;
   Tensor buf = strided ? Tensor::empty({at.back()}, dtype_of<T>()) : Tensor();
   std::vector<T> wf;
   for (int64_t a = 0; a < p.sh; ++a)
