@@ -5,7 +5,9 @@
 //      rows): no packing of the input. Each tile is up to 6 output channels (1 when a group has
 //      a single output channel, as in a depthwise layer) times a run of consecutive output
 //      positions along one output row held in vector registers; every tap adds one broadcast
-//      weight times one (masked at the borders) load of an input row. Bias and ReLU in the store.
+//      weight times one load from a zero-padded copy of the input rows under the output row (no
+//      masked loads). Bias and ReLU in the store. The input gradient of every layer runs on
+//      conv2d too, one call per phase of the stride (ops/conv.cpp).
 //    - implicit GEMM otherwise. Per group, Y (out channels x positions) = W (out x C*kh*kw) times
 //      the column matrix, which is never materialised: each 16-position panel of it is gathered
 //      from the input straight into the micro-kernel's packed layout, and the weights are packed
@@ -23,9 +25,13 @@
 //      the mathematical result. The input gradient of such a layer (ops/conv.cpp) runs on it too.
 //  * conv2d_weight_grad_direct: the weight gradient of a direct-path layer read straight from
 //    the input and the output gradient (no column matrix), where conv_weight_grad_direct() says.
+//  * conv2d_weight_grad_implicit: the weight gradient of every other layer as a GEMM over the
+//    output positions whose column panels are gathered from the input straight into the
+//    micro-kernel's packed layout (no column matrix).
 //  * bias_grad: per-channel sums of the output gradient.
-//  * im2col / col2im for one image: the column matrix has one row per (channel, kernel row,
-//    kernel col) and one column per output position (the backward of implicit-GEMM layers).
+//  * col2im for one image: adds a column matrix (one row per (channel, kernel row, kernel col),
+//    one column per output position) back into an image (the transposed convolution's forward,
+//    in ops/conv_transpose.cpp and the runtime; conv2d itself builds no column matrix).
 #include <cstdint>
 
 #include "kernels/isa_list.h"
@@ -68,13 +74,15 @@ inline bool conv_winograd(const ConvGeom& g) {
          g.cg >= kWinogradMinChannels && g.og >= kWinogradMinChannels;
 }
 
-// The weight gradient reads x and gy directly (conv2d_weight_grad_direct) for direct-path layers
-// with a single output channel per group (depthwise: a GEMM with one column) or at most 9 taps; at
-// 27 taps with 32 output channels im2col + GEMM measured faster on Zen 3.
-constexpr int64_t kDirectWeightGradMaxTaps = 9;
-inline bool conv_weight_grad_direct(const ConvGeom& g) {
-  return conv_direct(g) && (g.og == 1 || g.cg * g.kh * g.kw <= kDirectWeightGradMaxTaps);
-}
+// The weight gradient reads x and gy directly (conv2d_weight_grad_direct, dot products along the
+// positions) for direct-path layers with at most 3 output channels per group (depthwise layers):
+// the implicit-GEMM weight gradient's 16-channel panels would be mostly zero padding there.
+// Everything else takes conv2d_weight_grad_implicit. Measured on Zen 3 (1 thread, batch 64/128,
+// weight gradient alone, ms, noisy machine): 3->32 3x3 pad 1 on 32x32: implicit 2.4-2.6, direct
+// (zero-padded copy, no masks) 3.1, im2col + GEMM 2.6; 1->32 3x3 on 28x28: implicit 1.6-2.7,
+// direct 2.4-2.6.
+constexpr int64_t kDirectWeightGradMaxOg = 3;
+inline bool conv_weight_grad_direct(const ConvGeom& g) { return conv_direct(g) && g.og <= kDirectWeightGradMaxOg; }
 
 template <class T>
 struct ConvFns {
@@ -86,11 +94,16 @@ struct ConvFns {
   // (n, groups*og, oh, ow), in image order; for geometries where conv_direct(g) holds.
   // Single-threaded (callers split the batch into fixed chunks).
   void (*conv2d_weight_grad_direct)(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1);
+  // gwt ([group][cg*kh*kw][og]: the weight gradient transposed), rows [r0, r1) of group gi only,
+  // = the sum over images [n0, n1), in image order, of the column matrix times gy^T, for any
+  // geometry: the column panels are gathered from x straight into the GEMM micro-kernel's packed
+  // layout (no column matrix). The rows are overwritten; each row's sum does not depend on the
+  // row range, so callers may split rows between threads freely. Single-threaded.
+  void (*conv2d_weight_grad_implicit)(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
+                                      int64_t gi, int64_t r0, int64_t r1);
   // The bias gradient: gb[c] = sum over images i (in order) of the sum of gy[i, c] (n, channels,
   // plane); channels [c0, c1) only (callers split channels between threads).
   void (*bias_grad)(const T* gy, int64_t n, int64_t channels, int64_t plane, int64_t c0, int64_t c1, T* gb);
-  // col (channels*kh*kw, oh*ow) from x (channels, h, w); out-of-range taps are zero.
-  void (*im2col)(const T* x, const Im2colGeom& g, T* col);
   // Adds col back into gx (channels, h, w).
   void (*col2im)(const T* col, const Im2colGeom& g, T* gx);
 };

@@ -246,6 +246,88 @@ void max_row_avx2(const float* xp, float* yr, ArgRow ar, const PoolGeometry& g, 
 
 #endif
 
+// 2x2 windows with stride 2, no padding or dilation, every window inside the plane (the pooling
+// of the seed CNNs): the common case, which the general path runs with per-row bookkeeping and
+// two loads plus a shuffle per tap.
+inline bool pool_2x2(const PoolGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 &&
+         2 * g.oh <= g.h && 2 * g.ow <= g.w;
+}
+
+#if NC_HAVE_AVX2
+// Blocks of 8 outputs of a 2x2 / stride-2 output row: block(ox) for ox = 0, 8, ..., the last one
+// moved back to end at ow (it overlaps the one before and rewrites the same values); ow >= 8.
+// Each block reads 16 elements of each of its two input rows; its taps come out of
+// _mm256_shuffle_ps as [e0 e2 e8 e10 | e4 e6 e12 e14] (even) and likewise odd, in every 128-bit
+// lane the same outputs for all four taps, so the per-lane folds run on that order and one
+// permute at the end puts the 8 outputs in order.
+template <class F>
+inline void blocks_2x2(int64_t ow, const F& block) {
+  for (int64_t b = 0; b < ow; b += 8) block(b + 8 <= ow ? b : ow - 8);
+}
+
+inline void taps_2x2(const float* r0, const float* r1, __m256 t[4]) {
+  const __m256 a0 = _mm256_loadu_ps(r0), a1 = _mm256_loadu_ps(r0 + 8);
+  const __m256 b0 = _mm256_loadu_ps(r1), b1 = _mm256_loadu_ps(r1 + 8);
+  t[0] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));  // taps (0,0), (0,1), (1,0), (1,1)
+  t[1] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1));
+  t[2] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
+  t[3] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
+}
+
+inline __m256 in_order(__m256 v) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline __m256i in_order(__m256i v) { return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)); }
+
+// Max (and tap number, A == Arg::Tap) of each 2x2 window with the scalar path's rule, planes of
+// floats with ow >= 8.
+template <Arg A>
+void max_2x2_avx2(const float* x, float* y, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const float* r0 = x + (p * g.h + 2 * oy) * g.w;
+      const int64_t o = (p * g.oh + oy) * g.ow;
+      blocks_2x2(g.ow, [&](int64_t ox) {
+        __m256 t[4];
+        taps_2x2(r0 + 2 * ox, r0 + g.w + 2 * ox, t);
+        __m256 m = t[0];
+        __m256i id = _mm256_setzero_si256();
+        for (int k = 1; k < 4; ++k) {
+          const __m256 v = t[k], nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+          if constexpr (A == Arg::None) {
+            m = _mm256_blendv_ps(_mm256_max_ps(v, m), v, nan);  // max_ps(v, m) = v > m ? v : m
+          } else {
+            const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), nan);
+            m = _mm256_blendv_ps(m, v, take);
+            id = _mm256_castps_si256(
+                _mm256_blendv_ps(_mm256_castsi256_ps(id), _mm256_castsi256_ps(_mm256_set1_epi32(k)), take));
+          }
+        }
+        _mm256_storeu_ps(y + o + ox, in_order(m));
+        if constexpr (A == Arg::Tap) store_lanes(tap + o + ox, in_order(id), 8);
+      });
+    }
+}
+
+// Averages of 2x2 windows: ((((0 + t0) + t1) + t2) + t3) / divisor, the general path's order.
+void avg_2x2_avx2(const float* x, float* y, int64_t planes, const PoolGeometry& g, float div) {
+  const __m256 vdiv = _mm256_set1_ps(div);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const float* r0 = x + (p * g.h + 2 * oy) * g.w;
+      float* yr = y + (p * g.oh + oy) * g.ow;
+      blocks_2x2(g.ow, [&](int64_t ox) {
+        __m256 t[4];
+        taps_2x2(r0 + 2 * ox, r0 + g.w + 2 * ox, t);
+        __m256 s = _mm256_setzero_ps();
+        for (int k = 0; k < 4; ++k) s = _mm256_add_ps(s, t[k]);
+        _mm256_storeu_ps(yr + ox, in_order(_mm256_div_ps(s, vdiv)));
+      });
+    }
+}
+#endif
+
 template <class T, Arg A>
 void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
   const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
@@ -277,6 +359,14 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+#if NC_HAVE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if (!idx && pool_2x2(g) && g.ow >= 8) {
+      if (tap) return max_2x2_avx2<Arg::Tap>(x, y, tap, planes, g);
+      return max_2x2_avx2<Arg::None>(x, y, nullptr, planes, g);
+    }
+  }
+#endif
   if (idx) max_forward_as<T, Arg::Position>(x, y, idx, nullptr, planes, g);
   else if (tap) max_forward_as<T, Arg::Tap>(x, y, nullptr, tap, planes, g);
   else max_forward_as<T, Arg::None>(x, y, nullptr, nullptr, planes, g);
@@ -461,6 +551,11 @@ void avg_interior(const T* xp, T* yr, const PoolGeometry& g, int64_t y0, TapRang
 
 template <class T>
 void avg_forward(const T* x, T* y, int64_t planes, const PoolGeometry& g) {
+#if NC_HAVE_AVX2
+  if constexpr (sizeof(T) == 4) {
+    if (pool_2x2(g) && g.ow >= 8) return avg_2x2_avx2(x, y, planes, g, static_cast<float>(avg_divisor(g, 0, 0)));
+  }
+#endif
   const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, 1);
   for (int64_t p = 0; p < planes; ++p) {
     const T* xp = x + p * g.h * g.w;

@@ -1,8 +1,11 @@
-// conv2d forward and backward on the kernels of kernels/conv.h. The forward and, with stride 1, the
-// input gradient (a convolution of gy with the flipped weights) run on the conv2d kernel (direct
-// for few taps per output, implicit GEMM otherwise). Other input gradients: per image, a GEMM into
-// a column matrix and col2im. Weight gradient: read straight from x and gy for depthwise and
-// <= 9-tap direct-path layers (kernels::conv_weight_grad_direct), otherwise im2col per image + GEMM; either way summed over a fixed number of batch chunks,
+// conv2d forward and backward on the kernels of kernels/conv.h, none of which builds a column
+// matrix. The forward runs on the conv2d kernel (direct for few taps per output, implicit GEMM
+// otherwise). The input gradient is split by the phase of the input positions modulo the stride,
+// each phase a stride-1 convolution of gy with a subset of the flipped weights on that same
+// kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for direct-path
+// layers with <= 3 output channels per group, i.e. depthwise ones (kernels::conv_weight_grad_direct),
+// and otherwise gathers the column panels from x into the GEMM micro-kernel's layout
+// (conv2d_weight_grad_implicit); either way it is summed over a fixed number of batch chunks,
 // combined in chunk order, so the result does not depend on the thread count.
 #include "ops/conv.h"
 
@@ -14,7 +17,6 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/conv.h"
-#include "kernels/gemm.h"
 #include "ops/activation.h"
 #include "ops/copy.h"
 #include "ops/reduce.h"
@@ -24,6 +26,7 @@ namespace nc {
 namespace {
 
 constexpr int64_t kWeightGradChunks = 8;  // fixed, so sums are the same on any thread count
+constexpr int64_t kScatterGrain = 1 << 15;  // elements per chunk of the input gradient's phase copies
 
 struct Geom {
   int64_t n, c, h, w;     // input
@@ -31,25 +34,7 @@ struct Geom {
   int64_t oh, ow;         // output
   int64_t cg, og;         // channels per group: in, out
   int64_t ck() const { return cg * kh * kw; }
-  int64_t l() const { return oh * ow; }
-  // 1x1, stride 1, no padding: the input plane block is already the column matrix.
-  bool direct(const Conv2dParams& p) const {
-    return kh == 1 && kw == 1 && p.sh == 1 && p.sw == 1 && p.pt == 0 && p.pb == 0 && p.pl == 0 && p.pr == 0;
-  }
 };
-
-template <class T>
-void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, int64_t ldb,
-          T beta, T* c, int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    kernels::gemm().f32.gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-  else
-    kernels::gemm().f64.gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-}
-
-kernels::Im2colGeom im2col_geom(const Geom& g, const Conv2dParams& p) {
-  return {g.cg, g.h, g.w, g.kh, g.kw, g.oh, g.ow, p.sh, p.sw, p.pt, p.pl, p.dh, p.dw};
-}
 
 int64_t out_size(int64_t in, int64_t pa, int64_t pb, int64_t d, int64_t k, int64_t s) {
   return (in + pa + pb - d * (k - 1) - 1) / s + 1;
@@ -104,63 +89,87 @@ void conv_forward_raw(const T* x, const T* w, const T* b, T* y, const Geom& g, c
   kernels::conv_fns<T>().conv2d(x, w, b, y, kernel_geom(g, p), act);
 }
 
-// With stride 1 the input gradient is itself a convolution: of gy with the weights flipped in
-// space and with in/out channels swapped, padded by (k-1)*d - p. That runs on the implicit-GEMM
-// forward kernel, with no column matrix and no col2im scatter.
-bool input_grad_as_conv(const Geom& g, const Conv2dParams& p) {
-  return p.sh == 1 && p.sw == 1 && p.pt <= (g.kh - 1) * p.dh && p.pl <= (g.kw - 1) * p.dw;
-}
+// The input gradient without a column matrix. Split gx by the phase (a, b) = (iy mod sh,
+// ix mod sw) of its positions: the taps (i, j) that reach a phase's positions are those with
+// a + pt - i*dh and b + pl - j*dw divisible by the stride, an evenly spaced subset of the kernel
+// (every sh/gcd(sh, dh)-th row), and on the phase's sub-grid (iy = a + sh*q) they read gy at
+// oy = q + (a + pt - i*dh)/sh: a stride-1 convolution of gy with those taps flipped, in and out
+// channels swapped, dilation dh/gcd(sh, dh) and padding chosen to line up (negative where a
+// tap never reaches the first rows). Each phase runs on the conv2d forward kernel (direct for
+// few taps, implicit GEMM otherwise) and, with a stride, is copied into its positions of gx.
+// With stride 1 there is one phase, written straight into gx. Phases reached by no tap are zero.
+struct Phase {
+  int64_t first, count, step;  // taps first, first + step, ... (count of them)
+  int64_t size, dil, pad;      // sub-grid size, dilation and padding of the phase's convolution
+};
 
-template <class T>
-void input_grad_by_conv(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
-  // wf (groups*cg, og, kh, kw): wf[gi*cg + c][o][i][j] = w[gi*og + o][c][kh-1-i][kw-1-j]
-  std::vector<T> wf(static_cast<size_t>(g.oc * g.ck()));
-  const int64_t khw = g.kh * g.kw;
-  for (int64_t gi = 0; gi < p.groups; ++gi)
-    for (int64_t o = 0; o < g.og; ++o)
-      for (int64_t c = 0; c < g.cg; ++c) {
-        const T* src = w + ((gi * g.og + o) * g.cg + c) * khw;
-        T* dst = wf.data() + ((gi * g.cg + c) * g.og + o) * khw;
-        for (int64_t t = 0; t < khw; ++t) dst[t] = src[khw - 1 - t];
-      }
-  const kernels::ConvGeom k{g.n, p.groups, g.og, g.oh, g.ow, g.cg, g.kh, g.kw, g.h, g.w,
-                            1, 1, (g.kh - 1) * p.dh - p.pt, (g.kw - 1) * p.dw - p.pl, p.dh, p.dw};
-  kernels::conv_fns<T>().conv2d(gy, wf.data(), nullptr, gx, k, 0);
+int64_t gcd(int64_t a, int64_t b) { return b == 0 ? a : gcd(b, a % b); }
+
+Phase phase_of(int64_t a, int64_t in, int64_t k, int64_t s, int64_t pad, int64_t d) {
+  Phase ph{0, 0, s / gcd(s, d), a < in ? (in - a + s - 1) / s : 0, d / gcd(s, d), 0};
+  ph.first = -1;
+  for (int64_t i = 0; i < k && ph.first < 0; ++i)
+    if (((a + pad - i * d) % s + s) % s == 0) ph.first = i;
+  if (ph.first < 0) return ph;
+  ph.count = (k - 1 - ph.first) / ph.step + 1;
+  const int64_t b0 = (a + pad - ph.first * d) / s;  // exact
+  ph.pad = (ph.count - 1) * ph.dil - b0;
+  return ph;
 }
 
 template <class T>
 void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
-  // Winograd (kernels/conv_winograd.h): the input gradient of a float32 3x3 stride-1 dilation-1
-  // layer, the convolution of gy with the flipped weights padded by 2 - p, runs on it via conv2d.
-  if (std::is_same_v<T, float> && input_grad_as_conv(g, p) &&
-      kernels::conv_winograd({g.n, p.groups, g.og, g.oh, g.ow, g.cg, g.kh, g.kw, g.h, g.w, 1, 1,
-                              (g.kh - 1) * p.dh - p.pt, (g.kw - 1) * p.dw - p.pl, p.dh, p.dw})) {
-    input_grad_by_conv(gy, w, gx, g, p);
-    return;
-  }
-  if (input_grad_as_conv(g, p)) {
-    input_grad_by_conv(gy, w, gx, g, p);
-    return;
-  }
-  const int64_t L = g.l(), CK = g.ck();
-  const bool direct = g.direct(p);
-  const kernels::Im2colGeom ig = im2col_geom(g, p);
-  parallel_for(0, g.n, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<T> col(direct ? 0 : CK * L);
-    for (int64_t n = n0; n < n1; ++n) {
-      T* gxn = gx + n * g.c * g.h * g.w;
-      const T* gyn = gy + n * g.oc * L;
-      for (int64_t gi = 0; gi < p.groups; ++gi) {
-        T* gxg = gxn + gi * g.cg * g.h * g.w;
-        // col (CK x L) = w_g^T (CK x og) @ gy_g (og x L)
-        T* cm = direct ? gxg : col.data();
-        gemm<T>(true, false, CK, L, g.og, w + gi * g.og * CK, CK, gyn + gi * g.og * L, L, T(0), cm, L);
-        if (!direct) {
-          std::fill(gxg, gxg + g.cg * g.h * g.w, T(0));
-          kernels::conv_fns<T>().col2im(col.data(), ig, gxg);
+  const int64_t khw = g.kh * g.kw, hw = g.h * g.w, planes = g.n * g.c;
+  const bool strided = p.sh > 1 || p.sw > 1;
+  std::vector<Phase> rows(p.sh), cols(p.sw);
+  for (int64_t a = 0; a < p.sh; ++a) rows[a] = phase_of(a, g.h, g.kh, p.sh, p.pt, p.dh);
+  for (int64_t b = 0; b < p.sw; ++b) cols[b] = phase_of(b, g.w, g.kw, p.sw, p.pl, p.dw);
+  // With a stride, every phase's sub-grids go into one buffer ([phase][plane][qh][qw]), then gx is
+  // written row by row from them in one pass.
+  std::vector<int64_t> at(static_cast<size_t>(p.sh * p.sw) + 1, 0);
+  for (int64_t ph = 0; ph < p.sh * p.sw; ++ph)
+    at[ph + 1] = at[ph] + planes * rows[ph / p.sw].size * cols[ph % p.sw].size;
+  Tensor buf = strided ? Tensor::empty({at.back()}, dtype_of<T>()) : Tensor();
+  std::vector<T> wf;
+  for (int64_t a = 0; a < p.sh; ++a)
+    for (int64_t b = 0; b < p.sw; ++b) {
+      const Phase& ph = rows[a];
+      const Phase& pw = cols[b];
+      if (ph.size == 0 || pw.size == 0) continue;
+      T* out = strided ? buf.data<T>() + at[a * p.sw + b] : gx;
+      if (ph.count == 0 || pw.count == 0) {
+        std::fill(out, out + planes * ph.size * pw.size, T(0));
+        continue;
+      }
+      // wf (groups*cg, og, mh, mw): wf[gi*cg + c][o][u][v] = w[gi*og + o][c][tap row mh-1-u][tap col mw-1-v]
+      const int64_t mh = ph.count, mw = pw.count;
+      wf.resize(static_cast<size_t>(g.oc * g.cg * mh * mw));
+      for (int64_t gi = 0; gi < p.groups; ++gi)
+        for (int64_t o = 0; o < g.og; ++o)
+          for (int64_t c = 0; c < g.cg; ++c) {
+            const T* src = w + ((gi * g.og + o) * g.cg + c) * khw;
+            T* dst = wf.data() + ((gi * g.cg + c) * g.og + o) * mh * mw;
+            for (int64_t u = 0; u < mh; ++u)
+              for (int64_t v = 0; v < mw; ++v)
+                dst[u * mw + v] = src[(ph.first + (mh - 1 - u) * ph.step) * g.kw + pw.first + (mw - 1 - v) * pw.step];
+          }
+      const kernels::ConvGeom k{g.n, p.groups, g.og, g.oh, g.ow, g.cg, mh, mw, ph.size, pw.size,
+                                1, 1, ph.pad, pw.pad, ph.dil, pw.dil};
+      kernels::conv_fns<T>().conv2d(gy, wf.data(), nullptr, out, k, 0);
+    }
+  if (!strided) return;
+  const T* src = buf.data<T>();
+  parallel_for(0, planes, std::max<int64_t>(1, kScatterGrain / std::max<int64_t>(1, hw)), [&](int64_t c0, int64_t c1) {
+    for (int64_t pl = c0; pl < c1; ++pl)
+      for (int64_t iy = 0; iy < g.h; ++iy) {
+        const int64_t a = iy % p.sh, qy = iy / p.sh;
+        T* dst = gx + pl * hw + iy * g.w;
+        for (int64_t b = 0; b < p.sw; ++b) {
+          const int64_t qw = cols[b].size;
+          const T* r = src + at[a * p.sw + b] + (pl * rows[a].size + qy) * qw;
+          for (int64_t qx = 0; qx < qw; ++qx) dst[b + qx * p.sw] = r[qx];
         }
       }
-    }
   });
 }
 
@@ -168,7 +177,7 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
 // with CK as the GEMM's rows it takes the packed path, which beats the og-row orientation.
 template <class T>
 void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const Conv2dParams& p) {
-  const int64_t L = g.l(), CK = g.ck(), wn = g.oc * CK;
+  const int64_t CK = g.ck(), wn = g.oc * CK;
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(kWeightGradChunks, g.n));
   const int64_t per = (g.n + chunks - 1) / chunks;
   const kernels::ConvGeom kg = kernel_geom(g, p);
@@ -184,30 +193,19 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
       for (int64_t i = 0; i < wn; ++i) gw[i] += acc[ch * wn + i];
     return;
   }
-  const bool direct = g.direct(p);
-  const kernels::Im2colGeom ig = im2col_geom(g, p);
-  std::vector<T> acc_t(static_cast<size_t>(chunks * wn));  // per chunk: [group][CK][og]
-  parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<T> col(direct ? 0 : CK * L);
-    for (int64_t ch = c0; ch < c1; ++ch) {
-      T* acc = acc_t.data() + ch * wn;
-      bool first = true;
-      for (int64_t n = ch * per; n < std::min(g.n, (ch + 1) * per); ++n) {
-        const T* xn = x + n * g.c * g.h * g.w;
-        const T* gyn = gy + n * g.oc * L;
-        for (int64_t gi = 0; gi < p.groups; ++gi) {
-          const T* xg = xn + gi * g.cg * g.h * g.w;
-          const T* cm = xg;
-          if (!direct) {
-            kernels::conv_fns<T>().im2col(xg, ig, col.data());
-            cm = col.data();
-          }
-          gemm<T>(false, true, CK, g.og, L, cm, L, gyn + gi * g.og * L, L, first ? T(0) : T(1), acc + gi * CK * g.og,
-                  g.og);
-        }
-        first = false;
-      }
-      if (first) std::fill(acc, acc + wn, T(0));
+  // Per chunk of images, gw^T ([group][CK][og]) from the implicit-GEMM kernel. A chunk's rows may
+  // be split between threads (each row's sum is the same whatever its range), which keeps both
+  // threads busy at small batches; the split follows the thread count, the results do not.
+  std::vector<T> acc_t(static_cast<size_t>(chunks * wn));
+  const int64_t units = chunks * p.groups, nt = get_num_threads();
+  const int64_t row_blocks = std::clamp<int64_t>((4 * nt + units - 1) / units, 1, std::max<int64_t>(1, CK / 24));
+  const int64_t rows_per = ((CK + row_blocks - 1) / row_blocks + 11) / 12 * 12;  // whole 4- and 6-row panels
+  parallel_for(0, units * row_blocks, 1, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t ch = u / (p.groups * row_blocks), gi = (u / row_blocks) % p.groups, rb = u % row_blocks;
+      kernels::conv_fns<T>().conv2d_weight_grad_implicit(x, gy, acc_t.data() + ch * wn, kg, std::min(g.n, ch * per),
+                                                         std::min(g.n, (ch + 1) * per), gi, rb * rows_per,
+                                                         std::min(CK, (rb + 1) * rows_per));
     }
   });
   // Chunks are combined in order, then transposed into gw (og x CK per group).
