@@ -44,7 +44,7 @@ template <>
 struct Blocking<float> {
 #ifndef NC_SGEMM_MC
 #define NC_SGEMM_MC 96
-#define NC_SGEMM_KC 384
+#define NC_SGEMM_KC 256
 #endif
   static constexpr int64_t MC = NC_SGEMM_MC, KC = NC_SGEMM_KC, NC = 4080;
 };
@@ -124,48 +124,70 @@ constexpr int64_t kKC = KcOf<T, PackedKernel<T>>::value;
 
 // Offset of block (jc, pc) in a B packed whole (pack_b_full): the NC-column blocks one after
 // the other (each full one k * NC elements), and in each the KC-row blocks of kc x ncpad.
+// Columns per slab of packed B: the slab (k x NC, every K block of those columns) is packed once
+// and then read by all threads from the shared L3, so it is bounded to a few MiB there.
+// A function of k only, so that pack_b_full and gemm_packed agree on the layout.
+template <class T, int NR>
+inline int64_t slab_cols(int64_t k) {
+  constexpr int64_t kSlabBytes = int64_t(4) << 20;
+  const int64_t cols = kSlabBytes / (std::max<int64_t>(k, 1) * int64_t(sizeof(T))) / NR * NR;
+  return std::clamp<int64_t>(cols, 8 * NR, Blocking<T>::NC / NR * NR);
+}
+
+// Offset of K block pc of the slab starting at column jc, in a B packed whole (pack_b_full):
+// the slabs one after the other (each full one k * NC elements), and in each the K blocks of
+// kc x ncpad, NR-column panels [panel][p][NR].
 template <int NR>
 inline int64_t packed_block_offset(int64_t k, int64_t jc, int64_t pc, int64_t nc) {
   return jc * k + pc * (ceil_div(nc, NR) * NR);
 }
 
-// The packed driver. B blocks come from `prepacked` (laid out by pack_b_full) when it is not
-// null, else are packed here, block by block, into the calling thread's scratch buffer, which
-// the threads then share.
+// The packed driver. Per slab of columns: B is packed whole (all K blocks; skipped when it comes
+// `prepacked` by pack_b_full), by all threads, into the calling thread's scratch buffer; then
+// units of (block of rows) x (group of column panels) go to whichever thread is free, each
+// running every K block of its unit (packing its rows of A per K block). So there are two
+// synchronisations per slab, not two per K block, and a thread set aside by a busy machine holds
+// nobody up unless it is inside a unit. The units and the K order are fixed by the shape,
+// whatever the thread count: results do not depend on it.
 template <class T, class K>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, const T* prepacked, T beta, T* c, int64_t ldc,
                  const T* bias, int act, int nt) {
   constexpr int MR = K::MR, NR = K::NR;
   constexpr int64_t MC = Blocking<T>::MC / MR * MR, KC = KcOf<T, K>::value;
-  constexpr int64_t NC = Blocking<T>::NC / NR * NR;
-  const int64_t row_panels = ceil_div(m, MR);
-  nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, row_panels)));
+  const int64_t NC = slab_cols<T, NR>(k);
   const int64_t kcmax = std::min(KC, k);
-  const int64_t ncmax = std::min(NC, ceil_div(n, NR) * NR);
-  const int64_t mcmax = std::min(MC, ceil_div(m, MR) * MR);
-  // Kept between calls: a fresh block of this size came back page-faulted on every call.
-  T* bbuf = prepacked ? nullptr : static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * kcmax * ncmax));
-  // Rows in blocks of whole panels, about 16 per matrix (fixed by m, whatever the thread count),
-  // which whichever thread is free claims (nc::parallel_for): a thread set aside by a busy
-  // machine holds nobody up, where a static split would wait for it at every barrier.
+  // Rows in blocks of whole panels, about 16 per matrix.
   const int64_t rows_per_block = std::clamp<int64_t>(ceil_div(ceil_div(m, 16), MR) * MR, MR, MC);
   const int64_t row_blocks = ceil_div(m, rows_per_block);
+  // Kept between calls: a fresh slab came back page-faulted on every call.
+  T* bbuf = prepacked ? nullptr
+                      : static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * k * std::min(NC, ceil_div(n, NR) * NR)));
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     const int64_t npanels = ceil_div(nc, NR);
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      const int64_t kc = std::min(KC, k - pc);
-      const bool last = pc + KC >= k;
-      const T* bblock = prepacked ? prepacked + packed_block_offset<NR>(k, jc, pc, nc) : bbuf;
-      const auto pack = [&](int64_t q0, int64_t q1) { pack_b<T, NR>(tb, b, ldb, pc, kc, jc, nc, q0, q1, bbuf); };
-      Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
-      const auto compute = [&](int64_t u0, int64_t u1) {
-        T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * mcmax * kcmax));
-        for (int64_t ic = u0 * rows_per_block; ic < std::min(m, u1 * rows_per_block); ic += MC) {
-          const int64_t mc = std::min({MC, m - ic, u1 * rows_per_block - ic});
+    const T* slab = prepacked ? prepacked + packed_block_offset<NR>(k, jc, 0, nc) : bbuf;
+    // Few row blocks (small m): the panels split into groups too, for at least ~16 units.
+    const int64_t groups = std::min(npanels, ceil_div(16, row_blocks));
+    const int64_t panels_per_group = ceil_div(npanels, groups);
+    const int64_t col_groups = ceil_div(npanels, panels_per_group);
+    const auto pack = [&](int64_t q0, int64_t q1) {
+      for (int64_t pc = 0; pc < k; pc += KC)
+        pack_b<T, NR>(tb, b, ldb, pc, std::min(KC, k - pc), jc, nc, q0, q1, bbuf + packed_block_offset<NR>(k, 0, pc, nc));
+    };
+    const auto compute = [&](int64_t u0, int64_t u1) {
+      T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * rows_per_block * kcmax));
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t ic = (u / col_groups) * rows_per_block, mc = std::min(rows_per_block, m - ic);
+        const int64_t j0 = (u % col_groups) * panels_per_group * NR;
+        const int64_t j1 = std::min(nc, j0 + panels_per_group * NR);
+        for (int64_t pc = 0; pc < k; pc += KC) {
+          const int64_t kc = std::min(KC, k - pc);
+          const bool last = pc + KC >= k;
+          const Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
+          const T* bblock = slab + packed_block_offset<NR>(k, 0, pc, nc);
           pack_a<T, MR>(ta, a, lda, ic, mc, pc, kc, ap);
-          for (int64_t jr = 0; jr < nc; jr += NR) {
+          for (int64_t jr = j0; jr < j1; jr += NR) {
             const int64_t ncols = std::min<int64_t>(NR, nc - jr);
             Epi<T> ej = e;
             if (ej.bias) ej.bias += jr;
@@ -176,23 +198,25 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
             }
           }
         }
-      };
-      if (nt <= 1) {
-        if (!prepacked) pack(0, npanels);
-        compute(0, row_blocks);
-      } else {
-        if (!prepacked) nc::parallel_for(0, npanels, 4, pack);
-        nc::parallel_for(0, row_blocks, 1, compute);
       }
+    };
+    const int64_t units = row_blocks * col_groups;
+    if (nt <= 1) {
+      if (!prepacked) pack(0, npanels);
+      compute(0, units);
+    } else {
+      if (!prepacked) nc::parallel_for(0, npanels, 2, pack);
+      nc::parallel_for(0, units, 1, compute);
     }
   }
 }
 
-// op(B) (k x n) packed whole, block by block in the order gemm_packed reads them.
+// op(B) (k x n) packed whole, in the order gemm_packed reads it.
 template <class T, class K>
 void pack_b_full(bool tb, int64_t k, int64_t n, const T* b, int64_t ldb, T* dst) {
   constexpr int NR = K::NR;
-  constexpr int64_t KC = KcOf<T, K>::value, NC = Blocking<T>::NC / NR * NR;
+  constexpr int64_t KC = KcOf<T, K>::value;
+  const int64_t NC = slab_cols<T, NR>(k);
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     for (int64_t pc = 0; pc < k; pc += KC)
