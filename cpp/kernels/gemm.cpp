@@ -122,8 +122,6 @@ using PackedKernel = GenericKernel<T>;
 template <class T>
 constexpr int64_t kKC = KcOf<T, PackedKernel<T>>::value;
 
-// Offset of block (jc, pc) in a B packed whole (pack_b_full): the NC-column blocks one after
-// the other (each full one k * NC elements), and in each the KC-row blocks of kc x ncpad.
 // Columns per slab of packed B: the slab (k x NC, every K block of those columns) is packed once
 // and then read by all threads from the shared L3, so it is bounded to a few MiB there.
 // A function of k only, so that pack_b_full and gemm_packed agree on the layout.

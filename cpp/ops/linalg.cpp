@@ -131,9 +131,8 @@ const kernels::GemmFns<T>& fns_of(const kernels::GemmKernels& g) {
   else return g.f64;
 }
 
-// W's packed copy: the storage's cached one when it matches W as it is now, else packed now and
-// cached (replacing the old one). The version is read before packing, so a write that races with
-// the packing leaves a copy that no later call matches.
+// The storage's packed copy if it was made from W as it is now (this version, view and kernel
+// build), else null.
 std::shared_ptr<const PackedWeight> cached_packed_weight(const Tensor& w, uint64_t version) {
   auto hit = std::static_pointer_cast<const PackedWeight>(std::atomic_load(&w.impl()->storage->gemm_cache));
   if (hit && hit->version == version && hit->offset == w.offset() && hit->shape == w.shape() &&
@@ -142,6 +141,9 @@ std::shared_ptr<const PackedWeight> cached_packed_weight(const Tensor& w, uint64
   return nullptr;
 }
 
+// W's packed copy: the cached one, else packed now and cached (replacing the old one). The
+// version is read before packing, so a write that races with the packing leaves a copy that no
+// later call matches.
 template <class T>
 std::shared_ptr<const PackedWeight> packed_weight(const Tensor& w) {
   Storage& st = *w.impl()->storage;
