@@ -1,4 +1,4 @@
-"""Benchmark runner: neurocore beside PyTorch (and ONNX Runtime for inference) in one run.
+"""Benchmark runner: neurocore beside PyTorch (and ONNX Runtime for inference, NumPy's BLAS for GEMM) in one run.
 
     python bench/run.py [--suite gemm,mlp_train_epoch,mlp_infer_b1,elementwise] [--threads 2]
                         [--repeat 5] [--rounds 2] [--json results.json]
@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FRAMEWORKS = ["neurocore", "torch", "onnxruntime", "neurocore-runtime", "neurocore-cli", "tensorflow"]
+FRAMEWORKS = ["neurocore", "torch", "onnxruntime", "neurocore-runtime", "neurocore-cli", "tensorflow", "numpy"]
 SUITES = ["gemm", "mlp_train_epoch", "mlp_infer_b1", "elementwise", "cnn_train_b64", "cnn_infer_b64", "cnn_infer_b1",
           "keras_cnn_epoch", "conv_layer", "runtime_concurrent", "rnn_train", "lstm_train", "gru_train",
           "lstm_infer_b1", "lstm_2layer_bidir_train", "charlm_epoch", "transformer_block_train",
@@ -50,13 +50,13 @@ def measure_peak(threads):
 def available(framework):
     module = {"neurocore": "neurocore", "torch": "torch", "onnxruntime": "onnxruntime",
               "neurocore-runtime": "neurocore.export", "neurocore-cli": "neurocore.export",
-              "tensorflow": "tensorflow"}[framework]
+              "tensorflow": "tensorflow", "numpy": "numpy"}[framework]
     r = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
     return r.returncode == 0
 
 
 def run_one(framework, workload, threads, repeat):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     r = subprocess.run([sys.executable, os.path.join(HERE, "workloads.py"), framework, workload,
                         "--threads", str(threads), "--repeat", str(repeat)],
                        capture_output=True, text=True, env=env)
@@ -115,7 +115,7 @@ def main(argv=None):
             results.append(row)
 
     header = (f"{'workload':<24}{'neurocore':>12}{'torch':>12}{'onnxrt':>12}{'nc-runtime':>12}{'nc-cli':>12}"
-              f"{'tf-keras':>12}"
+              f"{'tf-keras':>12}{'numpy':>12}"
               f"{'peer/nc':>10}{'GFLOP/s':>10}{'% peak':>8}{'GB/s':>8}")
     if results:  # (a contention-only run has just its own table)
         print(header)
@@ -133,7 +133,7 @@ def main(argv=None):
         gflops = r["flops"] / nc_t / 1e9 if nc_t and r.get("flops") else None
         gbs = r["bytes"] / nc_t / 1e9 if nc_t and r.get("bytes") else None
         print(f"{r['workload']:<24}{fmt('neurocore'):>12}{fmt('torch'):>12}{fmt('onnxruntime'):>12}"
-              f"{fmt('neurocore-runtime'):>12}{fmt('neurocore-cli'):>12}{fmt('tensorflow'):>12}{ratio:>10}"
+              f"{fmt('neurocore-runtime'):>12}{fmt('neurocore-cli'):>12}{fmt('tensorflow'):>12}{fmt('numpy'):>12}{ratio:>10}"
               f"{(f'{gflops:.1f}' if gflops else '-'):>10}{(f'{100 * gflops / peak:.0f}%' if gflops else '-'):>8}"
               f"{(f'{gbs:.1f}' if gbs else '-'):>8}")
         for fw in FRAMEWORKS:

@@ -88,6 +88,18 @@ class NeurocoreFW:
                 "softmax": lambda: nc.softmax(m, dim=1)}
 
 
+class NumpyFW:
+    """NumPy's matmul (its BLAS: OpenBLAS in the wheels; threads from OPENBLAS_NUM_THREADS, which
+    bench/run.py sets): a peer for the GEMM rows only."""
+    name = "numpy"
+
+    def tensor(self, a):
+        return np.ascontiguousarray(a)
+
+    def mm(self, a, b):
+        return lambda: a @ b
+
+
 class TorchFW(NeurocoreFW):
     name = "torch"
 
@@ -1030,7 +1042,7 @@ CLI_WORKLOADS = ("mlp_infer_b1", "cnn_infer_b1", "cnn_infer_b64", "lstm_infer_b1
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("framework", choices=["neurocore", "torch", "onnxruntime", "neurocore-runtime", "neurocore-cli",
-                                         "tensorflow"])
+                                         "tensorflow", "numpy"])
     p.add_argument("workload", choices=sorted(set(WORKLOADS) | set(RUNTIME_WORKLOADS) | set(KERAS_WORKLOADS)))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
@@ -1042,6 +1054,8 @@ def main():
             rows += KERAS_NN_PEERS[args.workload](NeurocoreFW(args.threads), args.repeat)
     elif args.framework == "tensorflow":
         rows = []
+    elif args.framework == "numpy":
+        rows = gemm(NumpyFW(), args.repeat) if args.workload == "gemm" else []
     elif args.framework == "onnxruntime":
         fn = ORT_WORKLOADS.get(args.workload)
         rows = fn(args.threads, args.repeat) if fn else []

@@ -166,6 +166,7 @@ void bind_core_ops(py::module_& m, TensorClass& cls) {
     GilRelease release(x.numel() * (w.dim() >= 1 ? w.shape().front() : 1) / 8);  // x @ w.T
     return linear(x, w, bias);
   }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  m.def("_has_packed_weight", &has_packed_weight, "Whether w has a packed copy cached that matches it as it is now.");
   m.def("sum", [](const Tensor& t, py::handle dim, bool keepdim) {
     Shape d = dims_arg(dim, "sum");
     GilRelease release(t.numel());

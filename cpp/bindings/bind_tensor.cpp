@@ -179,7 +179,10 @@ Tensor from_numpy_copy(const py::array& arr, DType d) {
   return clone(from_numpy_shared(c, d));
 }
 
-py::array to_numpy(const Tensor& t) {
+// expose: the array may be written (user code, MPI), bumping no version counter, so nothing
+// derived from the values may be cached any more (Storage::exposed); internal reads pass false.
+py::array to_numpy(const Tensor& t, bool expose) {
+  if (expose) t.impl()->storage->exposed.store(true);
   // The capsule keeps the storage alive while NumPy uses the memory.
   auto* keep = new std::shared_ptr<Storage>(t.impl()->storage);
   py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
@@ -227,9 +230,9 @@ void bind_tensor(py::module_& m, TensorClass& cls) {
       .def("numpy", [](const Tensor& t) {
         if (t.requires_grad())
           throw nc::RuntimeError("[numpy] can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()");
-        return to_numpy(t);
+        return to_numpy(t, true);
       })
-      .def("_numpy_unchecked", &to_numpy)
+      .def("_numpy_unchecked", &to_numpy, py::arg("expose") = false)
       .def_property_readonly("shape", [](const Tensor& t) { return shape_tuple(t.shape()); })
       .def_property_readonly("dtype", &Tensor::dtype)
       .def_property_readonly("ndim", &Tensor::dim)

@@ -24,6 +24,12 @@ struct Storage {
   // grad_fn): a view whose grad_fn was taken before that no longer describes its values.
   std::atomic<uint64_t> history_version{0};
   bool cached = false;                // data came from cached_alloc(nbytes)
+  // Set once the memory has been handed out to be written by others (a NumPy view from numpy()):
+  // such writes bump no version, so nothing derived from the contents may be cached.
+  std::atomic<bool> exposed{false};
+  // A copy of a weight in the GEMM's packed layout with what it was made from (ops/linalg.cpp,
+  // read and replaced atomically); freed with the storage.
+  std::shared_ptr<const void> gemm_cache;
 
   Storage() = default;
   Storage(const Storage&) = delete;

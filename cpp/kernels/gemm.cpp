@@ -8,10 +8,12 @@
 //    6x8, 12 ymm accumulators; generic: 4x8 / 4x4 plain C the compiler vectorises) applies
 //    alpha/beta/bias/act in its store. Blocks of rows of C go to whichever thread is free
 //    (nc::parallel_for); K is never split, so results do not depend on the number of threads.
+//    B may also come packed once by pack_b (gemm_prepacked: weights multiplied many times).
 //  * direct (AVX2 and AVX-512, in the vectors of the build; small/skinny: m <= 64 or
 //    m*n*k <= 2^18): no packing of A, broadcast-FMA over rows of B; op(B) = B^T is transposed
 //    block by block (8x8 in registers) into a per-thread buffer, and B blocks whose row stride
-//    aliases in L1 are copied there. Chunks of columns go to whichever thread is free.
+//    aliases in L1 are copied there. Chunks of columns go to whichever thread is free. Its K
+//    blocks are the packed path's, so both give the same bits (see kKC).
 //  * dot (AVX2 and AVX-512, small, m < 8, op(A) = A, op(B) = B^T): both operands contiguous
 //    along K; vector dot products with a horizontal sum per element.
 // In every path the arithmetic of one C element does not depend on the tile it falls in or on
@@ -42,7 +44,7 @@ template <>
 struct Blocking<float> {
 #ifndef NC_SGEMM_MC
 #define NC_SGEMM_MC 96
-#define NC_SGEMM_KC 384
+#define NC_SGEMM_KC 256
 #endif
   static constexpr int64_t MC = NC_SGEMM_MC, KC = NC_SGEMM_KC, NC = 4080;
 };
@@ -101,59 +103,124 @@ struct KcOf<T, K, std::void_t<decltype(K::KC)>> {
   static constexpr int64_t value = K::KC;
 };
 
+// The packed path's micro-kernel in this build.
+#if NC_HAVE_AVX512
+template <class T>
+using PackedKernel = Avx512Kernel<T>;
+#elif NC_HAVE_AVX2
+template <class T>
+using PackedKernel = AvxKernel<T>;
+#else
+template <class T>
+using PackedKernel = GenericKernel<T>;
+#endif
+
+// The K block of the packed path, which the direct path uses too: each K block is summed from
+// zero in a register and then added to C, so with the same blocks a row of C comes out
+// bit-identical whichever of the two paths ran it (a Linear's output under no_grad, from a
+// pre-packed weight, equals the one computed for training).
+template <class T>
+constexpr int64_t kKC = KcOf<T, PackedKernel<T>>::value;
+
+// Columns per slab of packed B: the slab (k x NC, every K block of those columns) is packed once
+// and then read by all threads from the shared L3, so it is bounded to a few MiB there.
+// A function of k only, so that pack_b_full and gemm_packed agree on the layout.
+template <class T, int NR>
+inline int64_t slab_cols(int64_t k) {
+  constexpr int64_t kSlabBytes = int64_t(4) << 20;
+  const int64_t cols = kSlabBytes / (std::max<int64_t>(k, 1) * int64_t(sizeof(T))) / NR * NR;
+  return std::clamp<int64_t>(cols, 8 * NR, Blocking<T>::NC / NR * NR);
+}
+
+// Offset of K block pc of the slab starting at column jc, in a B packed whole (pack_b_full):
+// the slabs one after the other (each full one k * NC elements), and in each the K blocks of
+// kc x ncpad, NR-column panels [panel][p][NR].
+template <int NR>
+inline int64_t packed_block_offset(int64_t k, int64_t jc, int64_t pc, int64_t nc) {
+  return jc * k + pc * (ceil_div(nc, NR) * NR);
+}
+
+// The packed driver. Per slab of columns: B is packed whole (all K blocks; skipped when it comes
+// `prepacked` by pack_b_full), by all threads, into the calling thread's scratch buffer; then
+// units of (block of rows) x (group of column panels) go to whichever thread is free, each
+// running every K block of its unit (packing its rows of A per K block). So there are two
+// synchronisations per slab, not two per K block, and a thread set aside by a busy machine holds
+// nobody up unless it is inside a unit. The units and the K order are fixed by the shape,
+// whatever the thread count: results do not depend on it.
 template <class T, class K>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
-                 int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const T* bias,
-                 int act, int nt) {
+                 int64_t lda, const T* b, int64_t ldb, const T* prepacked, T beta, T* c, int64_t ldc,
+                 const T* bias, int act, int nt) {
   constexpr int MR = K::MR, NR = K::NR;
   constexpr int64_t MC = Blocking<T>::MC / MR * MR, KC = KcOf<T, K>::value;
-  constexpr int64_t NC = Blocking<T>::NC / NR * NR;
-  const int64_t row_panels = ceil_div(m, MR);
-  nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, row_panels)));
+  const int64_t NC = slab_cols<T, NR>(k);
   const int64_t kcmax = std::min(KC, k);
-  const int64_t ncmax = std::min(NC, ceil_div(n, NR) * NR);
-  const int64_t mcmax = std::min(MC, ceil_div(m, MR) * MR);
-  T* bbuf = alloc_buf<T>(kcmax * ncmax);
-  // Rows in blocks of whole panels, about 16 per matrix (fixed by m, whatever the thread count),
-  // which whichever thread is free claims (nc::parallel_for): a thread set aside by a busy
-  // machine holds nobody up, where a static split would wait for it at every barrier.
+  // Rows in blocks of whole panels, about 16 per matrix.
   const int64_t rows_per_block = std::clamp<int64_t>(ceil_div(ceil_div(m, 16), MR) * MR, MR, MC);
   const int64_t row_blocks = ceil_div(m, rows_per_block);
+  // Kept between calls: a fresh slab came back page-faulted on every call.
+  T* bbuf = prepacked ? nullptr
+                      : static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * k * std::min(NC, ceil_div(n, NR) * NR)));
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     const int64_t npanels = ceil_div(nc, NR);
-    for (int64_t pc = 0; pc < k; pc += KC) {
-      const int64_t kc = std::min(KC, k - pc);
-      const bool last = pc + KC >= k;
-      const auto pack = [&](int64_t q0, int64_t q1) { pack_b<T, NR>(tb, b, ldb, pc, kc, jc, nc, q0, q1, bbuf); };
-      Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
-      const auto compute = [&](int64_t u0, int64_t u1) {
-        T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * mcmax * kcmax));
-        for (int64_t ic = u0 * rows_per_block; ic < std::min(m, u1 * rows_per_block); ic += MC) {
-          const int64_t mc = std::min({MC, m - ic, u1 * rows_per_block - ic});
+    const T* slab = prepacked ? prepacked + packed_block_offset<NR>(k, jc, 0, nc) : bbuf;
+    // Few row blocks (small m): the panels split into groups too, for at least ~16 units.
+    const int64_t groups = std::min(npanels, ceil_div(16, row_blocks));
+    const int64_t panels_per_group = ceil_div(npanels, groups);
+    const int64_t col_groups = ceil_div(npanels, panels_per_group);
+    const auto pack = [&](int64_t q0, int64_t q1) {
+      for (int64_t pc = 0; pc < k; pc += KC)
+        pack_b<T, NR>(tb, b, ldb, pc, std::min(KC, k - pc), jc, nc, q0, q1, bbuf + packed_block_offset<NR>(k, 0, pc, nc));
+    };
+    const auto compute = [&](int64_t u0, int64_t u1) {
+      T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * rows_per_block * kcmax));
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t ic = (u / col_groups) * rows_per_block, mc = std::min(rows_per_block, m - ic);
+        const int64_t j0 = (u % col_groups) * panels_per_group * NR;
+        const int64_t j1 = std::min(nc, j0 + panels_per_group * NR);
+        for (int64_t pc = 0; pc < k; pc += KC) {
+          const int64_t kc = std::min(KC, k - pc);
+          const bool last = pc + KC >= k;
+          const Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
+          const T* bblock = slab + packed_block_offset<NR>(k, 0, pc, nc);
           pack_a<T, MR>(ta, a, lda, ic, mc, pc, kc, ap);
-          for (int64_t jr = 0; jr < nc; jr += NR) {
+          for (int64_t jr = j0; jr < j1; jr += NR) {
             const int64_t ncols = std::min<int64_t>(NR, nc - jr);
             Epi<T> ej = e;
             if (ej.bias) ej.bias += jr;
-            const T* bpanel = bbuf + jr * kc;
+            const T* bpanel = bblock + jr * kc;
             for (int64_t ir = 0; ir < mc; ir += MR) {
               K::ukr(kc, ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + jr, ldc, ej,
                      static_cast<int>(std::min<int64_t>(MR, mc - ir)), ncols);
             }
           }
         }
-      };
-      if (nt <= 1) {
-        pack(0, npanels);
-        compute(0, row_blocks);
-      } else {
-        nc::parallel_for(0, npanels, 4, pack);
-        nc::parallel_for(0, row_blocks, 1, compute);
       }
+    };
+    const int64_t units = row_blocks * col_groups;
+    if (nt <= 1) {
+      if (!prepacked) pack(0, npanels);
+      compute(0, units);
+    } else {
+      if (!prepacked) nc::parallel_for(0, npanels, 2, pack);
+      nc::parallel_for(0, units, 1, compute);
     }
   }
-  std::free(bbuf);
+}
+
+// op(B) (k x n) packed whole, in the order gemm_packed reads it.
+template <class T, class K>
+void pack_b_full(bool tb, int64_t k, int64_t n, const T* b, int64_t ldb, T* dst) {
+  constexpr int NR = K::NR;
+  constexpr int64_t KC = KcOf<T, K>::value;
+  const int64_t NC = slab_cols<T, NR>(k);
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    const int64_t nc = std::min(NC, n - jc);
+    for (int64_t pc = 0; pc < k; pc += KC)
+      pack_b<T, NR>(tb, b, ldb, pc, std::min(KC, k - pc), jc, nc, 0, ceil_div(nc, NR),
+                    dst + packed_block_offset<NR>(k, jc, pc, nc));
+  }
 }
 
 #if NC_HAVE_AVX2
@@ -161,10 +228,6 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
 // Direct path (no packing), op(B) = B: C tile M x (NV vectors) += A(rows, p) * B(p, cols).
 // A(i, p) = a[i*rsa + p*csa].
 
-#ifndef NC_DIRECT_KC
-#define NC_DIRECT_KC 512
-#endif
-constexpr int64_t kDirectKC = NC_DIRECT_KC;
 constexpr int64_t kDirectNB = 256;   // columns per block (multiple of 64)
 constexpr int64_t kDirectUnit = 64;  // columns per thread-split unit
 // Multiply-adds per chunk of columns at least, in the direct and dot paths: the chunks (fixed by
@@ -266,12 +329,13 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   // alias in a few L1 sets: 4 KiB strides ran at a third of the speed).
   const int64_t ldb_bytes = ldb * int64_t(sizeof(T));
   const bool copy_b = tb || (m > 6 && ldb_bytes >= 2048 && ldb_bytes % 512 == 0);
-  const int64_t KCD = copy_b ? kDirectKC / 2 : kDirectKC;
+  constexpr int64_t KCD = kKC<T>;
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
   auto body = [&](int64_t j0, int64_t j1) {
     // Buffer rows padded past a power-of-two stride (4 KiB aliasing of the transposing stores).
     const int64_t ldt = kDirectNB + 64 / int64_t(sizeof(T));
-    T* tbuf = copy_b ? alloc_buf<T>(KCD * ldt) : nullptr;
+    // (Kept between calls: a fresh buffer of this size came back page-faulted on every call.)
+    T* tbuf = copy_b ? static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * KCD * ldt)) : nullptr;
     for (int64_t jb = j0; jb < j1; jb += kDirectNB) {
       const int64_t nb = std::min(kDirectNB, j1 - jb);
       for (int64_t pb = 0; pb < k; pb += KCD) {
@@ -305,7 +369,6 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
         }
       }
     }
-    std::free(tbuf);
   };
   if (nt <= 1) {
     body(0, n);
@@ -420,11 +483,10 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
   const int nt = threads_for(work, kMinWorkPerThread);
 #if NC_HAVE_AVX512
   using VT = V512<T>;
-  using Packed = Avx512Kernel<T>;
 #elif NC_HAVE_AVX2
   using VT = V<T>;
-  using Packed = AvxKernel<T>;
 #endif
+  using Packed = PackedKernel<T>;
 #if NC_HAVE_AVX2
   const bool small = m <= 64 || work <= kSmallWork;
   if (small && !tb) {
@@ -441,11 +503,33 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
     gemm_direct<T, VT>(ta, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
   }
-  gemm_packed<T, Packed>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
+  gemm_packed<T, Packed>(ta, tb, m, n, k, alpha, a, lda, b, ldb, nullptr, beta, c, ldc, bias, act, nt);
 #else
-  gemm_packed<T, GenericKernel<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act,
-                                   nt);
+  gemm_packed<T, Packed>(ta, tb, m, n, k, alpha, a, lda, b, ldb, nullptr, beta, c, ldc, bias, act, nt);
 #endif
+}
+
+template <class T>
+int64_t packed_b_elems(int64_t k, int64_t n) {
+  return std::max<int64_t>(k, 0) * ceil_div(std::max<int64_t>(n, 0), PackedKernel<T>::NR) * PackedKernel<T>::NR;
+}
+
+template <class T>
+void pack_b_whole(bool tb, int64_t k, int64_t n, const T* b, int64_t ldb, T* dst) {
+  if (k > 0 && n > 0) pack_b_full<T, PackedKernel<T>>(tb, k, n, b, ldb, dst);
+}
+
+template <class T>
+void gemm_prepacked(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* packed_b,
+                    T beta, T* c, int64_t ldc, const T* bias, int act) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) {
+    scale_only(m, n, beta, c, ldc, bias, act);
+    return;
+  }
+  const int nt = threads_for(double(m) * double(n) * double(k), kMinWorkPerThread);
+  gemm_packed<T, PackedKernel<T>>(ta, false, m, n, k, alpha, a, lda, nullptr, 0, packed_b, beta, c, ldc, bias, act,
+                                  nt);
 }
 
 template <class T>
@@ -456,6 +540,8 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
 
 }  // namespace
 
-const GemmKernels gemm_table = {{gemm<float>, gemm_impl<float>}, {gemm<double>, gemm_impl<double>}};
+const GemmKernels gemm_table = {
+    {gemm<float>, gemm_impl<float>, packed_b_elems<float>, pack_b_whole<float>, gemm_prepacked<float>},
+    {gemm<double>, gemm_impl<double>, packed_b_elems<double>, pack_b_whole<double>, gemm_prepacked<double>}};
 
 }  // namespace nc::kernels::NC_ISA

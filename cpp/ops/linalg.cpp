@@ -1,5 +1,8 @@
 #include "ops/linalg.h"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "core/autograd.h"
 #include "kernels/gemm.h"
 #include "ops/copy.h"
@@ -108,7 +111,97 @@ Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& a, c
   return out.as_strided_alias(final_shape, contiguous_strides(final_shape), 0);
 }
 
+// A weight packed for y = x W^T (op(B) = W^T, k = in, n = out) and what it was packed from.
+struct PackedWeight {
+  uint64_t version = 0;
+  int64_t offset = 0;
+  Shape shape, strides;
+  DType dtype = DType::Float32;
+  const kernels::GemmKernels* table = nullptr;  // the kernel build whose layout it is in
+  void* data = nullptr;
+  PackedWeight() = default;
+  PackedWeight(const PackedWeight&) = delete;
+  PackedWeight& operator=(const PackedWeight&) = delete;
+  ~PackedWeight() { std::free(data); }
+};
+
+template <class T>
+const kernels::GemmFns<T>& fns_of(const kernels::GemmKernels& g) {
+  if constexpr (sizeof(T) == 4) return g.f32;
+  else return g.f64;
+}
+
+// The storage's packed copy if it was made from W as it is now (this version, view and kernel
+// build), else null.
+std::shared_ptr<const PackedWeight> cached_packed_weight(const Tensor& w, uint64_t version) {
+  auto hit = std::static_pointer_cast<const PackedWeight>(std::atomic_load(&w.impl()->storage->gemm_cache));
+  if (hit && hit->version == version && hit->offset == w.offset() && hit->shape == w.shape() &&
+      hit->strides == w.strides() && hit->dtype == w.dtype() && hit->table == &kernels::gemm())
+    return hit;
+  return nullptr;
+}
+
+// W's packed copy: the cached one, else packed now and cached (replacing the old one). The
+// version is read before packing, so a write that races with the packing leaves a copy that no
+// later call matches.
+template <class T>
+std::shared_ptr<const PackedWeight> packed_weight(const Tensor& w) {
+  Storage& st = *w.impl()->storage;
+  const auto& g = kernels::gemm();
+  const uint64_t version = st.version.load();
+  if (auto hit = cached_packed_weight(w, version)) return hit;
+  const int64_t out_f = w.shape()[0], in = w.shape()[1];
+  const GemmOperand B = gemm_operand(w, w.offset(), in, out_f, w.strides()[1], w.strides()[0]);
+  const auto& f = fns_of<T>(g);
+  const size_t bytes = (static_cast<size_t>(f.packed_b_elems(in, out_f)) * sizeof(T) + 63) / 64 * 64;
+  auto pw = std::make_shared<PackedWeight>();
+  pw->data = std::aligned_alloc(64, std::max<size_t>(bytes, 64));
+  if (!pw->data) return nullptr;  // no memory for the copy: the unpacked path needs none
+  f.pack_b(B.trans, in, out_f, reinterpret_cast<const T*>(B.data), B.ld, static_cast<T*>(pw->data));
+  pw->version = version;
+  pw->offset = w.offset();
+  pw->shape = w.shape();
+  pw->strides = w.strides();
+  pw->dtype = w.dtype();
+  pw->table = &g;
+  std::atomic_store(&st.gemm_cache, std::shared_ptr<const void>(pw));
+  return pw;
+}
+
 }  // namespace
+
+bool has_packed_weight(const Tensor& weight) {
+  return weight.defined() && cached_packed_weight(weight, weight.version()) != nullptr;
+}
+
+bool linear_prepacked(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t rows, void* y, int act,
+                      bool weight_history) {
+  const DType dt = weight.dtype();
+  if (rows < kernels::kPrepackedMinRows || weight.dim() != 2 || !is_floating(dt) ||
+      x.dtype() != dt || (bias.defined() && bias.dtype() != dt))
+    return false;
+  if (weight_history) return false;  // a weight being trained: a new version every step, no reuse
+  const Storage& st = *weight.impl()->storage;
+  if (st.owner || st.exposed.load()) return false;  // written behind the version counter's back
+  const int64_t out_f = weight.shape()[0], in = weight.shape()[1];
+  if (out_f == 0 || in == 0) return false;
+  const auto run = [&](auto tag) {
+    using T = decltype(tag);
+    const auto pw = packed_weight<T>(weight);
+    if (!pw) return false;
+    const T* b = bias.defined() ? static_cast<const T*>(bias.raw_data()) : nullptr;
+    T* out = static_cast<T*>(y);
+    // float64 starts C from the bias (beta = 1), as linear's unpacked path does: the same sums.
+    const bool prefill = b && sizeof(T) == 8;
+    if (prefill)
+      for (int64_t r = 0; r < rows; ++r) std::copy(b, b + out_f, out + r * out_f);
+    fns_of<T>(*pw->table).gemm_prepacked(false, rows, out_f, in, T(1), static_cast<const T*>(x.raw_data()), in,
+                                         static_cast<const T*>(pw->data), prefill ? T(1) : T(0), out, out_f,
+                                         prefill ? nullptr : b, act);
+    return true;
+  };
+  return dt == DType::Float32 ? run(float()) : run(double());
+}
 
 Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (a_in.dtype() == b_in.dtype() && is_storage_dtype(a_in.dtype()) && is_float_type(a_in.dtype()))  // float16, bfloat16
@@ -170,20 +263,22 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // also right when in == 0
   Tensor out = Tensor::empty(out_shape, x.dtype());
   if (rows > 0 && out_f > 0) {
+    const bool weight_history = needs_history({weight});  // (read before the guard turns it off)
     NoGradGuard no_grad;
-    // float32 adds the bias in the GEMM's store; float64 pre-fills C with it (beta = 1).
-    const bool fused_bias = bias.defined() && x.dtype() == DType::Float32 && in > 0;
-    if (bias.defined() && !fused_bias) copy_raw(out, bias);
+    const Tensor xc = in > 0 ? contiguous(x) : x;  // rows x in
+    const Tensor bc = bias.defined() ? contiguous(bias) : bias;
     if (in == 0) {
-      if (!bias.defined()) copy_raw(out, zeros({}, x.dtype()));
-    } else {
-      const Tensor xc = contiguous(x);  // rows x in
+      if (bias.defined()) copy_raw(out, bias);
+      else copy_raw(out, zeros({}, x.dtype()));
+    } else if (!linear_prepacked(xc, weight, bc, rows, out.raw_data(), 0, weight_history)) {
+      // float32 adds the bias in the GEMM's store; float64 pre-fills C with it (beta = 1).
+      const bool fused_bias = bias.defined() && x.dtype() == DType::Float32;
+      if (bias.defined() && !fused_bias) copy_raw(out, bias);
       const GemmOperand X{Tensor(), static_cast<const char*>(xc.raw_data()), false, in};
       // op(B) = W^T (in x out): W's strides swapped.
       const GemmOperand W = gemm_operand(weight, weight.offset(), in, out_f, weight.strides()[1], weight.strides()[0]);
-      const Tensor b = fused_bias ? contiguous(bias) : Tensor();
       gemm_into(x.dtype(), X, W, rows, out_f, in, out.raw_data(), out_f, bias.defined() && !fused_bias ? 1.0 : 0.0,
-                fused_bias ? b.data<float>() : nullptr);
+                fused_bias ? bc.data<float>() : nullptr);
     }
   }
   if (needs_history({x, weight, bias})) {

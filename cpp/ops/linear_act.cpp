@@ -40,6 +40,7 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   const int64_t out_f = weight.dim() == 2 ? weight.shape()[0] : 0, in = weight.dim() == 2 ? weight.shape()[1] : 0;
   Tensor y, z;  // z: the pre-activation, kept only for GELU
   {
+    const bool weight_history = needs_history({weight});  // (read before the guard turns it off)
     NoGradGuard no_grad;
     const bool fused = is_relu && x.dtype() == DType::Float32 && weight.dtype() == DType::Float32 &&
                        (!bias.defined() || bias.dtype() == DType::Float32) && weight.dim() == 2 && x.dim() >= 1 &&
@@ -50,10 +51,13 @@ Tensor linear_act(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       Shape out_shape = x.shape();
       out_shape.back() = out_f;
       y = Tensor::empty(out_shape, DType::Float32);
-      const Tensor xc = contiguous(x), wc = contiguous(weight), bc = bias.defined() ? contiguous(bias) : bias;
-      if (rows > 0 && out_f > 0)  // y = relu(x W^T + b) in the GEMM's store
+      const Tensor xc = contiguous(x), bc = bias.defined() ? contiguous(bias) : bias;
+      // y = relu(x W^T + b) in the GEMM's store, from W packed once where that pays
+      if (rows > 0 && out_f > 0 && !linear_prepacked(xc, weight, bc, rows, y.data<float>(), 1, weight_history)) {
+        const Tensor wc = contiguous(weight);
         kernels::gemm().f32.gemm_bias_act(false, true, rows, out_f, in, 1.0f, xc.data<float>(), in, wc.data<float>(), in,
                                        0.0f, y.data<float>(), out_f, bc.defined() ? bc.data<float>() : nullptr, 1);
+      }
     } else {
       z = linear(x, weight, bias);  // validates the arguments
       y = is_relu ? relu(z) : gelu(z, "none");

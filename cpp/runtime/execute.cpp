@@ -60,8 +60,11 @@ void linear(const Node& n, const Shape& xs, const Shape& ws, const float* x, con
       }
     return;
   }
-  kn::gemm().f32.gemm_bias_act(false, true, rows, out, in, 1.f, x, in, w, in, 0.f, y, out, bias,
-                            static_cast<int>(n.attrs.act));
+  const int act = static_cast<int>(n.attrs.act);
+  if (n.packed_weight && rows >= kn::kPrepackedMinRows)
+    kn::gemm().f32.gemm_prepacked(false, rows, out, in, 1.f, x, in, n.packed_weight, 0.f, y, out, bias, act);
+  else
+    kn::gemm().f32.gemm_bias_act(false, true, rows, out, in, 1.f, x, in, w, in, 0.f, y, out, bias, act);
 }
 
 void matmul(const Shape& as, const Shape& bs, const Shape& os, const float* a, const float* b, float* c) {

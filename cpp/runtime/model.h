@@ -89,6 +89,9 @@ struct Node {
   Attrs attrs;
   std::string module;  // where it came from, for error messages
   std::shared_ptr<const nc::RnnWeights> rnn;  // rnn: its weights in the step layouts (set at load)
+  // linear with a constant weight: that weight packed once at load for the GEMM's micro-kernel
+  // (kernels::GemmFns::pack_b, in Model::buffers); null otherwise
+  const float* packed_weight = nullptr;
 };
 
 // Where a value lives.
@@ -144,7 +147,8 @@ struct Model {
 
 // loader.cpp: reads and verifies a file.
 std::shared_ptr<Model> load_model(const std::string& path);
-// optimize.cpp: BatchNorm folding, activation fusion, dead node removal, recurrent weights laid out.
+// optimize.cpp: BatchNorm folding, activation fusion, dead node removal, recurrent and linear
+// weights laid out (packed) for their kernels.
 void optimize(Model& m, const Plan& example);
 // planner.cpp: shape inference (validates everything a kernel relies on) and arena layout.
 std::shared_ptr<const Plan> make_plan(const Model& m, const std::vector<std::vector<int64_t>>& input_shapes);

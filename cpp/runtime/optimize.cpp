@@ -5,10 +5,13 @@
 //    store (the kernels' fused epilogue).
 //  * Nodes whose outputs nothing reads (an LSTM's stacked h_n that the model drops) are removed.
 //  * Recurrent weights are laid out once in the layouts the step loop reads (nc::rnn_prepare).
+//  * Constant Linear weights are packed once into the GEMM micro-kernel's panel layout
+//    (kernels::GemmFns::pack_b): runs with enough rows multiply from it without repacking.
 // Dropout and identity never reach the file (the trace records no node for them).
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/gemm.h"
 #include "model.h"
 
 namespace neurocore::detail {
@@ -75,6 +78,18 @@ void prepare_rnn(const Model& m, Node& n) {
                                                                  w_hr ? w_hr->data : nullptr));
 }
 
+// y = x W^T: op(B) = W^T, W (out, in) row-major.
+void prepack_linear(Model& m, Node& n) {
+  const Value& w = m.values[static_cast<size_t>(n.inputs[1])];
+  if (w.kind != ValueKind::Constant || !w.data || w.shape.size() != 2) return;
+  const int64_t out = w.shape[0], in = w.shape[1];
+  if (out == 0 || in == 0) return;
+  const auto& g = nc::kernels::gemm().f32;
+  float* packed = m.new_buffer(g.packed_b_elems(in, out));
+  g.pack_b(true, in, out, w.data, in, packed);
+  n.packed_weight = packed;
+}
+
 }  // namespace
 
 void optimize(Model& m, const Plan& example) {
@@ -127,8 +142,10 @@ void optimize(Model& m, const Plan& example) {
   }
   std::reverse(kept.begin(), kept.end());
   m.nodes = std::move(kept);
-  for (Node& n : m.nodes)
+  for (Node& n : m.nodes) {
     if (n.op == Op::Rnn) prepare_rnn(m, n);
+    if (n.op == Op::Linear) prepack_linear(m, n);
+  }
 }
 
 }  // namespace neurocore::detail

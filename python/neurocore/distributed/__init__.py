@@ -168,7 +168,7 @@ def _buffer(tensor, op):
     if not tensor.is_contiguous():
         raise ValueError(f"[{op}] the tensor must be contiguous (shape {tuple(tensor.shape)}, strides "
                          f"{tensor.stride()}); call .contiguous() first")
-    return tensor._numpy_unchecked()
+    return tensor._numpy_unchecked(expose=True)  # written by MPI, bumping no version counter
 
 
 def _mpi_op(op, array, where):
