@@ -11,6 +11,16 @@ import pytest
 import neurocore as nc
 
 
+def with_threads(n, fn):
+    """fn() run with n threads; the previous thread count is restored."""
+    old = nc.get_num_threads()
+    nc.set_num_threads(n)
+    try:
+        return fn()
+    finally:
+        nc.set_num_threads(old)
+
+
 def require_torch():
     """Imports torch; a missing torch fails when NEUROCORE_REQUIRE_TORCH=1 (CI) and skips otherwise."""
     try:

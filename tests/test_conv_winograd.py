@@ -17,22 +17,13 @@ import numpy as np
 import pytest
 
 import neurocore as nc
-from helpers import require_torch
+from helpers import require_torch, with_threads
 from neurocore import nn
 from neurocore.nn import functional as F
 
 
 TOL = 2e-5
 MIN_CH = 16  # kWinogradMinChannels
-
-
-def with_threads(n, fn):
-    old = nc.get_num_threads()
-    nc.set_num_threads(n)
-    try:
-        return fn()
-    finally:
-        nc.set_num_threads(old)
 
 
 def rand(shape, seed):

@@ -12,6 +12,8 @@ import pytest
 import neurocore as nc
 from neurocore import nn
 
+from helpers import with_threads
+
 C = nc._core
 
 SHAPES = [(8, 1, 1), (9, 17, 3), (13, 33, 65), (31, 16, 385), (64, 128, 4096), (65, 70, 130), (100, 257, 769),
@@ -25,15 +27,6 @@ def _operands(rng, m, n, k, ta, tb, dtype):
     a = mat(k, m) if ta else mat(m, k)
     b = mat(n, k) if tb else mat(k, n)
     return a, b, mat(m, n)
-
-
-def _with_threads(n, fn):
-    old = nc.get_num_threads()
-    nc.set_num_threads(n)
-    try:
-        return fn()
-    finally:
-        nc.set_num_threads(old)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -57,7 +50,7 @@ def test_prepacked_matches_unpacked_and_numpy(ta, tb, dtype):
                     c[...] = np.nan  # write-only C
                 C._gemm_prepacked(ta, tb, alpha, a, b, beta, c, bias if use_bias else None, relu)
                 return c
-            one, two = _with_threads(1, packed), _with_threads(2, packed)
+            one, two = with_threads(1, packed), with_threads(2, packed)
             assert np.array_equal(one, two), (m, n, k)  # the same bits whatever the thread count
             tol = (2e-6 if dtype == np.float32 else 1e-13) * (8 + np.sqrt(k))
             err = np.abs(one.astype(np.float64) - ref) / scale

@@ -19,18 +19,11 @@ import neurocore as nc
 from neurocore import nn
 from neurocore.nn import functional as F
 
+from helpers import with_threads
+
 GRAIN = 32768  # kElementwiseGrain (cpp/core/iter.h)
 SIZES = [GRAIN, GRAIN + 1, 2 * GRAIN + 7, 64 * GRAIN + 5, 131 * GRAIN + 3]
 THREADS = [1, 2, 3, 5]
-
-
-def with_threads(n, fn):
-    old = nc.get_num_threads()
-    nc.set_num_threads(n)
-    try:
-        return fn()
-    finally:
-        nc.set_num_threads(old)
 
 
 def same_for_all_thread_counts(fn):

@@ -21,27 +21,36 @@ inline double unit(uint32_t a, uint32_t b, bool is_double) {
   return (a >> 8) * (1.0 / 16777216.0);
 }
 
-// Fills t with value_of(words) for each element, where one Philox call (4 words) serves
-// `per_counter` consecutive elements, each reading its own slot of words. Element i uses
-// counter base + i / per_counter, so results don't depend on how threads split the range.
-template <class T, class F>
-void fill_contiguous(const Tensor& t, int per_counter, F value_of) {
-  const int64_t n = t.numel();
-  const int64_t counters = (n + per_counter - 1) / per_counter;
+// Runs body(c0, nc, words) over `counters` Philox counters reserved for this call, words holding
+// the 4 * nc words of counters c0 .. c0 + nc - 1 (batches of vectorised Philox calls). Counters
+// map to elements by position, so results don't depend on how threads split the range.
+template <class Body>
+void for_each_philox_block(int64_t counters, Body body) {
   PhiloxState s = reserve_random(static_cast<uint64_t>(counters));
-  T* d = t.data<T>();
   parallel_for(0, counters, 4096, [&](int64_t b, int64_t e) {
-    constexpr int64_t kBlock = 256;  // counters per batch of vectorised Philox calls
+    constexpr int64_t kBlock = 256;
     uint32_t words[4 * kBlock];
     for (int64_t c0 = b; c0 < e; c0 += kBlock) {
       const int64_t nc = std::min(kBlock, e - c0);
       kernels::philox().philox4x32(s.key, s.counter + static_cast<uint64_t>(c0), nc, words);
-      for (int64_t c = c0; c < c0 + nc; ++c) {
-        const uint32_t* w = words + 4 * (c - c0);
-        const int64_t first = c * per_counter;
-        const int k_end = static_cast<int>(std::min<int64_t>(per_counter, n - first));
-        for (int k = 0; k < k_end; ++k) d[first + k] = value_of(w, k);
-      }
+      body(c0, nc, words);
+    }
+  });
+}
+
+// Fills t with value_of(words) for each element, where one Philox call (4 words) serves
+// `per_counter` consecutive elements, each reading its own slot of words: element i uses
+// counter base + i / per_counter.
+template <class T, class F>
+void fill_contiguous(const Tensor& t, int per_counter, F value_of) {
+  const int64_t n = t.numel();
+  T* d = t.data<T>();
+  for_each_philox_block((n + per_counter - 1) / per_counter, [&](int64_t c0, int64_t nc, const uint32_t* words) {
+    for (int64_t c = c0; c < c0 + nc; ++c) {
+      const uint32_t* w = words + 4 * (c - c0);
+      const int64_t first = c * per_counter;
+      const int k_end = static_cast<int>(std::min<int64_t>(per_counter, n - first));
+      for (int k = 0; k < k_end; ++k) d[first + k] = value_of(w, k);
     }
   });
 }
@@ -52,19 +61,11 @@ void fill_contiguous(const Tensor& t, int per_counter, F value_of) {
 template <class T, class F>
 void fill_from_words(const Tensor& t, F value_of) {
   const int64_t n = t.numel();
-  const int64_t counters = (n + 3) / 4;
-  PhiloxState s = reserve_random(static_cast<uint64_t>(counters));
   T* d = t.data<T>();
-  parallel_for(0, counters, 4096, [&](int64_t b, int64_t e) {
-    constexpr int64_t kBlock = 256;  // counters per batch of vectorised Philox calls
-    uint32_t words[4 * kBlock];
-    for (int64_t c0 = b; c0 < e; c0 += kBlock) {
-      const int64_t nc = std::min(kBlock, e - c0);
-      kernels::philox().philox4x32(s.key, s.counter + static_cast<uint64_t>(c0), nc, words);
-      T* out = d + 4 * c0;
-      const int64_t count = std::min<int64_t>(4 * nc, n - 4 * c0);
-      for (int64_t j = 0; j < count; ++j) out[j] = value_of(words[j]);
-    }
+  for_each_philox_block((n + 3) / 4, [&](int64_t c0, int64_t nc, const uint32_t* words) {
+    T* out = d + 4 * c0;
+    const int64_t count = std::min<int64_t>(4 * nc, n - 4 * c0);
+    for (int64_t j = 0; j < count; ++j) out[j] = value_of(words[j]);
   });
 }
 
