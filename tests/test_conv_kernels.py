@@ -1,8 +1,8 @@
 """The convolution kernel paths, each forced by its shape (cpp/kernels/conv.h):
  * direct (cg*kh*kw <= 32 and stride 1 along rows): output tiles of 6 channels (1 when a group has
-   one output channel, as in depthwise layers) by runs of 16 (float) / 8 (double) positions, masked
-   at the image borders and row ends; its weight gradient read straight from the input when a
-   group has one output channel or the layer has <= 9 taps (else im2col + GEMM);
+   one output channel, as in depthwise layers) by runs of 16 (float) / 8 (double) positions, read
+   from a zero-padded copy of the input rows; its weight gradient read straight from the input
+   when a group has at most 3 output channels (else the implicit-GEMM weight gradient);
  * implicit GEMM past the rule (33+ taps, or a row stride above 1).
 Forward, input and weight gradients against PyTorch (float32 and float64), finite differences,
 bias + ReLU fusion, and bit-identical results on 1 and 2 threads."""
@@ -29,8 +29,8 @@ DIRECT = [
     ((2, 4, 9, 9), (8, 1, 5, 5), 1, 2, 1, 4),            # depthwise with multiplier 2
     ((1, 1, 3, 3), (2, 1, 3, 3), 1, 0, 1, 1),            # one output position
     ((1, 3, 5, 4), (6, 3, 1, 1), 1, 0, 1, 1),            # 1x1 with padding-free stride 1
-    ((2, 1, 10, 30), (7, 1, 3, 3), 1, (1, 2), (1, 2), 1),  # 9 taps: the weight gradient's direct limit
-    ((2, 10, 6, 9), (5, 10, 1, 1), 1, 0, 1, 1),          # 10 taps: weight gradient by im2col + GEMM
+    ((2, 1, 10, 30), (7, 1, 3, 3), 1, (1, 2), (1, 2), 1),  # 9 taps, 7 output channels
+    ((2, 10, 6, 9), (5, 10, 1, 1), 1, 0, 1, 1),          # 10 taps, 5 output channels
 ]
 IMPLICIT = [
     ((2, 4, 9, 11), (5, 4, 3, 3), 1, 1, 1, 1),           # 36 taps: just past the rule
