@@ -9,8 +9,25 @@ from .. import _core
 _MINIMUM = {"kernel_size": 1, "stride": 1, "dilation": 1, "padding": 0, "output_padding": 0}
 
 
+# _tuple's accepted answers by (type, value, n, name): modules pass the same few geometry values on
+# every call, and resolving them anew was a tenth of a batch-1 CNN forward. Only plain ints and
+# tuples of them are kept, with their type so that 1.0 (refused) is not taken for 1.
+_TUPLES = {}
+
+
 def _tuple(v, n, name, op):
     """`v` (an int or a sequence of ints) as an n-tuple, checked against the argument's minimum."""
+    try:
+        return _TUPLES[(type(v), v, n, name)]
+    except (KeyError, TypeError):
+        pass
+    t = _resolve_tuple(v, n, name, op)
+    if len(_TUPLES) < 4096 and (type(v) is int or type(v) is tuple and all(type(x) is int for x in v)):
+        _TUPLES[(type(v), v, n, name)] = t
+    return t
+
+
+def _resolve_tuple(v, n, name, op):
     if isinstance(v, int):
         v = (v,) * n
     else:
