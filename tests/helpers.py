@@ -21,6 +21,20 @@ def with_threads(n, fn):
         nc.set_num_threads(old)
 
 
+def results_by_thread_count(fn, arrays, threads=(1, 2)):
+    """For each thread count: [y, *grads] (NumPy copies) of y = fn(*tensors) over float32 `arrays`
+    as leaf tensors, backpropagating a fixed random weighting of y (for bit-identity checks)."""
+    results = []
+    for n in threads:
+        def run():
+            ts = [nc.tensor(a, requires_grad=True) for a in arrays]
+            y = fn(*ts)
+            (y * nc.tensor(rand(tuple(y.shape), np.float32, 4))).sum().backward()
+            return [t.detach().numpy().copy() for t in [y] + [t.grad for t in ts]]
+        results.append(with_threads(n, run))
+    return results
+
+
 def require_torch():
     """Imports torch; a missing torch fails when NEUROCORE_REQUIRE_TORCH=1 (CI) and skips otherwise."""
     try:

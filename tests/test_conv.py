@@ -7,7 +7,7 @@ import pytest
 import neurocore as nc
 import neurocore.nn as nn
 import neurocore.nn.functional as F
-from helpers import check_op, gradcheck, rand, require_torch, assert_close
+from helpers import check_op, gradcheck, rand, require_torch, assert_close, results_by_thread_count
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 TOL32 = dict(rtol=1e-4, atol=1e-5)  # GEMM sums in a different order than PyTorch's
@@ -94,17 +94,7 @@ def test_thread_count_independent(n):
     # Batch 7: images split across threads, weight gradient from fixed chunks; batch 1: one image,
     # the GEMMs themselves run threaded.
     x0, w0, b0 = rand((n, 8, 12, 12), np.float32, 1), rand((16, 8, 3, 3), np.float32, 2), rand((16,), np.float32, 3)
-    results = []
-    prev = nc.get_num_threads()
-    try:
-        for threads in (1, 2):
-            nc.set_num_threads(threads)
-            x, w, b = (nc.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-            y = F.max_pool2d(F.conv2d(x, w, b, padding=1), 2)
-            (y * nc.tensor(rand(tuple(y.shape), np.float32, 4))).sum().backward()
-            results.append([t.detach().numpy().copy() for t in (y, x.grad, w.grad, b.grad)])
-    finally:
-        nc.set_num_threads(prev)
+    results = results_by_thread_count(lambda x, w, b: F.max_pool2d(F.conv2d(x, w, b, padding=1), 2), (x0, w0, b0))
     for a, b in zip(*results):
         assert np.array_equal(a, b)
 

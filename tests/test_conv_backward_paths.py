@@ -13,7 +13,7 @@ import pytest
 
 import neurocore as nc
 import neurocore.nn.functional as F
-from helpers import check_op, gradcheck, rand
+from helpers import check_op, gradcheck, rand, results_by_thread_count
 
 TOL32 = dict(rtol=1e-4, atol=1e-4)
 TOL64 = dict(rtol=1e-10, atol=1e-12)
@@ -68,17 +68,7 @@ def test_backward_thread_count_independent(case, n):
     xs, ws = case[:2]
     xs = (n,) + xs[1:]
     x0, w0, b0 = rand(xs, np.float32, 1), rand(ws, np.float32, 2), rand((ws[0],), np.float32, 3)
-    results = []
-    prev = nc.get_num_threads()
-    try:
-        for threads in (1, 2):
-            nc.set_num_threads(threads)
-            x, w, b = (nc.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-            y = run_conv(nc, x, w, b, case)
-            (y * nc.tensor(rand(tuple(y.shape), np.float32, 4))).sum().backward()
-            results.append([t.detach().numpy().copy() for t in (y, x.grad, w.grad, b.grad)])
-    finally:
-        nc.set_num_threads(prev)
+    results = results_by_thread_count(lambda x, w, b: run_conv(nc, x, w, b, case), (x0, w0, b0))
     for a, b in zip(*results):
         assert np.array_equal(a, b)
 

@@ -8,7 +8,7 @@ import pytest
 import neurocore as nc
 import neurocore.nn as nn
 import neurocore.nn.functional as F
-from helpers import assert_close, check_op, gradcheck, rand, require_torch
+from helpers import assert_close, check_op, gradcheck, rand, require_torch, results_by_thread_count
 
 TOL32 = dict(rtol=1e-4, atol=1e-5)  # GEMM sums in a different order than PyTorch's
 TOL64 = dict(rtol=1e-10, atol=1e-12)
@@ -115,17 +115,7 @@ def test_second_order_matches_torch():
 @pytest.mark.parametrize("n", [7, 1])
 def test_thread_count_independent(n):
     x0, w0, b0 = rand((n, 8, 6, 6), np.float32, 1), rand((8, 16, 3, 3), np.float32, 2), rand((16,), np.float32, 3)
-    results = []
-    prev = nc.get_num_threads()
-    try:
-        for threads in (1, 2):
-            nc.set_num_threads(threads)
-            x, w, b = (nc.tensor(a, requires_grad=True) for a in (x0, w0, b0))
-            y = F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)
-            (y * nc.tensor(rand(tuple(y.shape), np.float32, 4))).sum().backward()
-            results.append([t.detach().numpy().copy() for t in (y, x.grad, w.grad, b.grad)])
-    finally:
-        nc.set_num_threads(prev)
+    results = results_by_thread_count(lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1), (x0, w0, b0))
     for a, b in zip(*results):
         assert np.array_equal(a, b)
 
