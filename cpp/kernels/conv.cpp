@@ -415,7 +415,7 @@ inline PadGeom pad_geom(const ConvGeom& g) {
   return p;
 }
 
-// The copy lives in the kMasks scratch slot (the one the masks of the old border loads used).
+// The copy lives in the kPaddedImage scratch slot.
 template <class T>
 void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
   std::fill(xp, xp + p.size, T(0));
@@ -446,7 +446,7 @@ void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g,
   using VT = V<T>;
   constexpr int W = VT::W;
   const PadGeom pg = pad_geom(g);
-  T* xp = static_cast<T*>(scratch<Scratch::kMasks>(sizeof(T) * pg.size));
+  T* xp = static_cast<T*>(scratch<Scratch::kPaddedImage>(sizeof(T) * pg.size));
 #endif
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t gi = 0; gi < g.groups; ++gi) {
@@ -645,7 +645,7 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
     padded = g.sw <= 2;
     if (padded) {
       pg = pad_geom(g);
-      xp = static_cast<T*>(scratch<Scratch::kMasks>(sizeof(T) * pg.size));
+      xp = static_cast<T*>(scratch<Scratch::kPaddedImage>(sizeof(T) * pg.size));
     }
   }
 #endif

@@ -59,7 +59,7 @@ T* alloc_buf(int64_t elems) {
 // every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
 // come back page-faulted each time). They grow to the largest request and are kept. Chunks of a
 // parallel loop run on whichever pool thread claims them, so each thread has its own.
-enum class Scratch { kGemmA, kGemmB, kWeights, kColumns, kTile, kPlan, kMasks };
+enum class Scratch { kGemmA, kGemmB, kWeights, kColumns, kTile, kPlan, kPaddedImage };
 
 template <Scratch S>
 void* scratch(size_t bytes) {
