@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
+#include <functional>
 #include <vector>
 
 #include "core/parallel.h"
@@ -12,8 +12,6 @@
 namespace nc {
 
 namespace {
-
-constexpr int64_t kGrain = 16384;
 
 // Checks that every tensor of a state list matches its parameter.
 void check_matching(const char* op, const TensorList& params, const TensorList& others, const char* what,
@@ -34,36 +32,34 @@ void check_matching(const char* op, const TensorList& params, const TensorList& 
 
 Tensor contiguous_grad(const Tensor& g) { return g.is_contiguous() ? g : contiguous(g); }
 
-template <class F>
-void for_each_param(const TensorList& params, const char* op, F body) {
-  for (size_t i = 0; i < params.size(); ++i) {
-    dispatch_floating(params[i].dtype(), op, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      body(i, T());
-    });
-    params[i].bump_version();
-  }
-}
+constexpr int64_t kChunk = 8192;  // elements per chunk of the multi-tensor pass
 
-constexpr int64_t kChunk = 8192;  // elements per chunk of a multi-tensor pass
-
-// Runs body(param, begin, end) over every element of every parameter as one parallel_for over
-// the parameters' chunks of kChunk elements (a multi-tensor apply): small parameters do not each
-// pay a trip through the pool, and the chunks of all of them are shared among the threads. Chunk
-// boundaries depend on the sizes alone, and every update is elementwise.
+// The update of every parameter as one multi-tensor pass: make_update(i, T()) returns parameter
+// i's elementwise update, a callable (s, e) that owns what it reads (captured by value). One
+// parallel_for then runs all of them over chunks of kChunk elements, so small parameters do not
+// each pay a trip through the pool and the chunks of all of them are shared among the threads.
+// Chunk boundaries depend on the sizes alone and every update is elementwise: results do not
+// depend on the thread count.
 template <class F>
-void for_each_chunk(const TensorList& params, F body) {
+void for_each_param(const TensorList& params, const char* op, F make_update) {
+  std::vector<std::function<void(int64_t, int64_t)>> updates(params.size());
   struct Chunk {
     size_t param;
     int64_t begin, end;
   };
   std::vector<Chunk> chunks;
-  for (size_t i = 0; i < params.size(); ++i)
+  for (size_t i = 0; i < params.size(); ++i) {
+    dispatch_floating(params[i].dtype(), op, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      updates[i] = make_update(i, T());
+    });
     for (int64_t b = 0; b < params[i].numel(); b += kChunk)
       chunks.push_back({i, b, std::min(params[i].numel(), b + kChunk)});
+  }
   parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t s, int64_t e) {
-    for (int64_t c = s; c < e; ++c) body(chunks[c].param, chunks[c].begin, chunks[c].end);
+    for (int64_t c = s; c < e; ++c) updates[chunks[c].param](chunks[c].begin, chunks[c].end);
   });
+  for (const Tensor& p : params) p.bump_version();
 }
 
 }  // namespace
@@ -91,8 +87,7 @@ void sgd_step(const TensorList& params, const TensorList& grads, TensorList& buf
     kernels::SgdArgs<T> a{params[i].data<T>(), g.data<T>(), o.momentum != 0 ? bufs[i].data<T>() : nullptr,
                           params[i].numel(), T(-o.lr), T(o.weight_decay), T(o.momentum), T(1 - o.dampening),
                           o.maximize, o.nesterov, first};
-    auto kernel = KernelFor<T>::sgd();
-    parallel_for(0, a.n, kGrain, [&](int64_t s, int64_t e) { kernel(a, s, e); });
+    return [a, keep_grad = g, kernel = KernelFor<T>::sgd()](int64_t s, int64_t e) { kernel(a, s, e); };
   });
 }
 
@@ -106,32 +101,17 @@ void adam_step(const TensorList& params, const TensorList& grads, const TensorLi
   if (o.amsgrad) check_matching(op, params, max_exp_avg_sqs, "max_exp_avg_sq");
   NC_CHECK(steps.size() == params.size(), ValueError, "[", op, "] got ", steps.size(), " step counts for ",
            params.size(), " params");
-  // Every parameter's arguments first, then one multi-tensor pass over all of them.
-  const size_t n = params.size();
-  TensorList g(n);
-  std::vector<kernels::AdamArgs<float>> f32(n);
-  std::vector<kernels::AdamArgs<double>> f64(n);
-  for (size_t i = 0; i < n; ++i) {
-    dispatch_floating(params[i].dtype(), op, [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      g[i] = contiguous_grad(grads[i]);
-      const double step = static_cast<double>(steps[i]);
-      const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
-      kernels::AdamArgs<T> a{params[i].data<T>(), g[i].data<T>(), exp_avgs[i].data<T>(), exp_avg_sqs[i].data<T>(),
-                             o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr, params[i].numel(),
-                             T(o.lr / bc1), T(std::sqrt(bc2)), T(1 - o.beta1), T(o.beta2), T(1 - o.beta2), T(o.eps),
-                             T(o.weight_decay), T(1 - o.lr * o.weight_decay), o.maximize, o.decoupled_weight_decay};
-      if constexpr (std::is_same_v<T, float>) f32[i] = a;
-      else f64[i] = a;
-    });
-  }
-  const auto f32_kernel = KernelFor<float>::adam();
-  const auto f64_kernel = KernelFor<double>::adam();
-  for_each_chunk(params, [&](size_t i, int64_t s, int64_t e) {
-    if (params[i].dtype() == DType::Float32) f32_kernel(f32[i], s, e);
-    else f64_kernel(f64[i], s, e);
+  for_each_param(params, op, [&](size_t i, auto zero) {
+    using T = decltype(zero);
+    Tensor g = contiguous_grad(grads[i]);
+    const double step = static_cast<double>(steps[i]);
+    const double bc1 = 1 - std::pow(o.beta1, step), bc2 = 1 - std::pow(o.beta2, step);
+    kernels::AdamArgs<T> a{params[i].data<T>(), g.data<T>(), exp_avgs[i].data<T>(), exp_avg_sqs[i].data<T>(),
+                           o.amsgrad ? max_exp_avg_sqs[i].data<T>() : nullptr, params[i].numel(),
+                           T(o.lr / bc1), T(std::sqrt(bc2)), T(1 - o.beta1), T(o.beta2), T(1 - o.beta2), T(o.eps),
+                           T(o.weight_decay), T(1 - o.lr * o.weight_decay), o.maximize, o.decoupled_weight_decay};
+    return [a, keep_grad = g, kernel = KernelFor<T>::adam()](int64_t s, int64_t e) { kernel(a, s, e); };
   });
-  for (const Tensor& p : params) p.bump_version();
 }
 
 void rmsprop_step(const TensorList& params, const TensorList& grads, const TensorList& square_avgs,
@@ -150,7 +130,7 @@ void rmsprop_step(const TensorList& params, const TensorList& grads, const Tenso
     T* sq = square_avgs[i].data<T>();
     T* buf = o.momentum > 0 ? momentum_buffers[i].data<T>() : nullptr;
     T* ga = o.centered ? grad_avgs[i].data<T>() : nullptr;
-    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
+    return [=, keep_grad = g](int64_t s, int64_t e) {
       for (int64_t k = s; k < e; ++k) {
         T d = o.maximize ? -gp[k] : gp[k];
         if (o.weight_decay != 0) d = d + wd * p[k];
@@ -170,7 +150,7 @@ void rmsprop_step(const TensorList& params, const TensorList& grads, const Tenso
           p[k] = p[k] + neg_lr * d / avg;
         }
       }
-    });
+    };
   });
 }
 
@@ -186,14 +166,14 @@ void adagrad_step(const TensorList& params, const TensorList& grads, const Tenso
     T* p = params[i].data<T>();
     const T* gp = g.data<T>();
     T* sum = state_sums[i].data<T>();
-    parallel_for(0, params[i].numel(), kGrain, [&](int64_t s, int64_t e) {
+    return [=, keep_grad = g](int64_t s, int64_t e) {
       for (int64_t k = s; k < e; ++k) {
         T d = o.maximize ? -gp[k] : gp[k];
         if (o.weight_decay != 0) d = d + wd * p[k];
         sum[k] = sum[k] + d * d;
         p[k] = p[k] + neg_clr * d / (std::sqrt(sum[k]) + eps);
       }
-    });
+    };
   });
 }
 
