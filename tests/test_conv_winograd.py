@@ -19,6 +19,7 @@ import pytest
 import neurocore as nc
 from helpers import require_torch, with_threads
 from neurocore import nn
+from neurocore import _core as C
 from neurocore.nn import functional as F
 
 
@@ -184,3 +185,139 @@ def test_inf_and_nan_inputs_give_the_mathematical_result():
     w[2, 1, 0, 0] = np.nan
     y = F.conv2d(nc.tensor(x0), nc.tensor(w), padding=1).numpy()
     assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
+
+
+# ---- the weight transform kept between calls (core/derived_copy.h) ------------------------------
+# A forward whose weight has no autograd history (no_grad, eval, a frozen layer) keeps the
+# weight's Winograd transform on its storage; the exported runtime makes it at load. The transform
+# is the same computation either way, so cached, uncached and runtime results are bit-identical:
+# the uncached result (a forward with weight history) is the oracle, and so is the float64 bound.
+
+def _layer(seed=0, cin=32, cout=48):
+    nc.manual_seed(seed)
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+def _uncached(conv, x):
+    return conv(x).detach().numpy()  # the weight requires grad and grad is on: transformed per call
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_eval_forward_keeps_the_weight_transform(batch):
+    conv = _layer()
+    x = nc.tensor(rand((batch, 32, 11, 9), 20))
+    assert not C._has_winograd_weight(conv.weight)
+    with nc.no_grad():
+        y1 = conv(x).numpy()
+    assert C._has_winograd_weight(conv.weight)
+    with nc.no_grad():
+        y2 = conv(x).numpy()
+    assert np.array_equal(y1, y2) and np.array_equal(y1, _uncached(conv, x))
+    w64, b64 = np.array(conv.weight.tolist()), np.array(conv.bias.tolist())
+    x64 = x.numpy().astype(np.float64)
+    check_bound(y1, torch_conv(x64, w64, b64, 1, 1), torch_conv(np.abs(x64), np.abs(w64), None, 1, 1) + np.abs(b64)[:, None, None],
+                "cached forward")
+    frozen = _layer(seed=1).requires_grad_(False)  # a frozen layer in a model being trained: x has history
+    xg = nc.tensor(rand((batch, 32, 11, 9), 21), requires_grad=True)
+    y = frozen(xg)
+    assert C._has_winograd_weight(frozen.weight)
+    y.sum().backward()
+    assert xg.grad is not None and np.isfinite(xg.grad.numpy()).all()
+
+
+def test_training_forward_keeps_nothing():
+    conv = _layer()
+    conv(nc.tensor(rand((2, 32, 8, 8), 22))).sum().backward()
+    assert not C._has_winograd_weight(conv.weight)
+    small = nn.Conv2d(8, 8, 3, padding=1)  # not a Winograd geometry: nothing to keep
+    with nc.no_grad():
+        small(nc.randn(1, 8, 6, 6))
+    assert not C._has_winograd_weight(small.weight)
+
+
+def _conv_updates():
+    def optimizer_step(conv):
+        opt = nc.optim.SGD(conv.parameters(), lr=0.5)
+        conv(nc.randn(2, 32, 6, 6)).square().sum().backward()
+        opt.step()
+
+    def data_copy(conv):
+        conv.weight.data.copy_(nc.randn(*conv.weight.shape))
+
+    def mul_in_place(conv):
+        with nc.no_grad():
+            conv.weight.mul_(2)
+
+    def load_state_dict(conv):
+        conv.load_state_dict(_layer(seed=9).state_dict())
+    return [optimizer_step, data_copy, mul_in_place, load_state_dict]
+
+
+@pytest.mark.parametrize("update", _conv_updates(), ids=lambda f: f.__name__)
+def test_weight_updates_drop_the_transform(update):
+    conv = _layer()
+    model = nn.Sequential(conv, nn.ReLU()).eval()  # Conv + ReLU fused under no_grad
+    x = nc.tensor(rand((1, 32, 10, 10), 23))
+    with nc.no_grad():
+        before = model(x).numpy()
+    assert C._has_winograd_weight(conv.weight)
+    update(conv)
+    assert not C._has_winograd_weight(conv.weight)  # the version moved on: the copy no longer matches
+    with nc.no_grad():
+        after = model(x).numpy()
+    assert C._has_winograd_weight(conv.weight)  # transformed again from the new values
+    assert not np.allclose(after, before)
+    assert np.array_equal(after, np.maximum(_uncached(conv, x), 0))
+
+
+def test_numpy_view_turns_the_transform_cache_off():
+    conv = _layer()
+    x = nc.tensor(rand((1, 32, 8, 8), 24))
+    view = conv.weight.detach().numpy()  # NumPy writes bump no version counter
+    for value in (0.5, 0.25):
+        view[...] = value
+        with nc.no_grad():
+            y = conv(x).numpy()
+        assert not C._has_winograd_weight(conv.weight)
+        want = F.conv2d(x, nc.full(tuple(conv.weight.shape), value, requires_grad=True), conv.bias, padding=1)
+        assert np.array_equal(y, want.detach().numpy())
+
+
+def test_cached_transform_with_inf_and_nan():
+    # An inf in x with a cached transform: the exact paths, the mathematical result (see the test
+    # above); a NaN in the weight: nothing is cached and the exact paths run.
+    conv = _layer(cin=32, cout=32)
+    x0 = rand((1, 32, 12, 12), 25)
+    with nc.no_grad():
+        conv(nc.tensor(x0))
+        assert C._has_winograd_weight(conv.weight)
+        x = x0.copy()
+        x[0, 3, 5, 6] = np.inf
+        y = conv(nc.tensor(x)).numpy()
+    window = np.zeros(y.shape, bool)
+    window[:, :, 4:7, 5:8] = True
+    assert np.array_equal(~np.isfinite(y), window)
+    w0 = np.array(conv.weight.tolist(), dtype=np.float32)
+    assert np.array_equal(y[:, :, 4:7, 5:8], np.sign(w0[:, 3, ::-1, ::-1])[None] * np.inf)
+    with nc.no_grad():
+        conv.weight[2, 1, 0, 0] = float("nan")
+        y = conv(nc.tensor(x0)).numpy()
+    assert not C._has_winograd_weight(conv.weight)
+    assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
+
+
+def test_runtime_with_inf_input_gives_the_mathematical_result(tmp_path):
+    # The runtime transforms the weights at load; an inf in the input takes the exact paths there too.
+    conv = _layer(cin=32, cout=32).eval()
+    path = tmp_path / "c.ncm"
+    x0 = rand((1, 32, 12, 12), 26)
+    nc.export.save(conv, path, (x0,))
+    session = nc.export.load(path)
+    x = x0.copy()
+    x[0, 7, 0, 11] = -np.inf
+    got = np.asarray(session(x))
+    with nc.no_grad():
+        want = conv(nc.tensor(x)).numpy()
+    assert np.array_equal(np.isfinite(got), np.isfinite(want)) and (~np.isfinite(got)).sum() == 32 * 4
+    assert np.array_equal(got[np.isfinite(got)], want[np.isfinite(want)])
+    assert np.array_equal(np.asarray(session(x0)), _uncached(conv, nc.tensor(x0)))

@@ -20,6 +20,8 @@ void bind_conv(py::module_& m, TensorClass& cls) {
     return conv2d(x, w, b, p, op, relu);
   }, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
      py::arg("groups"), py::arg("op"), py::arg("relu") = false);
+  m.def("_has_winograd_weight", &has_winograd_weight,
+        "Whether w has its Winograd transform cached, matching it as it is now.");
   m.def("_conv_transpose2d", [](const Tensor& x, const Tensor& w, py::handle bias, std::vector<int64_t> stride,
                                 std::vector<int64_t> padding, std::vector<int64_t> output_padding,
                                 std::vector<int64_t> dilation, int64_t groups, const std::string& op) {

@@ -14,6 +14,7 @@ namespace nc {
 
 using Shape = DimVector;  // shapes and strides (core/shape.h)
 struct Node;
+struct DerivedCopy;  // core/derived_copy.h
 
 struct Storage {
   void* data = nullptr;
@@ -27,9 +28,9 @@ struct Storage {
   // Set once the memory has been handed out to be written by others (a NumPy view from numpy()):
   // such writes bump no version, so nothing derived from the contents may be cached.
   std::atomic<bool> exposed{false};
-  // A copy of a weight in the GEMM's packed layout with what it was made from (ops/linalg.cpp,
+  // A copy of the values in a kernel's layout and what it was made from (core/derived_copy.h,
   // read and replaced atomically); freed with the storage.
-  std::shared_ptr<const void> gemm_cache;
+  std::shared_ptr<const DerivedCopy> derived;
 
   Storage() = default;
   Storage(const Storage&) = delete;

@@ -294,13 +294,20 @@ bool all_finite(const float* p, int64_t n) {
 // Units of (group, panel) below which out channels are split into blocks too (batch 1).
 constexpr int64_t kMinUnits = 8;
 
-// Returns false when an input tile transform is not finite (an inf or NaN in x, or an overflow).
 template <class F>
-bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act) {
+int64_t weights_size(const ConvGeom& g) {
+  return g.groups * F::A * F::A * Plan<F>(g).opan * g.cg * MR;
+}
+
+// Returns false when an input tile transform is not finite (an inf or NaN in x, or an overflow).
+// With u_ready (transform_weights' result) the weights are not transformed again.
+template <class F>
+bool conv2d_wino(const float* x, const float* w, const float* u_ready, const float* bias, float* y, const ConvGeom& g,
+                 int act) {
   constexpr int A = F::A;
   const Plan<F> pl(g);
-  const int64_t xi_stride = pl.opan * g.cg * MR;
-  float* u = static_cast<float*>(scratch<Scratch::kWeights>(sizeof(float) * g.groups * A * A * xi_stride));
+  float* u = u_ready ? const_cast<float*>(u_ready)
+                     : static_cast<float*>(scratch<Scratch::kWeights>(sizeof(float) * weights_size<F>(g)));
   const double work = double(g.n) * double(g.groups * g.og) * double(g.oh * g.ow) * double(g.cg * 9);
   const bool par = threads_for(work, double(1 << 17)) > 1;
   const auto run = [&](int64_t begin, int64_t end, int64_t grain, const auto& body) {
@@ -309,7 +316,9 @@ bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, co
     else
       body(begin, end);
   };
-  const auto weights = [&](int64_t q0, int64_t q1) { transform_weights<F>(w, g, pl, q0, q1, u); };
+  const auto weights = [&](int64_t q0, int64_t q1) {
+    if (!u_ready) transform_weights<F>(w, g, pl, q0, q1, u);
+  };
   const int64_t units = g.groups * pl.panels;
   const int64_t oblocks = units >= kMinUnits ? 1 : std::min(pl.opan, ceil_div(kMinUnits, units));
   const int64_t per_block = ceil_div(pl.opan, oblocks);
@@ -317,7 +326,7 @@ bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, co
   const int64_t msize = A * A * per_block * MR * NR;
   std::atomic<bool> finite{true};
   if (oblocks == 1) {
-    run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
+    if (!u_ready) run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
     run(0, units, 1, [&](int64_t u0, int64_t u1) {
       float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * vsize));
       float* mx = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * msize));
@@ -332,19 +341,19 @@ bool conv2d_wino(const float* x, const float* w, const float* bias, float* y, co
     });
     return finite.load();
   }
-  // Few panels: the weight transforms (one item per out panel) and the panels' input transforms
-  // (one per block of channels) in one parallel loop, then the out-channel blocks.
+  // Few panels: the weight transforms (one item per out panel, none with u_ready) and the panels'
+  // input transforms (one per block of channels) in one parallel loop, then the out-channel blocks.
   float* vall = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * units * vsize));
   constexpr int64_t kCb = 8;
-  const int64_t cblocks = ceil_div(g.cg, kCb);
-  run(0, pl.opan + units * cblocks, 1, [&](int64_t a0, int64_t a1) {
+  const int64_t cblocks = ceil_div(g.cg, kCb), witems = u_ready ? 0 : pl.opan;
+  run(0, witems + units * cblocks, 1, [&](int64_t a0, int64_t a1) {
     LaneTile lt[NR];
     for (int64_t a = a0; a < a1; ++a) {
-      if (a < pl.opan) {
+      if (a < witems) {
         weights(a, a + 1);
         continue;
       }
-      const int64_t un = (a - pl.opan) / cblocks, cb = (a - pl.opan) % cblocks;
+      const int64_t un = (a - witems) / cblocks, cb = (a - witems) % cblocks;
       const int64_t gi = un / pl.panels, panel = un % pl.panels;
       pl.lanes(g, panel, lt);
       const int64_t c0 = cb * kCb, c1 = std::min(g.cg, c0 + kCb);
@@ -374,11 +383,29 @@ bool conv2d_f32(const float* x, const float* w, const float* bias, float* y, con
   // whose window does not hold it (inf - inf). Such inputs take the other paths (checked on the
   // weights, and on the transformed input tiles, in cache, as they are made).
   if (!all_finite(w, g.groups * g.og * g.cg * 9)) return false;
-  return conv2d_wino<F4>(x, w, bias, y, g, act);
+  return conv2d_wino<F4>(x, w, nullptr, bias, y, g, act);
+}
+
+int64_t weights_elems(const ConvGeom& g) { return weights_size<F4>(g); }
+
+bool transform_weights_all(const float* w, const ConvGeom& g, float* u) {
+  if (!all_finite(w, g.groups * g.og * g.cg * 9)) return false;
+  const Plan<F4> pl(g);
+  const double work = double(g.groups * pl.opan) * double(g.cg) * 1000;  // ~1000 flops per (panel, channel)
+  const auto body = [&](int64_t q0, int64_t q1) { transform_weights<F4>(w, g, pl, q0, q1, u); };
+  if (threads_for(work, double(1 << 17)) > 1)
+    nc::parallel_for(0, pl.opan, 1, body);
+  else
+    body(0, pl.opan);
+  return true;
+}
+
+bool conv2d_transformed_f32(const float* x, const float* u, const float* bias, float* y, const ConvGeom& g, int act) {
+  return conv2d_wino<F4>(x, nullptr, u, bias, y, g, act);
 }
 
 }  // namespace
 
-const WinogradKernels winograd_table = {conv2d_f32};
+const WinogradKernels winograd_table = {conv2d_f32, weights_elems, transform_weights_all, conv2d_transformed_f32};
 
 }  // namespace nc::kernels::NC_ISA

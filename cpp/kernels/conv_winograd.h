@@ -12,6 +12,14 @@ struct WinogradKernels {
   // geometry with kh = kw = 3, stride 1 and dilation 1; any padding, size, groups and batch.
   // Returns false when x or w holds an inf or NaN (see the .cpp); y is then to be overwritten.
   bool (*conv2d_f32)(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act);
+  // The weights' transform alone, for callers that keep it between calls (a layer in eval, the
+  // runtime's constant weights): weights_elems(g) floats, which depend on groups, og and cg only
+  // (and on this kernel build's panel layout). Returns false when w holds an inf or NaN.
+  int64_t (*weights_elems)(const ConvGeom& g);
+  bool (*transform_weights)(const float* w, const ConvGeom& g, float* u);
+  // conv2d_f32 with u from transform_weights of the same weights (bit-identical results).
+  bool (*conv2d_transformed_f32)(const float* x, const float* u, const float* bias, float* y, const ConvGeom& g,
+                                 int act);
 };
 
 NC_KERNEL_FAMILY(WinogradKernels, winograd)

@@ -29,6 +29,9 @@ Tensor conv2d_input_grad(const Tensor& gy, const Tensor& weight, const Shape& x_
 Tensor conv2d_bias_grad(const Tensor& gy);
 // d(loss)/d(weight) from the input and gy.
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const Conv2dParams& p);
+// Whether weight's storage holds its Winograd transform (made by a forward without weight history,
+// core/derived_copy.h) matching it as it is now.
+bool has_winograd_weight(const Tensor& weight);
 
 struct Pool2dParams {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;

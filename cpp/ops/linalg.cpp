@@ -1,9 +1,9 @@
 #include "ops/linalg.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "core/autograd.h"
+#include "core/derived_copy.h"
 #include "kernels/gemm.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
@@ -111,67 +111,29 @@ Tensor matmul_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& a, c
   return out.as_strided_alias(final_shape, contiguous_strides(final_shape), 0);
 }
 
-// A weight packed for y = x W^T (op(B) = W^T, k = in, n = out) and what it was packed from.
-struct PackedWeight {
-  uint64_t version = 0;
-  int64_t offset = 0;
-  Shape shape, strides;
-  DType dtype = DType::Float32;
-  const kernels::GemmKernels* table = nullptr;  // the kernel build whose layout it is in
-  void* data = nullptr;
-  PackedWeight() = default;
-  PackedWeight(const PackedWeight&) = delete;
-  PackedWeight& operator=(const PackedWeight&) = delete;
-  ~PackedWeight() { std::free(data); }
-};
-
 template <class T>
 const kernels::GemmFns<T>& fns_of(const kernels::GemmKernels& g) {
   if constexpr (sizeof(T) == 4) return g.f32;
   else return g.f64;
 }
 
-// The storage's packed copy if it was made from W as it is now (this version, view and kernel
-// build), else null.
-std::shared_ptr<const PackedWeight> cached_packed_weight(const Tensor& w, uint64_t version) {
-  auto hit = std::static_pointer_cast<const PackedWeight>(std::atomic_load(&w.impl()->storage->gemm_cache));
-  if (hit && hit->version == version && hit->offset == w.offset() && hit->shape == w.shape() &&
-      hit->strides == w.strides() && hit->dtype == w.dtype() && hit->table == &kernels::gemm())
-    return hit;
-  return nullptr;
-}
-
-// W's packed copy: the cached one, else packed now and cached (replacing the old one). The
-// version is read before packing, so a write that races with the packing leaves a copy that no
-// later call matches.
+// W packed for y = x W^T (op(B) = W^T, k = in, n = out): the cached copy, else packed now.
 template <class T>
-std::shared_ptr<const PackedWeight> packed_weight(const Tensor& w) {
-  Storage& st = *w.impl()->storage;
-  const auto& g = kernels::gemm();
-  const uint64_t version = st.version.load();
-  if (auto hit = cached_packed_weight(w, version)) return hit;
+std::shared_ptr<const DerivedCopy> packed_weight(const Tensor& w) {
+  const auto& f = fns_of<T>(kernels::gemm());
   const int64_t out_f = w.shape()[0], in = w.shape()[1];
-  const GemmOperand B = gemm_operand(w, w.offset(), in, out_f, w.strides()[1], w.strides()[0]);
-  const auto& f = fns_of<T>(g);
-  const size_t bytes = (static_cast<size_t>(f.packed_b_elems(in, out_f)) * sizeof(T) + 63) / 64 * 64;
-  auto pw = std::make_shared<PackedWeight>();
-  pw->data = std::aligned_alloc(64, std::max<size_t>(bytes, 64));
-  if (!pw->data) return nullptr;  // no memory for the copy: the unpacked path needs none
-  f.pack_b(B.trans, in, out_f, reinterpret_cast<const T*>(B.data), B.ld, static_cast<T*>(pw->data));
-  pw->version = version;
-  pw->offset = w.offset();
-  pw->shape = w.shape();
-  pw->strides = w.strides();
-  pw->dtype = w.dtype();
-  pw->table = &g;
-  std::atomic_store(&st.gemm_cache, std::shared_ptr<const void>(pw));
-  return pw;
+  return derived_copy(w, &kernels::gemm(), static_cast<size_t>(f.packed_b_elems(in, out_f)) * sizeof(T),
+                      [&](void* data) {
+                        const GemmOperand B = gemm_operand(w, w.offset(), in, out_f, w.strides()[1], w.strides()[0]);
+                        f.pack_b(B.trans, in, out_f, reinterpret_cast<const T*>(B.data), B.ld, static_cast<T*>(data));
+                        return true;
+                      });
 }
 
 }  // namespace
 
 bool has_packed_weight(const Tensor& weight) {
-  return weight.defined() && cached_packed_weight(weight, weight.version()) != nullptr;
+  return weight.defined() && find_derived(weight, &kernels::gemm(), weight.version()) != nullptr;
 }
 
 bool linear_prepacked(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t rows, void* y, int act,
@@ -181,8 +143,7 @@ bool linear_prepacked(const Tensor& x, const Tensor& weight, const Tensor& bias,
       x.dtype() != dt || (bias.defined() && bias.dtype() != dt))
     return false;
   if (weight_history) return false;  // a weight being trained: a new version every step, no reuse
-  const Storage& st = *weight.impl()->storage;
-  if (st.owner || st.exposed.load()) return false;  // written behind the version counter's back
+  if (!may_derive(weight)) return false;
   const int64_t out_f = weight.shape()[0], in = weight.shape()[1];
   if (out_f == 0 || in == 0) return false;
   const auto run = [&](auto tag) {
@@ -195,9 +156,9 @@ bool linear_prepacked(const Tensor& x, const Tensor& weight, const Tensor& bias,
     const bool prefill = b && sizeof(T) == 8;
     if (prefill)
       for (int64_t r = 0; r < rows; ++r) std::copy(b, b + out_f, out + r * out_f);
-    fns_of<T>(*pw->table).gemm_prepacked(false, rows, out_f, in, T(1), static_cast<const T*>(x.raw_data()), in,
-                                         static_cast<const T*>(pw->data), prefill ? T(1) : T(0), out, out_f,
-                                         prefill ? nullptr : b, act);
+    fns_of<T>(kernels::gemm()).gemm_prepacked(false, rows, out_f, in, T(1), static_cast<const T*>(x.raw_data()), in,
+                                              static_cast<const T*>(pw->data), prefill ? T(1) : T(0), out, out_f,
+                                              prefill ? nullptr : b, act);
     return true;
   };
   return dt == DType::Float32 ? run(float()) : run(double());

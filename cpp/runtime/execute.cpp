@@ -8,6 +8,7 @@
 #include "core/parallel.h"
 #include "kernels/activation.h"
 #include "kernels/conv.h"
+#include "kernels/conv_winograd.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/norm.h"
@@ -118,6 +119,9 @@ void conv2d(const Node& n, const Shape& xs, const Shape& ws, const Shape& ys, co
   g.dh = a.dilation[0];
   g.dw = a.dilation[1];
   if (numel_of(ys) == 0) return;
+  // (false when x holds an inf or NaN: the exact paths below then overwrite y)
+  if (n.winograd_weight && kn::winograd().conv2d_transformed_f32(x, n.winograd_weight, bias, y, g, static_cast<int>(a.act)))
+    return;
   kn::conv().f32.conv2d(x, w, bias, y, g, static_cast<int>(a.act));
 }
 

@@ -92,6 +92,9 @@ struct Node {
   // linear with a constant weight: that weight packed once at load for the GEMM's micro-kernel
   // (kernels::GemmFns::pack_b, in Model::buffers); null otherwise
   const float* packed_weight = nullptr;
+  // conv2d with a constant weight on the Winograd path: its transform, made once at load
+  // (kernels::WinogradKernels::transform_weights, in Model::buffers); null otherwise
+  const float* winograd_weight = nullptr;
 };
 
 // Where a value lives.
