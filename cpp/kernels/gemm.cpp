@@ -147,9 +147,6 @@ inline int64_t packed_block_offset(int64_t k, int64_t jc, int64_t pc, int64_t nc
 // synchronisations per slab, not two per K block, and a thread set aside by a busy machine holds
 // nobody up unless it is inside a unit. The units and the K order are fixed by the shape,
 // whatever the thread count: results do not depend on it.
-#ifndef NC_PF_NEXT_B
-#define NC_PF_NEXT_B 1
-#endif
 template <class T, class K>
 void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
                  int64_t lda, const T* b, int64_t ldb, const T* prepacked, T beta, T* c, int64_t ldc,
@@ -188,22 +185,12 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
           const Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
           const T* bblock = slab + packed_block_offset<NR>(k, 0, pc, nc);
           pack_a<T, MR>(ta, a, lda, ic, mc, pc, kc, ap);
-          // Lines of one B panel that each micro-kernel call of a panel prefetches of the next.
-          const int64_t panel_lines = NR * kc * int64_t(sizeof(T)) / 64;
-          const int64_t lines_per_call = ceil_div(panel_lines, ceil_div(mc, MR));
           for (int64_t jr = j0; jr < j1; jr += NR) {
             const int64_t ncols = std::min<int64_t>(NR, nc - jr);
             Epi<T> ej = e;
             if (ej.bias) ej.bias += jr;
             const T* bpanel = bblock + jr * kc;
-            const char* bnext = jr + NR < j1 ? reinterpret_cast<const char*>(bpanel + NR * kc) : nullptr;
-            for (int64_t ir = 0, call = 0; ir < mc; ir += MR, ++call) {
-              // The next B panel comes from L3 (a K block of B is larger than L2): fetched into L2
-              // a share at a time while this one is in use, so no call waits for it.
-              if (NC_PF_NEXT_B && bnext) {
-                const int64_t l1 = std::min(panel_lines, (call + 1) * lines_per_call);
-                for (int64_t l = call * lines_per_call; l < l1; ++l) __builtin_prefetch(bnext + 64 * l, 0, 2);
-              }
+            for (int64_t ir = 0; ir < mc; ir += MR) {
               K::ukr(kc, ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + jr, ldc, ej,
                      static_cast<int>(std::min<int64_t>(MR, mc - ir)), ncols);
             }
