@@ -122,14 +122,14 @@ def main():
             results[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
     base = runs[0][0]
     print(f"threads={args.threads} rounds={args.rounds} clock={'thread CPU' if args.cputime else 'wall'} "
-          f"{'raw _gemm' if args.raw else 'a @ b'}; time = min over samples; GFLOP/s (% of the best probe); speed = base time / this time")
+          f"{'raw _gemm' if args.raw else 'a @ b'}; time = min over samples; GFLOP/s (% of the median probe); speed = base time / this time")
     for m, k, n in shapes:
         key, flops = f"{m}x{k}x{n}", 2.0 * m * n * k
         t_base = min(r["t"][key] for r in results[base])
         cells = []
         for name, _, _ in runs:
             t = min(r["t"][key] for r in results[name])
-            peak = max(r["peak"] for r in results[name])
+            peak = statistics.median(r["peak"] for r in results[name])
             effs = sorted(e for r in results[name] for e in r["eff"][key])
             cells.append(f"{name} {t * 1e6:.1f} us {flops / t / 1e9:.1f} ({100 * flops / t / 1e9 / peak:.0f}%)"
                          f" eff med {100 * statistics.median(effs):.0f}% p90 {100 * effs[int(0.9 * (len(effs) - 1))]:.0f}%"
