@@ -11,7 +11,8 @@
 // Waiting: pool threads spin up to 100 us for the next job, then sleep on a futex that the next
 // job's caller wakes; the caller spins up to 30 us for chunks pool threads still run, then sleeps
 // until the last one wakes it. A spinner that notices it was set aside by the scheduler (a gap of
-// 20 us between two looks at the clock) sleeps at once: its core is wanted by other processes.
+// 20 us between two looks at the clock) sleeps at once: its core is wanted by other processes; so
+// does a pool thread on the core where the caller last ran (it would hold the caller up).
 // A range of up to `grain` items is one call on the calling thread. Larger ones are always cut
 // into the same chunks, which run on the calling thread alone with one thread, inside a chunk
 // (no nested parallelism) or while another thread is using the pool. The body is called once per
