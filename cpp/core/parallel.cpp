@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
