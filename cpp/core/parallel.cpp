@@ -104,7 +104,7 @@ using Clock = std::chrono::steady_clock;
 // Pool threads spin after a job because eager code calls op after op microseconds apart; the
 // caller spins for claimed chunks only briefly, as a pool thread that stays longer is inside its
 // chunk or set aside, and either takes longer than a sleep and a wake.
-constexpr auto kPoolSpin = std::chrono::microseconds(100);
+constexpr auto kPoolSpin = std::chrono::microseconds(200);
 constexpr auto kCallerSpin = std::chrono::microseconds(30);
 constexpr auto kDescheduledGap = std::chrono::microseconds(20);
 

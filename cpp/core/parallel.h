@@ -8,7 +8,7 @@
 // busy) holds nobody up unless it is inside a chunk, and one that wakes up late finds the work
 // done and leaves, where a statically partitioned OpenMP loop would wait at its barrier for every
 // thread to arrive (measured: batch-1 CNN inference 15x slower beside two busy processes).
-// Waiting: pool threads spin up to 100 us for the next job, then sleep on a futex that the next
+// Waiting: pool threads spin up to 200 us for the next job, then sleep on a futex that the next
 // job's caller wakes; the caller spins up to 30 us for chunks pool threads still run, then sleeps
 // until the last one wakes it. A spinner that notices it was set aside by the scheduler (a gap of
 // 20 us between two looks at the clock) sleeps at once: its core is wanted by other processes; so
