@@ -189,3 +189,80 @@ def test_pool_from_several_python_threads_and_after_fork():
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("n,grain", [(1, 1), (100, 100), (101, 100), (64 * 7 + 3, 1), (100000, 1000), (100000, 7)])
+def test_chunks_fixed_by_range_and_grain(n, grain):
+    # The bounds parallel_for hands to its body are the same on 1, 2 or 5 threads (whoever ran
+    # them), tile [0, n) in order, and hold at least `grain` items and at most 64 chunks.
+    chunks = [with_threads(t, lambda: nc._core._pool_chunks_for_test(n, grain)) for t in (1, 2, 5)]
+    assert chunks[0] == chunks[1] == chunks[2]
+    assert chunks[0][0][0] == 0 and chunks[0][-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(chunks[0], chunks[0][1:]))
+    size = max(grain, -(-n // 64))
+    assert all(e - b == min(size, n - b) for b, e in chunks[0]) and len(chunks[0]) <= 64
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_exception_inside_a_chunk_reaches_the_caller(threads):
+    # Whichever thread runs the failing chunk (caller or pool thread), its exception is raised
+    # to Python and the pool keeps working afterwards.
+    for fail_at in (0, 50000, 99999):
+        with pytest.raises(ValueError, match=r"_pool_chunks_for_test\] chunk \["):
+            with_threads(threads, lambda: nc._core._pool_chunks_for_test(100000, 1000, fail_at))
+    assert len(with_threads(threads, lambda: nc._core._pool_chunks_for_test(100000, 1000))) == 64
+
+
+# Runs the ops of BUSY_CASE with one thread, then with two under a pool test hook (see
+# cpp/core/parallel.cpp), and prints the pool's counters of the second part as JSON.
+HOOKED_CASE = r"""
+import json
+import numpy as np
+import neurocore as nc
+from neurocore import nn
+
+def outputs():
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1),
+                          nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 8 * 8, 128), nn.ReLU(),
+                          nn.Linear(128, 10))
+    x = nc.tensor(np.random.default_rng(5).standard_normal((4, 3, 32, 32)).astype(np.float32))
+    big = nc.tensor(np.random.default_rng(6).standard_normal(40 * 32768).astype(np.float32))
+    out = model(x)
+    out.square().sum().backward()
+    return [out.detach().numpy(), nc.exp(big).numpy(), nc.softmax(big.reshape(1280, 1024), dim=1).numpy(),
+            big.sum().numpy()] + [p.grad.numpy() for p in model.parameters()]
+
+nc.set_num_threads(1)
+reference = outputs()
+nc.set_num_threads(2)
+before = nc._core._pool_stats()
+got = outputs()
+after = nc._core._pool_stats()
+assert all(np.array_equal(a, b) for a, b in zip(reference, got)), "results changed with the hook"
+print(json.dumps({k: after[k] - before[k] for k in after}))
+"""
+
+
+def _hooked_run(hook, us):
+    r = subprocess.run([sys.executable, "-c", HOOKED_CASE], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, **{hook: str(us)}))
+    assert r.returncode == 0, r.stdout + r.stderr
+    import json
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_caller_runs_the_chunks_of_late_pool_threads():
+    # Pool threads look at each new job only 20 ms after it was published (as when the scheduler
+    # has set them aside): the caller runs the chunks they did not claim, a late thread finds its
+    # job closed and goes back, and every result has the same bits as on one thread.
+    stats = _hooked_run("NEUROCORE_POOL_TEST_LATE_US", 20000)
+    assert stats["jobs"] > 10 and stats["caller_chunks"] > 10 * stats["pool_chunks"], stats
+    assert stats["late_visits"] > 0, stats
+
+
+def test_caller_waits_for_slow_claimed_chunks():
+    # A pool thread stalls 2 ms inside every chunk it claimed: the caller runs the rest, then
+    # sleeps until the claimed chunks are done (no result taken early, none lost), same bits.
+    stats = _hooked_run("NEUROCORE_POOL_TEST_SLOW_US", 2000)
+    assert stats["pool_chunks"] > 0 and stats["caller_chunks"] > stats["pool_chunks"], stats

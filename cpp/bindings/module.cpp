@@ -6,7 +6,12 @@
 #include "kernels/dispatch.h"
 #include "kernels/peak.h"
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
 #include <omp.h>
 
 namespace py = pybind11;
@@ -57,6 +62,33 @@ PYBIND11_MODULE(_core, m) {
     d["cache_misses"] = s.misses;
     return d;
   }, "Counters of the tensor allocator's cache: bytes held, the cap, and requests served from it or not.");
+  m.def("_pool_stats", [] {
+    const nc::detail::PoolStats s = nc::detail::pool_stats();
+    py::dict d;
+    d["jobs"] = s.jobs;
+    d["caller_chunks"] = s.caller_chunks;
+    d["pool_chunks"] = s.pool_chunks;
+    d["late_visits"] = s.late_visits;
+    return d;
+  }, "Counters of the work-sharing pool since start: jobs, chunks run by callers and by pool threads, "
+     "pool-thread visits that found their job closed.");
+  m.def("_pool_chunks_for_test", [](int64_t n, int64_t grain, int64_t fail_at) {
+    // parallel_for over [0, n) whose chunks record their bounds (sorted on return) and whose chunk
+    // holding item fail_at (if any) throws: tests/test_parallel.py checks the chunks are fixed by
+    // n and grain alone and that a chunk's exception reaches the caller from any thread.
+    std::vector<std::pair<int64_t, int64_t>> seen;
+    std::mutex m;
+    {
+      py::gil_scoped_release release;
+      nc::parallel_for(0, n, grain, [&](int64_t b, int64_t e) {
+        if (b <= fail_at && fail_at < e) throw nc::ValueError("[_pool_chunks_for_test] chunk [" + std::to_string(b) + ", " + std::to_string(e) + ") failed");
+        std::lock_guard<std::mutex> lock(m);
+        seen.emplace_back(b, e);
+      });
+    }
+    std::sort(seen.begin(), seen.end());
+    return seen;
+  }, py::arg("n"), py::arg("grain"), py::arg("fail_at") = -1);
   m.def("_fma_peak_gflops", [](int threads, int64_t iterations) {
     // Every thread runs the FMA probe; the peak is total flops over the slowest thread's time.
     py::gil_scoped_release release;
