@@ -30,7 +30,7 @@ from .. import _core
 from .._core import Tensor
 from ..autograd import _anomaly_enabled
 from . import module as _module
-from ._conv_functional import _conv_padding, _pool_args, _tuple
+from ._conv_functional import _conv_args, _pool_args
 from .activation import ReLU
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
@@ -98,11 +98,8 @@ def _conv_step(conv, relu, rank):
             and (_geometry(padding) or padding == "valid")):
         return None  # 'same' padding depends on the weight's shape, which may change; lists may mutate
     op = type(conv).__name__
-    stride, dilation = _tuple(stride, 2, "stride", op), _tuple(dilation, 2, "dilation", op)
-    if padding != "valid":
-        padding = _tuple(padding, 2, "padding", op)
-    pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, op)
-    return (_CONV, params, list(stride), list(pads), list(dilation), groups, op, relu), 4
+    stride, pads, dilation = _conv_args(stride, padding, dilation, None, 2, op)
+    return (_CONV, params, stride, pads, dilation, groups, op, relu), 4
 
 
 def _max_pool_step(pool, rank):
