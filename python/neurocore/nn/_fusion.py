@@ -227,17 +227,12 @@ def _forget(key):
     return lambda _ref: _PLANS.pop(key, None)
 
 
-def _plan_for(owner, modules, rank):
-    key = id(owner)
-    entry = _PLANS.get(key)
-    if entry is not None:
-        plan = entry[1]
-        if (entry[0]() is owner and plan.version == _module._attribute_version[0] and plan.rank == rank
-                and plan.modules == modules and not any(plan.hooks)):
-            return plan
+def _compiled(owner, modules, rank):
+    """A new plan for `owner`, replacing its old one."""
     plan = _Plan()
     plan.modules, plan.version, plan.rank = modules, _module._attribute_version[0], rank
     plan.steps, plan.hooks = _compile(modules, rank)
+    key = id(owner)
     _PLANS[key] = (weakref.ref(owner, _forget(key)), plan)
     return plan
 
@@ -247,4 +242,13 @@ def run_sequence(owner, modules, input):
     through the compiled plan when autograd is off."""
     if _core.is_grad_enabled() or _anomaly_enabled[0] or not isinstance(input, Tensor):
         return _run_modules(modules, input)
-    return _run_steps(_plan_for(owner, modules, input.dim()).steps, input)
+    rank = input.dim()
+    entry = _PLANS.get(id(owner))
+    if entry is None or entry[0]() is not owner:
+        plan = _compiled(owner, modules, rank)
+    else:
+        plan = entry[1]
+        if (plan.version != _module._attribute_version[0] or plan.rank != rank or plan.modules != modules
+                or any(plan.hooks)):
+            plan = _compiled(owner, modules, rank)
+    return _run_steps(plan.steps, input)
