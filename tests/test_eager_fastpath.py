@@ -56,7 +56,7 @@ def torch_twin(model):
                     getattr(t, pname).copy_(torch.from_numpy(p.detach().numpy().copy()))
         tlayers.append(t)
     tmodel = torch.nn.Sequential(*tlayers).eval()
-    if model[0].weight.dtype == nc.float64 if hasattr(model[0], "weight") else False:
+    if any(p.dtype == nc.float64 for p in model.parameters()):
         tmodel = tmodel.double()
     return tmodel
 
@@ -118,7 +118,7 @@ def test_cnn_and_mlp_equal_plain_path_and_torch(dtype, batch):
       ("Flatten", (1, 2), {}), ("ReLU", (), {})], (1, 1, 8, 10)),
     # Conv1d and MaxPool1d (not compiled) beside compiled layers
     ([("Conv1d", (3, 4, 3), {"padding": 1}), ("ReLU", (), {}), ("MaxPool1d", (2,), {}), ("Flatten", (), {}),
-      ("Linear", (4 * 6, 3), {}), ("ReLU", (), {})], (2, 3, 12)),
+      ("Linear", (4 * 6, 5), {"bias": False}), ("ReLU", (), {}), ("Linear", (5, 3), {"bias": False})], (2, 3, 12)),
 ])
 def test_other_layers_equal_plain_path_and_torch(spec, shape):
     check(build(spec).eval(), nc.tensor(rand(shape, np.float32, seed=3)))

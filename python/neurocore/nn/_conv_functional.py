@@ -111,7 +111,7 @@ def _conv_args(stride, padding, dilation, kernel, nd, op):
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op, relu=False):
-    x, unbatched = _unbatched(input, nd, op)
+    x, unbatched = (input, False) if input.dim() == nd + 2 else _unbatched(input, nd, op)
     if weight.dim() != nd + 2:
         raise RuntimeError(f"[{op}] expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
     kernel = tuple(weight.shape[2:]) if isinstance(padding, str) else None
@@ -203,8 +203,10 @@ def _check_pool_input(input, nd, op):
 
 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
-    _check_pool_input(input, nd, op)
     args = _pool_args(kernel_size, stride, padding, dilation, nd, op)
+    if nd == 2 and input.dim() == 4:
+        return _core._max_pool2d(input, *args, bool(ceil_mode), bool(return_indices), op)
+    _check_pool_input(input, nd, op)
     if nd == 2:
         return _core._max_pool2d(input, *args, bool(ceil_mode), bool(return_indices), op)
     r = _core._max_pool2d(input.unsqueeze(-2), *args, bool(ceil_mode), bool(return_indices), op)  # unit height

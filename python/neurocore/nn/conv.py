@@ -70,7 +70,11 @@ class _ConvNd(Module):
         return self._conv_forward(input)
 
     def _conv_forward(self, input, relu=False):
-        weight, bias = _weight_and_bias(self)
+        params = self._parameters  # not self.weight: see _weight_and_bias
+        try:
+            weight, bias = params["weight"], params["bias"]
+        except KeyError:
+            weight, bias = _weight_and_bias(self)
         return _conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups,
                      self._nd, type(self).__name__, relu)
 

@@ -243,8 +243,10 @@ class Module:
         return mod._parameters[name]
 
     def __setattr__(self, name, value):
-        _attribute_version[0] += 1
+        self._module_setattr(name, value)
+        _attribute_version[0] += 1  # after the change: a plan compiled meanwhile saw the old version
 
+    def _module_setattr(self, name, value):
         def remove_from(*containers):
             for c in containers:
                 if name in c:
@@ -296,7 +298,10 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
+        self._module_delattr(name)
         _attribute_version[0] += 1
+
+    def _module_delattr(self, name):
         for registry in (self._parameters, self._buffers, self._modules):
             if name in registry:
                 del registry[name]
