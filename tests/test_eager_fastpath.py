@@ -375,3 +375,31 @@ def test_copy_and_pickle_after_a_compiled_call():
     assert not np.array_equal(fast(clone, x), expected)
     restored = pickle.loads(pickle.dumps(model))
     assert np.array_equal(fast(restored, x), expected)
+
+
+class Counting(nn.Module):
+    """Assigns an attribute in every forward (moves the attribute version on every call)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return x
+
+
+def test_model_assigning_attributes_in_forward_stays_correct():
+    model = build(CNN).eval()
+    model.insert(3, Counting())
+    x = cnn_input(1)
+    expected = plain(model, x)
+    for i in range(_fusion._PLAIN_CALLS * 2 + 5):
+        assert np.array_equal(fast(model, x), expected)
+        if i == _fusion._PLAIN_CALLS:
+            # seen whether the next call is compiled or plain
+            model[0].weight = nn.Parameter(nc.tensor(rand((8, 3, 3, 3), np.float32, seed=9)))
+            expected = plain(model, x)
+    assert model[3].calls == _fusion._PLAIN_CALLS * 2 + 5 + 2
+    entry = _fusion._PLANS[id(model)]
+    assert entry[1].misses >= _fusion._UNSTABLE - 1  # it noticed the plans were used once each

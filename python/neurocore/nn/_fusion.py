@@ -215,23 +215,30 @@ def _run_steps(steps, x):
 
 
 class _Plan:
-    __slots__ = ("modules", "version", "rank", "steps", "hooks")
+    __slots__ = ("modules", "version", "rank", "steps", "hooks", "uses", "misses", "plain_calls")
 
 
-# id(Sequential) -> _Plan; kept outside the module so that pickling, deepcopy and state_dict never
-# see it, and dropped when the Sequential is collected.
+# id(Sequential) -> (weak reference to it, its _Plan); kept outside the module so that pickling,
+# deepcopy and state_dict never see it, and dropped when the Sequential is collected.
 _PLANS = {}
+
+# A model whose own forward assigns attributes (a counter, a cached tensor) moves the attribute
+# version on every call, so its plans would be compiled on every call and used once, costing more
+# than they save. After _UNSTABLE plans in a row used only once, the next _PLAIN_CALLS calls take
+# the plain path, then compiling is tried again.
+_UNSTABLE, _PLAIN_CALLS = 3, 64
 
 
 def _forget(key):
     return lambda _ref: _PLANS.pop(key, None)
 
 
-def _compiled(owner, modules, rank):
+def _compiled(owner, modules, rank, misses):
     """A new plan for `owner`, replacing its old one."""
     plan = _Plan()
     plan.modules, plan.version, plan.rank = modules, _module._attribute_version[0], rank
     plan.steps, plan.hooks = _compile(modules, rank)
+    plan.uses, plan.misses, plan.plain_calls = 0, misses, _PLAIN_CALLS if misses >= _UNSTABLE else 0
     key = id(owner)
     _PLANS[key] = (weakref.ref(owner, _forget(key)), plan)
     return plan
@@ -245,10 +252,16 @@ def run_sequence(owner, modules, input):
     rank = input.dim()
     entry = _PLANS.get(id(owner))
     if entry is None or entry[0]() is not owner:
-        plan = _compiled(owner, modules, rank)
+        plan = _compiled(owner, modules, rank, 0)
     else:
         plan = entry[1]
-        if (plan.version != _module._attribute_version[0] or plan.rank != rank or plan.modules != modules
-                or any(plan.hooks)):
-            plan = _compiled(owner, modules, rank)
+        if plan.plain_calls:
+            plan.plain_calls -= 1
+            if plan.plain_calls:
+                return _run_modules(modules, input)
+            plan = _compiled(owner, modules, rank, _UNSTABLE - 1)  # try again: one more miss resumes the plain calls
+        elif (plan.version != _module._attribute_version[0] or plan.rank != rank or plan.modules != modules
+              or any(plan.hooks)):
+            plan = _compiled(owner, modules, rank, plan.misses + 1 if plan.uses <= 1 else 0)
+    plan.uses += 1
     return _run_steps(plan.steps, input)
