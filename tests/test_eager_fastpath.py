@@ -313,6 +313,18 @@ def test_hooks_added_after_first_call_fire(kind):
     assert len(seen) == (2 if kind == "forward" else 2)
 
 
+def test_hooks_added_to_layers_the_plan_does_not_compile():
+    """Conv1d + ReLU runs as one fused call inside the plan; a hook added later still fires."""
+    model = nn.Sequential(nn.Conv1d(2, 3, 3), nn.ReLU(), nn.Flatten()).eval()
+    x = nc.tensor(rand((1, 2, 8), np.float32, seed=5))
+    expected = fast(model, x)
+    seen = []
+    model[0].register_forward_hook(lambda m, args, out: seen.append("conv"))
+    model[1].register_forward_pre_hook(lambda m, args: seen.append("relu"))
+    assert np.array_equal(fast(model, x), expected)
+    assert seen == ["conv", "relu"]
+
+
 def test_hooks_on_the_sequential_and_inplace_relu():
     model = build(CNN).eval()
     x = cnn_input(1)

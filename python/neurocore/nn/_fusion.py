@@ -164,7 +164,8 @@ def _compile(modules, rank):
         # Anything else runs through its own call (hooks, Conv1d, custom modules), fused with a
         # following ReLU as the plain path does.
         if i + 1 < n and _fuses(m, modules[i + 1]):
-            steps.append((_CALL, _FusedPair(m)))
+            steps.append((_CALL, _FusedPair(m)))  # calls neither module: a hook added later must be seen
+            watched += (m, modules[i + 1])
             i += 2
         else:
             steps.append((_CALL, m))
