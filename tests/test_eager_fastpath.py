@@ -191,6 +191,21 @@ def test_direct_module_calls_follow_reassigned_geometry():
         assert np.array_equal(pool(x).numpy(), torch.nn.functional.max_pool2d(tx, 3, 1).numpy())
 
 
+def test_memoised_geometry_keeps_refusing_floats():
+    """1.0 == 1 and hash alike: the memo must not hand a float the answer cached for the int."""
+    x, w = cnn_input(1), nc.tensor(rand((2, 3, 3, 3), np.float32))
+    F.conv2d(x, w, stride=1), F.max_pool2d(x, 2)
+    with pytest.raises(TypeError, match=r"\[conv2d\] stride must be an int"):
+        F.conv2d(x, w, stride=1.0)
+    with pytest.raises(TypeError, match=r"\[max_pool2d\] kernel_size must be an int"):
+        F.max_pool2d(x, 2.0)
+    model = build(CNN[:3]).eval()
+    fast(model, x)
+    model[2].kernel_size = 2.0
+    with pytest.raises(TypeError, match=r"\[MaxPool2d\] kernel_size must be an int"), nc.no_grad():
+        model(x)
+
+
 def test_list_geometry_mutated_in_place_is_seen():
     model = build(CNN[:3]).eval()
     model[2].kernel_size = [2, 2]

@@ -95,16 +95,15 @@ def _conv_args(stride, padding, dilation, kernel, nd, op):
         pass
     except TypeError:  # a list: resolved on every call
         key = None
-    stride = _tuple(stride, nd, "stride", op)
-    dilation = _tuple(dilation, nd, "dilation", op)
-    if not isinstance(padding, str):
-        padding = _tuple(padding, nd, "padding", op)
+    s, d = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
+    p = padding if isinstance(padding, str) else _tuple(padding, nd, "padding", op)
+    k = kernel
     if nd == 1:
-        stride, dilation = (1,) + stride, (1,) + dilation
-        kernel = None if kernel is None else (1,) + kernel
-        if not isinstance(padding, str):
-            padding = (0,) + padding
-    args = stride, _conv_padding(padding, kernel, dilation, stride, op), dilation
+        s, d = (1,) + s, (1,) + d
+        k = None if k is None else (1,) + k
+        if not isinstance(p, str):
+            p = (0,) + p
+    args = s, _conv_padding(p, k, d, s, op), d
     if key is not None and len(_CONV_ARGS) < 4096 and all(map(_cacheable, (stride, padding, dilation, kernel))):
         _CONV_ARGS[key] = args
     return args
@@ -204,9 +203,8 @@ def _check_pool_input(input, nd, op):
 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
     args = _pool_args(kernel_size, stride, padding, dilation, nd, op)
-    if nd == 2 and input.dim() == 4:
-        return _core._max_pool2d(input, *args, bool(ceil_mode), bool(return_indices), op)
-    _check_pool_input(input, nd, op)
+    if input.dim() != nd + 2:
+        _check_pool_input(input, nd, op)
     if nd == 2:
         return _core._max_pool2d(input, *args, bool(ceil_mode), bool(return_indices), op)
     r = _core._max_pool2d(input.unsqueeze(-2), *args, bool(ceil_mode), bool(return_indices), op)  # unit height
