@@ -75,21 +75,49 @@ def _conv_padding(padding, kernel, dilation, stride, op):
     return (ph, ph, pw, pw)
 
 
+def _cacheable(v):
+    return v is None or type(v) in (int, str) or (type(v) is tuple and all(type(x) is int for x in v))
+
+
+# _conv_args answers by value: the geometry of a layer is the same on every call, and resolving it
+# anew (three _tuple calls and the per-side padding) was most of a batch-1 layer's Python.
+_CONV_ARGS = {}
+
+
+def _conv_args(stride, padding, dilation, kernel, nd, op):
+    """(stride, per-side padding, dilation) as the tuples the 2-D op takes; `kernel` (the weight's
+    spatial shape) is only read for padding='same'."""
+    # With the types: True and 1, 1.0 and 1 compare equal but do not resolve alike.
+    key = (stride, padding, dilation, kernel, nd, op, type(stride), type(padding), type(dilation))
+    try:
+        return _CONV_ARGS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a list: resolved on every call
+        key = None
+    s, d = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
+    p = padding if isinstance(padding, str) else _tuple(padding, nd, "padding", op)
+    k = kernel
+    if nd == 1:
+        s, d = (1,) + s, (1,) + d
+        k = None if k is None else (1,) + k
+        if not isinstance(p, str):
+            p = (0,) + p
+    args = s, _conv_padding(p, k, d, s, op), d
+    if key is not None and len(_CONV_ARGS) < 4096 and all(map(_cacheable, (stride, padding, dilation, kernel))):
+        _CONV_ARGS[key] = args
+    return args
+
+
 def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op, relu=False):
-    x, unbatched = _unbatched(input, nd, op)
+    x, unbatched = (input, False) if input.dim() == nd + 2 else _unbatched(input, nd, op)
     if weight.dim() != nd + 2:
         raise RuntimeError(f"[{op}] expected a {nd + 2}-D weight, got shape {tuple(weight.shape)}")
-    stride = _tuple(stride, nd, "stride", op)
-    dilation = _tuple(dilation, nd, "dilation", op)
-    if not isinstance(padding, str):
-        padding = _tuple(padding, nd, "padding", op)
+    kernel = tuple(weight.shape[2:]) if isinstance(padding, str) else None
+    stride, pads, dilation = _conv_args(stride, padding, dilation, kernel, nd, op)
     if nd == 1:
         x, weight = x.unsqueeze(2), weight.unsqueeze(2)
-        stride, dilation = (1,) + stride, (1,) + dilation
-        if not isinstance(padding, str):
-            padding = (0,) + padding
-    pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, op)
-    y = _core._conv2d(x, weight, bias, list(stride), list(pads), list(dilation), int(groups), op, relu)
+    y = _core._conv2d(x, weight, bias, stride, pads, dilation, int(groups), op, relu)
     if nd == 1:
         y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
@@ -140,32 +168,47 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
                            "conv_transpose1d")
 
 
+_POOL_ARGS = {}
+
+
 def _pool_args(kernel_size, stride, padding, dilation, nd, op):
+    """(kernel, stride, padding, dilation) as the tuples the 2-D pooling ops take, answered by value
+    like _conv_args."""
+    key = (kernel_size, stride, padding, dilation, nd, op, type(kernel_size), type(stride), type(padding),
+           type(dilation))
+    try:
+        return _POOL_ARGS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a list: resolved on every call
+        key = None
     k = _tuple(kernel_size, nd, "kernel_size", op)
     s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(stride, nd, "stride", op)
     p = _tuple(padding, nd, "padding", op)
     d = _tuple(dilation, nd, "dilation", op)
     if nd == 1:
         k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
-    return list(k), list(s), list(p), list(d)
+    args = k, s, p, d
+    if key is not None and len(_POOL_ARGS) < 4096 and all(map(_cacheable, (kernel_size, stride, padding, dilation))):
+        _POOL_ARGS[key] = args
+    return args
 
 
-def _lift(input, nd, op):
-    """Input as a 2-D pooling op takes it (1-D gets a unit height) and a function undoing that."""
+def _check_pool_input(input, nd, op):
     if input.dim() not in (nd + 1, nd + 2):
         kind = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
         raise RuntimeError(f"[{op}] expected {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input {kind}, "
                            f"got shape {tuple(input.shape)}")
-    if nd == 2:
-        return input, lambda t: t
-    return input.unsqueeze(-2), lambda t: t.squeeze(-2)
 
 
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, nd, op):
-    x, back = _lift(input, nd, op)
-    r = _core._max_pool2d(x, *_pool_args(kernel_size, stride, padding, dilation, nd, op), bool(ceil_mode),
-                          bool(return_indices), op)
-    return (back(r[0]), back(r[1])) if return_indices else back(r)
+    args = _pool_args(kernel_size, stride, padding, dilation, nd, op)
+    if input.dim() != nd + 2:
+        _check_pool_input(input, nd, op)
+    if nd == 2:
+        return _core._max_pool2d(input, *args, bool(ceil_mode), bool(return_indices), op)
+    r = _core._max_pool2d(input.unsqueeze(-2), *args, bool(ceil_mode), bool(return_indices), op)  # unit height
+    return (r[0].squeeze(-2), r[1].squeeze(-2)) if return_indices else r.squeeze(-2)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -177,12 +220,13 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd, op):
-    x, back = _lift(input, nd, op)
+    _check_pool_input(input, nd, op)
     k, s, p, _ = _pool_args(kernel_size, stride, padding, 1, nd, op)
     if divisor_override is not None and divisor_override <= 0:
         raise RuntimeError(f"[{op}] divisor must be not zero, got {divisor_override}")
-    return back(_core._avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad),
-                                  int(divisor_override or 0), op))
+    x = input if nd == 2 else input.unsqueeze(-2)
+    y = _core._avg_pool2d(x, k, s, p, bool(ceil_mode), bool(count_include_pad), int(divisor_override or 0), op)
+    return y if nd == 2 else y.squeeze(-2)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
@@ -196,14 +240,16 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def _adaptive(input, output_size, nd, op):
-    x, back = _lift(input, nd, op)
+    _check_pool_input(input, nd, op)
+    x = input if nd == 2 else input.unsqueeze(-2)
     size = (output_size,) * nd if isinstance(output_size, int) or output_size is None else tuple(output_size)
     if len(size) != nd:
         raise ValueError(f"[{op}] output_size must have {nd} elements, got {output_size}")
     size = tuple(input.shape[-nd + i] if s is None else int(s) for i, s in enumerate(size))
     if nd == 1:
         size = (1,) + size
-    return back(_core._adaptive_avg_pool2d(x, size[0], size[1], op))
+    y = _core._adaptive_avg_pool2d(x, size[0], size[1], op)
+    return y if nd == 2 else y.squeeze(-2)
 
 
 def adaptive_avg_pool2d(input, output_size):

@@ -98,7 +98,7 @@ class Sequential(_ModuleSequence):
         return Sequential(*modules)
 
     def forward(self, input):
-        return run_sequence(list(self._modules.values()), input)
+        return run_sequence(self, tuple(self._modules.values()), input)
 
 
 class ModuleList(_ModuleSequence):

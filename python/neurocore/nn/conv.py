@@ -5,6 +5,7 @@ import math
 from .._creation import empty
 from . import init
 from ._conv_functional import _conv, _conv_transpose, _tuple
+from .linear import _weight_and_bias
 from .module import Module
 from .parameter import Parameter
 
@@ -69,7 +70,12 @@ class _ConvNd(Module):
         return self._conv_forward(input)
 
     def _conv_forward(self, input, relu=False):
-        return _conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+        params = self._parameters  # not self.weight: see _weight_and_bias
+        try:
+            weight, bias = params["weight"], params["bias"]
+        except KeyError:
+            weight, bias = _weight_and_bias(self)
+        return _conv(input, weight, bias, self.stride, self.padding, self.dilation, self.groups,
                      self._nd, type(self).__name__, relu)
 
     def extra_repr(self):

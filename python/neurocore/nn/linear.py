@@ -18,15 +18,15 @@ class Identity(Module):
         return input
 
 
-def _weight_and_bias(linear):
-    """A Linear's weight and bias, read from the parameter registry directly: `linear.weight` finds
-    nothing in the instance dict and goes through Module.__getattr__ after a failed lookup, which
-    costs as much as a batch-1 layer."""
-    params = linear._parameters
+def _weight_and_bias(layer):
+    """A layer's weight and bias (Linear, convolutions), read from the parameter registry directly:
+    `layer.weight` finds nothing in the instance dict and goes through Module.__getattr__ after a
+    failed lookup, which costs as much as a batch-1 layer."""
+    params = layer._parameters
     try:
         return params["weight"], params["bias"]
     except KeyError:  # a parameter was deleted (and maybe replaced by a plain attribute)
-        return linear.weight, linear.bias
+        return layer.weight, layer.bias
 
 
 class Linear(Module):

@@ -15,6 +15,10 @@ from .._device import _check_device, _cuda_device, _parse_to
 from ..autograd import _anomaly_enabled
 from .parameter import Parameter, Buffer
 
+# Bumped by every attribute assignment or deletion on any Module: what a compiled Sequential plan
+# resolved from its layers' attributes (nn/_fusion.py) is stale once this moves.
+_attribute_version = [0]
+
 # Per thread: the modules whose forward is running, with their paths (anomaly mode only).
 _anomaly_modules = threading.local()
 
@@ -239,6 +243,10 @@ class Module:
         return mod._parameters[name]
 
     def __setattr__(self, name, value):
+        self._module_setattr(name, value)
+        _attribute_version[0] += 1  # after the change: a plan compiled meanwhile saw the old version
+
+    def _module_setattr(self, name, value):
         def remove_from(*containers):
             for c in containers:
                 if name in c:
@@ -290,6 +298,10 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):
+        self._module_delattr(name)
+        _attribute_version[0] += 1
+
+    def _module_delattr(self, name):
         for registry in (self._parameters, self._buffers, self._modules):
             if name in registry:
                 del registry[name]
