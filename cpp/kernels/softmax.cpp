@@ -7,6 +7,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/vecmath_avx2.h"
+#include "kernels/vecmath_avx512.h"
 
 namespace nc::kernels::NC_ISA {
 namespace {
@@ -15,7 +16,109 @@ namespace {
 // rows whose max is +-inf are shifted by 0 (all -inf rows give NaN like PyTorch; +inf too).
 inline float finish_max(float m) { return std::isinf(m) ? (m > 0 ? m : 0.0f) : m; }
 
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+
+// The 16-lane rows: exp16 gives each element the float of the avx2 build; the sums run over 16
+// double lanes (4 accumulators of 4) instead of 8, a different (fixed) order of the same terms.
+// Ragged ends are loaded under a mask, `fill` in the other lanes.
+inline __m512 load_part16(const float* p, int64_t n, float fill) {
+  const __mmask16 k = first_lanes(n);
+  return _mm512_mask_mov_ps(set16(fill), k, _mm512_maskz_loadu_ps(k, p));
+}
+
+inline __m256d cvt_lo(__m256 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+inline __m256d cvt_hi(__m256 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+inline __m256 lo8(__m512 v) { return _mm512_castps512_ps256(v); }
+inline __m256 hi8(__m512 v) { return _mm512_extractf32x8_ps(v, 1); }
+
+// Adds the 16 floats of v as doubles to four 4-lane accumulators (float->double stays on
+// 256-bit halves: SIMDe, which the emulated test build uses, has no _mm512_cvtps_pd).
+struct Acc16 {
+  __m256d s[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+  void add(__m512 v) {
+    const __m256 a = lo8(v), b = hi8(v);
+    s[0] = _mm256_add_pd(s[0], cvt_lo(a));
+    s[1] = _mm256_add_pd(s[1], cvt_hi(a));
+    s[2] = _mm256_add_pd(s[2], cvt_lo(b));
+    s[3] = _mm256_add_pd(s[3], cvt_hi(b));
+  }
+  double total() const {
+    alignas(32) double l[4];
+    _mm256_store_pd(l, _mm256_add_pd(_mm256_add_pd(s[0], s[1]), _mm256_add_pd(s[2], s[3])));
+    return (l[0] + l[1]) + (l[2] + l[3]);
+  }
+};
+
+void softmax_row(const float* x, float* y, int64_t n, bool log) {
+  const int64_t full = n & ~int64_t(15), tail = n - full;
+  const __mmask16 kt = first_lanes(tail);
+  // max_ps(x, m) returns m when x is NaN, so NaN never enters the running max.
+  __m512 vm = set16(-INFINITY);
+  for (int64_t k = 0; k < full; k += 16) vm = _mm512_max_ps(_mm512_loadu_ps(x + k), vm);
+  if (tail) vm = _mm512_max_ps(load_part16(x + full, tail, -INFINITY), vm);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, vm);
+  float m = lanes[0];
+  for (int i = 1; i < 16; ++i) m = std::max(m, lanes[i]);
+  m = finish_max(m);
+  const __m512 vshift = set16(m);
+  Acc16 acc;
+  for (int64_t k = 0; k < full; k += 16) {
+    __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + k), vshift));
+    if (!log) _mm512_storeu_ps(y + k, e);
+    acc.add(e);
+  }
+  if (tail) {
+    // Padding lanes hold -inf: exp gives 0 and adds nothing.
+    __m512 e = exp16(_mm512_sub_ps(load_part16(x + full, tail, -INFINITY), vshift));
+    if (!log) _mm512_mask_storeu_ps(y + full, kt, e);
+    acc.add(e);
+  }
+  const double s = acc.total();
+  if (log) {
+    const __m512 vls = set16(static_cast<float>(std::log(s)));
+    auto f = [&](__m512 v) { return _mm512_sub_ps(_mm512_sub_ps(v, vshift), vls); };
+    for (int64_t k = 0; k < full; k += 16) _mm512_storeu_ps(y + k, f(_mm512_loadu_ps(x + k)));
+    if (tail) _mm512_mask_storeu_ps(y + full, kt, f(_mm512_maskz_loadu_ps(kt, x + full)));
+  } else {
+    const __m512 vinv = set16(static_cast<float>(1.0 / s));
+    for (int64_t k = 0; k < full; k += 16) _mm512_storeu_ps(y + k, _mm512_mul_ps(_mm512_loadu_ps(y + k), vinv));
+    if (tail) _mm512_mask_storeu_ps(y + full, kt, _mm512_mul_ps(_mm512_maskz_loadu_ps(kt, y + full), vinv));
+  }
+}
+
+// Same formulas as the generic build (products in float, the rest in double), vectorised.
+void softmax_backward_row(const float* g, const float* y, float* gx, int64_t n, bool log) {
+  const int64_t full = n & ~int64_t(15), tail = n - full;
+  const __mmask16 kt = first_lanes(tail);
+  Acc16 acc;
+  for (int64_t k = 0; k < full; k += 16) {
+    __m512 gv = _mm512_loadu_ps(g + k);
+    acc.add(log ? gv : _mm512_mul_ps(gv, _mm512_loadu_ps(y + k)));
+  }
+  if (tail) {
+    __m512 gv = _mm512_maskz_loadu_ps(kt, g + full);
+    acc.add(log ? gv : _mm512_mul_ps(gv, _mm512_maskz_loadu_ps(kt, y + full)));
+  }
+  const __m256d s = _mm256_set1_pd(acc.total());
+  // Per 4 lanes: double(g) - double(f) * s with f = exp(y) (log) or (g - s) * y (softmax).
+  auto quarter = [&](__m256d gd, __m256d fd) {
+    return _mm256_cvtpd_ps(log ? _mm256_sub_pd(gd, _mm256_mul_pd(fd, s)) : _mm256_mul_pd(fd, _mm256_sub_pd(gd, s)));
+  };
+  auto half = [&](__m256 gv, __m256 f) {
+    return _mm256_set_m128(quarter(cvt_hi(gv), cvt_hi(f)), quarter(cvt_lo(gv), cvt_lo(f)));
+  };
+  auto block = [&](__m512 gv, __m512 yv) {
+    __m512 f = log ? exp16(yv) : yv;
+    return _mm512_insertf32x8(_mm512_castps256_ps512(half(lo8(gv), lo8(f))), half(hi8(gv), hi8(f)), 1);
+  };
+  for (int64_t k = 0; k < full; k += 16)
+    _mm512_storeu_ps(gx + k, block(_mm512_loadu_ps(g + k), _mm512_loadu_ps(y + k)));
+  if (tail)
+    _mm512_mask_storeu_ps(gx + full, kt, block(_mm512_maskz_loadu_ps(kt, g + full), _mm512_maskz_loadu_ps(kt, y + full)));
+}
+
+#elif NC_HAVE_AVX2
 
 inline double hsum(__m256d v) {
   alignas(32) double l[4];
