@@ -11,6 +11,9 @@ evaluates the formulas in double, and stays within the same bounds):
   GELU tanh 3.0, SiLU 3.5, Mish 2.7, ELU 1.1, SELU 2.8, Softplus 1.5.
 """
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -208,6 +211,50 @@ def test_results_do_not_depend_on_position():
         whole = fn(nc.tensor(x)).numpy()
         parts = np.concatenate([fn(nc.tensor(x[i:i + 13])).numpy() for i in range(0, len(x), 13)])
         assert np.array_equal(whole, parts, equal_nan=True), name
+
+
+# The vecmath and activation kernels of a build, forward and backward (g = 1), on the floats in x.
+_KERNEL_OUTPUTS = """
+import numpy as np
+import neurocore as nc
+import neurocore.nn.functional as F
+
+
+def kernel_outputs(x):
+    out = {f: nc._core._vecmath(f, x) for f in ("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p")}
+    for name, fn in [("gelu", F.gelu), ("gelu_tanh", lambda t: F.gelu(t, approximate="tanh")), ("silu", F.silu),
+                     ("mish", F.mish), ("elu", F.elu), ("selu", F.selu), ("softplus", F.softplus),
+                     ("leaky_relu", lambda t: F.leaky_relu(t, 0.1)), ("hardtanh", F.hardtanh)]:
+        t = nc.tensor(x, requires_grad=True)
+        y = fn(t)
+        y.backward(nc.ones_like(t))
+        out[name], out[name + "_grad"] = y.detach().numpy(), t.grad.numpy()
+    return out
+"""
+
+
+def test_avx512_build_gives_the_avx2_floats(tmp_path):
+    """The avx512 build runs the avx2 polynomials on 16 lanes (kernels/vecmath_avx512.h), with mask
+    registers where avx2 blends and for ragged ends: every element must be the avx2 build's float,
+    bit for bit, so the ULP figures above hold for both. Runs where the avx512 build is in use (an
+    AVX-512 CPU, or .ci/avx512_emulated); the avx2 results come from a child process."""
+    if C.cpu_capability() != "avx512":
+        pytest.skip("compares the avx512 build with avx2: run with NEUROCORE_CPU=avx512 (.ci/avx512_emulated)")
+    x = np.concatenate([_all_floats(4999), np.random.default_rng(1).normal(0, 4, 1001).astype(np.float32)])
+    np.save(tmp_path / "x.npy", x)
+    child = _KERNEL_OUTPUTS + (f"np.savez({str(tmp_path / 'avx2.npz')!r}, "
+                               f"**kernel_outputs(np.load({str(tmp_path / 'x.npy')!r})))")
+    r = subprocess.run([sys.executable, "-c", child], env=dict(os.environ, NEUROCORE_CPU="avx2"),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    scope = {}
+    exec(_KERNEL_OUTPUTS, scope)
+    mine = scope["kernel_outputs"](x)
+    avx2 = np.load(tmp_path / "avx2.npz")
+    assert sorted(avx2.files) == sorted(mine)
+    for name, y in mine.items():
+        differ = y.view(np.uint32) != avx2[name].view(np.uint32)
+        assert not differ.any(), f"{name}: {differ.sum()} elements differ from avx2, first at x={x[differ][:5]}"
 
 
 def test_philox_known_answers_and_vector_path():
