@@ -83,7 +83,9 @@ inline void minus_two_abs_u(V xc, V& v, V& rest) {
 template <class F>
 inline void map_v(const float* x, float* y, int64_t n, F f) { map16(x, y, n, f); }
 template <class F>
-inline void map_v_backward(const float* g, const float* x, float* gx, int64_t n, F f) { map16_backward(g, x, gx, n, f); }
+inline void map_v_backward(const float* g, const float* x, float* gx, int64_t n, F f) {
+  map16_backward(g, x, gx, n, f);
+}
 
 #elif NC_HAVE_AVX2
 
@@ -127,7 +129,9 @@ inline void minus_two_abs_u(V xc, V& v, V& rest) { minus_two_abs_u8(xc, v, rest)
 template <class F>
 inline void map_v(const float* x, float* y, int64_t n, F f) { map8(x, y, n, f); }
 template <class F>
-inline void map_v_backward(const float* g, const float* x, float* gx, int64_t n, F f) { map8_backward(g, x, gx, n, f); }
+inline void map_v_backward(const float* g, const float* x, float* gx, int64_t n, F f) {
+  map8_backward(g, x, gx, n, f);
+}
 
 #endif
 
@@ -275,7 +279,8 @@ struct Mish {
 
 struct Elu {
   V as, sc;
-  Elu(double alpha, double scale) : as(splat(static_cast<float>(alpha * scale))), sc(splat(static_cast<float>(scale))) {}
+  Elu(double alpha, double scale)
+      : as(splat(static_cast<float>(alpha * scale))), sc(splat(static_cast<float>(scale))) {}
   V f(V x) { return select(cmp_gt(x, zero()), mul(x, sc), mul(as, vexpm1(x))); }
   V df(V x) { return select(cmp_gt(x, zero()), sc, mul(as, vexp(x))); }
 };

@@ -290,7 +290,9 @@ struct Block2x2<float> {
     t[2] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
     t[3] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
   }
-  static V in_order(V v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0))); }
+  static V in_order(V v) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
   static I in_order(I v) { return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)); }
   static V isnan(V v) { return _mm256_cmp_ps(v, v, _CMP_UNORD_Q); }
   static V greater(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }

@@ -121,7 +121,8 @@ void softmax_backward_row(const float* g, const float* y, float* gx, int64_t n, 
   for (int64_t k = 0; k < full; k += 16)
     _mm512_storeu_ps(gx + k, block(_mm512_loadu_ps(g + k), _mm512_loadu_ps(y + k)));
   if (tail)
-    _mm512_mask_storeu_ps(gx + full, kt, block(_mm512_maskz_loadu_ps(kt, g + full), _mm512_maskz_loadu_ps(kt, y + full)));
+    _mm512_mask_storeu_ps(gx + full, kt,
+                          block(_mm512_maskz_loadu_ps(kt, g + full), _mm512_maskz_loadu_ps(kt, y + full)));
 }
 
 #elif NC_HAVE_AVX2

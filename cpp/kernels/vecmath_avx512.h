@@ -46,7 +46,8 @@ inline __m512 scale_by_pow2_16(__m512 y, __m512 n) {
 
 // e^x = p * 2^n for finite x: p in [0.7, 1.42], n = round(x / ln 2) (as exp8_reduced).
 inline __m512 exp16_reduced(__m512 x, __m512& n) {
-  n = _mm512_roundscale_ps(_mm512_mul_ps(x, set16(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  n = _mm512_roundscale_ps(_mm512_mul_ps(x, set16(1.44269504088896341f)),
+                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, set16(0.693359375f), x);
   r = _mm512_fnmadd_ps(n, set16(-2.12194440e-4f), r);
   __m512 p = set16(1.9875691500E-4f);
