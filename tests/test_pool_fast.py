@@ -1,7 +1,8 @@
 """The pooling kernels (kernels/pool.*) against PyTorch and against themselves: the vectorised rows
 (stride 1 or 2, eight outputs at a time, the last block overlapping, partial blocks for short
-rows; 2x2 / stride 2 in float32 and float64, rows shorter than a vector included), the border and plain-code fallbacks, NaN/inf/tie rules with exact indices, gradients, batch 1, non-contiguous input, 1 vs 2
-threads and the generic vs AVX2 build, bit for bit. Also the one-pass gradient of sum() into
+rows; 2x2 / stride 2 in float32 and float64, rows shorter than a vector included), the border and
+plain-code fallbacks, NaN/inf/tie rules with exact indices, gradients, batch 1, non-contiguous
+input, 1 vs 2 threads and the generic vs AVX2 (and avx512) build, bit for bit. Also the one-pass gradient of sum() into
 relu's backward. The suite runs under both CPU paths (NEUROCORE_CPU=generic and the default)."""
 import os
 import subprocess

@@ -249,8 +249,8 @@ def test_avx512_build_gives_the_avx2_floats(tmp_path):
     """The avx512 build runs the avx2 polynomials on 16 lanes (kernels/vecmath_avx512.h), with mask
     registers where avx2 blends and for ragged ends, and softmax folds its 16 lanes in the avx2
     order: every element must be the avx2 build's float, bit for bit, so the ULP figures above hold
-    for both. Runs where the avx512 build is in use (an
-    AVX-512 CPU, or .ci/avx512_emulated); the avx2 results come from a child process."""
+    for both. Runs where the avx512 build is in use (an AVX-512 CPU, or .ci/avx512_emulated); the
+    avx2 results come from a child process."""
     if C.cpu_capability() != "avx512":
         pytest.skip("compares the avx512 build with avx2: run with NEUROCORE_CPU=avx512 (.ci/avx512_emulated)")
     x = np.concatenate([_all_floats(4999), np.random.default_rng(1).normal(0, 4, 1001).astype(np.float32)])
