@@ -1,7 +1,8 @@
 """The pooling kernels (kernels/pool.*) against PyTorch and against themselves: the vectorised rows
 (stride 1 or 2, eight outputs at a time, the last block overlapping, partial blocks for short
-rows), the border and plain-code fallbacks, NaN/inf/tie rules with exact indices, gradients, batch 1, non-contiguous input, 1 vs 2
-threads and the generic vs AVX2 build, bit for bit. Also the one-pass gradient of sum() into
+rows; 2x2 / stride 2 in float32 and float64, rows shorter than a vector included), the border and
+plain-code fallbacks, NaN/inf/tie rules with exact indices, gradients, batch 1, non-contiguous
+input, 1 vs 2 threads and the generic vs AVX2 (and avx512) build, bit for bit. Also the one-pass gradient of sum() into
 relu's backward. The suite runs under both CPU paths (NEUROCORE_CPU=generic and the default)."""
 import os
 import subprocess
@@ -29,6 +30,7 @@ MAX_FAST = [
     ((1, 2, 12, 40), 3, (2, 1), 0, (2, 3), False),
     ((1, 2, 8, 7), 2, 2, 0, 1, False),   # rows shorter than a vector
     ((3, 4, 14, 14), 2, 2, 0, 1, False),  # 7 outputs a row (a CNN's second pool)
+    ((2, 3, 13, 13), 2, 2, 0, 1, False),  # 6 outputs a row, odd width (the Keras CNN's 13x13 maps)
     ((1, 1, 10, 60), 3, 3, 1, 1, True),  # stride 3: the plain row loop
 ]
 
@@ -136,6 +138,8 @@ AVG_FAST = [  # shape, kernel, stride, padding, ceil_mode, count_include_pad, di
     ((1, 2, 16, 29), 3, 1, 1, False, True, 5),
     ((1, 1, 9, 40), (2, 5), (1, 2), (1, 2), False, True, None),
     ((1, 2, 8, 7), 2, 2, 0, False, True, None),
+    ((2, 3, 13, 13), 2, 2, 0, False, False, None),
+    ((1, 2, 6, 22), 2, 2, 0, False, True, 3),
     ((1, 1, 10, 60), 3, 3, 1, True, False, None),
 ]
 
@@ -228,9 +232,10 @@ def _all_pool_outputs(x):
     return out
 
 
-@pytest.mark.parametrize("shape", [(4, 8, 30, 34), (8, 40, 14, 14)])  # wide rows; rows of 7 outputs
-def test_pool_thread_count_bit_identical(shape):
-    x = nan_ties_input(shape, np.float32, 14)
+@pytest.mark.parametrize("shape,dtype", [((4, 8, 30, 34), np.float32), ((8, 40, 14, 14), np.float32),
+                                         ((6, 16, 13, 13), np.float64)])  # wide rows; rows of 7 and 6 outputs
+def test_pool_thread_count_bit_identical(shape, dtype):
+    x = nan_ties_input(shape, dtype, 14)
     x[np.isinf(x)] = 1.5  # keep the gradients finite
     x[np.isnan(x)] = 0.25
     old = nc.get_num_threads()
@@ -256,11 +261,12 @@ np.savez({dst!r}, *_all_pool_outputs(x))
 """
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 21, 45), (3, 5, 14, 14)])
-def test_pool_kernel_builds_bit_identical(tmp_path, shape):
+@pytest.mark.parametrize("shape,dtype", [((2, 3, 21, 45), np.float32), ((3, 5, 14, 14), np.float32),
+                                         ((3, 5, 13, 13), np.float32), ((2, 3, 13, 27), np.float64)])
+def test_pool_kernel_builds_bit_identical(tmp_path, shape, dtype):
     if not nc._core.cpu_supports_avx2():
         pytest.skip("no AVX2 on this CPU")
-    x = rand(shape, np.float32, 15)
+    x = rand(shape, dtype, 15)
     np.save(tmp_path / "x.npy", x)
     results = {}
     isas = ["generic", "avx2"] + (["avx512"] if nc._core._cpu_supports("avx512") or nc._core._avx512_emulated() else [])

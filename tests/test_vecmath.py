@@ -1,16 +1,21 @@
 """Vectorised float32 math kernels against float64 references over the whole float range,
 including +-inf, NaN and denormals, measured in ULP of the float32 result.
 
-Measured maxima over the sampled range (AVX2 path; the generic path calls the C library or
-evaluates the formulas in double, and stays within the same bounds):
-  exp 2, log 2, tanh 3, sigmoid 3 (bounds); erf 1.8, expm1 1.4, log1p 2.4 ULP.
-  Activations through the ops (contiguous float32 takes the kernels): GELU 4.8, GELU tanh 3.5,
-  SiLU 2.8, Mish 3.7, ELU 1.0, SELU 1.5, Softplus 2.7 ULP; LeakyReLU and Hardtanh exact.
+Measured maxima over the sampled range (AVX2 path; the avx512 build gives the very same floats,
+bit for bit but for NaN payloads, see test_avx512_build_gives_the_avx2_floats, and measured
+exactly these figures under .ci/avx512_emulated on 2026-12-07; the generic path calls the C library
+or evaluates the formulas in double, and stays within the same bounds):
+  exp 1.2, log 0.76, tanh 1.25, sigmoid 2.47, erf 1.78, expm1 1.38, log1p 2.37 ULP.
+  Activations through the ops (contiguous float32 takes the kernels): GELU 4.84, GELU tanh 3.47,
+  SiLU 2.81, Mish 3.71, ELU 0.99, SELU 1.86, Softplus 2.67 ULP; LeakyReLU and Hardtanh exact.
   Derivatives (the backward kernels with g = 1), as |error| / max(|f'(x)|, 1) in units of 2^-24
-  (absolute where |f'| < 1: near its zero f' is a difference of two rounded terms): GELU 1.9,
-  GELU tanh 3.0, SiLU 3.5, Mish 2.7, ELU 1.1, SELU 2.8, Softplus 1.5.
+  (absolute where |f'| < 1: near its zero f' is a difference of two rounded terms): GELU 1.85,
+  GELU tanh 3.04, SiLU 3.46, Mish 2.67, ELU 1.05, SELU 2.81, Softplus 1.48.
 """
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -208,6 +213,65 @@ def test_results_do_not_depend_on_position():
         whole = fn(nc.tensor(x)).numpy()
         parts = np.concatenate([fn(nc.tensor(x[i:i + 13])).numpy() for i in range(0, len(x), 13)])
         assert np.array_equal(whole, parts, equal_nan=True), name
+
+
+# The vecmath, activation and softmax kernels of a build, forward and backward: activations on the
+# floats in x (g = 1), softmax and log_softmax on random rows of lengths around 8 and 16.
+_KERNEL_OUTPUTS = """
+import numpy as np
+import neurocore as nc
+import neurocore.nn.functional as F
+
+
+def kernel_outputs(x):
+    out = {f: nc._core._vecmath(f, x) for f in ("exp", "log", "tanh", "sigmoid", "erf", "expm1", "log1p")}
+    for name, fn in [("gelu", F.gelu), ("gelu_tanh", lambda t: F.gelu(t, approximate="tanh")), ("silu", F.silu),
+                     ("mish", F.mish), ("elu", F.elu), ("selu", F.selu), ("softplus", F.softplus),
+                     ("leaky_relu", lambda t: F.leaky_relu(t, 0.1)), ("hardtanh", F.hardtanh)]:
+        t = nc.tensor(x, requires_grad=True)
+        y = fn(t)
+        y.backward(nc.ones_like(t))
+        out[name], out[name + "_grad"] = y.detach().numpy(), t.grad.numpy()
+    rng = np.random.default_rng(2)
+    for n in (1, 7, 8, 9, 15, 16, 17, 24, 33, 1023):
+        a = rng.normal(0, 4, (5, n)).astype(np.float32)
+        g = rng.normal(size=(5, n)).astype(np.float32)
+        for name in ("softmax", "log_softmax"):
+            t = nc.tensor(a, requires_grad=True)
+            y = getattr(nc, name)(t, dim=1)
+            y.backward(nc.tensor(g))
+            out[f"{name}{n}"], out[f"{name}{n}_grad"] = y.detach().numpy(), t.grad.numpy()
+    return out
+"""
+
+
+def test_avx512_build_gives_the_avx2_floats(tmp_path):
+    """The avx512 build runs the avx2 polynomials on 16 lanes (kernels/vecmath_avx512.h), with mask
+    registers where avx2 blends and for ragged ends, and softmax folds its 16 lanes in the avx2
+    order: every element must be the avx2 build's float, bit for bit, so the ULP figures above hold
+    for both. Runs where the avx512 build is in use (an AVX-512 CPU, or .ci/avx512_emulated); the
+    avx2 results come from a child process."""
+    if C.cpu_capability() != "avx512":
+        pytest.skip("compares the avx512 build with avx2: run with NEUROCORE_CPU=avx512 (.ci/avx512_emulated)")
+    x = np.concatenate([_all_floats(4999), np.random.default_rng(1).normal(0, 4, 1001).astype(np.float32)])
+    np.save(tmp_path / "x.npy", x)
+    child = _KERNEL_OUTPUTS + (f"np.savez({str(tmp_path / 'avx2.npz')!r}, "
+                               f"**kernel_outputs(np.load({str(tmp_path / 'x.npy')!r})))")
+    r = subprocess.run([sys.executable, "-c", child], env=dict(os.environ, NEUROCORE_CPU="avx2"),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    scope = {}
+    exec(_KERNEL_OUTPUTS, scope)
+    mine = scope["kernel_outputs"](x)
+    avx2 = np.load(tmp_path / "avx2.npz")
+    assert sorted(avx2.files) == sorted(mine)
+    for name, y in mine.items():
+        # NaN where avx2 has NaN (its payload may differ: the compiler may swap the operands of a
+        # commutative operation, and which NaN wins is not specified anywhere), the same bits elsewhere.
+        want = avx2[name]
+        nan = np.isnan(want)
+        differ = (np.isnan(y) != nan) | (~nan & (y.view(np.uint32) != want.view(np.uint32)))
+        assert not differ.any(), f"{name}: {differ.sum()} of {differ.size} elements differ from avx2"
 
 
 def test_philox_known_answers_and_vector_path():

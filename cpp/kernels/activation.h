@@ -3,7 +3,8 @@
 // gx = g * f'(x) from the input x (y may alias x, gx may alias g). The generic build evaluates
 // the scalar reference formulas of kernels/activation_formulas.h (so it matches the portable op
 // path bit for bit); the AVX2 build approximates them within a few ULP with the polynomials of
-// vecmath_avx2.h (figures in tests/test_vecmath.py). Every element is computed the same way
+// vecmath_avx2.h (figures in tests/test_vecmath.py), and the avx512 build runs the same code on
+// 16 lanes (vecmath_avx512.h), giving the avx2 build's floats. Every element is computed the same way
 // wherever a range starts, so splitting between threads never changes a result.
 #include <cstdint>
 

@@ -2,8 +2,9 @@
 // the plane's edge (computed one by one, taps clipped), and interior outputs, whose windows lie
 // inside the plane in W (computed a row at a time with the window's taps in the outer loop, so
 // each tap is one strided pass over the row). The AVX2 build does the interior of float32 rows
-// with stride 1 or 2 eight outputs per vector; everything else is plain code the compiler may
-// vectorise. All paths apply per output the same operations in the same order.
+// with stride 1 or 2 eight outputs per vector, and 2x2 / stride-2 pooling of float32 and float64
+// planes a block of outputs at a time; everything else is plain code the compiler may vectorise.
+// All paths apply per output the same operations in the same order.
 #include "kernels/pool.h"
 
 #include <cmath>
@@ -255,74 +256,166 @@ inline bool pool_2x2(const PoolGeometry& g) {
 }
 
 #if NC_HAVE_AVX2
-// Blocks of 8 outputs of a 2x2 / stride-2 output row: block(ox) for ox = 0, 8, ..., the last one
-// moved back to end at ow (it overlaps the one before and rewrites the same values); ow >= 8.
-// Each block reads 16 elements of each of its two input rows; its taps come out of
-// _mm256_shuffle_ps as [e0 e2 e8 e10 | e4 e6 e12 e14] (even) and likewise odd, in every 128-bit
-// lane the same outputs for all four taps, so the per-lane folds run on that order and one
-// permute at the end puts the 8 outputs in order.
-template <class F>
+// One block of a 2x2 / stride-2 output row in AVX2 registers: W = 8 floats or 4 doubles. A block
+// of n = W outputs reads 2W elements of each of its two input rows; a partial block (a row of
+// n < W outputs, such as the 6 of a 13x13 map) reads only its 2n under a mask. The taps come out
+// of the shuffles in a lane order that is the same for all four taps, so the per-lane folds run on
+// it and one permute at the end puts the outputs in order. Each output gets the general path's
+// operations: max by `v > m || isnan(v)` in window order, sum ((((0 + t0) + t1) + t2) + t3) / div.
+template <class T>
+struct Block2x2;
+
+template <>
+struct Block2x2<float> {
+  static constexpr int64_t W = 8;
+  using V = __m256;
+  using I = __m256i;  // tap numbers, one per 32-bit lane
+  static void load_row(const float* r, int64_t n, V& a, V& b) {
+    if (n == W) {
+      a = _mm256_loadu_ps(r), b = _mm256_loadu_ps(r + 8);
+      return;
+    }
+    const __m256i k = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int e = static_cast<int>(2 * n);
+    a = _mm256_maskload_ps(r, _mm256_cmpgt_epi32(_mm256_set1_epi32(e), k));
+    b = _mm256_maskload_ps(r + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(e - 8), k));
+  }
+  // Taps (0,0), (0,1), (1,0), (1,1) as [e0 e2 e8 e10 | e4 e6 e12 e14] and likewise.
+  static void taps(const float* r0, const float* r1, int64_t n, V t[4]) {
+    V a0, a1, b0, b1;
+    load_row(r0, n, a0, a1);
+    load_row(r1, n, b0, b1);
+    t[0] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));
+    t[1] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1));
+    t[2] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
+    t[3] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  static V in_order(V v) {
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
+  }
+  static I in_order(I v) { return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)); }
+  static V isnan(V v) { return _mm256_cmp_ps(v, v, _CMP_UNORD_Q); }
+  static V greater(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+  static V either(V a, V b) { return _mm256_or_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }  // a > b ? a : b
+  static V blend(V a, V b, V mask) { return _mm256_blendv_ps(a, b, mask); }
+  static I blend(I a, I b, V mask) {
+    return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b), mask));
+  }
+  static I tap(int k) { return _mm256_set1_epi32(k); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static void store(float* p, V v, int64_t n) { store_lanes(p, v, n); }
+  static void store(uint8_t* p, I v, int64_t n) { store_lanes(p, v, n); }
+};
+
+template <>
+struct Block2x2<double> {
+  static constexpr int64_t W = 4;
+  using V = __m256d;
+  using I = __m256i;  // tap numbers, one per 64-bit lane
+  static void load_row(const double* r, int64_t n, V& a, V& b) {
+    if (n == W) {
+      a = _mm256_loadu_pd(r), b = _mm256_loadu_pd(r + 4);
+      return;
+    }
+    const __m256i k = _mm256_setr_epi64x(0, 1, 2, 3);
+    a = _mm256_maskload_pd(r, _mm256_cmpgt_epi64(_mm256_set1_epi64x(2 * n), k));
+    b = _mm256_maskload_pd(r + 4, _mm256_cmpgt_epi64(_mm256_set1_epi64x(2 * n - 4), k));
+  }
+  // Taps (0,0), (0,1), (1,0), (1,1) as [e0 e4 e2 e6] and likewise.
+  static void taps(const double* r0, const double* r1, int64_t n, V t[4]) {
+    V a0, a1, b0, b1;
+    load_row(r0, n, a0, a1);
+    load_row(r1, n, b0, b1);
+    t[0] = _mm256_shuffle_pd(a0, a1, 0x0);
+    t[1] = _mm256_shuffle_pd(a0, a1, 0xF);
+    t[2] = _mm256_shuffle_pd(b0, b1, 0x0);
+    t[3] = _mm256_shuffle_pd(b0, b1, 0xF);
+  }
+  static V in_order(V v) { return _mm256_permute4x64_pd(v, _MM_SHUFFLE(3, 1, 2, 0)); }
+  static I in_order(I v) { return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)); }
+  static V isnan(V v) { return _mm256_cmp_pd(v, v, _CMP_UNORD_Q); }
+  static V greater(V a, V b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
+  static V either(V a, V b) { return _mm256_or_pd(a, b); }
+  static V max(V a, V b) { return _mm256_max_pd(a, b); }  // a > b ? a : b
+  static V blend(V a, V b, V mask) { return _mm256_blendv_pd(a, b, mask); }
+  static I blend(I a, I b, V mask) {
+    return _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(a), _mm256_castsi256_pd(b), mask));
+  }
+  static I tap(int k) { return _mm256_set1_epi64x(k); }
+  static V zero() { return _mm256_setzero_pd(); }
+  static V set1(double v) { return _mm256_set1_pd(v); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
+  static void store(double* p, V v, int64_t n) {
+    if (n == W) return _mm256_storeu_pd(p, v);
+    alignas(32) double buf[4];
+    _mm256_store_pd(buf, v);
+    std::memcpy(p, buf, n * sizeof(double));
+  }
+  static void store(uint8_t* p, I v, int64_t n) {
+    alignas(32) int64_t buf[4];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(buf), v);
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(buf[i]);
+  }
+};
+
+// block(ox, n) over one output row: blocks of W outputs, the last one moved back to end at ow (it
+// overlaps the one before and rewrites the same values); a row shorter than W is one partial block.
+template <class T, class F>
 inline void blocks_2x2(int64_t ow, const F& block) {
-  for (int64_t b = 0; b < ow; b += 8) block(b + 8 <= ow ? b : ow - 8);
+  constexpr int64_t W = Block2x2<T>::W;
+  if (ow < W) return block(int64_t(0), ow);
+  for (int64_t b = 0; b < ow; b += W) block(b + W <= ow ? b : ow - W, W);
 }
 
-inline void taps_2x2(const float* r0, const float* r1, __m256 t[4]) {
-  const __m256 a0 = _mm256_loadu_ps(r0), a1 = _mm256_loadu_ps(r0 + 8);
-  const __m256 b0 = _mm256_loadu_ps(r1), b1 = _mm256_loadu_ps(r1 + 8);
-  t[0] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));  // taps (0,0), (0,1), (1,0), (1,1)
-  t[1] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1));
-  t[2] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0));
-  t[3] = _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1));
-}
-
-inline __m256 in_order(__m256 v) {
-  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-inline __m256i in_order(__m256i v) { return _mm256_permute4x64_epi64(v, _MM_SHUFFLE(3, 1, 2, 0)); }
-
-// Max (and tap number, A == Arg::Tap) of each 2x2 window with the scalar path's rule, planes of
-// floats with ow >= 8.
-template <Arg A>
-void max_2x2_avx2(const float* x, float* y, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+// Max (and tap number, A == Arg::Tap) of each 2x2 window with the scalar path's rule.
+template <class T, Arg A>
+void max_2x2_avx2(const T* x, T* y, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+  using B = Block2x2<T>;
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t oy = 0; oy < g.oh; ++oy) {
-      const float* r0 = x + (p * g.h + 2 * oy) * g.w;
+      const T* r0 = x + (p * g.h + 2 * oy) * g.w;
       const int64_t o = (p * g.oh + oy) * g.ow;
-      blocks_2x2(g.ow, [&](int64_t ox) {
-        __m256 t[4];
-        taps_2x2(r0 + 2 * ox, r0 + g.w + 2 * ox, t);
-        __m256 m = t[0];
-        __m256i id = _mm256_setzero_si256();
+      blocks_2x2<T>(g.ow, [&](int64_t ox, int64_t n) {
+        typename B::V t[4];
+        B::taps(r0 + 2 * ox, r0 + g.w + 2 * ox, n, t);
+        typename B::V m = t[0];
+        typename B::I id = B::tap(0);
         for (int k = 1; k < 4; ++k) {
-          const __m256 v = t[k], nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+          const auto v = t[k], nan = B::isnan(v);
           if constexpr (A == Arg::None) {
-            m = _mm256_blendv_ps(_mm256_max_ps(v, m), v, nan);  // max_ps(v, m) = v > m ? v : m
+            m = B::blend(B::max(v, m), v, nan);
           } else {
-            const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), nan);
-            m = _mm256_blendv_ps(m, v, take);
-            id = _mm256_castps_si256(
-                _mm256_blendv_ps(_mm256_castsi256_ps(id), _mm256_castsi256_ps(_mm256_set1_epi32(k)), take));
+            const auto take = B::either(B::greater(v, m), nan);
+            m = B::blend(m, v, take);
+            id = B::blend(id, B::tap(k), take);
           }
         }
-        _mm256_storeu_ps(y + o + ox, in_order(m));
-        if constexpr (A == Arg::Tap) store_lanes(tap + o + ox, in_order(id), 8);
+        B::store(y + o + ox, B::in_order(m), n);
+        if constexpr (A == Arg::Tap) B::store(tap + o + ox, B::in_order(id), n);
       });
     }
 }
 
 // Averages of 2x2 windows: ((((0 + t0) + t1) + t2) + t3) / divisor, the general path's order.
-void avg_2x2_avx2(const float* x, float* y, int64_t planes, const PoolGeometry& g, float div) {
-  const __m256 vdiv = _mm256_set1_ps(div);
+template <class T>
+void avg_2x2_avx2(const T* x, T* y, int64_t planes, const PoolGeometry& g, T div) {
+  using B = Block2x2<T>;
+  const auto vdiv = B::set1(div);
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t oy = 0; oy < g.oh; ++oy) {
-      const float* r0 = x + (p * g.h + 2 * oy) * g.w;
-      float* yr = y + (p * g.oh + oy) * g.ow;
-      blocks_2x2(g.ow, [&](int64_t ox) {
-        __m256 t[4];
-        taps_2x2(r0 + 2 * ox, r0 + g.w + 2 * ox, t);
-        __m256 s = _mm256_setzero_ps();
-        for (int k = 0; k < 4; ++k) s = _mm256_add_ps(s, t[k]);
-        _mm256_storeu_ps(yr + ox, in_order(_mm256_div_ps(s, vdiv)));
+      const T* r0 = x + (p * g.h + 2 * oy) * g.w;
+      T* yr = y + (p * g.oh + oy) * g.ow;
+      blocks_2x2<T>(g.ow, [&](int64_t ox, int64_t n) {
+        typename B::V t[4];
+        B::taps(r0 + 2 * ox, r0 + g.w + 2 * ox, n, t);
+        auto s = B::zero();
+        for (int k = 0; k < 4; ++k) s = B::add(s, t[k]);
+        B::store(yr + ox, B::in_order(B::div(s, vdiv)), n);
       });
     }
 }
@@ -360,11 +453,9 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
 #if NC_HAVE_AVX2
-  if constexpr (sizeof(T) == 4) {
-    if (!idx && pool_2x2(g) && g.ow >= 8) {
-      if (tap) return max_2x2_avx2<Arg::Tap>(x, y, tap, planes, g);
-      return max_2x2_avx2<Arg::None>(x, y, nullptr, planes, g);
-    }
+  if (!idx && pool_2x2(g)) {
+    if (tap) return max_2x2_avx2<T, Arg::Tap>(x, y, tap, planes, g);
+    return max_2x2_avx2<T, Arg::None>(x, y, nullptr, planes, g);
   }
 #endif
   if (idx) max_forward_as<T, Arg::Position>(x, y, idx, nullptr, planes, g);
@@ -552,9 +643,7 @@ void avg_interior(const T* xp, T* yr, const PoolGeometry& g, int64_t y0, TapRang
 template <class T>
 void avg_forward(const T* x, T* y, int64_t planes, const PoolGeometry& g) {
 #if NC_HAVE_AVX2
-  if constexpr (sizeof(T) == 4) {
-    if (pool_2x2(g) && g.ow >= 8) return avg_2x2_avx2(x, y, planes, g, static_cast<float>(avg_divisor(g, 0, 0)));
-  }
+  if (pool_2x2(g)) return avg_2x2_avx2(x, y, planes, g, static_cast<T>(avg_divisor(g, 0, 0)));
 #endif
   const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, 1);
   for (int64_t p = 0; p < planes; ++p) {

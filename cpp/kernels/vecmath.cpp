@@ -4,11 +4,22 @@
 
 #include "kernels/isa.h"
 #include "kernels/vecmath_avx2.h"
+#include "kernels/vecmath_avx512.h"
 
 namespace nc::kernels::NC_ISA {
 namespace {
 
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+
+void exp_f32(const float* x, float* y, int64_t n) { map16(x, y, n, exp16); }
+void log_f32(const float* x, float* y, int64_t n) { map16(x, y, n, log16); }
+void tanh_f32(const float* x, float* y, int64_t n) { map16(x, y, n, tanh16); }
+void sigmoid_f32(const float* x, float* y, int64_t n) { map16(x, y, n, sigmoid16); }
+void erf_f32(const float* x, float* y, int64_t n) { map16(x, y, n, erf16); }
+void expm1_f32(const float* x, float* y, int64_t n) { map16(x, y, n, expm1_16); }
+void log1p_f32(const float* x, float* y, int64_t n) { map16(x, y, n, log1p16); }
+
+#elif NC_HAVE_AVX2
 
 void exp_f32(const float* x, float* y, int64_t n) { map8(x, y, n, exp8); }
 void log_f32(const float* x, float* y, int64_t n) { map8(x, y, n, log8); }

@@ -1,9 +1,10 @@
 #pragma once
 // Vectorised float32 math on contiguous buffers (y may alias x). The AVX2 build uses range
 // reduction + minimax polynomials (a few ULP, handling +-inf, NaN and denormals; see
-// vecmath_avx2.h; the avx512 build runs the same 8-lane polynomials, bit-identical to avx2); the
-// generic build calls the C library. Every element is computed by the same
-// code whatever its position, so results never depend on how a range was split between threads.
+// vecmath_avx2.h); the avx512 build runs the same polynomials on 16 lanes (vecmath_avx512.h),
+// bit-identical to avx2 element for element; the generic build calls the C library. Every
+// element is computed by the same code whatever its position, so results never depend on how a
+// range was split between threads.
 #include <cstdint>
 
 #include "kernels/isa_list.h"
