@@ -35,6 +35,33 @@ def results_by_thread_count(fn, arrays, threads=(1, 2)):
     return results
 
 
+def weight_update_cases(example_input, fresh_layer):
+    """The ways a layer's weight changes after a forward (tests of copies kept on the weight, which
+    each of them must drop): an SGD and an Adam step on a loss of layer(example_input(layer)), a
+    `.data.copy_`, an in-place `mul_` under no_grad, and `load_state_dict` from fresh_layer(layer).
+    Functions of the layer, named for pytest ids."""
+    def optimizer_step(layer):
+        opt = nc.optim.SGD(layer.parameters(), lr=0.5)
+        layer(example_input(layer)).square().sum().backward()
+        opt.step()
+
+    def adam_step(layer):
+        opt = nc.optim.Adam(layer.parameters(), lr=0.1)
+        layer(example_input(layer)).square().sum().backward()
+        opt.step()
+
+    def data_copy(layer):
+        layer.weight.data.copy_(nc.randn(*layer.weight.shape))
+
+    def mul_in_place(layer):
+        with nc.no_grad():
+            layer.weight.mul_(2)
+
+    def load_state_dict(layer):
+        layer.load_state_dict(fresh_layer(layer).state_dict())
+    return [optimizer_step, adam_step, data_copy, mul_in_place, load_state_dict]
+
+
 def require_torch():
     """Imports torch; a missing torch fails when NEUROCORE_REQUIRE_TORCH=1 (CI) and skips otherwise."""
     try:

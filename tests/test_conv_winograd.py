@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import neurocore as nc
-from helpers import require_torch, with_threads
+from helpers import require_torch, weight_update_cases, with_threads
 from neurocore import nn
 from neurocore import _core as C
 from neurocore.nn import functional as F
@@ -235,25 +235,8 @@ def test_training_forward_keeps_nothing():
     assert not C._has_winograd_weight(small.weight)
 
 
-def _conv_updates():
-    def optimizer_step(conv):
-        opt = nc.optim.SGD(conv.parameters(), lr=0.5)
-        conv(nc.randn(2, 32, 6, 6)).square().sum().backward()
-        opt.step()
-
-    def data_copy(conv):
-        conv.weight.data.copy_(nc.randn(*conv.weight.shape))
-
-    def mul_in_place(conv):
-        with nc.no_grad():
-            conv.weight.mul_(2)
-
-    def load_state_dict(conv):
-        conv.load_state_dict(_layer(seed=9).state_dict())
-    return [optimizer_step, data_copy, mul_in_place, load_state_dict]
-
-
-@pytest.mark.parametrize("update", _conv_updates(), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("update", weight_update_cases(lambda conv: nc.randn(2, 32, 6, 6), lambda conv: _layer(seed=9)),
+                         ids=lambda f: f.__name__)
 def test_weight_updates_drop_the_transform(update):
     conv = _layer()
     model = nn.Sequential(conv, nn.ReLU()).eval()  # Conv + ReLU fused under no_grad

@@ -12,7 +12,7 @@ import pytest
 import neurocore as nc
 from neurocore import nn
 
-from helpers import with_threads
+from helpers import weight_update_cases, with_threads
 
 C = nc._core
 
@@ -117,30 +117,9 @@ def test_training_forward_packs_nothing():
     assert not C._has_packed_weight(lin.weight)
 
 
-def _update_cases():
-    def optimizer_step(lin):
-        opt = nc.optim.SGD(lin.parameters(), lr=0.5)
-        lin(nc.randn(16, lin.in_features)).square().sum().backward()
-        opt.step()
-
-    def data_copy(lin):
-        lin.weight.data.copy_(nc.randn(*lin.weight.shape))
-
-    def mul_in_place(lin):
-        with nc.no_grad():
-            lin.weight.mul_(2)
-
-    def load_state_dict(lin):
-        lin.load_state_dict(_linear(lin.in_features, lin.out_features, seed=9).state_dict())
-
-    def adam_step(lin):
-        opt = nc.optim.Adam(lin.parameters(), lr=0.1)
-        lin(nc.randn(16, lin.in_features)).square().sum().backward()
-        opt.step()
-    return [optimizer_step, data_copy, mul_in_place, load_state_dict, adam_step]
-
-
-@pytest.mark.parametrize("update", _update_cases(), ids=lambda f: f.__name__)
+@pytest.mark.parametrize("update", weight_update_cases(lambda lin: nc.randn(16, lin.in_features),
+                                                       lambda lin: _linear(lin.in_features, lin.out_features, seed=9)),
+                         ids=lambda f: f.__name__)
 @pytest.mark.parametrize("fused_relu", [False, True])
 def test_weight_updates_drop_the_cache(update, fused_relu):
     lin = _linear(200, 40)
