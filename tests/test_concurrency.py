@@ -31,11 +31,22 @@ def make_model():
                          nn.Linear(8 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
+def make_cached_model():
+    """make_model with a Winograd layer (16 -> 16 3x3): in eval its weight transform, and the 16-row
+    Linear's packed panels, are made on first use and kept on the weights (core/derived_copy.h)."""
+    nc.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
 def test_one_eval_model_from_four_threads_equals_serial():
-    model = make_model().eval()
+    # The threads' model is a second copy, so its cached weight copies are made while the four
+    # threads race to use them; the serial results come from the first copy.
     inputs = [nc.tensor(np.random.default_rng(i).normal(size=(16, 3, 16, 16)).astype(np.float32)) for i in range(8)]
     with nc.no_grad():
-        serial = [model(x).numpy() for x in inputs]
+        reference = make_cached_model().eval()
+        serial = [reference(x).numpy() for x in inputs]
+    model = make_cached_model().eval()
     results, errors = {}, []
 
     def work(k):
@@ -57,6 +68,7 @@ def test_one_eval_model_from_four_threads_equals_serial():
     assert len(results) == 5 * len(inputs)
     for (k, rep, i), out in results.items():
         np.testing.assert_array_equal(out, serial[i])
+    assert nc._core._has_winograd_weight(model[2].weight) and nc._core._has_packed_weight(model[6].weight)
 
 
 def test_training_while_another_thread_changes_thread_count():
