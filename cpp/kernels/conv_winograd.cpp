@@ -316,9 +316,7 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
     else
       body(begin, end);
   };
-  const auto weights = [&](int64_t q0, int64_t q1) {
-    if (!u_ready) transform_weights<F>(w, g, pl, q0, q1, u);
-  };
+  const auto weights = [&](int64_t q0, int64_t q1) { transform_weights<F>(w, g, pl, q0, q1, u); };
   const int64_t units = g.groups * pl.panels;
   const int64_t oblocks = units >= kMinUnits ? 1 : std::min(pl.opan, ceil_div(kMinUnits, units));
   const int64_t per_block = ceil_div(pl.opan, oblocks);
