@@ -101,23 +101,12 @@ void matmul(const Shape& as, const Shape& bs, const Shape& os, const float* a, c
 void conv2d(const Node& n, const Shape& xs, const Shape& ws, const Shape& ys, const float* x, const float* w,
             const float* bias, float* y) {
   const Attrs& a = n.attrs;
-  kn::ConvGeom g{};
+  kn::ConvGeom g = conv_weight_geom(a, ws);
   g.n = xs[0];
-  g.groups = a.groups;
-  g.cg = xs[1] / a.groups;
   g.h = xs[2];
   g.w = xs[3];
-  g.og = ws[0] / a.groups;
-  g.kh = ws[2];
-  g.kw = ws[3];
   g.oh = ys[2];
   g.ow = ys[3];
-  g.sh = a.stride[0];
-  g.sw = a.stride[1];
-  g.pt = a.padding[0];
-  g.pl = a.padding[2];
-  g.dh = a.dilation[0];
-  g.dw = a.dilation[1];
   if (numel_of(ys) == 0) return;
   // (false when x holds an inf or NaN: the exact paths below then overwrite y)
   if (n.winograd_weight && kn::winograd().conv2d_transformed_f32(x, n.winograd_weight, bias, y, g, static_cast<int>(a.act)))

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/conv.h"
 #include "neurocore/runtime.h"
 #include "ops/rnn.h"
 
@@ -96,6 +97,25 @@ struct Node {
   // (kernels::WinogradKernels::transform_weights, in Model::buffers); null otherwise
   const float* winograd_weight = nullptr;
 };
+
+// The part of a conv2d node's kernel geometry that its attributes and weight shape (out, in/groups,
+// kh, kw) fix: groups, channels per group, kernel, stride, top/left padding, dilation. Callers add
+// the batch and the input and output sizes (execute.cpp), or need no more (optimize.cpp).
+inline nc::kernels::ConvGeom conv_weight_geom(const Attrs& a, const std::vector<int64_t>& ws) {
+  nc::kernels::ConvGeom g{};
+  g.groups = a.groups;
+  g.og = ws[0] / a.groups;
+  g.cg = ws[1];
+  g.kh = ws[2];
+  g.kw = ws[3];
+  g.sh = a.stride[0];
+  g.sw = a.stride[1];
+  g.pt = a.padding[0];
+  g.pl = a.padding[2];
+  g.dh = a.dilation[0];
+  g.dw = a.dilation[1];
+  return g;
+}
 
 // Where a value lives.
 enum class ValueKind { Input, Constant, Computed };

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/conv.h"
 #include "kernels/conv_winograd.h"
 #include "kernels/gemm.h"
 #include "model.h"
@@ -100,16 +99,7 @@ void prepack_linear(Model& m, Node& n) {
 void pretransform_conv(Model& m, Node& n) {
   const Value& w = m.values[static_cast<size_t>(n.inputs[1])];
   if (w.kind != ValueKind::Constant || !w.data || w.shape.size() != 4) return;
-  nc::kernels::ConvGeom g{};
-  g.groups = n.attrs.groups;
-  g.og = w.shape[0] / g.groups;
-  g.cg = w.shape[1];
-  g.kh = w.shape[2];
-  g.kw = w.shape[3];
-  g.sh = n.attrs.stride[0];
-  g.sw = n.attrs.stride[1];
-  g.dh = n.attrs.dilation[0];
-  g.dw = n.attrs.dilation[1];
+  const nc::kernels::ConvGeom g = conv_weight_geom(n.attrs, w.shape);
   if (!nc::kernels::conv_winograd(g)) return;
   const auto& wk = nc::kernels::winograd();
   float* u = m.new_buffer(wk.weights_elems(g));

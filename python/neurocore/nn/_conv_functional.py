@@ -79,34 +79,41 @@ def _cacheable(v):
     return v is None or type(v) in (int, str) or (type(v) is tuple and all(type(x) is int for x in v))
 
 
-# _conv_args answers by value: the geometry of a layer is the same on every call, and resolving it
-# anew (three _tuple calls and the per-side padding) was most of a batch-1 layer's Python.
+def _by_value(table, values, extra, resolve):
+    """resolve() answered by value: a layer passes the same geometry on every call, and resolving it
+    anew (the _tuple calls and the per-side padding) was most of a batch-1 layer's Python. The key
+    holds the values' types (True and 1, 1.0 and 1 compare equal but do not resolve alike); a value
+    that may change in place (a list) is resolved on every call."""
+    key = values + extra + tuple(map(type, values))
+    try:
+        return table[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable: a list
+        return resolve()
+    args = resolve()
+    if len(table) < 4096 and all(map(_cacheable, values)):
+        table[key] = args
+    return args
+
+
 _CONV_ARGS = {}
 
 
 def _conv_args(stride, padding, dilation, kernel, nd, op):
     """(stride, per-side padding, dilation) as the tuples the 2-D op takes; `kernel` (the weight's
     spatial shape) is only read for padding='same'."""
-    # With the types: True and 1, 1.0 and 1 compare equal but do not resolve alike.
-    key = (stride, padding, dilation, kernel, nd, op, type(stride), type(padding), type(dilation))
-    try:
-        return _CONV_ARGS[key]
-    except KeyError:
-        pass
-    except TypeError:  # a list: resolved on every call
-        key = None
-    s, d = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
-    p = padding if isinstance(padding, str) else _tuple(padding, nd, "padding", op)
-    k = kernel
-    if nd == 1:
-        s, d = (1,) + s, (1,) + d
-        k = None if k is None else (1,) + k
-        if not isinstance(p, str):
-            p = (0,) + p
-    args = s, _conv_padding(p, k, d, s, op), d
-    if key is not None and len(_CONV_ARGS) < 4096 and all(map(_cacheable, (stride, padding, dilation, kernel))):
-        _CONV_ARGS[key] = args
-    return args
+    def resolve():
+        s, d = _tuple(stride, nd, "stride", op), _tuple(dilation, nd, "dilation", op)
+        p = padding if isinstance(padding, str) else _tuple(padding, nd, "padding", op)
+        k = kernel
+        if nd == 1:
+            s, d = (1,) + s, (1,) + d
+            k = None if k is None else (1,) + k
+            if not isinstance(p, str):
+                p = (0,) + p
+        return s, _conv_padding(p, k, d, s, op), d
+    return _by_value(_CONV_ARGS, (stride, padding, dilation, kernel), (nd, op), resolve)
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, nd, op, relu=False):
@@ -174,24 +181,16 @@ _POOL_ARGS = {}
 def _pool_args(kernel_size, stride, padding, dilation, nd, op):
     """(kernel, stride, padding, dilation) as the tuples the 2-D pooling ops take, answered by value
     like _conv_args."""
-    key = (kernel_size, stride, padding, dilation, nd, op, type(kernel_size), type(stride), type(padding),
-           type(dilation))
-    try:
-        return _POOL_ARGS[key]
-    except KeyError:
-        pass
-    except TypeError:  # a list: resolved on every call
-        key = None
-    k = _tuple(kernel_size, nd, "kernel_size", op)
-    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else _tuple(stride, nd, "stride", op)
-    p = _tuple(padding, nd, "padding", op)
-    d = _tuple(dilation, nd, "dilation", op)
-    if nd == 1:
-        k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
-    args = k, s, p, d
-    if key is not None and len(_POOL_ARGS) < 4096 and all(map(_cacheable, (kernel_size, stride, padding, dilation))):
-        _POOL_ARGS[key] = args
-    return args
+    def resolve():
+        k = _tuple(kernel_size, nd, "kernel_size", op)
+        empty = stride is None or (not isinstance(stride, int) and len(stride) == 0)
+        s = k if empty else _tuple(stride, nd, "stride", op)
+        p = _tuple(padding, nd, "padding", op)
+        d = _tuple(dilation, nd, "dilation", op)
+        if nd == 1:
+            k, s, p, d = (1,) + k, (1,) + s, (0,) + p, (1,) + d
+        return k, s, p, d
+    return _by_value(_POOL_ARGS, (kernel_size, stride, padding, dilation), (nd, op), resolve)
 
 
 def _check_pool_input(input, nd, op):
