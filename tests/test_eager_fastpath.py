@@ -431,3 +431,71 @@ def test_model_assigning_attributes_in_forward_stays_correct():
     assert model[3].calls == _fusion._PLAIN_CALLS * 2 + 5 + 2
     entry = _fusion._PLANS[id(model)]
     assert entry[1].misses >= _fusion._UNSTABLE - 1  # it noticed the plans were used once each
+
+
+def _module_by_module(model, x):
+    """Output and gradients (input first, then parameters) of the modules called one by one."""
+    xi = nc.tensor(x.numpy(), requires_grad=True)
+    out = xi
+    for m in model:
+        out = m(out)
+    out.square().sum().backward()
+    grads = [xi.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    model.zero_grad()
+    return out.detach().numpy(), grads
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("spec,shape", [
+    (CNN, (2, 3, 16, 16)),
+    # padding, ceil_mode, dilation, an inplace ReLU, MaxPool1d
+    ([("Conv2d", (2, 3, 3), {}), ("ReLU", (True,), {}),
+      ("MaxPool2d", (3,), {"stride": 2, "padding": 1, "ceil_mode": True, "dilation": 1}), ("Flatten", (), {})],
+     (2, 2, 9, 11)),
+    ([("Conv1d", (3, 4, 3), {"padding": 1}), ("ReLU", (), {}), ("MaxPool1d", (2,), {}), ("Flatten", (), {})],
+     (2, 3, 12)),
+])
+def test_training_relu_before_max_pool_runs_after_it(spec, shape):
+    # With autograd on, Sequential pools before the ReLU (on a quarter of the elements): the output
+    # and every gradient equal the module-by-module path, including windows whose values are all
+    # <= 0 and a NaN, and match PyTorch.
+    torch = require_torch()
+    model = build(spec, np.float64)
+    x = rand(shape, np.float64, seed=4, low=-2, high=1)
+    x.reshape(-1)[::7] = -1.0  # windows with several equal values
+    nc_x = nc.tensor(x, requires_grad=True)
+    out = model(nc_x)
+    out.square().sum().backward()
+    got = [nc_x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    model.zero_grad()
+    ref_out, ref = _module_by_module(model, nc.tensor(x))
+    assert np.array_equal(out.detach().numpy(), ref_out)
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+    tmodel = torch_twin(model).train()
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    tmodel(tx).square().sum().backward()
+    assert_close(got[0], tx.grad.numpy(), 1e-10, 1e-12)
+    for g, tp in zip(got[1:], tmodel.parameters()):
+        assert_close(g, tp.grad.numpy(), 1e-10, 1e-12)
+    # A NaN reaches the output and the gradients the same way on both paths.
+    x[0, 0, 1] = np.nan
+    nc_x = nc.tensor(x, requires_grad=True)
+    out = model(nc_x)
+    out.square().sum().backward()
+    got = [nc_x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    model.zero_grad()
+    ref_out, ref = _module_by_module(model, nc.tensor(x))
+    assert np.isnan(out.detach().numpy()).any()
+    assert np.array_equal(out.detach().numpy(), ref_out, equal_nan=True)
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, ref))
+
+
+def test_training_swap_keeps_hooks_and_indices():
+    # A hooked ReLU or pool, or a pool returning indices, runs in the written order.
+    model = build(CNN[:3])
+    seen = []
+    model[1].register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+    model(cnn_input(2))
+    assert seen == [(2, 8, 16, 16)]  # the ReLU saw the convolution's output, not the pooled one
+    assert not _fusion._pool_first(nn.ReLU(), nn.MaxPool2d(2, return_indices=True))
+    assert _fusion._pool_first(nn.ReLU(), nn.MaxPool2d(2))

@@ -35,7 +35,7 @@ from .activation import ReLU
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
 from .linear import Flatten, Identity, Linear, _weight_and_bias
-from .pooling import MaxPool2d
+from .pooling import MaxPool1d, MaxPool2d
 
 
 def _plain(module):
@@ -56,11 +56,29 @@ def _is_identity(module):
     return (type(module) is Identity or (type(module) is Dropout and not module.training)) and _plain(module)
 
 
+def _pool_first(first, second):
+    """True for a plain ReLU followed by a plain max pooling (without indices): they commute."""
+    return (type(first) is ReLU and type(second) in (MaxPool1d, MaxPool2d) and not second.return_indices
+            and _plain(first) and _plain(second))
+
+
 def _run_modules(modules, input):
-    """The plain path: each module called in turn (Conv/Linear + ReLU pairs fused when autograd is off)."""
+    """The plain path: each module called in turn (Conv/Linear + ReLU pairs fused when autograd is off).
+
+    With autograd on, a ReLU followed by a max pooling runs after it: max_pool(relu(x)) equals
+    relu(max_pool(x)) value for value (max commutes with the monotone ReLU; a NaN propagates
+    through both), and so do their gradients (where the window's maximum is <= 0 both give 0), but
+    the ReLU and its backward then pass over the pooled quarter of the elements instead of all.
+    """
     if _core.is_grad_enabled():
-        for module in modules:
-            input = module(input)
+        i, n = 0, len(modules)
+        while i < n:
+            if i + 1 < n and _pool_first(modules[i], modules[i + 1]):
+                input = modules[i](modules[i + 1](input))
+                i += 2
+            else:
+                input = modules[i](input)
+                i += 1
         return input
     i, n = 0, len(modules)
     while i < n:
