@@ -14,6 +14,9 @@
 #include "kernels/isa.h"
 #include "kernels/philox.h"
 #include "kernels/vecmath_avx2.h"
+#if NC_HAVE_AVX512
+#include "kernels/vecmath_avx512.h"
+#endif
 
 namespace nc::kernels::NC_ISA {
 namespace {
@@ -51,7 +54,21 @@ inline void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha
 inline double exp_shifted(float* x, int64_t n, float shift) {
   int64_t c = 0;
   double sum = 0.0;
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+  // The same exp as the avx2 build lane for lane; the sum adds 16 lane totals instead of 8.
+  const __m512 vs = _mm512_set1_ps(shift);
+  __m512 acc = _mm512_setzero_ps();
+  for (; c < n; c += 16) {
+    const __mmask16 m = first_lanes(std::min<int64_t>(16, n - c));
+    // Lanes past n read -inf and give 0.
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), m, x + c), vs));
+    _mm512_mask_storeu_ps(x + c, m, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, acc);
+  for (int i = 0; i < 16; ++i) sum += lanes[i];
+#elif NC_HAVE_AVX2
   const __m256 vs = _mm256_set1_ps(shift);
   __m256 acc = _mm256_setzero_ps();
   for (; c + 8 <= n; c += 8) {
@@ -91,7 +108,13 @@ inline double exp_shifted(double* x, int64_t n, double shift) {
 inline float row_max(const float* x, int64_t n) {
   float m = -INFINITY;
   int64_t c = 0;
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+  __m512 vm = _mm512_set1_ps(-INFINITY);
+  for (; c + 16 <= n; c += 16) vm = _mm512_max_ps(_mm512_loadu_ps(x + c), vm);
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, vm);
+  for (int i = 0; i < 16; ++i) m = lanes[i] > m ? lanes[i] : m;
+#elif NC_HAVE_AVX2
   __m256 vm = _mm256_set1_ps(-INFINITY);
   for (; c + 8 <= n; c += 8) vm = _mm256_max_ps(_mm256_loadu_ps(x + c), vm);
   alignas(32) float lanes[8];

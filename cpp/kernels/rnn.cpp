@@ -1,6 +1,8 @@
 // Fused recurrent gate math (see rnn.h): one pass over a row's gates, every nonlinearity inline.
-// Each formula is written once over a lane type R: 8 floats (AVX2 polynomials of vecmath_avx2.h)
-// or one scalar (the C library), so the float32 AVX2 build and every other build share it.
+// Each formula is written once over a lane type R: 16 floats (AVX-512 polynomials of
+// vecmath_avx512.h), 8 floats (AVX2 polynomials of vecmath_avx2.h) or one scalar (the C library),
+// so every build shares it. The 16- and 8-lane polynomials give the same float lane for lane, so
+// the avx512 and avx2 builds agree bit for bit.
 #include "kernels/rnn.h"
 
 #include <algorithm>
@@ -10,6 +12,9 @@
 #include "kernels/isa.h"
 #if NC_HAVE_AVX2
 #include "kernels/vecmath_avx2.h"
+#endif
+#if NC_HAVE_AVX512
+#include "kernels/vecmath_avx512.h"
 #endif
 
 namespace nc::kernels::NC_ISA {
@@ -48,8 +53,26 @@ struct Lane8 {
   static R sigmoid(R x) { return sigmoid8(x); }
   static R tanh(R x) { return tanh8(x); }
 };
+#if NC_HAVE_AVX512
+// Sixteen floats, a partial vector masked (masked-off lanes are neither read nor written).
+struct Lane16 {
+  using R = __m512;
+  static constexpr int W = 16;
+  static R load(const float* p, int n) { return n == 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(first_lanes(n), p); }
+  static void store(float* p, R v, int n) {
+    if (n == 16) _mm512_storeu_ps(p, v);
+    else _mm512_mask_storeu_ps(p, first_lanes(n), v);
+  }
+  static R set(float v) { return _mm512_set1_ps(v); }
+  static R sigmoid(R x) { return sigmoid16(x); }
+  static R tanh(R x) { return tanh16(x); }
+};
+template <class T>
+using Lanes = std::conditional_t<std::is_same_v<T, float>, Lane16, Lane1<T>>;
+#else
 template <class T>
 using Lanes = std::conditional_t<std::is_same_v<T, float>, Lane8, Lane1<T>>;
+#endif
 #else
 template <class T>
 using Lanes = Lane1<T>;

@@ -1,10 +1,10 @@
 #pragma once
 // AVX-512 math on 16 floats, for the avx512 build of the kernel files that need it (vecmath.cpp,
-// activation.cpp, softmax.cpp). The same range reductions, polynomials and operation order as the
-// 8-lane functions of vecmath_avx2.h, lane for lane, so every element gets the very same float as
-// in the avx2 build (and the ULP bounds of tests/test_vecmath.py hold unchanged); only the width
-// and the mask registers (compares, blends, ragged tails) differ. Internal linkage (anonymous
-// namespace) so that no inline symbol is shared between ISA builds.
+// activation.cpp, softmax.cpp, rnn.cpp, attention.cpp). The same range reductions, polynomials
+// and operation order as the 8-lane functions of vecmath_avx2.h, lane for lane, so every element
+// gets the very same float as in the avx2 build (and the ULP bounds of tests/test_vecmath.py hold
+// unchanged); only the width and the mask registers (compares, blends, ragged tails) differ.
+// Internal linkage (anonymous namespace) so that no inline symbol is shared between ISA builds.
 //
 // Uses only AVX-512 F/BW/DQ/VL intrinsics that SIMDe also implements (the emulated test build,
 // kernels/avx512_emulate.h); conversions between float and double stay on 256-bit halves
