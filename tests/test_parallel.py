@@ -232,8 +232,12 @@ def outputs():
     big = nc.tensor(np.random.default_rng(6).standard_normal(40 * 32768).astype(np.float32))
     out = model(x)
     out.square().sum().backward()
-    return [out.detach().numpy(), nc.exp(big).numpy(), nc.softmax(big.reshape(1280, 1024), dim=1).numpy(),
-            big.sum().numpy()] + [p.grad.numpy() for p in model.parameters()]
+    lstm = nn.LSTM(16, 128, batch_first=True)  # its steps run on a StepTeam
+    seq, _ = lstm(nc.tensor(np.random.default_rng(7).standard_normal((8, 128, 16)).astype(np.float32)))
+    seq.square().sum().backward()
+    return [out.detach().numpy(), seq.detach().numpy(), nc.exp(big).numpy(),
+            nc.softmax(big.reshape(1280, 1024), dim=1).numpy(), big.sum().numpy()] + [
+            p.grad.numpy() for p in list(model.parameters()) + list(lstm.parameters())]
 
 nc.set_num_threads(1)
 reference = outputs()
@@ -274,3 +278,10 @@ def test_caller_waits_for_slow_claimed_chunks():
     # sleeps until the claimed chunks are done (no result taken early, none lost), same bits.
     stats = _hooked_run("NEUROCORE_POOL_TEST_SLOW_US", 2000)
     assert stats["pool_chunks"] > 0 and stats["caller_chunks"] > stats["pool_chunks"], stats
+
+
+def test_team_waits_for_slow_step_blocks():
+    # A pool thread stalls 0.5 ms inside every recurrent-step block it claimed: its team mate
+    # sleeps until the block is done instead of yielding its core, same bits.
+    stats = _hooked_run("NEUROCORE_POOL_TEST_TEAM_SLOW_US", 500)
+    assert stats["team_sleeps"] > 0, stats

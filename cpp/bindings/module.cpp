@@ -69,9 +69,10 @@ PYBIND11_MODULE(_core, m) {
     d["caller_chunks"] = s.caller_chunks;
     d["pool_chunks"] = s.pool_chunks;
     d["late_visits"] = s.late_visits;
+    d["team_sleeps"] = s.team_sleeps;
     return d;
   }, "Counters of the work-sharing pool since start: jobs, chunks run by callers and by pool threads, "
-     "pool-thread visits that found their job closed.");
+     "pool-thread visits that found their job closed, and StepTeam waits that went to sleep.");
   m.def("_pool_chunks_for_test", [](int64_t n, int64_t grain, int64_t fail_at) {
     // parallel_for over [0, n) whose chunks record their bounds (sorted on return) and whose chunk
     // holding item fail_at (if any) throws: tests/test_parallel.py checks the chunks are fixed by

@@ -62,6 +62,8 @@ static std::atomic<bool> in_forked_child{false};
 static thread_local int thread_override = 0;
 // True while the thread runs a chunk or a team body: work it starts stays on it.
 static thread_local bool in_pool_job = false;
+// True on the pool's own threads (the test hook of team_block_done delays only them).
+static thread_local bool is_pool_thread = false;
 
 ThreadLimit::ThreadLimit(int n) : prev_(thread_override) { thread_override = n > 0 ? n : prev_; }
 ThreadLimit::~ThreadLimit() { thread_override = prev_; }
@@ -132,7 +134,8 @@ bool spin_until(const Done& done, Clock::duration budget, const std::atomic<int>
 // Test hooks (tests/test_parallel.py): NEUROCORE_POOL_TEST_LATE_US makes every pool thread wait
 // that long before it looks at a new job (a thread the scheduler set aside, so the caller runs the
 // chunks left), NEUROCORE_POOL_TEST_SLOW_US that long after it claimed a chunk and before it runs
-// it (the caller waits for a claimed chunk, sleeping).
+// it (the caller waits for a claimed chunk, sleeping), NEUROCORE_POOL_TEST_TEAM_SLOW_US that long
+// before it counts a StepTeam block done (its team mates wait for it, sleeping).
 int test_delay_us(const char* name) {
   const char* v = std::getenv(name);
   return v ? std::max(0, std::atoi(v)) : 0;
@@ -228,8 +231,10 @@ class Pool {
   }
 
   PoolStats stats() const {
-    return {jobs_.load(), caller_chunks_.load(), pool_chunks_.load(), late_visits_.load()};
+    return {jobs_.load(), caller_chunks_.load(), pool_chunks_.load(), late_visits_.load(), team_sleeps_.load()};
   }
+
+  std::atomic<int64_t> team_sleeps_{0};
 
   Job job_;
   const int test_slow_us_ = test_delay_us("NEUROCORE_POOL_TEST_SLOW_US");
@@ -247,6 +252,7 @@ class Pool {
 
   void worker(int index) {
     in_pool_job = true;  // everything a pool thread runs is part of some job
+    is_pool_thread = true;
     uint32_t seen = 0;
     for (;;) {
       // Spin for the next job a while, then sleep until the caller publishes one.
@@ -364,6 +370,28 @@ void run_team(int threads, void (*fn)(const void* ctx), const void* ctx) {
 }
 
 PoolStats pool_stats() { return Pool::instance().stats(); }
+
+void team_block_done(TeamCounter& c) {
+  if (is_pool_thread) {
+    static const int slow_us = test_delay_us("NEUROCORE_POOL_TEST_TEAM_SLOW_US");
+    if (slow_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(slow_us));
+  }
+  c.done.fetch_add(1, std::memory_order_seq_cst);
+  if (c.sleepers.load(std::memory_order_seq_cst) > 0) futex_wake_all(c.done);
+}
+
+// A team mate's block takes a few microseconds: spin for it as the pool's caller spins for its
+// claimed chunks, then sleep (a mate that takes longer is set aside or slow, and the core is
+// better left to whoever the scheduler runs instead). The team's memory outlives every wait:
+// StepTeam::run returns only after all its threads have left their last phase.
+void team_wait(TeamCounter& c, uint32_t count) {
+  const auto finished = [&] { return c.done.load(std::memory_order_acquire) >= count; };
+  if (spin_until(finished, kCallerSpin)) return;
+  Pool::instance().team_sleeps_.fetch_add(1, std::memory_order_relaxed);
+  c.sleepers.fetch_add(1, std::memory_order_seq_cst);
+  for (uint32_t d; (d = c.done.load(std::memory_order_seq_cst)) < count;) futex_wait(c.done, d);
+  c.sleepers.fetch_sub(1, std::memory_order_relaxed);
+}
 
 }  // namespace detail
 

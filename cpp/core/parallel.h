@@ -24,7 +24,6 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <thread>
 
 namespace nc {
 
@@ -58,9 +57,17 @@ void run_team(int threads, void (*fn)(const void* ctx), const void* ctx);
 // chunks (or team seats) the calling threads and the pool threads ran, and pool-thread visits
 // that found their job already closed or without chunks left.
 struct PoolStats {
-  int64_t jobs, caller_chunks, pool_chunks, late_visits;
+  int64_t jobs, caller_chunks, pool_chunks, late_visits, team_sleeps;
 };
 PoolStats pool_stats();
+
+// A StepTeam phase's count of finished blocks: team_block_done adds one (waking the threads that
+// sleep on it), team_wait returns once it reaches `count`, spinning briefly and then sleeping.
+struct TeamCounter {
+  std::atomic<uint32_t> done{0}, sleepers{0};
+};
+void team_block_done(TeamCounter& c);
+void team_wait(TeamCounter& c, uint32_t count);
 
 }  // namespace detail
 
@@ -107,15 +114,16 @@ class StepTeam {
     Phase& p = phases_[phase++];
     for (int64_t b; (b = p.next.fetch_add(1, std::memory_order_relaxed)) < count;) {
       fn(b);
-      p.done.fetch_add(1, std::memory_order_release);
+      detail::team_block_done(p.done);
     }
-    for (int spins = 0; p.done.load(std::memory_order_acquire) < count; ++spins)
-      if (spins > 64) std::this_thread::yield();  // let a set-aside team thread finish its block
+    // Not sched_yield: beside busy processes it would hand the core away for a whole time slice.
+    if (p.done.done.load(std::memory_order_acquire) < count) detail::team_wait(p.done, static_cast<uint32_t>(count));
   }
 
  private:
   struct Phase {
-    std::atomic<int64_t> next{0}, done{0};
+    std::atomic<int64_t> next{0};
+    detail::TeamCounter done;
   };
   int nt_;
   std::unique_ptr<Phase[]> phases_;
