@@ -25,6 +25,7 @@ import numpy as np
 from .. import _core
 from .._core import Tensor
 from . import _packed
+from ..nn import _fusion
 
 
 class ExportError(RuntimeError):
@@ -379,11 +380,13 @@ def run_trace(model, inputs, handlers):
     _install()
     swapped = _wrap_module_attributes(model)
     _state.tracer = tracer
+    _fusion._tracing.on = True
     try:
         with _enable_grad():
             outputs = model(*inputs)
     finally:
         _state.tracer = None
+        _fusion._tracing.on = False
         for m, attr, value in swapped:
             m.__dict__[attr] = value
         _uninstall()

@@ -24,6 +24,7 @@ What can change between calls is handled so that the plan never answers for a st
 Geometry given as a list (mutable in place) is not compiled: that module runs through its own
 forward on every call.
 """
+import threading
 import weakref
 
 from .. import _core
@@ -56,10 +57,15 @@ def _is_identity(module):
     return (type(module) is Identity or (type(module) is Dropout and not module.training)) and _plain(module)
 
 
+# Set for its thread by a model tracer (nc.export, nc.onnx), which records the layers' ops in the
+# order they are written (its optimiser fuses a convolution with the ReLU after it).
+_tracing = threading.local()
+
+
 def _pool_first(first, second):
     """True for a plain ReLU followed by a plain max pooling (without indices): they commute."""
     return (type(first) is ReLU and type(second) in (MaxPool1d, MaxPool2d) and not second.return_indices
-            and _plain(first) and _plain(second))
+            and _plain(first) and _plain(second) and not getattr(_tracing, "on", False))
 
 
 def _run_modules(modules, input):
