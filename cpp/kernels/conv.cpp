@@ -161,10 +161,36 @@ void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p
         }
       }
     } else {
-      const int64_t i = tap / g.kw, j = tap % g.kw;
-      for (int64_t t = 0; t < nl; ++t) {
-        const int64_t l = l0 + t, iy = (l / g.ow) * g.sh - g.pt + i * g.dh, ix = (l % g.ow) * g.sw - g.pl + j * g.dw;
-        dp[(t / NR) * kc * NR + t % NR] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? plane[iy * g.w + ix] : T(0);
+      // Per stretch of an output row, the output columns whose tap lies inside the input
+      // ([a, b)) copied without bounds checks and the rest zeroed (bounds and 64-bit divisions
+      // per element made this loop most of a stride-2 layer's time).
+      const int64_t i = tap / g.kw, j = tap % g.kw, x0 = -g.pl + j * g.dw;
+      int64_t lo, hi;
+      valid_range(x0, g.sw, g.w, g.ow, lo, hi);
+      for (int64_t t = 0; t < nl;) {
+        const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
+        const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+        const bool inside = iy >= 0 && iy < g.h;
+        const int64_t a = inside ? std::clamp(lo, ox, ox + len) : ox + len, b = inside ? std::clamp(hi, a, ox + len) : a;
+        // Positions [u, u + n) of the block from src (stride sw; null: zeros), a panel at a time.
+        const auto put = [&](int64_t u, int64_t n, const T* src) {
+          while (n > 0) {
+            const int64_t k = std::min<int64_t>(n, NR - u % NR);
+            T* o = dp + (u / NR) * kc * NR + u % NR;
+            if (src) {
+              for (int64_t e = 0; e < k; ++e) o[e] = src[e * g.sw];
+              src += k * g.sw;
+            } else {
+              std::fill(o, o + k, T(0));
+            }
+            u += k;
+            n -= k;
+          }
+        };
+        put(t, a - ox, nullptr);
+        if (inside) put(t + a - ox, b - a, plane + iy * g.w + x0 + a * g.sw);
+        put(t + b - ox, ox + len - b, nullptr);
+        t += len;
       }
     }
     if (tail) std::fill(dp + last_panel + tail, dp + last_panel + NR, T(0));
