@@ -506,6 +506,8 @@ void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
 // (channel, kernel row) hold one vector accumulator each over the image's positions; each is
 // reduced across lanes once per image and added to gw in image order. 3 x 3 tiles: with the
 // three input vectors and a gradient vector they fill the 16 AVX2 registers without spilling.
+// The avx512 build runs the same tiles on 16-lane vectors (measured on Zen 5, 1 thread, batch 64
+// depthwise 32 channels 3x3 on 32x32: 1.46-1.54 ms against 1.66-1.72 with 8 lanes).
 // The AVX2 build reads x from a zero-padded copy of the image (pad_image), so the input loads
 // need no masks at the borders; only a row's last gradient vector is masked when the row is
 // not a whole number of vectors. Kernel rows in the top/bottom padding are skipped.

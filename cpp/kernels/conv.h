@@ -2,9 +2,10 @@
 // Convolution kernels on raw contiguous NCHW buffers (compiled per ISA).
 //  * conv2d, two paths chosen by conv_direct() below:
 //    - direct, for layers with few taps per output (cg*kh*kw <= kDirectMaxTaps, stride 1 along
-//      rows): no packing of the input. Each tile is up to 6 output channels (1 when a group has
-//      a single output channel, as in a depthwise layer) times a run of consecutive output
-//      positions along one output row held in vector registers; every tap adds one broadcast
+//      rows): no packing of the input. Each tile is up to 6 output channels (8 in the avx512
+//      build; 1 when a group has a single output channel, as in a depthwise layer) times a run
+//      of consecutive output positions along one output row held in vector registers (16 floats
+//      per vector in the avx512 build, 8 otherwise); every tap adds one broadcast
 //      weight times one load from a zero-padded copy of the input rows under the output row (no
 //      masked loads). Bias and ReLU in the store. The input gradient of every layer runs on
 //      conv2d too, one call per phase of the stride (ops/conv.cpp).
