@@ -1,6 +1,7 @@
 """The convolution kernel paths, each forced by its shape (cpp/kernels/conv.h):
  * direct (cg*kh*kw <= 32 and stride 1 along rows): output tiles of 6 channels (1 when a group has
-   one output channel, as in depthwise layers) by runs of 16 (float) / 8 (double) positions, read
+   one output channel, as in depthwise layers) by runs of 16 (float) / 8 (double) positions (the
+   avx512 build: 8 channels by 32 / 16 positions; depthwise 48 / 24), read
    from a zero-padded copy of the input rows; its weight gradient read straight from the input
    when a group has at most 3 output channels (else the implicit-GEMM weight gradient);
  * implicit GEMM past the rule (33+ taps, or a row stride above 1).

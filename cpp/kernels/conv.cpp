@@ -49,9 +49,16 @@ void col2im(const T* col, const Im2colGeom& g, T* gx) {
 
 // Rows of the column matrix per K block: a 12 KiB column panel (KC x 16 floats) stays in L1
 // while every weight panel streams over it. Measured on Zen 3: 24 KiB panels (the GEMM's KC)
-// ran about 30% slower here, 8 KiB no faster.
-template <class T>
-constexpr int64_t conv_kc() { return 12288 / int64_t(sizeof(T)) / 16; }
+// ran about 30% slower here, 8 KiB no faster. The avx512 build's panels (K::NR = 32 floats or
+// 16 doubles wide) are held at 12 KiB too.
+template <class T, class K>
+constexpr int64_t conv_kc() {
+#if NC_HAVE_AVX512
+  return 12288 / int64_t(sizeof(T)) / K::NR;
+#else
+  return 12288 / int64_t(sizeof(T)) / 16;
+#endif
+}
 
 // Output positions per packed block: its columns are gathered row by row of the column matrix,
 // so each row reads a sequential stretch of the input (a 16-position panel at a time would read
@@ -61,7 +68,19 @@ constexpr int64_t kBlockCols = 256;
 // o[e] = src[e] for e in [lo, hi), 0 for the other e < NR (src[e] outside [lo, hi) is never read).
 template <class T, int NR>
 inline void copy_window(T* o, const T* src, int32_t lo, int32_t hi) {
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+  using VT = V512<T>;
+  constexpr int W = VT::W;
+  static_assert(NR % W == 0);
+  if (lo == 0 && hi == NR) {
+    for (int v = 0; v < NR / W; ++v) VT::store(o + v * W, VT::load(src + v * W));
+    return;
+  }
+  for (int v = 0; v < NR / W; ++v) {
+    const auto m = static_cast<typename VT::I>(VT::mask(hi - v * W) & ~VT::mask(lo - v * W));
+    VT::store(o + v * W, VT::loadm(src + v * W, m));
+  }
+#elif NC_HAVE_AVX2
   using VT = V<T>;
   constexpr int W = VT::W;
   if (lo == 0 && hi == NR) {  // the interior, most taps
@@ -142,10 +161,36 @@ void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p
         }
       }
     } else {
-      const int64_t i = tap / g.kw, j = tap % g.kw;
-      for (int64_t t = 0; t < nl; ++t) {
-        const int64_t l = l0 + t, iy = (l / g.ow) * g.sh - g.pt + i * g.dh, ix = (l % g.ow) * g.sw - g.pl + j * g.dw;
-        dp[(t / NR) * kc * NR + t % NR] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? plane[iy * g.w + ix] : T(0);
+      // Per stretch of an output row, the output columns whose tap lies inside the input
+      // ([a, b)) copied without bounds checks and the rest zeroed (bounds and 64-bit divisions
+      // per element made this loop most of a stride-2 layer's time).
+      const int64_t i = tap / g.kw, j = tap % g.kw, x0 = -g.pl + j * g.dw;
+      int64_t lo, hi;
+      valid_range(x0, g.sw, g.w, g.ow, lo, hi);
+      for (int64_t t = 0; t < nl;) {
+        const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
+        const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+        const bool inside = iy >= 0 && iy < g.h;
+        const int64_t a = inside ? std::clamp(lo, ox, ox + len) : ox + len, b = inside ? std::clamp(hi, a, ox + len) : a;
+        // Positions [u, u + n) of the block from src (stride sw; null: zeros), a panel at a time.
+        const auto put = [&](int64_t u, int64_t n, const T* src) {
+          while (n > 0) {
+            const int64_t k = std::min<int64_t>(n, NR - u % NR);
+            T* o = dp + (u / NR) * kc * NR + u % NR;
+            if (src) {
+              for (int64_t e = 0; e < k; ++e) o[e] = src[e * g.sw];
+              src += k * g.sw;
+            } else {
+              std::fill(o, o + k, T(0));
+            }
+            u += k;
+            n -= k;
+          }
+        };
+        put(t, a - ox, nullptr);
+        if (inside) put(t + a - ox, b - a, plane + iy * g.w + x0 + a * g.sw);
+        put(t + b - ox, ox + len - b, nullptr);
+        t += len;
       }
     }
     if (tail) std::fill(dp + last_panel + tail, dp + last_panel + NR, T(0));
@@ -155,7 +200,7 @@ void pack_block(const T* x, const ConvGeom& g, int64_t l0, int64_t nl, int64_t p
 template <class T, class K>
 void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int act) {
   constexpr int MR = K::MR, NR = K::NR;
-  constexpr int64_t KC = conv_kc<T>();
+  constexpr int64_t KC = conv_kc<T, K>();
   const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow;
   const int64_t wpanels = ceil_div(g.og, MR), wgroup = wpanels * MR * CK;
   // Weights packed once per call, by all threads: [group][K block][row panel][p][MR].
@@ -224,7 +269,14 @@ void conv2d_implicit(const T* x, const T* w, const T* bias, T* y, const ConvGeom
 
 // ---- direct convolution (few taps per output) ----------------------------------------------
 
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+template <class T>
+using DirectV = V512<T>;
+template <class T>
+constexpr int kLanes = V512<T>::W;
+#elif NC_HAVE_AVX2
+template <class T>
+using DirectV = V<T>;
 template <class T>
 constexpr int kLanes = V<T>::W;
 #else
@@ -257,7 +309,7 @@ template <class T, int OB, int NV>
 struct DirectTile {
   static constexpr int W = kLanes<T>;
 #if NC_HAVE_AVX2
-  using VT = V<T>;
+  using VT = DirectV<T>;
   using R = typename VT::R;
 
   // The accumulators stay in registers only if every loop over OB and NV is unrolled.
@@ -292,10 +344,15 @@ struct DirectTile {
         const int64_t cnt = np - v * W;
         if (cnt >= W) {
           VT::store(yr + v * W, r);
-        } else if (cnt > 0) {  // a row's tail: masked stores are slow on Zen
+        } else if (cnt > 0) {
+#if NC_HAVE_AVX512
+          VT::storem(yr + v * W, VT::mask(cnt), r);  // mask-register stores are fast, unlike vmaskmov
+#else
+          // a row's tail: masked stores are slow on Zen
           alignas(32) T tmp[W];
           VT::store(tmp, r);
           for (int64_t l = 0; l < cnt; ++l) yr[v * W + l] = tmp[l];
+#endif
         }
       }
     }
@@ -386,13 +443,26 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
     // 6 channels x 16 positions (float) per tile: measured on Zen 3 (1 thread, ms, batch 64
     // 3->32 32x32 / batch 128 1->32 28x28): 6x2 vectors 1.86 / 1.76-2.7, 4x2 1.9 / 1.9-2.4,
     // 8x1 2.5 / 2.5-2.9, 4x3 4.5-4.8 (spills).
+#if NC_HAVE_AVX512
+    // 16-lane vectors: 8 channels x 32 positions. Measured on Zen 5 (1 thread, GFLOP/s, batch 32
+    // 1->32 28x28 / batch 64 3->32 32x32 pad 1): 8x2 vectors 133 / 204, 6x2 114 / 184, 4x2
+    // 101 / 171, 12x2 128 / 190, 8x1 93 / 144, 16x1 107 / 167, 8x3 103 / 147 (AVX2 6x2: 52 / 105).
+    // One channel per tile (depthwise) keeps the AVX2 build's 48 positions per run.
+    if (g.og == 1)
+      conv2d_direct_tiles<T, 1, 3>(x, w, bias, y, g, act);
+    else
+      conv2d_direct_tiles<T, 8, 2>(x, w, bias, y, g, act);
+    return;
+#endif
     if (g.og == 1)
       conv2d_direct_tiles<T, 1, 6>(x, w, bias, y, g, act);
     else
       conv2d_direct_tiles<T, 6, 2>(x, w, bias, y, g, act);
     return;
   }
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+  conv2d_implicit<T, Avx512Kernel<T>>(x, w, bias, y, g, act);
+#elif NC_HAVE_AVX2
   conv2d_implicit<T, AvxKernel<T>>(x, w, bias, y, g, act);
 #else
   conv2d_implicit<T, GenericKernel<T>>(x, w, bias, y, g, act);
@@ -436,6 +506,8 @@ void pad_image(const T* xg, const ConvGeom& g, const PadGeom& p, T* xp) {
 // (channel, kernel row) hold one vector accumulator each over the image's positions; each is
 // reduced across lanes once per image and added to gw in image order. 3 x 3 tiles: with the
 // three input vectors and a gradient vector they fill the 16 AVX2 registers without spilling.
+// The avx512 build runs the same tiles on 16-lane vectors (measured on Zen 5, 1 thread, batch 64
+// depthwise 32 channels 3x3 on 32x32: 1.46-1.54 ms against 1.66-1.72 with 8 lanes).
 // The AVX2 build reads x from a zero-padded copy of the image (pad_image), so the input loads
 // need no masks at the borders; only a row's last gradient vector is masked when the row is
 // not a whole number of vectors. Kernel rows in the top/bottom padding are skipped.
@@ -443,7 +515,7 @@ template <class T, int OB, int JB>
 void weight_grad_direct_tiles(const T* x, const T* gy, T* gw, const ConvGeom& g, int64_t n0, int64_t n1) {
   const int64_t K = g.cg * g.kh * g.kw, L = g.oh * g.ow;
 #if NC_HAVE_AVX2
-  using VT = V<T>;
+  using VT = DirectV<T>;  // 16 floats per vector in the avx512 build
   constexpr int W = VT::W;
   const PadGeom pg = pad_geom(g);
   T* xp = static_cast<T*>(scratch<Scratch::kPaddedImage>(sizeof(T) * pg.size));
@@ -575,6 +647,13 @@ void gather_col_row(const T* xg, const ConvGeom& g, int64_t r, int64_t l0, int64
   }
 }
 
+// Where row t (channel, kernel row, kernel col) of the column matrix starts in the padded image:
+// its value at output (oy, ox) is at tap_offset + oy * sh * wp + ox * sw.
+inline int64_t tap_offset(const ConvGeom& g, const PadGeom& p, int64_t t) {
+  const int64_t khw = g.kh * g.kw, c = t / khw, i = (t % khw) / g.kw, j = t % g.kw;
+  return c * p.plane + i * g.dh * p.wp + j * g.dw;
+}
+
 #if NC_HAVE_AVX2
 // Rows [r, r + mr) (mr <= 6) x positions [l0, l0 + nl) of the column matrix into [position][6]
 // (rows past mr zero), from the padded image (column stride 1 or 2): per output row, 8 positions
@@ -582,12 +661,8 @@ void gather_col_row(const T* xg, const ConvGeom& g, int64_t r, int64_t l0, int64
 // time.
 inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g, int64_t r, int64_t mr, int64_t l0,
                            int64_t nl, float* d) {
-  const int64_t khw = g.kh * g.kw;
   int64_t off[6];
-  for (int64_t k = 0; k < mr; ++k) {
-    const int64_t t = r + k, c = t / khw, i = (t % khw) / g.kw, j = t % g.kw;
-    off[k] = c * p.plane + i * g.dh * p.wp + j * g.dw;
-  }
+  for (int64_t k = 0; k < mr; ++k) off[k] = tap_offset(g, p, r + k);
   for (int64_t t = 0; t < nl;) {
     const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
     const float* base = xp + oy * g.sh * p.wp + ox * g.sw;
@@ -616,6 +691,53 @@ inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g,
     t += len;
   }
 }
+
+#if NC_HAVE_AVX512
+// The avx512 build's weight-gradient tile, float: C (mr <= 12 rows of gwt x ncols <= 32 channels,
+// row stride ldc) += the column matrix's rows at padded-image offsets off[0..12) times the packed
+// gy^T panel bp ([position][32]) over positions [l0, l0 + nl), column stride SW. The column
+// matrix is read straight from the padded image (each of a step's 12 broadcasts loads its tap's
+// value), so no packed copy of its rows is made: with the FMAs at 512 bits, transposing the rows
+// into a [position][12] panel took about a quarter of the weight gradient's time. Rows past mr
+// read tap 0 and are not stored. The arithmetic is Avx512Kernel's (12 x 2 zmm): per element the
+// positions summed in order into a zeroed accumulator, which is then added to C.
+template <int SW>
+__attribute__((noinline)) void wgrad_tile_avx512(const float* xp, const PadGeom& p, const ConvGeom& g,
+                                                 const int64_t* off, int64_t l0, int64_t nl, const float* bp,
+                                                 float* c, int64_t ldc, int mr, int64_t ncols) {
+  using VT = V512<float>;
+  using R = VT::R;
+  constexpr int MR = 12, W = VT::W, NR = 2 * W;
+  R acc[MR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = VT::zero();
+  for (int64_t t = 0; t < nl;) {  // one stretch of an output row at a time
+    const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
+    const float* base = xp + oy * g.sh * p.wp + ox * SW;
+    const float* a[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) a[i] = base + off[i];
+    const float* b = bp + t * NR;
+#pragma GCC unroll 2
+    for (int64_t q = 0; q < len; ++q, b += NR) {
+      const R b0 = VT::load(b), b1 = VT::load(b + W);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        const R av = VT::set1(a[i][q * SW]);
+        acc[i][0] = VT::fma(av, b0, acc[i][0]);
+        acc[i][1] = VT::fma(av, b1, acc[i][1]);
+      }
+    }
+    t += len;
+  }
+  const Epi<float> e{1.f, 1.f, nullptr, 0};
+  if (mr == MR && ncols == NR) {
+    for (int i = 0; i < MR; ++i) store_row<float, 2, false, VT>(c + i * ldc, acc[i], e, NR);
+  } else {
+    for (int i = 0; i < mr; ++i) store_row<float, 2, true, VT>(c + i * ldc, acc[i], e, ncols);
+  }
+}
+#endif
 #endif
 
 // gwt rows [r0, r1) of group gi ([group][CK][og]: the weight gradient transposed) = the sum over
@@ -623,8 +745,9 @@ inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g,
 // the positions of each image in blocks of KB; per block gy_g^T is packed once into NR-column
 // panels and each MR-row panel of the column matrix is gathered from the input (a row at a time,
 // then transposed by pack_a) straight into the micro-kernel's layout, so no column matrix is
-// ever built. Every element sums images, then blocks, then positions in order: the split into
-// row ranges does not change it.
+// ever built; the avx512 build's float tile reads its rows from the padded image instead
+// (wgrad_tile_avx512). Every element sums images, then blocks, then positions in order: the split
+// into row ranges does not change it.
 template <class T, class K>
 void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1, int64_t gi,
                           int64_t r0, int64_t r1) {
@@ -636,12 +759,13 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
   T* rows = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * MR * KB));
   T* gw = gwt + gi * CK * og;
   // AVX2 float, column stride 1 or 2: the panels are transposed straight out of a zero-padded
-  // copy of the image (8 positions x 6 taps per transpose) instead of gathered row by row.
+  // copy of the image (8 positions x 6 taps per transpose) instead of gathered row by row; the
+  // avx512 build's 12-row tile reads that copy directly.
   PadGeom pg{};
   T* xp = nullptr;
   bool padded = false;
 #if NC_HAVE_AVX2
-  if constexpr (std::is_same_v<T, float> && MR == 6) {
+  if constexpr (std::is_same_v<T, float> && (MR == 6 || MR == 12)) {
     padded = g.sw <= 2;
     if (padded) {
       pg = pad_geom(g);
@@ -661,9 +785,10 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
       for (int64_t q = 0; q < opanels; ++q) {
         T* d = bp + q * nl * NR;
 #if NC_HAVE_AVX2
-        if constexpr (std::is_same_v<T, float> && NR == 16) {
+        if constexpr (std::is_same_v<T, float> && NR % 16 == 0) {
           if (q * NR + NR <= og) {  // a full panel: 8x8 transposes, then the ragged positions
-            const int64_t done = pack_b16_trans_avx(gyg + q * NR * L + l0, L, nl, d);
+            int64_t done = 0;
+            for (int h = 0; h < NR; h += 16) done = pack_b16_trans_avx(gyg + (q * NR + h) * L + l0, L, nl, d + h, NR);
             for (int e = 0; e < NR; ++e)
               for (int64_t p = done; p < nl; ++p) d[p * NR + e] = gyg[(q * NR + e) * L + l0 + p];
             continue;
@@ -682,6 +807,19 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
       }
       for (int64_t rp = r0; rp < r1; rp += MR) {
         const int64_t mr = std::min<int64_t>(MR, r1 - rp);
+#if NC_HAVE_AVX512
+        if constexpr (std::is_same_v<T, float> && MR == 12 && NR == 32) {
+          if (padded) {  // the taps read straight from the padded image
+            int64_t off[MR];
+            for (int64_t k = 0; k < MR; ++k) off[k] = tap_offset(g, pg, k < mr ? rp + k : rp);
+            for (int64_t q = 0; q < opanels; ++q)
+              (g.sw == 1 ? wgrad_tile_avx512<1> : wgrad_tile_avx512<2>)(xp, pg, g, off, l0, nl, bp + q * nl * NR,
+                                                                        gw + rp * og + q * NR, og, static_cast<int>(mr),
+                                                                        std::min<int64_t>(NR, og - q * NR));
+            continue;
+          }
+        }
+#endif
         bool packed = false;
 #if NC_HAVE_AVX2
         if constexpr (std::is_same_v<T, float> && MR == 6) {
@@ -706,7 +844,15 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
 template <class T>
 void conv2d_weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
                                  int64_t gi, int64_t r0, int64_t r1) {
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+  // 32-channel (float) panels of gy^T; with at most 16 output channels per group half of each
+  // would be zeros, and the AVX2 tile (16-channel panels) is faster there: measured on Zen 5
+  // (1 thread, batch 64 8->16 16x16 pad 1) 0.51 ms against 0.46.
+  if (g.og <= V512<T>::W)
+    weight_grad_implicit<T, AvxKernel<T>>(x, gy, gwt, g, n0, n1, gi, r0, r1);
+  else
+    weight_grad_implicit<T, Avx512Kernel<T>>(x, gy, gwt, g, n0, n1, gi, r0, r1);
+#elif NC_HAVE_AVX2
   weight_grad_implicit<T, AvxKernel<T>>(x, gy, gwt, g, n0, n1, gi, r0, r1);
 #else
   weight_grad_implicit<T, GenericKernel<T>>(x, gy, gwt, g, n0, n1, gi, r0, r1);

@@ -2,16 +2,18 @@
 // Convolution kernels on raw contiguous NCHW buffers (compiled per ISA).
 //  * conv2d, two paths chosen by conv_direct() below:
 //    - direct, for layers with few taps per output (cg*kh*kw <= kDirectMaxTaps, stride 1 along
-//      rows): no packing of the input. Each tile is up to 6 output channels (1 when a group has
-//      a single output channel, as in a depthwise layer) times a run of consecutive output
-//      positions along one output row held in vector registers; every tap adds one broadcast
+//      rows): no packing of the input. Each tile is up to 6 output channels (8 in the avx512
+//      build; 1 when a group has a single output channel, as in a depthwise layer) times a run
+//      of consecutive output positions along one output row held in vector registers (16 floats
+//      per vector in the avx512 build, 8 otherwise); every tap adds one broadcast
 //      weight times one load from a zero-padded copy of the input rows under the output row (no
 //      masked loads). Bias and ReLU in the store. The input gradient of every layer runs on
 //      conv2d too, one call per phase of the stride (ops/conv.cpp).
 //    - implicit GEMM otherwise. Per group, Y (out channels x positions) = W (out x C*kh*kw) times
-//      the column matrix, which is never materialised: each 16-position panel of it is gathered
-//      from the input straight into the micro-kernel's packed layout, and the weights are packed
-//      once per call. Bias and ReLU are applied in the micro-kernel's store.
+//      the column matrix, which is never materialised: each 16-position panel of it (32 in the
+//      avx512 build) is gathered from the input straight into the micro-kernel's packed layout,
+//      and the weights are packed once per call. Bias and ReLU are applied in the micro-kernel's
+//      store.
 //    - Winograd (conv_winograd.{h,cpp}), float32 only, where conv_winograd() below holds (3x3,
 //      stride 1, dilation 1, enough channels): each output tile of 4x4 is A^T [U . V] A with
 //      U = G w G^T (weights, 6x6 per channel pair) and V = B^T d B (the 6x6 input tile d), so the

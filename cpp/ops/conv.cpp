@@ -217,7 +217,7 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
   std::vector<T> acc_t(static_cast<size_t>(chunks * wn));
   const int64_t units = chunks * p.groups, nt = get_num_threads();
   const int64_t row_blocks = std::clamp<int64_t>((4 * nt + units - 1) / units, 1, std::max<int64_t>(1, CK / 24));
-  const int64_t rows_per = ((CK + row_blocks - 1) / row_blocks + 11) / 12 * 12;  // whole 4- and 6-row panels
+  const int64_t rows_per = ((CK + row_blocks - 1) / row_blocks + 11) / 12 * 12;  // whole 4-, 6- and 12-row panels
   parallel_for(0, units * row_blocks, 1, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t ch = u / (p.groups * row_blocks), gi = (u / row_blocks) % p.groups, rb = u % row_blocks;
