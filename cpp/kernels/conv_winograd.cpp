@@ -1,7 +1,7 @@
 // Winograd F(m x m, 3x3) convolution (float32), m = 4: y = A^T [ (G w G^T) . (B^T d B) ] A per output
 // tile of m x m, input tile d of (m+2) x (m+2). The (m+2)^2 element-wise products, summed over
 // input channels, are (m+2)^2 GEMMs (out channels x in channels) x (in channels x tiles) run on
-// the packed micro-kernel of gemm_micro.h:
+// a packed micro-kernel (gemm_micro.h's; the avx512 build's own, Wino512Kernel below), MR x NR:
 //  * weights: U[group][xi][out panel][c][MR] = (G w G^T)[xi], packed once per call as the
 //    micro-kernel's A panels (rows past og zero);
 //  * input: tiles are numbered across the images of the batch (tile t: image t / tiles per
@@ -27,7 +27,42 @@ namespace {
 
 using namespace micro;
 
-#if NC_HAVE_AVX2
+#if NC_HAVE_AVX512
+// 16 out channels x 16 tiles: one zmm of tiles per row, 16 accumulators. Per channel step, one
+// load of V and 16 broadcasts of U (FMA memory operands) feed 16 FMAs: on Zen 5's two 512-bit
+// FMA pipes 8 cycles, with 16 independent chains (the 4-cycle latency needs 8). MR = 16 divides
+// the seed models' out-channel counts (32, 64), where gemm_micro.h's 12 x 32 tile pads 12.5% of
+// the rows; NR = 16 tiles keep a batch-1 16x16 image (16 tiles of 4x4) one full panel, where 32
+// would leave half of each GEMM on zero tiles. On the seed's layers (Zen 5, bench/wino_ab.py
+// --cputime) the 12 x 32 tile ran at 0.92-0.99x of this one at batches 32 and 64 and 0.5x at
+// batch 1, AvxKernel (6 x 16, 256-bit) at 0.7-0.75x. Each output is the same chain of FMAs over
+// channels as in AvxKernel, with the same transforms: the results match the avx2 build's bit for
+// bit. The arguments are those of the micro-kernels.
+struct Wino512Kernel {
+  using VT = V512<float>;
+  static constexpr int MR = 16, NR = VT::W;
+  __attribute__((noinline)) static void ukr(int64_t kc, const float* __restrict ap, const float* __restrict bp,
+                                            float* c, int64_t ldc, const Epi<float>& e, int mr, int64_t ncols) {
+    VT::R acc[MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) acc[i] = VT::zero();
+#pragma GCC unroll 2
+    for (int64_t p = 0; p < kc; ++p) {
+      const VT::R b = VT::load(bp);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) acc[i] = VT::fma(VT::bcast(ap + i), b, acc[i]);
+      ap += MR;
+      bp += NR;
+    }
+    if (mr == MR && ncols == NR) {
+      for (int i = 0; i < MR; ++i) store_row<float, 1, false, VT>(c + i * ldc, &acc[i], row_epi(e, i), NR);
+    } else {
+      for (int i = 0; i < mr; ++i) store_row<float, 1, true, VT>(c + i * ldc, &acc[i], row_epi(e, i), ncols);
+    }
+  }
+};
+using Kern = Wino512Kernel;
+#elif NC_HAVE_AVX2
 using Kern = AvxKernel<float>;
 #else
 using Kern = GenericKernel<float>;
