@@ -2,8 +2,10 @@
 
 Each round starts one fresh process per (build, ISA), one after the other, so they alternate in
 time; a row keeps the minimum over all samples of all rounds. Per layer it times the forward
-(no_grad) and the forward plus the weight gradient alone (x without grad, the weight with grad),
-and reports the weight gradient as their difference. GFLOP/s count 2*N*og*L*CK per pass.
+(no_grad), the forward plus the weight gradient alone (x without grad, the weight with grad) and
+the forward plus the input gradient alone (x with grad, the weight without), and reports each
+gradient as the difference from the forward. GFLOP/s count 2*N*og*L*CK per pass (for Winograd
+layers: direct-equivalent FLOPs); % is of the FMA probe of the first build's ISA at that thread count.
 
   python bench/conv_ab.py --builds main=/work/main/python,new=python --isas avx2,avx512 --rounds 3
   python bench/conv_ab.py --threads 1 --cputime ...   (less noisy on a shared machine)
@@ -23,6 +25,9 @@ LAYERS = [
     ("implicit 8->16 16p1", 64, 8, 16, 16, 3, 1, 1),
     ("implicit 32->64 32s2p1", 64, 32, 64, 32, 3, 2, 1),
     ("implicit 1x1 64->64 16", 64, 64, 64, 16, 1, 1, 0),
+    # the Keras conv2's input gradient (a Winograd convolution of gy) and batch-1 inference
+    ("keras conv2-dx 64->32 11p2", 32, 64, 32, 11, 3, 1, 2),
+    ("simple conv2 b1 32->64 16p1", 1, 32, 64, 16, 3, 1, 1),
 ]
 
 CHILD = r'''
@@ -42,21 +47,28 @@ def tmin(f):
     return best
 for name, n, ci, co, hw, k, s, p in layers:
     x = nc.tensor(rng.standard_normal((n, ci, hw, hw), dtype=np.float32))
-    w = nc.tensor(rng.standard_normal((co, ci, k, k), dtype=np.float32) * 0.1).requires_grad_(True)
+    w = nc.tensor(rng.standard_normal((co, ci, k, k), dtype=np.float32) * 0.1)
     b = nc.tensor(rng.standard_normal(co, dtype=np.float32))
     conv = lambda: nc.nn.functional.conv2d(x, w, b, stride=s, padding=p)
     with nc.no_grad():
-        y = conv()
-    g = nc.tensor(rng.standard_normal(tuple(y.shape), dtype=np.float32))
+        g = nc.tensor(rng.standard_normal(tuple(conv().shape), dtype=np.float32))
     def fwd():
         with nc.no_grad():
             conv()
-    def fwd_wgrad():
-        w.grad = None
-        conv().backward(g)
-    out[name] = [tmin(fwd), tmin(fwd_wgrad)]
+    def backward_of(t):  # the forward and the gradient of t alone
+        def run():
+            t.grad = None
+            conv().backward(g)
+        t.requires_grad_(True)
+        best = tmin(run)
+        t.requires_grad_(False)
+        return best
+    out[name] = [tmin(fwd), backward_of(w), backward_of(x)]
 print(json.dumps(out))
 '''
+
+
+PEAK = "import sys, neurocore as nc; print(nc._core._fma_peak_gflops(int(sys.argv[1])))"
 
 
 def flops(n, ci, co, hw, k, s, p):
@@ -71,14 +83,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--peak", type=float, default=0.0, help="GFLOP/s for the %% column (default 539 / 2 per thread)")
     ap.add_argument("--only", default="", help="substring filter on layer names")
     ap.add_argument("--cputime", action="store_true",
                     help="time with the thread's CPU clock (1 thread only): a neighbour's time-slices are not counted")
     a = ap.parse_args()
     if a.cputime and a.threads != 1:
         ap.error("--cputime needs --threads 1")
-    a.peak = a.peak or 539.0 / 2 * a.threads  # the FMA probe on the Zen 5 development VM
     layers = [l for l in LAYERS if a.only in l[0]]
     runs = [(b.split("=")[0], b.split("=")[1], isa) for b in a.builds.split(",") for isa in a.isas.split(",")]
     best = {}
@@ -92,14 +102,19 @@ def main():
             for name, ts in json.loads(r.stdout.strip().splitlines()[-1]).items():
                 key = (name, bname, isa)
                 best[key] = [min(u, v) for u, v in zip(best.get(key, ts), ts)]
-    print(f"{'layer':28s} {'build':10s} {'fwd ms':>8s} {'GF/s':>6s} {'%pk':>4s} {'wgrad ms':>8s} {'GF/s':>6s} {'%pk':>4s}")
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(runs[0][1]), NEUROCORE_CPU=runs[0][2])
+    peak = float(subprocess.run([sys.executable, "-c", PEAK, str(a.threads)], env=env, capture_output=True,
+                                text=True, check=True).stdout)
+    print(f"FMA probe ({runs[0][2]}, {a.threads} thread(s)): {peak:.1f} GFLOP/s")
+    head = "".join(f" {c + ' ms':>9s} {'GF/s':>6s} {'%pk':>4s}" for c in ("fwd", "wgrad", "igrad"))
+    print(f"{'layer':28s} {'build':10s}{head}")
     for l in layers:
         f = flops(*l[1:])
         for bname, _, isa in runs:
-            tf, tfw = best[(l[0], bname, isa)]
-            tw = max(tfw - tf, 1e-9)
-            print(f"{l[0]:28s} {bname + '/' + isa:10s} {tf * 1e3:8.3f} {f / tf / 1e9:6.0f} {100 * f / tf / 1e9 / a.peak:4.0f}"
-                  f" {tw * 1e3:8.3f} {f / tw / 1e9:6.0f} {100 * f / tw / 1e9 / a.peak:4.0f}")
+            tf, tfw, tfi = best[(l[0], bname, isa)]
+            cols = "".join(f" {t * 1e3:9.3f} {f / t / 1e9:6.0f} {100 * f / t / 1e9 / peak:4.0f}"
+                           for t in (tf, max(tfw - tf, 1e-9), max(tfi - tf, 1e-9)))
+            print(f"{l[0]:28s} {bname + '/' + isa:10s}{cols}")
 
 
 if __name__ == "__main__":
