@@ -337,7 +337,7 @@ struct AvxKernel {
 // 8 of Intel's two 512-bit pipes). 14 x 2 would leave one spare register (spills around the
 // broadcasts); 8 x 3 gives the same 24 FMAs per step but a 48-wide B panel (more zero padding
 // for the layer widths of the seed models) and 3 loads of B per step.
-// KC = 512 floats / 256 doubles makes the B panel (KC x NR, reused by every A panel of the
+// KC = 512 (floats and doubles alike) makes the B panel (KC x NR, reused by every A panel of the
 // block) 64 KiB: more than Zen 5's 48 KiB L1, but the panel streams from L2 with the FMAs and
 // every K block fewer saves a pass over C (its loads, stores and prefetches). Measured on Zen 5
 // (one thread, CPU time, against a 24 KiB panel, KC = 192): KC 384 / 512 / 1024 ran 1024^3
