@@ -155,9 +155,13 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   constexpr int64_t MC = Blocking<T>::MC / MR * MR, KC = KcOf<T, K>::value;
   const int64_t NC = slab_cols<T, NR>(k);
   const int64_t kcmax = std::min(KC, k);
-  // Rows in blocks of whole panels, about 16 per matrix.
-  const int64_t rows_per_block = std::clamp<int64_t>(ceil_div(ceil_div(m, 16), MR) * MR, MR, MC);
-  const int64_t row_blocks = ceil_div(m, rows_per_block);
+  // Rows in blocks of whole panels, about 16 per matrix (at most MC rows each), the panels spread
+  // evenly over the blocks: block r has panels [r*P/R, (r+1)*P/R). Blocks rounded up to a fixed
+  // size left a short last one (1024 rows: 14 x 72 + 16), and too few blocks for 16 units, so the
+  // columns were split in two groups as well and every A block was packed twice.
+  const int64_t row_panels = ceil_div(m, MR);
+  const int64_t row_blocks = std::max(ceil_div(row_panels, MC / MR), std::min<int64_t>(16, row_panels));
+  const int64_t rows_per_block = ceil_div(row_panels, row_blocks) * MR;  // the largest block
   // Kept between calls: a fresh slab came back page-faulted on every call.
   T* bbuf = prepacked ? nullptr
                       : static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * k * std::min(NC, ceil_div(n, NR) * NR)));
@@ -176,7 +180,9 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
     const auto compute = [&](int64_t u0, int64_t u1) {
       T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * rows_per_block * kcmax));
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t ic = (u / col_groups) * rows_per_block, mc = std::min(rows_per_block, m - ic);
+        const int64_t r = u / col_groups;
+        const int64_t ic = r * row_panels / row_blocks * MR;
+        const int64_t mc = std::min(m, (r + 1) * row_panels / row_blocks * MR) - ic;
         const int64_t j0 = (u % col_groups) * panels_per_group * NR;
         const int64_t j1 = std::min(nc, j0 + panels_per_group * NR);
         for (int64_t pc = 0; pc < k; pc += KC) {

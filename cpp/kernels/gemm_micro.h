@@ -337,15 +337,19 @@ struct AvxKernel {
 // 8 of Intel's two 512-bit pipes). 14 x 2 would leave one spare register (spills around the
 // broadcasts); 8 x 3 gives the same 24 FMAs per step but a 48-wide B panel (more zero padding
 // for the layer widths of the seed models) and 3 loads of B per step.
-// The B panel (KC x NR) is reused by every A panel of the block, so it should stay in L1:
-// KC = 192 makes it 24 KiB (of Zen 4's 32 KiB), for floats and doubles alike.
+// KC = 512 (floats and doubles alike) makes the B panel (KC x NR, reused by every A panel of the
+// block) 64 KiB: more than Zen 5's 48 KiB L1, but the panel streams from L2 with the FMAs and
+// every K block fewer saves a pass over C (its loads, stores and prefetches). Measured on Zen 5
+// (one thread, CPU time, against a 24 KiB panel, KC = 192): KC 384 / 512 / 1024 ran 1024^3
+// +4% / +5% / +8%, 2048^3 +2% / +6% / +6%; KC 1024 lost 1-5% on the direct path (m <= 64, whose
+// K blocks are these: 64x1024x1024, 48x2048x512), whose kc x 256 block of B then overflows L2.
 // conv.cpp keeps AvxKernel (6 x 16 floats): its column panels are packed 16 positions wide.
 template <class T>
 struct Avx512Kernel {
   using VT = V512<T>;
   static constexpr int MR = 12;
   static constexpr int NR = 2 * VT::W;
-  static constexpr int64_t KC = 24576 / (NR * int64_t(sizeof(T)));
+  static constexpr int64_t KC = 65536 / (NR * int64_t(sizeof(T)));
 
   __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
                                             const T* __restrict bp, T* c, int64_t ldc,
@@ -429,18 +433,28 @@ __attribute__((always_inline)) inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
-// Full 6-row panel of row-major A (A(i, p) = src[i*lda + p]) into [p][6]; returns p done.
-inline int64_t pack_a6_rows_avx(const float* src, int64_t lda, int64_t kc, float* d) {
+// Full MR-row panel (MR = 6 or 12) of row-major A (A(i, p) = src[i*lda + p]) into [p][MR],
+// 8 rows at a time through the 8x8 transpose (missing rows of a group read as zero and are not
+// stored); returns p done. The scalar copy of the 12-row panels took ~6% of a 1024^3 product.
+template <int MR>
+inline int64_t pack_a_rows_avx(const float* src, int64_t lda, int64_t kc, float* d) {
+  static_assert(MR == 6 || MR == 12, "row groups of 8, then 6 or 4");
   int64_t p = 0;
   for (; p + 8 <= kc; p += 8) {
-    __m256 r[8];
-    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(src + i * lda + p);
-    r[6] = r[7] = _mm256_setzero_ps();
-    transpose8(r);
-    for (int q = 0; q < 8; ++q) {
-      float* o = d + (p + q) * 6;
-      _mm_storeu_ps(o, _mm256_castps256_ps128(r[q]));
-      _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r[q], 1));
+    for (int i0 = 0; i0 < MR; i0 += 8) {
+      const int rows = std::min(8, MR - i0);
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(src + (i0 + i) * lda + p) : _mm256_setzero_ps();
+      transpose8(r);
+      for (int q = 0; q < 8; ++q) {
+        float* o = d + (p + q) * MR + i0;
+        if (rows == 8) {
+          _mm256_storeu_ps(o, r[q]);
+        } else {
+          _mm_storeu_ps(o, _mm256_castps256_ps128(r[q]));
+          if (rows == 6) _mm_storel_pi(reinterpret_cast<__m64*>(o + 4), _mm256_extractf128_ps(r[q], 1));
+        }
+      }
     }
   }
   return p;
@@ -475,7 +489,7 @@ void pack_a(bool ta, const T* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0
       if (rows == MR) {
         int64_t p = 0;
 #if NC_HAVE_AVX2
-        if constexpr (sizeof(T) == 4 && MR == 6) p = pack_a6_rows_avx(src, lda, kc, d);
+        if constexpr (sizeof(T) == 4 && (MR == 6 || MR == 12)) p = pack_a_rows_avx<MR>(src, lda, kc, d);
 #endif
         for (; p < kc; ++p)
           for (int i = 0; i < MR; ++i) d[p * MR + i] = src[i * lda + p];
