@@ -343,7 +343,8 @@ struct AvxKernel {
 // (one thread, CPU time, against a 24 KiB panel, KC = 192): KC 384 / 512 / 1024 ran 1024^3
 // +4% / +5% / +8%, 2048^3 +2% / +6% / +6%; KC 1024 lost 1-5% on the direct path (m <= 64, whose
 // K blocks are these: 64x1024x1024, 48x2048x512), whose kc x 256 block of B then overflows L2.
-// conv.cpp keeps AvxKernel (6 x 16 floats): its column panels are packed 16 positions wide.
+// conv.cpp's avx512 forward runs on this kernel (its weight gradient on a tile of its own that
+// reads the image directly); conv_winograd.cpp multiplies on a 16 x 16 tile of its own.
 template <class T>
 struct Avx512Kernel {
   using VT = V512<T>;
