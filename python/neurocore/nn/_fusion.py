@@ -79,11 +79,12 @@ def _run_modules(modules, input):
     if _core.is_grad_enabled():
         i, n = 0, len(modules)
         while i < n:
-            if i + 1 < n and _pool_first(modules[i], modules[i + 1]):
-                input = modules[i](modules[i + 1](input))
+            module = modules[i]
+            if type(module) is ReLU and i + 1 < n and _pool_first(module, modules[i + 1]):
+                input = module(modules[i + 1](input))
                 i += 2
             else:
-                input = modules[i](input)
+                input = module(input)
                 i += 1
         return input
     i, n = 0, len(modules)
