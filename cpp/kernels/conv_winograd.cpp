@@ -33,9 +33,9 @@ using namespace micro;
 // FMA pipes 8 cycles, with 16 independent chains (the 4-cycle latency needs 8). MR = 16 divides
 // the seed models' out-channel counts (32, 64), where gemm_micro.h's 12 x 32 tile pads 12.5% of
 // the rows; NR = 16 tiles keep a batch-1 16x16 image (16 tiles of 4x4) one full panel, where 32
-// would leave half of each GEMM on zero tiles. On the seed's layers (Zen 5, bench/wino_ab.py
-// --cputime) the 12 x 32 tile ran at 0.92-0.99x of this one at batches 32 and 64 and 0.5x at
-// batch 1, AvxKernel (6 x 16, 256-bit) at 0.7-0.75x. Each output is the same chain of FMAs over
+// would leave half of each GEMM on zero tiles. On the seed's layers (Zen 5, 1 thread, CPU time;
+// bench/conv_ab.py) the 12 x 32 tile ran at 0.92-0.99x of this one at batches 32 and 64 and 0.5x
+// at batch 1, AvxKernel (6 x 16, 256-bit) at 0.7-0.75x. Each output is the same chain of FMAs over
 // channels as in AvxKernel, with the same transforms: the results match the avx2 build's bit for
 // bit. The arguments are those of the micro-kernels.
 struct Wino512Kernel {
