@@ -55,7 +55,7 @@ void run_team(int threads, void (*fn)(const void* ctx), const void* ctx);
 
 // Counts since the process started (tests check who ran the chunks): jobs handed to the pool,
 // chunks (or team seats) the calling threads and the pool threads ran, and pool-thread visits
-// that found their job already closed or without chunks left.
+// that found their job already closed or without chunks left; and StepTeam waits that slept.
 struct PoolStats {
   int64_t jobs, caller_chunks, pool_chunks, late_visits, team_sleeps;
 };
