@@ -433,11 +433,12 @@ def test_model_assigning_attributes_in_forward_stays_correct():
     assert entry[1].misses >= _fusion._UNSTABLE - 1  # it noticed the plans were used once each
 
 
-def _module_by_module(model, x):
-    """Output and gradients (input first, then parameters) of the modules called one by one."""
-    xi = nc.tensor(x.numpy(), requires_grad=True)
+def _output_and_grads(model, x, one_by_one):
+    """Output and gradients (input first, then parameters) of the square-sum of the model's output,
+    the model called (Sequential's path) or its modules called one by one."""
+    xi = nc.tensor(x, requires_grad=True)
     out = xi
-    for m in model:
+    for m in (model,) if not one_by_one else model:
         out = m(out)
     out.square().sum().backward()
     grads = [xi.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
@@ -463,13 +464,9 @@ def test_training_relu_before_max_pool_runs_after_it(spec, shape):
     model = build(spec, np.float64)
     x = rand(shape, np.float64, seed=4, low=-2, high=1)
     x.reshape(-1)[::7] = -1.0  # windows with several equal values
-    nc_x = nc.tensor(x, requires_grad=True)
-    out = model(nc_x)
-    out.square().sum().backward()
-    got = [nc_x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
-    model.zero_grad()
-    ref_out, ref = _module_by_module(model, nc.tensor(x))
-    assert np.array_equal(out.detach().numpy(), ref_out)
+    out, got = _output_and_grads(model, x, False)
+    ref_out, ref = _output_and_grads(model, x, True)
+    assert np.array_equal(out, ref_out)
     assert all(np.array_equal(a, b) for a, b in zip(got, ref))
     tmodel = torch_twin(model).train()
     tx = torch.from_numpy(x.copy()).requires_grad_(True)
@@ -479,14 +476,10 @@ def test_training_relu_before_max_pool_runs_after_it(spec, shape):
         assert_close(g, tp.grad.numpy(), 1e-10, 1e-12)
     # A NaN reaches the output and the gradients the same way on both paths.
     x[0, 0, 1] = np.nan
-    nc_x = nc.tensor(x, requires_grad=True)
-    out = model(nc_x)
-    out.square().sum().backward()
-    got = [nc_x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
-    model.zero_grad()
-    ref_out, ref = _module_by_module(model, nc.tensor(x))
-    assert np.isnan(out.detach().numpy()).any()
-    assert np.array_equal(out.detach().numpy(), ref_out, equal_nan=True)
+    out, got = _output_and_grads(model, x, False)
+    ref_out, ref = _output_and_grads(model, x, True)
+    assert np.isnan(out).any()
+    assert np.array_equal(out, ref_out, equal_nan=True)
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, ref))
 
 
