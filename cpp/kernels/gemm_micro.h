@@ -337,12 +337,12 @@ struct AvxKernel {
 // 8 of Intel's two 512-bit pipes). 14 x 2 would leave one spare register (spills around the
 // broadcasts); 8 x 3 gives the same 24 FMAs per step but a 48-wide B panel (more zero padding
 // for the layer widths of the seed models) and 3 loads of B per step.
-// KC = 512 (floats and doubles alike) makes the B panel (KC x NR, reused by every A panel of the
-// block) 64 KiB: more than Zen 5's 48 KiB L1, but the panel streams from L2 with the FMAs and
-// every K block fewer saves a pass over C (its loads, stores and prefetches). Measured on Zen 5
-// (one thread, CPU time, against a 24 KiB panel, KC = 192): KC 384 / 512 / 1024 ran 1024^3
-// +4% / +5% / +8%, 2048^3 +2% / +6% / +6%; KC 1024 lost 1-5% on the direct path (m <= 64, whose
-// K blocks are these: 64x1024x1024, 48x2048x512), whose kc x 256 block of B then overflows L2.
+// KC = 192 makes the B panel (KC x NR, reused by every A panel of the block) 24 KiB, inside
+// Zen 5's 48 KiB L1 with the A panel. Measured on Zen 5 (one thread, CPU time): KC 384 / 512 /
+// 1024 ran 1024^3 +4% / +5% / +8% and 2048^3 +2% / +6% / +6% (a 64 KiB panel streams from L2
+// and every K block fewer saves a pass over C), but KC 512 made an LSTM training step (batch 32,
+// 100 steps, hidden 128, 2 threads, same-run A/B) 1.3x slower (5.9 -> 7.7 ms; not analysed yet:
+// its backward runs many tall-k products), and KC 1024 lost 1-5% on the direct path.
 // conv.cpp's avx512 forward runs on this kernel (its weight gradient on a tile of its own that
 // reads the image directly); conv_winograd.cpp multiplies on a 16 x 16 tile of its own.
 template <class T>
@@ -350,7 +350,7 @@ struct Avx512Kernel {
   using VT = V512<T>;
   static constexpr int MR = 12;
   static constexpr int NR = 2 * VT::W;
-  static constexpr int64_t KC = 65536 / (NR * int64_t(sizeof(T)));
+  static constexpr int64_t KC = 24576 / (NR * int64_t(sizeof(T)));
 
   __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
                                             const T* __restrict bp, T* c, int64_t ldc,
