@@ -49,16 +49,10 @@ void col2im(const T* col, const Im2colGeom& g, T* gx) {
 
 // Rows of the column matrix per K block: a 12 KiB column panel (KC x 16 floats) stays in L1
 // while every weight panel streams over it. Measured on Zen 3: 24 KiB panels (the GEMM's KC)
-// ran about 30% slower here, 8 KiB no faster. The avx512 build's panels (K::NR = 32 floats or
-// 16 doubles wide) are held at 12 KiB too.
+// ran about 30% slower here, 8 KiB no faster. Wider panels (the avx512 build's 32 floats) are
+// held at 12 KiB too; narrower ones (doubles, generic) take the rows of a 16-wide panel.
 template <class T, class K>
-constexpr int64_t conv_kc() {
-#if NC_HAVE_AVX512
-  return 12288 / int64_t(sizeof(T)) / K::NR;
-#else
-  return 12288 / int64_t(sizeof(T)) / 16;
-#endif
-}
+constexpr int64_t conv_kc() { return 12288 / int64_t(sizeof(T)) / std::max<int64_t>(K::NR, 16); }
 
 // Output positions per packed block: its columns are gathered row by row of the column matrix,
 // so each row reads a sequential stretch of the input (a 16-position panel at a time would read
@@ -440,24 +434,22 @@ void conv2d(const T* x, const T* w, const T* bias, T* y, const ConvGeom& g, int 
     if (conv_winograd(g) && winograd_table.conv2d_f32(x, w, bias, y, g, act)) return;
   }
   if (conv_direct(g)) {
-    // 6 channels x 16 positions (float) per tile: measured on Zen 3 (1 thread, ms, batch 64
-    // 3->32 32x32 / batch 128 1->32 28x28): 6x2 vectors 1.86 / 1.76-2.7, 4x2 1.9 / 1.9-2.4,
-    // 8x1 2.5 / 2.5-2.9, 4x3 4.5-4.8 (spills).
 #if NC_HAVE_AVX512
     // 16-lane vectors: 8 channels x 32 positions. Measured on Zen 5 (1 thread, GFLOP/s, batch 32
     // 1->32 28x28 / batch 64 3->32 32x32 pad 1): 8x2 vectors 133 / 204, 6x2 114 / 184, 4x2
     // 101 / 171, 12x2 128 / 190, 8x1 93 / 144, 16x1 107 / 167, 8x3 103 / 147 (AVX2 6x2: 52 / 105).
     // One channel per tile (depthwise) keeps the AVX2 build's 48 positions per run.
-    if (g.og == 1)
-      conv2d_direct_tiles<T, 1, 3>(x, w, bias, y, g, act);
-    else
-      conv2d_direct_tiles<T, 8, 2>(x, w, bias, y, g, act);
-    return;
+    constexpr int kChannels = 8, kVectors = 2, kDepthwiseVectors = 3;
+#else
+    // 6 channels x 16 positions (float) per tile: measured on Zen 3 (1 thread, ms, batch 64
+    // 3->32 32x32 / batch 128 1->32 28x28): 6x2 vectors 1.86 / 1.76-2.7, 4x2 1.9 / 1.9-2.4,
+    // 8x1 2.5 / 2.5-2.9, 4x3 4.5-4.8 (spills).
+    constexpr int kChannels = 6, kVectors = 2, kDepthwiseVectors = 6;
 #endif
     if (g.og == 1)
-      conv2d_direct_tiles<T, 1, 6>(x, w, bias, y, g, act);
+      conv2d_direct_tiles<T, 1, kDepthwiseVectors>(x, w, bias, y, g, act);
     else
-      conv2d_direct_tiles<T, 6, 2>(x, w, bias, y, g, act);
+      conv2d_direct_tiles<T, kChannels, kVectors>(x, w, bias, y, g, act);
     return;
   }
 #if NC_HAVE_AVX512

@@ -58,7 +58,9 @@ struct Lane8 {
 struct Lane16 {
   using R = __m512;
   static constexpr int W = 16;
-  static R load(const float* p, int n) { return n == 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(first_lanes(n), p); }
+  static R load(const float* p, int n) {
+    return n == 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(first_lanes(n), p);
+  }
   static void store(float* p, R v, int n) {
     if (n == 16) _mm512_storeu_ps(p, v);
     else _mm512_mask_storeu_ps(p, first_lanes(n), v);
@@ -67,12 +69,12 @@ struct Lane16 {
   static R sigmoid(R x) { return sigmoid16(x); }
   static R tanh(R x) { return tanh16(x); }
 };
-template <class T>
-using Lanes = std::conditional_t<std::is_same_v<T, float>, Lane16, Lane1<T>>;
+using FloatLanes = Lane16;
 #else
-template <class T>
-using Lanes = std::conditional_t<std::is_same_v<T, float>, Lane8, Lane1<T>>;
+using FloatLanes = Lane8;
 #endif
+template <class T>
+using Lanes = std::conditional_t<std::is_same_v<T, float>, FloatLanes, Lane1<T>>;
 #else
 template <class T>
 using Lanes = Lane1<T>;
