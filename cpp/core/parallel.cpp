@@ -110,6 +110,9 @@ constexpr auto kPoolSpin = std::chrono::microseconds(200);
 constexpr auto kCallerSpin = std::chrono::microseconds(30);
 constexpr auto kDescheduledGap = std::chrono::microseconds(20);
 
+// Threads that share one job at most (the caller and 255 pool threads); more are not started.
+constexpr int kMaxParticipants = 256;
+
 // Spins until done() or the budget runs out or a look at the clock shows that the thread was set
 // aside or that it runs on the core `avoid_cpu` names (where its spinning would delay the thread
 // that will give it work); returns done(). No sched_yield: beside a busy process it hands that
@@ -156,8 +159,9 @@ struct Job {
   std::atomic<const void*> ctx{nullptr};
   std::exception_ptr error;  // the first exception a chunk or team body threw
 
-  // Claims and runs tickets of job `gen` until none is left; returns how many it ran.
-  int64_t serve(Pool& pool, uint64_t gen, bool pool_thread);
+  // Claims and runs tickets of job `gen` as participant `self` (0: the caller, k: pool thread
+  // k-1) until none is left; returns how many it ran.
+  int64_t serve(Pool& pool, uint64_t gen, int self);
 };
 
 class Pool {
@@ -172,29 +176,34 @@ class Pool {
   void release() { busy_.clear(std::memory_order_release); }
 
   // Runs the job with `helpers` pool threads invited; `tickets` is the number of claims the
-  // job hands out (chunks, or team seats). caller_work() is what the calling thread does: it
-  // claims tickets itself from the start, so whatever the pool threads have not claimed by the
-  // time it is done with its own, it runs too; then it closes the job and waits only for the
-  // tickets that pool threads claimed.
+  // job hands out (chunks, or team seats), split into one range per thread. caller_work() is
+  // what the calling thread does: it claims the tickets of its own range from the start, then
+  // whatever the pool threads have not claimed of theirs; then it closes the job and waits only
+  // for the tickets that pool threads claimed.
   template <class CallerWork>
   void run(Job::Kind kind, int helpers, int64_t tickets, const CallerWork& caller_work) {
+    helpers = std::min(helpers, kMaxParticipants - 1);
     ensure_threads(helpers);
     if (++generation_ == 0) ++generation_;  // 0 is the generation before the first job
     const uint64_t gen = generation_;
+    const int parts = helpers + 1;
     job_.helpers.store(helpers, std::memory_order_relaxed);
     job_.tickets.store(tickets, std::memory_order_relaxed);
     job_.kind.store(kind, std::memory_order_relaxed);
     done_.store(0, std::memory_order_relaxed);
     job_.error = nullptr;
-    claim_.store(gen << 32, std::memory_order_seq_cst);  // publishes the job
+    for (int p = 0; p < parts; ++p) ranges_[p].next.store((gen << 32) | range_begin(p, tickets, parts));
     wake_word_.store(static_cast<uint32_t>(gen), std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(wake_word_);
     jobs_.fetch_add(1, std::memory_order_relaxed);
     caller_chunks_.fetch_add(caller_work(gen), std::memory_order_relaxed);
     caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
     // No more claims: late pool threads find the job closed. Then wait for the claimed ones.
-    const uint64_t last = claim_.exchange((gen << 32) | kClosed, std::memory_order_acq_rel);
-    const uint32_t claimed = static_cast<uint32_t>(std::min<int64_t>(static_cast<int64_t>(last & kClosed), tickets));
+    uint32_t claimed = 0;
+    for (int p = 0; p < parts; ++p) {
+      const int64_t last = static_cast<int64_t>(ranges_[p].next.exchange((gen << 32) | kClosed) & kClosed);
+      claimed += static_cast<uint32_t>(std::min(last, range_begin(p + 1, tickets, parts)) - range_begin(p, tickets, parts));
+    }
     const auto finished = [&] { return done_.load(std::memory_order_acquire) >= claimed; };
     if (!spin_until(finished, kCallerSpin)) {
       caller_sleeping_.store(true, std::memory_order_seq_cst);
@@ -204,19 +213,37 @@ class Pool {
     if (job_.error) std::rethrow_exception(job_.error);
   }
 
-  // Claims the next ticket of job `gen`: its index, or -1 when none is left (or the job is gone).
-  int64_t claim(uint64_t gen, int64_t tickets) {
-    uint64_t c = claim_.load(std::memory_order_acquire);
-    for (;;) {
-      if ((c >> 32) != gen || static_cast<int64_t>(c & kClosed) >= tickets) return -1;
-      if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire))
-        return static_cast<int64_t>(c & kClosed);
+  // The first ticket of participant p's range when `tickets` are shared by `parts` participants
+  // (range_begin(parts, ...) == tickets). A team job has one ticket fewer than participants, and
+  // the caller (participant 0) gets none.
+  static int64_t range_begin(int p, int64_t tickets, int parts) { return p * tickets / parts; }
+
+  // Claims the next ticket of job `gen` for participant `self`: from its own range while any is
+  // left, then from the others' in turn. Returns its index, or -1 when none is left (or the job
+  // is gone). Owning a range keeps each thread on the same part of every job from call to call,
+  // so the memory a chunk writes stays in that thread's cache (threads whose cores share no cache
+  // passed a quarter of a batch-1 CNN's outputs between them when chunks went to whoever came
+  // first), and each thread claims on its own cache line.
+  int64_t claim(uint64_t gen, int64_t tickets, int parts, int self) {
+    for (int k = 0; k < parts; ++k) {
+      const int p = self + k < parts ? self + k : self + k - parts;
+      const int64_t end = range_begin(p + 1, tickets, parts);
+      std::atomic<uint64_t>& next = ranges_[p].next;
+      uint64_t c = next.load(std::memory_order_acquire);
+      for (;;) {
+        if ((c >> 32) != gen) return -1;  // the job is over: a later one owns the ranges
+        if (static_cast<int64_t>(c & kClosed) >= end) break;
+        if (next.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+          return static_cast<int64_t>(c & kClosed);
+      }
     }
+    return -1;
   }
 
-  // A pool thread is done with a ticket it claimed; wakes the caller if it sleeps on them.
-  void finish_ticket() {
-    done_.fetch_add(1, std::memory_order_seq_cst);
+  // A thread is done with `n` tickets it claimed; wakes the caller if it sleeps on them.
+  void finish_tickets(int64_t n) {
+    if (n == 0) return;
+    done_.fetch_add(static_cast<uint32_t>(n), std::memory_order_seq_cst);
     if (caller_sleeping_.load(std::memory_order_seq_cst)) futex_wake_all(done_);
   }
 
@@ -264,11 +291,16 @@ class Pool {
       }
       seen = wake_word_.load(std::memory_order_acquire);
       if (test_late_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(test_late_us_));
-      if (index < job_.helpers.load(std::memory_order_relaxed)) count_pool_chunks(job_.serve(*this, seen, true));
+      if (index < job_.helpers.load(std::memory_order_relaxed)) count_pool_chunks(job_.serve(*this, seen, index + 1));
     }
   }
 
-  std::atomic<uint64_t> claim_{0};       // (generation << 32) | next ticket; only ever grows
+  // Per participant, (generation << 32) | its next ticket; each on its own cache line. Fixed in
+  // size: a pool thread that wakes up late may still read them.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> next{0};
+  };
+  Range ranges_[kMaxParticipants];
   std::atomic<uint32_t> wake_word_{0};   // the latest job's generation: pool threads sleep on it
   std::atomic<uint32_t> done_{0};        // tickets of the current job finished (by any thread)
   std::atomic<bool> caller_sleeping_{false};
@@ -282,34 +314,35 @@ class Pool {
   const int test_late_us_ = test_delay_us("NEUROCORE_POOL_TEST_LATE_US");
 };
 
-int64_t Job::serve(Pool& pool, uint64_t gen, bool pool_thread) {
+int64_t Job::serve(Pool& pool, uint64_t gen, int self) {
   const int64_t n = tickets.load(std::memory_order_relaxed);
+  const int parts = helpers.load(std::memory_order_relaxed) + 1;
   const void* const c = ctx.load(std::memory_order_relaxed);
-  const int slow_us = pool_thread ? pool.test_slow_us_ : 0;
+  const int slow_us = self > 0 ? pool.test_slow_us_ : 0;
   if (kind.load(std::memory_order_relaxed) == kTeam) {
     auto* const fn = team_fn.load(std::memory_order_relaxed);
-    if (pool.claim(gen, n) < 0) return 0;
+    if (pool.claim(gen, n, parts, self) < 0) return 0;
     try {
       fn(c);
     } catch (...) {
       pool.record_error();
     }
-    pool.finish_ticket();
+    pool.finish_tickets(1);
     return 1;
   }
   auto* const fn = chunk_fn.load(std::memory_order_relaxed);
   const int64_t b = begin.load(std::memory_order_relaxed), e = end.load(std::memory_order_relaxed);
   const int64_t size = chunk.load(std::memory_order_relaxed);
   int64_t ran = 0;
-  for (int64_t i; (i = pool.claim(gen, n)) >= 0; ++ran) {
+  for (int64_t i; (i = pool.claim(gen, n, parts, self)) >= 0; ++ran) {
     if (slow_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(slow_us));
     try {
       fn(c, b + i * size, std::min(e, b + (i + 1) * size));
     } catch (...) {
       pool.record_error();
     }
-    pool.finish_ticket();
   }
+  pool.finish_tickets(ran);  // once: the caller waits for all claimed chunks, not for each
   return ran;
 }
 
@@ -338,7 +371,7 @@ void run_chunks(int64_t begin, int64_t end, int64_t chunk, int threads, ChunkFn 
   job.ctx.store(ctx, std::memory_order_relaxed);
   try {
     pool.run(Job::kChunks, static_cast<int>(std::min<int64_t>(threads, chunks)) - 1, chunks,
-             [&](uint64_t gen) { return job.serve(pool, gen, false); });
+             [&](uint64_t gen) { return job.serve(pool, gen, 0); });
   } catch (...) {
     pool.release();
     throw;
