@@ -86,7 +86,7 @@ def main(argv=None):
     if missing:
         print(f"# missing peers (not installed): {', '.join(missing)}")
 
-    results, contention = [], None
+    results, contention, trips = [], None, set()
     for suite in suites:
         per_fw = {fw: [] for fw in FRAMEWORKS if present[fw]}
         for _ in range(args.rounds):
@@ -110,6 +110,7 @@ def main(argv=None):
                     ref = next(run[name] for run in runs if name in run)
                     row.setdefault("flops", ref.get("flops"))
                     row.setdefault("bytes", ref.get("bytes"))
+                    trips.update(run[name]["round_trip_ns"] for run in runs if "round_trip_ns" in run.get(name, {}))
                 elif errors:
                     row[fw + "_error"] = errors[0]
             results.append(row)
@@ -139,12 +140,17 @@ def main(argv=None):
         for fw in FRAMEWORKS:
             if fw + "_error" in r:
                 print(f"    {fw} error: {r[fw + '_error']}")
+    if trips:
+        print(f"# core-to-core round trip in the neurocore processes: {min(trips):.0f}-{max(trips):.0f} ns (~100 ns: "
+              f"the threads' cores share a cache; ~400 ns: they do not, as a VM's vCPUs may be placed for a while, "
+              f"and 2-thread rows run slower then)")
     if contention:
         print_contention(contention)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"date": str(datetime.date.today()), "cpu": cpu_model(), "threads": args.threads,
-                       "peak_gflops": peak, "kernels": isa, "results": results, "contention": contention}, f,
+                       "peak_gflops": peak, "kernels": isa, "results": results, "contention": contention,
+                       "round_trip_ns": sorted(trips)}, f,
                       indent=1)
 
 

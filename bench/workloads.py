@@ -1068,8 +1068,12 @@ def main():
         fw = (NeurocoreFW if args.framework == "neurocore" else TorchFW)(args.threads)
         rows = WORKLOADS[args.workload](fw, args.repeat) if args.workload in WORKLOADS else []
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    # Where this process's two threads ran just now: sharing a cache (~100 ns) or not (~400 ns).
+    trip = sys.modules["neurocore"]._core._core_round_trip_ns(0.05) if "neurocore" in sys.modules else None
     for r in rows:
         r.setdefault("peak_rss_mb", rss)
+        if trip is not None:
+            r["round_trip_ns"] = trip
     print(json.dumps(rows))
 
 

@@ -7,9 +7,11 @@
 #include "kernels/peak.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 #include <omp.h>
@@ -105,6 +107,35 @@ PYBIND11_MODULE(_core, m) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return flops / secs / 1e9 + sink * 0;
   }, py::arg("threads"), py::arg("iterations") = 20000000);
+  m.def("_core_round_trip_ns", [](double seconds) {
+    // Two threads pass a cache line back and forth: nanoseconds per round trip. On a VM whose
+    // host moves the vCPUs between cores that share a cache and cores that do not, it reads
+    // ~100 ns or ~400 ns, and every 2-thread timing moves with it (bench/run.py reports it).
+    py::gil_scoped_release release;
+    alignas(64) std::atomic<int64_t> ball{0};
+    std::atomic<bool> stop{false};
+    std::thread partner([&] {
+      for (int64_t v = 1; !stop.load(std::memory_order_relaxed);)
+        if (ball.load(std::memory_order_acquire) == v) {
+          ball.store(v + 1, std::memory_order_release);
+          v += 2;
+        }
+    });
+    int64_t trips = 0;
+    const auto start = std::chrono::steady_clock::now();
+    std::chrono::duration<double> elapsed{0};
+    do {
+      for (int i = 0; i < 16; ++i, ++trips) {  // few: on one core each trip waits for a time slice
+        ball.store(2 * trips + 1, std::memory_order_release);
+        while (ball.load(std::memory_order_acquire) != 2 * trips + 2) {
+        }
+      }
+      elapsed = std::chrono::steady_clock::now() - start;
+    } while (elapsed.count() < seconds);
+    stop.store(true);
+    partner.join();
+    return elapsed.count() * 1e9 / static_cast<double>(trips);
+  }, py::arg("seconds") = 0.05);
   TensorClass cls(m, "Tensor");
   bind_tensor(m, cls);
   bind_core_ops(m, cls);
