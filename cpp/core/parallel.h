@@ -2,9 +2,10 @@
 // Intra-op parallelism on neurocore's own work-sharing pool (not OpenMP teams).
 //
 // parallel_for cuts [begin, end) into fixed chunks, whose size follows from the range and the
-// grain only (never from the thread count), and any thread of the pool, the calling thread
-// included, claims the next chunk from an atomic counter. The caller waits only for chunks that
-// were claimed: a pool thread the scheduler has put aside (other processes keeping the cores
+// grain only (never from the thread count). Each thread of the job, the calling thread included,
+// owns a contiguous range of them and claims its own first (so it writes the same part of the
+// output on every call and the data stays in its cache), then claims what is left of the others'
+// (work sharing: whoever is free takes it). The caller waits only for chunks that were claimed: a pool thread the scheduler has put aside (other processes keeping the cores
 // busy) holds nobody up unless it is inside a chunk, and one that wakes up late finds the work
 // done and leaves, where a statically partitioned OpenMP loop would wait at its barrier for every
 // thread to arrive (measured: batch-1 CNN inference 15x slower beside two busy processes).
