@@ -64,6 +64,8 @@ static thread_local int thread_override = 0;
 static thread_local bool in_pool_job = false;
 // True on the pool's own threads (the test hook of team_block_done delays only them).
 static thread_local bool is_pool_thread = false;
+// The thread's seat while it runs a team body (StepTeam); 0 otherwise and on the caller.
+static thread_local int seat_in_team = 0;
 
 ThreadLimit::ThreadLimit(int n) : prev_(thread_override) { thread_override = n > 0 ? n : prev_; }
 ThreadLimit::~ThreadLimit() { thread_override = prev_; }
@@ -321,12 +323,15 @@ int64_t Job::serve(Pool& pool, uint64_t gen, int self) {
   const int slow_us = self > 0 ? pool.test_slow_us_ : 0;
   if (kind.load(std::memory_order_relaxed) == kTeam) {
     auto* const fn = team_fn.load(std::memory_order_relaxed);
-    if (pool.claim(gen, n, parts, self) < 0) return 0;
+    const int64_t ticket = pool.claim(gen, n, parts, self);
+    if (ticket < 0) return 0;
+    seat_in_team = static_cast<int>(ticket) + 1;  // ticket k is pool thread k's own: a stable seat
     try {
       fn(c);
     } catch (...) {
       pool.record_error();
     }
+    seat_in_team = 0;
     pool.finish_tickets(1);
     return 1;
   }
@@ -403,6 +408,8 @@ void run_team(int threads, void (*fn)(const void* ctx), const void* ctx) {
 }
 
 PoolStats pool_stats() { return Pool::instance().stats(); }
+
+int team_seat() { return seat_in_team; }
 
 void team_block_done(TeamCounter& c) {
   if (is_pool_thread) {

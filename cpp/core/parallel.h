@@ -69,6 +69,9 @@ struct TeamCounter {
 };
 void team_block_done(TeamCounter& c);
 void team_wait(TeamCounter& c, uint32_t count);
+// The calling thread's seat in the team it runs a body of: 0 for the caller, 1.. for pool threads
+// (the same seat for the same pool thread from call to call, unless one came late).
+int team_seat();
 
 }  // namespace detail
 
@@ -91,13 +94,18 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const F& body) {
 }
 
 // A team of threads that runs a sequence of phases (e.g. the steps of a recurrent layer). Each
-// phase is a set of fixed blocks that any team thread may claim (work sharing), so a thread the
-// scheduler has set aside (a busy machine) holds nobody up unless it is inside a block; every
-// thread leaves a phase once all its blocks are done. Which thread ran a block never changes its
-// result, so results do not depend on the thread count when the blocks don't.
+// phase is a set of fixed blocks; each seat of the team owns a contiguous range of them and claims
+// its own first, then what is left of the others' (work sharing), so a thread the scheduler has
+// set aside (a busy machine) holds nobody up unless it is inside a block, and otherwise every
+// thread runs the same blocks at every step (the weights and state they read stay in its cache).
+// Every thread leaves a phase once all its blocks are done. Which thread ran a block never changes
+// its result, so results do not depend on the thread count when the blocks don't.
 class StepTeam {
  public:
-  StepTeam(int threads, int64_t phases) : nt_(threads), phases_(new Phase[std::max<int64_t>(phases, 1)]) {}
+  StepTeam(int threads, int64_t phases)
+      : nt_(std::max(threads, 1)),
+        phases_(new Phase[std::max<int64_t>(phases, 1)]),
+        next_(new std::atomic<int64_t>[std::max<int64_t>(phases, 1) * nt_]()) {}
 
   // Runs body() on the calling thread and on the team threads that join in time (inline for
   // one): blocks are claimed, so a team member that never shows up is not waited for.
@@ -112,10 +120,16 @@ class StepTeam {
   // for the rest.
   template <class F>
   void share(int64_t& phase, int64_t count, const F& fn) {
-    Phase& p = phases_[phase++];
-    for (int64_t b; (b = p.next.fetch_add(1, std::memory_order_relaxed)) < count;) {
-      fn(b);
-      detail::team_block_done(p.done);
+    Phase& p = phases_[phase];
+    std::atomic<int64_t>* next = &next_[phase++ * nt_];  // per seat: blocks of its range claimed
+    const int seat = std::min(detail::team_seat(), nt_ - 1);
+    for (int k = 0; k < nt_; ++k) {
+      const int owner = seat + k < nt_ ? seat + k : seat + k - nt_;
+      const int64_t first = owner * count / nt_, last = (owner + 1) * count / nt_;
+      for (int64_t b; (b = first + next[owner].fetch_add(1, std::memory_order_relaxed)) < last;) {
+        fn(b);
+        detail::team_block_done(p.done);
+      }
     }
     // Not sched_yield: beside busy processes it would hand the core away for a whole time slice.
     if (p.done.done.load(std::memory_order_acquire) < count) detail::team_wait(p.done, static_cast<uint32_t>(count));
@@ -123,11 +137,11 @@ class StepTeam {
 
  private:
   struct Phase {
-    std::atomic<int64_t> next{0};
     detail::TeamCounter done;
   };
   int nt_;
   std::unique_ptr<Phase[]> phases_;
+  std::unique_ptr<std::atomic<int64_t>[]> next_;  // phases x seats
 };
 
 }  // namespace nc
