@@ -492,3 +492,15 @@ def test_training_swap_keeps_hooks_and_indices():
     assert seen == [(2, 8, 16, 16)]  # the ReLU saw the convolution's output, not the pooled one
     assert not _fusion._pool_first(nn.ReLU(), nn.MaxPool2d(2, return_indices=True))
     assert _fusion._pool_first(nn.ReLU(), nn.MaxPool2d(2))
+
+
+def test_plan_step_given_a_non_tensor_raises_a_type_error_naming_the_layer():
+    # A module the plan does not model may return anything; the compiled step after it (run in C++)
+    # refuses a non-Tensor as the layer's own call would, naming the layer.
+    class ToList(nn.Module):
+        def forward(self, x):
+            return x.tolist()
+
+    model = nn.Sequential(nn.Linear(4, 3), ToList(), nn.Linear(3, 2))
+    with nc.no_grad(), pytest.raises(TypeError, match=r"\[Linear\] expected a Tensor input, got list"):
+        model(nc.randn(2, 4))

@@ -77,6 +77,7 @@ void bind_conv(py::module_& m, TensorClass& cls);
 void bind_norm(py::module_& m, TensorClass& cls);
 void bind_attention(py::module_& m, TensorClass& cls);
 void bind_linear_act(py::module_& m);
+void bind_inference_plan(py::module_& m);
 void bind_embedding(py::module_& m, TensorClass& cls);
 void bind_rnn(py::module_& m, TensorClass& cls);
 void bind_autograd(py::module_& m, TensorClass& cls);

@@ -150,6 +150,7 @@ PYBIND11_MODULE(_core, m) {
   bind_norm(m, cls);
   bind_attention(m, cls);
   bind_linear_act(m);
+  bind_inference_plan(m);
   bind_embedding(m, cls);
   bind_rnn(m, cls);
   bind_autograd(m, cls);

@@ -9,8 +9,9 @@ change; with autograd on, every module runs as usual.
 At batch 1 the Python around the kernels (a module call, argument resolution and checks per layer)
 cost a third of a small CNN's forward. So a Sequential run under no_grad first compiles its modules
 into a plan: a tuple of steps, each naming the C++ op and its already resolved arguments (stride,
-per-side padding, pooling geometry, whether a ReLU is fused), and then runs the steps in one loop.
-What can change between calls is handled so that the plan never answers for a stale model:
+per-side padding, pooling geometry, whether a ReLU is fused), and then runs the steps in one call.
+The steps run in one C++ call (cpp/bindings/bind_inference_plan.cpp). What can change between calls
+is handled so that the plan never answers for a stale model:
   * the module list is compared by identity on every call (a replaced, added or removed layer);
   * any attribute assignment on any Module (``conv.stride = 2``, ``pool.kernel_size = 3``,
     ``model.train()``, ``relu.inplace = True``) bumps ``module._attribute_version`` and the plan is
@@ -212,36 +213,8 @@ class _FusedPair:
         return _linear_relu(layer, input) if type(layer) is Linear else layer._conv_forward(input, relu=True)
 
 
-def _run_steps(steps, x):
-    conv2d, linear, linear_act, max_pool2d, flatten, relu = (
-        _core._conv2d, _core.linear, _core._linear_act, _core._max_pool2d, _core.flatten, _core.relu)
-    for step in steps:
-        kind = step[0]
-        if kind is _CONV:
-            _, params, stride, pads, dilation, groups, op, fused = step
-            x = conv2d(x, params["weight"], params["bias"], stride, pads, dilation, groups, op, fused)
-        elif kind is _LINEAR_RELU:
-            params = step[1]
-            x = linear_act(x, params["weight"], params["bias"], "relu")
-        elif kind is _LINEAR:
-            params = step[1]
-            x = linear(x, params["weight"], params["bias"])
-        elif kind is _MAX_POOL:
-            _, k, s, p, d, ceil_mode, op = step
-            x = max_pool2d(x, k, s, p, d, ceil_mode, False, op)
-        elif kind is _FLATTEN:
-            x = flatten(x, step[1], step[2])
-        elif kind is _RELU:
-            x = relu(x)
-        elif kind is _RELU_:
-            x = x.relu_()
-        else:
-            x = step[1](x)
-    return x
-
-
 class _Plan:
-    __slots__ = ("modules", "version", "rank", "steps", "hooks", "uses", "misses", "plain_calls")
+    __slots__ = ("modules", "version", "rank", "run", "hooks", "uses", "misses", "plain_calls")
 
 
 # id(Sequential) -> (weak reference to it, its _Plan); kept outside the module so that pickling,
@@ -263,7 +236,8 @@ def _compiled(owner, modules, rank, misses):
     """A new plan for `owner`, replacing its old one."""
     plan = _Plan()
     plan.modules, plan.version, plan.rank = modules, _module._attribute_version[0], rank
-    plan.steps, plan.hooks = _compile(modules, rank)
+    steps, plan.hooks = _compile(modules, rank)
+    plan.run = _core._InferencePlan(steps)  # runs the steps in one C++ call
     plan.uses, plan.misses, plan.plain_calls = 0, misses, _PLAIN_CALLS if misses >= _UNSTABLE else 0
     key = id(owner)
     _PLANS[key] = (weakref.ref(owner, _forget(key)), plan)
@@ -290,4 +264,4 @@ def run_sequence(owner, modules, input):
               or any(plan.hooks)):
             plan = _compiled(owner, modules, rank, plan.misses + 1 if plan.uses <= 1 else 0)
     plan.uses += 1
-    return _run_steps(plan.steps, input)
+    return plan.run(input)
