@@ -86,18 +86,15 @@ inline void st(float* p, const VN& v) { *reinterpret_cast<VN*>(p) = v; }
 
 struct F4 {
   static constexpr int M = 4, A = 6;
-  template <int LN>
-  static void bt(const float* in, int64_t is, float* out, int64_t os) {
-    static_assert(LN == NR, "one vector of NR lanes");
-    const VN d0 = ld(in), d1 = ld(in + is), d2 = ld(in + 2 * is), d3 = ld(in + 3 * is), d4 = ld(in + 4 * is),
-             d5 = ld(in + 5 * is);
-    const VN s12 = d1 + d2, s34 = d3 + d4, t42 = d4 - d2, t31 = d3 - d1;
-    st(out, (4.f * d0 - 5.f * d2) + d4);
-    st(out + os, s34 - 4.f * s12);
-    st(out + 2 * os, (d4 - d3) + 4.f * (d1 - d2));
-    st(out + 3 * os, t42 + 2.f * t31);
-    st(out + 4 * os, t42 - 2.f * t31);
-    st(out + 5 * os, (4.f * d1 - 5.f * d3) + d5);
+  // On registers: o = B^T d for six vectors d (the input transform's rows or columns).
+  static void bt(const VN (&d)[6], VN (&o)[6]) {
+    const VN s12 = d[1] + d[2], s34 = d[3] + d[4], t42 = d[4] - d[2], t31 = d[3] - d[1];
+    o[0] = (4.f * d[0] - 5.f * d[2]) + d[4];
+    o[1] = s34 - 4.f * s12;
+    o[2] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
+    o[3] = t42 + 2.f * t31;
+    o[4] = t42 - 2.f * t31;
+    o[5] = (4.f * d[1] - 5.f * d[3]) + d[5];
   }
   template <int LN>
   static void g(const float* __restrict in, int64_t is, float* __restrict out, int64_t os) {
@@ -179,71 +176,111 @@ void transform_weights(const float* w, const ConvGeom& g, const Plan<F>& pl, int
 }
 
 // V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at v + (xi*cg + c)*NR).
+// Per channel, the six rows of the panel's tiles (one tile per lane) are made one at a time and
+// transformed at once (d B, on registers), then the six columns of that (B^T (d B)) are stored;
+// the same order of operations in every build. Returns false when a value of V is not finite:
+// the check runs on the registers as V is made (x - x is 0 for finite x, NaN for inf and NaN).
 template <class F>
-void transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTile* lt, int64_t c0, int64_t c1,
+bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTile* lt, int64_t c0, int64_t c1,
                      float* v) {
   constexpr int A = F::A;
+  static_assert(A == 6, "F::bt transforms six vectors");
   const int64_t plane = g.h * g.w;
-  alignas(64) float d[A * A * NR];
+  VN bad{};
+  // rows(r, c, d): d[q] = column q of input row r of the panel's tiles in channel c (zero outside
+  // the image and past the last tile).
 #if NC_HAVE_AVX2
   // Per tile, one masked load of each input row (its A columns inside the image; nothing is read
-  // outside), then an 8x8 transpose turns 8 tiles' rows into the lanes of d.
+  // outside, and rows outside the image load nothing), then an 8x8 transpose turns 8 tiles' rows
+  // into the lanes of the columns. The avx512 build's masked loads take a k-mask (AVX2's
+  // vmaskmovps is several times slower on Zen).
   static_assert(A <= 8 && NR % 8 == 0, "tile rows must fit one vector");
-  __m256i cols[NR];
-  const float* base[NR];  // the tile's top-left input position in channel c0 (rows in range only)
-  unsigned rows_in[NR];   // bit r: input row iy + r lies inside the image
+  const float* base[NR];  // the tile's top-left input position in channel c0
+#if NC_HAVE_AVX512
+  __mmask8 mask[A][NR];
+#else
+  __m256i mask[A][NR];
+#endif
   for (int l = 0; l < NR; ++l) {
     const LaneTile& t = lt[l];
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i lo = _mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(-t.ix, 0, A)));
-    const __m256i hi = _mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(g.w - t.ix, 0, A)));
-    cols[l] = _mm256_andnot_si256(_mm256_cmpgt_epi32(lo, lanes), _mm256_cmpgt_epi32(hi, lanes));
-    rows_in[l] = 0;
-    base[l] = x;
-    if (t.img < 0) continue;
-    for (int r = 0; r < A; ++r) rows_in[l] |= unsigned(t.iy + r >= 0 && t.iy + r < g.h) << r;
-    base[l] = x + ((t.img * g.groups + gi) * g.cg + c0) * plane + t.iy * g.w + t.ix;
-  }
-  for (int64_t c = c0; c < c1; ++c) {
-    const int64_t coff = (c - c0) * plane;
-    for (int l0 = 0; l0 < NR; l0 += 8) {
-      for (int r = 0; r < A; ++r) {
-        __m256 rows[8];
-        for (int k = 0; k < 8; ++k)
-          rows[k] = rows_in[l0 + k] >> r & 1 ? _mm256_maskload_ps(base[l0 + k] + coff + r * g.w, cols[l0 + k])
-                                             : _mm256_setzero_ps();
-        transpose8(rows);
-        for (int q = 0; q < A; ++q) _mm256_store_ps(d + (r * A + q) * NR + l0, rows[q]);
-      }
-    }
-    transform2d<A, A, NR, F::template bt<NR>>(d, NR, v + c * NR, g.cg * NR);
-  }
+    const unsigned lo = static_cast<unsigned>(std::clamp<int64_t>(-t.ix, 0, A));
+    const unsigned hi = static_cast<unsigned>(std::clamp<int64_t>(g.w - t.ix, 0, A));
+    const unsigned cols = hi > lo ? (1u << hi) - (1u << lo) : 0u;  // bits [lo, hi)
+    base[l] = t.img < 0 ? x : x + ((t.img * g.groups + gi) * g.cg + c0) * plane + t.iy * g.w + t.ix;
+    for (int r = 0; r < A; ++r) {
+      const unsigned m = t.img >= 0 && t.iy + r >= 0 && t.iy + r < g.h ? cols : 0u;
+#if NC_HAVE_AVX512
+      mask[r][l] = static_cast<__mmask8>(m);
 #else
-  for (int64_t c = c0; c < c1; ++c) {
+      const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+      mask[r][l] = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(m)), bit), bit);
+#endif
+    }
+  }
+  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+    const int64_t off = (c - c0) * plane + r * g.w;
+    static_assert(NR == 16, "two halves of 8 lanes");
+    __m256 half[2][8];
+    for (int h = 0; h < 2; ++h) {
+      __m256* t = half[h];
+      for (int k = 0; k < 8; ++k) {
+        const int l = h * 8 + k;
+#if NC_HAVE_AVX512
+        t[k] = _mm256_maskz_loadu_ps(mask[r][l], base[l] + off);
+#else
+        t[k] = _mm256_maskload_ps(base[l] + off, mask[r][l]);
+#endif
+      }
+      transpose8(t);
+    }
+#if NC_HAVE_AVX512
+    for (int q = 0; q < A; ++q)
+      d[q] = (VN)__builtin_shufflevector(half[0][q], half[1][q], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else  // (GCC lowers the shuffle above to scalar moves when VN is two registers)
+    alignas(32) float buf[A * NR];
+    for (int q = 0; q < A; ++q) {
+      _mm256_store_ps(buf + q * NR, half[0][q]);
+      _mm256_store_ps(buf + q * NR + 8, half[1][q]);
+      d[q] = ld(buf + q * NR);
+    }
+#endif
+  };
+#else
+  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+    alignas(64) float buf[A * NR];
     for (int l = 0; l < NR; ++l) {
       const LaneTile& t = lt[l];
-      if (t.img < 0) {
-        for (int e = 0; e < A * A; ++e) d[e * NR + l] = 0.f;
-        continue;
-      }
-      const float* p = x + ((t.img * g.groups + gi) * g.cg + c) * plane;
-      if (t.iy >= 0 && t.ix >= 0 && t.iy + A <= g.h && t.ix + A <= g.w) {
-        const float* s = p + t.iy * g.w + t.ix;
-        for (int r = 0; r < A; ++r)
-          for (int q = 0; q < A; ++q) d[(r * A + q) * NR + l] = s[r * g.w + q];
-      } else {
-        for (int r = 0; r < A; ++r) {
-          const int64_t iy = t.iy + r;
-          for (int q = 0; q < A; ++q) {
-            const int64_t ix = t.ix + q;
-            d[(r * A + q) * NR + l] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? p[iy * g.w + ix] : 0.f;
-          }
-        }
+      const int64_t iy = t.iy + r;
+      const bool row_in = t.img >= 0 && iy >= 0 && iy < g.h;
+      const float* p = row_in ? x + ((t.img * g.groups + gi) * g.cg + c) * plane + iy * g.w : x;
+      for (int q = 0; q < A; ++q) {
+        const int64_t ix = t.ix + q;
+        buf[q * NR + l] = row_in && ix >= 0 && ix < g.w ? p[ix] : 0.f;
       }
     }
-    transform2d<A, A, NR, F::template bt<NR>>(d, NR, v + c * NR, g.cg * NR);
-  }
+    for (int q = 0; q < A; ++q) d[q] = ld(buf + q * NR);
+  };
 #endif
+  for (int64_t c = c0; c < c1; ++c) {
+    VN db[A][A];  // db[r] = (d B)'s row r
+    for (int r = 0; r < A; ++r) {
+      VN d[A];
+      rows(r, c, d);
+      F::bt(d, db[r]);
+    }
+    for (int j = 0; j < A; ++j) {
+      const VN col[A] = {db[0][j], db[1][j], db[2][j], db[3][j], db[4][j], db[5][j]};
+      VN o[A];
+      F::bt(col, o);
+      for (int i = 0; i < A; ++i) {
+        st(v + ((i * A + j) * g.cg + c) * NR, o[i]);
+        bad += o[i] - o[i];
+      }
+    }
+  }
+  bool finite = true;
+  for (int l = 0; l < NR; ++l) finite &= bad[l] == 0.f;
+  return finite;
 }
 
 // Out panels [q0, q1) of one panel of group gi: the GEMMs, then the output transform, bias, ReLU
@@ -367,8 +404,7 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
       for (int64_t un = u0; un < u1; ++un) {
         const int64_t gi = un / pl.panels, panel = un % pl.panels;
         pl.lanes(g, panel, lt);
-        transform_input<F>(x, g, gi, lt, 0, g.cg, v);
-        if (!all_finite(v, vsize)) finite.store(false, std::memory_order_relaxed);
+        if (!transform_input<F>(x, g, gi, lt, 0, g.cg, v)) finite.store(false, std::memory_order_relaxed);
         multiply_and_store<F>(u, v, bias, y, g, pl, gi, lt, 0, pl.opan, act, mx);
       }
     });
@@ -390,10 +426,7 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
       const int64_t gi = un / pl.panels, panel = un % pl.panels;
       pl.lanes(g, panel, lt);
       const int64_t c0 = cb * kCb, c1 = std::min(g.cg, c0 + kCb);
-      transform_input<F>(x, g, gi, lt, c0, c1, vall + un * vsize);
-      for (int xi = 0; xi < A * A; ++xi)
-        if (!all_finite(vall + un * vsize + (xi * g.cg + c0) * NR, (c1 - c0) * NR))
-          finite.store(false, std::memory_order_relaxed);
+      if (!transform_input<F>(x, g, gi, lt, c0, c1, vall + un * vsize)) finite.store(false, std::memory_order_relaxed);
     }
   });
   if (!finite.load()) return false;
