@@ -109,16 +109,13 @@ struct F4 {
       out[5 * os + l] = g2;
     }
   }
-  template <int LN>
-  static void at(const float* in, int64_t is, float* out, int64_t os) {
-    static_assert(LN == NR, "one vector of NR lanes");
-    const VN m0 = ld(in), m1 = ld(in + is), m2 = ld(in + 2 * is), m3 = ld(in + 3 * is), m4 = ld(in + 4 * is),
-             m5 = ld(in + 5 * is);
-    const VN s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-    st(out, (m0 + s12) + s34);
-    st(out + os, d12 + 2.f * d34);
-    st(out + 2 * os, s12 + 4.f * s34);
-    st(out + 3 * os, (d12 + 8.f * d34) + m5);
+  // On registers: o = A^T m for six vectors m (the output transform's columns or rows).
+  static void at(const VN (&m)[6], VN (&o)[4]) {
+    const VN s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    o[0] = (m[0] + s12) + s34;
+    o[1] = d12 + 2.f * d34;
+    o[2] = s12 + 4.f * s34;
+    o[3] = (d12 + 8.f * d34) + m[5];
   }
 };
 
@@ -175,7 +172,13 @@ void transform_weights(const float* w, const ConvGeom& g, const Plan<F>& pl, int
       }
 }
 
-// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at v + (xi*cg + c)*NR).
+// The floats between transform points xi of one panel's V (V[xi][c][NR]) and of the GEMMs' results
+// Mx (Mx[xi][o][NR]): one cache line more than the data, so that the 36 points of one channel or
+// one out channel, which the transforms read or write together, do not all fall in the same L1
+// set (at 32 or 64 channels the data alone are 2 or 4 KiB: 36 lines for 12 ways).
+inline int64_t point_stride(int64_t rows) { return (rows + 1) * NR; }
+
+// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at v + xi*point_stride(cg) + c*NR).
 // Per channel, the six rows of the panel's tiles (one tile per lane) are made one at a time and
 // transformed at once (d B, on registers), then the six columns of that (B^T (d B)) are stored;
 // the same order of operations in every build. Returns false when a value of V is not finite:
@@ -185,7 +188,7 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
                      float* v) {
   constexpr int A = F::A;
   static_assert(A == 6, "F::bt transforms six vectors");
-  const int64_t plane = g.h * g.w;
+  const int64_t plane = g.h * g.w, xs = point_stride(g.cg);
   VN bad{};
   // rows(r, c, d): d[q] = column q of input row r of the panel's tiles in channel c (zero outside
   // the image and past the last tile).
@@ -273,7 +276,7 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
       VN o[A];
       F::bt(col, o);
       for (int i = 0; i < A; ++i) {
-        st(v + ((i * A + j) * g.cg + c) * NR, o[i]);
+        st(v + (i * A + j) * xs + c * NR, o[i]);
         bad += o[i] - o[i];
       }
     }
@@ -289,14 +292,15 @@ template <class F>
 void multiply_and_store(const float* u, const float* v, const float* bias, float* y, const ConvGeom& g,
                         const Plan<F>& pl, int64_t gi, const LaneTile* lt, int64_t q0, int64_t q1, int act, float* mx) {
   constexpr int A = F::A, M = F::M;
+  static_assert(A == 6 && M == 4, "F::at maps six vectors to four");
   const int64_t rows = std::min(g.og, q1 * MR) - q0 * MR, rows_pad = (q1 - q0) * MR;
-  const int64_t xi_stride = pl.opan * g.cg * MR;
+  const int64_t u_stride = pl.opan * g.cg * MR, vs = point_stride(g.cg), ms = point_stride(rows_pad);
   const Epi<float> e{1.f, 0.f, nullptr, 0};
-  // mx[xi][o][NR] (o relative to q0 * MR)
+  // mx[xi][o][NR] (o relative to q0 * MR) at mx + xi*ms + o*NR
   for (int xi = 0; xi < A * A; ++xi) {
-    const float* ux = u + gi * A * A * xi_stride + xi * xi_stride;
+    const float* ux = u + gi * A * A * u_stride + xi * u_stride;
     for (int64_t q = q0; q < q1; ++q)
-      Kern::ukr(g.cg, ux + q * g.cg * MR, v + xi * g.cg * NR, mx + (xi * rows_pad + (q - q0) * MR) * NR, NR, e,
+      Kern::ukr(g.cg, ux + q * g.cg * MR, v + xi * vs, mx + xi * ms + (q - q0) * MR * NR, NR, e,
                 static_cast<int>(std::min<int64_t>(MR, g.og - q * MR)), NR);
   }
   const int64_t L = g.oh * g.ow;
@@ -304,44 +308,82 @@ void multiply_and_store(const float* u, const float* v, const float* bias, float
   // whether its whole tile lies inside the output.
   float* ybase[NR];
   bool whole[NR];
+  bool all_whole = true;
   for (int l = 0; l < NR; ++l) {
     const LaneTile& t = lt[l];
     whole[l] = t.img >= 0 && t.oy + M <= g.oh && t.ox + M <= g.ow;
+    all_whole &= whole[l];
     ybase[l] = t.img < 0 ? y : y + (t.img * g.groups + gi) * g.og * L + t.oy * g.ow + t.ox;
   }
-  alignas(64) float out[M * M * NR];
+  alignas(64) float out[M * M * NR];  // out[(r*M + q)*NR + l]: output (r, q) of lane l's tile
   for (int64_t o = 0; o < rows; ++o) {
-    transform2d<M, A, NR, F::template at<NR>>(mx + o * NR, rows_pad * NR, out, NR);
     const int64_t oc = q0 * MR + o;
     const VN b = VN{} + (bias ? bias[gi * g.og + oc] : 0.f);
-    for (int e2 = 0; e2 < M * M; ++e2) {
-      VN r = ld(out + e2 * NR) + b;
-      if (act == 1) r = r < 0.f ? VN{} : r;  // NaN stays NaN
-      st(out + e2 * NR, r);
+    // A^T Mx A: the columns of Mx first (into tmp, in L1: held in registers, the 24 vectors
+    // spill in the avx2 build), then the rows of tmp on registers.
+    alignas(64) float tmp[M * A * NR];  // tmp[(i*A + l)*NR]
+    for (int l = 0; l < A; ++l) {
+      const float* m = mx + l * ms + o * NR;
+      const VN col[A] = {ld(m), ld(m + A * ms), ld(m + 2 * A * ms), ld(m + 3 * A * ms), ld(m + 4 * A * ms),
+                         ld(m + 5 * A * ms)};
+      VN t4[M];
+      F::at(col, t4);
+      for (int i = 0; i < M; ++i) st(tmp + (i * A + l) * NR, t4[i]);
     }
+    for (int r = 0; r < M; ++r) {
+      const VN row[A] = {ld(tmp + r * A * NR), ld(tmp + (r * A + 1) * NR), ld(tmp + (r * A + 2) * NR),
+                         ld(tmp + (r * A + 3) * NR), ld(tmp + (r * A + 4) * NR), ld(tmp + (r * A + 5) * NR)};
+      VN yr[M];  // yr[q]: output (r, q) of every lane
+      F::at(row, yr);
+      for (int q = 0; q < M; ++q) {
+        yr[q] += b;
+        if (act == 1) yr[q] = yr[q] < 0.f ? VN{} : yr[q];  // NaN stays NaN
+      }
+#if NC_HAVE_AVX512
+      // 4x4 transposes within each 128-bit lane: z[j]'s 128-bit lane k holds row r of lane
+      // 4k + j's tile; the whole tiles' rows are stored from there.
+      const __m512 a0 = (__m512)yr[0], a1 = (__m512)yr[1], a2 = (__m512)yr[2], a3 = (__m512)yr[3];
+      const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
+      const __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
+      const __m512 z[4] = {(__m512)_mm512_unpacklo_pd((__m512d)t0, (__m512d)t2),
+                           (__m512)_mm512_unpackhi_pd((__m512d)t0, (__m512d)t2),
+                           (__m512)_mm512_unpacklo_pd((__m512d)t1, (__m512d)t3),
+                           (__m512)_mm512_unpackhi_pd((__m512d)t1, (__m512d)t3)};
+      const int64_t off = oc * L + r * g.ow;
+      for (int j = 0; j < 4; ++j) {
+        const __m128 c[4] = {_mm512_castps512_ps128(z[j]), _mm512_extractf32x4_ps(z[j], 1),
+                             _mm512_extractf32x4_ps(z[j], 2), _mm512_extractf32x4_ps(z[j], 3)};
+        for (int k = 0; k < 4; ++k)
+          if (whole[4 * k + j]) _mm_storeu_ps(ybase[4 * k + j] + off, c[k]);
+      }
+      if (!all_whole)
+#endif
+        for (int q = 0; q < M; ++q) st(out + (r * M + q) * NR, yr[q]);
+    }
+    if (all_whole && NC_HAVE_AVX512) continue;
     int l = 0;
-#if NC_HAVE_AVX2
-    if constexpr (M == 4) {  // 4 whole tiles at a time: a 4x4 transpose per output row
-      for (; l + 4 <= NR && whole[l] && whole[l + 1] && whole[l + 2] && whole[l + 3]; l += 4) {
-        float* y0 = ybase[l] + oc * L;
-        float* y1 = ybase[l + 1] + oc * L;
-        float* y2 = ybase[l + 2] + oc * L;
-        float* y3 = ybase[l + 3] + oc * L;
-        for (int r = 0; r < M; ++r) {
-          __m128 a0 = _mm_load_ps(out + (r * M + 0) * NR + l), a1 = _mm_load_ps(out + (r * M + 1) * NR + l);
-          __m128 a2 = _mm_load_ps(out + (r * M + 2) * NR + l), a3 = _mm_load_ps(out + (r * M + 3) * NR + l);
-          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-          _mm_storeu_ps(y0 + r * g.ow, a0);
-          _mm_storeu_ps(y1 + r * g.ow, a1);
-          _mm_storeu_ps(y2 + r * g.ow, a2);
-          _mm_storeu_ps(y3 + r * g.ow, a3);
-        }
+#if NC_HAVE_AVX2 && !NC_HAVE_AVX512
+    // 4 whole tiles at a time: a 4x4 transpose per output row
+    for (; l + 4 <= NR && whole[l] && whole[l + 1] && whole[l + 2] && whole[l + 3]; l += 4) {
+      float* y0 = ybase[l] + oc * L;
+      float* y1 = ybase[l + 1] + oc * L;
+      float* y2 = ybase[l + 2] + oc * L;
+      float* y3 = ybase[l + 3] + oc * L;
+      for (int r = 0; r < M; ++r) {
+        __m128 a0 = _mm_load_ps(out + (r * M + 0) * NR + l), a1 = _mm_load_ps(out + (r * M + 1) * NR + l);
+        __m128 a2 = _mm_load_ps(out + (r * M + 2) * NR + l), a3 = _mm_load_ps(out + (r * M + 3) * NR + l);
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+        _mm_storeu_ps(y0 + r * g.ow, a0);
+        _mm_storeu_ps(y1 + r * g.ow, a1);
+        _mm_storeu_ps(y2 + r * g.ow, a2);
+        _mm_storeu_ps(y3 + r * g.ow, a3);
       }
     }
 #endif
     for (; l < NR; ++l) {
       const LaneTile& t = lt[l];
       if (t.img < 0) break;
+      if (NC_HAVE_AVX512 && whole[l]) continue;  // stored above
       float* yo = ybase[l] + oc * L;
       const int64_t nr = std::min<int64_t>(M, g.oh - t.oy), nc = std::min<int64_t>(M, g.ow - t.ox);
       for (int64_t r = 0; r < nr; ++r)
@@ -392,8 +434,8 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
   const int64_t units = g.groups * pl.panels;
   const int64_t oblocks = units >= kMinUnits ? 1 : std::min(pl.opan, ceil_div(kMinUnits, units));
   const int64_t per_block = ceil_div(pl.opan, oblocks);
-  const int64_t vsize = A * A * g.cg * NR;  // floats of one panel's V
-  const int64_t msize = A * A * per_block * MR * NR;
+  const int64_t vsize = A * A * point_stride(g.cg);  // floats of one panel's V
+  const int64_t msize = A * A * point_stride(per_block * MR);
   std::atomic<bool> finite{true};
   if (oblocks == 1) {
     if (!u_ready) run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
