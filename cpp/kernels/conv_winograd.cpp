@@ -220,34 +220,42 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
 #endif
     }
   }
-  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+  static_assert(NR == 16, "two halves of 8 lanes");
+  const auto load8 = [&](int r, int64_t c, int l0, __m256 (&t)[8]) {  // lanes l0..l0+7, transposed
     const int64_t off = (c - c0) * plane + r * g.w;
-    static_assert(NR == 16, "two halves of 8 lanes");
-    __m256 half[2][8];
-    for (int h = 0; h < 2; ++h) {
-      __m256* t = half[h];
-      for (int k = 0; k < 8; ++k) {
-        const int l = h * 8 + k;
+    for (int k = 0; k < 8; ++k) {
+      const int l = l0 + k;
 #if NC_HAVE_AVX512
-        t[k] = _mm256_maskz_loadu_ps(mask[r][l], base[l] + off);
+      t[k] = _mm256_maskz_loadu_ps(mask[r][l], base[l] + off);
 #else
-        t[k] = _mm256_maskload_ps(base[l] + off, mask[r][l]);
+      t[k] = _mm256_maskload_ps(base[l] + off, mask[r][l]);
 #endif
-      }
-      transpose8(t);
     }
-#if NC_HAVE_AVX512
-    for (int q = 0; q < A; ++q)
-      d[q] = (VN)__builtin_shufflevector(half[0][q], half[1][q], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#else  // (GCC lowers the shuffle above to scalar moves when VN is two registers)
-    alignas(32) float buf[A * NR];
-    for (int q = 0; q < A; ++q) {
-      _mm256_store_ps(buf + q * NR, half[0][q]);
-      _mm256_store_ps(buf + q * NR + 8, half[1][q]);
-      d[q] = ld(buf + q * NR);
-    }
-#endif
+    transpose8(t);
   };
+#if NC_HAVE_AVX512
+  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+    __m256 lo[8], hi[8];
+    load8(r, c, 0, lo);
+    load8(r, c, 8, hi);
+    for (int q = 0; q < A; ++q)
+      d[q] = (VN)__builtin_shufflevector(lo[q], hi[q], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  };
+#else
+  // The channel's whole tile first, through memory (GCC lowers the shuffle above to scalar moves
+  // where VN is two registers; building the rows one at a time measured 4-7% slower).
+  alignas(32) float tile[A * A * NR];  // tile[(r*A + q)*NR + l]
+  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+    if (r == 0)
+      for (int l0 = 0; l0 < NR; l0 += 8)
+        for (int r2 = 0; r2 < A; ++r2) {
+          __m256 t[8];
+          load8(r2, c, l0, t);
+          for (int q = 0; q < A; ++q) _mm256_store_ps(tile + (r2 * A + q) * NR + l0, t[q]);
+        }
+    for (int q = 0; q < A; ++q) d[q] = ld(tile + (r * A + q) * NR);
+  };
+#endif
 #else
   const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
     alignas(64) float buf[A * NR];
@@ -265,14 +273,18 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
   };
 #endif
   for (int64_t c = c0; c < c1; ++c) {
-    VN db[A][A];  // db[r] = (d B)'s row r
+    // d B through L1 (36 vectors do not fit the registers; copies of VN arrays that GCC keeps on
+    // the stack go in 16-byte pieces where VN is two registers, and stall the 32-byte reloads).
+    alignas(64) float db[A * A * NR];  // (d B)(r, j) at db + (r*A + j)*NR
     for (int r = 0; r < A; ++r) {
-      VN d[A];
+      VN d[A], o[A];
       rows(r, c, d);
-      F::bt(d, db[r]);
+      F::bt(d, o);
+      for (int j = 0; j < A; ++j) st(db + (r * A + j) * NR, o[j]);
     }
     for (int j = 0; j < A; ++j) {
-      const VN col[A] = {db[0][j], db[1][j], db[2][j], db[3][j], db[4][j], db[5][j]};
+      const VN col[A] = {ld(db + j * NR), ld(db + (A + j) * NR), ld(db + (2 * A + j) * NR),
+                         ld(db + (3 * A + j) * NR), ld(db + (4 * A + j) * NR), ld(db + (5 * A + j) * NR)};
       VN o[A];
       F::bt(col, o);
       for (int i = 0; i < A; ++i) {
