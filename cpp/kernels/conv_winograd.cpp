@@ -86,9 +86,11 @@ inline void st(float* p, const VN& v) { *reinterpret_cast<VN*>(p) = v; }
 
 struct F4 {
   static constexpr int M = 4, A = 6;
-  // On registers: o = B^T d for six vectors d (the input transform's rows or columns).
-  static void bt(const VN (&d)[6], VN (&o)[6]) {
-    const VN s12 = d[1] + d[2], s34 = d[3] + d[4], t42 = d[4] - d[2], t31 = d[3] - d[1];
+  // On registers: o = B^T d for six vectors d (the input transform's rows or columns; W: VN, or
+  // one register of lanes).
+  template <class W>
+  static void bt(const W (&d)[6], W (&o)[6]) {
+    const W s12 = d[1] + d[2], s34 = d[3] + d[4], t42 = d[4] - d[2], t31 = d[3] - d[1];
     o[0] = (4.f * d[0] - 5.f * d[2]) + d[4];
     o[1] = s34 - 4.f * s12;
     o[2] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
@@ -189,7 +191,6 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
   constexpr int A = F::A;
   static_assert(A == 6, "F::bt transforms six vectors");
   const int64_t plane = g.h * g.w, xs = point_stride(g.cg);
-  VN bad{};
   // rows(r, c, d): d[q] = column q of input row r of the panel's tiles in channel c (zero outside
   // the image and past the last tile).
 #if NC_HAVE_AVX2
@@ -234,30 +235,32 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
     transpose8(t);
   };
 #if NC_HAVE_AVX512
-  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+  using W = VN;  // all NR lanes at once
+  constexpr int WL = NR;
+  const auto rows = [&](int r, int64_t c, int, W (&d)[A]) {
     __m256 lo[8], hi[8];
     load8(r, c, 0, lo);
     load8(r, c, 8, hi);
     for (int q = 0; q < A; ++q)
       d[q] = (VN)__builtin_shufflevector(lo[q], hi[q], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   };
+  const auto store = [](float* p, const W& w) { st(p, w); };
 #else
-  // The channel's whole tile first, through memory (GCC lowers the shuffle above to scalar moves
-  // where VN is two registers; building the rows one at a time measured 4-7% slower).
-  alignas(32) float tile[A * A * NR];  // tile[(r*A + q)*NR + l]
-  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
-    if (r == 0)
-      for (int l0 = 0; l0 < NR; l0 += 8)
-        for (int r2 = 0; r2 < A; ++r2) {
-          __m256 t[8];
-          load8(r2, c, l0, t);
-          for (int q = 0; q < A; ++q) _mm256_store_ps(tile + (r2 * A + q) * NR + l0, t[q]);
-        }
-    for (int q = 0; q < A; ++q) d[q] = ld(tile + (r * A + q) * NR);
+  // 8 lanes at a time: GCC spills arrays of VN (two registers here) in 16-byte pieces, which
+  // stall the 32-byte reloads (the 16-lane version measured 7% slower than the code before).
+  using W = __m256;
+  constexpr int WL = 8;
+  const auto rows = [&](int r, int64_t c, int l0, W (&d)[A]) {
+    __m256 t[8];
+    load8(r, c, l0, t);
+    for (int q = 0; q < A; ++q) d[q] = t[q];
   };
+  const auto store = [](float* p, const W& w) { _mm256_storeu_ps(p, w); };
 #endif
 #else
-  const auto rows = [&](int r, int64_t c, VN (&d)[A]) {
+  using W = VN;
+  constexpr int WL = NR;
+  const auto rows = [&](int r, int64_t c, int, VN (&d)[A]) {
     alignas(64) float buf[A * NR];
     for (int l = 0; l < NR; ++l) {
       const LaneTile& t = lt[l];
@@ -271,30 +274,31 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
     }
     for (int q = 0; q < A; ++q) d[q] = ld(buf + q * NR);
   };
+  const auto store = [](float* p, const VN& w) { st(p, w); };
 #endif
-  for (int64_t c = c0; c < c1; ++c) {
-    // d B through L1 (36 vectors do not fit the registers; copies of VN arrays that GCC keeps on
-    // the stack go in 16-byte pieces where VN is two registers, and stall the 32-byte reloads).
-    alignas(64) float db[A * A * NR];  // (d B)(r, j) at db + (r*A + j)*NR
-    for (int r = 0; r < A; ++r) {
-      VN d[A], o[A];
-      rows(r, c, d);
-      F::bt(d, o);
-      for (int j = 0; j < A; ++j) st(db + (r * A + j) * NR, o[j]);
-    }
-    for (int j = 0; j < A; ++j) {
-      const VN col[A] = {ld(db + j * NR), ld(db + (A + j) * NR), ld(db + (2 * A + j) * NR),
-                         ld(db + (3 * A + j) * NR), ld(db + (4 * A + j) * NR), ld(db + (5 * A + j) * NR)};
-      VN o[A];
-      F::bt(col, o);
-      for (int i = 0; i < A; ++i) {
-        st(v + (i * A + j) * xs + c * NR, o[i]);
-        bad += o[i] - o[i];
+  W bad{};
+  for (int64_t c = c0; c < c1; ++c)
+    for (int l0 = 0; l0 < NR; l0 += WL) {
+      W db[A][A];  // db[r] = (d B)'s row r
+      for (int r = 0; r < A; ++r) {
+        W d[A];
+        rows(r, c, l0, d);
+        F::bt(d, db[r]);
+      }
+      for (int j = 0; j < A; ++j) {
+        const W col[A] = {db[0][j], db[1][j], db[2][j], db[3][j], db[4][j], db[5][j]};
+        W o[A];
+        F::bt(col, o);
+        for (int i = 0; i < A; ++i) {
+          store(v + (i * A + j) * xs + c * NR + l0, o[i]);
+          bad += o[i] - o[i];
+        }
       }
     }
-  }
+  alignas(64) float lanes[WL];
+  __builtin_memcpy(lanes, &bad, sizeof bad);
   bool finite = true;
-  for (int l = 0; l < NR; ++l) finite &= bad[l] == 0.f;
+  for (int l = 0; l < WL; ++l) finite &= lanes[l] == 0.f;
   return finite;
 }
 
