@@ -112,8 +112,9 @@ struct F4 {
     }
   }
   // On registers: o = A^T m for six vectors m (the output transform's columns or rows).
-  static void at(const VN (&m)[6], VN (&o)[4]) {
-    const VN s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+  template <class W>
+  static void at(const W (&m)[6], W (&o)[4]) {
+    const W s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
     o[0] = (m[0] + s12) + s34;
     o[1] = d12 + 2.f * d34;
     o[2] = s12 + 4.f * s34;
@@ -332,49 +333,62 @@ void multiply_and_store(const float* u, const float* v, const float* bias, float
     ybase[l] = t.img < 0 ? y : y + (t.img * g.groups + gi) * g.og * L + t.oy * g.ow + t.ox;
   }
   alignas(64) float out[M * M * NR];  // out[(r*M + q)*NR + l]: output (r, q) of lane l's tile
+  // W: WL lanes at a time, as in transform_input.
+#if NC_HAVE_AVX2 && !NC_HAVE_AVX512
+  using W = __m256;
+  constexpr int WL = 8;
+  const auto ldw = [](const float* p) { return _mm256_loadu_ps(p); };
+  const auto stw = [](float* p, const W& w) { _mm256_storeu_ps(p, w); };
+#else
+  using W = VN;
+  constexpr int WL = NR;
+  const auto ldw = [](const float* p) { return ld(p); };
+  const auto stw = [](float* p, const W& w) { st(p, w); };
+#endif
   for (int64_t o = 0; o < rows; ++o) {
     const int64_t oc = q0 * MR + o;
-    const VN b = VN{} + (bias ? bias[gi * g.og + oc] : 0.f);
-    // A^T Mx A: the columns of Mx first (into tmp, in L1: held in registers, the 24 vectors
-    // spill in the avx2 build), then the rows of tmp on registers.
-    alignas(64) float tmp[M * A * NR];  // tmp[(i*A + l)*NR]
-    for (int l = 0; l < A; ++l) {
-      const float* m = mx + l * ms + o * NR;
-      const VN col[A] = {ld(m), ld(m + A * ms), ld(m + 2 * A * ms), ld(m + 3 * A * ms), ld(m + 4 * A * ms),
-                         ld(m + 5 * A * ms)};
-      VN t4[M];
-      F::at(col, t4);
-      for (int i = 0; i < M; ++i) st(tmp + (i * A + l) * NR, t4[i]);
-    }
-    for (int r = 0; r < M; ++r) {
-      const VN row[A] = {ld(tmp + r * A * NR), ld(tmp + (r * A + 1) * NR), ld(tmp + (r * A + 2) * NR),
-                         ld(tmp + (r * A + 3) * NR), ld(tmp + (r * A + 4) * NR), ld(tmp + (r * A + 5) * NR)};
-      VN yr[M];  // yr[q]: output (r, q) of every lane
-      F::at(row, yr);
-      for (int q = 0; q < M; ++q) {
-        yr[q] += b;
-        if (act == 1) yr[q] = yr[q] < 0.f ? VN{} : yr[q];  // NaN stays NaN
+    const float b = bias ? bias[gi * g.og + oc] : 0.f;
+    for (int l0 = 0; l0 < NR; l0 += WL) {
+      // A^T Mx A: the columns of Mx first (into tmp, in L1), then the rows of tmp on registers.
+      alignas(64) float tmp[M * A * WL];  // tmp[(i*A + l)*WL]
+      for (int l = 0; l < A; ++l) {
+        const float* m = mx + l * ms + o * NR + l0;
+        const W col[A] = {ldw(m), ldw(m + A * ms), ldw(m + 2 * A * ms), ldw(m + 3 * A * ms), ldw(m + 4 * A * ms),
+                          ldw(m + 5 * A * ms)};
+        W t4[M];
+        F::at(col, t4);
+        for (int i = 0; i < M; ++i) stw(tmp + (i * A + l) * WL, t4[i]);
       }
+      for (int r = 0; r < M; ++r) {
+        const W row[A] = {ldw(tmp + r * A * WL), ldw(tmp + (r * A + 1) * WL), ldw(tmp + (r * A + 2) * WL),
+                          ldw(tmp + (r * A + 3) * WL), ldw(tmp + (r * A + 4) * WL), ldw(tmp + (r * A + 5) * WL)};
+        W yr[M];  // yr[q]: output (r, q) of every lane
+        F::at(row, yr);
+        for (int q = 0; q < M; ++q) {
+          yr[q] += b;
+          if (act == 1) yr[q] = yr[q] < 0.f ? W{} : yr[q];  // NaN stays NaN
+        }
 #if NC_HAVE_AVX512
-      // 4x4 transposes within each 128-bit lane: z[j]'s 128-bit lane k holds row r of lane
-      // 4k + j's tile; the whole tiles' rows are stored from there.
-      const __m512 a0 = (__m512)yr[0], a1 = (__m512)yr[1], a2 = (__m512)yr[2], a3 = (__m512)yr[3];
-      const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
-      const __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
-      const __m512 z[4] = {(__m512)_mm512_unpacklo_pd((__m512d)t0, (__m512d)t2),
-                           (__m512)_mm512_unpackhi_pd((__m512d)t0, (__m512d)t2),
-                           (__m512)_mm512_unpacklo_pd((__m512d)t1, (__m512d)t3),
-                           (__m512)_mm512_unpackhi_pd((__m512d)t1, (__m512d)t3)};
-      const int64_t off = oc * L + r * g.ow;
-      for (int j = 0; j < 4; ++j) {
-        const __m128 c[4] = {_mm512_castps512_ps128(z[j]), _mm512_extractf32x4_ps(z[j], 1),
-                             _mm512_extractf32x4_ps(z[j], 2), _mm512_extractf32x4_ps(z[j], 3)};
-        for (int k = 0; k < 4; ++k)
-          if (whole[4 * k + j]) _mm_storeu_ps(ybase[4 * k + j] + off, c[k]);
-      }
-      if (!all_whole)
+        // 4x4 transposes within each 128-bit lane: z[j]'s 128-bit lane k holds row r of lane
+        // 4k + j's tile; the whole tiles' rows are stored from there.
+        const __m512 a0 = (__m512)yr[0], a1 = (__m512)yr[1], a2 = (__m512)yr[2], a3 = (__m512)yr[3];
+        const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
+        const __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
+        const __m512 z[4] = {(__m512)_mm512_unpacklo_pd((__m512d)t0, (__m512d)t2),
+                             (__m512)_mm512_unpackhi_pd((__m512d)t0, (__m512d)t2),
+                             (__m512)_mm512_unpacklo_pd((__m512d)t1, (__m512d)t3),
+                             (__m512)_mm512_unpackhi_pd((__m512d)t1, (__m512d)t3)};
+        const int64_t off = oc * L + r * g.ow;
+        for (int j = 0; j < 4; ++j) {
+          const __m128 c[4] = {_mm512_castps512_ps128(z[j]), _mm512_extractf32x4_ps(z[j], 1),
+                               _mm512_extractf32x4_ps(z[j], 2), _mm512_extractf32x4_ps(z[j], 3)};
+          for (int k = 0; k < 4; ++k)
+            if (whole[4 * k + j]) _mm_storeu_ps(ybase[4 * k + j] + off, c[k]);
+        }
+        if (!all_whole)
 #endif
-        for (int q = 0; q < M; ++q) st(out + (r * M + q) * NR, yr[q]);
+          for (int q = 0; q < M; ++q) stw(out + (r * M + q) * NR + l0, yr[q]);
+      }
     }
     if (all_whole && NC_HAVE_AVX512) continue;
     int l = 0;
