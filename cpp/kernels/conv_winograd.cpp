@@ -342,7 +342,7 @@ void multiply_and_store(const float* u, const float* v, const float* bias, float
 #else
   using W = VN;
   constexpr int WL = NR;
-  const auto ldw = [](const float* p) { return ld(p); };
+  const auto ldw = [](const float* p) -> const VN& { return ld(p); };
   const auto stw = [](float* p, const W& w) { st(p, w); };
 #endif
   for (int64_t o = 0; o < rows; ++o) {
