@@ -181,11 +181,13 @@ void transform_weights(const float* w, const ConvGeom& g, const Plan<F>& pl, int
 // set (at 32 or 64 channels the data alone are 2 or 4 KiB: 36 lines for 12 ways).
 inline int64_t point_stride(int64_t rows) { return (rows + 1) * NR; }
 
-// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at v + xi*point_stride(cg) + c*NR).
-// Per channel, the six rows of the panel's tiles (one tile per lane) are made one at a time and
-// transformed at once (d B, on registers), then the six columns of that (B^T (d B)) are stored;
-// the same order of operations in every build. Returns false when a value of V is not finite:
-// the check runs on the registers as V is made (x - x is 0 for finite x, NaN for inf and NaN).
+// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at
+// v + xi*point_stride(cg) + c*NR). Per channel, the six rows of the panel's tiles (one tile per
+// lane) are made one at a time and transformed as they come (d B, on registers), then the six
+// columns of that (B^T (d B)) are stored: the same operations in every build, whatever the lanes
+// per vector. (Made column by column and reloaded 16 lanes wide, the avx512 build stalled on store
+// forwarding from the 8-lane stores.) Returns false when a value of V is not finite: the check
+// runs on the registers as V is made (x - x is 0 for finite x, NaN for inf and NaN).
 template <class F>
 bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTile* lt, int64_t c0, int64_t c1,
                      float* v) {
@@ -198,7 +200,7 @@ bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTi
   // Per tile, one masked load of each input row (its A columns inside the image; nothing is read
   // outside, and rows outside the image load nothing), then an 8x8 transpose turns 8 tiles' rows
   // into the lanes of the columns. The avx512 build's masked loads take a k-mask (AVX2's
-  // vmaskmovps is several times slower on Zen).
+  // vmaskmovps is slow on Zen).
   static_assert(A <= 8 && NR % 8 == 0, "tile rows must fit one vector");
   const float* base[NR];  // the tile's top-left input position in channel c0
 #if NC_HAVE_AVX512
