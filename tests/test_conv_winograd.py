@@ -13,6 +13,10 @@ error was 3.4e-6 forward and 4.0e-6 for the input gradient (torch's float32 conv
 about 10x). TOL = 2e-5 leaves a margin of about 5x; an
 error in a transform matrix, a tile edge or a channel offset gives errors of order 1 in these units.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -186,6 +190,37 @@ def test_inf_and_nan_inputs_give_the_mathematical_result():
     y = F.conv2d(nc.tensor(x0), nc.tensor(w), padding=1).numpy()
     assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
 
+
+# The avx2 and avx512 builds run the same transforms in the same order and the same chain of FMAs
+# per output (16 tiles per panel in both): their results are the same bits. A digest per build,
+# each in a fresh process (NEUROCORE_CPU is read at import): edge tiles, padding 2, a partial
+# micro-kernel panel, the fused ReLU and the batch-1 split of out channels.
+_ISA_DIGEST = r"""
+import hashlib, numpy as np, neurocore as nc
+from neurocore.nn import functional as F
+rng = np.random.default_rng(0)
+h = hashlib.sha256()
+for n, c, o, hw, p in ((3, 32, 64, 13, 0), (2, 64, 32, 11, 2), (1, 17, 23, 9, 1)):
+    x = rng.standard_normal((n, c, hw, hw)).astype(np.float32)
+    w = (rng.standard_normal((o, c, 3, 3)) * 0.1).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    with nc.no_grad():
+        h.update(F.relu(F.conv2d(nc.tensor(x), nc.tensor(w), nc.tensor(b), padding=p)).numpy().tobytes())
+print(nc.cpu_capability(), h.hexdigest())
+"""
+
+
+def test_same_bits_in_the_avx2_and_avx512_builds():
+    if not (C.cpu_supports_avx2() and C._cpu_supports("avx512")):
+        pytest.skip("needs a CPU with AVX-512")
+    out = {}
+    for isa in ("avx2", "avx512"):
+        r = subprocess.run([sys.executable, "-c", _ISA_DIGEST], env=dict(os.environ, NEUROCORE_CPU=isa),
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got_isa, out[isa] = r.stdout.split()
+        assert got_isa == isa
+    assert out["avx2"] == out["avx512"]
 
 # ---- the weight transform kept between calls (core/derived_copy.h) ------------------------------
 # A forward whose weight has no autograd history (no_grad, eval, a frozen layer) keeps the

@@ -86,18 +86,17 @@ inline void st(float* p, const VN& v) { *reinterpret_cast<VN*>(p) = v; }
 
 struct F4 {
   static constexpr int M = 4, A = 6;
-  template <int LN>
-  static void bt(const float* in, int64_t is, float* out, int64_t os) {
-    static_assert(LN == NR, "one vector of NR lanes");
-    const VN d0 = ld(in), d1 = ld(in + is), d2 = ld(in + 2 * is), d3 = ld(in + 3 * is), d4 = ld(in + 4 * is),
-             d5 = ld(in + 5 * is);
-    const VN s12 = d1 + d2, s34 = d3 + d4, t42 = d4 - d2, t31 = d3 - d1;
-    st(out, (4.f * d0 - 5.f * d2) + d4);
-    st(out + os, s34 - 4.f * s12);
-    st(out + 2 * os, (d4 - d3) + 4.f * (d1 - d2));
-    st(out + 3 * os, t42 + 2.f * t31);
-    st(out + 4 * os, t42 - 2.f * t31);
-    st(out + 5 * os, (4.f * d1 - 5.f * d3) + d5);
+  // On registers: o = B^T d for six vectors d (the input transform's rows or columns; W: VN, or
+  // one register of lanes).
+  template <class W>
+  static void bt(const W (&d)[6], W (&o)[6]) {
+    const W s12 = d[1] + d[2], s34 = d[3] + d[4], t42 = d[4] - d[2], t31 = d[3] - d[1];
+    o[0] = (4.f * d[0] - 5.f * d[2]) + d[4];
+    o[1] = s34 - 4.f * s12;
+    o[2] = (d[4] - d[3]) + 4.f * (d[1] - d[2]);
+    o[3] = t42 + 2.f * t31;
+    o[4] = t42 - 2.f * t31;
+    o[5] = (4.f * d[1] - 5.f * d[3]) + d[5];
   }
   template <int LN>
   static void g(const float* __restrict in, int64_t is, float* __restrict out, int64_t os) {
@@ -112,16 +111,14 @@ struct F4 {
       out[5 * os + l] = g2;
     }
   }
-  template <int LN>
-  static void at(const float* in, int64_t is, float* out, int64_t os) {
-    static_assert(LN == NR, "one vector of NR lanes");
-    const VN m0 = ld(in), m1 = ld(in + is), m2 = ld(in + 2 * is), m3 = ld(in + 3 * is), m4 = ld(in + 4 * is),
-             m5 = ld(in + 5 * is);
-    const VN s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
-    st(out, (m0 + s12) + s34);
-    st(out + os, d12 + 2.f * d34);
-    st(out + 2 * os, s12 + 4.f * s34);
-    st(out + 3 * os, (d12 + 8.f * d34) + m5);
+  // On registers: o = A^T m for six vectors m (the output transform's columns or rows).
+  template <class W>
+  static void at(const W (&m)[6], W (&o)[4]) {
+    const W s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    o[0] = (m[0] + s12) + s34;
+    o[1] = d12 + 2.f * d34;
+    o[2] = s12 + 4.f * s34;
+    o[3] = (d12 + 8.f * d34) + m[5];
   }
 };
 
@@ -178,72 +175,134 @@ void transform_weights(const float* w, const ConvGeom& g, const Plan<F>& pl, int
       }
 }
 
-// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at v + (xi*cg + c)*NR).
+// The floats between transform points xi of one panel's V (V[xi][c][NR]) and of the GEMMs' results
+// Mx (Mx[xi][o][NR]): one cache line more than the data, so that the 36 points of one channel or
+// one out channel, which the transforms read or write together, do not all fall in the same L1
+// set (at 32 or 64 channels the data alone are 2 or 4 KiB: 36 lines for 12 ways).
+inline int64_t point_stride(int64_t rows) { return (rows + 1) * NR; }
+
+// V[xi][c][NR] for channels [c0, c1) of one panel of group gi (element (xi, c) at
+// v + xi*point_stride(cg) + c*NR). Per channel, the six rows of the panel's tiles (one tile per
+// lane) are made one at a time and transformed as they come (d B, on registers), then the six
+// columns of that (B^T (d B)) are stored: the same operations in every build, whatever the lanes
+// per vector. (Made column by column and reloaded 16 lanes wide, the avx512 build stalled on store
+// forwarding from the 8-lane stores.) Returns false when a value of V is not finite: the check
+// runs on the registers as V is made (x - x is 0 for finite x, NaN for inf and NaN).
 template <class F>
-void transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTile* lt, int64_t c0, int64_t c1,
+bool transform_input(const float* x, const ConvGeom& g, int64_t gi, const LaneTile* lt, int64_t c0, int64_t c1,
                      float* v) {
   constexpr int A = F::A;
-  const int64_t plane = g.h * g.w;
-  alignas(64) float d[A * A * NR];
+  static_assert(A == 6, "F::bt transforms six vectors");
+  const int64_t plane = g.h * g.w, xs = point_stride(g.cg);
+  // rows(r, c, d): d[q] = column q of input row r of the panel's tiles in channel c (zero outside
+  // the image and past the last tile).
 #if NC_HAVE_AVX2
   // Per tile, one masked load of each input row (its A columns inside the image; nothing is read
-  // outside), then an 8x8 transpose turns 8 tiles' rows into the lanes of d.
+  // outside, and rows outside the image load nothing), then an 8x8 transpose turns 8 tiles' rows
+  // into the lanes of the columns. The avx512 build's masked loads take a k-mask (AVX2's
+  // vmaskmovps is slow on Zen).
   static_assert(A <= 8 && NR % 8 == 0, "tile rows must fit one vector");
-  __m256i cols[NR];
-  const float* base[NR];  // the tile's top-left input position in channel c0 (rows in range only)
-  unsigned rows_in[NR];   // bit r: input row iy + r lies inside the image
+  const float* base[NR];  // the tile's top-left input position in channel c0
+#if NC_HAVE_AVX512
+  __mmask8 mask[A][NR];
+#else
+  __m256i mask[A][NR];
+#endif
   for (int l = 0; l < NR; ++l) {
     const LaneTile& t = lt[l];
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i lo = _mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(-t.ix, 0, A)));
-    const __m256i hi = _mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(g.w - t.ix, 0, A)));
-    cols[l] = _mm256_andnot_si256(_mm256_cmpgt_epi32(lo, lanes), _mm256_cmpgt_epi32(hi, lanes));
-    rows_in[l] = 0;
-    base[l] = x;
-    if (t.img < 0) continue;
-    for (int r = 0; r < A; ++r) rows_in[l] |= unsigned(t.iy + r >= 0 && t.iy + r < g.h) << r;
-    base[l] = x + ((t.img * g.groups + gi) * g.cg + c0) * plane + t.iy * g.w + t.ix;
-  }
-  for (int64_t c = c0; c < c1; ++c) {
-    const int64_t coff = (c - c0) * plane;
-    for (int l0 = 0; l0 < NR; l0 += 8) {
-      for (int r = 0; r < A; ++r) {
-        __m256 rows[8];
-        for (int k = 0; k < 8; ++k)
-          rows[k] = rows_in[l0 + k] >> r & 1 ? _mm256_maskload_ps(base[l0 + k] + coff + r * g.w, cols[l0 + k])
-                                             : _mm256_setzero_ps();
-        transpose8(rows);
-        for (int q = 0; q < A; ++q) _mm256_store_ps(d + (r * A + q) * NR + l0, rows[q]);
-      }
-    }
-    transform2d<A, A, NR, F::template bt<NR>>(d, NR, v + c * NR, g.cg * NR);
-  }
+    const unsigned lo = static_cast<unsigned>(std::clamp<int64_t>(-t.ix, 0, A));
+    const unsigned hi = static_cast<unsigned>(std::clamp<int64_t>(g.w - t.ix, 0, A));
+    const unsigned cols = hi > lo ? (1u << hi) - (1u << lo) : 0u;  // bits [lo, hi)
+    base[l] = t.img < 0 ? x : x + ((t.img * g.groups + gi) * g.cg + c0) * plane + t.iy * g.w + t.ix;
+    for (int r = 0; r < A; ++r) {
+      const unsigned m = t.img >= 0 && t.iy + r >= 0 && t.iy + r < g.h ? cols : 0u;
+#if NC_HAVE_AVX512
+      mask[r][l] = static_cast<__mmask8>(m);
 #else
-  for (int64_t c = c0; c < c1; ++c) {
+      const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+      mask[r][l] = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(m)), bit), bit);
+#endif
+    }
+  }
+  static_assert(NR == 16, "two halves of 8 lanes");
+  const auto load8 = [&](int r, int64_t c, int l0, __m256 (&t)[8]) {  // lanes l0..l0+7, transposed
+    const int64_t off = (c - c0) * plane + r * g.w;
+    for (int k = 0; k < 8; ++k) {
+      const int l = l0 + k;
+#if NC_HAVE_AVX512
+      t[k] = _mm256_maskz_loadu_ps(mask[r][l], base[l] + off);
+#else
+      t[k] = _mm256_maskload_ps(base[l] + off, mask[r][l]);
+#endif
+    }
+    transpose8(t);
+  };
+#if NC_HAVE_AVX512
+  using W = VN;  // all NR lanes at once
+  constexpr int WL = NR;
+  const auto rows = [&](int r, int64_t c, int, W (&d)[A]) {
+    __m256 lo[8], hi[8];
+    load8(r, c, 0, lo);
+    load8(r, c, 8, hi);
+    for (int q = 0; q < A; ++q)
+      d[q] = (VN)__builtin_shufflevector(lo[q], hi[q], 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  };
+  const auto store = [](float* p, const W& w) { st(p, w); };
+#else
+  // 8 lanes at a time: GCC spills arrays of VN (two registers here) in 16-byte pieces, which
+  // stall the 32-byte reloads (the 16-lane version measured 7% slower than the code before).
+  using W = __m256;
+  constexpr int WL = 8;
+  const auto rows = [&](int r, int64_t c, int l0, W (&d)[A]) {
+    __m256 t[8];
+    load8(r, c, l0, t);
+    for (int q = 0; q < A; ++q) d[q] = t[q];
+  };
+  const auto store = [](float* p, const W& w) { _mm256_storeu_ps(p, w); };
+#endif
+#else
+  using W = VN;
+  constexpr int WL = NR;
+  const auto rows = [&](int r, int64_t c, int, VN (&d)[A]) {
+    alignas(64) float buf[A * NR];
     for (int l = 0; l < NR; ++l) {
       const LaneTile& t = lt[l];
-      if (t.img < 0) {
-        for (int e = 0; e < A * A; ++e) d[e * NR + l] = 0.f;
-        continue;
+      const int64_t iy = t.iy + r;
+      const bool row_in = t.img >= 0 && iy >= 0 && iy < g.h;
+      const float* p = row_in ? x + ((t.img * g.groups + gi) * g.cg + c) * plane + iy * g.w : x;
+      for (int q = 0; q < A; ++q) {
+        const int64_t ix = t.ix + q;
+        buf[q * NR + l] = row_in && ix >= 0 && ix < g.w ? p[ix] : 0.f;
       }
-      const float* p = x + ((t.img * g.groups + gi) * g.cg + c) * plane;
-      if (t.iy >= 0 && t.ix >= 0 && t.iy + A <= g.h && t.ix + A <= g.w) {
-        const float* s = p + t.iy * g.w + t.ix;
-        for (int r = 0; r < A; ++r)
-          for (int q = 0; q < A; ++q) d[(r * A + q) * NR + l] = s[r * g.w + q];
-      } else {
-        for (int r = 0; r < A; ++r) {
-          const int64_t iy = t.iy + r;
-          for (int q = 0; q < A; ++q) {
-            const int64_t ix = t.ix + q;
-            d[(r * A + q) * NR + l] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? p[iy * g.w + ix] : 0.f;
-          }
+    }
+    for (int q = 0; q < A; ++q) d[q] = ld(buf + q * NR);
+  };
+  const auto store = [](float* p, const VN& w) { st(p, w); };
+#endif
+  W bad{};
+  for (int64_t c = c0; c < c1; ++c)
+    for (int l0 = 0; l0 < NR; l0 += WL) {
+      W db[A][A];  // db[r] = (d B)'s row r
+      for (int r = 0; r < A; ++r) {
+        W d[A];
+        rows(r, c, l0, d);
+        F::bt(d, db[r]);
+      }
+      for (int j = 0; j < A; ++j) {
+        const W col[A] = {db[0][j], db[1][j], db[2][j], db[3][j], db[4][j], db[5][j]};
+        W o[A];
+        F::bt(col, o);
+        for (int i = 0; i < A; ++i) {
+          store(v + (i * A + j) * xs + c * NR + l0, o[i]);
+          bad += o[i] - o[i];
         }
       }
     }
-    transform2d<A, A, NR, F::template bt<NR>>(d, NR, v + c * NR, g.cg * NR);
-  }
-#endif
+  alignas(64) float lanes[WL];
+  __builtin_memcpy(lanes, &bad, sizeof bad);
+  bool finite = true;
+  for (int l = 0; l < WL; ++l) finite &= lanes[l] == 0.f;
+  return finite;
 }
 
 // Out panels [q0, q1) of one panel of group gi: the GEMMs, then the output transform, bias, ReLU
@@ -252,14 +311,15 @@ template <class F>
 void multiply_and_store(const float* u, const float* v, const float* bias, float* y, const ConvGeom& g,
                         const Plan<F>& pl, int64_t gi, const LaneTile* lt, int64_t q0, int64_t q1, int act, float* mx) {
   constexpr int A = F::A, M = F::M;
+  static_assert(A == 6 && M == 4, "F::at maps six vectors to four");
   const int64_t rows = std::min(g.og, q1 * MR) - q0 * MR, rows_pad = (q1 - q0) * MR;
-  const int64_t xi_stride = pl.opan * g.cg * MR;
+  const int64_t u_stride = pl.opan * g.cg * MR, vs = point_stride(g.cg), ms = point_stride(rows_pad);
   const Epi<float> e{1.f, 0.f, nullptr, 0};
-  // mx[xi][o][NR] (o relative to q0 * MR)
+  // mx[xi][o][NR] (o relative to q0 * MR) at mx + xi*ms + o*NR
   for (int xi = 0; xi < A * A; ++xi) {
-    const float* ux = u + gi * A * A * xi_stride + xi * xi_stride;
+    const float* ux = u + gi * A * A * u_stride + xi * u_stride;
     for (int64_t q = q0; q < q1; ++q)
-      Kern::ukr(g.cg, ux + q * g.cg * MR, v + xi * g.cg * NR, mx + (xi * rows_pad + (q - q0) * MR) * NR, NR, e,
+      Kern::ukr(g.cg, ux + q * g.cg * MR, v + xi * vs, mx + xi * ms + (q - q0) * MR * NR, NR, e,
                 static_cast<int>(std::min<int64_t>(MR, g.og - q * MR)), NR);
   }
   const int64_t L = g.oh * g.ow;
@@ -267,44 +327,95 @@ void multiply_and_store(const float* u, const float* v, const float* bias, float
   // whether its whole tile lies inside the output.
   float* ybase[NR];
   bool whole[NR];
+  bool all_whole = true;
   for (int l = 0; l < NR; ++l) {
     const LaneTile& t = lt[l];
     whole[l] = t.img >= 0 && t.oy + M <= g.oh && t.ox + M <= g.ow;
+    all_whole &= whole[l];
     ybase[l] = t.img < 0 ? y : y + (t.img * g.groups + gi) * g.og * L + t.oy * g.ow + t.ox;
   }
-  alignas(64) float out[M * M * NR];
+  alignas(64) float out[M * M * NR];  // out[(r*M + q)*NR + l]: output (r, q) of lane l's tile
+  // W: WL lanes at a time, as in transform_input.
+#if NC_HAVE_AVX2 && !NC_HAVE_AVX512
+  using W = __m256;
+  constexpr int WL = 8;
+  const auto ldw = [](const float* p) { return _mm256_loadu_ps(p); };
+  const auto stw = [](float* p, const W& w) { _mm256_storeu_ps(p, w); };
+#else
+  using W = VN;
+  constexpr int WL = NR;
+  const auto ldw = [](const float* p) -> const VN& { return ld(p); };
+  const auto stw = [](float* p, const W& w) { st(p, w); };
+#endif
   for (int64_t o = 0; o < rows; ++o) {
-    transform2d<M, A, NR, F::template at<NR>>(mx + o * NR, rows_pad * NR, out, NR);
     const int64_t oc = q0 * MR + o;
-    const VN b = VN{} + (bias ? bias[gi * g.og + oc] : 0.f);
-    for (int e2 = 0; e2 < M * M; ++e2) {
-      VN r = ld(out + e2 * NR) + b;
-      if (act == 1) r = r < 0.f ? VN{} : r;  // NaN stays NaN
-      st(out + e2 * NR, r);
-    }
-    int l = 0;
-#if NC_HAVE_AVX2
-    if constexpr (M == 4) {  // 4 whole tiles at a time: a 4x4 transpose per output row
-      for (; l + 4 <= NR && whole[l] && whole[l + 1] && whole[l + 2] && whole[l + 3]; l += 4) {
-        float* y0 = ybase[l] + oc * L;
-        float* y1 = ybase[l + 1] + oc * L;
-        float* y2 = ybase[l + 2] + oc * L;
-        float* y3 = ybase[l + 3] + oc * L;
-        for (int r = 0; r < M; ++r) {
-          __m128 a0 = _mm_load_ps(out + (r * M + 0) * NR + l), a1 = _mm_load_ps(out + (r * M + 1) * NR + l);
-          __m128 a2 = _mm_load_ps(out + (r * M + 2) * NR + l), a3 = _mm_load_ps(out + (r * M + 3) * NR + l);
-          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-          _mm_storeu_ps(y0 + r * g.ow, a0);
-          _mm_storeu_ps(y1 + r * g.ow, a1);
-          _mm_storeu_ps(y2 + r * g.ow, a2);
-          _mm_storeu_ps(y3 + r * g.ow, a3);
+    const float b = bias ? bias[gi * g.og + oc] : 0.f;
+    for (int l0 = 0; l0 < NR; l0 += WL) {
+      // A^T Mx A: the columns of Mx first (into tmp, in L1), then the rows of tmp on registers.
+      alignas(64) float tmp[M * A * WL];  // tmp[(i*A + l)*WL]
+      for (int l = 0; l < A; ++l) {
+        const float* m = mx + l * ms + o * NR + l0;
+        const W col[A] = {ldw(m), ldw(m + A * ms), ldw(m + 2 * A * ms), ldw(m + 3 * A * ms), ldw(m + 4 * A * ms),
+                          ldw(m + 5 * A * ms)};
+        W t4[M];
+        F::at(col, t4);
+        for (int i = 0; i < M; ++i) stw(tmp + (i * A + l) * WL, t4[i]);
+      }
+      for (int r = 0; r < M; ++r) {
+        const W row[A] = {ldw(tmp + r * A * WL), ldw(tmp + (r * A + 1) * WL), ldw(tmp + (r * A + 2) * WL),
+                          ldw(tmp + (r * A + 3) * WL), ldw(tmp + (r * A + 4) * WL), ldw(tmp + (r * A + 5) * WL)};
+        W yr[M];  // yr[q]: output (r, q) of every lane
+        F::at(row, yr);
+        for (int q = 0; q < M; ++q) {
+          yr[q] += b;
+          if (act == 1) yr[q] = yr[q] < 0.f ? W{} : yr[q];  // NaN stays NaN
         }
+#if NC_HAVE_AVX512
+        // 4x4 transposes within each 128-bit lane: z[j]'s 128-bit lane k holds row r of lane
+        // 4k + j's tile; the whole tiles' rows are stored from there.
+        const __m512 a0 = (__m512)yr[0], a1 = (__m512)yr[1], a2 = (__m512)yr[2], a3 = (__m512)yr[3];
+        const __m512 t0 = _mm512_unpacklo_ps(a0, a1), t1 = _mm512_unpackhi_ps(a0, a1);
+        const __m512 t2 = _mm512_unpacklo_ps(a2, a3), t3 = _mm512_unpackhi_ps(a2, a3);
+        const __m512 z[4] = {(__m512)_mm512_unpacklo_pd((__m512d)t0, (__m512d)t2),
+                             (__m512)_mm512_unpackhi_pd((__m512d)t0, (__m512d)t2),
+                             (__m512)_mm512_unpacklo_pd((__m512d)t1, (__m512d)t3),
+                             (__m512)_mm512_unpackhi_pd((__m512d)t1, (__m512d)t3)};
+        const int64_t off = oc * L + r * g.ow;
+        for (int j = 0; j < 4; ++j) {
+          const __m128 c[4] = {_mm512_castps512_ps128(z[j]), _mm512_extractf32x4_ps(z[j], 1),
+                               _mm512_extractf32x4_ps(z[j], 2), _mm512_extractf32x4_ps(z[j], 3)};
+          for (int k = 0; k < 4; ++k)
+            if (whole[4 * k + j]) _mm_storeu_ps(ybase[4 * k + j] + off, c[k]);
+        }
+        if (!all_whole)
+#endif
+          for (int q = 0; q < M; ++q) stw(out + (r * M + q) * NR + l0, yr[q]);
+      }
+    }
+    if (all_whole && NC_HAVE_AVX512) continue;
+    int l = 0;
+#if NC_HAVE_AVX2 && !NC_HAVE_AVX512
+    // 4 whole tiles at a time: a 4x4 transpose per output row
+    for (; l + 4 <= NR && whole[l] && whole[l + 1] && whole[l + 2] && whole[l + 3]; l += 4) {
+      float* y0 = ybase[l] + oc * L;
+      float* y1 = ybase[l + 1] + oc * L;
+      float* y2 = ybase[l + 2] + oc * L;
+      float* y3 = ybase[l + 3] + oc * L;
+      for (int r = 0; r < M; ++r) {
+        __m128 a0 = _mm_load_ps(out + (r * M + 0) * NR + l), a1 = _mm_load_ps(out + (r * M + 1) * NR + l);
+        __m128 a2 = _mm_load_ps(out + (r * M + 2) * NR + l), a3 = _mm_load_ps(out + (r * M + 3) * NR + l);
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+        _mm_storeu_ps(y0 + r * g.ow, a0);
+        _mm_storeu_ps(y1 + r * g.ow, a1);
+        _mm_storeu_ps(y2 + r * g.ow, a2);
+        _mm_storeu_ps(y3 + r * g.ow, a3);
       }
     }
 #endif
     for (; l < NR; ++l) {
       const LaneTile& t = lt[l];
       if (t.img < 0) break;
+      if (NC_HAVE_AVX512 && whole[l]) continue;  // stored above
       float* yo = ybase[l] + oc * L;
       const int64_t nr = std::min<int64_t>(M, g.oh - t.oy), nc = std::min<int64_t>(M, g.ow - t.ox);
       for (int64_t r = 0; r < nr; ++r)
@@ -355,8 +466,8 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
   const int64_t units = g.groups * pl.panels;
   const int64_t oblocks = units >= kMinUnits ? 1 : std::min(pl.opan, ceil_div(kMinUnits, units));
   const int64_t per_block = ceil_div(pl.opan, oblocks);
-  const int64_t vsize = A * A * g.cg * NR;  // floats of one panel's V
-  const int64_t msize = A * A * per_block * MR * NR;
+  const int64_t vsize = A * A * point_stride(g.cg);  // floats of one panel's V
+  const int64_t msize = A * A * point_stride(per_block * MR);
   std::atomic<bool> finite{true};
   if (oblocks == 1) {
     if (!u_ready) run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
@@ -367,8 +478,7 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
       for (int64_t un = u0; un < u1; ++un) {
         const int64_t gi = un / pl.panels, panel = un % pl.panels;
         pl.lanes(g, panel, lt);
-        transform_input<F>(x, g, gi, lt, 0, g.cg, v);
-        if (!all_finite(v, vsize)) finite.store(false, std::memory_order_relaxed);
+        if (!transform_input<F>(x, g, gi, lt, 0, g.cg, v)) finite.store(false, std::memory_order_relaxed);
         multiply_and_store<F>(u, v, bias, y, g, pl, gi, lt, 0, pl.opan, act, mx);
       }
     });
@@ -390,10 +500,7 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
       const int64_t gi = un / pl.panels, panel = un % pl.panels;
       pl.lanes(g, panel, lt);
       const int64_t c0 = cb * kCb, c1 = std::min(g.cg, c0 + kCb);
-      transform_input<F>(x, g, gi, lt, c0, c1, vall + un * vsize);
-      for (int xi = 0; xi < A * A; ++xi)
-        if (!all_finite(vall + un * vsize + (xi * g.cg + c0) * NR, (c1 - c0) * NR))
-          finite.store(false, std::memory_order_relaxed);
+      if (!transform_input<F>(x, g, gi, lt, c0, c1, vall + un * vsize)) finite.store(false, std::memory_order_relaxed);
     }
   });
   if (!finite.load()) return false;
