@@ -11,6 +11,7 @@ import pytest
 
 import neurocore as nc
 from neurocore import keras
+from helpers import assert_close, require_torch
 
 
 def _data(n=96, seed=0):
@@ -80,3 +81,53 @@ def test_linear_gradient_of_a_transposed_kernel(dtype, rows):
     np.testing.assert_allclose(k.grad.numpy(), x0.astype(np.float64).T @ g0, rtol=tol, atol=tol)
     np.testing.assert_allclose(k.grad.numpy(), w.grad.numpy().T, rtol=tol, atol=tol)
     np.testing.assert_allclose(gx, x.grad.numpy(), rtol=tol, atol=tol)
+
+
+def _outputs_and_grads(model, x0, r, layer_by_layer):
+    x = nc.tensor(x0, requires_grad=True)
+    out = x
+    if layer_by_layer:  # each layer's own call: the Conv2D's ReLU on its whole output
+        for layer in model.layers:
+            out = layer(out)
+    else:
+        out = model(x)
+    (out * nc.tensor(r)).sum().backward()
+    grads = [x.grad.numpy().copy()] + [w.grad.numpy().copy() for w in model.trainable_weights]
+    for w in model.trainable_weights:
+        w.grad = None
+    return out.detach().numpy().copy(), grads
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv_relu_then_max_pool_pools_first_with_the_same_values_and_gradients(padding):
+    # With autograd on, Sequential runs Conv2D(activation='relu') + MaxPooling2D as convolution,
+    # pooling, ReLU (the ReLU on a quarter of the elements): the output and every gradient equal
+    # the layer-by-layer path bit for bit, with windows all <= 0 (channel 0), tied maxima
+    # (channels 0 and 1) and a NaN, and match PyTorch.
+    torch = require_torch()
+    model = keras.Sequential([keras.Input((8, 10, 2)), keras.layers.Conv2D(3, 2, activation="relu"),
+                              keras.layers.MaxPooling2D(2, padding=padding), keras.layers.Flatten()])
+    rng = np.random.default_rng(5)
+    kernel = rng.standard_normal((2, 2, 2, 3)).astype(np.float32)
+    kernel[..., :2] = 0.0
+    model.set_weights([kernel, np.array([-0.5, 0.3, 0.1], np.float32)])
+    x0 = rng.standard_normal((2, 8, 10, 2)).astype(np.float32)
+    r = rng.standard_normal(tuple(model(x0).shape)).astype(np.float32)
+    out, got = _outputs_and_grads(model, x0, r, False)
+    ref_out, ref = _outputs_and_grads(model, x0, r, True)
+    assert np.array_equal(out, ref_out)
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+    tx, tk = torch.tensor(x0, requires_grad=True), torch.tensor(kernel, requires_grad=True)
+    tb = torch.tensor([-0.5, 0.3, 0.1], requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx.permute(0, 3, 1, 2), tk.permute(3, 2, 0, 1), tb).relu()
+    ty = torch.nn.functional.max_pool2d(ty, 2, ceil_mode=padding == "same").permute(0, 2, 3, 1).flatten(1)
+    (ty * torch.tensor(r)).sum().backward()
+    assert_close(out, ty.detach().numpy(), 1e-5, 1e-6)
+    for g, t in zip(got, (tx, tk, tb)):
+        assert_close(g, t.grad.numpy(), 1e-5, 1e-5)
+    x0[0, 3, 4, 1] = np.nan  # reaches the output and the gradients the same way on both paths
+    out, got = _outputs_and_grads(model, x0, r, False)
+    ref_out, ref = _outputs_and_grads(model, x0, r, True)
+    assert np.isnan(out).any()
+    assert np.array_equal(out, ref_out, equal_nan=True)
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, ref))

@@ -421,6 +421,46 @@ void avg_2x2_avx2(const T* x, T* y, int64_t planes, const PoolGeometry& g, T div
 }
 #endif
 
+#if NC_HAVE_AVX512
+// 2x2 / stride-2 float32 max pooling of rows shorter than the AVX2 path's 8-output blocks (the 5
+// outputs of an 11-wide map), which that path runs through a partial-row buffer, a memcpy and a
+// byte loop: here each row is one 512-bit block, its two input rows read under a mask (2 * ow <
+// 16 elements), the taps split out in output order by one permute each, the outputs and tap
+// numbers stored under a mask. Each output gets the general path's operations (max by
+// `v > m || isnan(v)` in window order). Rows of 8 or more stay on the AVX2 blocks: masked 512-bit
+// blocks were slower there on Zen 5 (13-output rows of a (32, 32, 26, 26) input: 40 -> 68 us, 1
+// thread), while these short rows went 72 -> 48 us for (32, 64, 11, 11).
+template <Arg A>
+void max_2x2_short_rows_avx512(const float* x, float* y, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __mmask16 in = static_cast<__mmask16>((1u << (2 * g.ow)) - 1), out = static_cast<__mmask16>((1u << g.ow) - 1);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const float* r0 = x + (p * g.h + 2 * oy) * g.w;
+      const __m512 a = _mm512_maskz_loadu_ps(in, r0), b = _mm512_maskz_loadu_ps(in, r0 + g.w);
+      const __m512 t[4] = {_mm512_permutexvar_ps(even, a), _mm512_permutexvar_ps(odd, a),
+                           _mm512_permutexvar_ps(even, b), _mm512_permutexvar_ps(odd, b)};
+      __m512 m = t[0];
+      __m512i id = _mm512_setzero_si512();
+      for (int k = 1; k < 4; ++k) {
+        const __m512 v = t[k];
+        const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        if constexpr (A == Arg::None) {
+          m = _mm512_mask_mov_ps(_mm512_max_ps(v, m), nan, v);  // max_ps(v, m) = v > m ? v : m
+        } else {
+          const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | nan;
+          m = _mm512_mask_mov_ps(m, take, v);
+          id = _mm512_mask_mov_epi32(id, take, _mm512_set1_epi32(k));
+        }
+      }
+      const int64_t o = (p * g.oh + oy) * g.ow;
+      _mm512_mask_storeu_ps(y + o, out, m);
+      if constexpr (A == Arg::Tap) _mm512_mask_cvtepi32_storeu_epi8(tap + o, out, id);
+    }
+}
+#endif
+
 template <class T, Arg A>
 void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
   const TapRange in = interior_outputs(g.w, g.ow, g.kw, g.sw, g.pw, g.dw);
@@ -452,6 +492,14 @@ void max_forward_as(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, uint8_t* tap, int64_t planes, const PoolGeometry& g) {
+#if NC_HAVE_AVX512
+  if constexpr (sizeof(T) == 4) {
+    if (!idx && pool_2x2(g) && g.ow < 8) {
+      if (tap) return max_2x2_short_rows_avx512<Arg::Tap>(x, y, tap, planes, g);
+      return max_2x2_short_rows_avx512<Arg::None>(x, y, nullptr, planes, g);
+    }
+  }
+#endif
 #if NC_HAVE_AVX2
   if (!idx && pool_2x2(g)) {
     if (tap) return max_2x2_avx2<T, Arg::Tap>(x, y, tap, planes, g);

@@ -1,5 +1,8 @@
 """keras.Model (subclassed or functional), keras.Sequential and load_model."""
-from . import _backend, saving, summary as summary_mod
+from .. import _core
+from . import _backend, activations, saving, summary as summary_mod
+from .layers.conv import Conv2D
+from .layers.pooling import MaxPooling2D
 from .layers.base import Layer, InputLayer, KerasTensor, flatten, map_structure
 from .trainer import Trainer
 
@@ -255,8 +258,23 @@ class Sequential(Model):
                 first = self._layer_list[0]
                 raise ValueError(f"[{first.name}] Input 0 of layer \"{first.name}\" is incompatible with the layer: "
                                  f"expected shape={expected}, found shape={tuple(x.shape)}")
-        for layer in self._layer_list:
+        layers = self._layer_list
+        pool_first = _core.is_grad_enabled()
+        i, n = 0, len(layers)
+        while i < n:
+            layer = layers[i]
+            if pool_first and i + 1 < n and _relu_then_max_pool(layer, layers[i + 1]):
+                # Pool before the ReLU: max_pool(relu(y)) equals relu(max_pool(y)) value for value
+                # (max commutes with the monotone ReLU; a NaN propagates through both), and so do
+                # the gradients (where the window's maximum is <= 0 both give 0), but the ReLU and
+                # its backward pass over the pooled quarter of the elements instead of all. The
+                # convolution's own output is not observable inside a Sequential.
+                pooled = layers[i + 1](layer._convolve(x, False).permute(0, 2, 3, 1))
+                x = pooled.permute(0, 3, 1, 2).relu().permute(0, 2, 3, 1)  # the ReLU on the (N, C, H, W) layout
+                i += 2
+                continue
             x = layer(x, training=training) if layer._call_takes_training else layer(x)
+            i += 1
         return x
 
     def __call__(self, *args, **kwargs):
@@ -270,6 +288,13 @@ class Sequential(Model):
 
     def get_config(self):
         return saving.sequential_config(self)
+
+
+def _relu_then_max_pool(layer, next_layer):
+    """True for a built Conv2D with a plain ReLU activation followed by a MaxPooling2D (exact
+    classes: a subclass may override call)."""
+    return (type(layer) is Conv2D and layer.activation is activations.relu and layer.built
+            and type(next_layer) is MaxPooling2D)
 
 
 def load_model(filepath, custom_objects=None, compile=True):

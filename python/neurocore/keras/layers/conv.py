@@ -106,12 +106,19 @@ class Conv2D(_Conv):
     _nd = 2
 
     def call(self, inputs):
+        # A ReLU runs in the convolution's store (with autograd on, the op applies it as its own
+        # node, as before).
+        relu = self.activation is activations.relu
+        y = self._convolve(inputs, relu)
+        return (y if relu else self.activation(y)).permute(0, 2, 3, 1)
+
+    def _convolve(self, inputs, relu):
+        """The (N, C, H, W) output, before the activation unless `relu` (a ReLU in the store)."""
         self._check_input(inputs)
         x = inputs.permute(0, 3, 1, 2)
         weight = self.kernel.permute(3, 2, 0, 1)  # (out, in, kh, kw)
-        y = _core._conv2d(x, weight, self.bias, list(self.strides), self._pads(inputs.shape[1:3]),
-                          list(self.dilation_rate), self.groups, self.name, False)
-        return self.activation(y).permute(0, 2, 3, 1)
+        return _core._conv2d(x, weight, self.bias, list(self.strides), self._pads(inputs.shape[1:3]),
+                             list(self.dilation_rate), self.groups, self.name, relu)
 
 
 class Conv1D(_Conv):
