@@ -47,21 +47,6 @@ inline T epi_scalar(T acc, const T* cp, const Epi<T>& e, int64_t j) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// K steps before the end of a micro-kernel's loop at which it prefetches its tile of C. Prefetched
-// at the start, the rows of C (a power-of-two stride apart in a square product: all in the same two
-// L1 sets) were evicted again by the A and B panels streaming through those sets during the loop,
-// and the tile's loads in the store came from L2 (about 5% of the kernel's time at 1024^3). 32
-// steps stream ~6 KiB of panels, about one line per set, and take several times L2's latency.
-constexpr int64_t kPrefetchCSteps = 32;
-
-template <class T>
-__attribute__((always_inline)) inline void prefetch_tile(const T* c, int64_t ldc, int rows, int cols) {
-  for (int i = 0; i < rows; ++i) {
-    __builtin_prefetch(c + i * ldc, 0, 3);
-    __builtin_prefetch(c + i * ldc + cols - 1, 0, 3);
-  }
-}
-
 // Per-thread buffers that outlive a call, one per purpose: allocating the packing buffers on
 // every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
 // come back page-faulted each time). They grow to the largest request and are kept. Chunks of a
@@ -261,35 +246,6 @@ __attribute__((always_inline)) inline void store_row(T* c, const typename VT::R*
   for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c, acc[v], e, v, ncols);
 }
 
-// The stores of the K blocks before the last (beta 0 or 1, no bias or activation):
-// C = alpha*acc or C += alpha*acc, fully unrolled. The same bits as store_vec (fma(1, c, x)
-// rounds c + x once) without its per-row branches on the epilogue and the spill of the
-// accumulators they forced (~5% of the 12x32 kernel's time at KC 192).
-template <class T>
-inline bool plain_accumulate(const Epi<T>& e) {
-  return (e.beta == T(0) || e.beta == T(1)) && !e.bias && !e.row_bias && e.act == 0;
-}
-
-template <class T, int MR, class VT>
-__attribute__((always_inline)) inline void store_tile_plain(T* c, int64_t ldc, const typename VT::R (&acc)[MR][2],
-                                                            const Epi<T>& e) {
-  const typename VT::R alpha = VT::set1(e.alpha);
-  if (e.beta == T(0)) {
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-      for (int v = 0; v < 2; ++v) VT::store(c + i * ldc + v * VT::W, VT::mul(acc[i][v], alpha));
-  } else {
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 2
-      for (int v = 0; v < 2; ++v) {
-        T* ci = c + i * ldc + v * VT::W;
-        VT::store(ci, VT::add(VT::load(ci), VT::mul(acc[i][v], alpha)));
-      }
-  }
-}
-
 // ---- packed micro-kernel: MR x (2 vectors), A packed [p][MR], B packed [p][NR] --------------
 template <class T>
 struct AvxKernel {
@@ -302,6 +258,12 @@ struct AvxKernel {
     using VT = V<T>;
     using R = typename VT::R;
     constexpr int W = VT::W;
+    for (int i = 0; i < MR; ++i) {
+      if (i < mr) {
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+      }
+    }
     R c00 = VT::zero(), c01 = VT::zero(), c10 = VT::zero(), c11 = VT::zero();
     R c20 = VT::zero(), c21 = VT::zero(), c30 = VT::zero(), c31 = VT::zero();
     R c40 = VT::zero(), c41 = VT::zero(), c50 = VT::zero(), c51 = VT::zero();
@@ -328,32 +290,28 @@ struct AvxKernel {
     c50 = VT::fma(a, b0, c50);                                            \
     c51 = VT::fma(a, b1, c51);                                            \
   }
-    // Two runs of the same steps: the tile of C is prefetched between them (kPrefetchCSteps).
-    const int64_t k_pf = std::max<int64_t>(0, kc - kPrefetchCSteps);
     int64_t p = 0;
-    for (int run = 0; run < 2; ++run) {
-      const int64_t end = run == 0 ? k_pf : kc;
-      if (run == 1) prefetch_tile(c, ldc, mr, NR);
-      for (; p + 4 <= end; p += 4) {
-        NC_GEMM_STEP(0)
-        NC_GEMM_STEP(1)
-        NC_GEMM_STEP(2)
-        NC_GEMM_STEP(3)
-        ap += 4 * MR;
-        bp += 4 * NR;
-      }
-      for (; p < end; ++p) {
-        NC_GEMM_STEP(0)
-        ap += MR;
-        bp += NR;
-      }
+    for (; p + 4 <= kc; p += 4) {
+#ifndef NC_PF_DIST
+#define NC_PF_DIST 0
+#endif
+      if (NC_PF_DIST > 0) _mm_prefetch(reinterpret_cast<const char*>(bp + NC_PF_DIST * NR), _MM_HINT_T0);
+      NC_GEMM_STEP(0)
+      NC_GEMM_STEP(1)
+      NC_GEMM_STEP(2)
+      NC_GEMM_STEP(3)
+      ap += 4 * MR;
+      bp += 4 * NR;
+    }
+    for (; p < kc; ++p) {
+      NC_GEMM_STEP(0)
+      ap += MR;
+      bp += NR;
     }
 #undef NC_GEMM_STEP
     const R acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21},
                           {c30, c31}, {c40, c41}, {c50, c51}};
-    if (mr == MR && ncols == NR && plain_accumulate(e)) {
-      store_tile_plain<T, MR, VT>(c, ldc, acc, e);
-    } else if (mr == MR && ncols == NR) {
+    if (mr == MR && ncols == NR) {
       for (int i = 0; i < MR; ++i) store_row<T, 2, false>(c + i * ldc, acc[i], row_epi(e, i), NR);
     } else {
       for (int i = 0; i < mr; ++i) store_row<T, 2, true>(c + i * ldc, acc[i], row_epi(e, i), ncols);
@@ -376,12 +334,13 @@ struct AvxKernel {
 // 1024 ran 1024^3 +4% / +5% / +8% and 2048^3 +2% / +6% / +6% (a 64 KiB panel streams from L2
 // and every K block fewer saves a pass over C), but KC 512 made an LSTM training step (batch 32,
 // 100 steps, hidden 128, 2 threads, same-run A/B) 1.3x slower (5.9 -> 7.7 ms; not analysed yet:
-// its backward runs many tall-k products), and KC 1024 lost 1-5% on the direct path.
+// its backward runs many tall-k products), and KC 1024 lost 1-5% on the direct path. So
+// KC_LARGE = 512 only for large products (m and n >= 256, gemm.cpp's k_block): 1024^3 ran at
+// 92% of the FMA peak instead of 85-88%, 2048^3 at 89% instead of 85-87% (KC 384: +1-4%,
+// KC 1024: the same as 512); moving the prefetch of C to the last 32 k steps and an unrolled
+// store for the K blocks before the last gained nothing measurable on top (1 thread, CPU time).
 // conv.cpp's avx512 forward runs on this kernel (its weight gradient on a tile of its own that
 // reads the image directly); conv_winograd.cpp multiplies on a 16 x 16 tile of its own.
-#ifndef NC_KC_LARGE_BYTES
-#define NC_KC_LARGE_BYTES 65536
-#endif
 template <class T>
 struct Avx512Kernel {
   using VT = V512<T>;
@@ -389,38 +348,33 @@ struct Avx512Kernel {
   static constexpr int NR = 2 * VT::W;
   static constexpr int64_t KC = 24576 / (NR * int64_t(sizeof(T)));
   // The K block of large products (gemm.cpp's k_block): a 64 KiB B panel, read from L2.
-  static constexpr int64_t KC_LARGE = NC_KC_LARGE_BYTES / (NR * int64_t(sizeof(T)));
+  static constexpr int64_t KC_LARGE = 65536 / (NR * int64_t(sizeof(T)));
 
   __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
                                             const T* __restrict bp, T* c, int64_t ldc,
                                             const Epi<T>& e, int mr, int64_t ncols) {
     using R = typename VT::R;
     constexpr int W = VT::W;
+    for (int i = 0; i < mr; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NR - 1), _MM_HINT_T0);
+    }
     R acc[MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = VT::zero();
-    // Two runs of the same steps: the tile of C is prefetched between them (kPrefetchCSteps).
-    const int64_t k_pf = std::max<int64_t>(0, kc - kPrefetchCSteps);
-    int64_t p = 0;
-    for (int run = 0; run < 2; ++run) {
-      const int64_t end = run == 0 ? k_pf : kc;
-      if (run == 1) prefetch_tile(c, ldc, mr, NR);
 #pragma GCC unroll 4
-      for (; p < end; ++p) {
-        const R b0 = VT::load(bp), b1 = VT::load(bp + W);
+    for (int64_t p = 0; p < kc; ++p) {
+      const R b0 = VT::load(bp), b1 = VT::load(bp + W);
 #pragma GCC unroll 12
-        for (int i = 0; i < MR; ++i) {
-          const R a = VT::bcast(ap + i);
-          acc[i][0] = VT::fma(a, b0, acc[i][0]);
-          acc[i][1] = VT::fma(a, b1, acc[i][1]);
-        }
-        ap += MR;
-        bp += NR;
+      for (int i = 0; i < MR; ++i) {
+        const R a = VT::bcast(ap + i);
+        acc[i][0] = VT::fma(a, b0, acc[i][0]);
+        acc[i][1] = VT::fma(a, b1, acc[i][1]);
       }
+      ap += MR;
+      bp += NR;
     }
-    if (mr == MR && ncols == NR && plain_accumulate(e)) {
-      store_tile_plain<T, MR, VT>(c, ldc, acc, e);
-    } else if (mr == MR && ncols == NR) {
+    if (mr == MR && ncols == NR) {
       for (int i = 0; i < MR; ++i) store_row<T, 2, false, VT>(c + i * ldc, acc[i], row_epi(e, i), NR);
     } else {
       for (int i = 0; i < mr; ++i) store_row<T, 2, true, VT>(c + i * ldc, acc[i], row_epi(e, i), ncols);
