@@ -164,11 +164,6 @@ inline int64_t slab_cols(int64_t k) {
   return std::clamp<int64_t>(cols, 8 * NR, Blocking<T>::NC / NR * NR);
 }
 
-// Offset of row p of the slab starting at column jc, in a B packed whole (pack_b_full): the slabs
-// one after the other (each full one k * NC elements), in each the NR-column panels over all of
-// K ([panel][p][NR], panel after panel k * NR apart), so the layout does not depend on the K block.
-inline int64_t packed_row_offset(int64_t k, int64_t jc, int64_t p, int NR) { return jc * k + p * NR; }
-
 // The packed driver. Per slab of columns: B is packed whole (all K blocks; skipped when it comes
 // `prepacked` by pack_b_full), by all threads, into the calling thread's scratch buffer; then
 // units of (block of rows) x (group of column panels) go to whichever thread is free, each
@@ -202,7 +197,7 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     const int64_t npanels = ceil_div(nc, NR);
-    const T* slab = prepacked ? prepacked + packed_row_offset(k, jc, 0, NR) : bbuf;
+    const T* slab = prepacked ? prepacked + jc * k : bbuf;  // see pack_b_full
     // Few row blocks (small m): the panels split into groups too, for at least ~16 units.
     const int64_t groups = std::min(npanels, ceil_div(16, row_blocks));
     const int64_t panels_per_group = ceil_div(npanels, groups);
@@ -225,7 +220,7 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
             const int64_t ncols = std::min<int64_t>(NR, nc - jr);
             Epi<T> ej = e;
             if (ej.bias) ej.bias += jr;
-            const T* bpanel = slab + jr * k + packed_row_offset(k, 0, pc, NR);
+            const T* bpanel = slab + jr * k + pc * NR;  // panel jr/NR from row pc
             for (int64_t ir = 0; ir < mc; ir += MR) {
               K::ukr(kc, ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + jr, ldc, ej,
                      static_cast<int>(std::min<int64_t>(MR, mc - ir)), ncols);
@@ -246,14 +241,16 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   }
 }
 
-// op(B) (k x n) packed whole, in the order gemm_packed reads it.
+// op(B) (k x n) packed whole, in the order gemm_packed reads it: the slabs one after the other
+// (each full one k * NC elements), in each the NR-column panels over all of K ([panel][p][NR]),
+// so that the layout does not depend on the K block (k_block).
 template <class T, class K>
 void pack_b_full(bool tb, int64_t k, int64_t n, const T* b, int64_t ldb, T* dst) {
   constexpr int NR = K::NR;
   const int64_t NC = slab_cols<T, NR>(k);
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
-    pack_b<T, NR>(tb, b, ldb, 0, k, jc, nc, 0, ceil_div(nc, NR), dst + packed_row_offset(k, jc, 0, NR));
+    pack_b<T, NR>(tb, b, ldb, 0, k, jc, nc, 0, ceil_div(nc, NR), dst + jc * k);
   }
 }
 
