@@ -16,8 +16,10 @@ from helpers import weight_update_cases, with_threads
 
 C = nc._core
 
+# (260, 270, 1100): m and n large enough for the long K blocks of large products (gemm.cpp's
+# k_block), ragged in all three.
 SHAPES = [(8, 1, 1), (9, 17, 3), (13, 33, 65), (31, 16, 385), (64, 128, 4096), (65, 70, 130), (100, 257, 769),
-          (257, 63, 127), (300, 4100, 20), (1, 40, 7), (5, 3, 2000)]
+          (257, 63, 127), (300, 4100, 20), (1, 40, 7), (5, 3, 2000), (260, 270, 1100)]
 TRANS = list(itertools.product([False, True], [False, True]))
 
 

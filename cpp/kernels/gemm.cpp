@@ -13,7 +13,7 @@
 //    m*n*k <= 2^18): no packing of A, broadcast-FMA over rows of B; op(B) = B^T is transposed
 //    block by block (8x8 in registers) into a per-thread buffer, and B blocks whose row stride
 //    aliases in L1 are copied there. Chunks of columns go to whichever thread is free. Its K
-//    blocks are the packed path's, so both give the same bits (see kKC).
+//    blocks are the packed path's, so both give the same bits (see k_block).
 //  * dot (AVX2 and AVX-512, small, m < 8, op(A) = A, op(B) = B^T): both operands contiguous
 //    along K; vector dot products with a horizontal sum per element.
 // In every path the arithmetic of one C element does not depend on the tile it falls in or on
@@ -59,19 +59,34 @@ struct Blocking<double> {
 template <class T, int NR>
 void pack_b(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
             int64_t q0, int64_t q1, T* __restrict dst) {
+  if (!tb) {
+    // Full panels row by row of B, all panels of a row at once: the reads run along the rows of B
+    // (panel by panel they went down its columns, one row of 128 bytes per page in a large B).
+    const int64_t q_full = std::max(q0, std::min(q1, nc / NR));
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = b + (p0 + p) * ldb + j0;
+      for (int64_t q = q0; q < q_full; ++q) {
+        T* d = dst + q * NR * kc + p * NR;
+#if NC_HAVE_AVX2
+        // In 32-byte moves: GCC made the element loop a call to memmove per row of a panel.
+        for (int v = 0; v < NR * int(sizeof(T)) / 32; ++v)
+          _mm256_storeu_ps(reinterpret_cast<float*>(d) + 8 * v,
+                           _mm256_loadu_ps(reinterpret_cast<const float*>(src + q * NR) + 8 * v));
+#else
+        for (int j = 0; j < NR; ++j) d[j] = src[q * NR + j];
+#endif
+      }
+    }
+    q0 = q_full;  // the ragged last panel, if any, below
+  }
   for (int64_t q = q0; q < q1; ++q) {
     const int64_t jr = q * NR;
     const int64_t cols = std::min<int64_t>(NR, nc - jr);
     T* d = dst + jr * kc;
     if (!tb) {  // B(p, j) = b[p*ldb + j]
       const T* src = b + p0 * ldb + j0 + jr;
-      if (cols == NR) {
-        for (int64_t p = 0; p < kc; ++p)
-          for (int j = 0; j < NR; ++j) d[p * NR + j] = src[p * ldb + j];
-      } else {
-        for (int64_t p = 0; p < kc; ++p)
-          for (int j = 0; j < NR; ++j) d[p * NR + j] = j < cols ? src[p * ldb + j] : T(0);
-      }
+      for (int64_t p = 0; p < kc; ++p)
+        for (int j = 0; j < NR; ++j) d[p * NR + j] = j < cols ? src[p * ldb + j] : T(0);
     } else {  // B(p, j) = b[j*ldb + p]
       const T* src = b + (j0 + jr) * ldb + p0;
       if (cols == NR) {
@@ -102,6 +117,15 @@ template <class T, class K>
 struct KcOf<T, K, std::void_t<decltype(K::KC)>> {
   static constexpr int64_t value = K::KC;
 };
+// K block of a micro-kernel for large products (see k_block): its KC_LARGE, else its KC.
+template <class T, class K, class = void>
+struct KcLargeOf {
+  static constexpr int64_t value = KcOf<T, K>::value;
+};
+template <class T, class K>
+struct KcLargeOf<T, K, std::void_t<decltype(K::KC_LARGE)>> {
+  static constexpr int64_t value = K::KC_LARGE;
+};
 
 // The packed path's micro-kernel in this build.
 #if NC_HAVE_AVX512
@@ -115,12 +139,20 @@ template <class T>
 using PackedKernel = GenericKernel<T>;
 #endif
 
-// The K block of the packed path, which the direct path uses too: each K block is summed from
-// zero in a register and then added to C, so with the same blocks a row of C comes out
+// The K block of a product, in the packed path and the direct path alike: each K block is summed
+// from zero in a register and then added to C, so with the same blocks a row of C comes out
 // bit-identical whichever of the two paths ran it (a Linear's output under no_grad, from a
-// pre-packed weight, equals the one computed for training).
-template <class T>
-constexpr int64_t kKC = KcOf<T, PackedKernel<T>>::value;
+// pre-packed weight, equals the one computed for training). Large products (m and n from
+// kLargeBlockMin) take the kernel's KC_LARGE: each K block is a pass over the block of C and a
+// new B panel per tile, which its longer panels (from L2) amortise; the small-m products of
+// recurrent layers (and everything on the direct path, m <= 64) keep the KC whose panel stays in
+// L1 (KC 512 for every shape made an LSTM training step 1.3x slower).
+constexpr int64_t kLargeBlockMin = 256;
+
+template <class T, class K = PackedKernel<T>>
+inline int64_t k_block(int64_t m, int64_t n) {
+  return m >= kLargeBlockMin && n >= kLargeBlockMin ? KcLargeOf<T, K>::value : KcOf<T, K>::value;
+}
 
 // Columns per slab of packed B: the slab (k x NC, every K block of those columns) is packed once
 // and then read by all threads from the shared L3, so it is bounded to a few MiB there.
@@ -130,14 +162,6 @@ inline int64_t slab_cols(int64_t k) {
   constexpr int64_t kSlabBytes = int64_t(4) << 20;
   const int64_t cols = kSlabBytes / (std::max<int64_t>(k, 1) * int64_t(sizeof(T))) / NR * NR;
   return std::clamp<int64_t>(cols, 8 * NR, Blocking<T>::NC / NR * NR);
-}
-
-// Offset of K block pc of the slab starting at column jc, in a B packed whole (pack_b_full):
-// the slabs one after the other (each full one k * NC elements), and in each the K blocks of
-// kc x ncpad, NR-column panels [panel][p][NR].
-template <int NR>
-inline int64_t packed_block_offset(int64_t k, int64_t jc, int64_t pc, int64_t nc) {
-  return jc * k + pc * (ceil_div(nc, NR) * NR);
 }
 
 // The packed driver. Per slab of columns: B is packed whole (all K blocks; skipped when it comes
@@ -152,15 +176,20 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
                  int64_t lda, const T* b, int64_t ldb, const T* prepacked, T beta, T* c, int64_t ldc,
                  const T* bias, int act, int nt) {
   constexpr int MR = K::MR, NR = K::NR;
-  constexpr int64_t MC = Blocking<T>::MC / MR * MR, KC = KcOf<T, K>::value;
+  constexpr int64_t MC = Blocking<T>::MC / MR * MR;
+  const int64_t KC = k_block<T, K>(m, n);
   const int64_t NC = slab_cols<T, NR>(k);
   const int64_t kcmax = std::min(KC, k);
   // Rows in blocks of whole panels, about 16 per matrix (at most MC rows each), the panels spread
-  // evenly over the blocks: block r has panels [r*P/R, (r+1)*P/R). Blocks rounded up to a fixed
-  // size left a short last one (1024 rows: 14 x 72 + 16), and too few blocks for 16 units, so the
-  // columns were split in two groups as well and every A block was packed twice.
+  // evenly over the blocks, the larger blocks first: the P % R first blocks have one panel more.
+  // Blocks rounded up to a fixed size left a short last one (1024 rows: 14 x 72 + 16), and too
+  // few blocks for 16 units, so the columns were split in two groups as well and every A block
+  // was packed twice. Larger blocks first, the threads' last units are the short ones: with the
+  // sizes interleaved (block r had panels [r*P/R, (r+1)*P/R)), two threads claiming 1024 rows'
+  // 16 blocks (6 of 6 panels, 10 of 5) ended up to a block apart, 4% of the product idle.
   const int64_t row_panels = ceil_div(m, MR);
   const int64_t row_blocks = std::max(ceil_div(row_panels, MC / MR), std::min<int64_t>(16, row_panels));
+  const int64_t block_panels = row_panels / row_blocks, longer_blocks = row_panels % row_blocks;
   const int64_t rows_per_block = ceil_div(row_panels, row_blocks) * MR;  // the largest block
   // Kept between calls: a fresh slab came back page-faulted on every call.
   T* bbuf = prepacked ? nullptr
@@ -168,34 +197,30 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     const int64_t npanels = ceil_div(nc, NR);
-    const T* slab = prepacked ? prepacked + packed_block_offset<NR>(k, jc, 0, nc) : bbuf;
+    const T* slab = prepacked ? prepacked + jc * k : bbuf;  // see pack_b_full
     // Few row blocks (small m): the panels split into groups too, for at least ~16 units.
     const int64_t groups = std::min(npanels, ceil_div(16, row_blocks));
     const int64_t panels_per_group = ceil_div(npanels, groups);
     const int64_t col_groups = ceil_div(npanels, panels_per_group);
-    const auto pack = [&](int64_t q0, int64_t q1) {
-      for (int64_t pc = 0; pc < k; pc += KC)
-        pack_b<T, NR>(tb, b, ldb, pc, std::min(KC, k - pc), jc, nc, q0, q1, bbuf + packed_block_offset<NR>(k, 0, pc, nc));
-    };
+    const auto pack = [&](int64_t q0, int64_t q1) { pack_b<T, NR>(tb, b, ldb, 0, k, jc, nc, q0, q1, bbuf); };
     const auto compute = [&](int64_t u0, int64_t u1) {
       T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * rows_per_block * kcmax));
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t r = u / col_groups;
-        const int64_t ic = r * row_panels / row_blocks * MR;
-        const int64_t mc = std::min(m, (r + 1) * row_panels / row_blocks * MR) - ic;
+        const int64_t ic = (r * block_panels + std::min(r, longer_blocks)) * MR;
+        const int64_t mc = std::min(m, ic + (block_panels + (r < longer_blocks)) * MR) - ic;
         const int64_t j0 = (u % col_groups) * panels_per_group * NR;
         const int64_t j1 = std::min(nc, j0 + panels_per_group * NR);
         for (int64_t pc = 0; pc < k; pc += KC) {
           const int64_t kc = std::min(KC, k - pc);
           const bool last = pc + KC >= k;
           const Epi<T> e{alpha, pc == 0 ? beta : T(1), last && bias ? bias + jc : nullptr, last ? act : 0};
-          const T* bblock = slab + packed_block_offset<NR>(k, 0, pc, nc);
           pack_a<T, MR>(ta, a, lda, ic, mc, pc, kc, ap);
           for (int64_t jr = j0; jr < j1; jr += NR) {
             const int64_t ncols = std::min<int64_t>(NR, nc - jr);
             Epi<T> ej = e;
             if (ej.bias) ej.bias += jr;
-            const T* bpanel = bblock + jr * kc;
+            const T* bpanel = slab + jr * k + pc * NR;  // panel jr/NR from row pc
             for (int64_t ir = 0; ir < mc; ir += MR) {
               K::ukr(kc, ap + ir * kc, bpanel, c + (ic + ir) * ldc + jc + jr, ldc, ej,
                      static_cast<int>(std::min<int64_t>(MR, mc - ir)), ncols);
@@ -209,23 +234,23 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
       if (!prepacked) pack(0, npanels);
       compute(0, units);
     } else {
-      if (!prepacked) nc::parallel_for(0, npanels, 2, pack);
+      // Chunks of 4 panels at least: pack_b reads each row of B 4 x NR columns at a time.
+      if (!prepacked) nc::parallel_for(0, npanels, 4, pack);
       nc::parallel_for(0, units, 1, compute);
     }
   }
 }
 
-// op(B) (k x n) packed whole, in the order gemm_packed reads it.
+// op(B) (k x n) packed whole, in the order gemm_packed reads it: the slabs one after the other
+// (each full one k * NC elements), in each the NR-column panels over all of K ([panel][p][NR]),
+// so that the layout does not depend on the K block (k_block).
 template <class T, class K>
 void pack_b_full(bool tb, int64_t k, int64_t n, const T* b, int64_t ldb, T* dst) {
   constexpr int NR = K::NR;
-  constexpr int64_t KC = KcOf<T, K>::value;
   const int64_t NC = slab_cols<T, NR>(k);
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
-    for (int64_t pc = 0; pc < k; pc += KC)
-      pack_b<T, NR>(tb, b, ldb, pc, std::min(KC, k - pc), jc, nc, 0, ceil_div(nc, NR),
-                    dst + packed_block_offset<NR>(k, jc, pc, nc));
+    pack_b<T, NR>(tb, b, ldb, 0, k, jc, nc, 0, ceil_div(nc, NR), dst + jc * k);
   }
 }
 
@@ -335,7 +360,7 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   // alias in a few L1 sets: 4 KiB strides ran at a third of the speed).
   const int64_t ldb_bytes = ldb * int64_t(sizeof(T));
   const bool copy_b = tb || (m > 6 && ldb_bytes >= 2048 && ldb_bytes % 512 == 0);
-  constexpr int64_t KCD = kKC<T>;
+  const int64_t KCD = k_block<T>(m, n);
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
   auto body = [&](int64_t j0, int64_t j1) {
     // Buffer rows padded past a power-of-two stride (4 KiB aliasing of the transposing stores).

@@ -47,14 +47,6 @@ inline T epi_scalar(T acc, const T* cp, const Epi<T>& e, int64_t j) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-template <class T>
-T* alloc_buf(int64_t elems) {
-  size_t bytes = static_cast<size_t>(elems) * sizeof(T);
-  bytes = (bytes + 63) / 64 * 64;
-  if (bytes == 0) bytes = 64;
-  return static_cast<T*>(std::aligned_alloc(64, bytes));
-}
-
 // Per-thread buffers that outlive a call, one per purpose: allocating the packing buffers on
 // every call cost more than a batch-1 convolution itself (blocks over glibc's mmap threshold
 // come back page-faulted each time). They grow to the largest request and are kept. Chunks of a
@@ -342,7 +334,11 @@ struct AvxKernel {
 // 1024 ran 1024^3 +4% / +5% / +8% and 2048^3 +2% / +6% / +6% (a 64 KiB panel streams from L2
 // and every K block fewer saves a pass over C), but KC 512 made an LSTM training step (batch 32,
 // 100 steps, hidden 128, 2 threads, same-run A/B) 1.3x slower (5.9 -> 7.7 ms; not analysed yet:
-// its backward runs many tall-k products), and KC 1024 lost 1-5% on the direct path.
+// its backward runs many tall-k products), and KC 1024 lost 1-5% on the direct path. So
+// KC_LARGE = 512 only for large products (m and n >= 256, gemm.cpp's k_block): 1024^3 ran at
+// 92% of the FMA peak instead of 85-88%, 2048^3 at 89% instead of 85-87% (KC 384: +1-4%,
+// KC 1024: the same as 512); moving the prefetch of C to the last 32 k steps and an unrolled
+// store for the K blocks before the last gained nothing measurable on top (1 thread, CPU time).
 // conv.cpp's avx512 forward runs on this kernel (its weight gradient on a tile of its own that
 // reads the image directly); conv_winograd.cpp multiplies on a 16 x 16 tile of its own.
 template <class T>
@@ -351,6 +347,8 @@ struct Avx512Kernel {
   static constexpr int MR = 12;
   static constexpr int NR = 2 * VT::W;
   static constexpr int64_t KC = 24576 / (NR * int64_t(sizeof(T)));
+  // The K block of large products (gemm.cpp's k_block): a 64 KiB B panel, read from L2.
+  static constexpr int64_t KC_LARGE = 65536 / (NR * int64_t(sizeof(T)));
 
   __attribute__((noinline)) static void ukr(int64_t kc, const T* __restrict ap,
                                             const T* __restrict bp, T* c, int64_t ldc,
