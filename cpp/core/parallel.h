@@ -5,8 +5,9 @@
 // grain only (never from the thread count). Each thread of the job, the calling thread included,
 // owns a contiguous range of them and claims its own first (so it writes the same part of the
 // output on every call and the data stays in its cache), then claims what is left of the others'
-// (work sharing: whoever is free takes it). The caller waits only for chunks that were claimed: a pool thread the scheduler has put aside (other processes keeping the cores
-// busy) holds nobody up unless it is inside a chunk, and one that wakes up late finds the work
+// (work sharing: whoever is free takes it). The caller waits only for chunks that were claimed:
+// a pool thread the scheduler has put aside (other processes keeping the cores busy) holds
+// nobody up unless it is inside a chunk, and one that wakes up late finds the work
 // done and leaves, where a statically partitioned OpenMP loop would wait at its barrier for every
 // thread to arrive (measured: batch-1 CNN inference 15x slower beside two busy processes).
 // Waiting: pool threads spin up to 200 us for the next job, then sleep on a futex that the next

@@ -9,9 +9,9 @@ change; with autograd on, every module runs as usual.
 At batch 1 the Python around the kernels (a module call, argument resolution and checks per layer)
 cost a third of a small CNN's forward. So a Sequential run under no_grad first compiles its modules
 into a plan: a tuple of steps, each naming the C++ op and its already resolved arguments (stride,
-per-side padding, pooling geometry, whether a ReLU is fused), and then runs the steps in one call.
-The steps run in one C++ call (cpp/bindings/bind_inference_plan.cpp). What can change between calls
-is handled so that the plan never answers for a stale model:
+per-side padding, pooling geometry, whether a ReLU is fused), and then runs the steps in one C++
+call (cpp/bindings/bind_inference_plan.cpp). What can change between calls is handled so that the
+plan never answers for a stale model:
   * the module list is compared by identity on every call (a replaced, added or removed layer);
   * any attribute assignment on any Module (``conv.stride = 2``, ``pool.kernel_size = 3``,
     ``model.train()``, ``relu.inplace = True``) bumps ``module._attribute_version`` and the plan is
@@ -104,7 +104,7 @@ def _run_modules(modules, input):
 
 # ---- compiled plans -----------------------------------------------------------------------------
 
-# Step kinds (small ints: the runner tests them with `is`).
+# Step kinds, numbered as the C++ runner's (bind_inference_plan.cpp's Kind).
 _CALL, _CONV, _LINEAR, _LINEAR_RELU, _MAX_POOL, _FLATTEN, _RELU, _RELU_ = range(8)
 
 
