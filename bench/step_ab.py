@@ -46,16 +46,8 @@ elif kind == "keras":
     X, y = W.mnist_12k(); X, y, model, bs = X[:1280], y[:1280], fw.keras_cnn(), 32
 else:
     X, y, model, bs = W.cnn_images(640), np.random.default_rng(1).integers(0, 10, 640), fw.simple_cnn(), 64
-batches = [(fw.tensor(X[i:i + bs]), fw.tensor(y[i:i + bs])) for i in range(0, len(X), bs)]
-opt = fw.optim.Adam(model.parameters(), lr=1e-3)
-loss_fn = fw.nn.CrossEntropyLoss()
-
-def epoch():
-    for xb, yb in batches:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
-print(json.dumps({"train step": best_of(epoch, 4) / len(batches)}))
+epoch, steps = W.train_epoch(fw, model, X, y, bs)
+print(json.dumps({"train step": best_of(epoch, 4) / steps}))
 '''
 
 

@@ -138,10 +138,10 @@ def mnist_48k():
     return np.ascontiguousarray(X[order]), y[order]
 
 
-def epoch_seconds(fw, model, X, y, repeat):
-    """Median seconds of one epoch of the eager loop (Adam, cross-entropy, batch 32) after a warm-up
-    epoch. Batches are made before timing."""
-    batches = [(fw.tensor(X[i:i + 32]), fw.tensor(y[i:i + 32])) for i in range(0, len(X), 32)]
+def train_epoch(fw, model, X, y, batch=32):
+    """(epoch, steps): epoch() runs one epoch of the eager loop (Adam, cross-entropy) over X, y in
+    `steps` batches of `batch`, made here, before any timing."""
+    batches = [(fw.tensor(X[i:i + batch]), fw.tensor(y[i:i + batch])) for i in range(0, len(X), batch)]
     opt = fw.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = fw.nn.CrossEntropyLoss()
 
@@ -150,7 +150,12 @@ def epoch_seconds(fw, model, X, y, repeat):
             opt.zero_grad()
             loss_fn(model(xb), yb).backward()
             opt.step()
-    return time_epochs(epoch, repeat)
+    return epoch, len(batches)
+
+
+def epoch_seconds(fw, model, X, y, repeat):
+    """Median seconds of one epoch of the eager loop (batch 32) after a warm-up epoch."""
+    return time_epochs(train_epoch(fw, model, X, y)[0], repeat)
 
 
 def time_epochs(epoch, repeat):

@@ -1,5 +1,5 @@
 """keras.Model (subclassed or functional), keras.Sequential and load_model."""
-from .. import _core
+from ..nn import _fusion
 from . import _backend, activations, saving, summary as summary_mod
 from .layers.conv import Conv2D
 from .layers.pooling import MaxPooling2D
@@ -259,16 +259,14 @@ class Sequential(Model):
                 raise ValueError(f"[{first.name}] Input 0 of layer \"{first.name}\" is incompatible with the layer: "
                                  f"expected shape={expected}, found shape={tuple(x.shape)}")
         layers = self._layer_list
-        pool_first = _core.is_grad_enabled()
+        pool_first = _fusion.pool_before_relu()
         i, n = 0, len(layers)
         while i < n:
             layer = layers[i]
             if pool_first and i + 1 < n and _relu_then_max_pool(layer, layers[i + 1]):
-                # Pool before the ReLU: max_pool(relu(y)) equals relu(max_pool(y)) value for value
-                # (max commutes with the monotone ReLU; a NaN propagates through both), and so do
-                # the gradients (where the window's maximum is <= 0 both give 0), but the ReLU and
-                # its backward pass over the pooled quarter of the elements instead of all. The
-                # convolution's own output is not observable inside a Sequential.
+                # Pool before the ReLU, as nn.Sequential does (nn/_fusion.py's _run_modules says
+                # why values and gradients are the same); the convolution's own output is not
+                # observable inside a Sequential.
                 pooled = layers[i + 1](layer._convolve(x, False).permute(0, 2, 3, 1))
                 x = pooled.permute(0, 3, 1, 2).relu().permute(0, 2, 3, 1)  # the ReLU on the (N, C, H, W) layout
                 i += 2

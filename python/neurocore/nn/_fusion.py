@@ -63,10 +63,16 @@ def _is_identity(module):
 _tracing = threading.local()
 
 
+def pool_before_relu():
+    """True when a ReLU followed by a max pooling may run after it (see _run_modules): autograd on
+    and no tracer recording the layers' ops in their written order. keras.Sequential asks too."""
+    return _core.is_grad_enabled() and not getattr(_tracing, "on", False)
+
+
 def _pool_first(first, second):
     """True for a plain ReLU followed by a plain max pooling (without indices): they commute."""
     return (type(first) is ReLU and type(second) in (MaxPool1d, MaxPool2d) and not second.return_indices
-            and _plain(first) and _plain(second) and not getattr(_tracing, "on", False))
+            and _plain(first) and _plain(second))
 
 
 def _run_modules(modules, input):
@@ -78,10 +84,11 @@ def _run_modules(modules, input):
     the ReLU and its backward then pass over the pooled quarter of the elements instead of all.
     """
     if _core.is_grad_enabled():
+        reorder = pool_before_relu()
         i, n = 0, len(modules)
         while i < n:
             module = modules[i]
-            if type(module) is ReLU and i + 1 < n and _pool_first(module, modules[i + 1]):
+            if reorder and type(module) is ReLU and i + 1 < n and _pool_first(module, modules[i + 1]):
                 input = module(modules[i + 1](input))
                 i += 2
             else:
