@@ -7,6 +7,7 @@
 // intrinsic's rounding is implementation-defined (none of those is used: only IEEE add, mul, fma,
 // max, compares, loads and stores).
 #include <immintrin.h>
+#include <cstdint>
 #include <cstring>
 
 #define SIMDE_ENABLE_NATIVE_ALIASES
@@ -43,3 +44,24 @@ inline void mask_store(void* p, M k, R a) {
 #define _mm512_maskz_loadu_pd(k, p) (nc_avx512_emulate::maskz_load<simde__m512d, double>((k), (p)))
 #define _mm512_mask_storeu_ps(p, k, a) (nc_avx512_emulate::mask_store<simde__m512, float>((p), (k), (a)))
 #define _mm512_mask_storeu_pd(p, k, a) (nc_avx512_emulate::mask_store<simde__m512d, double>((p), (k), (a)))
+
+// Float <-> double conversions of 8 lanes, which SIMDe (0.8) lacks, from the two 256-bit halves
+// (each lane converted on its own, so the results are the native instruction's).
+inline simde__m512d nc_avx512_emulate_cvtps_pd(__m256 a) {
+  return _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_cvtps_pd(_mm256_castps256_ps128(a))),
+                            _mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), 1);
+}
+inline __m256 nc_avx512_emulate_cvtpd_ps(simde__m512d a) {
+  return _mm256_set_m128(_mm256_cvtpd_ps(_mm512_extractf64x4_pd(a, 1)), _mm256_cvtpd_ps(_mm512_castpd512_pd256(a)));
+}
+#define _mm512_cvtps_pd(a) nc_avx512_emulate_cvtps_pd(a)
+#define _mm512_cvtpd_ps(a) nc_avx512_emulate_cvtpd_ps(a)
+
+// Masked truncating store of 16 int32 lanes as bytes (vpmovdb), which SIMDe (0.8) lacks.
+inline void nc_avx512_emulate_mask_cvtepi32_storeu_epi8(void* p, simde__mmask16 k, simde__m512i a) {
+  int32_t lanes[16];
+  std::memcpy(lanes, &a, sizeof(lanes));
+  for (int i = 0; i < 16; ++i)
+    if ((k >> i) & 1) static_cast<int8_t*>(p)[i] = static_cast<int8_t>(lanes[i]);
+}
+#define _mm512_mask_cvtepi32_storeu_epi8(p, k, a) nc_avx512_emulate_mask_cvtepi32_storeu_epi8((p), (k), (a))

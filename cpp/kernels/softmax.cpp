@@ -16,6 +16,21 @@ namespace {
 // rows whose max is +-inf are shifted by 0 (all -inf rows give NaN like PyTorch; +inf too).
 inline float finish_max(float m) { return std::isinf(m) ? (m > 0 ? m : 0.0f) : m; }
 
+// The vector builds give the same floats (tests/test_vecmath.py checks it bit for bit): exp16 is
+// exp8 on every lane, and the row max and the row sums, kept in double, visit the elements in one
+// order. The row is read in blocks of 32 floats, float j of a block going to lane j % 8 of
+// accumulator j / 8 (avx2: two 4-lane halves of it); four accumulators, so that four independent
+// chains of additions hide the latency of each (one chain held the loop at its add latency). A
+// ragged end is read as if padded with -inf (for the max and exp: it leaves the max alone and adds
+// exp(-inf) = +0) or 0 (backward sums): adding +0 to a sum that starts at +0 changes nothing.
+// Folding: the accumulators as (a0 + a1) + (a2 + a3) (max: the same shape), then lane i with lane
+// i + 4, then (l0 + l1) + (l2 + l3) (max: lanes 0..7 in turn).
+//
+// log_backward_note: log_softmax's gradient g - exp(y) * sum(g) is one FMA per element in float,
+// with the double sum rounded to float, as PyTorch computes it: within an ulp of exp(y) * sum(g)
+// of the generic build's double formula, at half the cost of converting every element to double
+// and back (softmax's (g - sum(g * y)) * y keeps that: g - s cancels when g is close to s).
+
 #if NC_HAVE_AVX2
 inline double hsum(__m256d v) {
   alignas(32) double l[4];
@@ -23,198 +38,221 @@ inline double hsum(__m256d v) {
   return (l[0] + l[1]) + (l[2] + l[3]);
 }
 
+inline float hmax(__m256 v) {
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, v);
+  float m = lanes[0];
+  for (int i = 1; i < 8; ++i) m = std::max(m, lanes[i]);
+  return m;
+}
 #endif
 
 #if NC_HAVE_AVX512
 
-// The 16-lane rows give the avx2 build's floats: exp16 is exp8 on every lane, and the row max and
-// the double sums fold the lanes of each 16-float block in the avx2 order (its two 8-float halves
-// one after the other into the same 8-lane max and two 4-lane double sums). A ragged end is
-// loaded under a mask with `fill` in the other lanes (-inf for the max and exp, which leaves the
-// max alone and adds exp(-inf) = +0 to the sums, changing nothing; 0 for the backward sums).
-inline __m512 load_part16(const float* p, int64_t n, float fill) {
+inline __m256 lo8(__m512 v) { return _mm512_castps512_ps256(v); }
+inline __m256 hi8(__m512 v) { return _mm512_extractf32x8_ps(v, 1); }
+
+// The 16 floats at p, or the first n < 16 of them and `fill` in the other lanes.
+inline __m512 load16(const float* p, int64_t n, float fill) {
+  if (n == 16) return _mm512_loadu_ps(p);
   const __mmask16 k = first_lanes(n);
   return _mm512_mask_mov_ps(set16(fill), k, _mm512_maskz_loadu_ps(k, p));
 }
 
-inline __m256 lo8(__m512 v) { return _mm512_castps512_ps256(v); }
-inline __m256 hi8(__m512 v) { return _mm512_extractf32x8_ps(v, 1); }
-inline __m256d cvt_lo(__m256 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
-inline __m256d cvt_hi(__m256 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
-
-// max_ps(x, m) returns m when x is NaN, so NaN never enters the running max.
-inline void max16(__m256& vm, __m512 v) {
-  vm = _mm256_max_ps(lo8(v), vm);
-  vm = _mm256_max_ps(hi8(v), vm);
+inline void store16(float* p, __m512 v, int64_t n) {
+  if (n == 16)
+    _mm512_storeu_ps(p, v);
+  else
+    _mm512_mask_storeu_ps(p, first_lanes(n), v);
 }
 
-// The 16 floats of v added as doubles to the two 4-lane sums of the avx2 build (float->double
-// stays on 256-bit halves: SIMDe, which the emulated test build uses, has no _mm512_cvtps_pd).
-inline void acc16(__m256d& s0, __m256d& s1, __m512 v) {
-  for (__m256 h : {lo8(v), hi8(v)}) {
-    s0 = _mm256_add_pd(s0, cvt_lo(h));
-    s1 = _mm256_add_pd(s1, cvt_hi(h));
+// Calls f(k, count, half) for the 16-float chunks of a row of n: half 0 holds floats 0-15 of a
+// 32-float block (accumulators 0 and 1), half 1 floats 16-31 (accumulators 2 and 3).
+template <class F>
+inline void each16(int64_t n, F f) {
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    f(k, 16, 0);
+    f(k + 16, 16, 1);
   }
+  if (k < n) f(k, std::min<int64_t>(16, n - k), 0);
+  if (k + 16 < n) f(k + 16, n - k - 16, 1);
+}
+
+// Four 8-lane double sums: chunk half h adds its two 8-float halves to sums 2h and 2h + 1.
+struct RowSum {
+  __m512d a[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+  void add(__m512 v, int half) {
+    if (half == 0) {
+      a[0] = _mm512_add_pd(a[0], _mm512_cvtps_pd(lo8(v)));
+      a[1] = _mm512_add_pd(a[1], _mm512_cvtps_pd(hi8(v)));
+    } else {
+      a[2] = _mm512_add_pd(a[2], _mm512_cvtps_pd(lo8(v)));
+      a[3] = _mm512_add_pd(a[3], _mm512_cvtps_pd(hi8(v)));
+    }
+  }
+  double total() const {
+    const __m512d t = _mm512_add_pd(_mm512_add_pd(a[0], a[1]), _mm512_add_pd(a[2], a[3]));
+    return hsum(_mm256_add_pd(_mm512_castpd512_pd256(t), _mm512_extractf64x4_pd(t, 1)));
+  }
+};
+
+// The row max with NaN ignored: max_ps(x, m) returns m when x is NaN.
+float row_max(const float* x, int64_t n) {
+  __m512 m[2] = {set16(-INFINITY), set16(-INFINITY)};
+  each16(n, [&](int64_t k, int64_t c, int h) { m[h] = _mm512_max_ps(load16(x + k, c, -INFINITY), m[h]); });
+  return hmax(_mm256_max_ps(_mm256_max_ps(lo8(m[0]), hi8(m[0])), _mm256_max_ps(lo8(m[1]), hi8(m[1]))));
 }
 
 void softmax_row(const float* x, float* y, int64_t n, bool log) {
-  const int64_t full = n & ~int64_t(15), tail = n - full;
-  const __mmask16 kt = first_lanes(tail);
-  __m256 vm = _mm256_set1_ps(-INFINITY);
-  for (int64_t k = 0; k < full; k += 16) max16(vm, _mm512_loadu_ps(x + k));
-  if (tail) max16(vm, load_part16(x + full, tail, -INFINITY));
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, vm);
-  float m = lanes[0];
-  for (int i = 1; i < 8; ++i) m = std::max(m, lanes[i]);
-  m = finish_max(m);
+  const float m = finish_max(row_max(x, n));
   const __m512 vshift = set16(m);
-  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-  for (int64_t k = 0; k < full; k += 16) {
-    __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + k), vshift));
-    if (!log) _mm512_storeu_ps(y + k, e);
-    acc16(s0, s1, e);
-  }
-  if (tail) {
-    __m512 e = exp16(_mm512_sub_ps(load_part16(x + full, tail, -INFINITY), vshift));
-    if (!log) _mm512_mask_storeu_ps(y + full, kt, e);
-    acc16(s0, s1, e);
-  }
-  const double s = hsum(_mm256_add_pd(s0, s1));
+  RowSum sum;
+  each16(n, [&](int64_t k, int64_t c, int h) {
+    __m512 e = exp16(_mm512_sub_ps(load16(x + k, c, -INFINITY), vshift));
+    if (!log) store16(y + k, e, c);
+    sum.add(e, h);
+  });
+  const double s = sum.total();
   if (log) {
     const __m512 vls = set16(static_cast<float>(std::log(s)));
-    auto f = [&](__m512 v) { return _mm512_sub_ps(_mm512_sub_ps(v, vshift), vls); };
-    for (int64_t k = 0; k < full; k += 16) _mm512_storeu_ps(y + k, f(_mm512_loadu_ps(x + k)));
-    if (tail) _mm512_mask_storeu_ps(y + full, kt, f(_mm512_maskz_loadu_ps(kt, x + full)));
+    each16(n, [&](int64_t k, int64_t c, int) {
+      store16(y + k, _mm512_sub_ps(_mm512_sub_ps(load16(x + k, c, 0.0f), vshift), vls), c);
+    });
   } else {
     const __m512 vinv = set16(static_cast<float>(1.0 / s));
-    for (int64_t k = 0; k < full; k += 16) _mm512_storeu_ps(y + k, _mm512_mul_ps(_mm512_loadu_ps(y + k), vinv));
-    if (tail) _mm512_mask_storeu_ps(y + full, kt, _mm512_mul_ps(_mm512_maskz_loadu_ps(kt, y + full), vinv));
+    each16(n, [&](int64_t k, int64_t c, int) { store16(y + k, _mm512_mul_ps(load16(y + k, c, 0.0f), vinv), c); });
   }
 }
 
-// Same formulas as the generic build (products in float, the rest in double), vectorised.
+// The generic build's formulas, vectorised; see log_backward_note for log_softmax.
 void softmax_backward_row(const float* g, const float* y, float* gx, int64_t n, bool log) {
-  const int64_t full = n & ~int64_t(15), tail = n - full;
-  const __mmask16 kt = first_lanes(tail);
-  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-  for (int64_t k = 0; k < full; k += 16) {
-    __m512 gv = _mm512_loadu_ps(g + k);
-    acc16(s0, s1, log ? gv : _mm512_mul_ps(gv, _mm512_loadu_ps(y + k)));
+  RowSum sum;
+  each16(n, [&](int64_t k, int64_t c, int h) {
+    const __m512 gv = load16(g + k, c, 0.0f);
+    sum.add(log ? gv : _mm512_mul_ps(gv, load16(y + k, c, 0.0f)), h);
+  });
+  if (log) {  // see log_backward_note
+    const __m512 vs = set16(static_cast<float>(sum.total()));
+    each16(n, [&](int64_t k, int64_t c, int) {
+      store16(gx + k, _mm512_fnmadd_ps(exp16(load16(y + k, c, 0.0f)), vs, load16(g + k, c, 0.0f)), c);
+    });
+    return;
   }
-  if (tail) {
-    __m512 gv = _mm512_maskz_loadu_ps(kt, g + full);
-    acc16(s0, s1, log ? gv : _mm512_mul_ps(gv, _mm512_maskz_loadu_ps(kt, y + full)));
-  }
-  const __m256d s = _mm256_set1_pd(hsum(_mm256_add_pd(s0, s1)));
-  // Per 4 lanes: double(g) - double(f) * s with f = exp(y) (log) or (g - s) * y (softmax).
-  auto quarter = [&](__m256d gd, __m256d fd) {
-    return _mm256_cvtpd_ps(log ? _mm256_sub_pd(gd, _mm256_mul_pd(fd, s)) : _mm256_mul_pd(fd, _mm256_sub_pd(gd, s)));
+  const __m512d s = _mm512_set1_pd(sum.total());
+  // Per 8 lanes: (double(g) - s) * double(y), rounded once to float.
+  auto half = [&](__m256 gv, __m256 yv) {
+    return _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(yv), _mm512_sub_pd(_mm512_cvtps_pd(gv), s)));
   };
-  auto half = [&](__m256 gv, __m256 f) {
-    return _mm256_set_m128(quarter(cvt_hi(gv), cvt_hi(f)), quarter(cvt_lo(gv), cvt_lo(f)));
-  };
-  auto block = [&](__m512 gv, __m512 yv) {
-    __m512 f = log ? exp16(yv) : yv;
-    return _mm512_insertf32x8(_mm512_castps256_ps512(half(lo8(gv), lo8(f))), half(hi8(gv), hi8(f)), 1);
-  };
-  for (int64_t k = 0; k < full; k += 16)
-    _mm512_storeu_ps(gx + k, block(_mm512_loadu_ps(g + k), _mm512_loadu_ps(y + k)));
-  if (tail)
-    _mm512_mask_storeu_ps(gx + full, kt,
-                          block(_mm512_maskz_loadu_ps(kt, g + full), _mm512_maskz_loadu_ps(kt, y + full)));
+  each16(n, [&](int64_t k, int64_t c, int) {
+    const __m512 gv = load16(g + k, c, 0.0f), yv = load16(y + k, c, 0.0f);
+    store16(gx + k, _mm512_insertf32x8(_mm512_castps256_ps512(half(lo8(gv), lo8(yv))), half(hi8(gv), hi8(yv)), 1), c);
+  });
 }
 
 #elif NC_HAVE_AVX2
 
-// 8 floats from p, or the first n < 8 of them and `fill` in the other lanes.
-inline __m256 load_part(const float* p, int64_t n, float fill) {
+// The 8 floats at p, or the first n < 8 of them and `fill` in the other lanes.
+inline __m256 load8(const float* p, int64_t n, float fill) {
+  if (n == 8) return _mm256_loadu_ps(p);
   alignas(32) float buf[8];
   for (int i = 0; i < 8; ++i) buf[i] = fill;
   std::memcpy(buf, p, n * sizeof(float));
   return _mm256_load_ps(buf);
 }
 
-inline void store_part(float* p, __m256 v, int64_t n) {
+inline void store8(float* p, __m256 v, int64_t n) {
+  if (n == 8) return _mm256_storeu_ps(p, v);
   alignas(32) float buf[8];
   _mm256_store_ps(buf, v);
   std::memcpy(p, buf, n * sizeof(float));
 }
 
-// Adds the 8 floats of v as doubles to two 4-lane accumulators.
-inline void acc_pd(__m256d& s0, __m256d& s1, __m256 v) {
-  s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-  s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+// Calls f(k, count, q) for the 8-float chunks of a row of n, q = which quarter of a 32-float block.
+template <class F>
+inline void each8(int64_t n, F f) {
+  int64_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    f(k, 8, 0);
+    f(k + 8, 8, 1);
+    f(k + 16, 8, 2);
+    f(k + 24, 8, 3);
+  }
+  for (int q = 0; k < n; k += 8, ++q) f(k, std::min<int64_t>(8, n - k), q);
+}
+
+// Four 8-lane double sums, each as two 4-lane halves: chunk quarter q goes to sum q.
+struct RowSum {
+  __m256d lo[4], hi[4];
+  RowSum() {
+    for (int q = 0; q < 4; ++q) lo[q] = hi[q] = _mm256_setzero_pd();
+  }
+  void add(__m256 v, int q) {
+    lo[q] = _mm256_add_pd(lo[q], _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    hi[q] = _mm256_add_pd(hi[q], _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  double total() const {
+    const __m256d l = _mm256_add_pd(_mm256_add_pd(lo[0], lo[1]), _mm256_add_pd(lo[2], lo[3]));
+    const __m256d h = _mm256_add_pd(_mm256_add_pd(hi[0], hi[1]), _mm256_add_pd(hi[2], hi[3]));
+    return hsum(_mm256_add_pd(l, h));
+  }
+};
+
+// The row max with NaN ignored: max_ps(x, m) returns m when x is NaN.
+float row_max(const float* x, int64_t n) {
+  __m256 m[4];
+  for (auto& v : m) v = _mm256_set1_ps(-INFINITY);
+  each8(n, [&](int64_t k, int64_t c, int q) { m[q] = _mm256_max_ps(load8(x + k, c, -INFINITY), m[q]); });
+  return hmax(_mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3])));
 }
 
 void softmax_row(const float* x, float* y, int64_t n, bool log) {
-  const int64_t full = n & ~int64_t(7), tail = n - full;
-  // max_ps(x, m) returns m when x is NaN, so NaN never enters the running max.
-  __m256 vm = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t k = 0; k < full; k += 8) vm = _mm256_max_ps(_mm256_loadu_ps(x + k), vm);
-  if (tail) vm = _mm256_max_ps(load_part(x + full, tail, -INFINITY), vm);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, vm);
-  float m = lanes[0];
-  for (int i = 1; i < 8; ++i) m = std::max(m, lanes[i]);
-  m = finish_max(m);
+  const float m = finish_max(row_max(x, n));
   const __m256 vshift = _mm256_set1_ps(m);
-  // e = exp(x - m), summed in double lanes (exact order fixed by position in the row).
-  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-  for (int64_t k = 0; k < full; k += 8) {
-    __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + k), vshift));
-    if (!log) _mm256_storeu_ps(y + k, e);
-    acc_pd(s0, s1, e);
-  }
-  if (tail) {
-    // Padding lanes hold -inf: exp gives 0 and adds nothing.
-    __m256 e = exp8(_mm256_sub_ps(load_part(x + full, tail, -INFINITY), vshift));
-    if (!log) store_part(y + full, e, tail);
-    acc_pd(s0, s1, e);
-  }
-  const double s = hsum(_mm256_add_pd(s0, s1));
+  RowSum sum;
+  each8(n, [&](int64_t k, int64_t c, int q) {
+    __m256 e = exp8(_mm256_sub_ps(load8(x + k, c, -INFINITY), vshift));
+    if (!log) store8(y + k, e, c);
+    sum.add(e, q);
+  });
+  const double s = sum.total();
   if (log) {
-    const float ls = static_cast<float>(std::log(s));
-    const __m256 vls = _mm256_set1_ps(ls);
-    for (int64_t k = 0; k < full; k += 8)
-      _mm256_storeu_ps(y + k, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + k), vshift), vls));
-    for (int64_t k = full; k < n; ++k) y[k] = x[k] - m - ls;
+    const __m256 vls = _mm256_set1_ps(static_cast<float>(std::log(s)));
+    each8(n, [&](int64_t k, int64_t c, int) {
+      store8(y + k, _mm256_sub_ps(_mm256_sub_ps(load8(x + k, c, 0.0f), vshift), vls), c);
+    });
   } else {
-    const float inv = static_cast<float>(1.0 / s);
-    const __m256 vinv = _mm256_set1_ps(inv);
-    for (int64_t k = 0; k < full; k += 8) _mm256_storeu_ps(y + k, _mm256_mul_ps(_mm256_loadu_ps(y + k), vinv));
-    for (int64_t k = full; k < n; ++k) y[k] *= inv;
+    const __m256 vinv = _mm256_set1_ps(static_cast<float>(1.0 / s));
+    each8(n, [&](int64_t k, int64_t c, int) { store8(y + k, _mm256_mul_ps(load8(y + k, c, 0.0f), vinv), c); });
   }
 }
 
-// Same formulas as the generic build (products in float, the rest in double), vectorised.
+// The generic build's formulas, vectorised; see log_backward_note for log_softmax.
 void softmax_backward_row(const float* g, const float* y, float* gx, int64_t n, bool log) {
-  const int64_t full = n & ~int64_t(7), tail = n - full;
-  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-  for (int64_t k = 0; k < full; k += 8) {
-    __m256 gv = _mm256_loadu_ps(g + k);
-    acc_pd(s0, s1, log ? gv : _mm256_mul_ps(gv, _mm256_loadu_ps(y + k)));
+  RowSum sum;
+  each8(n, [&](int64_t k, int64_t c, int q) {
+    const __m256 gv = load8(g + k, c, 0.0f);
+    sum.add(log ? gv : _mm256_mul_ps(gv, load8(y + k, c, 0.0f)), q);
+  });
+  if (log) {  // see log_backward_note
+    const __m256 vs = _mm256_set1_ps(static_cast<float>(sum.total()));
+    each8(n, [&](int64_t k, int64_t c, int) {
+      store8(gx + k, _mm256_fnmadd_ps(exp8(load8(y + k, c, 0.0f)), vs, load8(g + k, c, 0.0f)), c);
+    });
+    return;
   }
-  if (tail) {
-    __m256 gv = load_part(g + full, tail, 0.0f);
-    acc_pd(s0, s1, log ? gv : _mm256_mul_ps(gv, load_part(y + full, tail, 0.0f)));
-  }
-  const __m256d s = _mm256_set1_pd(hsum(_mm256_add_pd(s0, s1)));
-  auto block = [&](__m256 gv, __m256 yv) {
-    // Per half: double(g) - double(f) * s with f = exp(y) (log) or (g - s) * y (softmax).
-    __m256 f = log ? exp8(yv) : yv;
+  const __m256d s = _mm256_set1_pd(sum.total());
+  each8(n, [&](int64_t k, int64_t c, int) {
+    // Per half: (double(g) - s) * double(y), rounded once to float.
+    const __m256 gv = load8(g + k, c, 0.0f), yv = load8(y + k, c, 0.0f);
     __m128 r[2];
     for (int h = 0; h < 2; ++h) {
       __m256d gd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(gv, 1) : _mm256_castps256_ps128(gv));
-      __m256d fd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(f, 1) : _mm256_castps256_ps128(f));
-      __m256d v = log ? _mm256_sub_pd(gd, _mm256_mul_pd(fd, s)) : _mm256_mul_pd(fd, _mm256_sub_pd(gd, s));
-      r[h] = _mm256_cvtpd_ps(v);
+      __m256d yd = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(yv, 1) : _mm256_castps256_ps128(yv));
+      r[h] = _mm256_cvtpd_ps(_mm256_mul_pd(yd, _mm256_sub_pd(gd, s)));
     }
-    return _mm256_set_m128(r[1], r[0]);
-  };
-  for (int64_t k = 0; k < full; k += 8)
-    _mm256_storeu_ps(gx + k, block(_mm256_loadu_ps(g + k), _mm256_loadu_ps(y + k)));
-  if (tail) store_part(gx + full, block(load_part(g + full, tail, 0.0f), load_part(y + full, tail, 0.0f)), tail);
+    store8(gx + k, _mm256_set_m128(r[1], r[0]), c);
+  });
 }
 
 #else
