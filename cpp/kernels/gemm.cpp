@@ -181,15 +181,14 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   const int64_t NC = slab_cols<T, NR>(k);
   const int64_t kcmax = std::min(KC, k);
   // Rows in blocks of whole panels, about 16 per matrix (at most MC rows each), the panels spread
-  // evenly over the blocks, the larger blocks first: the P % R first blocks have one panel more.
-  // Blocks rounded up to a fixed size left a short last one (1024 rows: 14 x 72 + 16), and too
-  // few blocks for 16 units, so the columns were split in two groups as well and every A block
-  // was packed twice. Larger blocks first, the threads' last units are the short ones: with the
-  // sizes interleaved (block r had panels [r*P/R, (r+1)*P/R)), two threads claiming 1024 rows'
-  // 16 blocks (6 of 6 panels, 10 of 5) ended up to a block apart, 4% of the product idle.
+  // evenly over the blocks: block r has panels [r*P/R, (r+1)*P/R). Blocks rounded up to a fixed
+  // size left a short last one (1024 rows: 14 x 72 + 16), and too few blocks for 16 units, so the
+  // columns were split in two groups as well and every A block was packed twice. The pool gives
+  // each thread a contiguous range of the units (nc::parallel_for), so the longer blocks must be
+  // spread out: with all of them first, the first of two threads got 46 of 1024 rows' 86 panels
+  // and the other 40 (4% of the product idle).
   const int64_t row_panels = ceil_div(m, MR);
   const int64_t row_blocks = std::max(ceil_div(row_panels, MC / MR), std::min<int64_t>(16, row_panels));
-  const int64_t block_panels = row_panels / row_blocks, longer_blocks = row_panels % row_blocks;
   const int64_t rows_per_block = ceil_div(row_panels, row_blocks) * MR;  // the largest block
   // Kept between calls: a fresh slab came back page-faulted on every call.
   T* bbuf = prepacked ? nullptr
@@ -207,8 +206,8 @@ void gemm_packed(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
       T* ap = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * rows_per_block * kcmax));
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t r = u / col_groups;
-        const int64_t ic = (r * block_panels + std::min(r, longer_blocks)) * MR;
-        const int64_t mc = std::min(m, ic + (block_panels + (r < longer_blocks)) * MR) - ic;
+        const int64_t ic = r * row_panels / row_blocks * MR;
+        const int64_t mc = std::min(m, (r + 1) * row_panels / row_blocks * MR) - ic;
         const int64_t j0 = (u % col_groups) * panels_per_group * NR;
         const int64_t j1 = std::min(nc, j0 + panels_per_group * NR);
         for (int64_t pc = 0; pc < k; pc += KC) {
