@@ -293,3 +293,44 @@ def test_team_waits_for_slow_step_blocks():
     # sleeps until the block is done instead of yielding its core, same bits.
     stats = _hooked_run("NEUROCORE_POOL_TEST_TEAM_SLOW_US", 500)
     assert stats["team_sleeps"] > 0, stats
+
+
+def test_thread_choice_follows_the_faster_arrangement():
+    # A compiled no_grad plan runs each call on the calling thread alone or shared with the pool,
+    # whichever its own timings say is faster (core/thread_choice.h); the policy fed given times.
+    C = nc._core
+    us = 1000
+    # Shared 40 us, alone 60 us: after the first calls measure both, every call shares except the
+    # pair that opens each period of 128, which runs alone to keep its estimate fresh.
+    limits = C._thread_choice_for_test([60 * us] * 1024, [40 * us] * 1024)
+    assert set(limits[8:]) == {0, 1}
+    assert [i % 128 for i in range(8, 1024) if limits[i] == 1] == [0, 1] * 7
+    # The host moves the threads: from call 1024 on sharing takes 70 us. Within a few periods the
+    # plan runs alone, exploring the shared arrangement in each period's opening pair.
+    limits = C._thread_choice_for_test([60 * us] * 2048, [40 * us] * 1024 + [70 * us] * 1024)
+    switched = next(i for i in range(1024, 2048) if all(limits[j] == 1 for j in range(i, i + 64)))
+    assert switched < 1024 + 4 * 128, switched
+    assert [i % 128 for i in range(switched, 2048) if limits[i] == 0] == [0, 1] * ((2048 - switched) // 128)
+    # A run the scheduler interrupted (10 ms) counts as at most twice the average: no switch.
+    shared = [40 * us] * 1024
+    for i in range(128 + 71, 1024, 128):  # timed calls (each 8th) of the shared arm
+        shared[i] = 10000 * us
+    limits = C._thread_choice_for_test([60 * us] * 1024, shared)
+    assert all(limits[i] == 0 for i in range(8, 1024) if i % 128 >= 2)
+
+
+def test_plan_gives_the_same_bits_alone_and_shared():
+    # Batch 1 through Sequential's compiled plan, many calls (both arrangements run, whichever the
+    # timings pick), against the same model at 1 thread.
+    nc.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8 * 8 * 8, 10))
+    model.eval()
+    x = nc.tensor(np.random.default_rng(3).standard_normal((1, 3, 16, 16)).astype(np.float32))
+
+    def calls():
+        with nc.no_grad():
+            return [model(x).numpy() for _ in range(300)]
+    alone = with_threads(1, calls)
+    for y in with_threads(2, calls):
+        assert np.array_equal(y, alone[0])

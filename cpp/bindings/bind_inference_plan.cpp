@@ -4,7 +4,12 @@
 // small MLP's forward. The plan's geometry is converted once, when the plan is compiled; what can
 // change between calls is read at every call, as the Python loop did: the weights and biases from
 // the layers' parameter registries, and modules the plan does not model are called as Python.
+#include <chrono>
+
 #include "bindings/common.h"
+#include "core/parallel.h"
+#include "core/thread_choice.h"
+#include "core/thread_limit.h"
 #include "ops/activation.h"
 #include "ops/conv.h"
 #include "ops/linalg.h"
@@ -127,7 +132,20 @@ class InferencePlan {
     for (const auto& spec : steps) steps_.push_back(parse(spec.cast<py::tuple>()));
   }
 
-  py::object run(py::object value) const {
+  // The steps on the calling thread alone or shared with the pool, whichever runs faster here
+  // (core/thread_choice.h): at batch 1 the answer depends on where the host put the threads.
+  py::object run(py::object value) {
+    if (get_num_threads() <= 1) return run_steps(std::move(value));
+    const ThreadChoice::Pick pick = choice_.pick();
+    ThreadLimit limit(pick.limit);
+    const auto start = std::chrono::steady_clock::now();
+    py::object out = run_steps(std::move(value));
+    if (pick.record) choice_.record(pick.limit, std::chrono::steady_clock::now() - start);
+    return out;
+  }
+
+ private:
+  py::object run_steps(py::object value) const {
     const size_t n = steps_.size();
     std::vector<std::pair<Tensor, Tensor>> wb;
     for (size_t i = 0; i < n;) {
@@ -160,8 +178,8 @@ class InferencePlan {
     return value;
   }
 
- private:
   std::vector<Step> steps_;
+  ThreadChoice choice_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/thread_choice.h"
 #include "kernels/dispatch.h"
 #include "kernels/peak.h"
 
@@ -75,6 +76,19 @@ PYBIND11_MODULE(_core, m) {
     return d;
   }, "Counters of the work-sharing pool since start: jobs, chunks run by callers and by pool threads, "
      "pool-thread visits that found their job closed, and StepTeam waits that went to sleep.");
+  m.def("_thread_choice_for_test", [](const std::vector<int64_t>& single_ns, const std::vector<int64_t>& shared_ns) {
+    // A ThreadChoice (core/thread_choice.h) fed call i's time from single_ns[i] or shared_ns[i],
+    // as the arm it picked ran: the thread limit of every call (1: alone, 0: shared).
+    nc::ThreadChoice choice;
+    std::vector<int> limits;
+    for (size_t i = 0; i < std::min(single_ns.size(), shared_ns.size()); ++i) {
+      const nc::ThreadChoice::Pick pick = choice.pick();
+      limits.push_back(pick.limit);
+      if (pick.record)
+        choice.record(pick.limit, std::chrono::nanoseconds(pick.limit == 1 ? single_ns[i] : shared_ns[i]));
+    }
+    return limits;
+  }, py::arg("single_ns"), py::arg("shared_ns"));
   m.def("_pool_chunks_for_test", [](int64_t n, int64_t grain, int64_t fail_at) {
     // parallel_for over [0, n) whose chunks record their bounds (sorted on return) and whose chunk
     // holding item fail_at (if any) throws: tests/test_parallel.py checks the chunks are fixed by

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/thread_choice.h"
 #include "kernels/conv.h"
 #include "neurocore/runtime.h"
 #include "ops/rnn.h"
@@ -134,6 +135,7 @@ struct Plan {
   std::vector<int> root;                     // per value: the value whose memory it shares (reshape)
   int64_t arena_floats = 0;
   int64_t workspace_offset = 0;              // scratch for ops that need it (conv_transpose, permuted softmax)
+  mutable nc::ThreadChoice threads;          // calls shared with the pool or run alone: the faster
 };
 
 struct AlignedDelete {

@@ -2,6 +2,7 @@
 // pool (one per concurrent caller, grown only when a larger plan needs it), so concurrent calls
 // never share scratch memory and a repeated call allocates nothing.
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "core/parallel.h"
@@ -128,7 +129,16 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
     }
   } give_back{m, arena};
   arena->reserve(plan->arena_floats);
-  const nc::ThreadLimit threads(m.num_threads.load(std::memory_order_relaxed));
+  // The session's thread count, or the calling thread alone where that runs this plan faster
+  // (core/thread_choice.h: at batch 1 it depends on where the host put the threads).
+  const int session_threads = m.num_threads.load(std::memory_order_relaxed);
+  nc::ThreadChoice::Pick pick{session_threads, false};
+  if ((session_threads > 0 ? session_threads : nc::get_num_threads()) > 1) {
+    pick = plan->threads.pick();
+    if (pick.limit == 0) pick.limit = session_threads;
+  }
+  const nc::ThreadLimit threads(pick.limit);
+  const auto start = std::chrono::steady_clock::now();
   float* base = arena->data.get();
 
   auto where = [&](int v) -> float* {
@@ -147,6 +157,7 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
     for (int v : n.extra_outputs) extra.push_back(where(v));
     execute(*plan, n, ptrs, where(n.output), extra, base + plan->workspace_offset);
   }
+  if (pick.record) plan->threads.record(pick.limit, std::chrono::steady_clock::now() - start);
   for (size_t i = 0; i < outputs.size(); ++i) {
     const int v = m.output_values[i];
     const int64_t count = numel_of(plan->shapes[static_cast<size_t>(v)]);
