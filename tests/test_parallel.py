@@ -59,6 +59,31 @@ def test_reductions_and_softmax(rows, cols):
     assert np.array_equal(out[2], a.max(axis=0))
 
 
+@pytest.mark.parametrize("batch,m,k,n", [(2, 300, 260, 270), (3, 100, 90, 110), (37, 20, 9, 33), (128, 16, 8, 16)])
+def test_batched_matmul_forward_and_backward(batch, m, k, n):
+    # Batched products run whole, one per thread, when they are small or many (bmm_raw), else each
+    # split inside; either way the same bits for any thread count, and float64 NumPy's values.
+    # Operands: a transposed view, a broadcast batch (stride 0) and a copy-needing strided view.
+    rng = np.random.default_rng(batch)
+    a0 = rng.standard_normal((batch, k, m)).astype(np.float32)
+    b0 = rng.standard_normal((1, k, n)).astype(np.float32)
+    c0 = rng.standard_normal((batch, m, 2 * n)).astype(np.float32)
+    g0 = rng.standard_normal((batch, m, n)).astype(np.float32)
+
+    def run():
+        a, b = nc.tensor(a0, requires_grad=True), nc.tensor(b0, requires_grad=True)
+        y = nc.matmul(a.transpose(1, 2), b)
+        y.backward(nc.tensor(g0))
+        z = nc.matmul(nc.tensor(c0)[:, :, ::2], nc.tensor(g0).transpose(1, 2))  # no unit stride: copied
+        return [y.detach().numpy(), a.grad.numpy(), b.grad.numpy(), z.numpy()]
+    y, ga, gb, z = same_for_all_thread_counts(run)
+    a64, b64, g64 = a0.astype(np.float64), b0.astype(np.float64), g0.astype(np.float64)
+    np.testing.assert_allclose(y, a64.transpose(0, 2, 1) @ b64, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ga, (g64 @ b64.transpose(0, 2, 1)).transpose(0, 2, 1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gb, (a64 @ g64).sum(0, keepdims=True), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(z, c0[:, :, ::2].astype(np.float64) @ g64.transpose(0, 2, 1), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_conv_pool_linear_forward_and_backward(batch):
     # conv2d's implicit GEMM (weight panels and column blocks claimed by any thread), max pooling

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/derived_copy.h"
+#include "core/parallel.h"
 #include "kernels/gemm.h"
 #include "ops/copy.h"
 #include "ops/creation.h"
@@ -47,6 +48,13 @@ void gemm_into(DType dt, const GemmOperand& A, const GemmOperand& B, int64_t m, 
             reinterpret_cast<const double*>(B.data), B.ld, beta, static_cast<double*>(c), ldc);
 }
 
+// bmm_raw: products up to kWholeProductMacs multiply-adds (256^3, about the smallest that two
+// threads still split well) may run whole, one per thread, those up to kSmallProductMacs (64^3,
+// which GEMM does not split) always do; in chunks of at least kMinBatchChunkMacs.
+constexpr double kWholeProductMacs = double(1 << 24);
+constexpr double kSmallProductMacs = double(1 << 18);
+constexpr double kMinBatchChunkMacs = double(1 << 16);
+
 void check_float_pair(const Tensor& a, const Tensor& b, const char* op) {
   NC_CHECK(is_floating(a.dtype()) && a.dtype() == b.dtype(), TypeError, "[", op,
            "] expected both operands to be float32 or both float64, got ", dtype_name(a.dtype()), " and ",
@@ -69,17 +77,31 @@ Tensor bmm_raw(const Tensor& a, const Tensor& b) {
   // Each batch's matrices are addressed through the (possibly broadcast, stride-0) batch strides
   // of a and b, so no operand is copied: GEMM reads them in place, transposed or not.
   const int64_t nbd = static_cast<int64_t>(batch.size());
-  std::vector<int64_t> idx(nbd, 0);
-  for (int64_t i = 0; i < nb; ++i) {
+  const auto product = [&](int64_t i) {
     int64_t oa = a.offset(), ob = b.offset();
-    for (int64_t d = 0; d < nbd; ++d) {
-      oa += idx[d] * a.strides()[d];
-      ob += idx[d] * b.strides()[d];
+    for (int64_t d = nbd - 1, rest = i; d >= 0; --d) {
+      oa += rest % batch[d] * a.strides()[d];
+      ob += rest % batch[d] * b.strides()[d];
+      rest /= batch[d];
     }
     GemmOperand A = gemm_operand(a, oa, m, k, a.strides()[nbd], a.strides()[nbd + 1]);
     GemmOperand B = gemm_operand(b, ob, k, n, b.strides()[nbd], b.strides()[nbd + 1]);
     gemm_into(a.dtype(), A, B, m, n, k, static_cast<char*>(out.raw_data()) + i * m * n * int64_t(out.itemsize()), n, 0.0);
-    for (int64_t d = nbd - 1; d >= 0 && ++idx[d] == batch[d]; --d) idx[d] = 0;
+  };
+  // Many small products (attention's per-head scores, 128 x 32 x 128) are shared out whole, each
+  // on one thread: split inside, each paid a synchronisation for a few microseconds of work (the
+  // seed's attention ran its two batched products at a quarter of the machine's peak). Large ones,
+  // and medium ones too few to keep every thread busy, keep their own threads. A GEMM's result
+  // does not depend on its thread count either way.
+  const double macs = double(m) * double(n) * double(k);
+  const bool whole = macs <= kSmallProductMacs || (macs <= kWholeProductMacs && nb >= 2 * get_num_threads());
+  if (nb > 1 && whole) {
+    const auto grain = static_cast<int64_t>(std::max(1.0, kMinBatchChunkMacs / std::max(macs, 1.0)));
+    parallel_for(0, nb, grain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) product(i);
+    });
+  } else {
+    for (int64_t i = 0; i < nb; ++i) product(i);
   }
   return out;
 }
