@@ -330,6 +330,9 @@ def test_thread_choice_follows_the_faster_arrangement():
     limits = C._thread_choice_for_test([60 * us] * 1024, [40 * us] * 1024)
     assert set(limits[8:]) == {0, 1}
     assert [i % 128 for i in range(8, 1024) if limits[i] == 1] == [0, 1] * 7
+    # Alone 2.5x slower: the pair runs once per 1024 calls instead (it costs a large model more).
+    limits = C._thread_choice_for_test([100 * us] * 4096, [40 * us] * 4096)
+    assert [i for i in range(8, 4096) if limits[i] == 1] == [1024, 1025, 2048, 2049, 3072, 3073]
     # The host moves the threads: from call 1024 on sharing takes 70 us. Within a few periods the
     # plan runs alone, exploring the shared arrangement in each period's opening pair.
     limits = C._thread_choice_for_test([60 * us] * 2048, [40 * us] * 1024 + [70 * us] * 1024)

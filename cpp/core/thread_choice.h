@@ -8,9 +8,9 @@
 // kernel splits its work the same way whatever the count), so either choice gives the same bits.
 //
 // The faster of the two by a running average of each one's time (sampled every 8th call); every
-// kExplorePeriod calls the other runs twice, and only its second run counts (the first finds the
-// data in the other arrangement's caches), so a change of placement or load is followed within a
-// few hundred calls.
+// 128 calls (1024 while the two differ by over 1.5x) the other runs twice, and only its second run
+// counts (the first finds the data in the other arrangement's caches), so a change of placement
+// or load is followed within a few hundred calls.
 // The state is a few relaxed atomics: concurrent callers may race on an update, which only blurs
 // the averages.
 #include <algorithm>
@@ -30,7 +30,7 @@ class ThreadChoice {
   };
 
   Pick pick() {
-    const uint64_t phase = calls_.fetch_add(1, std::memory_order_relaxed) % kExplorePeriod;
+    const uint64_t phase = calls_.fetch_add(1, std::memory_order_relaxed) % explore_period();
     const int arm = phase < 2 ? 1 - faster() : faster();  // each period opens with the other's pair
     // The faster arm is timed every 8th call: the clock costs ~2% of a 5 us MLP forward.
     return {arm == kSingle ? 1 : 0, phase == 1 || phase % 8 == 7};
@@ -49,7 +49,16 @@ class ThreadChoice {
 
  private:
   static constexpr int kShared = 0, kSingle = 1;
-  static constexpr uint64_t kExplorePeriod = 128;
+  static constexpr uint64_t kExplorePeriod = 128, kRareExplorePeriod = 1024;
+
+  // Calls per exploring pair: rare while one arm takes over 1.5x the other's time, where a pair
+  // of slow calls per 128 would cost a batch-64 CNN's inference ~1.7% (and a change of placement
+  // is unlikely to turn such a gap around).
+  uint64_t explore_period() const {
+    const int64_t single = estimate(kSingle), shared = estimate(kShared);
+    const int64_t lo = std::min(single, shared), hi = std::max(single, shared);
+    return lo > 0 && 2 * hi > 3 * lo ? kRareExplorePeriod : kExplorePeriod;
+  }
 
   int64_t estimate(int arm) const { return est_ns_[arm].load(std::memory_order_relaxed); }
   // An unmeasured arm (estimate 0) counts as the faster, so that the first calls measure both.
