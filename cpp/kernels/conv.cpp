@@ -685,21 +685,21 @@ inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g,
 }
 
 #if NC_HAVE_AVX512
-// The avx512 build's weight-gradient tile, float: C (mr <= MR rows of gwt x ncols <= NV*16
-// channels, row stride ldc) += the column matrix's rows at padded-image offsets off[0..MR) times
-// the packed gy^T panel bp ([position][NV*16]) over positions [l0, l0 + nl), column stride SW.
+// The avx512 build's weight-gradient tile, float: C (mr <= MR rows of gwt x ncols <= 32 channels,
+// row stride ldc) += the column matrix's rows at padded-image offsets off[0..MR) times the packed
+// gy^T panel bp ([position][32]) over positions [l0, l0 + nl), column stride SW.
 // The column matrix is read straight from the padded image (each of a step's MR broadcasts loads
 // its tap's value), so no packed copy of its rows is made: with the FMAs at 512 bits, transposing
 // the rows into a [position][12] panel took about a quarter of the weight gradient's time. Rows
 // past mr read tap 0 and are not stored. Per element the positions are summed in order into a
 // zeroed accumulator, which is then added to C (Avx512Kernel's arithmetic, whatever the tile).
-template <int MR, int NV, int SW>
+template <int MR, int SW>
 __attribute__((noinline)) void wgrad_tile_avx512(const float* xp, const PadGeom& p, const ConvGeom& g,
                                                  const int64_t* off, int64_t l0, int64_t nl, const float* bp,
                                                  float* c, int64_t ldc, int mr, int64_t ncols) {
   using VT = V512<float>;
   using R = VT::R;
-  constexpr int W = VT::W, NR = NV * W;
+  constexpr int NV = 2, W = VT::W, NR = NV * W;
   R acc[MR][NV];
 #pragma GCC unroll 12
   for (int i = 0; i < MR; ++i)
@@ -735,19 +735,18 @@ __attribute__((noinline)) void wgrad_tile_avx512(const float* xp, const PadGeom&
 }
 
 // gwt rows [r0, r1) (row stride og) += the column matrix's rows times the packed gy^T block bp
-// (panels of NV*16 channels, [panel][position][NV*16]) over positions [l0, l0 + nl), in tiles of
-// MR rows.
-template <int MR, int NV>
+// ([panel][position][32]) over positions [l0, l0 + nl), in tiles of MR rows.
+template <int MR>
 void wgrad_rows_avx512(const float* xp, const PadGeom& p, const ConvGeom& g, int64_t r0, int64_t r1, int64_t l0,
                        int64_t nl, const float* bp, float* gw) {
-  constexpr int64_t NR = NV * V512<float>::W;
+  constexpr int64_t NR = 2 * V512<float>::W;
   const int64_t og = g.og;
   for (int64_t rp = r0; rp < r1; rp += MR) {
     const int64_t mr = std::min<int64_t>(MR, r1 - rp);
     int64_t off[MR];
     for (int64_t k = 0; k < MR; ++k) off[k] = tap_offset(g, p, k < mr ? rp + k : rp);
     for (int64_t q = 0; q * NR < og; ++q)
-      (g.sw == 1 ? wgrad_tile_avx512<MR, NV, 1> : wgrad_tile_avx512<MR, NV, 2>)(
+      (g.sw == 1 ? wgrad_tile_avx512<MR, 1> : wgrad_tile_avx512<MR, 2>)(
           xp, p, g, off, l0, nl, bp + q * nl * NR, gw + rp * og + q * NR, og, static_cast<int>(mr),
           std::min<int64_t>(NR, og - q * NR));
   }
@@ -769,15 +768,8 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
   constexpr int MR = K::MR;
   constexpr int64_t KB = wgrad_kb<T>();
   const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow, og = g.og;
-  // The avx512 float tile's shape: 6 rows x 64 channels (4 vectors) past 32 output channels (one
-  // set of broadcasts for all 64), else 12 x 32, or 9 x 32 where the rows come in nines and not
-  // twelves (the seed models' first layers: 9 and 27 taps, a 12-row tile would pad 25%).
-  // Measured on Zen 5 (1 thread, bench/conv_ab.py, weight gradient ms, 12 x 32 before): batch 64
-  // 3->32 32x32 pad 1 0.72 against 0.91, batch 32 1->32 28x28 0.116 against 0.124, batch 32
-  // 32->64 13x13 0.76 against 0.78-0.80 (6 x 64 against 12 x 32).
-  constexpr bool tile512 = NC_HAVE_AVX512 && std::is_same_v<T, float> && MR == 12 && K::NR == 32;
-  const bool wide = tile512 && og > 32 && g.sw <= 2;
-  const int64_t NR = wide ? 64 : K::NR, opanels = ceil_div(og, NR);
+  constexpr int NR = K::NR;
+  const int64_t opanels = ceil_div(og, NR);
   T* bp = static_cast<T*>(scratch<Scratch::kColumns>(sizeof(T) * opanels * NR * KB));
   T* ap = static_cast<T*>(scratch<Scratch::kTile>(sizeof(T) * MR * KB));
   T* rows = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * MR * KB));
@@ -809,7 +801,7 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
       for (int64_t q = 0; q < opanels; ++q) {
         T* d = bp + q * nl * NR;
 #if NC_HAVE_AVX2
-        if constexpr (std::is_same_v<T, float> && K::NR % 16 == 0) {
+        if constexpr (std::is_same_v<T, float> && NR % 16 == 0) {
           if (q * NR + NR <= og) {  // a full panel: 8x8 transposes, then the ragged positions
             int64_t done = 0;
             for (int h = 0; h < NR; h += 16) done = pack_b16_trans_avx(gyg + (q * NR + h) * L + l0, L, nl, d + h, NR);
@@ -830,14 +822,18 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
         }
       }
 #if NC_HAVE_AVX512
-      if constexpr (tile512) {
-        if (padded) {  // the taps read straight from the padded image
-          if (wide)
-            wgrad_rows_avx512<6, 4>(xp, pg, g, r0, r1, l0, nl, bp, gw);
-          else if (CK % 9 == 0 && CK % 12 != 0)
-            wgrad_rows_avx512<9, 2>(xp, pg, g, r0, r1, l0, nl, bp, gw);
+      if constexpr (std::is_same_v<T, float> && MR == 12 && NR == 32) {
+        // The taps read straight from the padded image, in tiles of 12 rows x 32 channels, or 9 x 32
+        // where the rows come in nines and not twelves (the seed models' first layers: 9 and 27
+        // taps, where 12-row tiles pad 25%). Measured on Zen 5 (1 thread, bench/conv_ab.py, ms, 12
+        // rows before): batch 64 3->32 32x32 pad 1 0.72 against 0.91, batch 32 1->32 28x28 0.116
+        // against 0.124. (6 rows x 64 channels, one set of broadcasts for all 64: batch 64
+        // 32->64 32x32 stride 2 3.34 against 2.98, 1x1 64->64 0.90 against 0.88.)
+        if (padded) {
+          if (CK % 9 == 0 && CK % 12 != 0)
+            wgrad_rows_avx512<9>(xp, pg, g, r0, r1, l0, nl, bp, gw);
           else
-            wgrad_rows_avx512<12, 2>(xp, pg, g, r0, r1, l0, nl, bp, gw);
+            wgrad_rows_avx512<12>(xp, pg, g, r0, r1, l0, nl, bp, gw);
           continue;
         }
       }
