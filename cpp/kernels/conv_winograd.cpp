@@ -572,19 +572,22 @@ bool conv2d_transformed_f32(const float* x, const float* u, const float* bias, f
 // the tiles first, the (m+2)^2 points are (m+2)^2 GEMMs S[xi] (in x out channels) = V[xi] (in x
 // tiles) times M[xi]^T (tiles x out), for 4 x 4 tiles 36 multiplies per channel pair and tile
 // where the direct sum takes 144; G^T S G then gives the 3 x 3 taps. The out channels are the
-// vector lanes of M, S and the two transforms on either side (16 per vector).
-typedef float V16 __attribute__((vector_size(64), aligned(4), may_alias));
-inline const V16& ld16(const float* p) { return *reinterpret_cast<const V16*>(p); }
-inline void st16(float* p, const V16& v) { *reinterpret_cast<V16*>(p) = v; }
+// vector lanes of M, S and the two transforms on either side, one register of them at a time
+// (kOutLanes; as 16-lane GCC vectors, two registers in the avx2 build, GCC spilled the arrays of
+// them: 2.5x slower), padded to 16.
+constexpr int kOutLanes = NC_HAVE_AVX512 ? 16 : NC_HAVE_AVX2 ? 8 : 4;
+typedef float VO __attribute__((vector_size(kOutLanes * sizeof(float)), aligned(4), may_alias));
+inline const VO& ldo(const float* p) { return *reinterpret_cast<const VO*>(p); }
+inline void sto(float* p, const VO& v) { *reinterpret_cast<VO*>(p) = v; }
 // Floats between the transform points of M and S: the data plus one cache line, so that the
 // 36 points of a tile or channel, which the transforms read or write together, do not fall in one
 // L1 set (a chunk of 8 16x16 images has 128 tiles: 32 KiB a point at 64 channels). Measured on
 // Zen 5 (1 thread, batch 64 32->64 16x16 pad 1): 1.26 ms against 1.64-1.78 ms without.
 inline int64_t points_apart(int64_t rows, int64_t cols) { return rows * cols + 16; }
 
-// Rows (in channels) of the GEMM's register tile: 16 accumulators of one V16 each where a V16 is
-// one register (avx512), fewer where it is two (avx2) or four (generic).
-constexpr int kWgradRows = NC_HAVE_AVX512 ? 16 : NC_HAVE_AVX2 ? 6 : 3;
+// Rows (in channels) of the GEMM's register tile: one accumulator register each, 16 of the avx512
+// build's 32 registers, 12 of the 16 elsewhere.
+constexpr int kWgradRows = NC_HAVE_AVX512 ? 16 : 12;
 
 // S[xi] rows [c0, c0 + mr) x out-channel vector ov: the sum over tiles t in order (t is lane
 // t % NR of input panel t / NR) of V[xi][c][t] M[xi][t][o], one FMA chain per element from zero.
@@ -592,19 +595,19 @@ constexpr int kWgradRows = NC_HAVE_AVX512 ? 16 : NC_HAVE_AVX2 ? 6 : 3;
 template <int RB>
 void wgrad_points_tile(const float* v, int64_t vsize, const float* m, int64_t tiles, int64_t ogp, int64_t c0, int mr,
                        float* s) {
-  V16 acc[RB];
-  for (int i = 0; i < RB; ++i) acc[i] = V16{};
+  VO acc[RB];
+  for (int i = 0; i < RB; ++i) acc[i] = VO{};
   for (int64_t t0 = 0; t0 < tiles; t0 += NR) {
     const float* vp = v + (t0 / NR) * vsize + c0 * NR;
     const float* mp = m + t0 * ogp;
     const int64_t lanes = std::min<int64_t>(NR, tiles - t0);
     for (int64_t l = 0; l < lanes; ++l, mp += ogp) {
-      const V16 mv = ld16(mp);
+      const VO mv = ldo(mp);
 #pragma GCC unroll 16
       for (int i = 0; i < RB; ++i) acc[i] += vp[i * NR + l] * mv;
     }
   }
-  for (int i = 0; i < mr; ++i) st16(s + (c0 + i) * ogp, acc[i]);
+  for (int i = 0; i < mr; ++i) sto(s + (c0 + i) * ogp, acc[i]);
 }
 
 // M[xi][t0 + t][o] (row stride ogp = og rounded up to 16, point stride ps floats) = (A gy A^T)[xi]
@@ -627,21 +630,21 @@ bool transform_output_grad(const float* gyg, const ConvGeom& g, int64_t t0, int6
   for (int64_t ty = 0; ty * M < g.oh; ++ty)
     for (int64_t tx = 0; tx < tw; ++tx) {
       const int64_t t = t0 + ty * tw + tx;
-      for (int64_t ov = 0; ov < ogp / 16; ++ov) {
-        V16 ca[M][A];  // ca[c] = A times column c of the tile
+      for (int64_t ov = 0; ov < ogp / kOutLanes; ++ov) {
+        VO ca[M][A];  // ca[c] = A times column c of the tile
         for (int64_t c = 0; c < M; ++c) {
-          V16 col[M];
+          VO col[M];
           for (int64_t r = 0; r < M; ++r) {
             const int64_t oy = ty * M + r, ox = tx * M + c;
-            col[r] = oy < g.oh && ox < g.ow ? ld16(gyt + (oy * g.ow + ox) * ogp + ov * 16) : V16{};
+            col[r] = oy < g.oh && ox < g.ow ? ldo(gyt + (oy * g.ow + ox) * ogp + ov * kOutLanes) : VO{};
           }
           F::a(col, ca[c]);
         }
         for (int i = 0; i < A; ++i) {
-          const V16 row[M] = {ca[0][i], ca[1][i], ca[2][i], ca[3][i]};
-          V16 o[A];
+          const VO row[M] = {ca[0][i], ca[1][i], ca[2][i], ca[3][i]};
+          VO o[A];
           F::a(row, o);
-          for (int j = 0; j < A; ++j) st16(m + (i * A + j) * ps + t * ogp + ov * 16, o[j]);
+          for (int j = 0; j < A; ++j) sto(m + (i * A + j) * ps + t * ogp + ov * kOutLanes, o[j]);
         }
       }
     }
@@ -660,7 +663,7 @@ bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom
   const float* xc = x + n0 * g.groups * g.cg * g.h * g.w;
   const float* gyc = gy + n0 * g.groups * g.og * g.oh * g.ow;
   const Plan<F> pl(gc);
-  const int64_t L = g.oh * g.ow, og = g.og, ogp = ceil_div(og, 16) * 16, ovs = ogp / 16, T = pl.tiles;
+  const int64_t L = g.oh * g.ow, og = g.og, ogp = ceil_div(og, 16) * 16, ovs = ogp / kOutLanes, T = pl.tiles;
   const int64_t vsize = P * point_stride(g.cg);
   float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * (pl.panels * vsize + kWgradRows * NR)));
   const int64_t mps = points_apart(T, ogp), sps = points_apart(g.cg, ogp);
@@ -678,28 +681,28 @@ bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom
   for (int xi = 0; xi < P; ++xi)
     for (int64_t c0 = 0; c0 < g.cg; c0 += kWgradRows)
       for (int64_t ov = 0; ov < ovs; ++ov)
-        wgrad_points_tile<kWgradRows>(v + xi * point_stride(g.cg), vsize, m + xi * mps + ov * 16, T, ogp, c0,
+        wgrad_points_tile<kWgradRows>(v + xi * point_stride(g.cg), vsize, m + xi * mps + ov * kOutLanes, T, ogp, c0,
                                       static_cast<int>(std::min<int64_t>(kWgradRows, g.cg - c0)),
-                                      s + xi * sps + ov * 16);
+                                      s + xi * sps + ov * kOutLanes);
   // gw[c][o] = G^T S[c][o] G, stored as gwt rows (c, i, j).
   float* gw = gwt + gi * g.cg * 9 * og;
   for (int64_t c = 0; c < g.cg; ++c)
     for (int64_t ov = 0; ov < ovs; ++ov) {
-      V16 gc3[A][3];  // gc3[j] = G^T times column j of S
+      VO gc3[A][3];  // gc3[j] = G^T times column j of S
       for (int j = 0; j < A; ++j) {
-        V16 col[A];
-        for (int i = 0; i < A; ++i) col[i] = ld16(s + (i * A + j) * sps + c * ogp + ov * 16);
+        VO col[A];
+        for (int i = 0; i < A; ++i) col[i] = ldo(s + (i * A + j) * sps + c * ogp + ov * kOutLanes);
         F::gt(col, gc3[j]);
       }
-      const int64_t n = std::min<int64_t>(16, og - ov * 16);
+      const int64_t n = std::min<int64_t>(kOutLanes, og - ov * kOutLanes);
       for (int i = 0; i < 3; ++i) {
-        const V16 row[A] = {gc3[0][i], gc3[1][i], gc3[2][i], gc3[3][i], gc3[4][i], gc3[5][i]};
-        V16 o[3];
+        const VO row[A] = {gc3[0][i], gc3[1][i], gc3[2][i], gc3[3][i], gc3[4][i], gc3[5][i]};
+        VO o[3];
         F::gt(row, o);
         for (int j = 0; j < 3; ++j) {
-          float* dst = gw + (c * 9 + i * 3 + j) * og + ov * 16;
-          if (n == 16)
-            st16(dst, o[j]);
+          float* dst = gw + (c * 9 + i * 3 + j) * og + ov * kOutLanes;
+          if (n == kOutLanes)
+            sto(dst, o[j]);
           else
             for (int64_t l = 0; l < n; ++l) dst[l] = o[j][l];
         }
