@@ -1,16 +1,17 @@
 """Winograd convolution (cpp/kernels/conv_winograd.cpp): float32 3x3, stride-1, dilation-1 layers
-with at least kWinogradMinChannels (cpp/kernels/conv.h) input and output channels per group, and
-the input gradient of such layers (a convolution of the output gradient with the flipped weights,
-padding 2 - p). Float64 keeps the direct/implicit-GEMM paths, so neurocore's own float64 result is an
-independent reference.
+with at least kWinogradMinChannels (cpp/kernels/conv.h) input and output channels per group, the
+input gradient of such layers (a convolution of the output gradient with the flipped weights,
+padding 2 - p) and their weight gradient (the adjoint transforms). Float64 keeps the
+direct/implicit-GEMM paths, so neurocore's own float64 result is an independent reference.
 
 Winograd rounds differently from direct summation (the transforms add and subtract terms of
 different sizes), so results are compared with an error bound per output, normalised by the sum of
 |products| that output adds (conv(|x|, |w|)): |y - y_ref| <= TOL * conv(|x|, |w|) (+ the bias and
 the float32 rounding of a direct sum). Measured with F(4x4, 3x3) on the points 0, +-1, +-2 on
 normally distributed data, 12..256 channels, 5..33 pixels, batch 1..8: the largest normalised
-error was 3.4e-6 forward and 4.0e-6 for the input gradient (torch's float32 convolution: 3e-7, so
-about 10x). TOL = 2e-5 leaves a margin of about 5x; an
+error was 3.4e-6 forward, 4.0e-6 for the input gradient and 4.8e-6 for the weight gradient (F(4x4,
+3x3)'s adjoint; the implicit GEMM's before it: 2.9e-7; torch's float32 convolution: 3e-7, so
+about 10x). TOL = 2e-5 leaves a margin of about 4x; an
 error in a transform matrix, a tile edge or a channel offset gives errors of order 1 in these units.
 """
 import os
@@ -94,10 +95,13 @@ def test_forward_and_input_grad_against_float64(geom):
     torch.nn.functional.conv2d(ax, torch.tensor(np.abs(w0), dtype=torch.float64), padding=pad,
                                groups=groups).backward(torch.tensor(np.abs(gy0), dtype=torch.float64))
     check_bound(x.grad.numpy(), tx.grad.numpy(), ax.grad.numpy(), "input gradient")
-    # the weight gradient does not go through Winograd: plain float32 closeness
-    tw = torch.tensor(w0, requires_grad=True)
-    torch.nn.functional.conv2d(torch.tensor(x0), tw, padding=pad, groups=groups).backward(torch.tensor(gy0))
-    np.testing.assert_allclose(wt.grad.numpy(), tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+    tw = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.conv2d(torch.tensor(x0, dtype=torch.float64), tw, padding=pad,
+                               groups=groups).backward(torch.tensor(gy0, dtype=torch.float64))
+    aw = torch.tensor(np.abs(w0), dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.conv2d(torch.tensor(np.abs(x0), dtype=torch.float64), aw, padding=pad,
+                               groups=groups).backward(torch.tensor(np.abs(gy0), dtype=torch.float64))
+    check_bound(wt.grad.numpy(), tw.grad.numpy(), aw.grad.numpy(), "weight gradient")
 
 
 def test_against_torch_float32():
@@ -141,12 +145,12 @@ def test_same_bits_for_any_thread_count(batch):
     model = nn.Sequential(nn.Conv2d(32, 64, 3, padding=2, groups=2), nn.ReLU())
 
     def run():
-        x = nc.tensor(x0, requires_grad=True)
-        y = F.conv2d(x, nc.tensor(w0), nc.tensor(b0), padding=1)
+        x, w = nc.tensor(x0, requires_grad=True), nc.tensor(w0, requires_grad=True)
+        y = F.conv2d(x, w, nc.tensor(b0), padding=1)
         y.backward(nc.tensor(gy0))
         with nc.no_grad():
             fused = model(nc.tensor(x0))  # Conv+ReLU in one kernel call, padding 2, groups 2
-        return [y.detach().numpy(), x.grad.numpy(), fused.numpy()]
+        return [y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), fused.numpy()]
 
     results = [with_threads(t, run) for t in (1, 2, 3)]
     for r in results[1:]:
@@ -191,10 +195,37 @@ def test_inf_and_nan_inputs_give_the_mathematical_result():
     assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
 
 
+def test_weight_grad_of_inf_and_nan_gives_the_mathematical_result():
+    # gw[o, c, i, j] sums gy[o] times x[c] shifted by the tap: an inf or NaN in x reaches the taps of
+    # its channel whose shift meets it, one in gy those of its out channel (the transforms would
+    # spread it over the whole tile: such chunks of images take the implicit GEMM).
+    x0, gy0 = rand((2, 16, 8, 8), 17), rand((2, 16, 8, 8), 18)
+    w = nc.tensor(rand((16, 16, 3, 3), 19), requires_grad=True)
+    for bad in (np.nan, np.inf):
+        x = x0.copy()
+        x[1, 3, 0, 7] = bad  # top-right corner: with padding 1 only taps i <= 1, j >= 1 meet it
+        w.grad = None
+        F.conv2d(nc.tensor(x), w, padding=1).backward(nc.tensor(gy0))
+        reach = np.zeros((16, 16, 3, 3), bool)
+        reach[:, 3, :2, 1:] = True
+        assert np.array_equal(~np.isfinite(w.grad.numpy()), reach)
+        if bad == np.inf:  # inf times the one gy value that meets it (output row 1 - i, column 8 - j)
+            i, j = np.meshgrid([0, 1], [1, 2], indexing="ij")
+            want = np.sign(gy0[1][:, 1 - i, 8 - j]) * np.inf
+            assert np.array_equal(w.grad.numpy()[:, 3, :2, 1:], want)
+        gy = gy0.copy()
+        gy[0, 5, 4, 4] = bad  # an interior output: every tap of out channel 5 meets it
+        w.grad = None
+        F.conv2d(nc.tensor(x0), w, padding=1).backward(nc.tensor(gy))
+        g = w.grad.numpy()
+        assert (np.isnan(g[5]).all() if bad != bad else np.array_equal(g[5], np.sign(x0[0, :, 3:6, 3:6]) * np.inf))
+        assert np.isfinite(np.delete(g, 5, axis=0)).all()
+
+
 # The avx2 and avx512 builds run the same transforms in the same order and the same chain of FMAs
-# per output (16 tiles per panel in both): their results are the same bits. A digest per build,
-# each in a fresh process (NEUROCORE_CPU is read at import): edge tiles, padding 2, a partial
-# micro-kernel panel, the fused ReLU and the batch-1 split of out channels.
+# per output (16 tiles per panel in both), forward and weight gradient: their results are the same
+# bits. A digest per build, each in a fresh process (NEUROCORE_CPU is read at import): edge tiles,
+# padding 2, a partial micro-kernel panel, the fused ReLU and the batch-1 split of out channels.
 _ISA_DIGEST = r"""
 import hashlib, numpy as np, neurocore as nc
 from neurocore.nn import functional as F
@@ -206,6 +237,10 @@ for n, c, o, hw, p in ((3, 32, 64, 13, 0), (2, 64, 32, 11, 2), (1, 17, 23, 9, 1)
     b = rng.standard_normal(o).astype(np.float32)
     with nc.no_grad():
         h.update(F.relu(F.conv2d(nc.tensor(x), nc.tensor(w), nc.tensor(b), padding=p)).numpy().tobytes())
+    wt = nc.tensor(w, requires_grad=True)
+    y = F.conv2d(nc.tensor(x), wt, padding=p)
+    y.backward(nc.tensor(rng.standard_normal(y.shape).astype(np.float32)))
+    h.update(wt.grad.numpy().tobytes())
 print(nc.cpu_capability(), h.hexdigest())
 """
 

@@ -685,24 +685,26 @@ inline void pack_taps6_avx(const float* xp, const PadGeom& p, const ConvGeom& g,
 }
 
 #if NC_HAVE_AVX512
-// The avx512 build's weight-gradient tile, float: C (mr <= 12 rows of gwt x ncols <= 32 channels,
-// row stride ldc) += the column matrix's rows at padded-image offsets off[0..12) times the packed
-// gy^T panel bp ([position][32]) over positions [l0, l0 + nl), column stride SW. The column
-// matrix is read straight from the padded image (each of a step's 12 broadcasts loads its tap's
-// value), so no packed copy of its rows is made: with the FMAs at 512 bits, transposing the rows
-// into a [position][12] panel took about a quarter of the weight gradient's time. Rows past mr
-// read tap 0 and are not stored. The arithmetic is Avx512Kernel's (12 x 2 zmm): per element the
-// positions summed in order into a zeroed accumulator, which is then added to C.
-template <int SW>
+// The avx512 build's weight-gradient tile, float: C (mr <= MR rows of gwt x ncols <= 32 channels,
+// row stride ldc) += the column matrix's rows at padded-image offsets off[0..MR) times the packed
+// gy^T panel bp ([position][32]) over positions [l0, l0 + nl), column stride SW.
+// The column matrix is read straight from the padded image (each of a step's MR broadcasts loads
+// its tap's value), so no packed copy of its rows is made: with the FMAs at 512 bits, transposing
+// the rows into a [position][12] panel took about a quarter of the weight gradient's time. Rows
+// past mr read tap 0 and are not stored. Per element the positions are summed in order into a
+// zeroed accumulator, which is then added to C (Avx512Kernel's arithmetic, whatever the tile).
+template <int MR, int SW>
 __attribute__((noinline)) void wgrad_tile_avx512(const float* xp, const PadGeom& p, const ConvGeom& g,
                                                  const int64_t* off, int64_t l0, int64_t nl, const float* bp,
                                                  float* c, int64_t ldc, int mr, int64_t ncols) {
   using VT = V512<float>;
   using R = VT::R;
-  constexpr int MR = 12, W = VT::W, NR = 2 * W;
-  R acc[MR][2];
+  constexpr int NV = 2, W = VT::W, NR = NV * W;
+  R acc[MR][NV];
 #pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = VT::zero();
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = VT::zero();
   for (int64_t t = 0; t < nl;) {  // one stretch of an output row at a time
     const int64_t l = l0 + t, oy = l / g.ow, ox = l % g.ow, len = std::min(nl - t, g.ow - ox);
     const float* base = xp + oy * g.sh * p.wp + ox * SW;
@@ -712,21 +714,41 @@ __attribute__((noinline)) void wgrad_tile_avx512(const float* xp, const PadGeom&
     const float* b = bp + t * NR;
 #pragma GCC unroll 2
     for (int64_t q = 0; q < len; ++q, b += NR) {
-      const R b0 = VT::load(b), b1 = VT::load(b + W);
+      R bv[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) bv[v] = VT::load(b + v * W);
 #pragma GCC unroll 12
       for (int i = 0; i < MR; ++i) {
         const R av = VT::set1(a[i][q * SW]);
-        acc[i][0] = VT::fma(av, b0, acc[i][0]);
-        acc[i][1] = VT::fma(av, b1, acc[i][1]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = VT::fma(av, bv[v], acc[i][v]);
       }
     }
     t += len;
   }
   const Epi<float> e{1.f, 1.f, nullptr, 0};
   if (mr == MR && ncols == NR) {
-    for (int i = 0; i < MR; ++i) store_row<float, 2, false, VT>(c + i * ldc, acc[i], e, NR);
+    for (int i = 0; i < MR; ++i) store_row<float, NV, false, VT>(c + i * ldc, acc[i], e, NR);
   } else {
-    for (int i = 0; i < mr; ++i) store_row<float, 2, true, VT>(c + i * ldc, acc[i], e, ncols);
+    for (int i = 0; i < mr; ++i) store_row<float, NV, true, VT>(c + i * ldc, acc[i], e, ncols);
+  }
+}
+
+// gwt rows [r0, r1) (row stride og) += the column matrix's rows times the packed gy^T block bp
+// ([panel][position][32]) over positions [l0, l0 + nl), in tiles of MR rows.
+template <int MR>
+void wgrad_rows_avx512(const float* xp, const PadGeom& p, const ConvGeom& g, int64_t r0, int64_t r1, int64_t l0,
+                       int64_t nl, const float* bp, float* gw) {
+  constexpr int64_t NR = 2 * V512<float>::W;
+  const int64_t og = g.og;
+  for (int64_t rp = r0; rp < r1; rp += MR) {
+    const int64_t mr = std::min<int64_t>(MR, r1 - rp);
+    int64_t off[MR];
+    for (int64_t k = 0; k < MR; ++k) off[k] = tap_offset(g, p, k < mr ? rp + k : rp);
+    for (int64_t q = 0; q * NR < og; ++q)
+      (g.sw == 1 ? wgrad_tile_avx512<MR, 1> : wgrad_tile_avx512<MR, 2>)(
+          xp, p, g, off, l0, nl, bp + q * nl * NR, gw + rp * og + q * NR, og, static_cast<int>(mr),
+          std::min<int64_t>(NR, og - q * NR));
   }
 }
 #endif
@@ -743,9 +765,11 @@ __attribute__((noinline)) void wgrad_tile_avx512(const float* xp, const PadGeom&
 template <class T, class K>
 void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, int64_t n0, int64_t n1, int64_t gi,
                           int64_t r0, int64_t r1) {
-  constexpr int MR = K::MR, NR = K::NR;
+  constexpr int MR = K::MR;
   constexpr int64_t KB = wgrad_kb<T>();
-  const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow, og = g.og, opanels = ceil_div(og, NR);
+  const int64_t CK = g.cg * g.kh * g.kw, L = g.oh * g.ow, og = g.og;
+  constexpr int NR = K::NR;
+  const int64_t opanels = ceil_div(og, NR);
   T* bp = static_cast<T*>(scratch<Scratch::kColumns>(sizeof(T) * opanels * NR * KB));
   T* ap = static_cast<T*>(scratch<Scratch::kTile>(sizeof(T) * MR * KB));
   T* rows = static_cast<T*>(scratch<Scratch::kPlan>(sizeof(T) * MR * KB));
@@ -797,21 +821,25 @@ void weight_grad_implicit(const T* x, const T* gy, T* gwt, const ConvGeom& g, in
           }
         }
       }
+#if NC_HAVE_AVX512
+      if constexpr (std::is_same_v<T, float> && MR == 12 && NR == 32) {
+        // The taps read straight from the padded image, in tiles of 12 rows x 32 channels, or 9 x 32
+        // where the rows come in nines and not twelves (the seed models' first layers: 9 and 27
+        // taps, where 12-row tiles pad 25%). Measured on Zen 5 (1 thread, bench/conv_ab.py, ms, 12
+        // rows before): batch 64 3->32 32x32 pad 1 0.72 against 0.91, batch 32 1->32 28x28 0.116
+        // against 0.124. (6 rows x 64 channels, one set of broadcasts for all 64: batch 64
+        // 32->64 32x32 stride 2 3.34 against 2.98, 1x1 64->64 0.90 against 0.88.)
+        if (padded) {
+          if (CK % 9 == 0 && CK % 12 != 0)
+            wgrad_rows_avx512<9>(xp, pg, g, r0, r1, l0, nl, bp, gw);
+          else
+            wgrad_rows_avx512<12>(xp, pg, g, r0, r1, l0, nl, bp, gw);
+          continue;
+        }
+      }
+#endif
       for (int64_t rp = r0; rp < r1; rp += MR) {
         const int64_t mr = std::min<int64_t>(MR, r1 - rp);
-#if NC_HAVE_AVX512
-        if constexpr (std::is_same_v<T, float> && MR == 12 && NR == 32) {
-          if (padded) {  // the taps read straight from the padded image
-            int64_t off[MR];
-            for (int64_t k = 0; k < MR; ++k) off[k] = tap_offset(g, pg, k < mr ? rp + k : rp);
-            for (int64_t q = 0; q < opanels; ++q)
-              (g.sw == 1 ? wgrad_tile_avx512<1> : wgrad_tile_avx512<2>)(xp, pg, g, off, l0, nl, bp + q * nl * NR,
-                                                                        gw + rp * og + q * NR, og, static_cast<int>(mr),
-                                                                        std::min<int64_t>(NR, og - q * NR));
-            continue;
-          }
-        }
-#endif
         bool packed = false;
 #if NC_HAVE_AVX2
         if constexpr (std::is_same_v<T, float> && MR == 6) {

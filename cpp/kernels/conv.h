@@ -29,7 +29,8 @@
 //    the input and the output gradient (no column matrix), where conv_weight_grad_direct() says.
 //  * conv2d_weight_grad_implicit: the weight gradient of every other layer as a GEMM over the
 //    output positions whose column panels are gathered from the input straight into the
-//    micro-kernel's packed layout (no column matrix).
+//    micro-kernel's packed layout (no column matrix). Float32 Winograd layers take
+//    WinogradKernels::weight_grad_f32 (conv_winograd.h) instead, where x and gy are finite.
 //  * bias_grad: per-channel sums of the output gradient.
 //  * col2im for one image: adds a column matrix (one row per (channel, kernel row, kernel col),
 //    one column per output position) back into an image (the transposed convolution's forward,

@@ -20,6 +20,12 @@ struct WinogradKernels {
   // conv2d_f32 with u from transform_weights of the same weights (bit-identical results).
   bool (*conv2d_transformed_f32)(const float* x, const float* u, const float* bias, float* y, const ConvGeom& g,
                                  int act);
+  // The weight gradient of such a layer (3x3, stride 1, dilation 1): gwt ([group][cg*9][og], the
+  // weight gradient transposed), group gi's rows, = the sum over images [n0, n1) (F(4x4, 3x3)'s
+  // adjoint: see the .cpp). Single-threaded. Returns false (gwt then unspecified) when x or gy
+  // holds an inf or NaN.
+  bool (*weight_grad_f32)(const float* x, const float* gy, float* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
+                          int64_t gi);
 };
 
 NC_KERNEL_FAMILY(WinogradKernels, winograd)

@@ -4,12 +4,14 @@
 // each phase a stride-1 convolution of gy with a subset of the flipped weights on that same
 // kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for direct-path
 // layers with <= 3 output channels per group, i.e. depthwise ones (kernels::conv_weight_grad_direct),
-// and otherwise gathers the column panels from x into the GEMM micro-kernel's layout
-// (conv2d_weight_grad_implicit); either way it is summed over a fixed number of batch chunks,
+// runs Winograd's adjoint transforms for float32 Winograd layers (kernels::conv_winograd), and
+// otherwise gathers the column panels from x into the GEMM micro-kernel's layout
+// (conv2d_weight_grad_implicit); each way it is summed over a fixed number of batch chunks,
 // combined in chunk order, so the result does not depend on the thread count.
 #include "ops/conv.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "core/autograd.h"
@@ -191,6 +193,15 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
   });
 }
 
+// kernels::winograd().weight_grad_f32 for float; double has no Winograd path.
+bool winograd_weight_grad(const float* x, const float* gy, float* gwt, const kernels::ConvGeom& g, int64_t n0,
+                          int64_t n1, int64_t gi) {
+  return kernels::winograd().weight_grad_f32(x, gy, gwt, g, n0, n1, gi);
+}
+bool winograd_weight_grad(const double*, const double*, double*, const kernels::ConvGeom&, int64_t, int64_t, int64_t) {
+  return false;
+}
+
 // The weight gradient is accumulated transposed, gw_g^T (CK x og) += col (CK x L) @ gy_g^T (L x og):
 // with CK as the GEMM's rows it takes the packed path, which beats the og-row orientation.
 template <class T>
@@ -200,35 +211,53 @@ void conv_weight_grad_raw(const T* x, const T* gy, T* gw, const Geom& g, const C
   const int64_t per = (g.n + chunks - 1) / chunks;
   const kernels::ConvGeom kg = kernel_geom(g, p);
   if (kernels::conv_weight_grad_direct(kg)) {  // read straight from x and gy, per chunk of images
-    std::vector<T> acc(static_cast<size_t>(chunks * wn));
+    // (The kernels overwrite every partial sum: a buffer from the tensor allocator's cache, not zeroed.)
+    Tensor buf = Tensor::empty({chunks * wn}, dtype_of<T>());
+    T* acc = buf.data<T>();
     parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t ch = c0; ch < c1; ++ch)
-        kernels::conv_fns<T>().conv2d_weight_grad_direct(x, gy, acc.data() + ch * wn, kg, std::min(g.n, ch * per),
+        kernels::conv_fns<T>().conv2d_weight_grad_direct(x, gy, acc + ch * wn, kg, std::min(g.n, ch * per),
                                                           std::min(g.n, (ch + 1) * per));
     });
-    std::copy(acc.begin(), acc.begin() + wn, gw);
+    std::copy(acc, acc + wn, gw);
     for (int64_t ch = 1; ch < chunks; ++ch)
       for (int64_t i = 0; i < wn; ++i) gw[i] += acc[ch * wn + i];
     return;
   }
-  // Per chunk of images, gw^T ([group][CK][og]) from the implicit-GEMM kernel. A chunk's rows may
-  // be split between threads (each row's sum is the same whatever its range), which keeps both
-  // threads busy at small batches; the split follows the thread count, the results do not.
-  std::vector<T> acc_t(static_cast<size_t>(chunks * wn));
+  Tensor buf = Tensor::empty({chunks * wn}, dtype_of<T>());
+  T* acc_t = buf.data<T>();
   const int64_t units = chunks * p.groups, nt = get_num_threads();
-  const int64_t row_blocks = std::clamp<int64_t>((4 * nt + units - 1) / units, 1, std::max<int64_t>(1, CK / 24));
-  const int64_t rows_per = ((CK + row_blocks - 1) / row_blocks + 11) / 12 * 12;  // whole 4-, 6- and 12-row panels
-  parallel_for(0, units * row_blocks, 1, [&](int64_t u0, int64_t u1) {
-    for (int64_t u = u0; u < u1; ++u) {
-      const int64_t ch = u / (p.groups * row_blocks), gi = (u / row_blocks) % p.groups, rb = u % row_blocks;
-      kernels::conv_fns<T>().conv2d_weight_grad_implicit(x, gy, acc_t.data() + ch * wn, kg, std::min(g.n, ch * per),
-                                                         std::min(g.n, (ch + 1) * per), gi, rb * rows_per,
-                                                         std::min(CK, (rb + 1) * rows_per));
-    }
-  });
+  const auto implicit = [&](int64_t ch, int64_t gi, int64_t r0, int64_t r1) {
+    kernels::conv_fns<T>().conv2d_weight_grad_implicit(x, gy, acc_t + ch * wn, kg, std::min(g.n, ch * per),
+                                                       std::min(g.n, (ch + 1) * per), gi, r0, r1);
+  };
+  if (std::is_same_v<T, float> && kernels::conv_winograd(kg)) {
+    // Per chunk of images and group, the Winograd weight gradient (float), or the implicit GEMM's
+    // where x or gy holds an inf or NaN (the chunk's result then depends on its data only).
+    parallel_for(0, units, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t ch = u / p.groups, gi = u % p.groups;
+        const int64_t n0 = std::min(g.n, ch * per), n1 = std::min(g.n, (ch + 1) * per);
+        if (!winograd_weight_grad(x, gy, acc_t + ch * wn, kg, n0, n1, gi)) implicit(ch, gi, 0, CK);
+      }
+    });
+  } else {
+    // Per chunk of images, gw^T ([group][CK][og]) from the implicit-GEMM kernel. A chunk's rows may
+    // be split between threads (each row's sum is the same whatever its range), which keeps both
+    // threads busy at small batches; the split follows the thread count, the results do not.
+    const int64_t row_blocks = std::clamp<int64_t>((4 * nt + units - 1) / units, 1, std::max<int64_t>(1, CK / 24));
+    const int64_t rows_per = ((CK + row_blocks - 1) / row_blocks + 11) / 12 * 12;  // whole 4-, 6- and 12-row panels
+    parallel_for(0, units * row_blocks, 1, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t rb = u % row_blocks;
+        implicit(u / (p.groups * row_blocks), (u / row_blocks) % p.groups, rb * rows_per,
+                 std::min(CK, (rb + 1) * rows_per));
+      }
+    });
+  }
   // Chunks are combined in order, then transposed into gw (og x CK per group).
   for (int64_t ch = 1; ch < chunks; ++ch) {
-    const T* src = acc_t.data() + ch * wn;
+    const T* src = acc_t + ch * wn;
     for (int64_t i = 0; i < wn; ++i) acc_t[i] += src[i];
   }
   for (int64_t gi = 0; gi < p.groups; ++gi)
