@@ -319,23 +319,32 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   else sv = Saved();
 }
 
-// Column sums of a (rows x cols) in row order: the same on any thread count.
+// sum (n) += each row of a (rows x n, row stride lda), in row order.
 template <class T>
-void column_sums(const T* a, int64_t rows, int64_t cols, T* out) {
-  parallel_for(0, cols, 64, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) out[c] = T(0);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = c0; c < c1; ++c) out[c] += a[r * cols + c];
-  });
+void add_rows(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < n; ++j) sum[j] += a[r * lda + j];
 }
 
-// State rows of step t's predecessor as one (rows x width) block (see PrevState).
+// State rows of step t's predecessor as one (rows x width) block, row stride ldo (see PrevState).
 template <class T>
-void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out) {
+void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out, int64_t ldo) {
   const PrevState<T> st = prev_state(d, s, seq, init, width);
   const int64_t rows = d.bs[d.step(s)];
-  std::memcpy(out, st.prev, sizeof(T) * st.have * width);
-  std::memcpy(out + st.have * width, init + st.have * width, sizeof(T) * (rows - st.have) * width);
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * ldo, st.row(r, width), sizeof(T) * width);
+}
+
+// The gradient of the stacked weights [W_ih | W_hh] in the blocked gate layout, (G, I + P), split
+// into PyTorch's layouts.
+template <class T>
+void unblocked_split(const Dims& d, const T* dw, T* dw_ih, T* dw_hh) {
+  const int64_t w = d.I + d.P;
+  for (int64_t q = 0; q < d.ng; ++q)
+    for (int64_t j = 0; j < d.H; ++j) {
+      const int64_t a = q * d.H + j, b = d.gate_column(q, j);
+      std::memcpy(dw_ih + a * d.I, dw + b * w, sizeof(T) * d.I);
+      std::memcpy(dw_hh + a * d.P, dw + b * w + d.I, sizeof(T) * d.P);
+    }
 }
 
 struct Grads {
@@ -358,14 +367,20 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     zeros_c0 = zeros({B, H}, dt);
     c0 = zeros_c0.data<T>();
   }
-  // Previous states of every step, in the step's row order: the right operand of dW_hh.
-  Tensor hprev = Tensor::empty({N, P}, dt), cprev;
-  for (int64_t s = 0; s < d.T; ++s) prev_rows(d, s, y, h0, P, hprev.data<T>() + d.off[d.step(s)] * P);
-  if (lstm) {
-    cprev = Tensor::empty({N, H}, dt);
-    for (int64_t s = 0; s < d.T; ++s)
-      prev_rows(d, s, sv.cells.data<T>(), c0, H, cprev.data<T>() + d.off[d.step(s)] * H);
-  }
+  // The right operand of the weight gradients: the previous states of every step, in the step's
+  // row order, and, where W_ih and W_hh share the pre-activation gradients (all but GRU), the input
+  // beside them, so that one GEMM over all steps gives both: xh = [x | h_prev] (N, I + P).
+  const bool stacked = !gru && needs[3] && needs[4];
+  const int64_t xw = stacked ? d.I + P : P;
+  Tensor xh = Tensor::empty({N, xw}, dt);
+  T* hprev = xh.data<T>() + (stacked ? d.I : 0);  // row stride xw
+  for (int64_t s = 0; s < d.T; ++s) prev_rows(d, s, y, h0, P, hprev + d.off[d.step(s)] * xw, xw);
+  if (stacked)
+    for (int64_t r = 0; r < N; ++r) std::memcpy(xh.data<T>() + r * xw, x + r * d.I, sizeof(T) * d.I);
+  // Bias gradients: column sums of the pre-activation gradients, added up block by block as the
+  // steps produce them (b_hh's are b_ih's but for GRU).
+  const bool bias_grad = needs[5] || needs[6];
+  Tensor db = bias_grad ? zeros({G}, dt) : Tensor(), dbh = bias_grad && gru ? zeros({G}, dt) : db;
   Grads r;
   r.h0 = ghn ? Tensor::empty({B, P}, dt) : zeros({B, P}, dt);
   T* dh = r.h0.data<T>();
@@ -412,14 +427,23 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
           dhh = dhc.data<T>();
           ldh = H;
         }
-        if (lstm)
-          k.lstm_backward(gt + c0b, dgxt + c0b, G, sv.cells.data<T>() + o * H + j0, cprev.data<T>() + o * H + j0,
-                          dc + j0, H, dhh + j0, ldh, rows, w);
-        else if (gru)
-          k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G,
-                         hprev.data<T>() + o * P + j0, dh + j0, dh + j0, P, rows, w);
-        else
+        if (lstm) {  // c_prev read in place, its two parts as PrevState splits them
+          const T* cells = sv.cells.data<T>() + o * H + j0;
+          const PrevState<T> cp = prev_state(d, s, sv.cells.data<T>(), c0, H);
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, cells, cp.prev + j0, dc + j0, H, dhh + j0, ldh, cp.have, w);
+          k.lstm_backward(gt + cp.have * G + c0b, dgxt + cp.have * G + c0b, G, cells + cp.have * H,
+                          cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0, ldh,
+                          rows - cp.have, w);
+        } else if (gru) {
+          k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G, hprev + o * P + j0,
+                         dh + j0, dh + j0, P, rows, w);  // GRU: xh is h_prev alone, row stride P
+        } else {
           k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
+        }
+        if (bias_grad) {
+          add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
+          if (gru) add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
+        }
       });
       // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
       team.share(phase, d.pb.count, [&](int64_t b) {
@@ -434,27 +458,26 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     r.x = Tensor::empty({N, d.I}, dt);
     gemm<T>(false, false, N, d.I, G, dgxp, G, wih_b.data<T>(), d.I, T(0), r.x.data<T>(), d.I);
   }
-  if (needs[3]) {
-    Tensor dw = Tensor::empty({G, d.I}, dt);
-    gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), dw.data<T>(), d.I);
-    r.w_ih = unblocked_rows<T>(d, dw, d.I, {G, d.I});
-  }
-  if (needs[4]) {
-    Tensor dw = Tensor::empty({G, P}, dt);
-    gemm<T>(true, false, G, P, N, dghp, G, hprev.data<T>(), P, T(0), dw.data<T>(), P);
-    r.w_hh = unblocked_rows<T>(d, dw, P, {G, P});
-  }
-  if (needs[5] || needs[6]) {
-    Tensor db = Tensor::empty({G}, dt);
-    if (needs[5]) {
-      column_sums(dgxp, N, G, db.data<T>());
-      r.b_ih = unblocked_rows<T>(d, db, 1, {G});
+  if (stacked) {
+    Tensor dw = Tensor::empty({G, xw}, dt);
+    gemm<T>(true, false, G, xw, N, dgxp, G, xh.data<T>(), xw, T(0), dw.data<T>(), xw);
+    r.w_ih = Tensor::empty({G, d.I}, dt);
+    r.w_hh = Tensor::empty({G, P}, dt);
+    unblocked_split(d, dw.data<T>(), r.w_ih.data<T>(), r.w_hh.data<T>());
+  } else {
+    if (needs[3]) {
+      Tensor dw = Tensor::empty({G, d.I}, dt);
+      gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), dw.data<T>(), d.I);
+      r.w_ih = unblocked_rows<T>(d, dw, d.I, {G, d.I});
     }
-    if (needs[6]) {
-      column_sums(dghp, N, G, db.data<T>());
-      r.b_hh = unblocked_rows<T>(d, db, 1, {G});
+    if (needs[4]) {
+      Tensor dw = Tensor::empty({G, P}, dt);
+      gemm<T>(true, false, G, P, N, dghp, G, hprev, xw, T(0), dw.data<T>(), P);
+      r.w_hh = unblocked_rows<T>(d, dw, P, {G, P});
     }
   }
+  if (needs[5]) r.b_ih = unblocked_rows<T>(d, db, 1, {G});
+  if (needs[6]) r.b_hh = unblocked_rows<T>(d, dbh, 1, {G});
   if (needs[7] && d.proj) {
     r.w_hr = Tensor::empty({P, H}, dt);
     gemm<T>(true, false, P, H, N, dht.data<T>(), P, sv.hcell.data<T>(), H, T(0), r.w_hr.data<T>(), H);
