@@ -206,8 +206,20 @@ void gru_backward(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, cons
 }
 
 template <class T>
+void add_rows(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum) {
+  using L = Lanes<T>;
+  using R = typename L::R;
+  for_lanes<L>(n, [&](int64_t j, int w) {
+    R acc = L::load(sum + j, w);
+    for (int64_t r = 0; r < rows; ++r) acc = acc + L::load(a + r * lda + j, w);
+    L::store(sum + j, acc, w);
+  });
+}
+
+template <class T>
 constexpr RnnOps<T> ops() {
-  return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>};
+  return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>,
+          add_rows<T>};
 }
 
 }  // namespace

@@ -35,6 +35,9 @@ struct RnnOps {
   // dh_prev = the direct part dh * z (may alias dh; the caller adds dgh @ W_hh).
   void (*gru_backward)(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, const T* h_prev, const T* dh,
                        T* dh_prev, int64_t ldh, int64_t rows, int64_t h);
+  // sum (n) += each row of a (rows x n, row stride lda), rows in order: the bias gradients, added up
+  // block by block as the steps produce the gate gradients.
+  void (*add_rows)(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum);
 };
 
 struct RnnKernels {

@@ -9,6 +9,7 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/rnn.h"
 #include "ops/activation.h"
@@ -319,11 +320,12 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   else sv = Saved();
 }
 
-// sum (n) += each row of a (rows x n, row stride lda), in row order.
+// dst (n) += src (n).
 template <class T>
-void add_rows(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < n; ++j) sum[j] += a[r * lda + j];
+void add_to(T* dst, const T* src, int64_t n) {
+  const auto& e = kernels::elementwise();
+  if constexpr (std::is_same_v<T, float>) e.f32.binary(kernels::BinaryOp::Add, dst, 1, src, 1, dst, n);
+  else e.f64.binary(kernels::BinaryOp::Add, dst, 1, src, 1, dst, n);
 }
 
 // State rows of step t's predecessor as one (rows x width) block, row stride ldo (see PrevState).
@@ -410,8 +412,7 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
       auto add_output_grad = [&](int64_t p0, int64_t w) {
         for (int64_t r = 0; r < rows; ++r) {
           T* dhr = dh + r * P + p0;
-          if (gy)
-            for (int64_t j = 0; j < w; ++j) dhr[j] += gy[(o + r) * P + p0 + j];
+          if (gy) add_to(dhr, gy + (o + r) * P + p0, w);
           if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
         }
       };
@@ -441,8 +442,8 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
           k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
         }
         if (bias_grad) {
-          add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
-          if (gru) add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
+          k.add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
+          if (gru) k.add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
         }
       });
       // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
