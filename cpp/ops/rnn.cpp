@@ -400,9 +400,20 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     dht = Tensor::empty({N, P}, dt);
     dhc = Tensor::empty({B, H}, dt);
   }
-  StepTeam team(team_size(d), d.T * (d.proj ? 3 : 2));
+  // Backwards through the steps: with a projection, the output gradients (a phase: the gradient of
+  // o*tanh(c) reads all output units), then the gate gradients per block of hidden units, then
+  // dh_prev = dgates @ W_hh per block of output units, which reads the gates of all blocks. Without
+  // one the output units are the hidden units, in the same blocks, and block b's gate gradients
+  // read only block b's columns of dh: block b's dh_prev of step s + 1 and its gate gradients of
+  // step s share a phase, one barrier per step.
+  StepTeam team(team_size(d), d.proj ? 3 * d.T : d.T + 1);
   team.run([&] {
     int64_t phase = 0;
+    auto state_grad = [&](int64_t s, int64_t b) {  // dh_prev of step s, output block b
+      const int64_t t = d.step(s), p0 = d.pb.begin(b), w = d.pb.size(b);
+      gemm<T>(false, false, d.bs[t], w, G, dgh.data<T>() + d.off[t] * G, G, whh_b.data<T>() + p0, P,
+              gru ? T(1) : T(0), dh + p0, P);
+    };
     for (int64_t s = d.T - 1; s >= 0; --s) {
       const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
       T* dgxt = dgx.data<T>() + o * G;
@@ -416,9 +427,7 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
           if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
         }
       };
-      // Projection: o*tanh(c)'s gradient reads all output units, so they come first, as a phase.
-      if (d.proj) team.share(phase, d.pb.count, [&](int64_t b) { add_output_grad(d.pb.begin(b), d.pb.size(b)); });
-      team.share(phase, d.hb.count, [&](int64_t b) {
+      auto gate_grads = [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
         if (!d.proj) add_output_grad(j0, w);
         const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
@@ -445,13 +454,19 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
           k.add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
           if (gru) k.add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
         }
-      });
-      // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
-      team.share(phase, d.pb.count, [&](int64_t b) {
-        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
-        gemm<T>(false, false, rows, w, G, dght, G, whh_b.data<T>() + p0, P, gru ? T(1) : T(0), dh + p0, P);
-      });
+      };
+      if (d.proj) {
+        team.share(phase, d.pb.count, [&](int64_t b) { add_output_grad(d.pb.begin(b), d.pb.size(b)); });
+        team.share(phase, d.hb.count, gate_grads);
+        team.share(phase, d.pb.count, [&](int64_t b) { state_grad(s, b); });
+      } else {
+        team.share(phase, d.hb.count, [&](int64_t b) {
+          if (s < d.T - 1) state_grad(s + 1, b);
+          gate_grads(b);
+        });
+      }
     }
+    if (!d.proj) team.share(phase, d.pb.count, [&](int64_t b) { state_grad(0, b); });
   });
   const T* dgxp = dgx.data<T>();
   const T* dghp = dgh.data<T>();
