@@ -112,17 +112,19 @@ void rnn_backward(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int6
 }
 
 template <class T>
-void lstm_forward(T* gates, int64_t ldg, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows, int64_t h) {
+void lstm_forward(T* gates, int64_t ldg, const T* c_prev, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows,
+                  int64_t h) {
   using L = Lanes<T>;
   using R = typename L::R;
   for (int64_t r = 0; r < rows; ++r) {
     T* g = gates + r * ldg;
+    const T* cp = c_prev + r * ldc;
     T* cr = c + r * ldc;
     T* hr = hc + r * ldh;
     for_lanes<L>(h, [&](int64_t j, int n) {
       const R i = L::sigmoid(L::load(g + j, n)), f = L::sigmoid(L::load(g + h + j, n));
       const R gg = L::tanh(L::load(g + 2 * h + j, n)), o = L::sigmoid(L::load(g + 3 * h + j, n));
-      const R cv = f * L::load(cr + j, n) + i * gg;
+      const R cv = f * L::load(cp + j, n) + i * gg;
       L::store(g + j, i, n);
       L::store(g + h + j, f, n);
       L::store(g + 2 * h + j, gg, n);

@@ -20,9 +20,10 @@ struct RnnOps {
   void (*rnn_forward)(const T* g, int64_t ldg, T* y, int64_t ldh, int64_t rows, int64_t h, bool relu);
   // dg = dh * act'(from the output y = act(pre)).
   void (*rnn_backward)(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int64_t rows, int64_t h, bool relu);
-  // LSTM: gate pre-activations -> activations in place; c holds c_prev and gets
-  // c = f*c_prev + i*g; hc = o * tanh(c).
-  void (*lstm_forward)(T* gates, int64_t ldg, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows, int64_t h);
+  // LSTM: gate pre-activations -> activations in place; c = f*c_prev + i*g (c may be c_prev);
+  // hc = o * tanh(c).
+  void (*lstm_forward)(T* gates, int64_t ldg, const T* c_prev, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows,
+                       int64_t h);
   // From the activations, c, c_prev and dhc (gradient of o*tanh(c)): dgates = gradients of the
   // pre-activations; dc holds the gradient of c from the step after and gets that of c_prev.
   void (*lstm_backward)(const T* gates, T* dgates, int64_t ldg, const T* c, const T* c_prev, T* dc, int64_t ldc,

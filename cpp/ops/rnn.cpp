@@ -235,8 +235,7 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
     gemm<T>(false, true, N, G, d.I, x, d.I, w.wih, d.I, T(1), g, G);
   }
   const T* ws = w.wstep;
-  std::memcpy(hstate, h0, sizeof(T) * B * P);
-  if (lstm) {
+  if (lstm) {  // the cell state: in place, or in training the initial one beside buf.cells
     if (c0) std::memcpy(cstate, c0, sizeof(T) * B * H);
     else std::memset(cstate, 0, sizeof(T) * B * H);
   }
@@ -260,17 +259,21 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
           } else {
             state_product(st, rows, P, wb, n, n, T(1), gt + c0b, G);
             if (lstm) {
-              T* hc = d.proj ? buf.hcell + (training ? o : 0) * H : y + o * P;
-              k.lstm_forward(gt + c0b, G, cstate + j0, H, hc + j0, d.proj ? H : P, rows, bw);
-              if (training)
-                for (int64_t r = 0; r < rows; ++r)
-                  std::memcpy(buf.cells + (o + r) * H + j0, cstate + r * H + j0, sizeof(T) * bw);
+              T* hc = (d.proj ? buf.hcell + (training ? o : 0) * H : y + o * P) + j0;
+              const int64_t ldh = d.proj ? H : P;
+              if (training) {  // c_prev read from the kept cell states (two parts, see PrevState)
+                const PrevState<T> cp = prev_state(d, s, static_cast<const T*>(buf.cells), cstate, H);
+                T* cells = buf.cells + o * H + j0;
+                k.lstm_forward(gt + c0b, G, cp.prev + j0, cells, H, hc, ldh, cp.have, bw);
+                k.lstm_forward(gt + cp.have * G + c0b, G, cp.init + cp.have * H + j0, cells + cp.have * H, H,
+                               hc + cp.have * ldh, ldh, rows - cp.have, bw);
+              } else {
+                k.lstm_forward(gt + c0b, G, cstate + j0, cstate + j0, H, hc, ldh, rows, bw);
+              }
             } else {
               k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, bw, relu);
             }
           }
-          if (!d.proj)
-            for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * bw);
         });
         if (!d.proj) continue;
         // Projection: every output unit reads all of o*tanh(c), so it is a phase of its own.
@@ -278,11 +281,18 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
         team.share(phase, d.pb.count, [&](int64_t b) {
           const int64_t p0 = d.pb.begin(b), bw = d.pb.size(b);
           gemm<T>(false, false, rows, bw, H, hc, H, w.whr_t + p0, P, T(0), y + o * P + p0, P);
-          for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * bw);
         });
       }
     });
   });
+  // Final states: each row's from the last step that has it.
+  for (int64_t s = d.T - 1, done = 0; s >= 0 && done < B; --s) {
+    const int64_t t = d.step(s), rows = d.bs[t];
+    if (rows <= done) continue;
+    std::memcpy(hstate + done * P, y + (d.off[t] + done) * P, sizeof(T) * (rows - done) * P);
+    if (lstm && training) std::memcpy(cstate + done * H, buf.cells + (d.off[t] + done) * H, sizeof(T) * (rows - done) * H);
+    done = rows;
+  }
 }
 
 template <class T>
