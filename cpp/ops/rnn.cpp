@@ -170,9 +170,9 @@ void state_product(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, 
 }
 
 struct Saved {
-  // Blocked gate activations (N, G); LSTM c (N, H) and o*tanh(c) before the projection (N, H);
+  // Blocked gate activations (N, G); LSTM c and tanh(c) (N, H) and o*tanh(c) before the projection (N, H);
   // GRU W_hh h + b_hh (N, G, blocked).
-  Tensor gates, cells, hcell, gh;
+  Tensor gates, cells, tanh_cells, hcell, gh;
 };
 
 // The weights in the layouts the steps read (blocked gate rows, per-block W_hh, W_hr^T, biases).
@@ -186,13 +186,14 @@ struct StepWeights {
 };
 
 // Buffers of one call: gates (N, G); hcell ((training ? N : B), H) with a projection; gh
-// ((training ? N : B), G) for GRU; cells (N, H) when training an LSTM.
+// ((training ? N : B), G) for GRU; cells and tanh_cells (N, H) when training an LSTM.
 template <class T>
 struct StepBuffers {
   T* gates = nullptr;
   T* hcell = nullptr;
   T* gh = nullptr;
   T* cells = nullptr;
+  T* tanh_cells = nullptr;
 };
 
 // The team of one thread: every block in order, no counters, nothing allocated.
@@ -264,11 +265,13 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
               if (training) {  // c_prev read from the kept cell states (two parts, see PrevState)
                 const PrevState<T> cp = prev_state(d, s, static_cast<const T*>(buf.cells), cstate, H);
                 T* cells = buf.cells + o * H + j0;
-                k.lstm_forward(gt + c0b, G, cp.prev + j0, cells, H, hc, ldh, cp.have, bw);
-                k.lstm_forward(gt + cp.have * G + c0b, G, cp.init + cp.have * H + j0, cells + cp.have * H, H,
+                T* tc = buf.tanh_cells + o * H + j0;
+                k.lstm_forward(gt + c0b, G, cp.prev + j0, cells, tc, H, hc, ldh, cp.have, bw);
+                k.lstm_forward(gt + cp.have * G + c0b, G, cp.init + cp.have * H + j0, cells + cp.have * H,
+                               tc + cp.have * H, H,
                                hc + cp.have * ldh, ldh, rows - cp.have, bw);
               } else {
-                k.lstm_forward(gt + c0b, G, cstate + j0, cstate + j0, H, hc, ldh, rows, bw);
+                k.lstm_forward(gt + c0b, G, cstate + j0, cstate + j0, nullptr, H, hc, ldh, rows, bw);
               }
             } else {
               k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, bw, relu);
@@ -315,7 +318,10 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
     h0 = zero_h.data<T>();
   }
   Tensor gates = Tensor::empty({N, G}, dt);
-  if (training && d.mode == RnnMode::Lstm) sv.cells = Tensor::empty({N, H}, dt);
+  if (training && d.mode == RnnMode::Lstm) {
+    sv.cells = Tensor::empty({N, H}, dt);
+    sv.tanh_cells = Tensor::empty({N, H}, dt);
+  }
   if (d.proj) sv.hcell = Tensor::empty({training ? N : B, H}, dt);
   if (d.mode == RnnMode::Gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
   const StepWeights<T> w{wih_b.data<T>(), wstep.data<T>(), d.proj ? whr_t.data<T>() : nullptr, bias.data(),
@@ -325,6 +331,7 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   buf.hcell = sv.hcell.defined() ? sv.hcell.data<T>() : nullptr;
   buf.gh = sv.gh.defined() ? sv.gh.data<T>() : nullptr;
   buf.cells = sv.cells.defined() ? sv.cells.data<T>() : nullptr;
+  buf.tanh_cells = sv.tanh_cells.defined() ? sv.tanh_cells.data<T>() : nullptr;
   run_layer(d, x, h0, c0, w, training, y, hstate, cstate, buf);
   if (training) sv.gates = gates;
   else sv = Saved();
@@ -403,7 +410,7 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     dc = r.c0.data<T>();
     if (gcn) std::memcpy(dc, gcn, sizeof(T) * B * H);
   }
-  const Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
+  const Tensor wih_b = needs[0] ? blocked_rows(d, wih, d.I) : Tensor(), whh_b = blocked_rows(d, whh, P);
   Tensor dgx = Tensor::empty({N, G}, dt), dgh = gru ? Tensor::empty({N, G}, dt) : dgx;
   Tensor dht, dhc;  // projection: the total gradient of each step's output, and of o*tanh(c)
   if (d.proj) {
@@ -448,10 +455,10 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
           ldh = H;
         }
         if (lstm) {  // c_prev read in place, its two parts as PrevState splits them
-          const T* cells = sv.cells.data<T>() + o * H + j0;
+          const T* tc = sv.tanh_cells.data<T>() + o * H + j0;
           const PrevState<T> cp = prev_state(d, s, sv.cells.data<T>(), c0, H);
-          k.lstm_backward(gt + c0b, dgxt + c0b, G, cells, cp.prev + j0, dc + j0, H, dhh + j0, ldh, cp.have, w);
-          k.lstm_backward(gt + cp.have * G + c0b, dgxt + cp.have * G + c0b, G, cells + cp.have * H,
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, tc, cp.prev + j0, dc + j0, H, dhh + j0, ldh, cp.have, w);
+          k.lstm_backward(gt + cp.have * G + c0b, dgxt + cp.have * G + c0b, G, tc + cp.have * H,
                           cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0, ldh,
                           rows - cp.have, w);
         } else if (gru) {
