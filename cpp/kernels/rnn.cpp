@@ -221,9 +221,19 @@ void add_rows(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum) {
 }
 
 template <class T>
+void add_block(const T* a, int64_t lda, T* b, int64_t ldb, int64_t rows, int64_t n) {
+  using L = Lanes<T>;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* ar = a + r * lda;
+    T* br = b + r * ldb;
+    for_lanes<L>(n, [&](int64_t j, int w) { L::store(br + j, L::load(br + j, w) + L::load(ar + j, w), w); });
+  }
+}
+
+template <class T>
 constexpr RnnOps<T> ops() {
   return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>,
-          add_rows<T>};
+          add_rows<T>,    add_block<T>};
 }
 
 }  // namespace

@@ -39,6 +39,9 @@ struct RnnOps {
   // sum (n) += each row of a (rows x n, row stride lda), rows in order: the bias gradients, added up
   // block by block as the steps produce the gate gradients.
   void (*add_rows)(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum);
+  // b (rows x n, row stride ldb) += a (rows x n, row stride lda): a step's output gradient joining
+  // the one from the step after.
+  void (*add_block)(const T* a, int64_t lda, T* b, int64_t ldb, int64_t rows, int64_t n);
 };
 
 struct RnnKernels {

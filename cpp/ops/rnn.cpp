@@ -9,7 +9,6 @@
 
 #include "core/autograd.h"
 #include "core/parallel.h"
-#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/rnn.h"
 #include "ops/activation.h"
@@ -337,14 +336,6 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   else sv = Saved();
 }
 
-// dst (n) += src (n).
-template <class T>
-void add_to(T* dst, const T* src, int64_t n) {
-  const auto& e = kernels::elementwise();
-  if constexpr (std::is_same_v<T, float>) e.f32.binary(kernels::BinaryOp::Add, dst, 1, src, 1, dst, n);
-  else e.f64.binary(kernels::BinaryOp::Add, dst, 1, src, 1, dst, n);
-}
-
 // State rows of step t's predecessor as one (rows x width) block, row stride ldo (see PrevState).
 template <class T>
 void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out, int64_t ldo) {
@@ -438,11 +429,10 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
       const T* gt = sv.gates.data<T>() + o * G;
       // The output gradient joins the one from the step after.
       auto add_output_grad = [&](int64_t p0, int64_t w) {
-        for (int64_t r = 0; r < rows; ++r) {
-          T* dhr = dh + r * P + p0;
-          if (gy) add_to(dhr, gy + (o + r) * P + p0, w);
-          if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
-        }
+        if (gy) k.add_block(gy + o * P + p0, P, dh + p0, P, rows, w);
+        if (d.proj)
+          for (int64_t r = 0; r < rows; ++r)
+            std::memcpy(dht.data<T>() + (o + r) * P + p0, dh + r * P + p0, sizeof(T) * w);
       };
       auto gate_grads = [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
