@@ -267,8 +267,7 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
                 T* tc = buf.tanh_cells + o * H + j0;
                 k.lstm_forward(gt + c0b, G, cp.prev + j0, cells, tc, H, hc, ldh, cp.have, bw);
                 k.lstm_forward(gt + cp.have * G + c0b, G, cp.init + cp.have * H + j0, cells + cp.have * H,
-                               tc + cp.have * H, H,
-                               hc + cp.have * ldh, ldh, rows - cp.have, bw);
+                               tc + cp.have * H, H, hc + cp.have * ldh, ldh, rows - cp.have, bw);
               } else {
                 k.lstm_forward(gt + c0b, G, cstate + j0, cstate + j0, nullptr, H, hc, ldh, rows, bw);
               }
@@ -292,7 +291,8 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
     const int64_t t = d.step(s), rows = d.bs[t];
     if (rows <= done) continue;
     std::memcpy(hstate + done * P, y + (d.off[t] + done) * P, sizeof(T) * (rows - done) * P);
-    if (lstm && training) std::memcpy(cstate + done * H, buf.cells + (d.off[t] + done) * H, sizeof(T) * (rows - done) * H);
+    if (lstm && training)
+      std::memcpy(cstate + done * H, buf.cells + (d.off[t] + done) * H, sizeof(T) * (rows - done) * H);
     done = rows;
   }
 }
