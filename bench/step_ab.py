@@ -5,7 +5,9 @@ on a VM whose speed drifts; a build's figure is the minimum over rounds of its p
 microseconds per step, 2 threads. Kinds:
   keras, simple, mlp   training steps (Adam, cross-entropy): 40 Keras CNN steps of 32, 10 SimpleCNN
                        steps of 64, 100 MLP steps of 32 per pass, best of 4 passes;
-  infer                eager SimpleCNN inference under no_grad, batch 1 and 64 (min of calls).
+  infer                eager SimpleCNN inference under no_grad, batch 1 and 64 (min of calls);
+  lstm, lstm_bidir     the lstm_train and lstm_2layer_bidir_train steps (Adam, MSE; median of 5
+                       samples of >= 0.2 s, as bench/run.py times them).
   python bench/step_ab.py start=/path/to/old/python,new=python [rounds] [kind] [isa]
 """
 import json
@@ -39,6 +41,10 @@ if kind == "infer":
                 model(x)
             out[f"batch {b}"] = best_of(lambda: model(x), n)
     print(json.dumps(out))
+    sys.exit()
+if kind in ("lstm", "lstm_bidir"):
+    kw = dict(batch=64, steps=50, inp=64, hidden=256, layers=2, bidirectional=True) if kind == "lstm_bidir" else {}
+    print(json.dumps({"train step": W.rnn_train(fw, 5, "LSTM", **kw)[0] * 1e6}))
     sys.exit()
 if kind == "mlp":
     X, y = W.mnist_48k(); X, y, model, bs = X[:3200], y[:3200], fw.mlp(), 32

@@ -178,6 +178,27 @@ def test_kernel_gradcheck_float64(mode, proj, reverse):
     gradcheck(fn, arrays)
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+@pytest.mark.parametrize("frozen", ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0"])
+def test_gradients_with_a_frozen_weight_match_torch(kind, frozen):
+    """One weight not trained: the layer forms the others' gradients without it (W_ih and W_hh
+    share one GEMM over all steps only when both are wanted)."""
+    torch = require_torch()
+    theirs, ours = make_pair(torch, kind, 5, 7, np.float64)
+    for m in (theirs, ours):
+        getattr(m, frozen).requires_grad_(False)
+    x = rand((4, 3, 5), np.float64, seed=11)
+    w = rand((4, 3, 7), np.float64, seed=12)
+    (theirs(torch.tensor(x))[0] * torch.tensor(w)).sum().backward()
+    (ours(nc.tensor(x))[0] * nc.tensor(w)).sum().backward()
+    tparams = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        if name == frozen:
+            assert p.grad is None
+        else:
+            assert_close(p.grad, tparams[name].grad, what=f"{kind} grad {name}", **TOLS[np.float64])
+
+
 def test_training_is_bit_identical_on_one_and_two_threads():
     def train(threads):
         prev = nc.get_num_threads()

@@ -112,29 +112,33 @@ void rnn_backward(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int6
 }
 
 template <class T>
-void lstm_forward(T* gates, int64_t ldg, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows, int64_t h) {
+void lstm_forward(T* gates, int64_t ldg, const T* c_prev, T* c, T* tanh_c, int64_t ldc, T* hc, int64_t ldh,
+                  int64_t rows, int64_t h) {
   using L = Lanes<T>;
   using R = typename L::R;
   for (int64_t r = 0; r < rows; ++r) {
     T* g = gates + r * ldg;
+    const T* cp = c_prev + r * ldc;
     T* cr = c + r * ldc;
     T* hr = hc + r * ldh;
     for_lanes<L>(h, [&](int64_t j, int n) {
       const R i = L::sigmoid(L::load(g + j, n)), f = L::sigmoid(L::load(g + h + j, n));
       const R gg = L::tanh(L::load(g + 2 * h + j, n)), o = L::sigmoid(L::load(g + 3 * h + j, n));
-      const R cv = f * L::load(cr + j, n) + i * gg;
+      const R cv = f * L::load(cp + j, n) + i * gg;
       L::store(g + j, i, n);
       L::store(g + h + j, f, n);
       L::store(g + 2 * h + j, gg, n);
       L::store(g + 3 * h + j, o, n);
+      const R tc = L::tanh(cv);
       L::store(cr + j, cv, n);
-      L::store(hr + j, o * L::tanh(cv), n);
+      if (tanh_c) L::store(tanh_c + r * ldc + j, tc, n);
+      L::store(hr + j, o * tc, n);
     });
   }
 }
 
 template <class T>
-void lstm_backward(const T* gates, T* dgates, int64_t ldg, const T* c, const T* c_prev, T* dc, int64_t ldc,
+void lstm_backward(const T* gates, T* dgates, int64_t ldg, const T* tanh_c, const T* c_prev, T* dc, int64_t ldc,
                    const T* dhc, int64_t ldh, int64_t rows, int64_t h) {
   using L = Lanes<T>;
   using R = typename L::R;
@@ -142,11 +146,11 @@ void lstm_backward(const T* gates, T* dgates, int64_t ldg, const T* c, const T* 
   for (int64_t r = 0; r < rows; ++r) {
     const T* g = gates + r * ldg;
     T* dg = dgates + r * ldg;
-    const T *cr = c + r * ldc, *cp = c_prev + r * ldc, *dh = dhc + r * ldh;
+    const T *tr = tanh_c + r * ldc, *cp = c_prev + r * ldc, *dh = dhc + r * ldh;
     T* dcr = dc + r * ldc;
     for_lanes<L>(h, [&](int64_t j, int n) {
       const R i = L::load(g + j, n), f = L::load(g + h + j, n), gv = L::load(g + 2 * h + j, n);
-      const R o = L::load(g + 3 * h + j, n), t = L::tanh(L::load(cr + j, n)), d = L::load(dh + j, n);
+      const R o = L::load(g + 3 * h + j, n), t = L::load(tr + j, n), d = L::load(dh + j, n);
       const R dct = L::load(dcr + j, n) + d * o * (one - t * t);
       L::store(dg + j, dct * gv * i * (one - i), n);
       L::store(dg + h + j, dct * L::load(cp + j, n) * f * (one - f), n);
@@ -206,8 +210,30 @@ void gru_backward(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, cons
 }
 
 template <class T>
+void add_rows(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum) {
+  using L = Lanes<T>;
+  using R = typename L::R;
+  for_lanes<L>(n, [&](int64_t j, int w) {
+    R acc = L::load(sum + j, w);
+    for (int64_t r = 0; r < rows; ++r) acc = acc + L::load(a + r * lda + j, w);
+    L::store(sum + j, acc, w);
+  });
+}
+
+template <class T>
+void add_block(const T* a, int64_t lda, T* b, int64_t ldb, int64_t rows, int64_t n) {
+  using L = Lanes<T>;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* ar = a + r * lda;
+    T* br = b + r * ldb;
+    for_lanes<L>(n, [&](int64_t j, int w) { L::store(br + j, L::load(br + j, w) + L::load(ar + j, w), w); });
+  }
+}
+
+template <class T>
 constexpr RnnOps<T> ops() {
-  return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>};
+  return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>,
+          add_rows<T>,    add_block<T>};
 }
 
 }  // namespace

@@ -20,12 +20,13 @@ struct RnnOps {
   void (*rnn_forward)(const T* g, int64_t ldg, T* y, int64_t ldh, int64_t rows, int64_t h, bool relu);
   // dg = dh * act'(from the output y = act(pre)).
   void (*rnn_backward)(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int64_t rows, int64_t h, bool relu);
-  // LSTM: gate pre-activations -> activations in place; c holds c_prev and gets
-  // c = f*c_prev + i*g; hc = o * tanh(c).
-  void (*lstm_forward)(T* gates, int64_t ldg, T* c, int64_t ldc, T* hc, int64_t ldh, int64_t rows, int64_t h);
-  // From the activations, c, c_prev and dhc (gradient of o*tanh(c)): dgates = gradients of the
-  // pre-activations; dc holds the gradient of c from the step after and gets that of c_prev.
-  void (*lstm_backward)(const T* gates, T* dgates, int64_t ldg, const T* c, const T* c_prev, T* dc, int64_t ldc,
+  // LSTM: gate pre-activations -> activations in place; c = f*c_prev + i*g (c may be c_prev);
+  // hc = o * tanh(c); tanh(c) also into tanh_c unless it is null (training keeps it for backward).
+  void (*lstm_forward)(T* gates, int64_t ldg, const T* c_prev, T* c, T* tanh_c, int64_t ldc, T* hc, int64_t ldh,
+                       int64_t rows, int64_t h);
+  // From the activations, tanh(c), c_prev and dhc (gradient of o*tanh(c)): dgates = gradients of
+  // the pre-activations; dc holds the gradient of c from the step after and gets that of c_prev.
+  void (*lstm_backward)(const T* gates, T* dgates, int64_t ldg, const T* tanh_c, const T* c_prev, T* dc, int64_t ldc,
                         const T* dhc, int64_t ldh, int64_t rows, int64_t h);
   // GRU: gx = input projection + b_ih, gh = W_hh h_prev + b_hh. gx becomes the activations
   // r, z, n (n = tanh(x_n + r * gh_n)); h_out = n + z * (h_prev - n).
@@ -35,6 +36,12 @@ struct RnnOps {
   // dh_prev = the direct part dh * z (may alias dh; the caller adds dgh @ W_hh).
   void (*gru_backward)(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, const T* h_prev, const T* dh,
                        T* dh_prev, int64_t ldh, int64_t rows, int64_t h);
+  // sum (n) += each row of a (rows x n, row stride lda), rows in order: the bias gradients, added up
+  // block by block as the steps produce the gate gradients.
+  void (*add_rows)(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum);
+  // b (rows x n, row stride ldb) += a (rows x n, row stride lda): a step's output gradient joining
+  // the one from the step after.
+  void (*add_block)(const T* a, int64_t lda, T* b, int64_t ldb, int64_t rows, int64_t n);
 };
 
 struct RnnKernels {

@@ -169,9 +169,9 @@ void state_product(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, 
 }
 
 struct Saved {
-  // Blocked gate activations (N, G); LSTM c (N, H) and o*tanh(c) before the projection (N, H);
+  // Blocked gate activations (N, G); LSTM c and tanh(c) (N, H) and o*tanh(c) before the projection (N, H);
   // GRU W_hh h + b_hh (N, G, blocked).
-  Tensor gates, cells, hcell, gh;
+  Tensor gates, cells, tanh_cells, hcell, gh;
 };
 
 // The weights in the layouts the steps read (blocked gate rows, per-block W_hh, W_hr^T, biases).
@@ -185,13 +185,14 @@ struct StepWeights {
 };
 
 // Buffers of one call: gates (N, G); hcell ((training ? N : B), H) with a projection; gh
-// ((training ? N : B), G) for GRU; cells (N, H) when training an LSTM.
+// ((training ? N : B), G) for GRU; cells and tanh_cells (N, H) when training an LSTM.
 template <class T>
 struct StepBuffers {
   T* gates = nullptr;
   T* hcell = nullptr;
   T* gh = nullptr;
   T* cells = nullptr;
+  T* tanh_cells = nullptr;
 };
 
 // The team of one thread: every block in order, no counters, nothing allocated.
@@ -234,8 +235,7 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
     gemm<T>(false, true, N, G, d.I, x, d.I, w.wih, d.I, T(1), g, G);
   }
   const T* ws = w.wstep;
-  std::memcpy(hstate, h0, sizeof(T) * B * P);
-  if (lstm) {
+  if (lstm) {  // the cell state: in place, or in training the initial one beside buf.cells
     if (c0) std::memcpy(cstate, c0, sizeof(T) * B * H);
     else std::memset(cstate, 0, sizeof(T) * B * H);
   }
@@ -259,17 +259,22 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
           } else {
             state_product(st, rows, P, wb, n, n, T(1), gt + c0b, G);
             if (lstm) {
-              T* hc = d.proj ? buf.hcell + (training ? o : 0) * H : y + o * P;
-              k.lstm_forward(gt + c0b, G, cstate + j0, H, hc + j0, d.proj ? H : P, rows, bw);
-              if (training)
-                for (int64_t r = 0; r < rows; ++r)
-                  std::memcpy(buf.cells + (o + r) * H + j0, cstate + r * H + j0, sizeof(T) * bw);
+              T* hc = (d.proj ? buf.hcell + (training ? o : 0) * H : y + o * P) + j0;
+              const int64_t ldh = d.proj ? H : P;
+              if (training) {  // c_prev read from the kept cell states (two parts, see PrevState)
+                const PrevState<T> cp = prev_state(d, s, static_cast<const T*>(buf.cells), cstate, H);
+                T* cells = buf.cells + o * H + j0;
+                T* tc = buf.tanh_cells + o * H + j0;
+                k.lstm_forward(gt + c0b, G, cp.prev + j0, cells, tc, H, hc, ldh, cp.have, bw);
+                k.lstm_forward(gt + cp.have * G + c0b, G, cp.init + cp.have * H + j0, cells + cp.have * H,
+                               tc + cp.have * H, H, hc + cp.have * ldh, ldh, rows - cp.have, bw);
+              } else {
+                k.lstm_forward(gt + c0b, G, cstate + j0, cstate + j0, nullptr, H, hc, ldh, rows, bw);
+              }
             } else {
               k.rnn_forward(gt + c0b, G, y + o * P + j0, P, rows, bw, relu);
             }
           }
-          if (!d.proj)
-            for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + j0, y + (o + r) * P + j0, sizeof(T) * bw);
         });
         if (!d.proj) continue;
         // Projection: every output unit reads all of o*tanh(c), so it is a phase of its own.
@@ -277,11 +282,19 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
         team.share(phase, d.pb.count, [&](int64_t b) {
           const int64_t p0 = d.pb.begin(b), bw = d.pb.size(b);
           gemm<T>(false, false, rows, bw, H, hc, H, w.whr_t + p0, P, T(0), y + o * P + p0, P);
-          for (int64_t r = 0; r < rows; ++r) std::memcpy(hstate + r * P + p0, y + (o + r) * P + p0, sizeof(T) * bw);
         });
       }
     });
   });
+  // Final states: each row's from the last step that has it.
+  for (int64_t s = d.T - 1, done = 0; s >= 0 && done < B; --s) {
+    const int64_t t = d.step(s), rows = d.bs[t];
+    if (rows <= done) continue;
+    std::memcpy(hstate + done * P, y + (d.off[t] + done) * P, sizeof(T) * (rows - done) * P);
+    if (lstm && training)
+      std::memcpy(cstate + done * H, buf.cells + (d.off[t] + done) * H, sizeof(T) * (rows - done) * H);
+    done = rows;
+  }
 }
 
 template <class T>
@@ -304,7 +317,10 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
     h0 = zero_h.data<T>();
   }
   Tensor gates = Tensor::empty({N, G}, dt);
-  if (training && d.mode == RnnMode::Lstm) sv.cells = Tensor::empty({N, H}, dt);
+  if (training && d.mode == RnnMode::Lstm) {
+    sv.cells = Tensor::empty({N, H}, dt);
+    sv.tanh_cells = Tensor::empty({N, H}, dt);
+  }
   if (d.proj) sv.hcell = Tensor::empty({training ? N : B, H}, dt);
   if (d.mode == RnnMode::Gru) sv.gh = Tensor::empty({training ? N : B, G}, dt);
   const StepWeights<T> w{wih_b.data<T>(), wstep.data<T>(), d.proj ? whr_t.data<T>() : nullptr, bias.data(),
@@ -314,28 +330,31 @@ void forward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih, 
   buf.hcell = sv.hcell.defined() ? sv.hcell.data<T>() : nullptr;
   buf.gh = sv.gh.defined() ? sv.gh.data<T>() : nullptr;
   buf.cells = sv.cells.defined() ? sv.cells.data<T>() : nullptr;
+  buf.tanh_cells = sv.tanh_cells.defined() ? sv.tanh_cells.data<T>() : nullptr;
   run_layer(d, x, h0, c0, w, training, y, hstate, cstate, buf);
   if (training) sv.gates = gates;
   else sv = Saved();
 }
 
-// Column sums of a (rows x cols) in row order: the same on any thread count.
+// State rows of step t's predecessor as one (rows x width) block, row stride ldo (see PrevState).
 template <class T>
-void column_sums(const T* a, int64_t rows, int64_t cols, T* out) {
-  parallel_for(0, cols, 64, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) out[c] = T(0);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = c0; c < c1; ++c) out[c] += a[r * cols + c];
-  });
-}
-
-// State rows of step t's predecessor as one (rows x width) block (see PrevState).
-template <class T>
-void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out) {
+void prev_rows(const Dims& d, int64_t s, const T* seq, const T* init, int64_t width, T* out, int64_t ldo) {
   const PrevState<T> st = prev_state(d, s, seq, init, width);
   const int64_t rows = d.bs[d.step(s)];
-  std::memcpy(out, st.prev, sizeof(T) * st.have * width);
-  std::memcpy(out + st.have * width, init + st.have * width, sizeof(T) * (rows - st.have) * width);
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * ldo, st.row(r, width), sizeof(T) * width);
+}
+
+// The gradient of the stacked weights [W_ih | W_hh] in the blocked gate layout, (G, I + P), split
+// into PyTorch's layouts.
+template <class T>
+void unblocked_split(const Dims& d, const T* dw, T* dw_ih, T* dw_hh) {
+  const int64_t w = d.I + d.P;
+  for (int64_t q = 0; q < d.ng; ++q)
+    for (int64_t j = 0; j < d.H; ++j) {
+      const int64_t a = q * d.H + j, b = d.gate_column(q, j);
+      std::memcpy(dw_ih + a * d.I, dw + b * w, sizeof(T) * d.I);
+      std::memcpy(dw_hh + a * d.P, dw + b * w + d.I, sizeof(T) * d.P);
+    }
 }
 
 struct Grads {
@@ -358,14 +377,20 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     zeros_c0 = zeros({B, H}, dt);
     c0 = zeros_c0.data<T>();
   }
-  // Previous states of every step, in the step's row order: the right operand of dW_hh.
-  Tensor hprev = Tensor::empty({N, P}, dt), cprev;
-  for (int64_t s = 0; s < d.T; ++s) prev_rows(d, s, y, h0, P, hprev.data<T>() + d.off[d.step(s)] * P);
-  if (lstm) {
-    cprev = Tensor::empty({N, H}, dt);
-    for (int64_t s = 0; s < d.T; ++s)
-      prev_rows(d, s, sv.cells.data<T>(), c0, H, cprev.data<T>() + d.off[d.step(s)] * H);
-  }
+  // The right operand of the weight gradients: the previous states of every step, in the step's
+  // row order, and, where W_ih and W_hh share the pre-activation gradients (all but GRU), the input
+  // beside them, so that one GEMM over all steps gives both: xh = [x | h_prev] (N, I + P).
+  const bool stacked = !gru && needs[3] && needs[4];
+  const int64_t xw = stacked ? d.I + P : P;
+  Tensor xh = Tensor::empty({N, xw}, dt);
+  T* hprev = xh.data<T>() + (stacked ? d.I : 0);  // row stride xw
+  for (int64_t s = 0; s < d.T; ++s) prev_rows(d, s, y, h0, P, hprev + d.off[d.step(s)] * xw, xw);
+  if (stacked)
+    for (int64_t r = 0; r < N; ++r) std::memcpy(xh.data<T>() + r * xw, x + r * d.I, sizeof(T) * d.I);
+  // Bias gradients: column sums of the pre-activation gradients, added up block by block as the
+  // steps produce them (b_hh's are b_ih's but for GRU).
+  const bool bias_grad = needs[5] || needs[6];
+  Tensor db = bias_grad ? zeros({G}, dt) : Tensor(), dbh = bias_grad && gru ? zeros({G}, dt) : db;
   Grads r;
   r.h0 = ghn ? Tensor::empty({B, P}, dt) : zeros({B, P}, dt);
   T* dh = r.h0.data<T>();
@@ -376,16 +401,27 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     dc = r.c0.data<T>();
     if (gcn) std::memcpy(dc, gcn, sizeof(T) * B * H);
   }
-  const Tensor wih_b = blocked_rows(d, wih, d.I), whh_b = blocked_rows(d, whh, P);
+  const Tensor wih_b = needs[0] ? blocked_rows(d, wih, d.I) : Tensor(), whh_b = blocked_rows(d, whh, P);
   Tensor dgx = Tensor::empty({N, G}, dt), dgh = gru ? Tensor::empty({N, G}, dt) : dgx;
   Tensor dht, dhc;  // projection: the total gradient of each step's output, and of o*tanh(c)
   if (d.proj) {
     dht = Tensor::empty({N, P}, dt);
     dhc = Tensor::empty({B, H}, dt);
   }
-  StepTeam team(team_size(d), d.T * (d.proj ? 3 : 2));
+  // Backwards through the steps: with a projection, the output gradients (a phase: the gradient of
+  // o*tanh(c) reads all output units), then the gate gradients per block of hidden units, then
+  // dh_prev = dgates @ W_hh per block of output units, which reads the gates of all blocks. Without
+  // one the output units are the hidden units, in the same blocks, and block b's gate gradients
+  // read only block b's columns of dh: block b's dh_prev of step s + 1 and its gate gradients of
+  // step s share a phase, one barrier per step.
+  StepTeam team(team_size(d), d.proj ? 3 * d.T : d.T + 1);
   team.run([&] {
     int64_t phase = 0;
+    auto state_grad = [&](int64_t s, int64_t b) {  // dh_prev of step s, output block b
+      const int64_t t = d.step(s), p0 = d.pb.begin(b), w = d.pb.size(b);
+      gemm<T>(false, false, d.bs[t], w, G, dgh.data<T>() + d.off[t] * G, G, whh_b.data<T>() + p0, P,
+              gru ? T(1) : T(0), dh + p0, P);
+    };
     for (int64_t s = d.T - 1; s >= 0; --s) {
       const int64_t t = d.step(s), rows = d.bs[t], o = d.off[t];
       T* dgxt = dgx.data<T>() + o * G;
@@ -393,16 +429,12 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
       const T* gt = sv.gates.data<T>() + o * G;
       // The output gradient joins the one from the step after.
       auto add_output_grad = [&](int64_t p0, int64_t w) {
-        for (int64_t r = 0; r < rows; ++r) {
-          T* dhr = dh + r * P + p0;
-          if (gy)
-            for (int64_t j = 0; j < w; ++j) dhr[j] += gy[(o + r) * P + p0 + j];
-          if (d.proj) std::memcpy(dht.data<T>() + (o + r) * P + p0, dhr, sizeof(T) * w);
-        }
+        if (gy) k.add_block(gy + o * P + p0, P, dh + p0, P, rows, w);
+        if (d.proj)
+          for (int64_t r = 0; r < rows; ++r)
+            std::memcpy(dht.data<T>() + (o + r) * P + p0, dh + r * P + p0, sizeof(T) * w);
       };
-      // Projection: o*tanh(c)'s gradient reads all output units, so they come first, as a phase.
-      if (d.proj) team.share(phase, d.pb.count, [&](int64_t b) { add_output_grad(d.pb.begin(b), d.pb.size(b)); });
-      team.share(phase, d.hb.count, [&](int64_t b) {
+      auto gate_grads = [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
         if (!d.proj) add_output_grad(j0, w);
         const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
@@ -412,21 +444,36 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
           dhh = dhc.data<T>();
           ldh = H;
         }
-        if (lstm)
-          k.lstm_backward(gt + c0b, dgxt + c0b, G, sv.cells.data<T>() + o * H + j0, cprev.data<T>() + o * H + j0,
-                          dc + j0, H, dhh + j0, ldh, rows, w);
-        else if (gru)
-          k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G,
-                         hprev.data<T>() + o * P + j0, dh + j0, dh + j0, P, rows, w);
-        else
+        if (lstm) {  // c_prev read in place, its two parts as PrevState splits them
+          const T* tc = sv.tanh_cells.data<T>() + o * H + j0;
+          const PrevState<T> cp = prev_state(d, s, sv.cells.data<T>(), c0, H);
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, tc, cp.prev + j0, dc + j0, H, dhh + j0, ldh, cp.have, w);
+          k.lstm_backward(gt + cp.have * G + c0b, dgxt + cp.have * G + c0b, G, tc + cp.have * H,
+                          cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0, ldh,
+                          rows - cp.have, w);
+        } else if (gru) {
+          k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G, hprev + o * P + j0,
+                         dh + j0, dh + j0, P, rows, w);  // GRU: xh is h_prev alone, row stride P
+        } else {
           k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
-      });
-      // dh_prev = dgates @ W_hh: every output unit reads the gates of all blocks.
-      team.share(phase, d.pb.count, [&](int64_t b) {
-        const int64_t p0 = d.pb.begin(b), w = d.pb.size(b);
-        gemm<T>(false, false, rows, w, G, dght, G, whh_b.data<T>() + p0, P, gru ? T(1) : T(0), dh + p0, P);
-      });
+        }
+        if (bias_grad) {
+          k.add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
+          if (gru) k.add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
+        }
+      };
+      if (d.proj) {
+        team.share(phase, d.pb.count, [&](int64_t b) { add_output_grad(d.pb.begin(b), d.pb.size(b)); });
+        team.share(phase, d.hb.count, gate_grads);
+        team.share(phase, d.pb.count, [&](int64_t b) { state_grad(s, b); });
+      } else {
+        team.share(phase, d.hb.count, [&](int64_t b) {
+          if (s < d.T - 1) state_grad(s + 1, b);
+          gate_grads(b);
+        });
+      }
     }
+    if (!d.proj) team.share(phase, d.pb.count, [&](int64_t b) { state_grad(0, b); });
   });
   const T* dgxp = dgx.data<T>();
   const T* dghp = dgh.data<T>();
@@ -434,27 +481,26 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
     r.x = Tensor::empty({N, d.I}, dt);
     gemm<T>(false, false, N, d.I, G, dgxp, G, wih_b.data<T>(), d.I, T(0), r.x.data<T>(), d.I);
   }
-  if (needs[3]) {
-    Tensor dw = Tensor::empty({G, d.I}, dt);
-    gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), dw.data<T>(), d.I);
-    r.w_ih = unblocked_rows<T>(d, dw, d.I, {G, d.I});
-  }
-  if (needs[4]) {
-    Tensor dw = Tensor::empty({G, P}, dt);
-    gemm<T>(true, false, G, P, N, dghp, G, hprev.data<T>(), P, T(0), dw.data<T>(), P);
-    r.w_hh = unblocked_rows<T>(d, dw, P, {G, P});
-  }
-  if (needs[5] || needs[6]) {
-    Tensor db = Tensor::empty({G}, dt);
-    if (needs[5]) {
-      column_sums(dgxp, N, G, db.data<T>());
-      r.b_ih = unblocked_rows<T>(d, db, 1, {G});
+  if (stacked) {
+    Tensor dw = Tensor::empty({G, xw}, dt);
+    gemm<T>(true, false, G, xw, N, dgxp, G, xh.data<T>(), xw, T(0), dw.data<T>(), xw);
+    r.w_ih = Tensor::empty({G, d.I}, dt);
+    r.w_hh = Tensor::empty({G, P}, dt);
+    unblocked_split(d, dw.data<T>(), r.w_ih.data<T>(), r.w_hh.data<T>());
+  } else {
+    if (needs[3]) {
+      Tensor dw = Tensor::empty({G, d.I}, dt);
+      gemm<T>(true, false, G, d.I, N, dgxp, G, x, d.I, T(0), dw.data<T>(), d.I);
+      r.w_ih = unblocked_rows<T>(d, dw, d.I, {G, d.I});
     }
-    if (needs[6]) {
-      column_sums(dghp, N, G, db.data<T>());
-      r.b_hh = unblocked_rows<T>(d, db, 1, {G});
+    if (needs[4]) {
+      Tensor dw = Tensor::empty({G, P}, dt);
+      gemm<T>(true, false, G, P, N, dghp, G, hprev, xw, T(0), dw.data<T>(), P);
+      r.w_hh = unblocked_rows<T>(d, dw, P, {G, P});
     }
   }
+  if (needs[5]) r.b_ih = unblocked_rows<T>(d, db, 1, {G});
+  if (needs[6]) r.b_hh = unblocked_rows<T>(d, dbh, 1, {G});
   if (needs[7] && d.proj) {
     r.w_hr = Tensor::empty({P, H}, dt);
     gemm<T>(true, false, P, H, N, dht.data<T>(), P, sv.hcell.data<T>(), H, T(0), r.w_hr.data<T>(), H);

@@ -9,9 +9,11 @@
 // The hidden units are split into fixed 32-unit blocks whose gate columns sit together (weights
 // re-laid once per call); a thread owns whole blocks, and per step runs each block's recurrent
 // product and its fused gate pass, then meets the team at one barrier. In training the gate
-// activations (and LSTM cell states) are kept; backward runs through time the same way (dgates
-// per block, a barrier, then dh_prev per block) and forms the weight gradients as single GEMMs
-// over all steps. Blocks never depend on the thread count, so neither do results.
+// activations (and LSTM c and tanh(c)) are kept; backward runs through time the same way (per
+// block, its columns of dh_prev from the step after and its gate gradients, then one barrier; a
+// projection adds phases), adds up the bias gradients block by block, and forms the weight
+// gradients as single GEMMs over all steps (W_ih and W_hh together over [x | h_prev] where they
+// share the gate gradients). Blocks never depend on the thread count, so neither do results.
 #include <string>
 #include <vector>
 
