@@ -5,10 +5,14 @@
 // a CPU without AVX-512 (NEUROCORE_CPU=avx512 is then allowed, see kernels/dispatch.cpp).
 // Included only from isa.h. Results match the native build lane for lane except where an
 // intrinsic's rounding is implementation-defined (none of those is used: only IEEE add, mul, fma,
-// max, compares, loads and stores).
+// max, conversions, scalef, compares, loads and stores). Where SIMDe lacks an intrinsic or is not
+// exact (masked loads and stores, scalef), this file supplies a lane-exact version; CI compiles
+// this build even on AVX-512 machines (.ci/avx512_emulated --compile-only).
 #include <immintrin.h>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx512.h>
@@ -65,3 +69,26 @@ inline void nc_avx512_emulate_mask_cvtepi32_storeu_epi8(void* p, simde__mmask16 
     if ((k >> i) & 1) static_cast<int8_t*>(p)[i] = static_cast<int8_t>(lanes[i]);
 }
 #define _mm512_mask_cvtepi32_storeu_epi8(p, k, a) nc_avx512_emulate_mask_cvtepi32_storeu_epi8((p), (k), (a))
+
+// a * 2^floor(b) per lane (vscalefps). SIMDe (0.8) multiplies by exp2(floor(b)), which overflows
+// to inf at b = 128 although a * 2^128 is finite for a < 1 (exp near its overflow threshold), and
+// flushes subnormals; ldexp rounds once, as the instruction does.
+inline float nc_avx512_emulate_scalef1(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return a + b;
+  if (std::isinf(b)) {
+    if (b > 0) return a == 0 ? std::numeric_limits<float>::quiet_NaN() : a * b;
+    return std::isinf(a) ? std::numeric_limits<float>::quiet_NaN() : a * 0.0f;
+  }
+  return std::ldexp(a, static_cast<int>(std::fmax(-1000.0f, std::fmin(1000.0f, std::floor(b)))));
+}
+inline simde__m512 nc_avx512_emulate_scalef_ps(simde__m512 a, simde__m512 b) {
+  float x[16], e[16];
+  std::memcpy(x, &a, sizeof(x));
+  std::memcpy(e, &b, sizeof(e));
+  for (int i = 0; i < 16; ++i) x[i] = nc_avx512_emulate_scalef1(x[i], e[i]);
+  simde__m512 r;
+  std::memcpy(&r, x, sizeof(x));
+  return r;
+}
+#undef _mm512_scalef_ps
+#define _mm512_scalef_ps(a, b) nc_avx512_emulate_scalef_ps((a), (b))
