@@ -362,3 +362,27 @@ def test_plan_gives_the_same_bits_alone_and_shared():
     alone = with_threads(1, calls)
     for y in with_threads(2, calls):
         assert np.array_equal(y, alone[0])
+
+
+def test_thread_choice_object_runs_both_arrangements_and_raises():
+    # nc._core._ThreadChoice (recurrent layers' inference): fn runs under the chosen thread limit;
+    # the first calls measure both arrangements, and fn's exception reaches the caller.
+    choice = nc._core._ThreadChoice()
+    seen = with_threads(2, lambda: [choice(nc.get_num_threads) for _ in range(20)])
+    assert set(seen) == {1, 2}
+    with pytest.raises(ZeroDivisionError):
+        with_threads(2, lambda: choice(lambda: 1 / 0))
+
+
+def test_lstm_inference_gives_the_same_bits_alone_and_shared():
+    nc.manual_seed(0)
+    lstm = nn.LSTM(8, 32, num_layers=2, batch_first=True)
+    x = nc.tensor(np.random.default_rng(4).standard_normal((1, 20, 8)).astype(np.float32))
+
+    def calls():
+        with nc.no_grad():
+            return [np.concatenate([t.numpy().ravel() for t in (lambda o: (o[0], *o[1]))(lstm(x))])
+                    for _ in range(200)]
+    alone = with_threads(1, calls)
+    for y in with_threads(2, calls):
+        assert np.array_equal(y, alone[0])

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/thread_choice.h"
+#include "core/thread_limit.h"
 #include "kernels/dispatch.h"
 #include "kernels/peak.h"
 
@@ -76,6 +77,19 @@ PYBIND11_MODULE(_core, m) {
     return d;
   }, "Counters of the work-sharing pool since start: jobs, chunks run by callers and by pool threads, "
      "pool-thread visits that found their job closed, and StepTeam waits that went to sleep.");
+  py::class_<nc::ThreadChoice>(m, "_ThreadChoice",
+                                "choice(fn): fn() run on the calling thread alone or shared with the pool, whichever "
+                                "this object's timings of earlier calls say is faster (core/thread_choice.h)")
+      .def(py::init<>())
+      .def("__call__", [](nc::ThreadChoice& choice, const py::function& fn) {
+        if (nc::get_num_threads() <= 1) return fn();
+        const nc::ThreadChoice::Pick pick = choice.pick();
+        const nc::ThreadLimit limit(pick.limit);
+        const auto start = std::chrono::steady_clock::now();
+        py::object out = fn();
+        if (pick.record) choice.record(pick.limit, std::chrono::steady_clock::now() - start);
+        return out;
+      });
   m.def("_thread_choice_for_test", [](const std::vector<int64_t>& single_ns, const std::vector<int64_t>& shared_ns) {
     // A ThreadChoice (core/thread_choice.h) fed call i's time from single_ns[i] or shared_ns[i],
     // as the arm it picked ran: the thread limit of every call (1: alone, 0: shared).
