@@ -1,6 +1,7 @@
 #pragma once
-// Whether a small, repeated computation (a compiled inference plan at batch 1) runs faster on the
-// calling thread alone or shared with the pool, chosen from its own measured times. Splitting an
+// Whether a repeated computation (Sequential's compiled no_grad plan, a recurrent layer under
+// no_grad, a runtime session's plan) runs faster on the calling thread alone or shared with the
+// pool, chosen from its own measured times. Splitting an
 // op of a few microseconds over two threads gains only while handing data between their cores is
 // cheap: on a VM whose two vCPUs the host placed on cores that share no cache, a batch-1 CNN took
 // 69 us on two threads and 60 us on one (42 us on two when they share one), and beside busy
