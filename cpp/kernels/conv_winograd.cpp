@@ -14,8 +14,8 @@
 // Work units: (group, panel, block of out panels). Blocks of out channels only when there are
 // too few panels to share (batch 1); the input transform of a panel is then done once, before.
 // Every output is computed the same way whatever the unit split and the thread count: the sums
-// over channels run whole in one micro-kernel call. The weight gradient (weight_grad_f32, at the
-// end) runs the adjoint transforms on the same tiles.
+// over channels run whole in one micro-kernel call. The weight gradient (weight_grad_f32) and the
+// input gradient (input_grad_f32, at the end) run the adjoint transforms on the same tiles.
 #include "kernels/conv_winograd.h"
 
 #include <algorithm>

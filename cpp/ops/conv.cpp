@@ -2,7 +2,9 @@
 // matrix. The forward runs on the conv2d kernel (direct for few taps per output, implicit GEMM
 // otherwise). The input gradient is split by the phase of the input positions modulo the stride,
 // each phase a stride-1 convolution of gy with a subset of the flipped weights on that same
-// kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for direct-path
+// kernel (conv_input_grad_phases), or for float32 Winograd layers whose output takes fewer tiles
+// than that convolution, the Winograd forward's adjoint (kernels::conv_winograd, per fixed run of
+// images). The weight gradient reads x and gy straight for direct-path
 // layers with <= 3 output channels per group, i.e. depthwise ones (kernels::conv_weight_grad_direct),
 // runs Winograd's adjoint transforms for float32 Winograd layers (kernels::conv_winograd), and
 // otherwise gathers the column panels from x into the GEMM micro-kernel's layout
