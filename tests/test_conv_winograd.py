@@ -1,7 +1,9 @@
 """Winograd convolution (cpp/kernels/conv_winograd.cpp): float32 3x3, stride-1, dilation-1 layers
 with at least kWinogradMinChannels (cpp/kernels/conv.h) input and output channels per group, the
 input gradient of such layers (a convolution of the output gradient with the flipped weights,
-padding 2 - p) and their weight gradient (the adjoint transforms). Float64 keeps the
+padding 2 - p, or, where the output takes fewer tiles, as on the Keras CNN's 13x13 -> 11x11 layer,
+the forward's adjoint transforms on the forward's tiles) and their weight gradient (the adjoint
+transforms). Float64 keeps the
 direct/implicit-GEMM paths, so neurocore's own float64 result is an independent reference.
 
 Winograd rounds differently from direct summation (the transforms add and subtract terms of
@@ -63,6 +65,7 @@ GEOMS = [
     (1, 24, 30, 31, 6, 0, 1, True),       # partial tiles along both axes
     (2, 64, 48, 7, 29, 2, 1, False),
     (2, 64, 64, 12, 10, 1, 2, True),      # groups (32 channels each)
+    (2, 64, 48, 9, 9, 0, 2, False),       # groups, input gradient on the forward's tiles
     (1, 96, 96, 8, 8, 1, 3, True),
     (1, 128, 256, 6, 6, 1, 1, True),
 ]
@@ -150,7 +153,11 @@ def test_same_bits_for_any_thread_count(batch):
         y.backward(nc.tensor(gy0))
         with nc.no_grad():
             fused = model(nc.tensor(x0))  # Conv+ReLU in one kernel call, padding 2, groups 2
-        return [y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), fused.numpy()]
+        # no padding: the input gradient on the forward's tiles, 17 images in two runs of 16 and 1
+        xv = nc.tensor(x0[:1, :16, :13, :13].repeat(17, axis=0) * np.arange(1, 18, dtype=np.float32)[:, None, None, None],
+                       requires_grad=True)
+        F.conv2d(xv, nc.tensor(w0[:16, :16]), padding=0).backward(nc.tensor(gy0[:1, :16, :11, :11].repeat(17, axis=0)))
+        return [y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), fused.numpy(), xv.grad.numpy()]
 
     results = [with_threads(t, run) for t in (1, 2, 3)]
     for r in results[1:]:
@@ -195,6 +202,37 @@ def test_inf_and_nan_inputs_give_the_mathematical_result():
     assert np.isnan(y[:, 2]).all() and np.isfinite(np.delete(y, 2, axis=1)).all()
 
 
+def test_input_grad_of_inf_and_nan_gives_the_mathematical_result():
+    # gx[c] sums gy[o] shifted by the taps times w[o, c]: an inf or NaN in gy reaches the 3x3 block
+    # of inputs under its output (the transforms would spread it over the tiles' windows: such runs
+    # of images take the other path). 17 images of 13x13 -> 11x11 (the path on the forward's tiles)
+    # are two runs, 16 and 1: the run without it keeps the same bits. A NaN centre tap w[o, c, 1, 1]
+    # reaches the inputs of channel c under an output (the other path, a convolution of gy padded
+    # by 2, also multiplies it by the padding on the border: not asserted), no other channel.
+    x0, w0, gy0 = rand((17, 16, 13, 13), 21), rand((16, 16, 3, 3), 22), rand((17, 16, 11, 11), 23)
+
+    def input_grad(gy, w):
+        x = nc.tensor(x0, requires_grad=True)
+        F.conv2d(x, nc.tensor(w)).backward(nc.tensor(gy))
+        return x.grad.numpy()
+
+    clean = input_grad(gy0, w0)
+    block = np.zeros((17, 16, 13, 13), bool)
+    block[16, :, 4:7, 2:5] = True
+    for bad in (np.nan, np.inf):
+        gy = gy0.copy()
+        gy[16, 5, 4, 2] = bad
+        g = input_grad(gy, w0)
+        assert np.array_equal(~np.isfinite(g), block)
+        assert np.array_equal(g[:16], clean[:16])
+        if bad == np.inf:  # gx[c, 4 + i, 2 + j] meets it through w[5, c, i, j]
+            assert np.array_equal(g[16, :, 4:7, 2:5], np.sign(w0[5]) * np.inf)
+    w = w0.copy()
+    w[3, 7, 1, 1] = np.nan
+    g = input_grad(gy0, w)
+    assert np.isnan(g[:, 7, 1:12, 1:12]).all() and np.isfinite(np.delete(g, 7, axis=1)).all()
+
+
 def test_weight_grad_of_inf_and_nan_gives_the_mathematical_result():
     # gw[o, c, i, j] sums gy[o] times x[c] shifted by the tap: an inf or NaN in x reaches the taps of
     # its channel whose shift meets it, one in gy those of its out channel (the transforms would
@@ -223,7 +261,7 @@ def test_weight_grad_of_inf_and_nan_gives_the_mathematical_result():
 
 
 # The avx2 and avx512 builds run the same transforms in the same order and the same chain of FMAs
-# per output (16 tiles per panel in both), forward and weight gradient: their results are the same
+# per output (16 tiles per panel in both), forward and gradients: their results are the same
 # bits. A digest per build, each in a fresh process (NEUROCORE_CPU is read at import): edge tiles,
 # padding 2, a partial micro-kernel panel, the fused ReLU and the batch-1 split of out channels.
 _ISA_DIGEST = r"""
@@ -237,10 +275,11 @@ for n, c, o, hw, p in ((3, 32, 64, 13, 0), (2, 64, 32, 11, 2), (1, 17, 23, 9, 1)
     b = rng.standard_normal(o).astype(np.float32)
     with nc.no_grad():
         h.update(F.relu(F.conv2d(nc.tensor(x), nc.tensor(w), nc.tensor(b), padding=p)).numpy().tobytes())
-    wt = nc.tensor(w, requires_grad=True)
-    y = F.conv2d(nc.tensor(x), wt, padding=p)
+    xt, wt = nc.tensor(x, requires_grad=True), nc.tensor(w, requires_grad=True)
+    y = F.conv2d(xt, wt, padding=p)
     y.backward(nc.tensor(rng.standard_normal(y.shape).astype(np.float32)))
     h.update(wt.grad.numpy().tobytes())
+    h.update(xt.grad.numpy().tobytes())
 print(nc.cpu_capability(), h.hexdigest())
 """
 

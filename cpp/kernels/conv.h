@@ -24,7 +24,9 @@
 //      transform adds the bias, applies the ReLU and stores. Its rounding differs from direct
 //      summation (relative to the sum of |products|, about 10x larger; see
 //      tests/test_conv_winograd.py); inputs holding inf or NaN take the other paths, which give
-//      the mathematical result. The input gradient of such a layer (ops/conv.cpp) runs on it too.
+//      the mathematical result. The input gradient of such a layer (ops/conv.cpp) runs on it too
+//      (gy padded, flipped weights), or, where the output takes fewer tiles than that (no padding,
+//      13x13 -> 11x11: 9 against 16), on WinogradKernels::input_grad_f32, the forward's adjoint.
 //  * conv2d_weight_grad_direct: the weight gradient of a direct-path layer read straight from
 //    the input and the output gradient (no column matrix), where conv_weight_grad_direct() says.
 //  * conv2d_weight_grad_implicit: the weight gradient of every other layer as a GEMM over the

@@ -14,12 +14,13 @@
 // Work units: (group, panel, block of out panels). Blocks of out channels only when there are
 // too few panels to share (batch 1); the input transform of a panel is then done once, before.
 // Every output is computed the same way whatever the unit split and the thread count: the sums
-// over channels run whole in one micro-kernel call. The weight gradient (weight_grad_f32, at the
-// end) runs the adjoint transforms on the same tiles.
+// over channels run whole in one micro-kernel call. The weight gradient (weight_grad_f32) and the
+// input gradient (input_grad_f32, at the end) run the adjoint transforms on the same tiles.
 #include "kernels/conv_winograd.h"
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "kernels/gemm_micro.h"
 
@@ -140,6 +141,17 @@ struct F4 {
     o[0] = (u[0] * (1.f / 4) + s34 * (1.f / 24)) - s12 * (1.f / 6);
     o[1] = (u[2] - u[1]) * (1.f / 6) + (u[3] - u[4]) * (1.f / 12);
     o[2] = (s34 - s12) * (1.f / 6) + u[5];
+  }
+  // The input gradient's: o = B v for six vectors v (the adjoint of bt).
+  template <class W>
+  static void b(const W (&v)[6], W (&o)[6]) {
+    const W s12 = v[1] + v[2], s34 = v[3] + v[4];
+    o[0] = 4.f * v[0];
+    o[1] = (4.f * (v[2] - v[1]) + 2.f * (v[4] - v[3])) + 4.f * v[5];
+    o[2] = (-5.f * v[0] - 4.f * s12) - s34;
+    o[3] = ((v[1] - v[2]) + 2.f * (v[3] - v[4])) - 5.f * v[5];
+    o[4] = (v[0] + s12) + s34;
+    o[5] = v[5];
   }
 };
 
@@ -711,9 +723,229 @@ bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom
   return true;
 }
 
+
+// ---- input gradient -----------------------------------------------------------------------------
+// Per tile the input gradient is the adjoint of the forward's y = A^T [U . V] A in d (V = B^T d B):
+// the (m+2) x (m+2) window of tile gets B [ U^T . (A gy A^T) ] B^T added, windows overlapping by
+// 2. On the forward's tiles of the output (an 11x11 output: 9 tiles of 4x4; as a convolution of gy
+// padded by 2, its 13x13 result takes 16) and with the forward's machinery with the roles of the
+// channels swapped: a panel of NR consecutive tiles of the images gets V'[xi][o][NR] = A gy A^T
+// (one tile per lane), the micro-kernel makes Z[xi] (in channels x NR) = U^T[xi] V'[xi] with U^T
+// packed as its A panels (the weights' transform with in and out channels swapped), and B Z B^T
+// is added into gx tile by tile in tile order, so each input's sum has one order.
+
+// U^T for input_grad_f32: transform_weights of the weights transposed (in channels as out).
+ConvGeom swapped(const ConvGeom& g) {
+  ConvGeom s = g;
+  s.cg = g.og, s.og = g.cg;
+  return s;
+}
+
+int64_t input_grad_weights_elems(const ConvGeom& g) { return weights_size<F4>(swapped(g)); }
+
+bool transform_weights_for_input_grad(const float* w, const ConvGeom& g, float* u) {
+  if (!all_finite(w, g.groups * g.og * g.cg * 9)) return false;
+  std::vector<float> wt(static_cast<size_t>(g.groups * g.og * g.cg * 9));  // [group][c][o][tap]
+  for (int64_t gi = 0; gi < g.groups; ++gi)
+    for (int64_t o = 0; o < g.og; ++o)
+      for (int64_t c = 0; c < g.cg; ++c)
+        for (int t = 0; t < 9; ++t)
+          wt[((gi * g.cg + c) * g.og + o) * 9 + t] = w[((gi * g.og + o) * g.cg + c) * 9 + t];
+  const ConvGeom s = swapped(g);
+  const Plan<F4> pl(s);
+  transform_weights<F4>(wt.data(), s, pl, 0, pl.opan, u);
+  return true;
+}
+
+// Images per input_grad_f32 call that make whole panels of tiles (the last call of a batch may
+// take fewer), or 0 where the input gradient as the forward of gy on the flipped weights (16
+// tiles for a 13x13 input whose 11x11 output takes 9 here) takes under 4/3 as many tiles as the
+// output: per tile, the windows' overlapping adds cost more than the forward's stores (Zen 5,
+// 1 thread, batch 64 32->64 16x16 padding 1, 16 tiles either way: 1.87 ms against 1.37).
+int64_t input_grad_images(const ConvGeom& g) {
+  const int64_t t = ceil_div(g.oh, int64_t(4)) * ceil_div(g.ow, int64_t(4));
+  if (3 * ceil_div(g.h, int64_t(4)) * ceil_div(g.w, int64_t(4)) < 4 * t) return 0;
+  int64_t k = 1;
+  while ((k * t) % NR != 0) ++k;
+  return k;
+}
+
+// V'[xi][o][NR] (element (xi, o) at v + xi*point_stride(og) + o*NR) = A gy A^T of the panel's
+// tiles of group gi (zero past the output and the last tile). Returns false when a value is not
+// finite (an inf or NaN in gy).
+template <class F>
+bool transform_output_grad_panel(const float* gy, const ConvGeom& g, int64_t gi,
+                                                           const LaneTile* lt, float* v) {
+  constexpr int A = F::A, M = F::M;
+  static_assert(M == 4 && NR % 4 == 0, "4x4 transposes of four tiles' rows");
+  const int64_t L = g.oh * g.ow, vs = point_stride(g.og);
+  // Per lane: its tile's top-left output in out channel 0, and the columns of each of its rows
+  // inside the output (none past the last tile).
+  const float* base[NR];
+  int cols[NR][M];
+  for (int l = 0; l < NR; ++l) {
+    const LaneTile& t = lt[l];
+    base[l] = t.img < 0 ? gy : gy + (t.img * g.groups + gi) * g.og * L + t.oy * g.ow + t.ox;
+    for (int r = 0; r < M; ++r)
+      cols[l][r] = t.img < 0 || t.oy + r >= g.oh ? 0 : static_cast<int>(std::min<int64_t>(M, g.ow - t.ox));
+  }
+  alignas(64) float buf[M * M * NR];  // buf[(r*M + c)*NR + l]: row r, column c of lane l's tile
+  VN bad{};
+  for (int64_t o = 0; o < g.og; ++o) {
+    for (int r = 0; r < M; ++r)
+      for (int l0 = 0; l0 < NR; l0 += 4) {
+#if NC_HAVE_AVX2
+        // rows r of four tiles (masked loads: nothing is read outside the output), transposed into
+        // their columns
+        __m128 q[4];
+        for (int k = 0; k < 4; ++k) {
+          const float* src = base[l0 + k] + o * L + r * g.ow;
+          const int n = cols[l0 + k][r];
+#if NC_HAVE_AVX512
+          q[k] = _mm_maskz_loadu_ps(static_cast<__mmask8>((1u << n) - 1), src);
+#else
+          q[k] = n == M ? _mm_loadu_ps(src)
+                        : _mm_maskload_ps(src, _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3)));
+#endif
+        }
+        _MM_TRANSPOSE4_PS(q[0], q[1], q[2], q[3]);
+        for (int c = 0; c < M; ++c) _mm_store_ps(buf + (r * M + c) * NR + l0, q[c]);
+#else
+        for (int k = 0; k < 4; ++k) {
+          const float* src = base[l0 + k] + o * L + r * g.ow;
+          for (int c = 0; c < M; ++c) buf[(r * M + c) * NR + l0 + k] = c < cols[l0 + k][r] ? src[c] : 0.f;
+        }
+#endif
+      }
+    VN ca[M][A];  // ca[c] = A times column c of the tiles
+    for (int c = 0; c < M; ++c) {
+      const VN col[M] = {ld(buf + c * NR), ld(buf + (M + c) * NR), ld(buf + (2 * M + c) * NR), ld(buf + (3 * M + c) * NR)};
+      F::a(col, ca[c]);
+    }
+    for (int i = 0; i < A; ++i) {
+      const VN row[M] = {ca[0][i], ca[1][i], ca[2][i], ca[3][i]};
+      VN out[A];
+      F::a(row, out);
+      for (int j = 0; j < A; ++j) {
+        st(v + (i * A + j) * vs + o * NR, out[j]);
+        bad += out[j] - out[j];
+      }
+    }
+  }
+  bool finite = true;
+  for (int l = 0; l < NR; ++l) finite &= bad[l] == 0.f;
+  return finite;
+}
+
+// gx += B Z B^T of the panel's tiles (Z[xi][c][NR] at z + xi*zs + c*NR), each tile's window
+// clipped to the input, tile after tile.
+template <class F>
+void add_windows(const float* z, int64_t zs, const ConvGeom& g, int64_t gi,
+                                           const LaneTile* lt, float* gx) {
+  constexpr int A = F::A;
+  static_assert(A == 6, "window rows of six, padded to eight");
+  const int64_t hw = g.h * g.w;
+  alignas(64) float out[A * A * NR];  // out[(k*A + l)*NR + lane]: window row k, column l
+  alignas(64) float win[NR * A * 8];  // win[(lane*A + k)*8 + l]: the same, a lane's rows together
+  for (int64_t c = 0; c < g.cg; ++c) {
+    alignas(64) float bc[A * A * NR];  // bc[(k*A + j)*NR]: B times column j of Z, element k
+    for (int j = 0; j < A; ++j) {
+      const float* zc = z + j * zs + c * NR;
+      const VN col[A] = {ld(zc), ld(zc + A * zs), ld(zc + 2 * A * zs), ld(zc + 3 * A * zs), ld(zc + 4 * A * zs),
+                         ld(zc + 5 * A * zs)};
+      VN o[A];
+      F::b(col, o);
+      for (int k = 0; k < A; ++k) st(bc + (k * A + j) * NR, o[k]);
+    }
+    for (int k = 0; k < A; ++k) {
+      const VN row[A] = {ld(bc + k * A * NR), ld(bc + (k * A + 1) * NR), ld(bc + (k * A + 2) * NR),
+                         ld(bc + (k * A + 3) * NR), ld(bc + (k * A + 4) * NR), ld(bc + (k * A + 5) * NR)};
+      VN o[A];
+      F::b(row, o);
+      for (int l = 0; l < A; ++l) st(out + (k * A + l) * NR, o[l]);
+    }
+#if NC_HAVE_AVX2
+    for (int k = 0; k < A; ++k)
+      for (int l0 = 0; l0 < NR; l0 += 8) {
+        __m256 t[8];
+        for (int l = 0; l < A; ++l) t[l] = _mm256_load_ps(out + (k * A + l) * NR + l0);
+        t[6] = t[7] = _mm256_setzero_ps();
+        transpose8(t);
+        for (int i = 0; i < 8; ++i) _mm256_store_ps(win + ((l0 + i) * A + k) * 8, t[i]);
+      }
+#else
+    for (int k = 0; k < A; ++k)
+      for (int l = 0; l < A; ++l)
+        for (int lane = 0; lane < NR; ++lane) win[(lane * A + k) * 8 + l] = out[(k * A + l) * NR + lane];
+#endif
+    for (int lane = 0; lane < NR; ++lane) {
+      const LaneTile& t = lt[lane];
+      if (t.img < 0) break;
+      float* p = gx + ((t.img * g.groups + gi) * g.cg + c) * hw + t.iy * g.w + t.ix;
+      const float* wl = win + lane * A * 8;
+      const int64_t k0 = std::max<int64_t>(0, -t.iy), k1 = std::min<int64_t>(A, g.h - t.iy);
+      const int64_t j0 = std::max<int64_t>(0, -t.ix), j1 = std::min<int64_t>(A, g.w - t.ix);
+      for (int64_t k = k0; k < k1; ++k) {
+        float* pk = p + k * g.w;
+        const float* wk = wl + k * 8;
+#if NC_HAVE_AVX2
+        if (j0 == 0 && j1 == A) {  // the whole row: 4 + 2 floats
+          _mm_storeu_ps(pk, _mm_add_ps(_mm_loadu_ps(pk), _mm_load_ps(wk)));
+          const __m128 e = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(pk + 4)));
+          _mm_store_sd(reinterpret_cast<double*>(pk + 4), _mm_castps_pd(_mm_add_ps(e, _mm_load_ps(wk + 4))));
+          continue;
+        }
+#endif
+        for (int64_t j = j0; j < j1; ++j) pk[j] += wk[j];
+      }
+    }
+  }
+}
+
+// gx of images [n0, n1) (every group) from gy and u (transform_weights_for_input_grad's). Single-
+// threaded. Returns false (those images of gx then unspecified) when gy holds an inf or NaN there.
+bool input_grad_f32(const float* gy, const float* u, float* gx, const ConvGeom& g, int64_t n0, int64_t n1) {
+  using F = F4;
+  constexpr int A = F::A, M = F::M, P = A * A;
+  const int64_t th = ceil_div(g.oh, int64_t(M)), tw = ceil_div(g.ow, int64_t(M)), T = th * tw;
+  const int64_t tiles = (n1 - n0) * T, hw = g.h * g.w;
+  const int64_t cpan = ceil_div(g.cg, int64_t(MR)), u_stride = cpan * g.og * MR;
+  const int64_t vs = point_stride(g.og), zs = point_stride(cpan * MR);
+  float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * P * vs));
+  float* z = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * P * zs));
+  std::fill(gx + n0 * g.groups * g.cg * hw, gx + n1 * g.groups * g.cg * hw, 0.f);
+  const Epi<float> e{1.f, 0.f, nullptr, 0};
+  LaneTile lt[NR];
+  for (int64_t gi = 0; gi < g.groups; ++gi)
+    for (int64_t t0 = 0; t0 < tiles; t0 += NR) {
+      for (int l = 0; l < NR; ++l) {
+        const int64_t t = t0 + l;
+        if (t >= tiles) {
+          lt[l] = {-1, 0, 0, 0, 0};
+          continue;
+        }
+        const int64_t img = n0 + t / T, ty = t % T / tw, tx = t % tw;
+        lt[l] = {img, ty * M - g.pt, tx * M - g.pl, ty * M, tx * M};
+      }
+      if (!transform_output_grad_panel<F>(gy, g, gi, lt, v)) return false;
+      for (int xi = 0; xi < P; ++xi) {
+        const float* ux = u + (gi * P + xi) * u_stride;
+        for (int64_t q = 0; q < cpan; ++q)
+          Kern::ukr(g.og, ux + q * g.og * MR, v + xi * vs, z + xi * zs + q * MR * NR, NR, e,
+                    static_cast<int>(std::min<int64_t>(MR, g.cg - q * MR)), NR);
+      }
+      add_windows<F>(z, zs, g, gi, lt, gx);
+    }
+  return true;
+}
+
 }  // namespace
 
 const WinogradKernels winograd_table = {conv2d_f32, weights_elems, transform_weights_all, conv2d_transformed_f32,
-                                        weight_grad_f32};
+                                        weight_grad_f32,
+                                        input_grad_images,
+                                        input_grad_weights_elems,
+                                        transform_weights_for_input_grad,
+                                        input_grad_f32};
 
 }  // namespace nc::kernels::NC_ISA

@@ -26,6 +26,17 @@ struct WinogradKernels {
   // holds an inf or NaN.
   bool (*weight_grad_f32)(const float* x, const float* gy, float* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
                           int64_t gi);
+  // The input gradient of such a layer, the forward's adjoint on the forward's tiles (see the
+  // .cpp): u ([input_grad_weights_elems] floats) from transform_weights_for_input_grad (false when
+  // w holds an inf or NaN), then input_grad_f32 for images [n0, n1) of gx, every group, single-
+  // threaded, false (those images then unspecified) when gy holds an inf or NaN there. Calls on
+  // multiples of input_grad_images(g) images fill whole panels of tiles, and the result of an
+  // image does not depend on the range it was computed in; input_grad_images is 0 where the
+  // input gradient as a Winograd forward of gy (conv2d_f32 on the flipped weights) is the faster.
+  int64_t (*input_grad_images)(const ConvGeom& g);
+  int64_t (*input_grad_weights_elems)(const ConvGeom& g);
+  bool (*transform_weights_for_input_grad)(const float* w, const ConvGeom& g, float* u);
+  bool (*input_grad_f32)(const float* gy, const float* u, float* gx, const ConvGeom& g, int64_t n0, int64_t n1);
 };
 
 NC_KERNEL_FAMILY(WinogradKernels, winograd)

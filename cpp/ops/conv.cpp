@@ -2,7 +2,9 @@
 // matrix. The forward runs on the conv2d kernel (direct for few taps per output, implicit GEMM
 // otherwise). The input gradient is split by the phase of the input positions modulo the stride,
 // each phase a stride-1 convolution of gy with a subset of the flipped weights on that same
-// kernel (conv_input_grad_raw). The weight gradient reads x and gy straight for direct-path
+// kernel (conv_input_grad_phases), or for float32 Winograd layers whose output takes fewer tiles
+// than that convolution, the Winograd forward's adjoint (kernels::conv_winograd, per fixed run of
+// images). The weight gradient reads x and gy straight for direct-path
 // layers with <= 3 output channels per group, i.e. depthwise ones (kernels::conv_weight_grad_direct),
 // runs Winograd's adjoint transforms for float32 Winograd layers (kernels::conv_winograd), and
 // otherwise gathers the column panels from x into the GEMM micro-kernel's layout
@@ -138,7 +140,7 @@ Phase phase_of(int64_t a, int64_t in, int64_t k, int64_t s, int64_t pad, int64_t
 }
 
 template <class T>
-void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
+void conv_input_grad_phases(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
   const int64_t khw = g.kh * g.kw, hw = g.h * g.w, planes = g.n * g.c;
   const bool strided = p.sh > 1 || p.sw > 1;
   std::vector<Phase> rows(p.sh), cols(p.sw);
@@ -191,6 +193,38 @@ void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Co
         }
       }
   });
+}
+
+// The input gradient of a float32 Winograd layer: the forward's adjoint on the forward's tiles
+// (kernels::winograd().input_grad_f32), per fixed run of images, each run where gy holds an inf or
+// NaN on the phases' convolution instead. False (nothing written) when the geometry is not
+// Winograd's, the kernel's forward on gy is the faster there, or w holds an inf or NaN.
+bool winograd_input_grad(const float* gy, const float* w, float* gx, const Geom& g, const Conv2dParams& p) {
+  const kernels::ConvGeom kg = kernel_geom(g, p);
+  if (!kernels::conv_winograd(kg) || kernels::winograd().input_grad_images(kg) == 0) return false;
+  const auto& wk = kernels::winograd();
+  Tensor u = Tensor::empty({wk.input_grad_weights_elems(kg)}, DType::Float32);
+  if (!wk.transform_weights_for_input_grad(w, kg, u.data<float>())) return false;
+  const int64_t per = wk.input_grad_images(kg), runs = (g.n + per - 1) / per;
+  std::vector<char> failed(static_cast<size_t>(runs), 0);
+  parallel_for(0, runs, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      failed[r] = !wk.input_grad_f32(gy, u.data<float>(), gx, kg, r * per, std::min(g.n, (r + 1) * per));
+  });
+  for (int64_t r = 0; r < runs; ++r) {
+    if (!failed[r]) continue;
+    Geom gr = g;
+    const int64_t n0 = r * per;
+    gr.n = std::min(g.n, n0 + per) - n0;
+    conv_input_grad_phases<float>(gy + n0 * g.oc * g.oh * g.ow, w, gx + n0 * g.c * g.h * g.w, gr, p);
+  }
+  return true;
+}
+bool winograd_input_grad(const double*, const double*, double*, const Geom&, const Conv2dParams&) { return false; }
+
+template <class T>
+void conv_input_grad_raw(const T* gy, const T* w, T* gx, const Geom& g, const Conv2dParams& p) {
+  if (!winograd_input_grad(gy, w, gx, g, p)) conv_input_grad_phases(gy, w, gx, g, p);
 }
 
 // kernels::winograd().weight_grad_f32 for float; double has no Winograd path.
