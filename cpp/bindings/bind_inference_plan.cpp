@@ -140,7 +140,7 @@ class InferencePlan {
     ThreadLimit limit(pick.limit);
     const auto start = std::chrono::steady_clock::now();
     py::object out = run_steps(std::move(value));
-    if (pick.record) choice_.record(pick.limit, std::chrono::steady_clock::now() - start);
+    if (pick.record) choice_.record(pick, std::chrono::steady_clock::now() - start);
     return out;
   }
 

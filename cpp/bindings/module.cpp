@@ -87,7 +87,7 @@ PYBIND11_MODULE(_core, m) {
         const nc::ThreadLimit limit(pick.limit);
         const auto start = std::chrono::steady_clock::now();
         py::object out = fn();
-        if (pick.record) choice.record(pick.limit, std::chrono::steady_clock::now() - start);
+        if (pick.record) choice.record(pick, std::chrono::steady_clock::now() - start);
         return out;
       });
   m.def("_thread_choice_for_test", [](const std::vector<int64_t>& single_ns, const std::vector<int64_t>& shared_ns) {
@@ -99,7 +99,7 @@ PYBIND11_MODULE(_core, m) {
       const nc::ThreadChoice::Pick pick = choice.pick();
       limits.push_back(pick.limit);
       if (pick.record)
-        choice.record(pick.limit, std::chrono::nanoseconds(pick.limit == 1 ? single_ns[i] : shared_ns[i]));
+        choice.record(pick, std::chrono::nanoseconds(pick.limit == 1 ? single_ns[i] : shared_ns[i]));
     }
     return limits;
   }, py::arg("single_ns"), py::arg("shared_ns"));

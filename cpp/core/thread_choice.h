@@ -9,9 +9,9 @@
 // kernel splits its work the same way whatever the count), so either choice gives the same bits.
 //
 // The faster of the two by a running average of each one's time (sampled every 8th call); every
-// 128 calls (1024 while the two differ by over 1.5x) the other runs twice, and only its second run
-// counts (the first finds the data in the other arrangement's caches), so a change of placement
-// or load is followed within a few hundred calls.
+// 128 calls (1024 while the two differ by over 1.5x; 16 in the first 256 calls) the other runs
+// twice, and only its second run counts (the first finds the data in the other arrangement's
+// caches), so a change of placement or load is followed within a few hundred calls.
 // The state is a few relaxed atomics: concurrent callers may race on an update, which only blurs
 // the averages.
 #include <algorithm>
@@ -24,37 +24,44 @@ namespace nc {
 class ThreadChoice {
  public:
   // Per call: the thread limit to run under (0: the process's count, 1: the calling thread alone),
-  // and whether its time is to be recorded.
+  // whether its time is to be recorded, and whether it explores the slower arm.
   struct Pick {
     int limit;
     bool record;
+    bool explore;
   };
 
   Pick pick() {
-    const uint64_t phase = calls_.fetch_add(1, std::memory_order_relaxed) % explore_period();
-    const int arm = phase < 2 ? 1 - faster() : faster();  // each period opens with the other's pair
+    const uint64_t n = calls_.fetch_add(1, std::memory_order_relaxed);
+    // The first calls fill caches, pack weights, grow the allocator: they time nothing.
+    if (n < kWarmup) return {0, false, false};
+    const uint64_t phase = (n - kWarmup) % (n < kSettle ? kSettlePeriod : explore_period());
+    const bool explore = phase < 2;  // each period opens with a pair of calls of the other arm
+    const int arm = explore ? 1 - faster() : faster();
     // The faster arm is timed every 8th call: the clock costs ~2% of a 5 us MLP forward.
-    return {arm == kSingle ? 1 : 0, phase == 1 || phase % 8 == 7};
+    return {arm == kSingle ? 1 : 0, phase == 1 || phase % 8 == 7, explore};
   }
 
-  void record(int limit, std::chrono::steady_clock::duration took) {
-    const int arm = limit == 1 ? kSingle : kShared;
+  void record(const Pick& pick, std::chrono::steady_clock::duration took) {
+    const int arm = pick.limit == 1 ? kSingle : kShared;
     const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
     const int64_t old = estimate(arm);
     // A sample at most twice the average counts as twice it: a run the scheduler interrupted
-    // says nothing about the arrangement. The explored arm moves faster (fewer samples).
+    // says nothing about the arrangement. An explored arm's sample replaces its estimate, which
+    // may be hundreds of calls old; the faster arm's moves by an eighth of each difference.
     const int64_t sample = old == 0 ? ns : std::min(ns, 2 * old);
-    const int64_t shift = arm == faster() ? 3 : 2;
-    est_ns_[arm].store(old == 0 ? sample : old + ((sample - old) >> shift), std::memory_order_relaxed);
+    est_ns_[arm].store(pick.explore || old == 0 ? sample : old + ((sample - old) >> 3), std::memory_order_relaxed);
   }
 
  private:
   static constexpr int kShared = 0, kSingle = 1;
+  static constexpr uint64_t kWarmup = 2, kSettle = 256, kSettlePeriod = 16;
   static constexpr uint64_t kExplorePeriod = 128, kRareExplorePeriod = 1024;
 
-  // Calls per exploring pair: rare while one arm takes over 1.5x the other's time, where a pair
-  // of slow calls per 128 would cost a batch-64 CNN's inference ~1.7% (and a change of placement
-  // is unlikely to turn such a gap around).
+  // Calls per exploring pair, after the first kSettle calls (which explore every kSettlePeriod,
+  // so that a first estimate taken while the process warmed up is soon replaced): rare while one
+  // arm takes over 1.5x the other's time, where a pair of slow calls per 128 would cost a batch-64
+  // CNN's inference ~1.7% (and a change of placement is unlikely to turn such a gap around).
   uint64_t explore_period() const {
     const int64_t single = estimate(kSingle), shared = estimate(kShared);
     const int64_t lo = std::min(single, shared), hi = std::max(single, shared);

@@ -132,7 +132,7 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
   // The session's thread count, or the calling thread alone where that runs this plan faster
   // (core/thread_choice.h: at batch 1 it depends on where the host put the threads).
   const int session_threads = m.num_threads.load(std::memory_order_relaxed);
-  nc::ThreadChoice::Pick pick{session_threads, false};
+  nc::ThreadChoice::Pick pick{session_threads, false, false};
   if ((session_threads > 0 ? session_threads : nc::get_num_threads()) > 1) {
     pick = plan->threads.pick();
     if (pick.limit == 0) pick.limit = session_threads;
@@ -157,7 +157,7 @@ void Session::run(const std::vector<Tensor>& inputs, std::vector<Tensor>& output
     for (int v : n.extra_outputs) extra.push_back(where(v));
     execute(*plan, n, ptrs, where(n.output), extra, base + plan->workspace_offset);
   }
-  if (pick.record) plan->threads.record(pick.limit, std::chrono::steady_clock::now() - start);
+  if (pick.record) plan->threads.record(pick, std::chrono::steady_clock::now() - start);
   for (size_t i = 0; i < outputs.size(); ++i) {
     const int v = m.output_values[i];
     const int64_t count = numel_of(plan->shapes[static_cast<size_t>(v)]);
