@@ -9,7 +9,7 @@
 // kernel splits its work the same way whatever the count), so either choice gives the same bits.
 //
 // The faster of the two by a running average of each one's time (sampled every 8th call); every
-// 128 calls (1024 while the two differ by over 1.5x; 16 in the first 256 calls) the other runs
+// 128 calls (1024 while the two differ by over 1.5x; 16 in the first 64 calls) the other runs
 // twice, and only its second run counts (the first finds the data in the other arrangement's
 // caches), so a change of placement or load is followed within a few hundred calls.
 // The state is a few relaxed atomics: concurrent callers may race on an update, which only blurs
@@ -55,7 +55,7 @@ class ThreadChoice {
 
  private:
   static constexpr int kShared = 0, kSingle = 1;
-  static constexpr uint64_t kWarmup = 2, kSettle = 256, kSettlePeriod = 16;
+  static constexpr uint64_t kWarmup = 2, kSettle = 64, kSettlePeriod = 16;
   static constexpr uint64_t kExplorePeriod = 128, kRareExplorePeriod = 1024;
 
   // Calls per exploring pair, after the first kSettle calls (which explore every kSettlePeriod,
