@@ -20,7 +20,8 @@
 // SIMDe (0.7-0.8) emulates masked loads and stores with full 64-byte accesses: a masked store
 // writes zeros into the masked-off lanes and a masked load reads past the end of the buffer,
 // where native AVX-512 touches only the selected lanes (and takes no fault on the others). The
-// kernels rely on that for ragged edges, so these four are replaced with lane-exact versions.
+// kernels rely on that for ragged edges, so these are replaced with lane-exact versions (the
+// 128-bit masked load, AVX-512VL, SIMDe 0.8 lacks altogether).
 namespace nc_avx512_emulate {
 template <class R, class T, class M>
 inline R maskz_load(M k, const void* p) {
@@ -40,10 +41,12 @@ inline void mask_store(void* p, M k, R a) {
 }
 }  // namespace nc_avx512_emulate
 
+#undef _mm_maskz_loadu_ps
 #undef _mm512_maskz_loadu_ps
 #undef _mm512_maskz_loadu_pd
 #undef _mm512_mask_storeu_ps
 #undef _mm512_mask_storeu_pd
+#define _mm_maskz_loadu_ps(k, p) (nc_avx512_emulate::maskz_load<simde__m128, float>((k), (p)))
 #define _mm512_maskz_loadu_ps(k, p) (nc_avx512_emulate::maskz_load<simde__m512, float>((k), (p)))
 #define _mm512_maskz_loadu_pd(k, p) (nc_avx512_emulate::maskz_load<simde__m512d, double>((k), (p)))
 #define _mm512_mask_storeu_ps(p, k, a) (nc_avx512_emulate::mask_store<simde__m512, float>((p), (k), (a)))
