@@ -4,12 +4,9 @@
 // small MLP's forward. The plan's geometry is converted once, when the plan is compiled; what can
 // change between calls is read at every call, as the Python loop did: the weights and biases from
 // the layers' parameter registries, and modules the plan does not model are called as Python.
-#include <chrono>
-
 #include "bindings/common.h"
 #include "core/parallel.h"
 #include "core/thread_choice.h"
-#include "core/thread_limit.h"
 #include "ops/activation.h"
 #include "ops/conv.h"
 #include "ops/linalg.h"
@@ -136,12 +133,7 @@ class InferencePlan {
   // (core/thread_choice.h): at batch 1 the answer depends on where the host put the threads.
   py::object run(py::object value) {
     if (get_num_threads() <= 1) return run_steps(std::move(value));
-    const ThreadChoice::Pick pick = choice_.pick();
-    ThreadLimit limit(pick.limit);
-    const auto start = std::chrono::steady_clock::now();
-    py::object out = run_steps(std::move(value));
-    if (pick.record) choice_.record(pick, std::chrono::steady_clock::now() - start);
-    return out;
+    return choice_.run([&] { return run_steps(std::move(value)); });
   }
 
  private:

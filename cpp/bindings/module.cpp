@@ -4,7 +4,6 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/thread_choice.h"
-#include "core/thread_limit.h"
 #include "kernels/dispatch.h"
 #include "kernels/peak.h"
 
@@ -83,12 +82,7 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<>())
       .def("__call__", [](nc::ThreadChoice& choice, const py::function& fn) {
         if (nc::get_num_threads() <= 1) return fn();
-        const nc::ThreadChoice::Pick pick = choice.pick();
-        const nc::ThreadLimit limit(pick.limit);
-        const auto start = std::chrono::steady_clock::now();
-        py::object out = fn();
-        if (pick.record) choice.record(pick, std::chrono::steady_clock::now() - start);
-        return out;
+        return choice.run([&] { return py::object(fn()); });
       });
   m.def("_thread_choice_for_test", [](const std::vector<int64_t>& single_ns, const std::vector<int64_t>& shared_ns) {
     // A ThreadChoice (core/thread_choice.h) fed call i's time from single_ns[i] or shared_ns[i],

@@ -19,6 +19,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "core/thread_limit.h"
+
 namespace nc {
 
 class ThreadChoice {
@@ -40,6 +42,17 @@ class ThreadChoice {
     const int arm = explore ? 1 - faster() : faster();
     // The faster arm is timed every 8th call: the clock costs ~2% of a 5 us MLP forward.
     return {arm == kSingle ? 1 : 0, phase == 1 || phase % 8 == 7, explore};
+  }
+
+  // body() under the picked limit, timed when the pick says so; returns what body returns.
+  template <class Body>
+  auto run(const Body& body) {
+    const Pick p = pick();
+    const ThreadLimit limit(p.limit);
+    const auto start = std::chrono::steady_clock::now();
+    auto out = body();
+    if (p.record) record(p, std::chrono::steady_clock::now() - start);
+    return out;
   }
 
   void record(const Pick& pick, std::chrono::steady_clock::duration took) {
