@@ -309,7 +309,7 @@ __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, i
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) out[i][v] = acc[i][v];
   for (int i = 0; i < M; ++i)
-    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c + i * ldc, out[i][v], e, v, ncols);
+    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c + i * ldc, out[i][v], row_epi(e, i), v, ncols);
 }
 
 template <class T, class VT, int M, int NV>
@@ -323,6 +323,25 @@ void direct_tiles(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, 
       ukr_direct<T, VT, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, TW);
     else
       ukr_direct<T, VT, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, nb - jr);
+  }
+}
+
+// Rows [0, m) of a block of C (nb columns, one K block) in strips of up to 6 rows.
+template <class T, class VT>
+void direct_strips(int64_t m, int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
+                   int64_t ldc, const Epi<T>& e, int64_t nb) {
+  for (int64_t ir = 0; ir < m; ir += 6) {
+    const T* ab = a + ir * rsa;
+    T* cb = c + ir * ldc;
+    const Epi<T> er = row_epi(e, int(ir));
+    switch (std::min<int64_t>(6, m - ir)) {
+      case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+      case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+      case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+      case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+      case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+      default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+    }
   }
 }
 
@@ -363,6 +382,16 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   const bool copy_b = tb || (m > 6 && ldb_bytes % 4096 == 0);
   const int64_t KCD = k_block<T>(m, n);
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
+  // op(B) = B^T beside few rows of op(A) (a PyTorch-layout Linear at batch 16-64): C^T =
+  // op(B)^T op(A)^T is computed instead, block by block into a per-thread buffer that is then
+  // transposed into C. Per K block that transposes the m x kc block of op(A) rather than the
+  // nb x kc block of B^T (a fifth of the time of 32x128x784). Each element's arithmetic is
+  // unchanged: fma(a, b, c) = fma(b, a, c), the same K blocks, the bias added at the same point
+  // as a per-row bias. So are the bits. Not with beta: C would have to be transposed in too; and
+  // only while the kc x m block of op(A)^T stays in L1 under every strip of B^T's rows (64x512x512
+  // gained nothing).
+  const bool via_ct = tb && beta == T(0) && m > VT::W && KCD * m * int64_t(sizeof(T)) <= (int64_t(32) << 10) &&
+                      m * (k * nt + n) < n * k;
   auto body = [&](int64_t j0, int64_t j1) {
     // Buffer rows padded past a power-of-two stride (4 KiB aliasing of the transposing stores).
     const int64_t ldt = kDirectNB + 64 / int64_t(sizeof(T));
@@ -370,6 +399,24 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
     T* tbuf = copy_b ? static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * KCD * ldt)) : nullptr;
     for (int64_t jb = j0; jb < j1; jb += kDirectNB) {
       const int64_t nb = std::min(kDirectNB, j1 - jb);
+      if (via_ct) {
+        const int64_t ldct = ceil_div(m, VT::W) * VT::W + VT::W;
+        T* ct = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * kDirectNB * ldct));
+        for (int64_t pb = 0; pb < k; pb += KCD) {
+          const int64_t kc = std::min(KCD, k - pb);
+          const bool last = pb + KCD >= k;
+          const Epi<T> e{alpha, pb == 0 ? T(0) : T(1), nullptr, last ? act : 0, last && bias ? bias + jb : nullptr};
+          if (ta) {  // op(A)^T(p, i) = a[p*lda + i]: rows already
+            for (int64_t p = 0; p < kc; ++p)
+              std::memcpy(tbuf + p * ldt, a + (pb + p) * lda, static_cast<size_t>(m) * sizeof(T));
+          } else {
+            transpose_block<T>(a + pb, lda, m, kc, tbuf, ldt);
+          }
+          direct_strips<T, VT>(nb, kc, b + jb * ldb + pb, ldb, 1, tbuf, ldt, ct, ldct, e, m);
+        }
+        transpose_block<T>(ct, ldct, nb, m, c + jb, ldc);
+        continue;
+      }
       for (int64_t pb = 0; pb < k; pb += KCD) {
         const int64_t kc = std::min(KCD, k - pb);
         const bool last = pb + KCD >= k;
@@ -387,18 +434,7 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
           bb = tbuf;
           ldbb = ldt;
         }
-        for (int64_t ir = 0; ir < m; ir += 6) {
-          const T* ab = a + ir * rsa + pb * csa;
-          T* cb = c + ir * ldc + jb;
-          switch (std::min<int64_t>(6, m - ir)) {
-            case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-          }
-        }
+        direct_strips<T, VT>(m, kc, a + pb * csa, rsa, csa, bb, ldbb, c + jb, ldc, e, nb);
       }
     }
   };
