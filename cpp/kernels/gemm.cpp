@@ -271,7 +271,12 @@ inline int64_t min_units(double min_work, double unit_work) {
 
 template <class T, class VT, int M, int NV, bool MASK>
 __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
-                int64_t ldc, const Epi<T>& e, int64_t ncols) {
+                int64_t ldc, const Epi<T>& block_epi, int64_t row0, int64_t col0, int64_t ncols) {
+  // The tile's epilogue made here, not passed in: a struct written field by field just before a
+  // call and then copied whole stalled store forwarding (6% of a batch-32 MLP training step).
+  Epi<T> e = block_epi;
+  if (e.bias) e.bias += col0;
+  if (e.row_bias) e.row_bias += row0;
   using R = typename VT::R;
   constexpr int W = VT::W;
   R acc[M][NV];
@@ -314,15 +319,13 @@ __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, i
 
 template <class T, class VT, int M, int NV>
 void direct_tiles(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
-                  int64_t ldc, const Epi<T>& e, int64_t nb) {
+                  int64_t ldc, const Epi<T>& e, int64_t row0, int64_t nb) {
   constexpr int64_t TW = NV * VT::W;
   for (int64_t jr = 0; jr < nb; jr += TW) {
-    Epi<T> ej = e;
-    if (ej.bias) ej.bias += jr;
     if (jr + TW <= nb)
-      ukr_direct<T, VT, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, TW);
+      ukr_direct<T, VT, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, e, row0, jr, TW);
     else
-      ukr_direct<T, VT, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, nb - jr);
+      ukr_direct<T, VT, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, e, row0, jr, nb - jr);
   }
 }
 
@@ -333,14 +336,13 @@ void direct_strips(int64_t m, int64_t kc, const T* a, int64_t rsa, int64_t csa, 
   for (int64_t ir = 0; ir < m; ir += 6) {
     const T* ab = a + ir * rsa;
     T* cb = c + ir * ldc;
-    const Epi<T> er = row_epi(e, int(ir));
     switch (std::min<int64_t>(6, m - ir)) {
-      case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
-      case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
-      case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
-      case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
-      case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
-      default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, b, ldb, cb, ldc, er, nb); break;
+      case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
     }
   }
 }
