@@ -13,7 +13,7 @@ C = pytest.importorskip("neurocore._core")
 SMALL = [1, 2, 7, 17, 65]
 BIG = [(63, 127, 257), (257, 63, 127), (127, 257, 63), (64, 65, 66), (1, 1024, 784),
        (32, 128, 784), (32, 512, 160), (300, 33, 1030), (1003, 517, 301), (70, 4100, 20),
-       (5, 3, 2000), (2000, 3, 5), (40, 1024, 600)]
+       (5, 3, 2000), (2000, 3, 5), (40, 1024, 600), (128, 784, 32)]
 TRANS = list(itertools.product([False, True], [False, True]))
 
 
@@ -134,3 +134,28 @@ def test_thread_count_independent():
         digests.append(subprocess.run([sys.executable, "-c", code], env=env, check=True,
                                       capture_output=True, text=True).stdout)
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("ta", [False, True])
+def test_transposed_b_gives_the_bits_of_b(ta):
+    # op(B) = B^T with few rows of op(A) is computed as C^T = op(B)^T op(A)^T (gemm.cpp, via_ct):
+    # the same arithmetic per element, so the same bits as B stored untransposed; bias and ReLU
+    # (a Linear's epilogue, as a per-row bias there) too.
+    import neurocore as nc
+    import neurocore.nn.functional as F
+    rng = np.random.default_rng(6)
+    for m, n, k in [(32, 128, 784), (17, 300, 40), (24, 97, 513), (32, 64, 128)]:
+        a = rng.uniform(-1, 1, (k, m) if ta else (m, k)).astype(np.float32)
+        b = rng.uniform(-1, 1, (n, k)).astype(np.float32)
+        c_t = np.full((m, n), np.nan, np.float32)
+        c_n = np.full((m, n), np.nan, np.float32)
+        C._gemm(ta, True, 0.75, a, b, 0.0, c_t)
+        C._gemm(ta, False, 0.75, a, np.ascontiguousarray(b.T), 0.0, c_n)
+        np.testing.assert_array_equal(c_t, c_n)
+        x = nc.tensor(a.T if ta else a)
+        bias = rng.uniform(-1, 1, n).astype(np.float32)
+        for weight_grad in (True, False):  # the GEMM on W^T (training) and the pre-packed weight
+            w = nc.tensor(b, requires_grad=weight_grad)
+            via_t = F.relu(F.linear(x, w, nc.tensor(bias))).detach().numpy()
+            via_n = np.maximum((x @ nc.tensor(np.ascontiguousarray(b.T))).numpy() + bias, 0)
+            np.testing.assert_array_equal(via_t, via_n)

@@ -271,7 +271,12 @@ inline int64_t min_units(double min_work, double unit_work) {
 
 template <class T, class VT, int M, int NV, bool MASK>
 __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
-                int64_t ldc, const Epi<T>& e, int64_t ncols) {
+                int64_t ldc, const Epi<T>& block_epi, int64_t row0, int64_t col0, int64_t ncols) {
+  // The tile's epilogue made here, not passed in: a struct written field by field just before a
+  // call and then copied whole stalled store forwarding (6% of a batch-32 MLP training step).
+  Epi<T> e = block_epi;
+  if (e.bias) e.bias += col0;
+  if (e.row_bias) e.row_bias += row0;
   using R = typename VT::R;
   constexpr int W = VT::W;
   R acc[M][NV];
@@ -309,20 +314,36 @@ __attribute__((noinline)) void ukr_direct(int64_t kc, const T* a, int64_t rsa, i
 #pragma GCC unroll 16
     for (int v = 0; v < NV; ++v) out[i][v] = acc[i][v];
   for (int i = 0; i < M; ++i)
-    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c + i * ldc, out[i][v], e, v, ncols);
+    for (int v = 0; v < NV; ++v) store_tile_vec<T, MASK, VT>(c + i * ldc, out[i][v], row_epi(e, i), v, ncols);
 }
 
 template <class T, class VT, int M, int NV>
 void direct_tiles(int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
-                  int64_t ldc, const Epi<T>& e, int64_t nb) {
+                  int64_t ldc, const Epi<T>& e, int64_t row0, int64_t nb) {
   constexpr int64_t TW = NV * VT::W;
   for (int64_t jr = 0; jr < nb; jr += TW) {
-    Epi<T> ej = e;
-    if (ej.bias) ej.bias += jr;
     if (jr + TW <= nb)
-      ukr_direct<T, VT, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, TW);
+      ukr_direct<T, VT, M, NV, false>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, e, row0, jr, TW);
     else
-      ukr_direct<T, VT, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, ej, nb - jr);
+      ukr_direct<T, VT, M, NV, true>(kc, a, rsa, csa, b + jr, ldb, c + jr, ldc, e, row0, jr, nb - jr);
+  }
+}
+
+// Rows [0, m) of a block of C (nb columns, one K block) in strips of up to 6 rows.
+template <class T, class VT>
+void direct_strips(int64_t m, int64_t kc, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t ldb, T* c,
+                   int64_t ldc, const Epi<T>& e, int64_t nb) {
+  for (int64_t ir = 0; ir < m; ir += 6) {
+    const T* ab = a + ir * rsa;
+    T* cb = c + ir * ldc;
+    switch (std::min<int64_t>(6, m - ir)) {
+      case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+      default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, b, ldb, cb, ldc, e, ir, nb); break;
+    }
   }
 }
 
@@ -355,12 +376,24 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
   const int64_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
   const int64_t units = ceil_div(n, kDirectUnit);
   // B^T blocks are transposed into a compact per-thread buffer; B blocks are copied there when
-  // several row blocks reuse them and the row stride is a large multiple of 512 bytes (such rows
-  // alias in a few L1 sets: 4 KiB strides ran at a third of the speed).
+  // several row blocks reuse them and the row stride is a multiple of 4 KiB (loads of B then
+  // alias C's pending stores: 4 KiB strides ran at a third of the speed; 8 KiB 20% slower than
+  // copied). Other strides, 2 and 3 KiB included, are read in place: copying them cost 10-20%
+  // at m = 32 (32x512x512: 186 -> 223 GFLOP/s on one Zen 5 core).
   const int64_t ldb_bytes = ldb * int64_t(sizeof(T));
-  const bool copy_b = tb || (m > 6 && ldb_bytes >= 2048 && ldb_bytes % 512 == 0);
+  const bool copy_b = tb || (m > 6 && ldb_bytes % 4096 == 0);
   const int64_t KCD = k_block<T>(m, n);
   nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(nt, units)));
+  // op(B) = B^T beside few rows of op(A) (a PyTorch-layout Linear at batch 16-64): C^T =
+  // op(B)^T op(A)^T is computed instead, block by block into a per-thread buffer that is then
+  // transposed into C. Per K block that transposes the m x kc block of op(A) rather than the
+  // nb x kc block of B^T (a fifth of the time of 32x128x784). Each element's arithmetic is
+  // unchanged: fma(a, b, c) = fma(b, a, c), the same K blocks, the bias added at the same point
+  // as a per-row bias. So are the bits. Not with beta: C would have to be transposed in too; and
+  // only while the kc x m block of op(A)^T stays in L1 under every strip of B^T's rows (64x512x512
+  // gained nothing).
+  const bool via_ct = tb && beta == T(0) && m > VT::W && KCD * m * int64_t(sizeof(T)) <= (int64_t(32) << 10) &&
+                      m * (k * nt + n) < n * k;
   auto body = [&](int64_t j0, int64_t j1) {
     // Buffer rows padded past a power-of-two stride (4 KiB aliasing of the transposing stores).
     const int64_t ldt = kDirectNB + 64 / int64_t(sizeof(T));
@@ -368,6 +401,24 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
     T* tbuf = copy_b ? static_cast<T*>(scratch<Scratch::kGemmB>(sizeof(T) * KCD * ldt)) : nullptr;
     for (int64_t jb = j0; jb < j1; jb += kDirectNB) {
       const int64_t nb = std::min(kDirectNB, j1 - jb);
+      if (via_ct) {
+        const int64_t ldct = ceil_div(m, VT::W) * VT::W + VT::W;
+        T* ct = static_cast<T*>(scratch<Scratch::kGemmA>(sizeof(T) * kDirectNB * ldct));
+        for (int64_t pb = 0; pb < k; pb += KCD) {
+          const int64_t kc = std::min(KCD, k - pb);
+          const bool last = pb + KCD >= k;
+          const Epi<T> e{alpha, pb == 0 ? T(0) : T(1), nullptr, last ? act : 0, last && bias ? bias + jb : nullptr};
+          if (ta) {  // op(A)^T(p, i) = a[p*lda + i]: rows already
+            for (int64_t p = 0; p < kc; ++p)
+              std::memcpy(tbuf + p * ldt, a + (pb + p) * lda, static_cast<size_t>(m) * sizeof(T));
+          } else {
+            transpose_block<T>(a + pb, lda, m, kc, tbuf, ldt);
+          }
+          direct_strips<T, VT>(nb, kc, b + jb * ldb + pb, ldb, 1, tbuf, ldt, ct, ldct, e, m);
+        }
+        transpose_block<T>(ct, ldct, nb, m, c + jb, ldc);
+        continue;
+      }
       for (int64_t pb = 0; pb < k; pb += KCD) {
         const int64_t kc = std::min(KCD, k - pb);
         const bool last = pb + KCD >= k;
@@ -385,18 +436,7 @@ void gemm_direct(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, con
           bb = tbuf;
           ldbb = ldt;
         }
-        for (int64_t ir = 0; ir < m; ir += 6) {
-          const T* ab = a + ir * rsa + pb * csa;
-          T* cb = c + ir * ldc + jb;
-          switch (std::min<int64_t>(6, m - ir)) {
-            case 6: direct_tiles<T, VT, 6, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 5: direct_tiles<T, VT, 5, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 4: direct_tiles<T, VT, 4, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 3: direct_tiles<T, VT, 3, 2>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            case 2: direct_tiles<T, VT, 2, 4>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-            default: direct_tiles<T, VT, 1, 8>(kc, ab, rsa, csa, bb, ldbb, cb, ldc, e, nb); break;
-          }
-        }
+        direct_strips<T, VT>(m, kc, a + pb * csa, rsa, csa, bb, ldbb, c + jb, ldc, e, nb);
       }
     }
   };
@@ -518,7 +558,11 @@ void gemm_impl(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const
 #endif
   using Packed = PackedKernel<T>;
 #if NC_HAVE_AVX2
-  const bool small = m <= 64 || work <= kSmallWork;
+  // A short K (a Linear's weight gradient at batch 32, x^T g) leaves too few multiply-adds per
+  // packed element to repay packing, while the block of C stays small enough for the direct
+  // path's column sweeps (one core, k = 32: 128x784 37 -> 32 us, 128x256 12.8 -> 10.9 us;
+  // 512x512 and larger were slower).
+  const bool small = m <= 64 || work <= kSmallWork || (k <= 32 && double(m) * double(n) <= double(1 << 17));
   if (small && !tb) {
     gemm_direct<T, VT>(ta, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, nt);
     return;
