@@ -9,6 +9,7 @@ from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Softplus,
 from .dropout import Dropout, Dropout2d
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .pooling import MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d
+from ._resample import Upsample, UpsamplingNearest2d, UpsamplingBilinear2d
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm
 from .attention import MultiheadAttention
 from .transformer import (Transformer, TransformerEncoder, TransformerDecoder, TransformerEncoderLayer,

@@ -15,6 +15,7 @@ from .._indexing import pad  # noqa: F401
 from ._conv_functional import (conv1d, conv2d, conv_transpose1d, conv_transpose2d, max_pool1d,  # noqa: F401
                                max_pool2d, avg_pool1d, avg_pool2d, adaptive_avg_pool1d, adaptive_avg_pool2d)
 from ._attention_functional import scaled_dot_product_attention, multi_head_attention_forward  # noqa: F401
+from ._resample import interpolate, upsample, upsample_nearest, upsample_bilinear  # noqa: F401
 
 
 def linear(input, weight, bias=None):

@@ -1,7 +1,7 @@
 """``neurocore.nn.modules``: the module paths of ``torch.nn.modules`` (``from torch.nn.modules.loss
 import _Loss``, ``torch.nn.modules.conv.Conv2d``), re-exporting the classes of ``neurocore.nn``."""
 from . import (activation, batchnorm, container, conv, distance, dropout, flatten, linear, loss, module, normalization,
-               pooling, rnn, sparse, transformer)
+               pooling, rnn, sparse, transformer, upsampling)
 from .activation import *  # noqa: F401,F403
 from .batchnorm import *  # noqa: F401,F403
 from .container import *  # noqa: F401,F403
@@ -17,3 +17,4 @@ from .pooling import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
+from .upsampling import *  # noqa: F401,F403
