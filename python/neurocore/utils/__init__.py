@@ -1,2 +1,3 @@
-"""``neurocore.utils``: data loading helpers (``neurocore.utils.data``)."""
-from . import data  # noqa: F401
+"""``neurocore.utils``: data loading helpers (``neurocore.utils.data``) and activation
+checkpointing (``neurocore.utils.checkpoint``)."""
+from . import data, checkpoint  # noqa: F401
