@@ -1,7 +1,8 @@
 #pragma once
 // Winograd convolution for 3x3, stride-1, dilation-1 layers (float32), compiled per ISA. The
 // kernel-level conv2d (conv.cpp) hands it the geometries where conv_winograd() (conv.h) holds;
-// the method and its layout are described in conv.h's header comment and in conv_winograd.cpp.
+// the method and its layout are described in conv.h's header comment and in conv_winograd.cpp
+// (the forward; the backward is in conv_winograd_backward.cpp).
 #include "kernels/conv.h"
 #include "kernels/isa_list.h"
 
