@@ -153,10 +153,11 @@ void multiply_and_store(const float* u, const float* v, const float* bias, float
 constexpr int64_t kMinUnits = 8;
 
 // Returns false when an input tile transform is not finite (an inf or NaN in x, or an overflow).
-// With u_ready (transform_weights' result) the weights are not transformed again.
+// With u_ready (transform_weights' result) the weights are not transformed again; with v_keep
+// every panel's V is written there (input_transform_size floats) instead of to scratch.
 template <class F>
 bool conv2d_wino(const float* x, const float* w, const float* u_ready, const float* bias, float* y, const ConvGeom& g,
-                 int act) {
+                 int act, float* v_keep) {
   constexpr int A = F::A;
   const Plan<F> pl(g);
   float* u = u_ready ? const_cast<float*>(u_ready)
@@ -179,12 +180,13 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
   if (oblocks == 1) {
     if (!u_ready) run(0, pl.opan, std::max<int64_t>(1, 64 / (g.cg * g.groups)), weights);
     run(0, units, 1, [&](int64_t u0, int64_t u1) {
-      float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * vsize));
+      float* vscratch = v_keep ? nullptr : static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * vsize));
       float* mx = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * msize));
       LaneTile lt[NR];
       for (int64_t un = u0; un < u1; ++un) {
         const int64_t gi = un / pl.panels, panel = un % pl.panels;
         pl.lanes(g, panel, lt);
+        float* v = v_keep ? v_keep + un * vsize : vscratch;
         if (!transform_input<F>(x, g, gi, lt, 0, g.cg, v)) finite.store(false, std::memory_order_relaxed);
         multiply_and_store<F>(u, v, bias, y, g, pl, gi, lt, 0, pl.opan, act, mx);
       }
@@ -193,7 +195,7 @@ bool conv2d_wino(const float* x, const float* w, const float* u_ready, const flo
   }
   // Few panels: the weight transforms (one item per out panel, none with u_ready) and the panels'
   // input transforms (one per block of channels) in one parallel loop, then the out-channel blocks.
-  float* vall = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * units * vsize));
+  float* vall = v_keep ? v_keep : static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * units * vsize));
   constexpr int64_t kCb = 8;
   const int64_t cblocks = ceil_div(g.cg, kCb), witems = u_ready ? 0 : pl.opan;
   run(0, witems + units * cblocks, 1, [&](int64_t a0, int64_t a1) {
@@ -230,7 +232,15 @@ bool conv2d_f32(const float* x, const float* w, const float* bias, float* y, con
   // whose window does not hold it (inf - inf). Such inputs take the other paths (checked on the
   // weights, and on the transformed input tiles, in cache, as they are made).
   if (!all_finite(w, g.groups * g.og * g.cg * 9)) return false;
-  return conv2d_wino<F4>(x, w, nullptr, bias, y, g, act);
+  return conv2d_wino<F4>(x, w, nullptr, bias, y, g, act, nullptr);
+}
+
+int64_t input_transform_elems(const ConvGeom& g) { return input_transform_size<F4>(g); }
+
+bool conv2d_keeping_input_f32(const float* x, const float* w, const float* bias, float* y, const ConvGeom& g, int act,
+                              float* v) {
+  if (!all_finite(w, g.groups * g.og * g.cg * 9)) return false;
+  return conv2d_wino<F4>(x, w, nullptr, bias, y, g, act, v);
 }
 
 int64_t weights_elems(const ConvGeom& g) { return weights_size<F4>(g); }
@@ -248,7 +258,7 @@ bool transform_weights_all(const float* w, const ConvGeom& g, float* u) {
 }
 
 bool conv2d_transformed_f32(const float* x, const float* u, const float* bias, float* y, const ConvGeom& g, int act) {
-  return conv2d_wino<F4>(x, nullptr, u, bias, y, g, act);
+  return conv2d_wino<F4>(x, nullptr, u, bias, y, g, act, nullptr);
 }
 
 }  // namespace
@@ -257,6 +267,8 @@ const WinogradKernels winograd_table = {conv2d_f32,
                                         weights_elems,
                                         transform_weights_all,
                                         conv2d_transformed_f32,
+                                        input_transform_elems,
+                                        conv2d_keeping_input_f32,
                                         wino::weight_grad_f32,
                                         wino::input_grad_images,
                                         wino::input_grad_weights_elems,

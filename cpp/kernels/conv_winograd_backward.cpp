@@ -32,24 +32,28 @@ inline int64_t points_apart(int64_t rows, int64_t cols) { return rows * cols + 1
 // Rows (in channels) of the GEMM's register tile: one accumulator register each, 16 of the avx512
 // build's 32 registers, 12 of the 16 elsewhere.
 constexpr int kWgradRows = NC_HAVE_AVX512 ? 16 : 12;
+static_assert(kWgradRows <= kInputTransformSlackRows, "V's buffers hold the rows the tile reads past the last");
 
-// S[xi] rows [c0, c0 + mr) x out-channel vector ov: the sum over tiles t in order (t is lane
-// t % NR of input panel t / NR) of V[xi][c][t] M[xi][t][o], one FMA chain per element from zero.
+// S[xi] rows [c0, c0 + mr) x out-channel vector ov: the sum over the chunk's tiles t in order of
+// V[xi][c][ta + t] M[xi][t][o], one FMA chain per element from zero. V numbers the tiles from ta
+// before the chunk's first (tile ta + t is lane (ta + t) % NR of panel (ta + t) / NR): 0 for V made
+// of the chunk alone, the chunk's first tile in the batch for the forward's V of the whole batch.
 // Rows past mr read whatever follows (V's buffer has RB rows of slack) and are not stored.
 template <int RB>
-void wgrad_points_tile(const float* v, int64_t vsize, const float* m, int64_t tiles, int64_t ogp, int64_t c0, int mr,
-                       float* s) {
+void wgrad_points_tile(const float* v, int64_t vsize, int64_t ta, const float* m, int64_t tiles, int64_t ogp,
+                       int64_t c0, int mr, float* s) {
   VO acc[RB];
   for (int i = 0; i < RB; ++i) acc[i] = VO{};
-  for (int64_t t0 = 0; t0 < tiles; t0 += NR) {
-    const float* vp = v + (t0 / NR) * vsize + c0 * NR;
-    const float* mp = m + t0 * ogp;
-    const int64_t lanes = std::min<int64_t>(NR, tiles - t0);
-    for (int64_t l = 0; l < lanes; ++l, mp += ogp) {
+  for (int64_t t = 0; t < tiles;) {
+    const int64_t l0 = (ta + t) % NR, l1 = std::min<int64_t>(NR, l0 + tiles - t);
+    const float* vp = v + (ta + t) / NR * vsize + c0 * NR;
+    const float* mp = m + t * ogp;
+    for (int64_t l = l0; l < l1; ++l, mp += ogp) {
       const VO mv = ldo(mp);
 #pragma GCC unroll 16
       for (int i = 0; i < RB; ++i) acc[i] += vp[i * NR + l] * mv;
     }
+    t += l1 - l0;
   }
   for (int i = 0; i < mr; ++i) sto(s + (c0 + i) * ogp, acc[i]);
 }
@@ -98,10 +102,11 @@ bool transform_output_grad(const float* gyg, const ConvGeom& g, int64_t t0, int6
 }  // namespace
 
 // gwt rows of group gi ([group][cg*9][og], all of them) = the weight gradient over images
-// [n0, n1). Returns false (gwt then unspecified) when a transformed input tile or gy holds an inf
-// or NaN: the transforms would spread it to taps whose sums do not hold it.
-bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
-                     int64_t gi) {
+// [n0, n1), from the forward's transform of x (x_transform) or, without it, from x. Returns false
+// (gwt then unspecified) when a transformed input tile or gy holds an inf or NaN: the transforms
+// would spread it to taps whose sums do not hold it.
+bool weight_grad_f32(const float* x, const float* x_transform, const float* gy, float* gwt, const ConvGeom& g,
+                     int64_t n0, int64_t n1, int64_t gi) {
   using F = F4;
   constexpr int A = F::A, P = A * A;
   ConvGeom gc = g;  // the chunk as a batch of its own
@@ -111,15 +116,25 @@ bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom
   const Plan<F> pl(gc);
   const int64_t L = g.oh * g.ow, og = g.og, ogp = ceil_div(og, 16) * 16, ovs = ogp / kOutLanes, T = pl.tiles;
   const int64_t vsize = P * point_stride(g.cg);
-  float* v = static_cast<float*>(scratch<Scratch::kColumns>(sizeof(float) * (pl.panels * vsize + kWgradRows * NR)));
   const int64_t mps = points_apart(T, ogp), sps = points_apart(g.cg, ogp);
   float* m = static_cast<float*>(scratch<Scratch::kTile>(sizeof(float) * P * mps));
   float* s = static_cast<float*>(scratch<Scratch::kWeights>(sizeof(float) * P * sps));
   float* gyt = static_cast<float*>(scratch<Scratch::kPlan>(sizeof(float) * L * ogp));
-  LaneTile lt[NR];
-  for (int64_t panel = 0; panel < pl.panels; ++panel) {
-    pl.lanes(gc, panel, lt);
-    if (!transform_input<F>(xc, gc, gi, lt, 0, g.cg, v + panel * vsize)) return false;
+  const float* v;  // V of the chunk's tiles, numbered from ta before its first
+  int64_t ta = 0;
+  if (x_transform) {
+    const Plan<F> batch(g);
+    v = x_transform + gi * batch.panels * vsize;
+    ta = n0 * pl.th * pl.tw;
+  } else {
+    float* vc = static_cast<float*>(
+        scratch<Scratch::kColumns>(sizeof(float) * (pl.panels * vsize + kInputTransformSlackRows * NR)));
+    LaneTile lt[NR];
+    for (int64_t panel = 0; panel < pl.panels; ++panel) {
+      pl.lanes(gc, panel, lt);
+      if (!transform_input<F>(xc, gc, gi, lt, 0, g.cg, vc + panel * vsize)) return false;
+    }
+    v = vc;
   }
   // M[xi][t][o] = (A gy A^T)[xi] of tile t, one image at a time.
   for (int64_t img = 0; img < gc.n; ++img)
@@ -127,8 +142,8 @@ bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom
   for (int xi = 0; xi < P; ++xi)
     for (int64_t c0 = 0; c0 < g.cg; c0 += kWgradRows)
       for (int64_t ov = 0; ov < ovs; ++ov)
-        wgrad_points_tile<kWgradRows>(v + xi * point_stride(g.cg), vsize, m + xi * mps + ov * kOutLanes, T, ogp, c0,
-                                      static_cast<int>(std::min<int64_t>(kWgradRows, g.cg - c0)),
+        wgrad_points_tile<kWgradRows>(v + xi * point_stride(g.cg), vsize, ta, m + xi * mps + ov * kOutLanes, T, ogp,
+                                      c0, static_cast<int>(std::min<int64_t>(kWgradRows, g.cg - c0)),
                                       s + xi * sps + ov * kOutLanes);
   // gw[c][o] = G^T S[c][o] G, stored as gwt rows (c, i, j).
   float* gw = gwt + gi * g.cg * 9 * og;

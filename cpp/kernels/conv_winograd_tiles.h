@@ -340,10 +340,21 @@ int64_t weights_size(const ConvGeom& g) {
   return g.groups * F::A * F::A * Plan<F>(g).opan * g.cg * MR;
 }
 
+// Channel rows the weight gradient's register tile may read past a panel's last channel (its
+// rows are at most this many).
+constexpr int64_t kInputTransformSlackRows = 16;
+
+// The input's transform of a whole batch: V of every (group, panel), panel un = group * panels +
+// panel at un * A*A*point_stride(cg), then the slack the weight gradient reads.
+template <class F>
+int64_t input_transform_size(const ConvGeom& g) {
+  return g.groups * Plan<F>(g).panels * F::A * F::A * point_stride(g.cg) + kInputTransformSlackRows * NR;
+}
+
 // The backward's entry points (conv_winograd_backward.cpp), for the table in conv_winograd.cpp;
 // their contracts are WinogradKernels' (conv_winograd.h).
-bool weight_grad_f32(const float* x, const float* gy, float* gwt, const ConvGeom& g, int64_t n0, int64_t n1,
-                     int64_t gi);
+bool weight_grad_f32(const float* x, const float* x_transform, const float* gy, float* gwt, const ConvGeom& g,
+                     int64_t n0, int64_t n1, int64_t gi);
 int64_t input_grad_images(const ConvGeom& g);
 int64_t input_grad_weights_elems(const ConvGeom& g);
 bool transform_weights_for_input_grad(const float* w, const ConvGeom& g, float* u);
