@@ -6,7 +6,8 @@
 // than that convolution, the Winograd forward's adjoint (kernels::conv_winograd, per fixed run of
 // images). The weight gradient reads x and gy straight for direct-path
 // layers with <= 3 output channels per group, i.e. depthwise ones (kernels::conv_weight_grad_direct),
-// runs Winograd's adjoint transforms for float32 Winograd layers (kernels::conv_winograd), and
+// runs Winograd's adjoint transforms for float32 Winograd layers (kernels::conv_winograd; on the
+// transform of x that the forward keeps when the weight needs a gradient), and
 // otherwise gathers the column panels from x into the GEMM micro-kernel's layout
 // (conv2d_weight_grad_implicit); each way it is summed over a fixed number of batch chunks,
 // combined in chunk order, so the result does not depend on the thread count.
@@ -113,8 +114,13 @@ bool conv_forward_cached(const Tensor& x, const Tensor& w, const Tensor& b, Tens
 
 // The forward of a float32 Winograd layer whose weight will get a gradient, keeping the kernel's
 // transform of x (kernels::winograd().conv2d_keeping_input_f32) for the weight gradient, which
-// would otherwise make it again. An undefined tensor (y not written) where the layer takes another
-// path or x or w holds an inf or NaN (the caller then runs the kernel's conv2d).
+// would otherwise make it again: about 2.3 floats per value of x, held until the backward. Measured
+// on Zen 5 (1 thread, CPU time, min of 6 alternating processes, forward with history + backward,
+// ms): Keras CNN conv2 (batch 32, 32->64, 13x13) 0.782 -> 0.735, SimpleCNN conv2 (batch 64, 32->64,
+// 16x16) 2.636 -> 2.455, batch 32 64->32 on 11x11 with padding 2: 1.210 -> 1.079; the
+// forward's stores into the kept buffer cost no more than the noise. An undefined tensor (y not
+// written) where the layer takes another path or x or w holds an inf or NaN (the caller then runs
+// the kernel's conv2d).
 Tensor conv_forward_keeping_input(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, const Geom& g,
                                   const Conv2dParams& p, int act) {
   const kernels::ConvGeom kg = kernel_geom(g, p);
