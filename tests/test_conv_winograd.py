@@ -1,4 +1,4 @@
-"""Winograd convolution (cpp/kernels/conv_winograd.cpp): float32 3x3, stride-1, dilation-1 layers
+"""Winograd convolution (cpp/kernels/conv_winograd*.{h,cpp}): float32 3x3, stride-1, dilation-1 layers
 with at least kWinogradMinChannels (cpp/kernels/conv.h) input and output channels per group, the
 input gradient of such layers (a convolution of the output gradient with the flipped weights,
 padding 2 - p, or, where the output takes fewer tiles, as on the Keras CNN's 13x13 -> 11x11 layer,
