@@ -1,4 +1,4 @@
-"""Winograd convolution (cpp/kernels/conv_winograd.cpp): float32 3x3, stride-1, dilation-1 layers
+"""Winograd convolution (cpp/kernels/conv_winograd*.{h,cpp}): float32 3x3, stride-1, dilation-1 layers
 with at least kWinogradMinChannels (cpp/kernels/conv.h) input and output channels per group, the
 input gradient of such layers (a convolution of the output gradient with the flipped weights,
 padding 2 - p, or, where the output takes fewer tiles, as on the Keras CNN's 13x13 -> 11x11 layer,
@@ -332,6 +332,24 @@ def test_eval_forward_keeps_the_weight_transform(batch):
     assert C._has_winograd_weight(frozen.weight)
     y.sum().backward()
     assert xg.grad is not None and np.isfinite(xg.grad.numpy()).all()
+
+
+@pytest.mark.parametrize("geom", [(3, 32, 64, 13, 0, 1), (5, 64, 48, 7, 1, 2)], ids=["keras_conv2", "groups2"])
+def test_weight_grad_from_the_forwards_input_transform(geom):
+    # A forward whose weight needs a gradient keeps its transform of x for the weight gradient; the
+    # weight gradient as the input gradient's own derivative (double backward) makes it from x. The
+    # tiles, transforms and sums are the same: the same bits.
+    n, c, o, hw, p, groups = geom
+    x0, w0 = rand((n, c, hw, hw), 31), rand((o, c // groups, 3, 3), 32)
+    out = hw + 2 * p - 2
+    gy0 = rand((n, o, out, out), 33)
+    w = nc.tensor(w0, requires_grad=True)
+    F.conv2d(nc.tensor(x0), w, padding=p, groups=groups).backward(nc.tensor(gy0))
+    kept = w.grad.numpy()
+    w2, xg = nc.tensor(w0, requires_grad=True), nc.tensor(rand((n, c, hw, hw), 34), requires_grad=True)
+    (gx,) = nc.autograd.grad(F.conv2d(xg, w2, padding=p, groups=groups), xg, nc.tensor(gy0), create_graph=True)
+    gx.backward(nc.tensor(x0))  # d<gx, x0>/dw: the weight gradient of x0 and gy0
+    assert np.array_equal(w2.grad.numpy(), kept)
 
 
 def test_training_forward_keeps_nothing():

@@ -32,7 +32,8 @@
 //  * conv2d_weight_grad_implicit: the weight gradient of every other layer as a GEMM over the
 //    output positions whose column panels are gathered from the input straight into the
 //    micro-kernel's packed layout (no column matrix). Float32 Winograd layers take
-//    WinogradKernels::weight_grad_f32 (conv_winograd.h) instead, where x and gy are finite.
+//    WinogradKernels::weight_grad_f32 (conv_winograd.h) instead, where x and gy are finite, from
+//    the forward's transform of x where the forward kept it (conv2d_keeping_input_f32).
 //  * bias_grad: per-channel sums of the output gradient.
 //  * col2im for one image: adds a column matrix (one row per (channel, kernel row, kernel col),
 //    one column per output position) back into an image (the transposed convolution's forward,

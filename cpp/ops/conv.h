@@ -27,8 +27,10 @@ Tensor conv2d_input_grad(const Tensor& gy, const Tensor& weight, const Shape& x_
 // d(loss)/d(bias): gy summed over images and positions, per channel (a plain sum when gy has
 // autograd history).
 Tensor conv2d_bias_grad(const Tensor& gy);
-// d(loss)/d(weight) from the input and gy.
-Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const Conv2dParams& p);
+// d(loss)/d(weight) from the input and gy; x_transform: the Winograd forward's transform of x,
+// which conv2d keeps for this when the weight needs a gradient (the same result, sooner).
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, const Conv2dParams& p,
+                          const Tensor& x_transform = Tensor());
 // Whether weight's storage holds its Winograd transform (made by a forward without weight history,
 // core/derived_copy.h) matching it as it is now.
 bool has_winograd_weight(const Tensor& weight);
