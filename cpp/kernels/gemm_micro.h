@@ -339,8 +339,9 @@ struct AvxKernel {
 // 92% of the FMA peak instead of 85-88%, 2048^3 at 89% instead of 85-87% (KC 384: +1-4%,
 // KC 1024: the same as 512); moving the prefetch of C to the last 32 k steps and an unrolled
 // store for the K blocks before the last gained nothing measurable on top (1 thread, CPU time).
-// conv.cpp's avx512 forward runs on this kernel (its weight gradient on a tile of its own that
-// reads the image directly); conv_winograd.cpp multiplies on a 16 x 16 tile of its own.
+// conv.cpp's avx512 forward runs on this kernel (the weight gradient, conv_wgrad.cpp, on a tile of
+// its own that reads the image directly); the Winograd files multiply on a 16 x 16 tile of their own
+// (conv_winograd_tiles.h).
 template <class T>
 struct Avx512Kernel {
   using VT = V512<T>;
