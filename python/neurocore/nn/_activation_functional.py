@@ -21,16 +21,16 @@ def prelu(input, weight):
             raise RuntimeError(f"[prelu] mismatch of parameter numbers and input channel size: found {count} "
                                f"parameters for input of shape {tuple(input.shape)} (channel dim 1)")
         weight = weight.reshape((-1,) + (1,) * (input.ndim - 2))
-    elif input.ndim:
-        weight = weight.reshape(())
+    else:
+        weight = weight.reshape(())  # a 0-d input stays 0-d
     return _core.where(input > 0, input, weight * input)
 
 
 def hardswish(input, inplace=False):
-    """x * relu6(x + 3) / 6: 0 below -3, x above 3."""
+    """x * relu6(x + 3) / 6: 0 at or below -3, x at or above 3 (where PyTorch's gradient is 0 and 1)."""
     def fn(x):
         middle = x * (x + 3) / 6
-        return _core.where(x < -3, _scalar(0, x), _core.where(x <= 3, middle, x))
+        return _core.where(x <= -3, _scalar(0, x), _core.where(x < 3, middle, x))
     return _maybe_inplace(input, inplace, fn)
 
 
