@@ -76,3 +76,27 @@ def test_channel_dropout_errors_and_inplace():
     x = nc.ones(4, 6, 10)
     y = F.dropout1d(x, 0.5, True, inplace=True)
     assert y is x and set(np.unique(x.numpy())) <= {0.0, 2.0}
+
+
+@pytest.mark.parametrize("name,shape", [("AlphaDropout", (400, 500)), ("FeatureAlphaDropout", (200, 1000, 2))])
+def test_alpha_dropout_keeps_selu_statistics(name, shape):
+    """Kept units are x * a + alpha * a * p, dropped ones the constant alpha * a * (p - 1) (PyTorch's
+    formula, alpha = 1.7580993408473766); standard-normal input keeps mean 0 and variance 1."""
+    torch = require_torch()
+    p, alpha = 0.2, 1.7580993408473766
+    a = ((alpha ** 2 * p + 1) * (1 - p)) ** -0.5
+    m = getattr(nn, name)(p)
+    assert repr(m) == repr(getattr(torch.nn, name)(p))
+    x = np.random.default_rng(6).standard_normal(shape)
+    nc.manual_seed(1)
+    y = m(nc.tensor(x)).numpy()
+    dropped = np.isclose(y, alpha * a * (p - 1), rtol=0, atol=1e-12)
+    assert np.allclose(y[~dropped], x[~dropped] * a + alpha * a * p, rtol=1e-12)
+    assert abs(dropped.mean() - p) < 0.02
+    if name == "FeatureAlphaDropout":
+        assert np.all(dropped == dropped[..., :1])  # one draw per (N, C)
+    assert abs(y.mean()) < 0.02 and abs(y.var() - 1) < 0.03
+    m.eval()
+    assert np.array_equal(m(nc.tensor(x)).numpy(), x)
+    assert np.array_equal(F.alpha_dropout(nc.tensor(x), 0.5).numpy(), x)  # training=False by default
+    assert np.all(F.alpha_dropout(nc.tensor(x), 1.0, True).numpy() == 0)

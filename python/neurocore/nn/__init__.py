@@ -7,7 +7,7 @@ from .linear import Linear, Identity, Flatten, Unflatten
 from .activation import (ReLU, LeakyReLU, ELU, SELU, GELU, SiLU, Mish, Softplus, Hardtanh, ReLU6, Sigmoid, Tanh,
                          Softmax, LogSoftmax, PReLU, Hardswish, Hardsigmoid, LogSigmoid, Softmin, Softmax2d, Softsign,
                          Tanhshrink, Threshold, CELU, GLU, Hardshrink, Softshrink)
-from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
+from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout
 from .conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from .pooling import MaxPool1d, MaxPool2d, AvgPool1d, AvgPool2d, AdaptiveAvgPool1d, AdaptiveAvgPool2d
 from ._resample import Upsample, UpsamplingNearest2d, UpsamplingBilinear2d

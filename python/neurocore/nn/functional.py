@@ -145,3 +145,38 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
                       "inputs with 3 spatial dimensions, a channel dimension, and an optional batch dimension "
                       "(i.e. 4D or 5D inputs).", stacklevel=2)
     return _feature_dropout(input, p, training, inplace, batched=input.dim() == 5)
+
+
+# SELU's negative saturation value, -scale * alpha: alpha dropout sets dropped units to it (before
+# the affine correction) so that the output keeps zero mean and unit variance.
+_SELU_SATURATION = 1.7580993408473766
+
+
+def _alpha_dropout(input, p, training, inplace, feature):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input.mul_(0) if inplace else input * 0
+    if feature and input.dim() < 2:
+        raise RuntimeError(f"[feature_alpha_dropout] feature dropout requires at least 2 dimensions in the input, "
+                           f"got shape {tuple(input.shape)}")
+    shape = list(input.shape[:2]) + [1] * (input.dim() - 2) if feature else list(input.shape)
+    keep = _core.ne(_core._bernoulli_scaled_(_creation.empty(*shape, dtype=input.dtype), p), 0).to(input.dtype)
+    # PyTorch's formula: x * keep * a + (keep - 1) * alpha * a + alpha * a * p.
+    a = ((_SELU_SATURATION ** 2 * p + 1) * (1 - p)) ** -0.5
+    scale = keep * a
+    shift = (keep - 1) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
+    return input.mul_(scale).add_(shift) if inplace else input * scale + shift
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped units take SELU's saturation value and an affine map keeps
+    the mean and variance of standard-normal input. Identity unless training."""
+    return _alpha_dropout(input, p, training, inplace, feature=False)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels (dim 1): one draw per (N, C). Identity unless training."""
+    return _alpha_dropout(input, p, training, inplace, feature=True)
