@@ -50,6 +50,9 @@ def test_lerp_weight_breakpoints_and_exact_end():
         check_op(lambda m, a, b, w: m.lerp(a, b, w), lambda m, a, b, w: m.lerp(a, b, w), arrays, dtype)
     a, b = nc.tensor(arrays[0]), nc.tensor(arrays[1])
     assert np.array_equal(nc.lerp(a, b, 1.0).numpy(), b.numpy())
+    # A scalar weight takes the same branch of the two-sided formula as a tensor weight (|w| < 0.5).
+    for w in [-1.3, -0.7, -0.3, 0.3, 0.7, 1.9]:
+        assert np.array_equal(nc.lerp(a, b, w).numpy(), nc.lerp(a, b, nc.full((9,), w, dtype=nc.float64)).numpy())
 
 
 def test_nan_to_num_vs_torch():
