@@ -15,9 +15,8 @@ from helpers import TOL, assert_close, check_op, gradcheck, rand, require_torch
 def test_group_norm_vs_torch(shape, groups, dtype):
     c = shape[1]
     x, w, b = rand(shape, seed=1, low=-3, high=5), rand((c,), seed=2), rand((c,), seed=3)
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else {}
     check_op(lambda t, x, w, b: t.nn.functional.group_norm(x, groups, w, b, 1e-4),
-             lambda nc, x, w, b: F.group_norm(x, groups, w, b, 1e-4), [x, w, b], dtype, **tol)
+             lambda nc, x, w, b: F.group_norm(x, groups, w, b, 1e-4), [x, w, b], dtype)
 
 
 def test_group_norm_without_affine_and_module():
@@ -58,9 +57,8 @@ def test_group_norm_errors():
 def test_instance_norm_functional_vs_torch(shape, dtype):
     c = shape[1]
     x, w, b = rand(shape, seed=8, low=-2, high=4), rand((c,), seed=9), rand((c,), seed=10)
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else {}
     check_op(lambda t, x, w, b: t.nn.functional.instance_norm(x, weight=w, bias=b, eps=1e-3),
-             lambda nc, x, w, b: F.instance_norm(x, weight=w, bias=b, eps=1e-3), [x, w, b], dtype, **tol)
+             lambda nc, x, w, b: F.instance_norm(x, weight=w, bias=b, eps=1e-3), [x, w, b], dtype)
 
 
 @pytest.mark.parametrize("cls,shape", [("InstanceNorm1d", (3, 4, 6)), ("InstanceNorm2d", (2, 4, 3, 5)),
