@@ -23,6 +23,7 @@ from ._tensor import (float32, float64, int64, bool_, float, double, long, Size,
                       memory_format, contiguous_format, preserve_format, channels_last)
 from ._device import device, set_default_device, get_default_device
 from ._functions import *  # noqa: F401,F403 - tensor functions: nc.matmul, nc.zeros, nc.exp, ...
+from ._shape_ops import *  # noqa: F401,F403 - nc.outer, nc.diag, nc.meshgrid, nc.repeat_interleave, ...
 from . import autograd, _losses
 from .serialization import save, load
 

@@ -1,4 +1,6 @@
 """Elementwise math, comparisons and activation functions (``nc.exp``, ``x.relu()``, ...)."""
+import numpy as np
+
 from . import _core
 from ._core import Tensor
 from ._tensor import _check_dtype
@@ -219,7 +221,46 @@ def norm(input, p="fro", dim=None, keepdim=False):
     return _core.sum(a ** p, dim, keepdim) ** (1.0 / p)
 
 
-__all__ += ["isclose", "allclose", "norm"]
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    """input with NaN, +inf and -inf replaced by nan, posinf and neginf (by default the dtype's
+    largest and lowest finite values); the gradient is 0 at the replaced elements."""
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    info = np.finfo(np.float64 if input.dtype == _core.dtype.float64 else np.float32)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    out = _core.where(_core.isnan(input), _core._full((), nan, input.dtype), input)
+    out = _core.where(_core.eq(input, float("inf")), _core._full((), posinf, input.dtype), out)
+    return _core.where(_core.eq(input, float("-inf")), _core._full((), neginf, input.dtype), out)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 * tensor2 (broadcast; evaluated in that order, as PyTorch's kernel)."""
+    return input + (tensor1 if value == 1 else tensor1 * value) * tensor2
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value * tensor1 / tensor2 (broadcast; integer division is refused, as in PyTorch)."""
+    for t in (tensor1, tensor2):
+        if isinstance(t, Tensor) and not t.dtype.is_floating_point:
+            raise RuntimeError(f"[addcdiv] integer division with addcdiv is no longer supported; got tensor1 "
+                               f"{tensor1.dtype} and tensor2 {tensor2.dtype}. Use addcmul(input, tensor1, 1 / tensor2)")
+    return input + (tensor1 if value == 1 else tensor1 * value) / tensor2
+
+
+def lerp(input, end, weight):
+    """input + weight * (end - input), with PyTorch's two-sided formula (end - (end - input) * (1 - weight)
+    for weight >= 0.5) so that weight = 1 gives exactly end."""
+    diff = end - input
+    if isinstance(weight, Tensor):
+        return _core.where(_core.lt(_core.abs(weight), 0.5), input + weight * diff, end - diff * (1 - weight))
+    return input + weight * diff if -0.5 < weight < 0.5 else end - diff * (1 - weight)  # (abs is _core.abs here)
+
+
+__all__ += ["isclose", "allclose", "norm", "nan_to_num", "addcmul", "addcdiv", "lerp"]
+for _name in ["nan_to_num", "addcmul", "addcdiv", "lerp"]:
+    setattr(Tensor, _name, globals()[_name])
+    setattr(Tensor, _name + "_", _inplace(globals()[_name], _name))
 Tensor.isclose = isclose
 Tensor.allclose = allclose
 Tensor.norm = norm

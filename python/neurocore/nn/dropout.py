@@ -28,3 +28,38 @@ class Dropout2d(Dropout):
     def forward(self, input):
         from .functional import dropout2d
         return dropout2d(input, self.p, self.training, self.inplace)
+
+
+class Dropout1d(Dropout):
+    """Zeroes whole channels of (N, C, L) or (C, L) input with probability p and scales the rest by
+    1/(1-p). Args: p (default 0.5), inplace (default False)."""
+
+    def forward(self, input):
+        from .functional import dropout1d
+        return dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout3d(Dropout):
+    """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability p and scales
+    the rest by 1/(1-p). Args: p (default 0.5), inplace (default False)."""
+
+    def forward(self, input):
+        from .functional import dropout3d
+        return dropout3d(input, self.p, self.training, self.inplace)
+
+
+class AlphaDropout(Dropout):
+    """Dropout that keeps SELU activations normalised (dropped units take SELU's saturation value,
+    then an affine correction). Args: p (default 0.5), inplace (default False)."""
+
+    def forward(self, input):
+        from .functional import alpha_dropout
+        return alpha_dropout(input, self.p, self.training, self.inplace)
+
+
+class FeatureAlphaDropout(Dropout):
+    """Alpha dropout of whole channels (one draw per (N, C)). Args: p (default 0.5), inplace (default False)."""
+
+    def forward(self, input):
+        from .functional import feature_alpha_dropout
+        return feature_alpha_dropout(input, self.p, self.training, self.inplace)

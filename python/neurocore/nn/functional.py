@@ -16,6 +16,10 @@ from ._conv_functional import (conv1d, conv2d, conv_transpose1d, conv_transpose2
                                max_pool2d, avg_pool1d, avg_pool2d, adaptive_avg_pool1d, adaptive_avg_pool2d)
 from ._attention_functional import scaled_dot_product_attention, multi_head_attention_forward  # noqa: F401
 from ._resample import interpolate, upsample, upsample_nearest, upsample_bilinear  # noqa: F401
+from ._norm_functional import group_norm, instance_norm, local_response_norm  # noqa: F401
+from ._activation_functional import (prelu, hardswish, hardsigmoid, logsigmoid, softmin, softsign,  # noqa: F401
+                                     tanhshrink, threshold, celu, glu, hardshrink, softshrink)
+from .pixelshuffle import pixel_shuffle, pixel_unshuffle  # noqa: F401
 
 
 def linear(input, weight, bias=None):
@@ -84,14 +88,15 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return _core._rms_norm(input, list(normalized_shape), weight, eps)
 
 
-def _feature_dropout(input, p, training, inplace):
-    """Zeroes whole channels (dim 1) with probability p and scales the rest by 1/(1-p): one mask
-    value per (N, C), broadcast over the remaining dims."""
+def _feature_dropout(input, p, training, inplace, batched=True):
+    """Zeroes whole channels (dim 1, or dim 0 of unbatched input) with probability p and scales the
+    rest by 1/(1-p): one mask value per (N, C), broadcast over the remaining dims."""
     if p < 0.0 or p > 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    shape = list(input.shape[:2]) + [1] * (input.dim() - 2)
+    lead = 2 if batched else 1
+    shape = list(input.shape[:lead]) + [1] * (input.dim() - lead)
     mask = _core._bernoulli_scaled_(_creation.empty(*shape, dtype=input.dtype), p)
     if inplace:
         return input.mul_(mask)
@@ -115,3 +120,63 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
                       "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
                       "please switch to using dropout1d instead.", stacklevel=2)
     return _feature_dropout(input, p, training, inplace)
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout for (N, C, L) input, or unbatched (C, L)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() not in (2, 3):
+        raise RuntimeError(f"[dropout1d] expected 2D or 3D input, but received a {input.dim()}D input of shape "
+                           f"{tuple(input.shape)}. Note that dropout1d exists to provide channel-wise dropout on "
+                           "inputs with 1 spatial dimension, a channel dimension, and an optional batch dimension "
+                           "(i.e. 2D or 3D inputs).")
+    return _feature_dropout(input, p, training, inplace, batched=input.dim() == 3)
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """Channel dropout for (N, C, D, H, W) input, or unbatched (C, D, H, W)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if input.dim() not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {input.dim()}-D input to dropout3d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and silence this warning, "
+                      "please use dropout instead. Note that dropout3d exists to provide channel-wise dropout on "
+                      "inputs with 3 spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 4D or 5D inputs).", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, batched=input.dim() == 5)
+
+
+# SELU's negative saturation value, -scale * alpha: alpha dropout sets dropped units to it (before
+# the affine correction) so that the output keeps zero mean and unit variance.
+_SELU_SATURATION = 1.7580993408473766
+
+
+def _alpha_dropout(input, p, training, inplace, feature):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input.mul_(0) if inplace else input * 0
+    if feature and input.dim() < 2:
+        raise RuntimeError(f"[feature_alpha_dropout] feature dropout requires at least 2 dimensions in the input, "
+                           f"got shape {tuple(input.shape)}")
+    shape = list(input.shape[:2]) + [1] * (input.dim() - 2) if feature else list(input.shape)
+    keep = _core.ne(_core._bernoulli_scaled_(_creation.empty(*shape, dtype=input.dtype), p), 0).to(input.dtype)
+    # PyTorch's formula: x * keep * a + (keep - 1) * alpha * a + alpha * a * p.
+    a = ((_SELU_SATURATION ** 2 * p + 1) * (1 - p)) ** -0.5
+    scale = keep * a
+    shift = (keep - 1) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
+    return input.mul_(scale).add_(shift) if inplace else input * scale + shift
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Dropout for SELU networks: dropped units take SELU's saturation value and an affine map keeps
+    the mean and variance of standard-normal input. Identity unless training."""
+    return _alpha_dropout(input, p, training, inplace, feature=False)
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
+    """Alpha dropout of whole channels (dim 1): one draw per (N, C). Identity unless training."""
+    return _alpha_dropout(input, p, training, inplace, feature=True)

@@ -1,4 +1,5 @@
-"""BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm, with PyTorch's arguments, buffers and state_dict keys."""
+"""BatchNorm1d, BatchNorm2d, LayerNorm, RMSNorm, GroupNorm, LocalResponseNorm, with PyTorch's arguments, buffers
+and state_dict keys."""
 import numbers
 
 from .._creation import empty, ones, zeros
@@ -186,3 +187,64 @@ class RMSNorm(Module):
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class GroupNorm(Module):
+    r"""Normalises each sample's channels in ``num_groups`` groups over the group's channels and
+    spatial positions, then scales and shifts each channel:
+    :math:`y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta`.
+
+    Args:
+        num_groups: number of groups (must divide ``num_channels``).
+        num_channels: number of channels C of the (N, C, *) input.
+        eps: added to the variance. Default: ``1e-5``.
+        affine: learn per-channel ``weight`` (ones) and ``bias`` (zeros). Default: ``True``.
+        bias: (keyword-only) learn ``bias`` when ``affine``. Default: ``True``.
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None, *, bias=True):
+        super().__init__()
+        if num_groups <= 0 or num_channels % num_groups != 0:
+            raise ValueError(f"[GroupNorm] num_channels {num_channels} must be divisible by num_groups {num_groups}")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(empty(num_channels, dtype=dtype))
+            if bias:
+                self.bias = Parameter(empty(num_channels, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, input):
+        if input.dim() >= 2 and input.shape[1] != self.num_channels:
+            raise ValueError(f"[GroupNorm] expected input with {self.num_channels} channels (dim 1), got shape "
+                             f"{tuple(input.shape)}")
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
+
+
+class LocalResponseNorm(Module):
+    """Divides each channel by (k + alpha/size * sum of squares of `size` neighbouring channels)^beta.
+    Defaults: alpha=1e-4, beta=0.75, k=1.0."""
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input):
+        return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

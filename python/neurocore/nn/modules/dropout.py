@@ -1,4 +1,4 @@
 """``neurocore.nn.modules.dropout``: the classes PyTorch defines in ``torch.nn.modules.dropout``."""
-from ..dropout import Dropout, Dropout2d  # noqa: F401
+from ..dropout import Dropout, Dropout1d, Dropout2d, Dropout3d, AlphaDropout, FeatureAlphaDropout  # noqa: F401
 
-__all__ = ["Dropout", "Dropout2d"]
+__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
