@@ -283,7 +283,8 @@ def test_nn_modules_paths_match_torch():
     import importlib
     import neurocore.nn.modules as ncm
     subs = ["activation", "batchnorm", "container", "conv", "distance", "dropout", "flatten", "linear", "loss",
-            "module", "normalization", "pooling", "rnn", "sparse", "transformer"]
+            "module", "normalization", "pooling", "rnn", "sparse", "transformer", "instancenorm", "padding",
+            "pixelshuffle", "upsampling"]
     for sub in subs:
         mine = importlib.import_module(f"neurocore.nn.modules.{sub}")
         theirs = importlib.import_module(f"torch.nn.modules.{sub}")
