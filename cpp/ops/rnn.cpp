@@ -436,7 +436,10 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
       };
       auto gate_grads = [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
-        if (!d.proj) add_output_grad(j0, w);
+        // The gate kernels add the output gradient (with a projection it is in dhh already) and sum
+        // the bias gradients in their own pass.
+        const T* dy = gy && !d.proj ? gy + o * P + j0 : nullptr;
+        T* dbb = bias_grad ? db.data<T>() + c0b : nullptr;
         const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
         int64_t ldh = P;
         if (d.proj) {
@@ -447,19 +450,16 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
         if (lstm) {  // c_prev read in place, its two parts as PrevState splits them
           const T* tc = sv.tanh_cells.data<T>() + o * H + j0;
           const PrevState<T> cp = prev_state(d, s, sv.cells.data<T>(), c0, H);
-          k.lstm_backward(gt + c0b, dgxt + c0b, G, tc, cp.prev + j0, dc + j0, H, dhh + j0, ldh, cp.have, w);
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, tc, cp.prev + j0, dc + j0, H, dhh + j0, dy, ldh, dbb, cp.have, w);
           k.lstm_backward(gt + cp.have * G + c0b, dgxt + cp.have * G + c0b, G, tc + cp.have * H,
-                          cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0, ldh,
-                          rows - cp.have, w);
+                          cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0,
+                          dy ? dy + cp.have * ldh : nullptr, ldh, dbb, rows - cp.have, w);
         } else if (gru) {
           k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G, hprev + o * P + j0,
-                         dh + j0, dh + j0, P, rows, w);  // GRU: xh is h_prev alone, row stride P
+                         dh + j0, dy, dh + j0, P, dbb, bias_grad ? dbh.data<T>() + c0b : nullptr, rows,
+                         w);  // GRU: xh is h_prev alone, row stride P
         } else {
-          k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
-        }
-        if (bias_grad) {
-          k.add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
-          if (gru) k.add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
+          k.rnn_backward(y + o * P + j0, dh + j0, dy, P, dgxt + c0b, G, dbb, rows, w, relu);
         }
       };
       if (d.proj) {
