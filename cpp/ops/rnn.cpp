@@ -168,6 +168,23 @@ void state_product(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, 
   gemm<T>(false, false, rows - st.have, n, k, st.init + st.have * k, k, b, ldb, beta, c + st.have * ldc, ldc);
 }
 
+// c = state @ b + bias (one per column): float32 adds the bias in the GEMM's store, float64 copies
+// it into c first.
+template <class T>
+void state_product_bias(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, int64_t ldb, int64_t n,
+                        const T* bias, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    auto part = [&](int64_t m, const float* a, float* cp) {
+      if (m > 0) kernels::gemm().f32.gemm_bias_act(false, false, m, n, k, 1.0f, a, k, b, ldb, 0.0f, cp, ldc, bias, 0);
+    };
+    part(st.have, st.prev, c);
+    part(rows - st.have, st.init + st.have * k, c + st.have * ldc);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, bias, sizeof(T) * n);
+    state_product(st, rows, k, b, ldb, n, T(1), c, ldc);
+  }
+}
+
 struct Saved {
   // Blocked gate activations (N, G); LSTM c and tanh(c) (N, H) and o*tanh(c) before the projection (N, H);
   // GRU W_hh h + b_hh (N, G, blocked).
@@ -251,8 +268,7 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
           const T* wb = ws + c0b * P;
           if (gru) {
             T* gh = buf.gh + (training ? o * G : 0);
-            for (int64_t r = 0; r < rows; ++r) std::memcpy(gh + r * G + c0b, w.bias_hh + c0b, sizeof(T) * n);
-            state_product(st, rows, P, wb, n, n, T(1), gh + c0b, G);
+            state_product_bias(st, rows, P, wb, n, n, w.bias_hh + c0b, gh + c0b, G);
             k.gru_forward(gt + c0b, gh + c0b, G, st.prev + j0, y + o * P + j0, P, st.have, bw);
             k.gru_forward(gt + st.have * G + c0b, gh + st.have * G + c0b, G, st.init + st.have * P + j0,
                           y + (o + st.have) * P + j0, P, rows - st.have, bw);
