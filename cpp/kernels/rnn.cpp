@@ -33,6 +33,7 @@ struct Lane1 {
     return x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
   }
   static R tanh(R x) { return std::tanh(x); }
+  static R where_positive(R y, R d) { return y > T(0) ? d : T(0); }  // d where y > 0, else +0
 };
 
 #if NC_HAVE_AVX2
@@ -52,6 +53,7 @@ struct Lane8 {
   static R set(float v) { return _mm256_set1_ps(v); }
   static R sigmoid(R x) { return sigmoid8(x); }
   static R tanh(R x) { return tanh8(x); }
+  static R where_positive(R y, R d) { return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), d); }
 };
 #if NC_HAVE_AVX512
 // Sixteen floats, a partial vector masked (masked-off lanes are neither read nor written).
@@ -68,6 +70,9 @@ struct Lane16 {
   static R set(float v) { return _mm512_set1_ps(v); }
   static R sigmoid(R x) { return sigmoid16(x); }
   static R tanh(R x) { return tanh16(x); }
+  static R where_positive(R y, R d) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), d);
+  }
 };
 using FloatLanes = Lane16;
 #else
@@ -107,23 +112,14 @@ void rnn_backward(const T* y, const T* dh, const T* dy, int64_t ldh, T* dg, int6
                   int64_t h, bool relu) {
   using L = Lanes<T>;
   using R = typename L::R;
-  const R one = L::set(T(1)), zero = L::set(T(0));
+  const R one = L::set(T(1));
   for_lanes<L>(h, [&](int64_t j, int n) {
-    R sum = db ? L::load(db + j, n) : zero;
+    R sum = db ? L::load(db + j, n) : one;
     for (int64_t r = 0; r < rows; ++r) {
-      const T* yr = y + r * ldh + j;
-      const R d = dy ? L::load(dh + r * ldh + j, n) + L::load(dy + r * ldh + j, n) : L::load(dh + r * ldh + j, n);
-      R grad;
-      if (relu) {
-        alignas(64) T yv[L::W], dv[L::W], gv[L::W];
-        L::store(yv, L::load(yr, n), L::W);
-        L::store(dv, d, L::W);
-        for (int l = 0; l < L::W; ++l) gv[l] = yv[l] > T(0) ? dv[l] : T(0);
-        grad = L::load(gv, L::W);
-      } else {
-        const R yv = L::load(yr, n);
-        grad = d * (one - yv * yv);
-      }
+      R d = L::load(dh + r * ldh + j, n);
+      if (dy) d = d + L::load(dy + r * ldh + j, n);
+      const R yv = L::load(y + r * ldh + j, n);
+      const R grad = relu ? L::where_positive(yv, d) : d * (one - yv * yv);
       L::store(dg + r * ldg + j, grad, n);
       sum = sum + grad;
     }
