@@ -33,6 +33,7 @@ struct Lane1 {
     return x >= 0 ? T(1) / (T(1) + e) : e / (T(1) + e);
   }
   static R tanh(R x) { return std::tanh(x); }
+  static R where_positive(R y, R d) { return y > T(0) ? d : T(0); }  // d where y > 0, else +0
 };
 
 #if NC_HAVE_AVX2
@@ -52,6 +53,7 @@ struct Lane8 {
   static R set(float v) { return _mm256_set1_ps(v); }
   static R sigmoid(R x) { return sigmoid8(x); }
   static R tanh(R x) { return tanh8(x); }
+  static R where_positive(R y, R d) { return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), d); }
 };
 #if NC_HAVE_AVX512
 // Sixteen floats, a partial vector masked (masked-off lanes are neither read nor written).
@@ -68,6 +70,9 @@ struct Lane16 {
   static R set(float v) { return _mm512_set1_ps(v); }
   static R sigmoid(R x) { return sigmoid16(x); }
   static R tanh(R x) { return tanh16(x); }
+  static R where_positive(R y, R d) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), d);
+  }
 };
 using FloatLanes = Lane16;
 #else
@@ -99,16 +104,27 @@ void rnn_forward(const T* g, int64_t ldg, T* y, int64_t ldh, int64_t rows, int64
   }
 }
 
+// The backward kernels run lane group by lane group, rows inside: the bias gradient of a group
+// stays in registers while the rows add to it in order (row r of every group reads its own cache
+// lines either way).
 template <class T>
-void rnn_backward(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int64_t rows, int64_t h, bool relu) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T *yr = y + r * ldh, *dr = dh + r * ldh;
-    T* gr = dg + r * ldg;
-    if (relu)
-      for (int64_t j = 0; j < h; ++j) gr[j] = yr[j] > T(0) ? dr[j] : T(0);
-    else
-      for (int64_t j = 0; j < h; ++j) gr[j] = dr[j] * (T(1) - yr[j] * yr[j]);
-  }
+void rnn_backward(const T* y, const T* dh, const T* dy, int64_t ldh, T* dg, int64_t ldg, T* db, int64_t rows,
+                  int64_t h, bool relu) {
+  using L = Lanes<T>;
+  using R = typename L::R;
+  const R one = L::set(T(1));
+  for_lanes<L>(h, [&](int64_t j, int n) {
+    R sum = db ? L::load(db + j, n) : one;
+    for (int64_t r = 0; r < rows; ++r) {
+      R d = L::load(dh + r * ldh + j, n);
+      if (dy) d = d + L::load(dy + r * ldh + j, n);
+      const R yv = L::load(y + r * ldh + j, n);
+      const R grad = relu ? L::where_positive(yv, d) : d * (one - yv * yv);
+      L::store(dg + r * ldg + j, grad, n);
+      sum = sum + grad;
+    }
+    if (db) L::store(db + j, sum, n);
+  });
 }
 
 template <class T>
@@ -137,28 +153,36 @@ void lstm_forward(T* gates, int64_t ldg, const T* c_prev, T* c, T* tanh_c, int64
   }
 }
 
+// Lane group by lane group, rows inside: the bias gradient of a group stays in registers while the
+// rows add to it in order (row r of every group reads its own cache lines either way).
 template <class T>
 void lstm_backward(const T* gates, T* dgates, int64_t ldg, const T* tanh_c, const T* c_prev, T* dc, int64_t ldc,
-                   const T* dhc, int64_t ldh, int64_t rows, int64_t h) {
+                   const T* dhc, const T* dy, int64_t ldh, T* db, int64_t rows, int64_t h) {
   using L = Lanes<T>;
   using R = typename L::R;
   const R one = L::set(T(1));
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* g = gates + r * ldg;
-    T* dg = dgates + r * ldg;
-    const T *tr = tanh_c + r * ldc, *cp = c_prev + r * ldc, *dh = dhc + r * ldh;
-    T* dcr = dc + r * ldc;
-    for_lanes<L>(h, [&](int64_t j, int n) {
-      const R i = L::load(g + j, n), f = L::load(g + h + j, n), gv = L::load(g + 2 * h + j, n);
-      const R o = L::load(g + 3 * h + j, n), t = L::load(tr + j, n), d = L::load(dh + j, n);
-      const R dct = L::load(dcr + j, n) + d * o * (one - t * t);
-      L::store(dg + j, dct * gv * i * (one - i), n);
-      L::store(dg + h + j, dct * L::load(cp + j, n) * f * (one - f), n);
-      L::store(dg + 2 * h + j, dct * i * (one - gv * gv), n);
-      L::store(dg + 3 * h + j, d * t * o * (one - o), n);
-      L::store(dcr + j, dct * f, n);
-    });
-  }
+  for_lanes<L>(h, [&](int64_t j, int n) {
+    R sum[4];
+    for (int q = 0; q < 4; ++q) sum[q] = db ? L::load(db + q * h + j, n) : one;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* g = gates + r * ldg + j;
+      T* dg = dgates + r * ldg + j;
+      const R i = L::load(g, n), f = L::load(g + h, n), gv = L::load(g + 2 * h, n), o = L::load(g + 3 * h, n);
+      const R t = L::load(tanh_c + r * ldc + j, n);
+      const R d = dy ? L::load(dhc + r * ldh + j, n) + L::load(dy + r * ldh + j, n) : L::load(dhc + r * ldh + j, n);
+      T* dcr = dc + r * ldc + j;
+      const R dct = L::load(dcr, n) + d * o * (one - t * t);
+      const R grad[4] = {dct * gv * i * (one - i), dct * L::load(c_prev + r * ldc + j, n) * f * (one - f),
+                         dct * i * (one - gv * gv), d * t * o * (one - o)};
+      for (int q = 0; q < 4; ++q) {
+        L::store(dg + q * h, grad[q], n);
+        sum[q] = sum[q] + grad[q];
+      }
+      L::store(dcr, dct * f, n);
+    }
+    if (db)
+      for (int q = 0; q < 4; ++q) L::store(db + q * h + j, sum[q], n);
+  });
 }
 
 template <class T>
@@ -183,40 +207,38 @@ void gru_forward(T* gx, const T* gh, int64_t ldg, const T* h_prev, T* h_out, int
 }
 
 template <class T>
-void gru_backward(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, const T* h_prev, const T* dh, T* dh_prev,
-                  int64_t ldh, int64_t rows, int64_t h) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* g = gates + r * ldg;
-    const T* hn = gh + r * ldg + 2 * h;
-    const T* hp = h_prev + r * ldh;
-    const T* d = dh + r * ldh;
-    T* dx = dgx + r * ldg;
-    T* dhh = dgh + r * ldg;
-    T* dp = dh_prev + r * ldh;
-    for (int64_t j = 0; j < h; ++j) {
-      const T rg = g[j], z = g[h + j], n = g[2 * h + j], dv = d[j];
-      const T dn = dv * (T(1) - z) * (T(1) - n * n);
-      const T dr = dn * hn[j] * rg * (T(1) - rg);
-      const T dz = dv * (hp[j] - n) * z * (T(1) - z);
-      dx[j] = dr;
-      dx[h + j] = dz;
-      dx[2 * h + j] = dn;
-      dhh[j] = dr;
-      dhh[h + j] = dz;
-      dhh[2 * h + j] = dn * rg;
-      dp[j] = dv * z;
-    }
-  }
-}
-
-template <class T>
-void add_rows(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum) {
+void gru_backward(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, const T* h_prev, const T* dh,
+                  const T* dy, T* dh_prev, int64_t ldh, T* db, T* dbh, int64_t rows, int64_t h) {
   using L = Lanes<T>;
   using R = typename L::R;
-  for_lanes<L>(n, [&](int64_t j, int w) {
-    R acc = L::load(sum + j, w);
-    for (int64_t r = 0; r < rows; ++r) acc = acc + L::load(a + r * lda + j, w);
-    L::store(sum + j, acc, w);
+  const R one = L::set(T(1));
+  for_lanes<L>(h, [&](int64_t j, int n) {
+    R sum[3], sum_h[3];
+    for (int q = 0; q < 3; ++q) {
+      sum[q] = db ? L::load(db + q * h + j, n) : one;
+      sum_h[q] = db ? L::load(dbh + q * h + j, n) : one;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* g = gates + r * ldg + j;
+      const R rg = L::load(g, n), z = L::load(g + h, n), nv = L::load(g + 2 * h, n);
+      const R dv = dy ? L::load(dh + r * ldh + j, n) + L::load(dy + r * ldh + j, n) : L::load(dh + r * ldh + j, n);
+      const R dn = dv * (one - z) * (one - nv * nv);
+      const R dr = dn * L::load(gh + r * ldg + 2 * h + j, n) * rg * (one - rg);
+      const R dz = dv * (L::load(h_prev + r * ldh + j, n) - nv) * z * (one - z);
+      const R grad[3] = {dr, dz, dn}, grad_h[3] = {dr, dz, dn * rg};
+      for (int q = 0; q < 3; ++q) {
+        L::store(dgx + r * ldg + q * h + j, grad[q], n);
+        L::store(dgh + r * ldg + q * h + j, grad_h[q], n);
+        sum[q] = sum[q] + grad[q];
+        sum_h[q] = sum_h[q] + grad_h[q];
+      }
+      L::store(dh_prev + r * ldh + j, dv * z, n);
+    }
+    if (db)
+      for (int q = 0; q < 3; ++q) {
+        L::store(db + q * h + j, sum[q], n);
+        L::store(dbh + q * h + j, sum_h[q], n);
+      }
   });
 }
 
@@ -233,7 +255,7 @@ void add_block(const T* a, int64_t lda, T* b, int64_t ldb, int64_t rows, int64_t
 template <class T>
 constexpr RnnOps<T> ops() {
   return {rnn_forward<T>, rnn_backward<T>, lstm_forward<T>, lstm_backward<T>, gru_forward<T>, gru_backward<T>,
-          add_rows<T>,    add_block<T>};
+          add_block<T>};
 }
 
 }  // namespace

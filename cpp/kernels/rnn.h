@@ -18,29 +18,32 @@ struct RnnOps {
   // c_prev, dc), ldh for hidden-state rows (outputs, previous states and their gradients).
   // RNN: y = act(g) (tanh, or ReLU when relu).
   void (*rnn_forward)(const T* g, int64_t ldg, T* y, int64_t ldh, int64_t rows, int64_t h, bool relu);
-  // dg = dh * act'(from the output y = act(pre)).
-  void (*rnn_backward)(const T* y, const T* dh, int64_t ldh, T* dg, int64_t ldg, int64_t rows, int64_t h, bool relu);
+  // The backward kernels take the gradient of a step's output in two parts, dh (from the step
+  // after) and dy (from the layer's output, or null), and unless db is null add each row's
+  // gradients of the pre-activations to db (the bias gradient, in the gates' layout), rows in
+  // order: one pass where two more would read the gate gradients and dh again.
+  // RNN: dg = (dh + dy) * act'(from the output y = act(pre)).
+  void (*rnn_backward)(const T* y, const T* dh, const T* dy, int64_t ldh, T* dg, int64_t ldg, T* db, int64_t rows,
+                       int64_t h, bool relu);
   // LSTM: gate pre-activations -> activations in place; c = f*c_prev + i*g (c may be c_prev);
   // hc = o * tanh(c); tanh(c) also into tanh_c unless it is null (training keeps it for backward).
   void (*lstm_forward)(T* gates, int64_t ldg, const T* c_prev, T* c, T* tanh_c, int64_t ldc, T* hc, int64_t ldh,
                        int64_t rows, int64_t h);
-  // From the activations, tanh(c), c_prev and dhc (gradient of o*tanh(c)): dgates = gradients of
-  // the pre-activations; dc holds the gradient of c from the step after and gets that of c_prev.
+  // From the activations, tanh(c), c_prev and dhc + dy (gradient of o*tanh(c)): dgates = gradients
+  // of the pre-activations; dc holds the gradient of c from the step after and gets that of c_prev.
   void (*lstm_backward)(const T* gates, T* dgates, int64_t ldg, const T* tanh_c, const T* c_prev, T* dc, int64_t ldc,
-                        const T* dhc, int64_t ldh, int64_t rows, int64_t h);
+                        const T* dhc, const T* dy, int64_t ldh, T* db, int64_t rows, int64_t h);
   // GRU: gx = input projection + b_ih, gh = W_hh h_prev + b_hh. gx becomes the activations
   // r, z, n (n = tanh(x_n + r * gh_n)); h_out = n + z * (h_prev - n).
   void (*gru_forward)(T* gx, const T* gh, int64_t ldg, const T* h_prev, T* h_out, int64_t ldh, int64_t rows,
                       int64_t h);
-  // dgx = gradients of the input-side pre-activations, dgh those of W_hh h_prev + b_hh;
-  // dh_prev = the direct part dh * z (may alias dh; the caller adds dgh @ W_hh).
+  // dgx = gradients of the input-side pre-activations (summed into db), dgh those of
+  // W_hh h_prev + b_hh (summed into dbh; both null or neither); dh_prev = the direct part
+  // (dh + dy) * z (may alias dh; the caller adds dgh @ W_hh).
   void (*gru_backward)(const T* gates, const T* gh, T* dgx, T* dgh, int64_t ldg, const T* h_prev, const T* dh,
-                       T* dh_prev, int64_t ldh, int64_t rows, int64_t h);
-  // sum (n) += each row of a (rows x n, row stride lda), rows in order: the bias gradients, added up
-  // block by block as the steps produce the gate gradients.
-  void (*add_rows)(const T* a, int64_t lda, int64_t rows, int64_t n, T* sum);
+                       const T* dy, T* dh_prev, int64_t ldh, T* db, T* dbh, int64_t rows, int64_t h);
   // b (rows x n, row stride ldb) += a (rows x n, row stride lda): a step's output gradient joining
-  // the one from the step after.
+  // the one from the step after (LSTM with a projection: its gate kernel reads W_hr's product).
   void (*add_block)(const T* a, int64_t lda, T* b, int64_t ldb, int64_t rows, int64_t n);
 };
 

@@ -168,6 +168,23 @@ void state_product(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, 
   gemm<T>(false, false, rows - st.have, n, k, st.init + st.have * k, k, b, ldb, beta, c + st.have * ldc, ldc);
 }
 
+// c = state @ b + bias (one per column): float32 adds the bias in the GEMM's store, float64 copies
+// it into c first.
+template <class T>
+void state_product_bias(const PrevState<T>& st, int64_t rows, int64_t k, const T* b, int64_t ldb, int64_t n,
+                        const T* bias, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    auto part = [&](int64_t m, const float* a, float* cp) {
+      if (m > 0) kernels::gemm().f32.gemm_bias_act(false, false, m, n, k, 1.0f, a, k, b, ldb, 0.0f, cp, ldc, bias, 0);
+    };
+    part(st.have, st.prev, c);
+    part(rows - st.have, st.init + st.have * k, c + st.have * ldc);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(c + r * ldc, bias, sizeof(T) * n);
+    state_product(st, rows, k, b, ldb, n, T(1), c, ldc);
+  }
+}
+
 struct Saved {
   // Blocked gate activations (N, G); LSTM c and tanh(c) (N, H) and o*tanh(c) before the projection (N, H);
   // GRU W_hh h + b_hh (N, G, blocked).
@@ -251,8 +268,7 @@ void run_layer(const Dims& d, const T* x, const T* h0, const T* c0, const StepWe
           const T* wb = ws + c0b * P;
           if (gru) {
             T* gh = buf.gh + (training ? o * G : 0);
-            for (int64_t r = 0; r < rows; ++r) std::memcpy(gh + r * G + c0b, w.bias_hh + c0b, sizeof(T) * n);
-            state_product(st, rows, P, wb, n, n, T(1), gh + c0b, G);
+            state_product_bias(st, rows, P, wb, n, n, w.bias_hh + c0b, gh + c0b, G);
             k.gru_forward(gt + c0b, gh + c0b, G, st.prev + j0, y + o * P + j0, P, st.have, bw);
             k.gru_forward(gt + st.have * G + c0b, gh + st.have * G + c0b, G, st.init + st.have * P + j0,
                           y + (o + st.have) * P + j0, P, rows - st.have, bw);
@@ -436,7 +452,10 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
       };
       auto gate_grads = [&](int64_t b) {
         const int64_t j0 = d.hb.begin(b), w = d.hb.size(b), c0b = j0 * ng;
-        if (!d.proj) add_output_grad(j0, w);
+        // The gate kernels add the output gradient (with a projection it is in dhh already) and sum
+        // the bias gradients in their own pass.
+        const T* dy = gy && !d.proj ? gy + o * P + j0 : nullptr;
+        T* dbb = bias_grad ? db.data<T>() + c0b : nullptr;
         const T* dhh = dh;  // gradient of this block's hidden output, row stride ldh
         int64_t ldh = P;
         if (d.proj) {
@@ -447,19 +466,16 @@ Grads backward(const Dims& d, const T* x, const T* h0, const T* c0, const T* wih
         if (lstm) {  // c_prev read in place, its two parts as PrevState splits them
           const T* tc = sv.tanh_cells.data<T>() + o * H + j0;
           const PrevState<T> cp = prev_state(d, s, sv.cells.data<T>(), c0, H);
-          k.lstm_backward(gt + c0b, dgxt + c0b, G, tc, cp.prev + j0, dc + j0, H, dhh + j0, ldh, cp.have, w);
+          k.lstm_backward(gt + c0b, dgxt + c0b, G, tc, cp.prev + j0, dc + j0, H, dhh + j0, dy, ldh, dbb, cp.have, w);
           k.lstm_backward(gt + cp.have * G + c0b, dgxt + cp.have * G + c0b, G, tc + cp.have * H,
-                          cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0, ldh,
-                          rows - cp.have, w);
+                          cp.init + cp.have * H + j0, dc + cp.have * H + j0, H, dhh + cp.have * ldh + j0,
+                          dy ? dy + cp.have * ldh : nullptr, ldh, dbb, rows - cp.have, w);
         } else if (gru) {
           k.gru_backward(gt + c0b, sv.gh.data<T>() + o * G + c0b, dgxt + c0b, dght + c0b, G, hprev + o * P + j0,
-                         dh + j0, dh + j0, P, rows, w);  // GRU: xh is h_prev alone, row stride P
+                         dh + j0, dy, dh + j0, P, dbb, bias_grad ? dbh.data<T>() + c0b : nullptr, rows,
+                         w);  // GRU: xh is h_prev alone, row stride P
         } else {
-          k.rnn_backward(y + o * P + j0, dh + j0, P, dgxt + c0b, G, rows, w, relu);
-        }
-        if (bias_grad) {
-          k.add_rows(dgxt + c0b, G, rows, w * ng, db.data<T>() + c0b);
-          if (gru) k.add_rows(dght + c0b, G, rows, w * ng, dbh.data<T>() + c0b);
+          k.rnn_backward(y + o * P + j0, dh + j0, dy, P, dgxt + c0b, G, dbb, rows, w, relu);
         }
       };
       if (d.proj) {
