@@ -31,8 +31,6 @@ constexpr int64_t Bc = 64;            // keys per tile in the backward
 // tile buffers at 128 keys outgrow the L1 cache (fwd+bwd 7-20% slower). Dropout masks do not
 // depend on the tiling (dropout_row draws by absolute position).
 constexpr int64_t BcFwd = 128;
-// Rows past a tile that the register blocks of tile_scores may write (a strip's padding rows).
-constexpr int64_t kStripSpare = 8;
 
 template <class T>
 T* alloc_tile(int64_t elems) {
@@ -354,35 +352,12 @@ void forward_tiled(const AttnHead<float>& h, int64_t i0, int64_t i1, float* o, i
 }
 #endif
 
-// s (br x bc, rows ld apart) = scale * a kt[:, 0:bc] for rows a (a_rs apart) and transposed keys
-// kt (zero-padded, see transpose_keys). Float32 on avx2/avx512 runs the forward's register blocks:
-// they write whole vectors and strips, so s must have room for ld >= bc rounded up to 16 and
-// kStripSpare more rows than br.
-template <class T>
-void tile_scores(const T* a, int64_t a_rs, int64_t br, int64_t bc, int64_t E, T scale, const T* kt, int64_t ldt,
-                 T* s, int64_t ld) {
-#if NC_HAVE_AVX2
-  if constexpr (std::is_same_v<T, float>) {
-    constexpr int R = AttnVec::kRows;
-    static_assert(R - 1 <= kStripSpare && Bc % 16 == 0, "room for the blocks' padding rows and lanes");
-    for (int64_t r0 = 0; r0 < br; r0 += R) {
-      const float* rows[R];
-      for (int r = 0; r < R; ++r) rows[r] = a + std::min<int64_t>(r0 + r, br - 1) * a_rs;
-      attn_qk(rows, E, kt, ldt, scale, s + r0 * ld, ld, (bc + AttnVec::W - 1) / AttnVec::W);
-    }
-    return;
-  }
-#endif
-  gemm(false, false, br, bc, E, scale, a, a_rs, kt, ldt, T(0), s, ld);
-}
-
 template <class T>
 void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64_t go_rs, const T* lse, T* gq,
               int64_t gq_rs, T* gk, int64_t gk_rs, T* gv, int64_t gv_rs, T* gm, int64_t gm_rs, int64_t gm_cs) {
   const int64_t L = h.L, S = h.S, E = h.E, Ev = h.Ev;
   const bool drop = h.dropout_p > 0.0;
-  Scratch<T> p((Br + kStripSpare) * Bc), pd(drop ? Br * Bc : 1), dp((Br + kStripSpare) * Bc), keep(drop ? Br * Bc : 1),
-      D(L);
+  Scratch<T> p(Br * Bc), pd(drop ? Br * Bc : 1), dp(Br * Bc), keep(drop ? Br * Bc : 1), D(L);
   Scratch<uint32_t> words(Bc + 16);
   const int64_t ldt = transposed_stride<T>(S);
   Scratch<T> kt(E * ldt), vt(Ev * ldt);
@@ -400,7 +375,7 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
     // Causal: the first query that sees key jb is query jb; tiles start on multiples of Br.
     for (int64_t ib = h.causal ? (jb / Br) * Br : 0; ib < L; ib += Br) {
       const int64_t br = std::min(Br, L - ib);
-      tile_scores(h.q + ib * h.q_rs, h.q_rs, br, bc, E, h.scale, kt.p + jb, ldt, p.p, Bc);
+      gemm(false, false, br, bc, E, h.scale, h.q + ib * h.q_rs, h.q_rs, kt.p + jb, ldt, T(0), p.p, Bc);
       apply_mask(h, p.p, Bc, ib, br, jb, bc);
       for (int64_t r = 0; r < br; ++r) {
         // lse = +inf (all keys masked) gives exp(-inf) = 0 for every entry.
@@ -413,7 +388,7 @@ void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64
       const T* pv = drop ? pd.p : p.p;
       const T* go_i = go + ib * go_rs;
       gemm(true, false, bc, Ev, br, T(1), pv, Bc, go_i, go_rs, T(1), gv + jb * gv_rs, gv_rs);
-      tile_scores(go_i, go_rs, br, bc, Ev, T(1), vt.p + jb, ldt, dp.p, Bc);
+      gemm(false, false, br, bc, Ev, T(1), go_i, go_rs, vt.p + jb, ldt, T(0), dp.p, Bc);
       for (int64_t r = 0; r < br; ++r) {
         T* dr = dp.p + r * Bc;
         const T* pr = p.p + r * Bc;
