@@ -204,3 +204,55 @@ def test_no_sequence_squared_buffer():
     assert res.returncode == 0, res.stderr
     grew = int(res.stdout.strip().splitlines()[-1])
     assert grew < 32 * 2**20, f"peak RSS grew by {grew / 2**20:.1f} MiB (an 8192 x 8192 matrix is 256 MiB)"
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("E,Ev,L,S", [(20, 12, 131, 67), (72, 40, 70, 131)])
+def test_float32_register_blocks_against_float64(E, Ev, L, S):
+    """The float32 forward of the avx2/avx512 builds runs strips of 6 query rows against 64-key
+    tiles with head dims in 8/16-lane vectors: rows, keys and dims here leave ragged strips, tiles
+    and vectors (and dims past 64), under causal, bool and additive masks and dropout; forward and
+    backward against PyTorch in float64 (dropout: against neurocore's float64, the same draws)."""
+    torch = require_torch()
+    q, k, v = (rand(s, np.float32, seed=i) * 2 for i, s in enumerate([(2, L, E), (2, S, E), (2, S, Ev)]))
+    g = rand((2, L, Ev), np.float32, seed=5)
+    bool_mask = np.random.default_rng(1).random((L, S)) > 0.2
+    cases = [dict(is_causal=True), dict(attn_mask=bool_mask), dict(attn_mask=rand((L, S), np.float32, seed=6)),
+             dict(dropout_p=0.3, is_causal=True)]
+    for kw in cases:
+        outs = {}
+        for dt in (np.float32, np.float64):
+            ts = [nc.tensor(a.astype(dt), requires_grad=True) for a in (q, k, v)]
+            nkw = {key: nc.tensor(val.astype(dt) if val.dtype != bool else val) if key == "attn_mask" else val
+                   for key, val in kw.items()}
+            nc.manual_seed(4)
+            out = F.scaled_dot_product_attention(*ts, **nkw)
+            out.backward(nc.tensor(g.astype(dt)))
+            outs[dt] = [out.detach().numpy()] + [t.grad.numpy() for t in ts]
+        if "dropout_p" in kw:
+            ref = outs[np.float64]
+        else:
+            tts = [torch.tensor(a.astype(np.float64), requires_grad=True) for a in (q, k, v)]
+            tkw = {key: torch.tensor(val.astype(np.float64) if val.dtype != bool else val) if key == "attn_mask"
+                   else val for key, val in kw.items()}
+            tout = torch.nn.functional.scaled_dot_product_attention(*tts, **tkw)
+            tout.backward(torch.tensor(g.astype(np.float64)))
+            ref = [tout.detach().numpy()] + [t.grad.numpy() for t in tts]
+        for what, a, b in zip(("output", "grad q", "grad k", "grad v"), outs[np.float32], ref):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-5, err_msg=f"{what} {sorted(kw)}")
+
+
+def test_float32_nan_stays_in_its_rows():
+    """NaN in one query row: all of that row's scores are NaN, which the running max skips, so the
+    row comes out as a fully masked one (0), as the GEMM path always gave; the rows that share its
+    strip of the register-blocked forward are unaffected. NaN in one key reaches every row."""
+    q, k, v = (rand(s, np.float32, seed=i) for i, s in enumerate([(1, 13, 20), (1, 70, 20), (1, 70, 12)]))
+    ref = F.scaled_dot_product_attention(nc.tensor(q), nc.tensor(k), nc.tensor(v)).numpy()
+    q[0, 7, 3] = np.nan
+    out = F.scaled_dot_product_attention(nc.tensor(q), nc.tensor(k), nc.tensor(v)).numpy()
+    assert np.all(out[0, 7] == 0)
+    rows = [i for i in range(13) if i != 7]
+    assert np.array_equal(out[0, rows], ref[0, rows])
+    q[0, 7, 3] = 0.5
+    k[0, 66, 1] = np.nan
+    assert np.all(np.isnan(F.scaled_dot_product_attention(nc.tensor(q), nc.tensor(k), nc.tensor(v)).numpy()))

@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
+#include "kernels/attention_micro.h"
 #include "kernels/gemm.h"
 #include "kernels/isa.h"
 #include "kernels/philox.h"
@@ -143,12 +145,26 @@ int64_t transposed_stride(int64_t n) {
   return attn_transposed_stride(n, static_cast<int64_t>(sizeof(T)));
 }
 
+// Columns n up to the next multiple of 16 are zeroed: the register blocks read whole vectors.
 template <class T>
 void transpose_keys(const T* k, int64_t k_rs, int64_t n, int64_t E, T* kt, int64_t ldt) {
+  int64_t n8 = 0, E8 = 0;  // keys and dims done by whole 8 x 8 blocks
+#if NC_HAVE_AVX2
+  if constexpr (std::is_same_v<T, float>) {
+    n8 = n / 8 * 8;
+    E8 = E / 8 * 8;
+    for (int64_t j0 = 0; j0 < n8; j0 += 8)
+      for (int64_t e0 = 0; e0 < E8; e0 += 8) transpose8x8(k + j0 * k_rs + e0, k_rs, kt + e0 * ldt + j0, ldt);
+  }
+#endif
   constexpr int64_t B = 16;
-  for (int64_t j0 = 0; j0 < n; j0 += B)
-    for (int64_t e = 0; e < E; ++e)
-      for (int64_t j = j0; j < std::min(n, j0 + B); ++j) kt[e * ldt + j] = k[j * k_rs + e];
+  const int64_t padded = std::min(ldt, (n + B - 1) / B * B);
+  for (int64_t j0 = 0; j0 < padded; j0 += B)
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t jb = e < E8 ? std::max(j0, n8) : j0, je = std::min(n, j0 + B);
+      for (int64_t j = jb; j < je; ++j) kt[e * ldt + j] = k[j * k_rs + e];
+      for (int64_t j = std::max(j0, n); j < std::min(padded, j0 + B); ++j) kt[e * ldt + j] = T(0);
+    }
 }
 
 // Masks score tile s (br x bc, row stride ld) of rows ib.., keys jb..: excluded entries become
@@ -201,18 +217,29 @@ int64_t key_end(const AttnHead<T>& h, int64_t ib, int64_t br) {
   return h.causal ? std::min(h.S, ib + br) : h.S;
 }
 
+// The keys that query rows [i0, i1) can see, transposed: the caller's copy, or this call's own.
+template <class T>
+struct KeysT {
+  int64_t ldt;
+  Scratch<T> own;
+  const T* kt;
+  KeysT(const AttnHead<T>& h, int64_t i0, int64_t i1)
+      : ldt(h.kt ? h.kt_ld : transposed_stride<T>(key_end(h, i0, i1 - i0))),
+        own(h.kt ? 1 : h.E * ldt),
+        kt(h.kt ? h.kt : own.p) {
+    if (!h.kt) transpose_keys(h.k, h.k_rs, key_end(h, i0, i1 - i0), h.E, own.p, ldt);
+  }
+};
+
 template <class T>
 void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T* lse) {
   constexpr T ninf = -std::numeric_limits<T>::infinity();
   const int64_t Ev = h.Ev;
   Scratch<T> s(Br * BcFwd), acc(Br * Ev), keep(BcFwd);
   Scratch<uint32_t> words(BcFwd + 16);
-  // The caller's transposed keys, or this call's own copy of the keys it can see.
-  const int64_t nkeys = key_end(h, i0, i1 - i0);
-  const int64_t ldt = h.kt ? h.kt_ld : transposed_stride<T>(nkeys);
-  Scratch<T> own(h.kt ? 1 : h.E * ldt);
-  if (!h.kt) transpose_keys(h.k, h.k_rs, nkeys, h.E, own.p, ldt);
-  const T* kt = h.kt ? h.kt : own.p;
+  const KeysT<T> keys(h, i0, i1);
+  const T* kt = keys.kt;
+  const int64_t ldt = keys.ldt;
   T m[Br];
   double l[Br];
   for (int64_t ib = i0; ib < i1; ib += Br) {
@@ -263,6 +290,67 @@ void forward(const AttnHead<T>& h, int64_t i0, int64_t i1, T* o, int64_t o_rs, T
     }
   }
 }
+
+#if NC_HAVE_AVX2
+// The float32 forward on this ISA's register blocks (attention_micro.h): strips of kRows query
+// rows, each against its visible keys kKeyTile at a time, the strip's running max, sum and output
+// accumulators held across the tiles. Rows past i1 in the last strip repeat row i1 - 1 and are
+// dropped; causal strips stop at their own last visible key.
+void forward_tiled(const AttnHead<float>& h, int64_t i0, int64_t i1, float* o, int64_t o_rs, float* lse) {
+  constexpr int R = AttnVec::kRows, W = AttnVec::W;
+  // 64 keys: the strip's scores and probabilities fill 6 x 64 floats; longer tiles gave no gain.
+  constexpr int64_t kKeyTile = 64;
+  const int64_t Ev = h.Ev, lda = (Ev + W - 1) / W * W;
+  Scratch<float> s(R * kKeyTile), acc(R * lda), lsum(R * W), keep(kKeyTile);
+  Scratch<uint32_t> words(kKeyTile + 16);
+  const KeysT<float> keys(h, i0, i1);
+  for (int64_t i = i0; i < i1; i += R) {
+    const int64_t rows = std::min<int64_t>(R, i1 - i);
+    const float* q[R];
+    float m[R];
+    alignas(64) float alpha[W];
+    for (int r = 0; r < R; ++r) {
+      q[r] = h.q + (i + std::min<int64_t>(r, rows - 1)) * h.q_rs;
+      m[r] = -INFINITY;
+    }
+    std::memset(acc.p, 0, static_cast<size_t>(R * lda) * sizeof(float));
+    std::memset(lsum.p, 0, static_cast<size_t>(R * W) * sizeof(float));
+    const int64_t jend = key_end(h, i, rows);
+    for (int64_t jb = 0; jb < jend; jb += kKeyTile) {
+      const int64_t bc = std::min(kKeyTile, jend - jb), nvec = (bc + W - 1) / W;
+      // Whole vectors of keys (kt's rows are zero-padded to a multiple of 16, see transpose_keys);
+      // the padding lanes' scores are then set to -inf.
+      attn_qk(q, h.E, keys.kt + jb, keys.ldt, h.scale, s.p, kKeyTile, nvec);
+      for (int r = 0; r < R; ++r)
+        std::fill(s.p + r * kKeyTile + bc, s.p + r * kKeyTile + nvec * W, -INFINITY);
+      apply_mask(h, s.p, kKeyTile, i, rows, jb, bc);
+      attn_softmax_step(s.p, kKeyTile, nvec, m, lsum.p, alpha);
+      if (h.dropout_p > 0.0) {
+        for (int64_t r = 0; r < rows; ++r) {
+          if (m[r] == -INFINITY) continue;
+          dropout_row(h, i + r, jb, bc, words.p, keep.p);
+          for (int64_t c = 0; c < bc; ++c) s.p[r * kKeyTile + c] *= keep.p[c];
+        }
+      }
+      attn_pv(s.p, kKeyTile, bc, h.v + jb * h.v_rs, h.v_rs, Ev, alpha, acc.p, lda);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float* orow = o + (i + r) * o_rs;
+      const float* ar = acc.p + r * lda;
+      double l = 0.0;
+      for (int c = 0; c < W; ++c) l += lsum.p[r * W + c];
+      if (l == 0.0) {
+        std::memset(orow, 0, static_cast<size_t>(Ev) * sizeof(float));
+        lse[i + r] = INFINITY;
+        continue;
+      }
+      const float inv = static_cast<float>(1.0 / l);
+      for (int64_t e = 0; e < Ev; ++e) orow[e] = ar[e] * inv;
+      lse[i + r] = static_cast<float>(m[r] + std::log(l));
+    }
+  }
+}
+#endif
 
 template <class T>
 void backward(const AttnHead<T>& h, const T* o, int64_t o_rs, const T* go, int64_t go_rs, const T* lse, T* gq,
@@ -334,9 +422,20 @@ void transpose_head_keys(const AttnHead<T>& h, T* kt, int64_t ldt) {
   transpose_keys(h.k, h.k_rs, h.S, h.E, kt, ldt);
 }
 
+// The forward of each dtype: float32 on this ISA's register blocks where it has them.
+template <class T>
+constexpr auto forward_kernel() {
+#if NC_HAVE_AVX2
+  if constexpr (std::is_same_v<T, float>) return &forward_tiled;
+  else return &forward<T>;
+#else
+  return &forward<T>;
+#endif
+}
+
 template <class T>
 constexpr AttentionOps<T> ops() {
-  return {forward<T>, backward<T>, dropout_keep<T>, transpose_head_keys<T>};
+  return {forward_kernel<T>(), backward<T>, dropout_keep<T>, transpose_head_keys<T>};
 }
 
 }  // namespace
