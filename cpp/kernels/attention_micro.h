@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/gemm_micro.h"
 #include "kernels/isa.h"
 #include "kernels/vecmath_avx2.h"
 #if NC_HAVE_AVX512
@@ -28,27 +29,17 @@ inline float hmax8(__m256 v) {
   return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
 
+// The GEMM's vector traits (gemm_micro.h) plus what the online softmax needs.
 #if NC_HAVE_AVX512
 // 32 zmm registers: 6 rows x 4 vectors of accumulators, 4 operand vectors, 1 broadcast.
-struct AttnVec {
-  using R = __m512;
-  using M = __mmask16;
-  static constexpr int W = 16;
+struct AttnVec : micro::V512<float> {
+  using M = I;
   static constexpr int kRows = 6;     // query rows per strip
   static constexpr int kKeyVecs = 4;  // key vectors of one Q K^T block
   static constexpr int kValVecs = 4;  // value vectors of one P V block
-  static R zero() { return _mm512_setzero_ps(); }
-  static R set1(float x) { return _mm512_set1_ps(x); }
-  static R load(const float* p) { return _mm512_loadu_ps(p); }
-  static R loadm(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
-  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
-  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
-  static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
-  static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
   static R max(R a, R b) { return _mm512_max_ps(a, b); }  // b where a is NaN
   static R exp(R x) { return exp16(x); }
-  static M mask(int64_t n) { return first_lanes(n); }  // the first n lanes, 0 <= n <= W
   // The largest lane (of lanes that hold no NaN).
   static float hmax(R v) {
     return hmax8(_mm256_max_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
@@ -56,27 +47,14 @@ struct AttnVec {
 };
 #else
 // 16 ymm registers: 6 rows x 2 vectors of accumulators, 2 operand vectors, 1 broadcast.
-struct AttnVec {
-  using R = __m256;
-  using M = __m256i;
-  static constexpr int W = 8;
+struct AttnVec : micro::V<float> {
+  using M = I;
   static constexpr int kRows = 6;
   static constexpr int kKeyVecs = 2;
   static constexpr int kValVecs = 2;
-  static R zero() { return _mm256_setzero_ps(); }
-  static R set1(float x) { return _mm256_set1_ps(x); }
-  static R load(const float* p) { return _mm256_loadu_ps(p); }
-  static R loadm(const float* p, M m) { return _mm256_maskload_ps(p, m); }
-  static void store(float* p, R v) { _mm256_storeu_ps(p, v); }
-  static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
-  static R mul(R a, R b) { return _mm256_mul_ps(a, b); }
-  static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
   static R max(R a, R b) { return _mm256_max_ps(a, b); }
   static R exp(R x) { return exp8(x); }
-  static M mask(int64_t n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
   static float hmax(R v) { return hmax8(v); }
 };
 #endif
@@ -84,22 +62,10 @@ struct AttnVec {
 // dst[e * ldd + j] = src[j * lds + e] for j, e < 8: keys transposed 8 x 8 in registers (a scalar
 // copy, one strided load per element, took a tenth of the forward at L = 128, d = 64).
 inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  __m256 r[8], t[8];
+  __m256 r[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-    _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-  }
+  micro::transpose8(r);
+  for (int e = 0; e < 8; ++e) _mm256_storeu_ps(dst + e * ldd, r[e]);
 }
 
 // f(std::integral_constant<int, n>) for 1 <= n <= N: block widths as template arguments, so that
